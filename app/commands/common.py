@@ -1,0 +1,72 @@
+"""Argument groups shared by several commands."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from app.cli import CliError
+from dsp.contract import ContractError, Role, parse_role
+from dsp.settings import DspSettings
+
+
+def parse_role_map(text: str) -> dict[Role, str]:
+    """``glute_l=EXG1-EXG2,lumbar_l=C3`` -> ordered {Role: column spec}."""
+    mapping: dict[Role, str] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        if "=" not in item:
+            raise CliError(f"--channels item {item!r} is not ROLE=COLUMN")
+        role_text, column = (s.strip() for s in item.split("=", 1))
+        try:
+            role = parse_role(role_text)
+        except ContractError as exc:
+            raise CliError(str(exc)) from None
+        if role in mapping:
+            raise CliError(f"role {role.value} is mapped twice in --channels")
+        if not column:
+            raise CliError(f"role {role.value} has an empty column in --channels")
+        mapping[role] = column
+    if len(set(mapping.values())) != len(mapping):
+        raise CliError("the same column is mapped to two roles in --channels")
+    return mapping
+
+
+def add_dsp_arguments(p: argparse.ArgumentParser) -> None:
+    d = DspSettings()
+    g = p.add_argument_group("signal processing")
+    g.add_argument("--exercise", default=d.exercise, help="exercise template (default hinge)")
+    g.add_argument("--tolerance-ms", type=float, default=d.tolerance_ms,
+                   help="neutral zone +-ms for 'simultaneous' (default 20)")
+    g.add_argument("--notch", type=float, default=d.notch_hz, choices=[0.0, 50.0, 60.0],
+                   help="line frequency to notch: 50, 60 or 0 for off (default 50)")
+    g.add_argument("--detector", choices=["power", "tkeo"], default=d.detector,
+                   help="onset statistic (default power)")
+    g.add_argument("--k-on", type=float, default=d.k_on,
+                   help="onset threshold in baseline SDs (default 6)")
+    g.add_argument("--min-on-ms", type=float, default=d.min_on_ms,
+                   help="minimum time above threshold (default 30)")
+    g.add_argument("--no-ecg-filter", action="store_true",
+                   help="no 30 Hz high-pass on lumbar channels")
+
+
+def dsp_settings_from_args(args: argparse.Namespace, **extra: Any) -> DspSettings:
+    from dsp.templates import get_template
+
+    try:
+        get_template(args.exercise)
+    except ContractError as exc:
+        raise CliError(str(exc)) from None
+    if args.tolerance_ms < 0 or args.k_on <= 0 or args.min_on_ms <= 0:
+        raise CliError("--tolerance-ms must be >= 0, --k-on and --min-on-ms > 0")
+    changes: dict[str, Any] = {
+        "exercise": args.exercise,
+        "tolerance_ms": args.tolerance_ms,
+        "notch_hz": args.notch,
+        "detector": args.detector,
+        "k_on": args.k_on,
+        "min_on_ms": args.min_on_ms,
+        **extra,
+    }
+    if args.no_ecg_filter:
+        changes["ecg_highpass_hz"] = 0.0
+    return DspSettings().with_(**changes)

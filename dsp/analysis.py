@@ -1,0 +1,134 @@
+"""Offline analysis: run the live pipeline chunk by chunk over a whole signal.
+
+Because every stage is causal and chunk-size invariant, this gives exactly the verdicts a live
+session or a replay of the same samples gives; big chunks only make it faster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dsp.contract import Chunk, Role, StreamInfo
+from dsp.events import GapEvent
+from dsp.onset import OnsetEvent
+from dsp.pipeline import Pipeline
+from dsp.reps import ORDERS, RepEnded, RepResult
+from dsp.settings import DspSettings
+
+SCHEMA = "fireorder.analysis/1"
+Progress = Callable[[float], None]
+
+
+def _r(x: float | None, nd: int = 4) -> float | None:
+    return None if x is None else round(float(x), nd)
+
+
+@dataclass
+class Analysis:
+    info: StreamInfo
+    settings: DspSettings
+    n_samples: int
+    reps: list[RepResult] = field(default_factory=list)
+    onsets: dict[int, list[int]] = field(default_factory=dict)  # channel -> onset indices
+    gaps: list[GapEvent] = field(default_factory=list)
+    quality: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def seconds(self, index: int | None) -> float | None:
+        return None if index is None else _r(index / self.info.fs)
+
+    def summary(self) -> dict[str, Any]:
+        counts = {o: sum(r.order == o for r in self.reps) for o in ORDERS}
+        lags = [r.lag_ms for r in self.reps if r.lag_ms is not None]
+        return {
+            "reps": len(self.reps),
+            **counts,
+            "median_lag_ms": _r(float(np.median(lags)), 3) if lags else None,
+        }
+
+    def rep_dict(self, rep: RepResult) -> dict[str, Any]:
+        return {
+            "index": rep.index,
+            "start_s": self.seconds(rep.start),
+            "end_s": self.seconds(rep.end),
+            "decided_s": self.seconds(rep.decided_at),
+            "onsets": {r.value: self.seconds(i) for r, i in rep.onsets.items()},
+            "lag_ms": rep.lag_ms,
+            "order": rep.order,
+            "left": rep.left.to_dict() if rep.left else None,
+            "right": rep.right.to_dict() if rep.right else None,
+            "reason": rep.reason,
+        }
+
+    def to_dict(self, source: dict[str, Any]) -> dict[str, Any]:
+        roles = self.info.roles
+        return {
+            "schema": SCHEMA,
+            "source": source,
+            "roles": {r.value: self.info.channel_names[i] for r, i in roles.items()},
+            "exercise": self.settings.exercise,
+            "onsets": {
+                r.value: [self.seconds(i) for i in self.onsets.get(ch, [])] for r, ch in roles.items()
+            },
+            "reps": [self.rep_dict(r) for r in self.reps],
+            "quality": {r.value: self.quality.get(self.info.channel_names[i], {}) for r, i in roles.items()},
+            "gaps": [{"start_s": self.seconds(g.start), "samples": g.length} for g in self.gaps],
+            "summary": self.summary(),
+            "settings": self.settings.to_dict(),
+        }
+
+
+def analyze(
+    data: NDArray[np.float64],
+    info: StreamInfo,
+    settings: DspSettings | None = None,
+    *,
+    chunk_s: float = 2.0,
+    progress: Progress | None = None,
+) -> Analysis:
+    """Analyse ``data`` (n, ch) microvolts; NaN rows are gaps."""
+    from dsp.quality import QualityMonitor, QualitySettings
+
+    settings = settings or DspSettings()
+    info.validate_roles()
+    pipe = Pipeline(info, settings, display=False)
+    quality = QualityMonitor(info.fs, info.n_channels, QualitySettings(line_freq=settings.notch_hz))
+    result = Analysis(info, settings, n_samples=int(data.shape[0]))
+    step = max(1, round(chunk_s * info.fs))
+    ends: dict[int, int] = {}
+    reps: list[RepResult] = []
+
+    def collect(events: list[Any]) -> None:
+        for ev in events:
+            if isinstance(ev, OnsetEvent):
+                result.onsets.setdefault(ev.channel, []).append(ev.index)
+            elif isinstance(ev, RepResult):
+                reps.append(ev)
+            elif isinstance(ev, RepEnded):
+                ends[ev.index] = ev.end
+            elif isinstance(ev, GapEvent):
+                result.gaps.append(ev)
+
+    n = data.shape[0]
+    for i in range(0, n, step):
+        block = data[i : i + step]
+        collect(pipe.process(Chunk(block, i)).events)
+        quality.process(block)
+        if progress is not None:
+            progress(min(1.0, (i + step) / n))
+    collect(pipe.finish())
+    result.reps = [replace(r, end=ends.get(r.index, r.end)) for r in reps]
+    result.quality = {
+        info.channel_names[c]: q.to_dict() for c, q in enumerate(quality.report())
+    }
+    for ch in result.onsets:
+        result.onsets[ch].sort()
+    return result
+
+
+def role_of_channel(info: StreamInfo) -> dict[int, Role]:
+    return {i: r for r, i in info.roles.items()}

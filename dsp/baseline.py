@@ -1,0 +1,160 @@
+"""Rest baseline of the detection statistic: calibrated, or estimated robustly on the fly.
+
+The statistic is summarised per fixed block (aligned to absolute sample indices so results do
+not depend on chunk sizes). Without calibration, rest is taken to be the quietest blocks of the
+recent history (a low quantile of block means): this needs no rest period at the start, copes
+with files that begin mid-burst, and follows slow drift over a long session. With a calibrated
+rest window the baseline only drifts slowly, and only during blocks that look like rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class BaselineEstimate:
+    mean: Array  # per channel; NaN where not yet known
+    sd: Array
+
+    def to_dict(self) -> dict[str, list[float | None]]:
+        def clean(a: Array) -> list[float | None]:
+            return [None if not np.isfinite(v) else float(v) for v in a]
+
+        return {"mean": clean(self.mean), "sd": clean(self.sd)}
+
+
+class BaselineTracker:
+    def __init__(
+        self,
+        n_channels: int,
+        block: int,
+        history_blocks: int,
+        quantile: float = 0.2,
+        min_blocks: int = 5,
+        adapt_alpha: float = 0.003,
+    ) -> None:
+        self.n_channels = n_channels
+        self.block = max(1, int(block))
+        self.history_blocks = max(min_blocks, int(history_blocks))
+        self.quantile = quantile
+        self.min_blocks = min_blocks
+        self.adapt_alpha = adapt_alpha
+        self.calibrated: BaselineEstimate | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        ch = self.n_channels
+        self._sum = np.zeros(ch)
+        self._sumsq = np.zeros(ch)
+        self._count = np.zeros(ch)
+        self._means = np.full((self.history_blocks, ch), np.nan)
+        self._sds = np.full((self.history_blocks, ch), np.nan)
+        self._n_blocks = 0
+        self._block_id: int | None = None
+        if self.calibrated is not None:
+            self.mean = self.calibrated.mean.copy()
+            self.sd = self.calibrated.sd.copy()
+        else:
+            self.mean = np.full(ch, np.nan)
+            self.sd = np.full(ch, np.nan)
+
+    def calibrate(self, rest: Array | None) -> None:
+        """Fix the baseline from a rest window of the statistic (``None`` returns to auto)."""
+        if rest is None:
+            self.calibrated = None
+        else:
+            rest = np.asarray(rest, dtype=np.float64)
+            self.calibrated = BaselineEstimate(
+                np.nanmean(rest, axis=0), np.nanstd(rest, axis=0)
+            )
+        self.reset()
+
+    def set_estimate(self, estimate: BaselineEstimate) -> None:
+        self.calibrated = estimate
+        self.reset()
+
+    @property
+    def estimate(self) -> BaselineEstimate:
+        return BaselineEstimate(self.mean.copy(), self.sd.copy())
+
+    def next_boundary(self, index: int) -> int:
+        """First block boundary strictly after ``index``."""
+        return (index // self.block + 1) * self.block
+
+    def update(self, start: int, s: Array, usable: NDArray[np.bool_], quiet: NDArray[np.bool_]) -> None:
+        """Add samples ``s`` (all within one block) starting at absolute index ``start``.
+
+        ``usable`` (n, ch) excludes gaps and artefacts; ``quiet`` (ch,) says the detector is
+        off, which gates adaptation of a calibrated baseline.
+        """
+        block_id = start // self.block
+        if self._block_id is None:
+            self._block_id = block_id
+        elif block_id != self._block_id:
+            self._close_block(quiet)
+            self._block_id = block_id
+        w = usable.astype(np.float64)
+        self._sum += np.sum(s * w, axis=0)
+        self._sumsq += np.sum(s * s * w, axis=0)
+        self._count += np.sum(w, axis=0)
+        if (start + s.shape[0]) % self.block == 0:
+            self._close_block(quiet)
+            self._block_id = block_id + 1
+
+    def _close_block(self, quiet: NDArray[np.bool_]) -> None:
+        full = self._count >= 0.5 * self.block
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(full, self._sum / np.maximum(self._count, 1), np.nan)
+            var = self._sumsq / np.maximum(self._count, 1) - mean * mean
+        sd = np.sqrt(np.maximum(np.where(full, var, np.nan), 0.0))
+        slot = self._n_blocks % self.history_blocks
+        self._means[slot] = mean
+        self._sds[slot] = sd
+        self._n_blocks += 1
+        self._sum[:] = 0.0
+        self._sumsq[:] = 0.0
+        self._count[:] = 0.0
+        if self.calibrated is not None:
+            self._adapt(mean, sd, quiet & full)
+        else:
+            self._estimate()
+
+    def _adapt(self, mean: Array, sd: Array, ok: NDArray[np.bool_]) -> None:
+        # Follow slow drift only in blocks that look like rest for that channel.
+        rest = ok & (mean < self.mean + 2.0 * self.sd)
+        a = self.adapt_alpha
+        self.mean = np.where(rest, (1 - a) * self.mean + a * mean, self.mean)
+        self.sd = np.where(rest, (1 - a) * self.sd + a * sd, self.sd)
+
+    def _estimate(self) -> None:
+        n = min(self._n_blocks, self.history_blocks)
+        means = self._means[:n]
+        valid = np.isfinite(means)
+        counts = valid.sum(axis=0)
+        ready = counts >= self.min_blocks
+        if not ready.any():
+            return
+        # Rest = the quietest blocks: those ranked at or below the quantile of block means.
+        filled = np.where(valid, means, np.inf)
+        take = np.floor(self.quantile * (counts - 1)).astype(int)
+        if np.all(take == take[0]):
+            cut = np.partition(filled, take[0], axis=0)[take[0]]
+        else:
+            cut = np.sort(filled, axis=0)[take, np.arange(self.n_channels)]
+        sel = valid & (means <= cut[None, :])
+        w = sel.astype(np.float64)
+        k = np.maximum(w.sum(axis=0), 1.0)
+        m = np.where(sel, means, 0.0)
+        mean = m.sum(axis=0) / k
+        # Pooled variance of the rest samples: within-block variance plus the wander of the
+        # block means around their average.
+        within = np.where(sel, self._sds[:n] ** 2, 0.0).sum(axis=0) / k
+        between = np.where(sel, (means - mean) ** 2, 0.0).sum(axis=0) / k
+        self.mean = np.where(ready, mean, self.mean)
+        self.sd = np.where(ready, np.sqrt(within + between), self.sd)

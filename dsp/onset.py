@@ -1,0 +1,194 @@
+"""Per-channel onset/offset detection on a detection statistic, streaming and vectorised.
+
+Hodges & Bui (1996): activity starts when the statistic exceeds the rest mean + k*SD for a
+minimum time. The moment the detector becomes sure is later than the real start of activity, so
+the onset is back-dated to where the statistic last sat at baseline level (a second, lower
+threshold, as in Bonato's double-threshold detector). The offset uses hysteresis: the statistic
+must stay below a lower level for a minimum time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.float64]
+Mask = NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class OnsetEvent:
+    channel: int
+    index: int  # back-dated onset, absolute sample index
+    detected_at: int  # sample index at which the detector became sure
+
+
+@dataclass(frozen=True)
+class OffsetEvent:
+    channel: int
+    index: int
+    detected_at: int
+    peak: float  # burst maximum of the statistic
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    on: Array
+    back: Array
+    off: Array
+
+
+def first_run(mask: Mask, carry: int, need: int) -> tuple[int | None, int]:
+    """Find the first run of True of length >= ``need``.
+
+    ``carry`` is the length of a run of True that ended right before ``mask[0]``. Returns the
+    run's start (negative when it began in an earlier chunk) or ``None``, and the length of the
+    trailing run to carry into the next call.
+    """
+    n = mask.shape[0]
+    if n == 0:
+        return None, carry
+    falses = np.flatnonzero(~mask)
+    starts = np.concatenate(([0], falses + 1))
+    ends = np.concatenate((falses, [n]))
+    lengths = ends - starts
+    lengths[0] += carry
+    hit = np.flatnonzero(lengths >= need)
+    if hit.size:
+        k = int(hit[0])
+        return int(starts[k]) - (carry if k == 0 else 0), 0
+    return None, int(lengths[-1])
+
+
+class _ChannelState:
+    __slots__ = ("active", "carry", "floor", "onset", "peak")
+
+    def __init__(self) -> None:
+        self.active = False
+        self.carry = 0
+        self.peak = 0.0
+        self.floor = 0.0  # statistic level the last burst fell back to
+        self.onset = -1
+
+
+class OnsetDetector:
+    """Streaming detector for all channels of a statistic ``s`` (n, ch)."""
+
+    def __init__(
+        self,
+        n_channels: int,
+        min_on: int,
+        min_off: int,
+        backdate_max: int,
+        off_peak_fraction: float,
+        rearm_ratio: float,
+        delay: int = 0,
+    ) -> None:
+        self.n_channels = n_channels
+        self.min_on = max(1, int(min_on))
+        self.min_off = max(1, int(min_off))
+        self.backdate_max = max(1, int(backdate_max))
+        self.off_peak_fraction = off_peak_fraction
+        self.rearm_ratio = rearm_ratio
+        self.delay = delay
+        self.reset()
+
+    def reset(self) -> None:
+        self._states = [_ChannelState() for _ in range(self.n_channels)]
+        self._hist = np.zeros((0, self.n_channels))
+        self._hist_start = 0
+
+    @property
+    def active(self) -> Mask:
+        return np.array([st.active for st in self._states], dtype=bool)
+
+    def force_quiet(self, channel: int) -> None:
+        """End a burst without an offset event (e.g. a gap broke the stream)."""
+        st = self._states[channel]
+        st.active = False
+        st.carry = 0
+        st.floor = 0.0
+
+    def process(
+        self, start: int, s: Array, thr: Thresholds, blocked: Mask
+    ) -> list[OnsetEvent | OffsetEvent]:
+        """Run over ``s`` (n, ch) starting at absolute ``start``, thresholds constant.
+
+        ``blocked`` (n, ch) marks samples that may neither start nor end a burst (filters
+        settling after a gap, unknown baseline).
+        """
+        n = s.shape[0]
+        hist = np.concatenate((self._hist, s), axis=0)
+        hist_start = self._hist_start
+        events: list[OnsetEvent | OffsetEvent] = []
+        for c in range(self.n_channels):
+            if not np.isfinite(thr.on[c]):
+                continue
+            events.extend(self._channel(c, start, s[:, c], thr, blocked[:, c], hist[:, c], hist_start))
+        keep = self.backdate_max + self.min_on + 1
+        self._hist = hist[-keep:]
+        self._hist_start = start + n - self._hist.shape[0]
+        return events
+
+    def _channel(
+        self,
+        c: int,
+        start: int,
+        s: Array,
+        thr: Thresholds,
+        blocked: Mask,
+        hist: Array,
+        hist_start: int,
+    ) -> list[OnsetEvent | OffsetEvent]:
+        st = self._states[c]
+        events: list[OnsetEvent | OffsetEvent] = []
+        i = 0
+        n = s.shape[0]
+        while i < n:
+            seg = s[i:]
+            if not st.active:
+                on, back_level = thr.on[c], thr.back[c]
+                if st.floor > on:  # tonic activity: demand a clear rise above it
+                    on, back_level = st.floor * self.rearm_ratio, st.floor
+                mask = (seg > on) & ~blocked[i:]
+                run, st.carry = first_run(mask, st.carry, self.min_on)
+                if run is None:
+                    break
+                run_start = start + i + run
+                detected = run_start + self.min_on - 1
+                onset = self._backdate(hist, hist_start, run_start, back_level)
+                st.active, st.carry, st.onset = True, 0, onset
+                st.peak = float(np.max(hist[run_start - hist_start : detected - hist_start + 1]))
+                events.append(OnsetEvent(c, onset - self.delay, detected - self.delay))
+                i = detected - start + 1
+            else:
+                peaks = np.maximum.accumulate(np.maximum(seg, st.peak))
+                off_level = np.maximum(thr.off[c], self.off_peak_fraction * peaks)
+                mask = (seg < off_level) & ~blocked[i:]
+                run, st.carry = first_run(mask, st.carry, self.min_off)
+                if run is None:
+                    st.peak = float(peaks[-1])
+                    break
+                run_start = start + i + run
+                detected = run_start + self.min_off - 1
+                lo = max(run_start - hist_start, 0)
+                st.peak = float(peaks[min(max(run, 0), len(peaks) - 1)])
+                st.floor = float(np.mean(hist[lo : detected - hist_start + 1]))
+                events.append(OffsetEvent(c, run_start - self.delay, detected - self.delay, st.peak))
+                st.active, st.carry = False, 0
+                i = detected - start + 1
+        return events
+
+    def _backdate(self, hist: Array, hist_start: int, run_start: int, level: float) -> int:
+        """Last index before ``run_start`` where the statistic was at baseline level."""
+        lo = max(run_start - self.backdate_max, hist_start)
+        window = hist[lo - hist_start : run_start - hist_start]
+        if window.size == 0:
+            return run_start
+        below = np.flatnonzero(window <= level)
+        if below.size:
+            return lo + int(below[-1]) + 1
+        # Never quiet within reach: take the quietest point as the best estimate.
+        return lo + int(np.argmin(window))

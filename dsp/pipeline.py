@@ -1,0 +1,277 @@
+"""The streaming pipeline shared by live use, replay and offline analysis.
+
+raw chunk -> gap/duplicate accounting -> artefact spans -> conditioning (band-pass, notch,
+ECG high-pass on lumbar channels) -> detection statistic -> baseline + onset detector (split at
+baseline block boundaries) -> rep tracker -> events. Everything is causal and carries its state,
+so the result does not depend on how the stream is cut into chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dsp.artefacts import ArtefactScanner, SpanIndex
+from dsp.baseline import BaselineEstimate, BaselineTracker
+from dsp.contract import Chunk, Role, StreamInfo
+from dsp.envelope import MovingRms, Tkeo
+from dsp.events import ArtefactEvent, Event, GapEvent
+from dsp.filters import SosFilter, cascade, design_bandpass, design_highpass, design_lowpass, design_notch
+from dsp.onset import OffsetEvent, OnsetDetector, OnsetEvent, Thresholds
+from dsp.reps import RepEnded, RepResult, RepTracker
+from dsp.settings import DspSettings
+from dsp.templates import get_template
+
+log = logging.getLogger(__name__)
+Array = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Processed:
+    """What one chunk produced: display signals (None when display is off) and events."""
+
+    start: int
+    filtered: Array | None
+    envelope: Array | None
+    events: list[Event]
+
+
+class Pipeline:
+    def __init__(self, info: StreamInfo, settings: DspSettings | None = None, display: bool = True) -> None:
+        self.info = info
+        self.settings = settings or DspSettings()
+        self.display = display
+        self.template = get_template(self.settings.exercise)
+        self.glutes, self.lumbars = self.template.resolve(info)
+        self._build()
+
+    # -- construction ---------------------------------------------------------------
+    def _ms(self, ms: float) -> int:
+        return max(1, round(ms * self.info.fs / 1000.0))
+
+    def _build(self) -> None:
+        s, fs, ch = self.settings, self.info.fs, self.info.n_channels
+        base = cascade(
+            design_bandpass(fs, s.bandpass_low_hz, s.bandpass_high_hz, s.bandpass_order),
+            design_notch(fs, s.notch_hz, s.notch_harmonics, s.notch_q),
+        )
+        lumbar_idx = [i for r, i in self.info.roles.items() if r.is_lumbar]
+        if s.ecg_highpass_hz > 0 and lumbar_idx:
+            ecg = cascade(base, design_highpass(fs, s.ecg_highpass_hz, s.ecg_highpass_order))
+            other = [i for i in range(ch) if i not in lumbar_idx]
+            groups = [(np.array(other, dtype=int), base), (np.array(lumbar_idx, dtype=int), ecg)]
+        else:
+            groups = [(np.arange(ch), base)]
+        self._groups = [(idx, SosFilter(sos, len(idx))) for idx, sos in groups if len(idx)]
+        self._tkeo = Tkeo() if s.detector == "tkeo" else None
+        self._stat_lp = SosFilter(design_lowpass(fs, s.detector_lowpass_hz, 2), ch, initial="zero")
+        self._rms = MovingRms(self._ms(s.rms_window_ms), ch)
+        block = self._ms(s.baseline_block_s * 1000)
+        self.baseline = BaselineTracker(
+            ch,
+            block,
+            history_blocks=round(s.baseline_history_s / s.baseline_block_s),
+            quantile=s.baseline_quantile,
+            min_blocks=max(2, round(s.baseline_min_s / s.baseline_block_s)),
+            adapt_alpha=min(1.0, s.baseline_block_s / max(s.baseline_adapt_tau_s, 1e-9)),
+        )
+        self.detector = OnsetDetector(
+            ch,
+            min_on=self._ms(s.min_on_ms),
+            min_off=self._ms(s.min_off_ms),
+            backdate_max=self._ms(s.backdate_max_ms),
+            off_peak_fraction=s.off_peak_fraction,
+            rearm_ratio=s.rearm_ratio,
+            delay=(Tkeo.delay_samples if self._tkeo else 0) + self._smoothing_delay(),
+        )
+        self.reps = RepTracker(
+            dict(self.info.roles),
+            self.glutes,
+            self.lumbars,
+            self.info.fs,
+            s.tolerance_ms,
+            settle=self._ms(s.settle_ms),
+        )
+        self.artefacts = ArtefactScanner(ch, flat_len=self._ms(50), clip_len=3, warmup=round(fs))
+        self.spans = SpanIndex(ch, horizon=round(120 * fs))
+        self._next = 0
+        self._started = False
+        self._blocked_until = 0
+        self.samples = 0
+        self.gaps = 0
+        self.lost_samples = 0
+
+    def _smoothing_delay(self) -> int:
+        # Low-frequency group delay of the 2nd-order Butterworth smoother, sqrt(2)/(2 pi fc):
+        # a known, generator-independent lag of the statistic behind the signal.
+        fc = min(self.settings.detector_lowpass_hz, 0.45 * self.info.fs)
+        return round(np.sqrt(2.0) / (2.0 * np.pi * fc) * self.info.fs)
+
+    def reset(self) -> None:
+        calibrated = self.baseline.calibrated
+        self._build()
+        if calibrated is not None:
+            self.baseline.set_estimate(calibrated)
+
+    # -- calibration ------------------------------------------------------------------
+    def statistic(self, raw: Array) -> Array:
+        """The detection statistic of a raw block, from fresh filter state (calibration)."""
+        probe = Pipeline(self.info, self.settings, display=False)
+        return probe._statistic(probe._condition(raw))
+
+    def calibrate_rest(self, raw_rest: Array) -> BaselineEstimate:
+        """Fix the baseline from a rest recording (raw uV). Returns the estimate."""
+        stat = self.statistic(raw_rest)
+        settle = min(len(stat) // 4, self._ms(200))  # skip the filters' start-up
+        self.baseline.calibrate(stat[settle:])
+        return self.baseline.estimate
+
+    def set_baseline(self, estimate: BaselineEstimate | None) -> None:
+        if estimate is None:
+            self.baseline.calibrate(None)
+        else:
+            self.baseline.set_estimate(estimate)
+
+    # -- processing -------------------------------------------------------------------
+    def process(self, chunk: Chunk) -> Processed:
+        events: list[Event] = []
+        data, start = chunk.data, chunk.start
+        if data.shape[1] != self.info.n_channels:
+            raise ValueError(f"chunk has {data.shape[1]} channels, stream has {self.info.n_channels}")
+        if self._started and start < self._next:
+            skip = self._next - start  # duplicates: a consumer never sees an index twice
+            log.warning("dropping %d duplicated samples at index %d", min(skip, len(data)), start)
+            data, start = data[skip:], self._next
+        if not self._started and len(data):
+            self._started = True
+            self._next = start
+        if start > self._next:
+            self._gap(self._next, start - self._next, events)
+        n = data.shape[0]
+        filtered = np.full(data.shape, np.nan) if self.display else None
+        envelope = np.full(data.shape, np.nan) if self.display else None
+        bad_rows = ~np.isfinite(data).all(axis=1)
+        if bad_rows.any():
+            # NaN rows are samples a file says are missing: each run becomes a gap.
+            edges = np.flatnonzero(np.diff(np.concatenate(([0], bad_rows.view(np.int8), [0]))))
+            pos = 0
+            for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+                self._contiguous(start + pos, data[pos:a], filtered, envelope, pos, events)
+                self._gap(start + int(a), int(b - a), events)
+                pos = b
+            self._contiguous(start + pos, data[pos:], filtered, envelope, pos, events)
+        else:
+            self._contiguous(start, data, filtered, envelope, 0, events)
+        self._next = start + n
+        self.spans.prune(self._next)
+        return Processed(start, filtered, envelope, events)
+
+    def finish(self) -> list[Event]:
+        """End of stream: settle the rep in progress (decide it, end it)."""
+        events: list[Event] = []
+        self._settle_decision(self._next, events)
+        self._emit(self.reps.abort(self._next, self._usable), events)
+        return events
+
+    def _gap(self, start: int, length: int, events: list[Event]) -> None:
+        self.gaps += 1
+        self.lost_samples += length
+        events.append(GapEvent(start, length))
+        settle = self._ms(self.settings.gap_settle_ms)
+        self.spans.add_all(start, start + length + settle, "gap")
+        self._settle_decision(start - 1, events)
+        self._emit(self.reps.abort(start, lambda *_: False), events)
+        for _, f in self._groups:
+            f.reset()
+        self._stat_lp.reset()
+        self._rms.reset()
+        if self._tkeo:
+            self._tkeo.reset()
+        for c in range(self.info.n_channels):
+            self.detector.force_quiet(c)
+        self.detector.reset()
+        self.artefacts.restart()
+        self._blocked_until = start + length + settle
+        self._next = start + length
+
+    def _condition(self, x: Array) -> Array:
+        y = np.empty_like(x)
+        for idx, f in self._groups:
+            y[:, idx] = f.process(x[:, idx])
+        return y
+
+    def _statistic(self, y: Array) -> Array:
+        e = np.abs(self._tkeo.process(y)) if self._tkeo else y * y
+        return self._stat_lp.process(e)
+
+    def _thresholds(self) -> Thresholds:
+        s = self.settings
+        mean, sd = self.baseline.mean, self.baseline.sd
+        floor = mean * 1.5  # never closer to the mean than this, whatever the SD says
+        return Thresholds(
+            on=np.maximum(mean + s.k_on * sd, floor),
+            back=mean + s.k_back * sd,
+            off=np.maximum(mean + s.k_off * sd, mean * 1.2),
+        )
+
+    def _contiguous(
+        self,
+        start: int,
+        x: Array,
+        filtered: Array | None,
+        envelope: Array | None,
+        offset: int,
+        events: list[Event],
+    ) -> None:
+        n = x.shape[0]
+        if n == 0:
+            return
+        self.samples += n
+        for c, a, b, kind in self.artefacts.scan(start, x):
+            self.spans.add(c, a, b, kind)
+            events.append(ArtefactEvent(c, a, b, kind))
+        y = self._condition(x)
+        stat = self._statistic(y)
+        if filtered is not None and envelope is not None:
+            filtered[offset : offset + n] = y
+            envelope[offset : offset + n] = self._rms.process(y)
+        idx = start + np.arange(n)
+        blocked_rows = idx < self._blocked_until
+        pos = 0
+        while pos < n:
+            at = start + pos
+            m = min(n - pos, self.baseline.next_boundary(at) - at)
+            seg = stat[pos : pos + m]
+            blocked = np.repeat(blocked_rows[pos : pos + m, None], self.info.n_channels, axis=1)
+            found = self.detector.process(at, seg, self._thresholds(), blocked)
+            found.sort(key=lambda e: e.detected_at)
+            for ev in found:
+                self._settle_decision(ev.detected_at - 1, events)
+                events.append(ev)
+                if isinstance(ev, OnsetEvent):
+                    self.reps.on_onset(ev.channel, ev.index, ev.detected_at)
+                else:
+                    self.reps.on_offset(ev.channel)
+                    self._emit(self.reps.close_if_quiet(ev.detected_at, self._usable), events)
+                self._settle_decision(ev.detected_at, events)
+            self._settle_decision(at + m - 1, events)
+            self.baseline.update(at, seg, ~blocked, ~self.detector.active)
+            pos += m
+
+    def _settle_decision(self, now: int, events: list[Event]) -> None:
+        due = self.reps.decision_due()
+        if due is not None and due <= now:
+            result = self.reps.decide_now(due, self._usable)
+            if result is not None:
+                events.append(result)
+
+    @staticmethod
+    def _emit(pair: tuple[RepResult | None, RepEnded | None], events: list[Event]) -> None:
+        events.extend(e for e in pair if e is not None)
+
+    def _usable(self, start: int, stop: int, roles: tuple[Role, ...]) -> bool:
+        lo = start - self._ms(self.settings.search_pre_ms)
+        return not any(self.spans.overlaps(self.info.roles[r], lo, stop + 1) for r in roles)

@@ -1,0 +1,217 @@
+"""Rep segmentation and the firing-order verdict.
+
+A rep is one burst of the monitored muscles: it starts at the first onset after all of them were
+quiet and ends when all are quiet again. Its verdict is decided as soon as the onsets that
+matter are known (so a cue can follow within tens of milliseconds), and stays fixed after that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from dsp.contract import Role
+
+GLUTE_FIRST = "glute_first"
+LUMBAR_FIRST = "lumbar_first"
+SIMULTANEOUS = "simultaneous"
+UNDETERMINED = "undetermined"
+ORDERS = (GLUTE_FIRST, LUMBAR_FIRST, SIMULTANEOUS, UNDETERMINED)
+
+
+Usable = Callable[[int, int, tuple[Role, ...]], bool]
+
+
+class Order(str, Enum):
+    GLUTE_FIRST = GLUTE_FIRST
+    LUMBAR_FIRST = LUMBAR_FIRST
+    SIMULTANEOUS = SIMULTANEOUS
+    UNDETERMINED = UNDETERMINED
+
+
+def classify(lag_ms: float | None, tolerance_ms: float) -> str:
+    """Verdict for a lag (positive = glute first) with a neutral zone of +-tolerance."""
+    if lag_ms is None:
+        return UNDETERMINED
+    if lag_ms >= tolerance_ms:
+        return GLUTE_FIRST
+    if lag_ms <= -tolerance_ms:
+        return LUMBAR_FIRST
+    return SIMULTANEOUS
+
+
+@dataclass(frozen=True)
+class SideResult:
+    lag_ms: float | None
+    order: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"lag_ms": self.lag_ms, "order": self.order}
+
+
+@dataclass(frozen=True)
+class RepResult:
+    """One rep's verdict. Indices are absolute sample indices of the stream."""
+
+    index: int
+    start: int
+    onsets: dict[Role, int | None]
+    lag_ms: float | None
+    order: str
+    left: SideResult | None
+    right: SideResult | None
+    decided_at: int
+    reason: str = ""
+    end: int | None = None
+
+
+@dataclass(frozen=True)
+class RepEnded:
+    index: int
+    end: int
+
+
+@dataclass
+class _Rep:
+    index: int
+    start: int
+    onsets: dict[Role, int] = field(default_factory=dict)
+    last_detect: int = 0
+    decided: RepResult | None = None
+
+
+class RepTracker:
+    """Turns per-channel onsets/offsets of role channels into reps and verdicts."""
+
+    def __init__(
+        self,
+        roles: dict[Role, int],
+        glutes: Iterable[Role],
+        lumbars: Iterable[Role],
+        fs: float,
+        tolerance_ms: float,
+        settle: int,
+    ) -> None:
+        self.glutes = tuple(glutes)
+        self.lumbars = tuple(lumbars)
+        self.compared = (*self.glutes, *self.lumbars)
+        self.channel_role = {roles[r]: r for r in self.compared}
+        self.fs = fs
+        self.tolerance_ms = tolerance_ms
+        self.settle = settle
+        self.reset()
+
+    def reset(self) -> None:
+        self._active: set[Role] = set()
+        self._rep: _Rep | None = None
+        self._count = 0
+
+    @property
+    def current(self) -> RepResult | None:
+        return self._rep.decided if self._rep else None
+
+    def on_onset(self, channel: int, index: int, detected_at: int) -> None:
+        role = self.channel_role.get(channel)
+        if role is None:
+            return
+        if self._rep is None:
+            self._rep = _Rep(self._count, index)
+            self._count += 1
+        rep = self._rep
+        self._active.add(role)
+        if rep.decided is None and role not in rep.onsets:
+            rep.onsets[role] = index
+            rep.start = min(rep.start, index)
+            rep.last_detect = detected_at
+
+    def on_offset(self, channel: int) -> None:
+        role = self.channel_role.get(channel)
+        if role is not None:
+            self._active.discard(role)
+
+    def close_if_quiet(self, index: int, usable: Usable) -> tuple[RepResult | None, RepEnded | None]:
+        """End the rep when all monitored muscles are quiet; decide it first if needed."""
+        if self._rep is None or self._active:
+            return None, None
+        decided = None
+        if self._rep.decided is None:
+            decided = self._decide(index, usable)
+        ended = RepEnded(self._rep.index, index)
+        if self._rep.decided is not None:
+            self._rep.decided = replace(self._rep.decided, end=index)
+        self._rep = None
+        return decided, ended
+
+    def abort(self, index: int, usable: Usable) -> tuple[RepResult | None, RepEnded | None]:
+        """The stream broke (gap) or ended: settle the current rep as it stands."""
+        self._active.clear()
+        return self.close_if_quiet(index, usable)
+
+    @property
+    def current_pending(self) -> bool:
+        return self._rep is not None and self._rep.decided is None
+
+    def decision_due(self) -> int | None:
+        """Sample index at which the pending rep is to be decided, if it can be.
+
+        With every compared role's onset known the rep is decided at once; with at least one
+        glute and one lumbar onset it waits ``settle`` samples after the latest detection for
+        a missing side. Deciding at an exact index keeps verdicts independent of chunking.
+        """
+        rep = self._rep
+        if rep is None or rep.decided is not None:
+            return None
+        have_g = sum(r in rep.onsets for r in self.glutes)
+        have_l = sum(r in rep.onsets for r in self.lumbars)
+        if not have_g or not have_l:
+            return None
+        if have_g == len(self.glutes) and have_l == len(self.lumbars):
+            return rep.last_detect
+        return rep.last_detect + self.settle
+
+    def decide_now(self, now: int, usable: Usable) -> RepResult | None:
+        if not self.current_pending:
+            return None
+        return self._decide(now, usable)
+
+    def _lag(self, glutes: Iterable[Role], lumbars: Iterable[Role], onsets: dict[Role, int]) -> float | None:
+        g = [onsets[r] for r in glutes if r in onsets]
+        lu = [onsets[r] for r in lumbars if r in onsets]
+        if not g or not lu:
+            return None
+        return (min(lu) - min(g)) * 1000.0 / self.fs
+
+    def _side(self, side: str, onsets: dict[Role, int], ok: bool) -> SideResult | None:
+        g = Role.GLUTE_L if side == "left" else Role.GLUTE_R
+        lu = Role.LUMBAR_L if side == "left" else Role.LUMBAR_R
+        if g not in self.glutes or lu not in self.lumbars:
+            return None
+        lag = self._lag((g,), (lu,), onsets) if ok else None
+        return SideResult(None if lag is None else round(lag, 3), classify(lag, self.tolerance_ms))
+
+    def _decide(self, now: int, usable: Usable) -> RepResult:
+        rep = self._rep
+        assert rep is not None
+        reason = ""
+        ok = bool(usable(rep.start, now, self.compared))
+        lag = self._lag(self.glutes, self.lumbars, rep.onsets)
+        if not ok:
+            reason = "unusable data (gap, saturation or flat line) near the onsets"
+            lag = None
+        elif lag is None:
+            missing = "glute" if not any(r in rep.onsets for r in self.glutes) else "lumbar"
+            reason = f"no {missing} onset in this rep"
+        result = RepResult(
+            index=rep.index,
+            start=rep.start,
+            onsets={r: rep.onsets.get(r) for r in self.compared},
+            lag_ms=None if lag is None else round(lag, 3),
+            order=classify(lag, self.tolerance_ms),
+            left=self._side("left", rep.onsets, ok),
+            right=self._side("right", rep.onsets, ok),
+            decided_at=now,
+            reason=reason,
+        )
+        rep.decided = result
+        return result

@@ -1,0 +1,76 @@
+"""DSP settings: one frozen record travels from the GUI/CLI to the worker and into recordings."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Literal
+
+DetectorSignal = Literal["power", "tkeo"]
+
+
+@dataclass(frozen=True)
+class DspSettings:
+    """Every tunable of the streaming pipeline, with literature-backed defaults.
+
+    Times are in milliseconds or seconds as named; frequencies in Hz.
+    """
+
+    # Conditioning. sEMG power sits at ~20-450 Hz (De Luca 2010); hum is 50 or 60 Hz.
+    bandpass_low_hz: float = 20.0
+    bandpass_high_hz: float = 450.0
+    bandpass_order: int = 4
+    notch_hz: float = 50.0  # 0 disables the notch
+    notch_harmonics: int = 3  # fundamental + 2 harmonics: odd ones dominate mains hum
+    notch_q: float = 30.0
+    # Lumbar channels pick up the heart; a 30 Hz high-pass is the standard remedy (Drake 2006).
+    ecg_highpass_hz: float = 30.0  # 0 disables
+    ecg_highpass_order: int = 4
+
+    # Display envelopes (not used for decisions).
+    rms_window_ms: float = 50.0
+    envelope_lowpass_hz: float = 6.0
+
+    # Onset detection statistic: smoothed instantaneous power ("power") or the Teager-Kaiser
+    # energy operator ("tkeo", Solnik 2010). Power keeps more SNR when the noise floor is white;
+    # TKEO rejects low-frequency artefacts better. Smoothed with a 2nd-order low-pass.
+    detector: DetectorSignal = "power"
+    detector_lowpass_hz: float = 30.0
+
+    # Hodges & Bui (1996): threshold = baseline mean + k * SD, sustained for a minimum time.
+    k_on: float = 6.0
+    min_on_ms: float = 30.0
+    # Back-dating (double threshold in spirit of Bonato 1998): walk back from the sure crossing
+    # to where the statistic last sat at baseline level (mean + k_back * SD).
+    k_back: float = 1.0
+    backdate_max_ms: float = 300.0
+    # Hysteresis for the offset: below mean + k_off * SD or a fraction of the burst's peak.
+    k_off: float = 2.0
+    off_peak_fraction: float = 0.02
+    min_off_ms: float = 80.0
+    # A burst this much above the floor it fell to re-arms the detector over tonic activity.
+    rearm_ratio: float = 3.0
+
+    # Baseline: calibrated rest window if given, else robust estimate from recent blocks.
+    baseline_block_s: float = 0.1
+    baseline_history_s: float = 60.0
+    baseline_quantile: float = 0.2  # blocks at or below this quantile of block means are rest
+    baseline_min_s: float = 0.5  # no onsets until this much history exists
+    baseline_adapt_tau_s: float = 30.0  # slow drift following with a calibrated baseline
+
+    # Firing order.
+    tolerance_ms: float = 20.0
+    exercise: str = "hinge"
+    settle_ms: float = 30.0  # wait for a missing side's onset before deciding a rep
+    search_pre_ms: float = 250.0  # data before the rep start that must be usable
+    gap_settle_ms: float = 200.0  # after a gap, filters resettle: data unusable
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DspSettings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def with_(self, **changes: Any) -> DspSettings:
+        return replace(self, **changes)
