@@ -7,7 +7,7 @@ session or a replay of the same samples gives; big chunks only make it faster.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -99,7 +99,7 @@ def analyze(
     quality = QualityMonitor(info.fs, info.n_channels, QualitySettings(line_freq=settings.notch_hz))
     result = Analysis(info, settings, n_samples=int(data.shape[0]))
     step = max(1, round(chunk_s * info.fs))
-    ends: dict[int, int] = {}
+    final: dict[int, RepResult] = {}
     reps: list[RepResult] = []
 
     def collect(events: list[Any]) -> None:
@@ -109,7 +109,7 @@ def analyze(
             elif isinstance(ev, RepResult):
                 reps.append(ev)
             elif isinstance(ev, RepEnded):
-                ends[ev.index] = ev.end
+                final[ev.index] = ev.result
             elif isinstance(ev, GapEvent):
                 result.gaps.append(ev)
 
@@ -121,7 +121,7 @@ def analyze(
         if progress is not None:
             progress(min(1.0, (i + step) / n))
     collect(pipe.finish())
-    result.reps = [replace(r, end=ends.get(r.index, r.end)) for r in reps]
+    result.reps = [final.get(r.index, r) for r in reps]
     result.quality = {
         info.channel_names[c]: q.to_dict() for c, q in enumerate(quality.report())
     }

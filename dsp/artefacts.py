@@ -43,7 +43,13 @@ class ArtefactScanner:
         ready = self._seen >= self.warmup
         hi = np.maximum(self._hi, x.max(axis=0))
         lo = np.minimum(self._lo, x.min(axis=0))
-        for c in range(self.n_channels):
+        # Fast path: continuous-valued data almost never repeats a value, so only channels
+        # with a repeat (or a run carried in from the last block) need the run analysis.
+        repeats = (x[1:] == x[:-1]).any(axis=0) | (x[0] == self._last)
+        for c in np.flatnonzero(~repeats):
+            self._run_start[c] = start + n - 1
+        self._last = x[-1].copy()
+        for c in np.flatnonzero(repeats):
             col = x[:, c]
             change = np.flatnonzero(col[1:] != col[:-1]) + 1
             starts = np.concatenate(([0], change))
@@ -59,7 +65,6 @@ class ArtefactScanner:
             for k in np.flatnonzero(flat | clip):
                 kind = "flat" if flat[k] else "clip"
                 spans.append((c, int(abs_starts[k]), int(start + ends[k]), kind))
-            self._last[c] = col[-1]
             self._run_start[c] = abs_starts[-1]
         self._hi, self._lo = hi, lo
         self._seen += n

@@ -120,12 +120,31 @@ class OnsetDetector:
         settling after a gap, unknown baseline).
         """
         n = s.shape[0]
+        if self._hist.shape[0] == 0:
+            self._hist_start = start  # fresh start or after a gap
         hist = np.concatenate((self._hist, s), axis=0)
         hist_start = self._hist_start
         events: list[OnsetEvent | OffsetEvent] = []
+        # Fast path: a quiet channel that never crosses its threshold in this segment, and an
+        # active one that never dips below its offset level, only update their carried state.
+        active = self.active
+        on_now = np.where(active, -np.inf, thr.on)
+        crossing = ((s > on_now) & ~blocked).any(axis=0) & ~active
+        smax = s.max(axis=0)
         for c in range(self.n_channels):
+            st = self._states[c]
             if not np.isfinite(thr.on[c]):
                 continue
+            if not st.active and not crossing[c] and st.floor <= thr.on[c]:
+                st.carry = 0
+                continue
+            if st.active:
+                # The offset level only rises with the running peak, so nothing below the
+                # level of the final peak means nothing below at any sample.
+                peak = max(st.peak, float(smax[c]))
+                if not (s[:, c] < max(thr.off[c], self.off_peak_fraction * peak)).any():
+                    st.peak, st.carry = peak, 0
+                    continue
             events.extend(self._channel(c, start, s[:, c], thr, blocked[:, c], hist[:, c], hist_start))
         keep = self.backdate_max + self.min_on + 1
         self._hist = hist[-keep:]

@@ -169,6 +169,11 @@ class Pipeline:
         self.spans.prune(self._next)
         return Processed(start, filtered, envelope, events)
 
+    @property
+    def next_index(self) -> int:
+        """Index of the next sample the pipeline expects."""
+        return self._next
+
     def finish(self) -> list[Event]:
         """End of stream: settle the rep in progress (decide it, end it)."""
         events: list[Event] = []

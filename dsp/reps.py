@@ -68,8 +68,12 @@ class RepResult:
 
 @dataclass(frozen=True)
 class RepEnded:
+    """A rep is over. ``result`` is its final record: the verdict as decided, with the end
+    index, onsets of roles that came after the decision, and per-side results completed."""
+
     index: int
     end: int
+    result: RepResult
 
 
 @dataclass
@@ -120,8 +124,10 @@ class RepTracker:
             self._count += 1
         rep = self._rep
         self._active.add(role)
-        if rep.decided is None and role not in rep.onsets:
-            rep.onsets[role] = index
+        if role in rep.onsets:
+            return
+        rep.onsets[role] = index
+        if rep.decided is None:
             rep.start = min(rep.start, index)
             rep.last_detect = detected_at
 
@@ -134,14 +140,19 @@ class RepTracker:
         """End the rep when all monitored muscles are quiet; decide it first if needed."""
         if self._rep is None or self._active:
             return None, None
-        decided = None
-        if self._rep.decided is None:
-            decided = self._decide(index, usable)
-        ended = RepEnded(self._rep.index, index)
-        if self._rep.decided is not None:
-            self._rep.decided = replace(self._rep.decided, end=index)
+        rep = self._rep
+        decided = self._decide(index, usable) if rep.decided is None else None
+        assert rep.decided is not None
+        ok = rep.decided.reason == "" or rep.decided.lag_ms is not None
+        final = replace(
+            rep.decided,
+            end=index,
+            onsets={r: rep.onsets.get(r) for r in self.compared},
+            left=self._side("left", rep.onsets, ok),
+            right=self._side("right", rep.onsets, ok),
+        )
         self._rep = None
-        return decided, ended
+        return decided, RepEnded(rep.index, index, final)
 
     def abort(self, index: int, usable: Usable) -> tuple[RepResult | None, RepEnded | None]:
         """The stream broke (gap) or ended: settle the current rep as it stands."""

@@ -30,10 +30,11 @@ class DspSettings:
     rms_window_ms: float = 50.0
     envelope_lowpass_hz: float = 6.0
 
-    # Onset detection statistic: smoothed instantaneous power ("power") or the Teager-Kaiser
-    # energy operator ("tkeo", Solnik 2010). Power keeps more SNR when the noise floor is white;
-    # TKEO rejects low-frequency artefacts better. Smoothed with a 2nd-order low-pass.
-    detector: DetectorSignal = "power"
+    # Onset detection statistic: the Teager-Kaiser energy operator ("tkeo", Solnik 2010), which
+    # weights energy by frequency and so rejects what leaks past the high-pass from the heart
+    # and from movement; or plain instantaneous power ("power"), which keeps a little more SNR
+    # against a white noise floor. Either is smoothed with a 2nd-order low-pass.
+    detector: DetectorSignal = "tkeo"
     detector_lowpass_hz: float = 30.0
 
     # Hodges & Bui (1996): threshold = baseline mean + k * SD, sustained for a minimum time.
@@ -51,10 +52,12 @@ class DspSettings:
     rearm_ratio: float = 3.0
 
     # Baseline: calibrated rest window if given, else robust estimate from recent blocks.
-    baseline_block_s: float = 0.1
+    # Blocks of half a second hold part of a cardiac cycle, so the rest level of a lumbar
+    # channel includes its heart artefact instead of treating every beat as an onset.
+    baseline_block_s: float = 0.5
     baseline_history_s: float = 60.0
     baseline_quantile: float = 0.2  # blocks at or below this quantile of block means are rest
-    baseline_min_s: float = 0.5  # no onsets until this much history exists
+    baseline_min_s: float = 1.0  # no onsets until this much history (>= one heartbeat)
     baseline_adapt_tau_s: float = 30.0  # slow drift following with a calibrated baseline
 
     # Firing order.

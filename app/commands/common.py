@@ -40,7 +40,7 @@ def add_dsp_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--notch", type=float, default=d.notch_hz, choices=[0.0, 50.0, 60.0],
                    help="line frequency to notch: 50, 60 or 0 for off (default 50)")
     g.add_argument("--detector", choices=["power", "tkeo"], default=d.detector,
-                   help="onset statistic (default power)")
+                   help="onset statistic (default tkeo)")
     g.add_argument("--k-on", type=float, default=d.k_on,
                    help="onset threshold in baseline SDs (default 6)")
     g.add_argument("--min-on-ms", type=float, default=d.min_on_ms,

@@ -1,0 +1,112 @@
+"""``fireorder live``: stream from a source and print one line per rep as it is decided."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from app.commands.common import add_dsp_arguments, dsp_settings_from_args
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "live",
+        help="stream from a source and print each rep's verdict as it is decided",
+        description="Stream from a source through the live pipeline; Ctrl-C stops.",
+    )
+    p.add_argument("--source", default="simulator", choices=["simulator"], help="data source")
+    p.add_argument("--duration", type=float, help="stop after this many seconds of data")
+    p.add_argument("--fast", action="store_true",
+                   help="simulator: run as fast as possible instead of in real time")
+    p.add_argument("--fs", type=float, default=2000.0, help="simulator sampling rate (Hz)")
+    p.add_argument("--seed", type=int, default=None, help="simulator seed")
+    p.add_argument("--preset", choices=["clean", "hard"], default="clean",
+                   help="simulator signal preset")
+    p.add_argument("--jsonl", action="store_true", help="one JSON object per rep, then stats")
+    add_dsp_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _open_source(args: argparse.Namespace) -> Any:
+    from app.cli import CliError
+    from devices.simulator import SimulatorDevice
+
+    if args.fast and args.duration is None:
+        raise CliError("--fast needs --duration")
+    overrides: dict[str, Any] = {"fs": args.fs}
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    return SimulatorDevice(
+        preset=args.preset,
+        realtime=not args.fast,
+        duration_s=args.duration if args.fast else None,
+        **overrides,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from devices.acquisition import Acquisition
+    from dsp.reps import GLUTE_FIRST, RepResult
+
+    settings = dsp_settings_from_args(args)
+    acq = Acquisition(_open_source(args), settings, display=False)
+    info = acq.open()
+    counts = {"reps": 0, "glute_first": 0}
+    out = sys.stdout
+    if not args.jsonl:
+        roles = ", ".join(f"{r.value}={info.channel_names[i]}" for r, i in info.roles.items())
+        out.write(f"{info.source or 'source'}: {info.fs:g} Hz, {roles}; Ctrl-C stops\n")
+        out.flush()
+
+    def on_chunk(_chunk: object, processed: Any) -> None:
+        for ev in processed.events:
+            if not isinstance(ev, RepResult):
+                continue
+            counts["reps"] += 1
+            counts["glute_first"] += ev.order == GLUTE_FIRST
+            pct = 100.0 * counts["glute_first"] / counts["reps"]
+            if args.jsonl:
+                doc = {
+                    "rep": ev.index + 1,
+                    "t_s": round(ev.start / info.fs, 4),
+                    "lag_ms": ev.lag_ms,
+                    "order": ev.order,
+                    "left": ev.left.to_dict() if ev.left else None,
+                    "right": ev.right.to_dict() if ev.right else None,
+                    "glute_first_pct": round(pct, 1),
+                }
+                out.write(json.dumps(doc) + "\n")
+            else:
+                lag = "   —   " if ev.lag_ms is None else f"{ev.lag_ms:+6.0f} ms"
+                verdict = ev.order.replace("_", " ")
+                out.write(
+                    f"rep {ev.index + 1:3d}  {ev.start / info.fs:8.2f} s  lag {lag}  "
+                    f"{verdict:<13s} glute first {pct:3.0f}% ({counts['glute_first']}/{counts['reps']})\n"
+                )
+            out.flush()
+
+    acq.consumers.append(on_chunk)
+    try:
+        acq.run(args.duration, until_exhausted=args.fast)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        acq.close()
+    stats = acq.stats
+    summary = {
+        "samples": stats.samples,
+        "gaps": stats.gaps,
+        "lost_samples": stats.lost_samples,
+        "reps": counts["reps"],
+        "glute_first": counts["glute_first"],
+    }
+    if args.jsonl:
+        out.write(json.dumps(summary) + "\n")
+    else:
+        out.write(
+            f"{stats.samples} samples, {stats.gaps} gaps ({stats.lost_samples} lost), "
+            f"{counts['reps']} reps, {counts['glute_first']} glute first\n"
+        )
+    return 0
