@@ -82,7 +82,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             msg = f"{msg}: {exc.filename}"
         print(f"fireorder: error: {msg}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
