@@ -38,6 +38,7 @@ class BaselineTracker:
         quantile: float = 0.2,
         min_blocks: int = 5,
         adapt_alpha: float = 0.003,
+        rise_per_block: float = 1.0,
     ) -> None:
         self.n_channels = n_channels
         self.block = max(1, int(block))
@@ -45,6 +46,7 @@ class BaselineTracker:
         self.quantile = quantile
         self.min_blocks = min_blocks
         self.adapt_alpha = adapt_alpha
+        self.rise_per_block = rise_per_block
         self.calibrated: BaselineEstimate | None = None
         self.reset()
 
@@ -156,5 +158,11 @@ class BaselineTracker:
         # block means around their average.
         within = np.where(sel, self._sds[:n] ** 2, 0.0).sum(axis=0) / k
         between = np.where(sel, (means - mean) ** 2, 0.0).sum(axis=0) / k
-        self.mean = np.where(ready, mean, self.mean)
-        self.sd = np.where(ready, np.sqrt(within + between), self.sd)
+        sd = np.sqrt(within + between)
+        # The rest level may fall at once but rise only slowly: in a set without rest between
+        # reps no block is quiet, and the estimate must not climb to the activity level.
+        cap = self.mean * self.rise_per_block
+        capped = np.isfinite(cap) & (mean > cap)
+        scale = np.where(capped, cap / np.where(mean > 0, mean, 1.0), 1.0)
+        self.mean = np.where(ready, np.where(capped, cap, mean), self.mean)
+        self.sd = np.where(ready, sd * scale, self.sd)

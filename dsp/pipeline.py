@@ -77,6 +77,7 @@ class Pipeline:
             quantile=s.baseline_quantile,
             min_blocks=max(2, round(s.baseline_min_s / s.baseline_block_s)),
             adapt_alpha=min(1.0, s.baseline_block_s / max(s.baseline_adapt_tau_s, 1e-9)),
+            rise_per_block=float(np.exp(s.baseline_block_s / max(s.baseline_rise_tau_s, 1e-9))),
         )
         self.detector = OnsetDetector(
             ch,
@@ -257,7 +258,10 @@ class Pipeline:
                 self._settle_decision(ev.detected_at - 1, events)
                 events.append(ev)
                 if isinstance(ev, OnsetEvent):
-                    self.reps.on_onset(ev.channel, ev.index, ev.detected_at)
+                    self._emit(
+                        self.reps.on_onset(ev.channel, ev.index, ev.detected_at, self._usable),
+                        events,
+                    )
                 else:
                     self.reps.on_offset(ev.channel)
                     self._emit(self.reps.close_if_quiet(ev.detected_at, self._usable), events)
@@ -277,6 +281,6 @@ class Pipeline:
     def _emit(pair: tuple[RepResult | None, RepEnded | None], events: list[Event]) -> None:
         events.extend(e for e in pair if e is not None)
 
-    def _usable(self, start: int, stop: int, roles: tuple[Role, ...]) -> bool:
+    def _usable(self, start: int, stop: int, role: Role) -> bool:
         lo = start - self._ms(self.settings.search_pre_ms)
-        return not any(self.spans.overlaps(self.info.roles[r], lo, stop + 1) for r in roles)
+        return not self.spans.overlaps(self.info.roles[role], lo, stop + 1)

@@ -14,8 +14,10 @@ Metrics per channel and block:
   EMG-band power outside the hum bins. Subtracting the local baseline matters: EMG itself is
   densest at 50-150 Hz, so a raw bin-power ratio of a clean channel would sit near -9 dB, right
   at the warn threshold.
-* saturation: samples at the known rail, or (rail unknown) samples in runs of identical values
-  at the running extreme of the channel.
+* saturation: samples at the known rail or, rail unknown, samples exactly at the running
+  max/min of the channel once that exact value has been hit ``saturation_hits`` times: clipping
+  makes flat tops at one value (runs or single samples), a clean signal reaches each new extreme
+  once.
 * flat: 50 ms sub-windows with near-zero standard deviation or almost only repeated values.
 * ECG: power in 5-30 Hz (where the QRS lives) relative to 30-450 Hz, weighted by how periodic
   the 5-30 Hz envelope is at heart-rate lags (0.33-1.25 s). The weighting keeps non-periodic
@@ -100,7 +102,9 @@ class QualitySettings:
     flat_window_s: float = 0.05
     flat_std_uv: float = 0.1  # far below any amplifier noise floor: nothing is connected
     flat_repeat_fraction: float = 0.9  # a connected electrode never repeats 90 % of samples
-    saturation_run: int = 3  # identical samples in a row at the extreme = a flat top
+    # A clean signal reaches each new extreme once (new maxima are new values); a clipping one
+    # lands on the very same extreme value again and again, whether in runs or single samples.
+    saturation_hits: int = 3  # exact hits of the running extreme value that make it a rail
     saturation_min_range_uv: float = 100.0  # a constant channel is flat, not clipped
     saturation_rail_margin: float = 0.995  # with a known rail: |x| >= margin * rail is clipped
     noise_percentile: float = 10.0  # low enough to skip bursts and QRS complexes
@@ -116,8 +120,8 @@ class QualitySettings:
         rail = self.saturation_rail_uv
         if rail is not None and not (math.isfinite(rail) and rail > 0):
             raise ValueError(f"saturation_rail_uv must be > 0, got {rail}")
-        if self.saturation_run < 2:
-            raise ValueError("saturation_run must be >= 2")
+        if self.saturation_hits < 2:
+            raise ValueError("saturation_hits must be >= 2")
         if self.recent_windows < 1:
             raise ValueError("recent_windows must be >= 1")
         if not 0 < self.noise_percentile < 100:
@@ -279,14 +283,16 @@ class _Window:
 class QualityMonitor:
     """Streaming per-channel quality monitor (see module docstring)."""
 
-    def __init__(self, fs: float, n_channels: int, settings: QualitySettings | None = None) -> None:
+    def __init__(
+        self, fs: float, n_channels: int, settings: QualitySettings = QualitySettings()
+    ) -> None:
         if not (math.isfinite(fs) and fs > 0):
             raise ValueError(f"fs must be positive, got {fs}")
         if n_channels < 1:
             raise ValueError(f"n_channels must be >= 1, got {n_channels}")
         self.fs = float(fs)
         self.n_channels = int(n_channels)
-        self.settings = settings if settings is not None else QualitySettings()
+        self.settings = settings  # frozen, so the shared default instance is safe
         s = self.settings
         n = round(s.window_s * self.fs)
         if n < 16:
@@ -297,6 +303,14 @@ class QualityMonitor:
         self._setup_spectrum()
         self._setup_filters()
         self.reset()
+        log.debug(
+            "quality monitor: fs=%g Hz, %d channels, %d-sample blocks, line %s Hz, %d notches",
+            self.fs,
+            self.n_channels,
+            n,
+            "/".join(f"{f:g}" for f in self._families),
+            len(self._notch_freqs),
+        )
 
     # --- setup ------------------------------------------------------------------------------
 
@@ -393,10 +407,9 @@ class QualityMonitor:
         self._buf = np.zeros((c, self._n))
         self._fill = 0
         self._last = np.full(c, np.nan)  # last valid sample, for hold-filling gaps
-        self._run_max = np.full(c, -np.inf)
-        self._run_min = np.full(c, np.inf)
-        self._carry = np.full((c, self.settings.saturation_run - 1), np.nan)
-        self._carry_run = np.zeros(c, dtype=bool)
+        # Running extreme per channel, for [max, -min], and how often it has been hit exactly.
+        self._ext_val = np.full((2, c), -np.inf)
+        self._ext_hits = np.zeros((2, c), dtype=np.int64)
         self._filt_init = np.zeros(c, dtype=bool)
         self._zi_noise = (
             np.zeros((self._sos_noise.shape[0], c, 2)) if self._sos_noise is not None else None
@@ -460,34 +473,46 @@ class QualityMonitor:
         self._last = np.where(seen, xf[:, -1], np.nan)
         return xf
 
-    def _saturation(
-        self, xr: NDArray[np.float64], same: NDArray[np.bool_], valid: NDArray[np.bool_]
-    ) -> NDArray[np.int64]:
-        """Clipped samples in this block. ``same`` = equal-neighbour pairs of the carried
-        samples followed by the block (column j compares those columns j and j+1)."""
+    def _saturation(self, xr: NDArray[np.float64], valid: NDArray[np.bool_]) -> NDArray[np.int64]:
+        """Number of clipped samples in this block (NaN in ``xr`` = invalid)."""
         s = self.settings
-        r = s.saturation_run
-        c, n = xr.shape
         if s.saturation_rail_uv is not None:
             rail = s.saturation_rail_margin * s.saturation_rail_uv
             return np.count_nonzero(valid & (np.abs(xr) >= rail), axis=1)
-        if not same.any():  # no repeated values at all (the usual case): no flat tops
-            self._run_max = np.fmax(self._run_max, np.fmax.reduce(xr, axis=1))
-            self._run_min = np.fmin(self._run_min, np.fmin.reduce(xr, axis=1))
-            self._carry_run = np.zeros(c, dtype=bool)
-            return np.zeros(c, dtype=np.int64)
-        # Rail unknown: clipping makes flat tops at the largest/smallest value ever seen.
-        rmax = np.fmax(np.fmax.accumulate(xr, axis=1), self._run_max[:, None])
-        rmin = np.fmin(np.fmin.accumulate(xr, axis=1), self._run_min[:, None])
-        self._run_max, self._run_min = rmax[:, -1], rmin[:, -1]
-        at_ext = ((xr == rmax) | (xr == rmin)) & (rmax - rmin >= s.saturation_min_range_uv)
-        cs = np.zeros((c, same.shape[1] + 1), dtype=np.int64)
-        np.cumsum(same, axis=1, out=cs[:, 1:])
-        in_run = ((cs[:, r - 1 : r - 1 + n] - cs[:, :n]) == r - 1) & at_ext  # run ends here
-        prev = np.hstack([self._carry_run[:, None], in_run[:, :-1]])
-        starts = in_run & ~prev  # a run just reached length r: count its first r-1 samples too
-        self._carry_run = in_run[:, -1].copy()
-        return np.count_nonzero(in_run, axis=1) + (r - 1) * np.count_nonzero(starts, axis=1)
+        # Rail unknown: count samples exactly at the largest/smallest value seen so far, once
+        # that value has been hit ``saturation_hits`` times (then counting its earlier hits too).
+        peaks = np.vstack([np.fmax.reduce(xr, axis=1), np.fmax.reduce(-xr, axis=1)])
+        need = (peaks >= self._ext_val).any(axis=0)
+        total = np.zeros(xr.shape[0], dtype=np.int64)
+        if not need.any():  # usual case: no sample reaches an extreme
+            return total
+        rows = np.flatnonzero(need)  # only the channels that touch their extremes
+        sub = xr[rows]
+        signed = (sub, -sub)
+        k = s.saturation_hits
+        runs = [
+            np.fmax(np.fmax.accumulate(v, axis=1), self._ext_val[side, rows][:, None])
+            for side, v in enumerate(signed)
+        ]
+        # A constant channel is at both extremes all the time: that is "flat", not clipping.
+        wide = runs[0] + runs[1] >= s.saturation_min_range_uv  # running max - running min
+        for side, (v, rm) in enumerate(zip(signed, runs, strict=True)):
+            hit = v == rm
+            prev_rm = np.hstack([self._ext_val[side, rows][:, None], rm[:, :-1]])
+            change = rm != prev_rm  # a new extreme starts a new hit count
+            csum = np.cumsum(hit, axis=1)
+            base = np.maximum.accumulate(np.where(change, csum - hit, 0), axis=1)
+            carried = np.where(
+                np.logical_or.accumulate(change, axis=1), 0, self._ext_hits[side, rows][:, None]
+            )
+            hits = csum - base + carried  # hits of the current extreme value, this one included
+            counted = hit & wide & (hits >= k)
+            reached = counted & (hits == k)
+            total[rows] += np.count_nonzero(counted, axis=1)
+            total[rows] += (k - 1) * np.count_nonzero(reached, axis=1)
+            self._ext_val[side, rows] = rm[:, -1]
+            self._ext_hits[side, rows] = hits[:, -1]
+        return total
 
     def _flat(
         self,
@@ -542,15 +567,12 @@ class QualityMonitor:
             xf = self._hold_fill(xr, valid)
         mask = None if all_valid else valid
 
-        r = s.saturation_run
-        ext = np.hstack([self._carry, xr])
-        self._carry = ext[:, -(r - 1) :].copy()
-        same = ext[:, 1:] == ext[:, :-1]  # NaN never equals anything: gaps break runs
-        n_sat = self._saturation(xr, same, valid)
+        n_sat = self._saturation(xr, valid)
+        same = xr[:, 1:] == xr[:, :-1]  # NaN never equals anything
         same_blk = None
-        if same[:, r - 1 :].any():
+        if same.any():
             same_blk = np.zeros(x.shape)
-            same_blk[:, 1:] = same[:, r - 1 :]  # column i: sample i equals sample i-1
+            same_blk[:, 1:] = same  # column i: sample i equals sample i-1
             same_blk *= self._pair_ok
         cnt, evaluated, flat = self._flat(xf, same_blk, mask)
 

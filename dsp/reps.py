@@ -20,7 +20,9 @@ UNDETERMINED = "undetermined"
 ORDERS = (GLUTE_FIRST, LUMBAR_FIRST, SIMULTANEOUS, UNDETERMINED)
 
 
-Usable = Callable[[int, int, tuple[Role, ...]], bool]
+# usable(start, stop, role): no gap, clipping or flat line on that role's channel in the
+# onset search window [start - pre, stop].
+Usable = Callable[[int, int, Role], bool]
 
 
 class Order(str, Enum):
@@ -115,21 +117,29 @@ class RepTracker:
     def current(self) -> RepResult | None:
         return self._rep.decided if self._rep else None
 
-    def on_onset(self, channel: int, index: int, detected_at: int) -> None:
+    def on_onset(
+        self, channel: int, index: int, detected_at: int, usable: Usable
+    ) -> tuple[RepResult | None, RepEnded | None]:
+        """Record an onset. A decided rep whose muscle fires again has ended: in a set
+        without rest between reps, the next rep starts with that second onset."""
         role = self.channel_role.get(channel)
         if role is None:
-            return
+            return None, None
+        ended: RepEnded | None = None
+        if self._rep is not None and self._rep.decided is not None and role in self._rep.onsets:
+            ended = self._end(index)
         if self._rep is None:
             self._rep = _Rep(self._count, index)
             self._count += 1
         rep = self._rep
         self._active.add(role)
         if role in rep.onsets:
-            return
+            return None, ended
         rep.onsets[role] = index
         if rep.decided is None:
             rep.start = min(rep.start, index)
             rep.last_detect = detected_at
+        return None, ended
 
     def on_offset(self, channel: int) -> None:
         role = self.channel_role.get(channel)
@@ -140,9 +150,12 @@ class RepTracker:
         """End the rep when all monitored muscles are quiet; decide it first if needed."""
         if self._rep is None or self._active:
             return None, None
+        decided = self._decide(index, usable) if self._rep.decided is None else None
+        return decided, self._end(index)
+
+    def _end(self, index: int) -> RepEnded:
         rep = self._rep
-        decided = self._decide(index, usable) if rep.decided is None else None
-        assert rep.decided is not None
+        assert rep is not None and rep.decided is not None
         ok = rep.decided.reason == "" or rep.decided.lag_ms is not None
         final = replace(
             rep.decided,
@@ -152,7 +165,7 @@ class RepTracker:
             right=self._side("right", rep.onsets, ok),
         )
         self._rep = None
-        return decided, RepEnded(rep.index, index, final)
+        return RepEnded(rep.index, index, final)
 
     def abort(self, index: int, usable: Usable) -> tuple[RepResult | None, RepEnded | None]:
         """The stream broke (gap) or ended: settle the current rep as it stands."""
@@ -205,7 +218,13 @@ class RepTracker:
         rep = self._rep
         assert rep is not None
         reason = ""
-        ok = bool(usable(rep.start, now, self.compared))
+        # Each role's onset must come from clean data: its window runs from before the rep to
+        # just after its onset (or to now, for a role still missing). Clipping later in the
+        # burst does not matter.
+        ok = all(
+            usable(rep.start, min(now, rep.onsets[r] + self.settle) if r in rep.onsets else now, r)
+            for r in self.compared
+        )
         lag = self._lag(self.glutes, self.lumbars, rep.onsets)
         if not ok:
             reason = "unusable data (gap, saturation or flat line) near the onsets"

@@ -59,6 +59,9 @@ class DspSettings:
     baseline_quantile: float = 0.2  # blocks at or below this quantile of block means are rest
     baseline_min_s: float = 1.0  # no onsets until this much history (>= one heartbeat)
     baseline_adapt_tau_s: float = 30.0  # slow drift following with a calibrated baseline
+    # Without calibration the estimated rest level falls at once but rises at most by e per
+    # this time constant, so long sets without rest do not lift it to the activity level.
+    baseline_rise_tau_s: float = 60.0
 
     # Firing order.
     tolerance_ms: float = 20.0
