@@ -1,0 +1,75 @@
+"""A preallocated multi-channel ring buffer with absolute sample indices.
+
+The acquisition thread writes; readers take a copy of the newest samples under a short lock, so
+a consumer (the GUI) never holds a view that another thread is writing into.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.float64]
+
+
+class RingBuffer:
+    def __init__(self, capacity: int, n_channels: int) -> None:
+        self.capacity = max(1, int(capacity))
+        self.n_channels = n_channels
+        self._buf = np.full((self.capacity, n_channels), np.nan)
+        self._end = 0  # absolute index one past the newest sample
+        self._lock = threading.Lock()
+
+    @property
+    def end(self) -> int:
+        return self._end
+
+    def clear(self, end: int = 0) -> None:
+        with self._lock:
+            self._buf[:] = np.nan
+            self._end = end
+
+    def write(self, start: int, data: Array) -> None:
+        """Write rows for absolute indices ``start ...``; a jump forward leaves NaN (a gap)."""
+        n = data.shape[0]
+        if n == 0:
+            return
+        with self._lock:
+            if start > self._end:  # gap: blank what was skipped (at most one lap)
+                self._fill(self._end, min(start - self._end, self.capacity), np.nan)
+            if n > self.capacity:
+                data, start = data[-self.capacity :], start + n - self.capacity
+                n = self.capacity
+            self._fill(start, n, data)
+            self._end = max(self._end, start + n)
+
+    def _fill(self, start: int, n: int, value: Array | float) -> None:
+        i = start % self.capacity
+        first = min(n, self.capacity - i)
+        if isinstance(value, np.ndarray):
+            self._buf[i : i + first] = value[:first]
+            if first < n:
+                self._buf[: n - first] = value[first:]
+        else:
+            self._buf[i : i + first] = value
+            if first < n:
+                self._buf[: n - first] = value
+
+    def snapshot(self, n: int) -> tuple[int, Array]:
+        """Copy of the newest ``n`` samples (NaN where never written) and the index of the
+        first row."""
+        n = min(max(0, int(n)), self.capacity)
+        with self._lock:
+            end = self._end
+            start = end - n
+            out = np.empty((n, self.n_channels))
+            i = start % self.capacity
+            first = min(n, self.capacity - i)
+            out[:first] = self._buf[i : i + first]
+            if first < n:
+                out[first:] = self._buf[: n - first]
+        if start < 0:
+            out[: -start] = np.nan
+        return start, out
