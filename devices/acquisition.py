@@ -97,7 +97,10 @@ class Acquisition:
                         break
                     time.sleep(self.poll_s)
                     continue
-                if limit is not None and self.pipeline.samples + self.pipeline.lost_samples >= limit:
+                if (
+                    limit is not None
+                    and self.pipeline.samples + self.pipeline.lost_samples >= limit
+                ):
                     break
         finally:
             self.device.stop()

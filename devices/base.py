@@ -75,7 +75,9 @@ def create(name: str, **kwargs: object) -> Device:
     try:
         factory = _REGISTRY[name]
     except KeyError:
-        raise DeviceError(f"unknown source {name!r} (known: {', '.join(sorted(_REGISTRY))})") from None
+        raise DeviceError(
+            f"unknown source {name!r} (known: {', '.join(sorted(_REGISTRY))})"
+        ) from None
     return factory(**kwargs)
 
 

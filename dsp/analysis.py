@@ -72,10 +72,13 @@ class Analysis:
             "roles": {r.value: self.info.channel_names[i] for r, i in roles.items()},
             "exercise": self.settings.exercise,
             "onsets": {
-                r.value: [self.seconds(i) for i in self.onsets.get(ch, [])] for r, ch in roles.items()
+                r.value: [self.seconds(i) for i in self.onsets.get(ch, [])]
+                for r, ch in roles.items()
             },
             "reps": [self.rep_dict(r) for r in self.reps],
-            "quality": {r.value: self.quality.get(self.info.channel_names[i], {}) for r, i in roles.items()},
+            "quality": {
+                r.value: self.quality.get(self.info.channel_names[i], {}) for r, i in roles.items()
+            },
             "gaps": [{"start_s": self.seconds(g.start), "samples": g.length} for g in self.gaps],
             "summary": self.summary(),
             "settings": self.settings.to_dict(),
@@ -122,9 +125,7 @@ def analyze(
             progress(min(1.0, (i + step) / n))
     collect(pipe.finish())
     result.reps = [final.get(r.index, r) for r in reps]
-    result.quality = {
-        info.channel_names[c]: q.to_dict() for c, q in enumerate(quality.report())
-    }
+    result.quality = {info.channel_names[c]: q.to_dict() for c, q in enumerate(quality.report())}
     for ch in result.onsets:
         result.onsets[ch].sort()
     return result

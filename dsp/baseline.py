@@ -72,9 +72,7 @@ class BaselineTracker:
             self.calibrated = None
         else:
             rest = np.asarray(rest, dtype=np.float64)
-            self.calibrated = BaselineEstimate(
-                np.nanmean(rest, axis=0), np.nanstd(rest, axis=0)
-            )
+            self.calibrated = BaselineEstimate(np.nanmean(rest, axis=0), np.nanstd(rest, axis=0))
         self.reset()
 
     def set_estimate(self, estimate: BaselineEstimate) -> None:
@@ -89,7 +87,9 @@ class BaselineTracker:
         """First block boundary strictly after ``index``."""
         return (index // self.block + 1) * self.block
 
-    def update(self, start: int, s: Array, usable: NDArray[np.bool_], quiet: NDArray[np.bool_]) -> None:
+    def update(
+        self, start: int, s: Array, usable: NDArray[np.bool_], quiet: NDArray[np.bool_]
+    ) -> None:
         """Add samples ``s`` (all within one block) starting at absolute index ``start``.
 
         ``usable`` (n, ch) excludes gaps and artefacts; ``quiet`` (ch,) says the detector is

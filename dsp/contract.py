@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 from numpy.typing import NDArray
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """Muscle role of a channel. Channels without a role are kept and shown, not analysed."""
 
     GLUTE_L = "glute_l"
@@ -85,8 +85,8 @@ class StreamInfo:
             raise ContractError("one unit per channel")
         object.__setattr__(self, "units", units)
         roles: dict[Role, int] = {}
-        for role, idx in dict(self.roles).items():
-            role = role if isinstance(role, Role) else parse_role(str(role))
+        for key, idx in dict(self.roles).items():
+            role = key if isinstance(key, Role) else parse_role(str(key))
             if not 0 <= int(idx) < len(names):
                 raise ContractError(f"role {role.value} points at channel {idx}, out of range")
             roles[role] = int(idx)

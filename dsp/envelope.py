@@ -57,7 +57,7 @@ class MovingRms:
         w = self.window
         # Windowed sums from the cumulative sum; first row needs the full prefix.
         sums = csum[w - 1 :].copy()
-        sums[1:] -= csum[: -w]
+        sums[1:] -= csum[:-w]
         self._tail = sq[-(w - 1) :] if w > 1 else self._tail
         return np.sqrt(np.maximum(sums / w, 0.0))
 

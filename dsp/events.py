@@ -26,4 +26,12 @@ class ArtefactEvent:
 
 Event = OnsetEvent | OffsetEvent | RepResult | RepEnded | GapEvent | ArtefactEvent
 
-__all__ = ["ArtefactEvent", "Event", "GapEvent", "OffsetEvent", "OnsetEvent", "RepEnded", "RepResult"]
+__all__ = [
+    "ArtefactEvent",
+    "Event",
+    "GapEvent",
+    "OffsetEvent",
+    "OnsetEvent",
+    "RepEnded",
+    "RepResult",
+]

@@ -145,7 +145,9 @@ class OnsetDetector:
                 if not (s[:, c] < max(thr.off[c], self.off_peak_fraction * peak)).any():
                     st.peak, st.carry = peak, 0
                     continue
-            events.extend(self._channel(c, start, s[:, c], thr, blocked[:, c], hist[:, c], hist_start))
+            events.extend(
+                self._channel(c, start, s[:, c], thr, blocked[:, c], hist[:, c], hist_start)
+            )
         keep = self.backdate_max + self.min_on + 1
         self._hist = hist[-keep:]
         self._hist_start = start + n - self._hist.shape[0]
@@ -195,7 +197,9 @@ class OnsetDetector:
                 lo = max(run_start - hist_start, 0)
                 st.peak = float(peaks[min(max(run, 0), len(peaks) - 1)])
                 st.floor = float(np.mean(hist[lo : detected - hist_start + 1]))
-                events.append(OffsetEvent(c, run_start - self.delay, detected - self.delay, st.peak))
+                events.append(
+                    OffsetEvent(c, run_start - self.delay, detected - self.delay, st.peak)
+                )
                 st.active, st.carry = False, 0
                 i = detected - start + 1
         return events

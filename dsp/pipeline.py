@@ -19,8 +19,15 @@ from dsp.baseline import BaselineEstimate, BaselineTracker
 from dsp.contract import Chunk, Role, StreamInfo
 from dsp.envelope import MovingRms, Tkeo
 from dsp.events import ArtefactEvent, Event, GapEvent
-from dsp.filters import SosFilter, cascade, design_bandpass, design_highpass, design_lowpass, design_notch
-from dsp.onset import OffsetEvent, OnsetDetector, OnsetEvent, Thresholds
+from dsp.filters import (
+    SosFilter,
+    cascade,
+    design_bandpass,
+    design_highpass,
+    design_lowpass,
+    design_notch,
+)
+from dsp.onset import OnsetDetector, OnsetEvent, Thresholds
 from dsp.reps import RepEnded, RepResult, RepTracker
 from dsp.settings import DspSettings
 from dsp.templates import get_template
@@ -40,7 +47,9 @@ class Processed:
 
 
 class Pipeline:
-    def __init__(self, info: StreamInfo, settings: DspSettings | None = None, display: bool = True) -> None:
+    def __init__(
+        self, info: StreamInfo, settings: DspSettings | None = None, display: bool = True
+    ) -> None:
         self.info = info
         self.settings = settings or DspSettings()
         self.display = display
@@ -141,7 +150,9 @@ class Pipeline:
         events: list[Event] = []
         data, start = chunk.data, chunk.start
         if data.shape[1] != self.info.n_channels:
-            raise ValueError(f"chunk has {data.shape[1]} channels, stream has {self.info.n_channels}")
+            raise ValueError(
+                f"chunk has {data.shape[1]} channels, stream has {self.info.n_channels}"
+            )
         if self._started and start < self._next:
             skip = self._next - start  # duplicates: a consumer never sees an index twice
             log.warning("dropping %d duplicated samples at index %d", min(skip, len(data)), start)
@@ -169,6 +180,12 @@ class Pipeline:
         self._next = start + n
         self.spans.prune(self._next)
         return Processed(start, filtered, envelope, events)
+
+    def resume_at(self, index: int) -> None:
+        """Continue an index line begun by another pipeline (settings changed mid-stream):
+        the next chunk at ``index`` is no gap; filters start afresh."""
+        self._next = index
+        self._started = True
 
     @property
     def next_index(self) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 
 from dsp.contract import Role
 
@@ -25,7 +25,7 @@ ORDERS = (GLUTE_FIRST, LUMBAR_FIRST, SIMULTANEOUS, UNDETERMINED)
 Usable = Callable[[int, int, Role], bool]
 
 
-class Order(str, Enum):
+class Order(StrEnum):
     GLUTE_FIRST = GLUTE_FIRST
     LUMBAR_FIRST = LUMBAR_FIRST
     SIMULTANEOUS = SIMULTANEOUS
@@ -146,7 +146,9 @@ class RepTracker:
         if role is not None:
             self._active.discard(role)
 
-    def close_if_quiet(self, index: int, usable: Usable) -> tuple[RepResult | None, RepEnded | None]:
+    def close_if_quiet(
+        self, index: int, usable: Usable
+    ) -> tuple[RepResult | None, RepEnded | None]:
         """End the rep when all monitored muscles are quiet; decide it first if needed."""
         if self._rep is None or self._active:
             return None, None
@@ -199,7 +201,9 @@ class RepTracker:
             return None
         return self._decide(now, usable)
 
-    def _lag(self, glutes: Iterable[Role], lumbars: Iterable[Role], onsets: dict[Role, int]) -> float | None:
+    def _lag(
+        self, glutes: Iterable[Role], lumbars: Iterable[Role], onsets: dict[Role, int]
+    ) -> float | None:
         g = [onsets[r] for r in glutes if r in onsets]
         lu = [onsets[r] for r in lumbars if r in onsets]
         if not g or not lu:

@@ -71,5 +71,5 @@ class RingBuffer:
             if first < n:
                 out[first:] = self._buf[: n - first]
         if start < 0:
-            out[: -start] = np.nan
+            out[:-start] = np.nan
         return start, out

@@ -48,14 +48,24 @@ for _t in (
     TEMPLATES[_t.name] = _t
 for _side in ("left", "right"):
     for _t in (
-        _one_leg("prone_hip_extension", "Prone hip extension", _side,
-                 "Lying prone, lift one straight leg: that glute vs both lumbar ES."),
-        _one_leg("single_leg_rdl", "Single-leg RDL", _side,
-                 "Stance leg's glute vs both lumbar ES."),
-        _one_leg("split_squat", "Bulgarian split squat", _side,
-                 "Front leg's glute vs both lumbar ES."),
-        _one_leg("bird_dog", "Bird-dog", _side,
-                 "Extending leg's glute vs both lumbar ES (the contralateral ES works hardest)."),
+        _one_leg(
+            "prone_hip_extension",
+            "Prone hip extension",
+            _side,
+            "Lying prone, lift one straight leg: that glute vs both lumbar ES.",
+        ),
+        _one_leg(
+            "single_leg_rdl", "Single-leg RDL", _side, "Stance leg's glute vs both lumbar ES."
+        ),
+        _one_leg(
+            "split_squat", "Bulgarian split squat", _side, "Front leg's glute vs both lumbar ES."
+        ),
+        _one_leg(
+            "bird_dog",
+            "Bird-dog",
+            _side,
+            "Extending leg's glute vs both lumbar ES (the contralateral ES works hardest).",
+        ),
     ):
         TEMPLATES[_t.name] = _t
 

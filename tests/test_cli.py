@@ -20,8 +20,24 @@ ROLES = "glute_l=glute_l,glute_r=glute_r,lumbar_l=lumbar_l,lumbar_r=lumbar_r"
 def sim_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     d = tmp_path_factory.mktemp("sim")
     csv, truth = d / "sim.csv", d / "truth.json"
-    assert main(["simulate", "--duration", "40", "--fs", "2000", "--seed", "7",
-                 "--out", str(csv), "--truth", str(truth)]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--duration",
+                "40",
+                "--fs",
+                "2000",
+                "--seed",
+                "7",
+                "--out",
+                str(csv),
+                "--truth",
+                str(truth),
+            ]
+        )
+        == 0
+    )
     return csv, json.loads(truth.read_text())
 
 
@@ -37,15 +53,30 @@ def test_analyze_json_matches_truth(sim_files: tuple[Path, dict], capsys) -> Non
     assert doc["source"]["format"] == "csv" and doc["source"]["fs"] == pytest.approx(2000)
     assert doc["source"]["duration_s"] == pytest.approx(40, abs=0.01)
     assert set(doc["roles"]) == {"glute_l", "glute_r", "lumbar_l", "lumbar_r"}
-    assert set(doc["summary"]) >= {"reps", "glute_first", "lumbar_first", "simultaneous",
-                                   "undetermined", "median_lag_ms"}
+    assert set(doc["summary"]) >= {
+        "reps",
+        "glute_first",
+        "lumbar_first",
+        "simultaneous",
+        "undetermined",
+        "median_lag_ms",
+    }
     # Every rep that starts in the file, complete or cut by its end, is found once.
     true_reps = [r for r in truth["reps"] if r["start_s"] < 39.5]
     assert len(doc["reps"]) == len(true_reps)
     lag_errors = []
     for got, want in zip(doc["reps"], true_reps, strict=True):
         assert got["start_s"] == pytest.approx(want["start_s"], abs=0.05)
-        assert set(got) >= {"index", "start_s", "end_s", "onsets", "lag_ms", "order", "left", "right"}
+        assert set(got) >= {
+            "index",
+            "start_s",
+            "end_s",
+            "onsets",
+            "lag_ms",
+            "order",
+            "left",
+            "right",
+        }
         if abs(want["lag_ms"]) >= 40:  # unambiguous reps
             assert got["order"] == want["order"]
             lag_errors.append(abs(got["lag_ms"] - want["lag_ms"]))
@@ -79,9 +110,17 @@ def test_analyze_edf_with_roles_in_labels(tmp_path: Path, capsys) -> None:
     w = pyedflib.EdfWriter(str(path), rec.data.shape[1], file_type=pyedflib.FILETYPE_BDFPLUS)
     heads = []
     for name in rec.info.channel_names:
-        heads.append({"label": name, "dimension": "uV", "sample_frequency": 2000,
-                      "physical_min": -20000, "physical_max": 20000,
-                      "digital_min": -8388608, "digital_max": 8388607})
+        heads.append(
+            {
+                "label": name,
+                "dimension": "uV",
+                "sample_frequency": 2000,
+                "physical_min": -20000,
+                "physical_max": 20000,
+                "digital_min": -8388608,
+                "digital_max": 8388607,
+            }
+        )
     w.setSignalHeaders(heads)
     w.writeSamples([np.ascontiguousarray(rec.data[:, i]) for i in range(rec.data.shape[1])])
     w.close()
@@ -93,8 +132,12 @@ def test_analyze_edf_with_roles_in_labels(tmp_path: Path, capsys) -> None:
 
 @pytest.mark.skipif(not (DATA / "myonset" / "example_data.bdf").exists(), reason="no shared data")
 def test_analyze_real_biosemi_bipolar(capsys) -> None:
-    doc = analyze_json(capsys, str(DATA / "myonset" / "example_data.bdf"),
-                       "--channels", "glute_l=EXG1-EXG2,lumbar_l=EXG3-EXG4")
+    doc = analyze_json(
+        capsys,
+        str(DATA / "myonset" / "example_data.bdf"),
+        "--channels",
+        "glute_l=EXG1-EXG2,lumbar_l=EXG3-EXG4",
+    )
     assert doc["source"]["fs"] == 2048 and doc["roles"]["glute_l"] == "EXG1-EXG2"
     # A choice reaction task: response code 100 is given by the hand under EXG1-EXG2, 200 by
     # the hand under EXG3-EXG4. Each response must follow an EMG onset of that hand by an
@@ -130,7 +173,12 @@ def _bad(tmp_path: Path) -> dict[str, list[str]]:
     trunc = tmp_path / "trunc.edf"
     trunc.write_bytes(b"0       " + b"X" * 100)
     return {
-        "missing file": ["analyze", str(tmp_path / "nope.csv"), "--channels", "glute_l=a,lumbar_l=b"],
+        "missing file": [
+            "analyze",
+            str(tmp_path / "nope.csv"),
+            "--channels",
+            "glute_l=a,lumbar_l=b",
+        ],
         "unknown column": ["analyze", str(csv), "--channels", "glute_l=a,lumbar_l=zz"],
         "role twice": ["analyze", str(csv), "--channels", "glute_l=a,glute_l=b"],
         "bad role": ["analyze", str(csv), "--channels", "gluteus=a,lumbar_l=b"],
@@ -138,7 +186,14 @@ def _bad(tmp_path: Path) -> dict[str, list[str]]:
         "non-numeric": ["analyze", str(text), "--channels", "glute_l=a,lumbar_l=b"],
         "fs missing": ["analyze", str(notime), "--channels", "glute_l=a,lumbar_l=b"],
         "truncated": ["analyze", str(trunc), "--channels", "glute_l=a,lumbar_l=b"],
-        "bad exercise": ["analyze", str(csv), "--channels", "glute_l=a,lumbar_l=b", "--exercise", "x"],
+        "bad exercise": [
+            "analyze",
+            str(csv),
+            "--channels",
+            "glute_l=a,lumbar_l=b",
+            "--exercise",
+            "x",
+        ],
         "bad simulate": ["simulate", "--duration", "-1", "--out", str(tmp_path / "o.csv")],
         "unwritable": ["simulate", "--duration", "1", "--out", "/proc/nope/o.csv"],
     }
@@ -147,8 +202,13 @@ def _bad(tmp_path: Path) -> dict[str, list[str]]:
 @pytest.mark.parametrize("case", list(_bad(Path("/tmp")).keys()))
 def test_bad_input_is_one_clear_line(case: str, tmp_path: Path) -> None:
     args = _bad(tmp_path)[case]
-    proc = subprocess.run([sys.executable, "-m", "app", *args], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
@@ -163,5 +223,7 @@ def test_headless_commands_do_not_import_qt(sim_files: tuple[Path, dict]) -> Non
         "bad = [m for m in sys.modules if m.startswith(('PyQt6', 'pyqtgraph'))]; "
         "sys.exit(3 if bad else rc)"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr

@@ -116,8 +116,12 @@ def test_first_run_carries_across_calls() -> None:
 
 
 # -- detection ---------------------------------------------------------------------------
-ONSETS = [[1.5, 4.7, 7.9, 11.1], [1.505, 4.71, 7.895, 11.1], [1.58, 4.64, 7.9, 11.2],
-          [1.585, 4.645, 7.905, 11.21]]
+ONSETS = [
+    [1.5, 4.7, 7.9, 11.1],
+    [1.505, 4.71, 7.895, 11.1],
+    [1.58, 4.64, 7.9, 11.2],
+    [1.585, 4.645, 7.905, 11.21],
+]
 
 
 @pytest.mark.parametrize("detector", ["power", "tkeo"])
@@ -257,7 +261,9 @@ def test_one_side_only_mapping() -> None:
 def test_templates_need_their_roles() -> None:
     assert {"hinge", "deadlift", "bird_dog_left", "split_squat_right"} <= set(TEMPLATES)
     with pytest.raises(ContractError, match="compares"):
-        get_template("prone_hip_extension_left").resolve(info4(FS, {Role.GLUTE_R: 1, Role.LUMBAR_R: 3}))
+        get_template("prone_hip_extension_left").resolve(
+            info4(FS, {Role.GLUTE_R: 1, Role.LUMBAR_R: 3})
+        )
     with pytest.raises(ContractError, match="unknown exercise"):
         get_template("curl")
     assert ROLES4[Role.LUMBAR_R] == 3

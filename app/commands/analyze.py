@@ -106,8 +106,11 @@ def format_table(doc: dict[str, Any]) -> str:
         f"undetermined {s['undetermined']}; median lag "
         + ("—" if s["median_lag_ms"] is None else f"{s['median_lag_ms']:.0f} ms"),
     ]
-    bad = [f"{r}: {q.get('status')} ({', '.join(q.get('issues', []))})"
-           for r, q in doc["quality"].items() if q and q.get("status") != "ok"]
+    bad = [
+        f"{r}: {q.get('status')} ({', '.join(q.get('issues', []))})"
+        for r, q in doc["quality"].items()
+        if q and q.get("status") != "ok"
+    ]
     if bad:
         lines.append("signal quality: " + "; ".join(bad))
     return "\n".join(lines) + "\n"

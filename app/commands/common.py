@@ -35,18 +35,37 @@ def add_dsp_arguments(p: argparse.ArgumentParser) -> None:
     d = DspSettings()
     g = p.add_argument_group("signal processing")
     g.add_argument("--exercise", default=d.exercise, help="exercise template (default hinge)")
-    g.add_argument("--tolerance-ms", type=float, default=d.tolerance_ms,
-                   help="neutral zone +-ms for 'simultaneous' (default 20)")
-    g.add_argument("--notch", type=float, default=d.notch_hz, choices=[0.0, 50.0, 60.0],
-                   help="line frequency to notch: 50, 60 or 0 for off (default 50)")
-    g.add_argument("--detector", choices=["power", "tkeo"], default=d.detector,
-                   help="onset statistic (default tkeo)")
-    g.add_argument("--k-on", type=float, default=d.k_on,
-                   help="onset threshold in baseline SDs (default 6)")
-    g.add_argument("--min-on-ms", type=float, default=d.min_on_ms,
-                   help="minimum time above threshold (default 30)")
-    g.add_argument("--no-ecg-filter", action="store_true",
-                   help="no 30 Hz high-pass on lumbar channels")
+    g.add_argument(
+        "--tolerance-ms",
+        type=float,
+        default=d.tolerance_ms,
+        help="neutral zone +-ms for 'simultaneous' (default 20)",
+    )
+    g.add_argument(
+        "--notch",
+        type=float,
+        default=d.notch_hz,
+        choices=[0.0, 50.0, 60.0],
+        help="line frequency to notch: 50, 60 or 0 for off (default 50)",
+    )
+    g.add_argument(
+        "--detector",
+        choices=["power", "tkeo"],
+        default=d.detector,
+        help="onset statistic (default tkeo)",
+    )
+    g.add_argument(
+        "--k-on", type=float, default=d.k_on, help="onset threshold in baseline SDs (default 6)"
+    )
+    g.add_argument(
+        "--min-on-ms",
+        type=float,
+        default=d.min_on_ms,
+        help="minimum time above threshold (default 30)",
+    )
+    g.add_argument(
+        "--no-ecg-filter", action="store_true", help="no 30 Hz high-pass on lumbar channels"
+    )
 
 
 def dsp_settings_from_args(args: argparse.Namespace, **extra: Any) -> DspSettings:

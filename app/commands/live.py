@@ -18,12 +18,16 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--source", default="simulator", choices=["simulator"], help="data source")
     p.add_argument("--duration", type=float, help="stop after this many seconds of data")
-    p.add_argument("--fast", action="store_true",
-                   help="simulator: run as fast as possible instead of in real time")
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="simulator: run as fast as possible instead of in real time",
+    )
     p.add_argument("--fs", type=float, default=2000.0, help="simulator sampling rate (Hz)")
     p.add_argument("--seed", type=int, default=None, help="simulator seed")
-    p.add_argument("--preset", choices=["clean", "hard"], default="clean",
-                   help="simulator signal preset")
+    p.add_argument(
+        "--preset", choices=["clean", "hard"], default="clean", help="simulator signal preset"
+    )
     p.add_argument("--jsonl", action="store_true", help="one JSON object per rep, then stats")
     add_dsp_arguments(p)
     p.set_defaults(func=run)
@@ -81,9 +85,10 @@ def run(args: argparse.Namespace) -> int:
             else:
                 lag = "   —   " if ev.lag_ms is None else f"{ev.lag_ms:+6.0f} ms"
                 verdict = ev.order.replace("_", " ")
+                tally = f"{counts['glute_first']}/{counts['reps']}"
                 out.write(
                     f"rep {ev.index + 1:3d}  {ev.start / info.fs:8.2f} s  lag {lag}  "
-                    f"{verdict:<13s} glute first {pct:3.0f}% ({counts['glute_first']}/{counts['reps']})\n"
+                    f"{verdict:<13s} glute first {pct:3.0f}% ({tally})\n"
                 )
             out.flush()
 

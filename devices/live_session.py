@@ -1,0 +1,360 @@
+"""A live session: one device streamed through the pipeline on a worker thread. No Qt.
+
+The worker reads the device, runs the pipeline, writes ring buffers (raw, filtered, envelope)
+and queues events. Readers (the GUI timer) take snapshots and drain events; they never run DSP.
+Settings changes and calibration travel to the worker as commands applied between chunks.
+A device error stops the stream, is logged, and is reported through :attr:`state`.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from devices.base import Device, DeviceError, Marker
+from dsp.baseline import BaselineEstimate
+from dsp.contract import Chunk, StreamInfo
+from dsp.events import Event
+from dsp.pipeline import Pipeline
+from dsp.quality import ChannelQuality, QualityMonitor, QualitySettings
+from dsp.ringbuffer import RingBuffer
+from dsp.settings import DspSettings
+
+log = logging.getLogger(__name__)
+Array = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class TimedEvent:
+    """An event with the host time its deciding chunk arrived and the time it was ready."""
+
+    event: Event
+    arrived: float
+    ready: float
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    start: int  # absolute index of the first row
+    fs: float
+    raw: Array
+    filtered: Array
+    envelope: Array
+    thresholds: Array  # per channel, envelope units (uV RMS) equivalent of the onset threshold
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    kind: str  # "rest" | "reference"
+    channels: tuple[int, ...]
+    values: dict[str, Any]
+
+
+@dataclass
+class SessionStats:
+    samples: int = 0
+    gaps: int = 0
+    lost_samples: int = 0
+    chunks: int = 0
+    busy_s: float = 0.0
+    started: float = 0.0
+    last_latency_s: float = 0.0
+    rate_hz: float = 0.0
+    _rate_window: collections.deque[tuple[float, int]] = field(
+        default_factory=lambda: collections.deque(maxlen=200)
+    )
+
+
+Command = Callable[["LiveSession"], None]
+
+
+class LiveSession:
+    def __init__(
+        self,
+        device: Device,
+        settings: DspSettings | None = None,
+        *,
+        buffer_s: float = 32.0,
+        poll_s: float = 0.002,
+        on_raw: Callable[[Chunk], None] | None = None,
+    ) -> None:
+        self.device = device
+        self.settings = settings or DspSettings()
+        self.buffer_s = buffer_s
+        self.poll_s = poll_s
+        self.on_raw = on_raw
+        self.info: StreamInfo | None = None
+        self.pipeline: Pipeline | None = None
+        self.state = "idle"
+        self.error: str | None = None
+        self.stats = SessionStats()
+        self.markers: list[Marker] = []
+        self.reference: Array | None = None  # per channel envelope value of the reference
+        self._events: collections.deque[TimedEvent] = collections.deque(maxlen=10_000)
+        self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._collect: tuple[str, int, list[Array], Callable[[Array], None]] | None = None
+        self._quality_lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def open(self) -> StreamInfo:
+        self.state = "connecting"
+        try:
+            info = self.device.open()
+            info.validate_roles()
+        except Exception as exc:
+            self._fail(exc)
+            raise
+        self.info = info
+        self.pipeline = Pipeline(info, self.settings, display=True)
+        cap = round(self.buffer_s * info.fs)
+        self.raw = RingBuffer(cap, info.n_channels)
+        self.filtered = RingBuffer(cap, info.n_channels)
+        self.envelope = RingBuffer(cap, info.n_channels)
+        self.quality = QualityMonitor(
+            info.fs, info.n_channels, QualitySettings(line_freq=self.settings.notch_hz)
+        )
+        self._thr_uv = np.full(info.n_channels, np.nan)
+        self._thr_due = -1
+        self.state = "open"
+        return info
+
+    def start(self, threaded: bool = True) -> None:
+        if self.info is None:
+            self.open()
+        self.device.start()
+        self.stats.started = time.monotonic()
+        self.state = "streaming"
+        self._stop.clear()
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name="acquisition", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self.state == "streaming":
+            try:
+                self.device.stop()
+            except Exception as exc:  # stopping a broken device must not raise in the GUI
+                log.warning("device stop failed: %s", exc)
+            self.state = "stopped"
+
+    def close(self) -> None:
+        self.stop()
+        try:
+            self.device.close()
+        except Exception as exc:
+            log.warning("device close failed: %s", exc)
+        self.state = "closed"
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- worker ---------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if not self.pump_once():
+                    if getattr(self.device, "finished", False):
+                        self._finish()
+                        return
+                    time.sleep(self.poll_s)
+            except Exception as exc:
+                self._fail(exc)
+                return
+
+    def _fail(self, exc: BaseException) -> None:
+        msg = str(exc) if isinstance(exc, DeviceError) else f"{type(exc).__name__}: {exc}"
+        log.error("stream stopped: %s", msg, exc_info=not isinstance(exc, DeviceError))
+        self.error = msg
+        self.state = "error"
+
+    def _finish(self) -> None:
+        assert self.pipeline is not None
+        now = time.monotonic()
+        for ev in self.pipeline.finish():
+            self._events.append(TimedEvent(ev, now, now))
+        self.state = "finished"
+
+    def pump_once(self) -> bool:
+        """Apply pending commands, read the device once and process; False if no data."""
+        assert self.pipeline is not None and self.info is not None
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                break
+            cmd(self)
+        chunk = self.device.read()
+        self.markers.extend(self.device.drain_markers())
+        if chunk is None:
+            return False
+        arrived = chunk.timestamp if chunk.timestamp > 0 else time.monotonic()
+        t0 = time.perf_counter()
+        out = self.pipeline.process(chunk)
+        with self._quality_lock:
+            self.quality.process(chunk.data)
+        self.raw.write(chunk.start, chunk.data)
+        if out.filtered is not None and out.envelope is not None:
+            self.filtered.write(out.start, out.filtered)
+            self.envelope.write(out.start, out.envelope)
+        ready = time.monotonic()
+        for ev in out.events:
+            self._events.append(TimedEvent(ev, arrived, ready))
+        if self.on_raw is not None:
+            self.on_raw(chunk)
+        self._collect_samples(chunk, out.filtered)
+        self._update_threshold()
+        st = self.stats
+        st.busy_s += time.perf_counter() - t0
+        st.chunks += 1
+        st.samples = self.pipeline.samples
+        st.gaps = self.pipeline.gaps
+        st.lost_samples = self.pipeline.lost_samples
+        st.last_latency_s = ready - arrived if chunk.timestamp > 0 else 0.0
+        st._rate_window.append((ready, st.samples + st.lost_samples))
+        if len(st._rate_window) > 1:
+            (t_a, n_a), (t_b, n_b) = st._rate_window[0], st._rate_window[-1]
+            st.rate_hz = (n_b - n_a) / (t_b - t_a) if t_b > t_a else 0.0
+        return True
+
+    def pump(self, seconds: float) -> None:
+        """Process ``seconds`` of stream synchronously (tests, as fast as the source allows)."""
+        assert self.info is not None
+        target = self.stats.samples + self.stats.lost_samples + round(seconds * self.info.fs)
+        while self.stats.samples + self.stats.lost_samples < target:
+            if not self.pump_once() and getattr(self.device, "finished", False):
+                break
+
+    # -- reader side ------------------------------------------------------------------------
+    def drain_events(self) -> list[TimedEvent]:
+        out = []
+        while self._events:
+            out.append(self._events.popleft())
+        return out
+
+    def snapshot(self, seconds: float) -> Snapshot:
+        assert self.info is not None and self.pipeline is not None
+        n = round(seconds * self.info.fs)
+        start, raw = self.raw.snapshot(n)
+        _, filt = self.filtered.snapshot(n)
+        _, env = self.envelope.snapshot(n)
+        return Snapshot(start, self.info.fs, raw, filt, env, self._thr_uv.copy())
+
+    def _update_threshold(self) -> None:
+        """Refresh the drawn threshold twice a second (worker side: it reads the buffers)."""
+        assert self.info is not None
+        due = self.stats.samples // max(1, round(0.5 * self.info.fs))
+        if due != self._thr_due:
+            self._thr_due = due
+            self._thr_uv = self._threshold_uv()
+
+    def _threshold_uv(self) -> Array:
+        """The onset threshold expressed as an RMS amplitude, for drawing over envelopes."""
+        assert self.pipeline is not None
+        b = self.pipeline.baseline
+        mean, sd = b.mean, b.sd
+        level = mean + self.settings.k_on * sd
+        if self.settings.detector == "power":
+            return np.sqrt(np.maximum(level, 0.0))
+        # TKEO of a narrow-band signal ~ A^2 w^2 / 2 vs power A^2 / 2: scale by the rest ratio.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = level / mean
+        return np.sqrt(np.maximum(ratio, 0.0)) * self._rest_rms()
+
+    def _rest_rms(self) -> Array:
+        assert self.info is not None
+        _, env = self.envelope.snapshot(round(5 * self.info.fs))
+        with np.errstate(all="ignore"):
+            return (
+                np.nanpercentile(env, 10, axis=0)
+                if np.isfinite(env).any()
+                else np.full(self.info.n_channels, np.nan)
+            )
+
+    def quality_report(self, recent: bool = True) -> list[ChannelQuality]:
+        with self._quality_lock:
+            return self.quality.recent() if recent else self.quality.report()
+
+    # -- commands (run on the worker between chunks) ------------------------------------------
+    def post(self, command: Command) -> None:
+        self._commands.put(command)
+
+    def apply_settings(self, settings: DspSettings) -> None:
+        def cmd(s: LiveSession) -> None:
+            assert s.info is not None and s.pipeline is not None
+            old = s.pipeline
+            s.settings = settings
+            s.pipeline = Pipeline(s.info, settings, display=True)
+            s.pipeline.resume_at(old.next_index)
+            if old.baseline.calibrated is not None:
+                s.pipeline.set_baseline(old.baseline.calibrated)
+
+        self.post(cmd)
+
+    def calibrate_rest(self, seconds: float, done: Callable[[CalibrationResult], None]) -> None:
+        """Record ``seconds`` of rest, then fix the baseline from it."""
+
+        def finish(raw: Array) -> None:
+            assert self.pipeline is not None
+            est = self.pipeline.calibrate_rest(raw)
+            done(CalibrationResult("rest", tuple(range(raw.shape[1])), est.to_dict()))
+
+        self.post(lambda s: s._start_collect("raw", seconds, finish))
+
+    def calibrate_reference(
+        self, channels: list[int], seconds: float, done: Callable[[CalibrationResult], None]
+    ) -> None:
+        """Record a reference contraction; the peak 250 ms RMS becomes 100 % for ``channels``."""
+
+        def finish(filtered: Array) -> None:
+            assert self.info is not None
+            w = max(1, round(0.25 * self.info.fs))
+            sq = np.nan_to_num(filtered) ** 2
+            c = np.cumsum(np.vstack([np.zeros((1, sq.shape[1])), sq]), axis=0)
+            rms = np.sqrt(np.maximum((c[w:] - c[:-w]) / w, 0))
+            peak = rms.max(axis=0) if len(rms) else np.zeros(sq.shape[1])
+            if self.reference is None:
+                self.reference = np.full(self.info.n_channels, np.nan)
+            for ch in channels:
+                self.reference[ch] = peak[ch]
+            done(
+                CalibrationResult(
+                    "reference",
+                    tuple(channels),
+                    {"peak_rms_uv": [float(peak[ch]) for ch in channels]},
+                )
+            )
+
+        self.post(lambda s: s._start_collect("filtered", seconds, finish))
+
+    def set_baseline(self, estimate: BaselineEstimate | None) -> None:
+        self.post(lambda s: s.pipeline.set_baseline(estimate) if s.pipeline else None)
+
+    def _start_collect(self, what: str, seconds: float, finish: Callable[[Array], None]) -> None:
+        assert self.info is not None
+        self._collect = (what, round(seconds * self.info.fs), [], finish)
+
+    def _collect_samples(self, chunk: Chunk, filtered: Array | None) -> None:
+        if self._collect is None:
+            return
+        what, need, parts, finish = self._collect
+        parts.append(np.array(chunk.data if what == "raw" or filtered is None else filtered))
+        have = sum(len(p) for p in parts)
+        if have >= need:
+            self._collect = None
+            finish(np.concatenate(parts)[:need])
