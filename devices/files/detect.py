@@ -1,0 +1,103 @@
+"""Pick the reader for a file from its first bytes and its extension, and run it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from .bitalino_reader import OPENSIGNALS_MAGIC, SIMPLE_MAGIC, read_opensignals, read_simple_text
+from .common import check_user_fs, one_line
+from .csv_reader import read_csv
+from .edf_reader import BDF_MAGIC, EDF_MAGIC, read_edf
+from .model import FormatError, ReaderError, Recording
+
+log = logging.getLogger(__name__)
+
+Reader = Callable[..., Recording]
+
+_READERS: dict[str, Reader] = {
+    "csv": read_csv,
+    "edf": read_edf,
+    "opensignals": read_opensignals,
+    "bitalino-simple": read_simple_text,
+}
+# Names a user may pass as ``format``; the EDF family is told apart by the file itself.
+FORMATS: dict[str, str] = {
+    "csv": "csv",
+    "tsv": "csv",
+    "txt": "csv",
+    "edf": "edf",
+    "edf+": "edf",
+    "bdf": "edf",
+    "bdf+": "edf",
+    "opensignals": "opensignals",
+    "bitalino-simple": "bitalino-simple",
+}
+_TEXT_EXTENSIONS = {".csv", ".tsv", ".txt", ".dat"}
+_EDF_EXTENSIONS = {".edf", ".bdf", ".rec"}
+
+
+def detect_format(path: str, head: bytes) -> str:
+    """Reader key for a file: content first (magic bytes), then the extension."""
+    if head.startswith((BDF_MAGIC, EDF_MAGIC)):
+        return "edf"
+    text = head.lstrip(b"\xef\xbb\xbf")
+    if text.startswith(OPENSIGNALS_MAGIC.encode()):
+        return "opensignals"
+    if text.startswith(SIMPLE_MAGIC.encode()):
+        return "bitalino-simple"
+    ext = Path(path).suffix.lower()
+    if ext in _EDF_EXTENSIONS:
+        return "edf"
+    if ext in _TEXT_EXTENSIONS or b"\x00" not in head:
+        return "csv"
+    raise FormatError("unrecognised file type (not CSV text, EDF/BDF or BITalino/OpenSignals)")
+
+
+def read_recording(
+    path: str | os.PathLike[str],
+    *,
+    fs: float | None = None,
+    units: str | None = None,
+    format: str | None = None,
+) -> Recording:
+    """Read a CSV, EDF(+), BDF(+), OpenSignals or BITalino text file into a :class:`Recording`.
+
+    ``fs`` is needed for a CSV without a time column; for other files it is a check (more
+    than 1% off the file's rate is an error). ``units`` (``uV``, ``mV``, ``V``) is the unit of
+    values the file does not label. Every failure is a :class:`ReaderError` with one line.
+    """
+    name = os.fspath(path)
+    try:
+        user_fs = check_user_fs(fs)
+        if format is not None and format.strip().lower() not in FORMATS:
+            raise FormatError(f"unknown format {format!r} (known: {', '.join(FORMATS)})")
+        try:
+            with open(name, "rb") as f:
+                head = f.read(256)
+        except FileNotFoundError:
+            raise ReaderError(f"no such file: {name}") from None
+        except IsADirectoryError:
+            raise FormatError("it is a directory") from None
+        if not head:
+            raise FormatError("the file is empty")
+        key = FORMATS[format.strip().lower()] if format else detect_format(name, head)
+        log.debug("reading %s as %s", name, key)
+        return _READERS[key](name, fs=user_fs, units=units)
+    except FormatError as exc:
+        raise ReaderError(f"cannot read {name!r}: {one_line(str(exc), 300)}") from None
+    except ReaderError:
+        raise
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ReaderError(f"cannot read {name!r}: {one_line(reason)}") from None
+    except MemoryError:
+        raise ReaderError(f"cannot read {name!r}: not enough memory") from None
+    except Exception as exc:
+        # A parser bug must still reach the user as one line; the traceback goes to the log.
+        log.exception("unexpected failure reading %s", name)
+        raise ReaderError(
+            f"cannot read {name!r}: internal error ({type(exc).__name__}: {one_line(str(exc))})"
+        ) from None

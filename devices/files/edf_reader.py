@@ -1,0 +1,247 @@
+"""EDF / EDF+ / BDF / BDF+ through pyedflib.
+
+The fixed-size header is checked here first, so that a truncated or inconsistent file gets a
+precise message (pyedflib only says "a read error occurred", and prints to stdout when the
+size is wrong). Physical values are converted to microvolts from each signal's dimension. A
+BioSemi ``Status`` (trigger) channel is kept unscaled: its low 16 bits are the trigger code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pyedflib
+
+from .common import (
+    check_user_units,
+    clip,
+    microvolt_factor,
+    one_line,
+    parse_roles_line,
+    reconcile_fs,
+    role_of_label,
+    roles_from_labels,
+    unique_names,
+)
+from .model import Annotation, FormatError, Recording
+
+log = logging.getLogger(__name__)
+
+EDF_MAGIC = b"0       "
+BDF_MAGIC = b"\xffBIOSEMI"
+_FILETYPES = {0: "edf", 1: "edf+", 2: "bdf", 3: "bdf+"}
+_TRIGGER_LABELS = {"status", "trigger", "triggers", "trig"}
+_ROLE_IN_TEXT = re.compile(r"\brole\s*[=:]\s*([A-Za-z_]+)", re.I)
+# Per-signal header field widths, each field stored for all signals in turn: label,
+# transducer, dimension, physical min/max, digital min/max, prefilter, samples per record.
+_SIGNAL_FIELDS = (16, 80, 8, 8, 8, 8, 8, 80, 8)
+MAX_SIGNALS = 4096
+
+
+@dataclass(frozen=True)
+class _Header:
+    kind: str  # "EDF" or "BDF"
+    n_signals: int
+
+
+def read_edf(path: str, *, fs: float | None, units: str | None) -> Recording:
+    user_units = check_user_units(units)
+    header = _check_header(path)
+    # pyedflib warns (e.g. about undecodable header text); log that instead of letting a
+    # warning filter turn it into an exception.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return _open_and_read(path, header, fs, user_units)
+        finally:
+            for w in caught:
+                log.info("%s: %s", path, w.message)
+
+
+def _open_and_read(
+    path: str, header: _Header, fs: float | None, user_units: str | None
+) -> Recording:
+    try:
+        reader = pyedflib.EdfReader(path)
+    except Exception as exc:  # OSError for bad files; anything else is also the file's fault
+        raise FormatError(f"{header.kind} reader: {_reason(exc, path)}") from None
+    try:
+        return _read(reader, path, header, fs, user_units)
+    except FormatError:
+        raise
+    except Exception as exc:
+        raise FormatError(f"{header.kind} reader: {_reason(exc, path)}") from None
+    finally:
+        reader.close()
+
+
+def _reason(exc: BaseException, path: str) -> str:
+    text = str(exc) or type(exc).__name__
+    if text.startswith(path):
+        text = text[len(path) :].lstrip(": ")
+    return one_line(text)
+
+
+def _field_int(raw: bytes, what: str) -> int:
+    text = raw.decode("latin-1").strip()
+    try:
+        return int(text)
+    except ValueError:
+        raise FormatError(f"bad header: {what} is {clip(text)}, not an integer") from None
+
+
+def _check_header(path: str) -> _Header:
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(256)
+        if len(head) < 256:
+            raise FormatError(f"truncated: {size} bytes, an EDF/BDF header alone needs 256")
+        if head[:8] == BDF_MAGIC:
+            kind, bytes_per_sample = "BDF", 3
+        elif head[:8] == EDF_MAGIC:
+            kind, bytes_per_sample = "EDF", 2
+        else:
+            raise FormatError("not an EDF or BDF file (unknown version field)")
+        header_bytes = _field_int(head[184:192], "header size")
+        n_records = _field_int(head[236:244], "number of data records")
+        n_signals = _field_int(head[252:256], "number of signals")
+        if not 1 <= n_signals <= MAX_SIGNALS:
+            raise FormatError(f"bad header: {n_signals} signals")
+        if header_bytes != 256 * (n_signals + 1):
+            raise FormatError(
+                f"bad header: header size {header_bytes} does not fit {n_signals} signals "
+                f"(expected {256 * (n_signals + 1)})"
+            )
+        if size < header_bytes:
+            raise FormatError(f"truncated inside the header ({size} of {header_bytes} bytes)")
+        signal_header = f.read(header_bytes - 256)
+    if head[192:197] in (b"EDF+D", b"BDF+D"):
+        raise FormatError(f"discontinuous {head[192:197].decode()} is not supported")
+    spr_at = n_signals * sum(_SIGNAL_FIELDS[:8])  # where "samples per record" starts
+    samples_per_record = [
+        _field_int(signal_header[spr_at + 8 * i : spr_at + 8 * (i + 1)], "samples per record")
+        for i in range(n_signals)
+    ]
+    if min(samples_per_record) < 1:
+        raise FormatError("bad header: a signal has no samples per record")
+    if n_records == -1:
+        raise FormatError("header gives the number of data records as -1 (recording not closed?)")
+    if n_records < 1:
+        raise FormatError("no data records")
+    expected = header_bytes + n_records * sum(samples_per_record) * bytes_per_sample
+    if size < expected:
+        raise FormatError(
+            f"truncated: the header promises {n_records} data records ({expected} bytes) "
+            f"but the file has {size} bytes"
+        )
+    if size > expected:
+        raise FormatError(
+            f"file size {size} bytes does not match the header ({expected} bytes for "
+            f"{n_records} data records)"
+        )
+    return _Header(kind=kind, n_signals=n_signals)
+
+
+def _is_trigger(label: str, transducer: str) -> bool:
+    return label.strip().lower() in _TRIGGER_LABELS or transducer.lower().startswith("trigger")
+
+
+def _read(
+    reader: object, path: str, header: _Header, user_fs: float | None, user_units: str | None
+) -> Recording:
+    r = reader  # pyedflib.EdfReader, untyped
+    n = int(r.signals_in_file)  # type: ignore[attr-defined]
+    if n == 0:
+        raise FormatError("no signals (annotations only)")
+    headers = [r.getSignalHeader(i) for i in range(n)]  # type: ignore[attr-defined]
+    rates = [float(h["sample_frequency"]) for h in headers]
+    labels = [str(h["label"]).strip() for h in headers]
+    dims = [str(h["dimension"]).strip() for h in headers]
+    trigger = [_is_trigger(labels[i], str(headers[i]["transducer"])) for i in range(n)]
+    voltage = [microvolt_factor(dims[i]) is not None and not trigger[i] for i in range(n)]
+
+    # The analysis rate is the EMG (voltage) channels' rate; they must agree. Other channels
+    # at another rate (accelerometer, a slow trigger) are dropped rather than resampled.
+    pool = [i for i in range(n) if voltage[i]] or [i for i in range(n) if not trigger[i]]
+    pool = pool or list(range(n))
+    pool_rates = sorted({rates[i] for i in pool})
+    if len(pool_rates) > 1 and any(voltage):
+        detail = ", ".join(f"{labels[i]} {rates[i]:g} Hz" for i in pool)
+        raise FormatError(f"EMG channels have different sampling rates: {detail}")
+    fs = max(pool_rates, key=lambda rate: sum(rates[i] == rate for i in pool))
+    keep = [i for i in range(n) if rates[i] == fs]
+    for i in range(n):
+        if rates[i] != fs:
+            log.warning(
+                "%s: channel %r at %g Hz (not %g Hz) skipped", path, labels[i], rates[i], fs
+            )
+    fs = reconcile_fs(fs, user_fs, "file header")
+
+    n_samples = int(r.getNSamples()[keep[0]])  # type: ignore[attr-defined]
+    data = np.empty((n_samples, len(keep)))
+    units: list[str] = []
+    for j, i in enumerate(keep):
+        if trigger[i]:
+            values = np.asarray(r.readSignal(i, digital=True), dtype=np.int64)  # type: ignore[attr-defined]
+            if header.kind == "BDF":
+                values &= 0xFFFF  # BioSemi: low 16 bits are the trigger code, the rest status
+            data[:, j] = values
+            units.append("")
+            continue
+        data[:, j] = r.readSignal(i)  # type: ignore[attr-defined]
+        factor = microvolt_factor(dims[i])
+        if factor is None and not dims[i] and user_units is not None:
+            factor = microvolt_factor(user_units)
+            log.info("%s: channel %r has no unit; using --units %s", path, labels[i], user_units)
+        elif factor is None:
+            log.warning(
+                "%s: channel %r has unit %r, not a voltage: kept as is", path, labels[i], dims[i]
+            )
+        if factor is not None and factor != 1.0:
+            data[:, j] *= factor
+        units.append(dims[i])
+
+    names = unique_names([labels[i] for i in keep])
+    declared: dict[str, str] = {}
+    for j, i in enumerate(keep):
+        m = _ROLE_IN_TEXT.search(str(headers[i]["transducer"]))
+        role = role_of_label(m.group(1)) if m else None
+        if role:
+            declared[role] = names[j]
+    extra = parse_roles_line(_safe(r, "getRecordingAdditional")) or {}
+    declared = {**extra, **declared}
+
+    onsets, durations, texts = r.readAnnotations()  # type: ignore[attr-defined]
+    annotations = tuple(
+        Annotation(float(o), max(float(d), 0.0), str(t))  # pyedflib gives -1: no duration
+        for o, d, t in zip(onsets, durations, texts, strict=True)
+    )
+    start: datetime | None
+    try:
+        start = r.getStartdatetime()  # type: ignore[attr-defined]
+    except Exception:  # an unparseable date is no reason to refuse the signals
+        start = None
+    return Recording(
+        path=path,
+        format=_FILETYPES.get(int(r.filetype), header.kind.lower()),  # type: ignore[attr-defined]
+        fs=fs,
+        channel_names=names,
+        data=data,
+        units=tuple(units),
+        annotations=annotations,
+        roles=roles_from_labels(names, declared),
+        start_time=start,
+    )
+
+
+def _safe(reader: object, method: str) -> str:
+    try:
+        return str(getattr(reader, method)())
+    except Exception:
+        return ""
