@@ -85,6 +85,7 @@ class OnsetDetector:
         off_peak_fraction: float,
         rearm_ratio: float,
         delay: int = 0,
+        off_delay: int = 0,
     ) -> None:
         self.n_channels = n_channels
         self.min_on = max(1, int(min_on))
@@ -93,6 +94,7 @@ class OnsetDetector:
         self.off_peak_fraction = off_peak_fraction
         self.rearm_ratio = rearm_ratio
         self.delay = delay
+        self.off_delay = off_delay
         self.reset()
 
     def reset(self) -> None:
@@ -112,13 +114,23 @@ class OnsetDetector:
         st.floor = 0.0
 
     def process(
-        self, start: int, s: Array, thr: Thresholds, blocked: Mask
+        self,
+        start: int,
+        s: Array,
+        thr: Thresholds,
+        blocked: Mask,
+        s_off: Array | None = None,
     ) -> list[OnsetEvent | OffsetEvent]:
         """Run over ``s`` (n, ch) starting at absolute ``start``, thresholds constant.
 
         ``blocked`` (n, ch) marks samples that may neither start nor end a burst (filters
-        settling after a gap, unknown baseline).
+        settling after a gap, unknown baseline). ``s_off`` is a more smoothed statistic for
+        the offset decision: within a noisy burst the onset statistic dips, and a dip must
+        not end the burst. Offsets are only used to separate reps, so the extra delay of the
+        smoother (``off_delay``) costs nothing that matters.
         """
+        if s_off is None:
+            s_off = s
         n = s.shape[0]
         if self._hist.shape[0] == 0:
             self._hist_start = start  # fresh start or after a gap
@@ -142,11 +154,13 @@ class OnsetDetector:
                 # The offset level only rises with the running peak, so nothing below the
                 # level of the final peak means nothing below at any sample.
                 peak = max(st.peak, float(smax[c]))
-                if not (s[:, c] < max(thr.off[c], self.off_peak_fraction * peak)).any():
+                if not (s_off[:, c] < max(thr.off[c], self.off_peak_fraction * peak)).any():
                     st.peak, st.carry = peak, 0
                     continue
             events.extend(
-                self._channel(c, start, s[:, c], thr, blocked[:, c], hist[:, c], hist_start)
+                self._channel(
+                    c, start, s[:, c], s_off[:, c], thr, blocked[:, c], hist[:, c], hist_start
+                )
             )
         keep = self.backdate_max + self.min_on + 1
         self._hist = hist[-keep:]
@@ -158,6 +172,7 @@ class OnsetDetector:
         c: int,
         start: int,
         s: Array,
+        s_off: Array,
         thr: Thresholds,
         blocked: Mask,
         hist: Array,
@@ -187,7 +202,7 @@ class OnsetDetector:
             else:
                 peaks = np.maximum.accumulate(np.maximum(seg, st.peak))
                 off_level = np.maximum(thr.off[c], self.off_peak_fraction * peaks)
-                mask = (seg < off_level) & ~blocked[i:]
+                mask = (s_off[i:] < off_level) & ~blocked[i:]
                 run, st.carry = first_run(mask, st.carry, self.min_off)
                 if run is None:
                     st.peak = float(peaks[-1])
@@ -197,9 +212,8 @@ class OnsetDetector:
                 lo = max(run_start - hist_start, 0)
                 st.peak = float(peaks[min(max(run, 0), len(peaks) - 1)])
                 st.floor = float(np.mean(hist[lo : detected - hist_start + 1]))
-                events.append(
-                    OffsetEvent(c, run_start - self.delay, detected - self.delay, st.peak)
-                )
+                off_at = run_start - self.delay - self.off_delay
+                events.append(OffsetEvent(c, off_at, detected - self.delay, st.peak))
                 st.active, st.carry = False, 0
                 i = detected - start + 1
         return events

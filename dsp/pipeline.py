@@ -77,6 +77,7 @@ class Pipeline:
         self._groups = [(idx, SosFilter(sos, len(idx))) for idx, sos in groups if len(idx)]
         self._tkeo = Tkeo() if s.detector == "tkeo" else None
         self._stat_lp = SosFilter(design_lowpass(fs, s.detector_lowpass_hz, 2), ch, initial="zero")
+        self._off_lp = SosFilter(design_lowpass(fs, s.offset_lowpass_hz, 2), ch, initial="zero")
         self._rms = MovingRms(self._ms(s.rms_window_ms), ch)
         block = self._ms(s.baseline_block_s * 1000)
         self.baseline = BaselineTracker(
@@ -95,7 +96,9 @@ class Pipeline:
             backdate_max=self._ms(s.backdate_max_ms),
             off_peak_fraction=s.off_peak_fraction,
             rearm_ratio=s.rearm_ratio,
-            delay=(Tkeo.delay_samples if self._tkeo else 0) + self._smoothing_delay(),
+            delay=(Tkeo.delay_samples if self._tkeo else 0)
+            + self._smoothing_delay(s.detector_lowpass_hz),
+            off_delay=self._smoothing_delay(s.offset_lowpass_hz),
         )
         self.reps = RepTracker(
             dict(self.info.roles),
@@ -114,10 +117,10 @@ class Pipeline:
         self.gaps = 0
         self.lost_samples = 0
 
-    def _smoothing_delay(self) -> int:
+    def _smoothing_delay(self, cutoff_hz: float) -> int:
         # Low-frequency group delay of the 2nd-order Butterworth smoother, sqrt(2)/(2 pi fc):
         # a known, generator-independent lag of the statistic behind the signal.
-        fc = min(self.settings.detector_lowpass_hz, 0.45 * self.info.fs)
+        fc = min(cutoff_hz, 0.45 * self.info.fs)
         return round(np.sqrt(2.0) / (2.0 * np.pi * fc) * self.info.fs)
 
     def reset(self) -> None:
@@ -210,6 +213,7 @@ class Pipeline:
         for _, f in self._groups:
             f.reset()
         self._stat_lp.reset()
+        self._off_lp.reset()
         self._rms.reset()
         if self._tkeo:
             self._tkeo.reset()
@@ -258,6 +262,7 @@ class Pipeline:
             events.append(ArtefactEvent(c, a, b, kind))
         y = self._condition(x)
         stat = self._statistic(y)
+        stat_off = self._off_lp.process(stat)
         if filtered is not None and envelope is not None:
             filtered[offset : offset + n] = y
             envelope[offset : offset + n] = self._rms.process(y)
@@ -269,7 +274,9 @@ class Pipeline:
             m = min(n - pos, self.baseline.next_boundary(at) - at)
             seg = stat[pos : pos + m]
             blocked = np.repeat(blocked_rows[pos : pos + m, None], self.info.n_channels, axis=1)
-            found = self.detector.process(at, seg, self._thresholds(), blocked)
+            found = self.detector.process(
+                at, seg, self._thresholds(), blocked, stat_off[pos : pos + m]
+            )
             found.sort(key=lambda e: e.detected_at)
             for ev in found:
                 self._settle_decision(ev.detected_at - 1, events)

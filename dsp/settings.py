@@ -38,7 +38,7 @@ class DspSettings:
     detector_lowpass_hz: float = 30.0
 
     # Hodges & Bui (1996): threshold = baseline mean + k * SD, sustained for a minimum time.
-    k_on: float = 6.0
+    k_on: float = 4.0
     min_on_ms: float = 30.0
     # Back-dating (double threshold in spirit of Bonato 1998): walk back from the sure crossing
     # to where the statistic last sat at baseline level (mean + k_back * SD).
@@ -48,6 +48,9 @@ class DspSettings:
     k_off: float = 2.0
     off_peak_fraction: float = 0.02
     min_off_ms: float = 80.0
+    # The offset is judged on a more smoothed statistic, so that a dip inside a noisy burst
+    # does not end it (offsets only separate reps; their timing matters less).
+    offset_lowpass_hz: float = 8.0
     # A burst this much above the floor it fell to re-arms the detector over tonic activity.
     rearm_ratio: float = 3.0
 

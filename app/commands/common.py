@@ -55,7 +55,7 @@ def add_dsp_arguments(p: argparse.ArgumentParser) -> None:
         help="onset statistic (default tkeo)",
     )
     g.add_argument(
-        "--k-on", type=float, default=d.k_on, help="onset threshold in baseline SDs (default 6)"
+        "--k-on", type=float, default=d.k_on, help="onset threshold in baseline SDs (default 4)"
     )
     g.add_argument(
         "--min-on-ms",
