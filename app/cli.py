@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -65,13 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     if args.command is None:
-        # No subcommand: the desktop app (falls back to the headless live view without Qt).
-        try:
-            from app.gui_main import run_gui  # type: ignore[import-not-found]
-        except ImportError:
-            args = parser.parse_args(["live"])
-        else:
+        # No subcommand: the desktop app; without a display, the headless live view.
+        if any(os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+            from app.gui_main import run_gui
+
             return int(run_gui())
+        log.warning("no display found: showing the headless live view (fireorder live)")
+        args = parser.parse_args(["live"])
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

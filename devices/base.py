@@ -9,6 +9,7 @@ shows as a jump in ``Chunk.start``; a consumer never sees the same index twice.
 from __future__ import annotations
 
 import abc
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -65,6 +66,14 @@ class Device(abc.ABC):
 
 
 _REGISTRY: dict[str, Callable[..., Device]] = {}
+# Built-in drivers register themselves when imported; import them on first use of the registry
+# so that a source is known however the program started.
+_BUILTIN = ("devices.simulator",)
+
+
+def _load_builtin() -> None:
+    for module in _BUILTIN:
+        importlib.import_module(module)  # cached by Python after the first time
 
 
 def register(name: str, factory: Callable[..., Device]) -> None:
@@ -72,6 +81,7 @@ def register(name: str, factory: Callable[..., Device]) -> None:
 
 
 def create(name: str, **kwargs: object) -> Device:
+    _load_builtin()
     try:
         factory = _REGISTRY[name]
     except KeyError:
@@ -82,4 +92,5 @@ def create(name: str, **kwargs: object) -> Device:
 
 
 def registered() -> list[str]:
+    _load_builtin()
     return sorted(_REGISTRY)

@@ -9,6 +9,7 @@ A device error stops the stream, is logged, and is reported through :attr:`state
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import queue
 import threading
@@ -22,7 +23,7 @@ from numpy.typing import NDArray
 
 from devices.base import Device, DeviceError, Marker
 from dsp.baseline import BaselineEstimate
-from dsp.contract import Chunk, StreamInfo
+from dsp.contract import Chunk, Role, StreamInfo
 from dsp.events import Event
 from dsp.pipeline import Pipeline
 from dsp.quality import ChannelQuality, QualityMonitor, QualitySettings
@@ -50,6 +51,7 @@ class Snapshot:
     filtered: Array
     envelope: Array
     thresholds: Array  # per channel, envelope units (uV RMS) equivalent of the onset threshold
+    scale: Array  # per channel display amplitude (robust peak of the recent filtered signal)
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,10 @@ class LiveSession:
         buffer_s: float = 32.0,
         poll_s: float = 0.002,
         on_raw: Callable[[Chunk], None] | None = None,
+        roles: dict[Role, int] | None = None,
     ) -> None:
         self.device = device
+        self.roles = roles  # overrides the device's own channel-to-muscle mapping
         self.settings = settings or DspSettings()
         self.buffer_s = buffer_s
         self.poll_s = poll_s
@@ -111,6 +115,8 @@ class LiveSession:
         self.state = "connecting"
         try:
             info = self.device.open()
+            if self.roles is not None:
+                info = dataclasses.replace(info, roles=self.roles)
             info.validate_roles()
         except Exception as exc:
             self._fail(exc)
@@ -125,6 +131,7 @@ class LiveSession:
             info.fs, info.n_channels, QualitySettings(line_freq=self.settings.notch_hz)
         )
         self._thr_uv = np.full(info.n_channels, np.nan)
+        self._scale = np.full(info.n_channels, np.nan)
         self._thr_due = -1
         self.state = "open"
         return info
@@ -253,7 +260,9 @@ class LiveSession:
         start, raw = self.raw.snapshot(n)
         _, filt = self.filtered.snapshot(n)
         _, env = self.envelope.snapshot(n)
-        return Snapshot(start, self.info.fs, raw, filt, env, self._thr_uv.copy())
+        return Snapshot(
+            start, self.info.fs, raw, filt, env, self._thr_uv.copy(), self._scale.copy()
+        )
 
     def _update_threshold(self) -> None:
         """Refresh the drawn threshold twice a second (worker side: it reads the buffers)."""
@@ -262,6 +271,20 @@ class LiveSession:
         if due != self._thr_due:
             self._thr_due = due
             self._thr_uv = self._threshold_uv()
+            self._scale = self._display_scale()
+
+    def _display_scale(self) -> Array:
+        # Lanes scale to a robust peak of the last seconds; they grow at once, shrink slowly.
+        assert self.info is not None
+        _, filt = self.filtered.snapshot(round(5 * self.info.fs))
+        with np.errstate(all="ignore"):
+            amp = np.nanpercentile(np.abs(filt[::4]), 99.5, axis=0)
+        if self.reference is not None:
+            ref = 3.0 * self.reference
+            amp = np.where(np.isfinite(ref) & (ref > 0), ref, amp)
+        old = self._scale
+        new = np.where(np.isfinite(old), np.where(amp > old, amp, 0.8 * old + 0.2 * amp), amp)
+        return np.where(np.isfinite(new) & (new > 0), new, 1.0)
 
     def _threshold_uv(self) -> Array:
         """The onset threshold expressed as an RMS amplitude, for drawing over envelopes."""
@@ -292,7 +315,11 @@ class LiveSession:
 
     # -- commands (run on the worker between chunks) ------------------------------------------
     def post(self, command: Command) -> None:
-        self._commands.put(command)
+        """Run ``command`` on the worker between chunks (at once when no worker runs)."""
+        if self.running:
+            self._commands.put(command)
+        else:
+            command(self)
 
     def apply_settings(self, settings: DspSettings) -> None:
         def cmd(s: LiveSession) -> None:
@@ -305,6 +332,23 @@ class LiveSession:
                 s.pipeline.set_baseline(old.baseline.calibrated)
 
         self.post(cmd)
+
+    def apply_roles(self, roles: dict[Role, int]) -> StreamInfo:
+        """Re-map channels to muscles mid-stream (a new pipeline on the same index line)."""
+        assert self.info is not None
+        info = dataclasses.replace(self.info, roles=roles)
+        info.validate_roles()
+        self.roles = roles
+
+        def cmd(s: LiveSession) -> None:
+            old = s.pipeline
+            assert old is not None
+            s.info = info
+            s.pipeline = Pipeline(info, s.settings, display=True)
+            s.pipeline.resume_at(old.next_index)
+
+        self.post(cmd)
+        return info
 
     def calibrate_rest(self, seconds: float, done: Callable[[CalibrationResult], None]) -> None:
         """Record ``seconds`` of rest, then fix the baseline from it."""

@@ -1,0 +1,379 @@
+"""The live window: source, traces, firing order, signal check, cues, athlete view.
+
+Acquisition and DSP run on the session's worker thread. The GUI timer slot (``refresh``) only
+drains events, takes a snapshot of the ring buffers and draws.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+
+import numpy as np
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from app.order_panel import FiringOrderPanel
+from app.signal_check import SignalCheckPanel
+from app.source_panel import SourceChoice, SourcePanel
+from app.tally import RepTally
+from app.traces import TracesView
+from devices.base import Device, create
+from devices.live_session import CalibrationResult, LiveSession
+from dsp.contract import Role
+from dsp.events import GapEvent
+from dsp.onset import OnsetEvent
+from dsp.reps import RepEnded, RepResult
+from dsp.settings import DspSettings
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    rep_shown = QtCore.pyqtSignal(object)  # RepResult, after it is drawn
+
+    def __init__(
+        self,
+        store: object | None = None,
+        *,
+        source: SourceChoice | None = None,
+        autostart: bool = True,
+        threaded: bool = True,
+        fps: int = 50,
+    ) -> None:
+        super().__init__()
+        from app.cues import CuePlayer, CueRules
+        from app.settings_store import SettingsStore
+
+        self.setWindowTitle("fireorder — glute vs lumbar firing order")
+        self.store = store if store is not None else SettingsStore()
+        self.settings: DspSettings = self.store.load_dsp()
+        self.prefs = self.store.load_prefs()
+        self.threaded = threaded
+        self.session: LiveSession | None = None
+        self.tally = RepTally(window=self.prefs.recent_window_n)
+        self.cue_rules = CueRules(mode=self.prefs.cue_mode, every_n=self.prefs.cue_every_n)
+        self.cues = CuePlayer(self)
+        self.cues.set_muted(self.prefs.cue_mute)
+        self.cues.set_volume(self.prefs.cue_volume)
+        self.athlete_view = None
+        self.latencies: deque[float] = deque(maxlen=1000)  # chunk arrival -> verdict drawn, s
+        self._rep_starts: dict[int, float] = {}
+        self._frame_times: deque[float] = deque(maxlen=120)
+        self._last_quality = 0.0
+        self._error_shown: str | None = None
+
+        self.traces = TracesView()
+        self.traces.window_s = self.prefs.window_s
+        self.traces.show_raw = self.prefs.show_raw
+        self.setCentralWidget(self.traces)
+        self.order_panel = FiringOrderPanel(self.tally)
+        self.order_panel.history.set_tolerance(self.settings.tolerance_ms)
+        self.source_panel = SourcePanel()
+        self.signal_check = SignalCheckPanel()
+        self._dock("Source", self.source_panel, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Firing order", self.order_panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Signal check", self.signal_check, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._build_status()
+        self._build_actions()
+        self.source_panel.connect_requested.connect(self.connect_source)
+        self.source_panel.start_requested.connect(self.start)
+        self.source_panel.stop_requested.connect(self.stop)
+        self.source_panel.mapping_changed.connect(self._mapping_changed)
+        self.resize(1400, 860)
+
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(max(1, round(1000 / fps)))
+        self.timer.timeout.connect(self.refresh)
+        if autostart:
+            self.connect_source(source or self.source_panel.choice())
+            self.start()
+
+    # -- layout ----------------------------------------------------------------------------
+    def _dock(self, title: str, widget: QtWidgets.QWidget, area: QtCore.Qt.DockWidgetArea) -> None:
+        dock = QtWidgets.QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title.replace(' ', '_').lower()}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+
+    def _build_status(self) -> None:
+        bar = self.statusBar()
+        self.status_labels: dict[str, QtWidgets.QLabel] = {}
+        for key in ("state", "rate", "dropped", "latency", "fps", "buffer", "audio"):
+            label = QtWidgets.QLabel("", objectName=f"status_{key}")
+            bar.addPermanentWidget(label)
+            self.status_labels[key] = label
+        self.status_labels["audio"].setText(self.cues.status_text)
+
+    def _action(
+        self,
+        menu: QtWidgets.QMenu,
+        text: str,
+        slot: object,
+        shortcut: str = "",
+        checkable: bool = False,
+    ) -> QtGui.QAction:
+        act = QtGui.QAction(text, self)
+        if shortcut:
+            act.setShortcut(QtGui.QKeySequence(shortcut))
+        act.setCheckable(checkable)
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        self.addAction(act)
+        return act
+
+    def _build_actions(self) -> None:
+        mb = self.menuBar()
+        session = mb.addMenu("&Session")
+        self.act_start = self._action(session, "Start / stop", self.toggle_running, "Space")
+        self.act_mark = self._action(session, "Mark event", self.mark_event, "M")
+        self._action(session, "Calibrate…", self.open_calibration, "Ctrl+K")
+        session.addSeparator()
+        self._action(session, "Quit", self.close, "Ctrl+Q")
+        view = mb.addMenu("&View")
+        self.act_athlete = self._action(view, "Athlete view", self.toggle_athlete_view, "F2")
+        self.act_raw = self._action(view, "Raw signal", self.set_raw, "R", checkable=True)
+        self.act_raw.setChecked(self.traces.show_raw)
+        self.act_pause = self._action(view, "Pause scrolling", self.set_paused, "P", checkable=True)
+        self.act_mute = self._action(view, "Mute cues", self.set_muted, "Ctrl+M", checkable=True)
+        self.act_mute.setChecked(self.cues.muted)
+        settings = mb.addMenu("Se&ttings")
+        self._action(settings, "Settings…", self.open_settings, "Ctrl+,")
+        help_menu = mb.addMenu("&Help")
+        self._action(help_menu, "About fireorder", self.show_about)
+
+    # -- source lifecycle --------------------------------------------------------------------
+    def _make_device(self, choice: SourceChoice) -> Device:
+        opts = dict(choice.options)
+        if choice.kind == "simulator":
+            opts.setdefault("realtime", self.threaded)
+        return create(choice.kind, **opts)
+
+    def connect_source(self, choice: SourceChoice) -> None:
+        self.disconnect_source()
+        try:
+            device = self._make_device(choice)
+            session = LiveSession(device, self.settings)
+            mapping = self.store.load_mapping(choice.device_id)
+            info = session.open()
+            if mapping:  # remembered per device
+                roles = {
+                    Role(r): info.channel_names.index(n)
+                    for r, n in mapping.items()
+                    if n in info.channel_names
+                }
+                try:
+                    session.apply_roles(roles)
+                except Exception as exc:  # a stale mapping must not block the device
+                    log.warning("stored mapping ignored: %s", exc)
+        except Exception as exc:
+            self.show_error(f"cannot open {choice.kind}: {exc}")
+            return
+        self.session = session
+        self._device_id = choice.device_id
+        self._configure_views()
+
+    def _configure_views(self) -> None:
+        assert self.session is not None and self.session.info is not None
+        info = self.session.info
+        self.traces.configure(info)
+        self.source_panel.show_mapping(info)
+        self.source_panel.set_state(f"connected: {info.source or 'device'} at {info.fs:g} Hz")
+        self.tally.reset()
+        self._rep_starts.clear()
+
+    def disconnect_source(self) -> None:
+        self.timer.stop()
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+    def start(self) -> None:
+        if self.session is None:
+            self.connect_source(self.source_panel.choice())
+        if self.session is None or self.session.state == "streaming":
+            return
+        if self.session.state in ("stopped", "error", "finished"):
+            self.connect_source(self.source_panel.choice())  # a fresh stream
+            if self.session is None:
+                return
+        self._error_shown = None
+        self.session.start(threaded=self.threaded)
+        self.timer.start()
+        self.source_panel.set_state("streaming")
+
+    def stop(self) -> None:
+        if self.session is not None:
+            self.session.stop()
+            self.source_panel.set_state("stopped")
+        self.refresh()
+        self.timer.stop()
+
+    def toggle_running(self) -> None:
+        if self.session is not None and self.session.state == "streaming":
+            self.stop()
+        else:
+            self.start()
+
+    def _mapping_changed(self, roles: dict[Role, int]) -> None:
+        if self.session is None or self.session.info is None:
+            return
+        try:
+            info = self.session.apply_roles(roles)
+        except Exception as exc:
+            self.statusBar().showMessage(f"mapping not applied: {exc}", 8000)
+            return
+        names = info.channel_names
+        self.store.save_mapping(self._device_id, {r.value: names[i] for r, i in roles.items()})
+        self.traces.configure(info)
+
+    # -- the GUI timer slot: no DSP here -----------------------------------------------------------
+    def refresh(self) -> None:
+        s = self.session
+        if s is None or s.info is None:
+            return
+        now = time.monotonic()
+        self._frame_times.append(now)
+        fs = s.info.fs
+        for te in s.drain_events():
+            ev = te.event
+            if isinstance(ev, OnsetEvent):
+                self.traces.add_onset(ev.index / fs, ev.channel)
+            elif isinstance(ev, RepResult):
+                self._show_rep(ev, fs)
+                self.latencies.append(time.monotonic() - te.arrived)
+            elif isinstance(ev, RepEnded):
+                r = ev.result
+                self.traces.add_rep(r.start / fs, ev.end / fs, r.order)
+            elif isinstance(ev, GapEvent):
+                self.statusBar().showMessage(
+                    f"gap: {ev.length} samples lost at {ev.start / fs:.2f} s", 5000
+                )
+        self.traces.draw(s.snapshot(self.traces.window_s))
+        self._update_status(now)
+        if s.state == "error" and s.error and self._error_shown != s.error:
+            self.show_error(f"device stopped: {s.error}")
+            self._error_shown = s.error
+
+    def _show_rep(self, rep: RepResult, fs: float) -> None:
+        self.tally.add(rep)
+        self.order_panel.show_rep(rep, fs)
+        self.traces.add_rep(rep.start / fs, None, rep.order)
+        if self.cue_rules.should_cue(rep, len(self.tally.reps)):
+            self.cues.play(rep.order)
+        if self.athlete_view is not None:
+            self.athlete_view.show_rep(rep)
+        self.rep_shown.emit(rep)
+
+    def _update_status(self, now: float) -> None:
+        s = self.session
+        assert s is not None and s.info is not None
+        st = s.stats
+        lab = self.status_labels
+        lab["state"].setText(f"device: {s.state}")
+        lab["rate"].setText(f"{st.rate_hz:,.0f} Hz" if st.rate_hz else f"{s.info.fs:g} Hz")
+        lab["dropped"].setText(f"dropped {st.lost_samples} ({st.gaps} gaps)")
+        lat = np.median(self.latencies) * 1000 if self.latencies else float("nan")
+        lab["latency"].setText(f"cue latency {lat:.0f} ms" if np.isfinite(lat) else "cue latency —")
+        if len(self._frame_times) > 1:
+            span = self._frame_times[-1] - self._frame_times[0]
+            lab["fps"].setText(f"{(len(self._frame_times) - 1) / span:.0f} fps" if span > 0 else "")
+        fill = min(1.0, s.raw.end / s.raw.capacity)
+        lab["buffer"].setText(f"buffer {100 * fill:.0f}%")
+        if now - self._last_quality > 1.0:
+            self._last_quality = now
+            self.signal_check.update_quality(s.info, s.quality_report(recent=True))
+
+    def show_error(self, message: str) -> None:
+        log.error("%s", message)
+        self.statusBar().showMessage(message)
+        self.source_panel.set_state(message)
+
+    # -- actions ---------------------------------------------------------------------------------
+    def mark_event(self) -> None:
+        if self.session is None or self.session.info is None:
+            return
+        t = self.session.stats.samples / self.session.info.fs
+        self.traces.add_mark(t, f"mark {len(self.traces.marks) + 1}")
+        self.statusBar().showMessage(f"event marked at {t:.2f} s", 3000)
+
+    def set_raw(self, on: bool) -> None:
+        self.traces.show_raw = bool(on)
+
+    def set_paused(self, on: bool) -> None:
+        self.traces.paused = bool(on)
+
+    def set_muted(self, on: bool) -> None:
+        self.cues.set_muted(bool(on))
+
+    def toggle_athlete_view(self) -> None:
+        from app.athlete_view import AthleteView
+
+        if self.athlete_view is not None and self.athlete_view.isVisible():
+            self.athlete_view.close()
+            return
+        if self.athlete_view is None:
+            self.athlete_view = AthleteView(self.tally)
+            self.athlete_view.closed.connect(lambda: None)
+        self.athlete_view.show_on_screen(None, fullscreen=True)
+        if self.tally.reps:
+            self.athlete_view.show_rep(self.tally.reps[-1])
+
+    def open_settings(self) -> None:
+        from app.settings_dialog import SettingsDialog
+
+        dlg = SettingsDialog(self.settings, self.prefs, self)
+        if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            self.apply_settings(*dlg.result_settings())
+
+    def apply_settings(self, settings: DspSettings, prefs: object) -> None:
+        from app.cues import CueRules
+
+        self.settings, self.prefs = settings, prefs
+        self.store.save_dsp(settings)
+        self.store.save_prefs(prefs)
+        self.traces.window_s = prefs.window_s  # type: ignore[attr-defined]
+        self.order_panel.history.set_tolerance(settings.tolerance_ms)
+        self.tally.window = prefs.recent_window_n  # type: ignore[attr-defined]
+        self.cue_rules = CueRules(mode=prefs.cue_mode, every_n=prefs.cue_every_n)  # type: ignore[attr-defined]
+        self.cues.set_muted(prefs.cue_mute)  # type: ignore[attr-defined]
+        self.cues.set_volume(prefs.cue_volume)  # type: ignore[attr-defined]
+        if self.session is not None:
+            self.session.apply_settings(settings)
+
+    def open_calibration(self) -> None:
+        from app.calibration import CalibrationWizard
+
+        if self.session is None:
+            return
+        wiz = CalibrationWizard(self.session, "athlete", store=self.store, parent=self)
+        wiz.calibration_done.connect(self._calibrated)
+        wiz.open()
+
+    def _calibrated(self, result: dict) -> None:
+        self.statusBar().showMessage("calibration stored", 5000)
+
+    def show_about(self) -> None:
+        import platform
+
+        import pyqtgraph
+        from PyQt6.QtCore import PYQT_VERSION_STR, QT_VERSION_STR
+
+        from app import __version__
+
+        QtWidgets.QMessageBox.about(
+            self,
+            "About fireorder",
+            f"<b>fireorder {__version__}</b><br>Glute-vs-lumbar firing order biofeedback.<br><br>"
+            f"Python {platform.python_version()} · Qt {QT_VERSION_STR} · PyQt {PYQT_VERSION_STR}"
+            f" · pyqtgraph {pyqtgraph.__version__} · numpy {np.__version__}",
+        )
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        self.disconnect_source()
+        if self.athlete_view is not None:
+            self.athlete_view.close()
+        super().closeEvent(event)
+
+
+__all__ = ["CalibrationResult", "MainWindow"]

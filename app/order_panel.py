@@ -1,0 +1,187 @@
+"""The firing-order panel: current rep's timing bar and verdict, lag history, running counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from app.tally import RepTally
+from app.theme import VERDICT_COLOR, VERDICT_TEXT
+from dsp.contract import Role
+from dsp.reps import GLUTE_FIRST, LUMBAR_FIRST, SIMULTANEOUS, UNDETERMINED, RepResult
+
+
+class VerdictLabel(QtWidgets.QLabel):
+    def __init__(self, point_size: int = 26) -> None:
+        super().__init__("waiting for a rep…")
+        self.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        font = self.font()
+        font.setPointSize(point_size)
+        font.setBold(True)
+        self.setFont(font)
+        self.setMinimumHeight(int(point_size * 2.4))
+        self.order: str | None = None
+        self._paint("#bdc3c7", "#2c3e50")
+
+    def _paint(self, bg: str, fg: str = "white") -> None:
+        self.setStyleSheet(f"QLabel {{ background: {bg}; color: {fg}; border-radius: 8px; }}")
+
+    def show_verdict(self, order: str, lag_ms: float | None) -> None:
+        self.order = order
+        lag = "" if lag_ms is None else f"  {lag_ms:+.0f} ms"
+        self.setText(VERDICT_TEXT[order] + lag)
+        self._paint(VERDICT_COLOR[order])
+
+
+class TimingBar(pg.PlotWidget):
+    """Onsets of the current rep on a common time axis, relative to the earliest glute."""
+
+    def __init__(self) -> None:
+        super().__init__(background="w")
+        self.setMinimumHeight(120)
+        plot = self.getPlotItem()
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        plot.setLabel("bottom", "onset relative to first glute", units="ms")
+        self._bars = pg.BarGraphItem(x0=[], y=[], height=0.6, width=[])
+        plot.addItem(self._bars)
+        self._zero = pg.InfiniteLine(0, angle=90, pen=pg.mkPen("#333", width=1))
+        plot.addItem(self._zero)
+        self.roles: list[Role] = []
+
+    def show_rep(self, rep: RepResult, fs: float) -> None:
+        roles = list(rep.onsets)
+        self.roles = roles
+        glutes = [i for r, i in rep.onsets.items() if r.is_glute and i is not None]
+        ref = (
+            min(glutes)
+            if glutes
+            else min((i for i in rep.onsets.values() if i is not None), default=0)
+        )
+        x0, widths, ys, brushes = [], [], [], []
+        for k, role in enumerate(roles):
+            idx = rep.onsets[role]
+            if idx is None:
+                continue
+            rel = (idx - ref) * 1000.0 / fs
+            x0.append(rel)
+            widths.append(max(5.0, 300.0 - rel))
+            ys.append(k)
+            brushes.append(pg.mkBrush("#1b9e4b" if role.is_glute else "#d7263d"))
+        self._bars.setOpts(x0=x0, y=ys, width=widths, height=0.6, brushes=brushes)
+        axis = self.getPlotItem().getAxis("left")
+        axis.setTicks([[(k, r.label) for k, r in enumerate(roles)]])
+        self.getPlotItem().setYRange(-0.6, len(roles) - 0.4)
+        lo = min([0.0, *x0]) - 30
+        self.getPlotItem().setXRange(lo, 300, padding=0)
+
+
+class LagHistory(pg.PlotWidget):
+    """Lag per rep with the neutral zone; points coloured by verdict."""
+
+    def __init__(self, tolerance_ms: float = 20.0) -> None:
+        super().__init__(background="w")
+        self.setMinimumHeight(150)
+        plot = self.getPlotItem()
+        plot.setLabel("left", "lag", units="ms")
+        plot.setLabel("bottom", "rep")
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        self._zone = pg.LinearRegionItem(
+            orientation="horizontal", movable=False, brush=pg.mkBrush(224, 160, 0, 50)
+        )
+        plot.addItem(self._zone)
+        plot.addItem(pg.InfiniteLine(0, angle=0, pen=pg.mkPen("#888", width=1)))
+        self._points = pg.ScatterPlotItem(size=10, pen=pg.mkPen("k", width=0.5))
+        plot.addItem(self._points)
+        self.set_tolerance(tolerance_ms)
+
+    def set_tolerance(self, tolerance_ms: float) -> None:
+        self._zone.setRegion((-tolerance_ms, tolerance_ms))
+
+    def show_reps(self, reps: list[RepResult]) -> None:
+        pts = [(r.index + 1, r.lag_ms, r.order) for r in reps if r.lag_ms is not None]
+        if not pts:
+            self._points.setData([], [])
+            return
+        xs, ys, orders = zip(*pts, strict=True)
+        self._points.setData(
+            list(xs), list(ys), brush=[pg.mkBrush(VERDICT_COLOR[o]) for o in orders]
+        )
+        lim = max(150.0, float(np.max(np.abs(ys))) * 1.1)
+        plot = self.getPlotItem()
+        plot.setYRange(-lim, lim, padding=0)
+        plot.setXRange(max(0.5, xs[-1] - 29.5), max(30.5, xs[-1] + 0.5), padding=0)
+
+
+class FiringOrderPanel(QtWidgets.QWidget):
+    def __init__(self, tally: RepTally, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tally = tally
+        self.verdict = VerdictLabel()
+        self.detail = QtWidgets.QLabel("")
+        self.detail.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.timing = TimingBar()
+        self.history = LagHistory()
+        self.counts = QtWidgets.QLabel("")
+        self.counts.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.counts.setWordWrap(True)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addWidget(self.verdict)
+        layout.addWidget(self.detail)
+        layout.addWidget(self.timing, 2)
+        layout.addWidget(self.history, 3)
+        layout.addWidget(self.counts)
+        self.update_counts()
+
+    def show_rep(self, rep: RepResult, fs: float) -> None:
+        self.verdict.show_verdict(rep.order, rep.lag_ms)
+        sides = []
+        for name, side in (("left", rep.left), ("right", rep.right)):
+            if side is not None:
+                lag = "—" if side.lag_ms is None else f"{side.lag_ms:+.0f} ms"
+                sides.append(f"{name}: {side.order.replace('_', ' ')} ({lag})")
+        text = f"rep {rep.index + 1}" + ("  ·  " + "  ·  ".join(sides) if sides else "")
+        if rep.reason:
+            text += f"\n{rep.reason}"
+        self.detail.setText(text)
+        self.timing.show_rep(rep, fs)
+        self.history.show_reps(self.tally.reps)
+        self.update_counts()
+
+    def update_counts(self) -> None:
+        t = self.tally
+
+        def line(name: str, c: dict[str, int]) -> str:
+            pct = t.percent(c)
+            p = "—" if pct is None else f"{pct:.0f}%"
+            return (
+                f"<b>{name}</b>: glute first {c[GLUTE_FIRST]} · simultaneous "
+                f"{c[SIMULTANEOUS]} · lumbar first {c[LUMBAR_FIRST]} · undetermined "
+                f"{c[UNDETERMINED]} — <b>{p}</b> glute first"
+            )
+
+        rows = [
+            line(f"last {t.window}", t.recent),
+            line("session", t.session),
+            f"glute-first streak: <b>{t.streak}</b>",
+        ]
+        for side in ("left", "right"):
+            c = t.side_counts(side)
+            if sum(c.values()):
+                pct = t.percent(c)
+                rows.append(
+                    f"{side} side: {c[GLUTE_FIRST]}/{sum(c.values())} glute first"
+                    + ("" if pct is None else f" ({pct:.0f}%)")
+                )
+        self.counts.setText("<br>".join(rows))
+
+    def set_font_scale(self, scale: float) -> None:
+        font = self.verdict.font()
+        font.setPointSizeF(26 * scale)
+        self.verdict.setFont(font)
+
+
+def color(order: str) -> QtGui.QColor:
+    return QtGui.QColor(VERDICT_COLOR[order])

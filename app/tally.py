@@ -1,0 +1,57 @@
+"""Running rep statistics for the feedback panels (pure Python, no Qt)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dsp.reps import GLUTE_FIRST, LUMBAR_FIRST, ORDERS, SIMULTANEOUS, UNDETERMINED, RepResult
+
+
+@dataclass
+class RepTally:
+    """Counts over the session and over the last ``window`` reps, plus the glute-first streak.
+
+    Undetermined reps are counted but left out of the percentages: they carry no verdict.
+    """
+
+    window: int = 10
+    reps: list[RepResult] = field(default_factory=list)
+
+    def add(self, rep: RepResult) -> None:
+        self.reps.append(rep)
+
+    def reset(self) -> None:
+        self.reps.clear()
+
+    @staticmethod
+    def _counts(reps: list[RepResult]) -> dict[str, int]:
+        return {o: sum(r.order == o for r in reps) for o in ORDERS}
+
+    @property
+    def session(self) -> dict[str, int]:
+        return self._counts(self.reps)
+
+    @property
+    def recent(self) -> dict[str, int]:
+        return self._counts(self.reps[-self.window :])
+
+    @staticmethod
+    def percent(counts: dict[str, int]) -> float | None:
+        decided = counts[GLUTE_FIRST] + counts[LUMBAR_FIRST] + counts[SIMULTANEOUS]
+        return None if decided == 0 else 100.0 * counts[GLUTE_FIRST] / decided
+
+    @property
+    def streak(self) -> int:
+        """Consecutive glute-first reps at the end (undetermined reps neither break nor add)."""
+        n = 0
+        for r in reversed(self.reps):
+            if r.order == UNDETERMINED:
+                continue
+            if r.order != GLUTE_FIRST:
+                break
+            n += 1
+        return n
+
+    def side_counts(self, side: str) -> dict[str, int]:
+        results = [getattr(r, side) for r in self.reps if getattr(r, side) is not None]
+        return {o: sum(s.order == o for s in results) for o in ORDERS}

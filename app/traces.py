@@ -1,0 +1,162 @@
+"""Live traces: one lane per channel in a single plot, curves created once, setData per frame.
+
+Each lane shows the filtered (or raw) EMG scaled to the lane, its RMS envelope on top, the
+onset threshold, onset markers and shaded rep spans. Downsampling keeps peaks (EMG spikes
+survive) and clip-to-view skips what is off screen.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6 import QtCore, QtGui
+
+from app.theme import CHANNEL_COLORS, VERDICT_COLOR
+from devices.live_session import Snapshot
+from dsp.contract import StreamInfo
+
+LANE = 2.0  # lane height in plot units; a lane's signal spans about +-1
+
+
+class TracesView(pg.PlotWidget):
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent=parent, background="w")
+        self.window_s = 10.0
+        self.show_raw = False
+        self.paused = False
+        self.info: StreamInfo | None = None
+        self._curves: list[pg.PlotDataItem] = []
+        self._envs: list[pg.PlotDataItem] = []
+        self._thr: list[pg.PlotDataItem] = []
+        self._onsets: collections.deque[tuple[float, int]] = collections.deque(maxlen=400)
+        self._spans: collections.deque[tuple[float, float | None, str]] = collections.deque(
+            maxlen=60
+        )
+        self._regions: list[pg.LinearRegionItem] = []
+        self._markers = pg.ScatterPlotItem(size=11, symbol="t1", pen=None)
+        self._labels: list[pg.TextItem] = []
+        self.marks: list[pg.InfiniteLine] = []
+        plot = self.getPlotItem()
+        plot.setDownsampling(auto=True, mode="peak")
+        plot.setClipToView(True)
+        plot.disableAutoRange()
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        plot.setLabel("bottom", "time", units="s")
+        plot.getAxis("left").setTicks([[]])
+        plot.showGrid(x=True, y=False, alpha=0.2)
+
+    def configure(self, info: StreamInfo) -> None:
+        plot = self.getPlotItem()
+        for item in self._curves + self._envs + self._thr + self._regions + self._labels:
+            plot.removeItem(item)
+        plot.removeItem(self._markers)
+        self.info = info
+        n = info.n_channels
+        self._curves, self._envs, self._thr, self._labels = [], [], [], []
+        self._regions = []
+        for c in range(n):
+            color = CHANNEL_COLORS[c % len(CHANNEL_COLORS)]
+            curve = pg.PlotDataItem(pen=pg.mkPen(color, width=1), skipFiniteCheck=False)
+            env = pg.PlotDataItem(pen=pg.mkPen("#222222", width=2))
+            thr = pg.PlotDataItem(
+                pen=pg.mkPen("#555555", width=1, style=QtCore.Qt.PenStyle.DashLine)
+            )
+            for item in (curve, env, thr):
+                item.setDownsampling(auto=True, method="peak")
+                item.setClipToView(True)
+                plot.addItem(item)
+            role = info.role_of(c)
+            text = info.channel_names[c] + (f"  ({role.label})" if role else "")
+            label = pg.TextItem(text, color=color, anchor=(0, 1))
+            label.setFont(QtGui.QFont("Sans", 9, QtGui.QFont.Weight.Bold))
+            plot.addItem(label)
+            self._curves.append(curve)
+            self._envs.append(env)
+            self._thr.append(thr)
+            self._labels.append(label)
+        plot.addItem(self._markers)
+        self._onsets.clear()
+        self._spans.clear()
+        plot.setYRange(-LANE * (n - 0.5), LANE * 0.5, padding=0.02)
+
+    def lane_offset(self, channel: int) -> float:
+        return -LANE * channel
+
+    def add_onset(self, t: float, channel: int) -> None:
+        self._onsets.append((t, channel))
+
+    def add_mark(self, t: float, label: str) -> None:
+        line = pg.InfiniteLine(
+            t,
+            angle=90,
+            pen=pg.mkPen("#8e44ad", width=2),
+            label=label,
+            labelOpts={"position": 0.97, "color": "#8e44ad"},
+        )
+        self.getPlotItem().addItem(line)
+        self.marks.append(line)
+        if len(self.marks) > 50:
+            self.getPlotItem().removeItem(self.marks.pop(0))
+
+    def add_rep(
+        self, start: float, end: float | None, order: str, index: int | None = None
+    ) -> None:
+        """Shade a rep span (``end`` None while it lasts); a repeated start updates it."""
+        for i, (s, _, _) in enumerate(self._spans):
+            if s == start:
+                self._spans[i] = (start, end, order)
+                return
+        self._spans.append((start, end, order))
+
+    def draw(self, snap: Snapshot) -> None:
+        """Update every curve from a snapshot (called from the GUI timer)."""
+        if self.info is None or self.paused or snap.raw.shape[0] == 0:
+            return
+        fs = snap.fs
+        n = snap.raw.shape[0]
+        t = (snap.start + np.arange(n)) / fs
+        # Raw keeps its offset: centre each lane on its newest sample, scale as filtered.
+        sig = snap.raw - snap.raw[-1] if self.show_raw else snap.filtered
+        scale = snap.scale
+        t_end = t[-1]
+        for c in range(self.info.n_channels):
+            off = self.lane_offset(c)
+            self._curves[c].setData(t, sig[:, c] / scale[c] + off, connect="finite")
+            self._envs[c].setData(t, snap.envelope[:, c] / scale[c] + off, connect="finite")
+            thr = snap.thresholds[c] / scale[c]
+            if np.isfinite(thr) and not self.show_raw:
+                self._thr[c].setData([t[0], t_end], [off + thr, off + thr])
+            else:
+                self._thr[c].setData([], [])
+            self._labels[c].setPos(t_end - self.window_s, off + LANE * 0.48)
+        self._draw_events(t_end)
+        self.getPlotItem().setXRange(t_end - self.window_s, t_end, padding=0)
+
+    def _draw_events(self, t_end: float) -> None:
+        t0 = t_end - self.window_s
+        pts = [(t, self.lane_offset(c) + 0.9) for t, c in self._onsets if t >= t0]
+        if pts:
+            xs, ys = zip(*pts, strict=True)
+            self._markers.setData(list(xs), list(ys), brush=pg.mkBrush("#000000"))
+        else:
+            self._markers.setData([], [])
+        visible = [(s, e, o) for s, e, o in self._spans if (e is None or e >= t0)]
+        plot = self.getPlotItem()
+        while len(self._regions) < len(visible):
+            region = pg.LinearRegionItem(movable=False)
+            region.setZValue(-10)
+            plot.addItem(region)
+            self._regions.append(region)
+        for i, region in enumerate(self._regions):
+            if i < len(visible):
+                s, e, order = visible[i]
+                color = QtGui.QColor(VERDICT_COLOR.get(order, "#999999"))
+                color.setAlpha(40)
+                region.setBrush(pg.mkBrush(color))
+                region.setRegion((s, t_end if e is None else e))
+                region.show()
+            else:
+                region.hide()
