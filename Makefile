@@ -35,3 +35,6 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+screenshot: setup
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python scripts/screenshot.py --seconds 14 --out docs/screenshot.png --athlete docs/athlete.png

@@ -104,6 +104,7 @@ class MainWindow(QtWidgets.QMainWindow):
             bar.addPermanentWidget(label)
             self.status_labels[key] = label
         self.status_labels["audio"].setText(self.cues.status_text)
+        self.cues.status_changed.connect(self.status_labels["audio"].setText)
 
     def _action(
         self,
@@ -171,7 +172,26 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.session = session
         self._device_id = choice.device_id
+        self._reuse_calibration()
         self._configure_views()
+
+    def _reuse_calibration(self) -> None:
+        """Apply the athlete's stored calibration when it fits this stream and settings."""
+        from app.calibration import apply_calibration
+
+        assert self.session is not None
+        cal = self.store.load_calibration(self.athlete_id)
+        if not cal:
+            return
+        why = apply_calibration(self.session, cal)
+        if why is None:
+            self.statusBar().showMessage(f"calibration of {self.athlete_id} reused", 5000)
+        else:
+            self.statusBar().showMessage(f"stored calibration not used: {why}", 8000)
+
+    @property
+    def athlete_id(self) -> str:
+        return self.source_panel.athlete.text().strip() or "athlete"
 
     def _configure_views(self) -> None:
         assert self.session is not None and self.session.info is not None
@@ -249,7 +269,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.statusBar().showMessage(
                     f"gap: {ev.length} samples lost at {ev.start / fs:.2f} s", 5000
                 )
-        self.traces.draw(s.snapshot(self.traces.window_s))
+        self.traces.draw(s.snapshot(self.traces.window_s, self.traces.max_points))
         self._update_status(now)
         if s.state == "error" and s.error and self._error_shown != s.error:
             self.show_error(f"device stopped: {s.error}")
@@ -333,6 +353,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.store.save_dsp(settings)
         self.store.save_prefs(prefs)
         self.traces.window_s = prefs.window_s  # type: ignore[attr-defined]
+        self.traces.show_raw = prefs.show_raw  # type: ignore[attr-defined]
+        self.act_raw.setChecked(self.traces.show_raw)
         self.order_panel.history.set_tolerance(settings.tolerance_ms)
         self.tally.window = prefs.recent_window_n  # type: ignore[attr-defined]
         self.cue_rules = CueRules(mode=prefs.cue_mode, every_n=prefs.cue_every_n)  # type: ignore[attr-defined]
@@ -346,12 +368,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
         if self.session is None:
             return
-        wiz = CalibrationWizard(self.session, "athlete", store=self.store, parent=self)
+        wiz = CalibrationWizard(self.session, self.athlete_id, store=self.store, parent=self)
         wiz.calibration_done.connect(self._calibrated)
         wiz.open()
 
     def _calibrated(self, result: dict) -> None:
-        self.statusBar().showMessage("calibration stored", 5000)
+        self.statusBar().showMessage(f"calibration of {self.athlete_id} stored", 5000)
 
     def show_about(self) -> None:
         import platform

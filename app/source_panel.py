@@ -41,6 +41,8 @@ class SourcePanel(QtWidgets.QWidget):
         self.channels = QtWidgets.QSpinBox(objectName="sim_channels")
         self.channels.setRange(2, 16)
         self.channels.setValue(4)
+        self.athlete = QtWidgets.QLineEdit("athlete", objectName="athlete")
+        self.athlete.setToolTip("athlete id: calibrations are stored and reused per athlete")
         self.connect_btn = QtWidgets.QPushButton("Connect", objectName="connect")
         self.start_btn = QtWidgets.QPushButton("Start", objectName="start")
         self.stop_btn = QtWidgets.QPushButton("Stop", objectName="stop")
@@ -50,6 +52,7 @@ class SourcePanel(QtWidgets.QWidget):
         form.addRow("sampling rate (Hz)", self.fs)
         form.addRow("signal", self.preset)
         form.addRow("channels", self.channels)
+        form.addRow("athlete", self.athlete)
         buttons = QtWidgets.QHBoxLayout()
         for b in (self.connect_btn, self.start_btn, self.stop_btn):
             buttons.addWidget(b)

@@ -27,9 +27,9 @@ class TracesView(pg.PlotWidget):
         self.show_raw = False
         self.paused = False
         self.info: StreamInfo | None = None
-        self._curves: list[pg.PlotDataItem] = []
-        self._envs: list[pg.PlotDataItem] = []
-        self._thr: list[pg.PlotDataItem] = []
+        self._curves: list[pg.PlotCurveItem] = []
+        self._envs: list[pg.PlotCurveItem] = []
+        self._thr: list[pg.PlotCurveItem] = []
         self._onsets: collections.deque[tuple[float, int]] = collections.deque(maxlen=400)
         self._spans: collections.deque[tuple[float, float | None, str]] = collections.deque(
             maxlen=60
@@ -39,13 +39,11 @@ class TracesView(pg.PlotWidget):
         self._labels: list[pg.TextItem] = []
         self.marks: list[pg.InfiniteLine] = []
         plot = self.getPlotItem()
-        plot.setDownsampling(auto=True, mode="peak")
-        plot.setClipToView(True)
         plot.disableAutoRange()
         plot.setMouseEnabled(x=False, y=False)
         plot.hideButtons()
         plot.setLabel("bottom", "time", units="s")
-        plot.getAxis("left").setTicks([[]])
+        plot.hideAxis("left")  # lanes are labelled in the plot; an empty axis still costs a repaint
         plot.showGrid(x=True, y=False, alpha=0.2)
 
     def configure(self, info: StreamInfo) -> None:
@@ -59,14 +57,13 @@ class TracesView(pg.PlotWidget):
         self._regions = []
         for c in range(n):
             color = CHANNEL_COLORS[c % len(CHANNEL_COLORS)]
-            curve = pg.PlotDataItem(pen=pg.mkPen(color, width=1), skipFiniteCheck=False)
-            env = pg.PlotDataItem(pen=pg.mkPen("#222222", width=2))
-            thr = pg.PlotDataItem(
-                pen=pg.mkPen("#555555", width=1, style=QtCore.Qt.PenStyle.DashLine)
-            )
+            # Snapshots arrive min/max-decimated to the plot's width, so the items need no
+            # downsampling of their own.
+            curve = pg.PlotCurveItem(pen=pg.mkPen(color, width=1), skipFiniteCheck=True)
+            env = pg.PlotCurveItem(pen=pg.mkPen("#111111", width=1), skipFiniteCheck=True)
+            dash = QtCore.Qt.PenStyle.DashLine
+            thr = pg.PlotCurveItem(pen=pg.mkPen("#555555", width=1, style=dash))
             for item in (curve, env, thr):
-                item.setDownsampling(auto=True, method="peak")
-                item.setClipToView(True)
                 plot.addItem(item)
             role = info.role_of(c)
             text = info.channel_names[c] + (f"  ({role.label})" if role else "")
@@ -111,21 +108,26 @@ class TracesView(pg.PlotWidget):
                 return
         self._spans.append((start, end, order))
 
+    @property
+    def max_points(self) -> int:
+        """Points per curve worth drawing: two (a min/max pair) per pixel of width."""
+        return max(200, 2 * self.getPlotItem().getViewBox().width().__int__())
+
     def draw(self, snap: Snapshot) -> None:
         """Update every curve from a snapshot (called from the GUI timer)."""
         if self.info is None or self.paused or snap.raw.shape[0] == 0:
             return
-        fs = snap.fs
-        n = snap.raw.shape[0]
-        t = (snap.start + np.arange(n)) / fs
+        t = snap.t
         # Raw keeps its offset: centre each lane on its newest sample, scale as filtered.
         sig = snap.raw - snap.raw[-1] if self.show_raw else snap.filtered
         scale = snap.scale
+        # NaN marks a gap; only then does the path need the slower finite-aware connection.
+        connect = "finite" if np.isnan(sig).any() or np.isnan(snap.envelope).any() else "all"
         t_end = t[-1]
         for c in range(self.info.n_channels):
             off = self.lane_offset(c)
-            self._curves[c].setData(t, sig[:, c] / scale[c] + off, connect="finite")
-            self._envs[c].setData(t, snap.envelope[:, c] / scale[c] + off, connect="finite")
+            self._curves[c].setData(t, sig[:, c] / scale[c] + off, connect=connect)
+            self._envs[c].setData(t, snap.envelope[:, c] / scale[c] + off, connect=connect)
             thr = snap.thresholds[c] / scale[c]
             if np.isfinite(thr) and not self.show_raw:
                 self._thr[c].setData([t[0], t_end], [off + thr, off + thr])

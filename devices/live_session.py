@@ -45,8 +45,12 @@ class TimedEvent:
 
 @dataclass(frozen=True)
 class Snapshot:
-    start: int  # absolute index of the first row
+    """Display data for the newest ``seconds``: rows at times ``t`` (s). When decimated, raw
+    and filtered hold min/max pairs per bin (peaks survive) and the envelope is sampled."""
+
+    start: int  # absolute index of the first sample covered
     fs: float
+    t: Array
     raw: Array
     filtered: Array
     envelope: Array
@@ -77,6 +81,15 @@ class SessionStats:
 
 
 Command = Callable[["LiveSession"], None]
+
+
+def _minmax(x: Array, k: int) -> Array:
+    """Interleaved min and max of each bin of ``k`` rows (``len(x)`` is a multiple of k)."""
+    bins = x.reshape(-1, k, x.shape[1])
+    out = np.empty((2 * bins.shape[0], x.shape[1]))
+    out[0::2] = bins.min(axis=1)
+    out[1::2] = bins.max(axis=1)
+    return out
 
 
 class LiveSession:
@@ -254,15 +267,30 @@ class LiveSession:
             out.append(self._events.popleft())
         return out
 
-    def snapshot(self, seconds: float) -> Snapshot:
+    def snapshot(self, seconds: float, max_points: int | None = None) -> Snapshot:
+        """Copy of the newest ``seconds``; with ``max_points``, min/max-decimated to about
+        that many points per channel (drawing 20 000 points a curve would cost the frame)."""
         assert self.info is not None and self.pipeline is not None
-        n = round(seconds * self.info.fs)
+        fs = self.info.fs
+        n = round(seconds * fs)
+        k = 1 if not max_points or n <= max_points else 2 * int(np.ceil(n / max_points))
+        cut = 0
+        if k > 1:
+            # Bins aligned to absolute indices, so the picture does not shimmer as it scrolls;
+            # the newest partial bin (a few ms) waits for the next frame.
+            end = self.raw.end
+            cut = end % k
+            n = -(-n // k) * k + cut
         start, raw = self.raw.snapshot(n)
         _, filt = self.filtered.snapshot(n)
         _, env = self.envelope.snapshot(n)
-        return Snapshot(
-            start, self.info.fs, raw, filt, env, self._thr_uv.copy(), self._scale.copy()
-        )
+        thr, scale = self._thr_uv.copy(), self._scale.copy()
+        if k == 1:
+            return Snapshot(start, fs, (start + np.arange(n)) / fs, raw, filt, env, thr, scale)
+        n -= cut
+        raw, filt, env = raw[:n], filt[:n], env[:n]
+        t = (start + np.arange(0, n, k // 2)) / fs
+        return Snapshot(start, fs, t, _minmax(raw, k), _minmax(filt, k), env[:: k // 2], thr, scale)
 
     def _update_threshold(self) -> None:
         """Refresh the drawn threshold twice a second (worker side: it reads the buffers)."""
@@ -328,7 +356,11 @@ class LiveSession:
             s.settings = settings
             s.pipeline = Pipeline(s.info, settings, display=True)
             s.pipeline.resume_at(old.next_index)
-            if old.baseline.calibrated is not None:
+            if old.baseline.calibrated is None:
+                pass
+            elif not settings.same_statistic(old.settings):
+                log.warning("filter/detector settings changed: the rest calibration is void")
+            else:
                 s.pipeline.set_baseline(old.baseline.calibrated)
 
         self.post(cmd)

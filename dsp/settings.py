@@ -83,3 +83,23 @@ class DspSettings:
 
     def with_(self, **changes: Any) -> DspSettings:
         return replace(self, **changes)
+
+    def same_statistic(self, other: DspSettings) -> bool:
+        """Whether a baseline measured under ``other`` is in this pipeline's units."""
+        return all(getattr(self, k) == getattr(other, k) for k in STATISTIC_FIELDS)
+
+
+#: The settings that shape the detection statistic: a rest baseline measured under different
+#: values of these is in other units and must be measured again.
+STATISTIC_FIELDS: tuple[str, ...] = (
+    "bandpass_low_hz",
+    "bandpass_high_hz",
+    "bandpass_order",
+    "notch_hz",
+    "notch_harmonics",
+    "notch_q",
+    "ecg_highpass_hz",
+    "ecg_highpass_order",
+    "detector",
+    "detector_lowpass_hz",
+)
