@@ -15,4 +15,6 @@ def run_gui(argv: list[str] | None = None) -> int:
 
     window = MainWindow()
     window.show()
-    return int(app.exec())
+    code = int(app.exec())
+    window.close()  # stops the acquisition thread before Qt goes away
+    return code

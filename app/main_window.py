@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 class MainWindow(QtWidgets.QMainWindow):
     rep_shown = QtCore.pyqtSignal(object)  # RepResult, after it is drawn
+    _verdict_ready = QtCore.pyqtSignal()  # emitted on the worker thread: a queued wake-up
 
     def __init__(
         self,
@@ -39,7 +40,7 @@ class MainWindow(QtWidgets.QMainWindow):
         source: SourceChoice | None = None,
         autostart: bool = True,
         threaded: bool = True,
-        fps: int = 50,
+        fps: int = 55,
     ) -> None:
         super().__init__()
         from app.cues import CuePlayer, CueRules
@@ -61,6 +62,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._rep_starts: dict[int, float] = {}
         self._frame_times: deque[float] = deque(maxlen=120)
         self._last_quality = 0.0
+        self._last_status = 0.0
         self._error_shown: str | None = None
 
         self.traces = TracesView()
@@ -85,6 +87,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(max(1, round(1000 / fps)))
         self.timer.timeout.connect(self.refresh)
+        self._verdict_ready.connect(self.refresh, QtCore.Qt.ConnectionType.QueuedConnection)
         if autostart:
             self.connect_source(source or self.source_panel.choice())
             self.start()
@@ -99,8 +102,20 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_status(self) -> None:
         bar = self.statusBar()
         self.status_labels: dict[str, QtWidgets.QLabel] = {}
+        # Fixed widths: a label that resizes with its text relayouts (and repaints) the whole
+        # window several times a second.
+        widest = {
+            "state": "device: disconnected",
+            "rate": "4,096 Hz",
+            "dropped": "dropped 000000 (000 gaps)",
+            "latency": "cue latency 000 ms",
+            "fps": "000 fps",
+            "buffer": "buffer 100%",
+        }
         for key in ("state", "rate", "dropped", "latency", "fps", "buffer", "audio"):
             label = QtWidgets.QLabel("", objectName=f"status_{key}")
+            if key in widest:
+                label.setFixedWidth(label.fontMetrics().horizontalAdvance(widest[key]) + 12)
             bar.addPermanentWidget(label)
             self.status_labels[key] = label
         self.status_labels["audio"].setText(self.cues.status_text)
@@ -170,6 +185,7 @@ class MainWindow(QtWidgets.QMainWindow):
         except Exception as exc:
             self.show_error(f"cannot open {choice.kind}: {exc}")
             return
+        session.on_verdict = self._verdict_ready.emit
         self.session = session
         self._device_id = choice.device_id
         self._reuse_calibration()
@@ -269,8 +285,14 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.statusBar().showMessage(
                     f"gap: {ev.length} samples lost at {ev.start / fs:.2f} s", 5000
                 )
-        self.traces.draw(s.snapshot(self.traces.window_s, self.traces.max_points))
-        self._update_status(now)
+        if not self.traces.paused:
+            snap = s.snapshot(
+                self.traces.window_s, self.traces.max_points, raw=self.traces.show_raw
+            )
+            self.traces.draw(snap)
+        if now - self._last_status > 0.25:  # text relayouts are costly; 4 Hz is readable
+            self._last_status = now
+            self._update_status(now)
         if s.state == "error" and s.error and self._error_shown != s.error:
             self.show_error(f"device stopped: {s.error}")
             self._error_shown = s.error
@@ -285,21 +307,30 @@ class MainWindow(QtWidgets.QMainWindow):
             self.athlete_view.show_rep(rep)
         self.rep_shown.emit(rep)
 
+    def _set_status(self, key: str, text: str) -> None:
+        label = self.status_labels[key]
+        if label.text() != text:
+            label.setText(text)
+
     def _update_status(self, now: float) -> None:
         s = self.session
         assert s is not None and s.info is not None
         st = s.stats
         lab = self.status_labels
-        lab["state"].setText(f"device: {s.state}")
-        lab["rate"].setText(f"{st.rate_hz:,.0f} Hz" if st.rate_hz else f"{s.info.fs:g} Hz")
-        lab["dropped"].setText(f"dropped {st.lost_samples} ({st.gaps} gaps)")
+        self._set_status("state", f"device: {s.state}")
+        self._set_status("rate", f"{st.rate_hz:,.0f} Hz" if st.rate_hz else f"{s.info.fs:g} Hz")
+        self._set_status("dropped", f"dropped {st.lost_samples} ({st.gaps} gaps)")
         lat = np.median(self.latencies) * 1000 if self.latencies else float("nan")
-        lab["latency"].setText(f"cue latency {lat:.0f} ms" if np.isfinite(lat) else "cue latency —")
+        self._set_status(
+            "latency", f"cue latency {lat:.0f} ms" if np.isfinite(lat) else "cue latency —"
+        )
         if len(self._frame_times) > 1:
             span = self._frame_times[-1] - self._frame_times[0]
-            lab["fps"].setText(f"{(len(self._frame_times) - 1) / span:.0f} fps" if span > 0 else "")
+            self._set_status(
+                "fps", f"{(len(self._frame_times) - 1) / span:.0f} fps" if span > 0 else ""
+            )
         fill = min(1.0, s.raw.end / s.raw.capacity)
-        lab["buffer"].setText(f"buffer {100 * fill:.0f}%")
+        self._set_status("buffer", f"buffer {100 * fill:.0f}%")
         if now - self._last_quality > 1.0:
             self._last_quality = now
             self.signal_check.update_quality(s.info, s.quality_report(recent=True))

@@ -11,13 +11,18 @@ import collections
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6 import QtCore, QtGui
+from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.theme import CHANNEL_COLORS, VERDICT_COLOR
 from devices.live_session import Snapshot
 from dsp.contract import StreamInfo
 
 LANE = 2.0  # lane height in plot units; a lane's signal spans about +-1
+
+# Draw curves as line segments rather than one stroked path: with thousands of points per lane
+# the path stroker costs more than the rest of the frame (GUI thread 70% -> 30% busy at 50 fps,
+# 8 channels, measured under Xvfb by bench/gui.py).
+pg.setConfigOption("segmentedLineMode", "on")
 
 
 class TracesView(pg.PlotWidget):
@@ -28,8 +33,8 @@ class TracesView(pg.PlotWidget):
         self.paused = False
         self.info: StreamInfo | None = None
         self._curves: list[pg.PlotCurveItem] = []
-        self._envs: list[pg.PlotCurveItem] = []
-        self._thr: list[pg.PlotCurveItem] = []
+        self._env = pg.PlotCurveItem()
+        self._thr = pg.PlotCurveItem()
         self._onsets: collections.deque[tuple[float, int]] = collections.deque(maxlen=400)
         self._spans: collections.deque[tuple[float, float | None, str]] = collections.deque(
             maxlen=60
@@ -37,44 +42,59 @@ class TracesView(pg.PlotWidget):
         self._regions: list[pg.LinearRegionItem] = []
         self._markers = pg.ScatterPlotItem(size=11, symbol="t1", pen=None)
         self._labels: list[pg.TextItem] = []
-        self.marks: list[pg.InfiniteLine] = []
+        self.marks: list[tuple[float, pg.InfiniteLine]] = []
+        # The x axis is time relative to now, so its labels never change while the traces
+        # scroll: pyqtgraph then keeps the axis picture instead of re-rendering its text.
+        self.t_end = 0.0
+        self._x_window = 0.0
+        self._clock = pg.TextItem("", color="#444444", anchor=(1, 0))
+        self._clock_shown = -1
         plot = self.getPlotItem()
         plot.disableAutoRange()
         plot.setMouseEnabled(x=False, y=False)
         plot.hideButtons()
-        plot.setLabel("bottom", "time", units="s")
+        plot.setLabel("bottom", "time before now", units="s")
+        # The axis never changes while scrolling: let Qt keep it as a pixmap instead of
+        # re-rendering its text every frame.
+        cache = QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
+        plot.getAxis("bottom").setCacheMode(cache)
         plot.hideAxis("left")  # lanes are labelled in the plot; an empty axis still costs a repaint
         plot.showGrid(x=True, y=False, alpha=0.2)
 
     def configure(self, info: StreamInfo) -> None:
         plot = self.getPlotItem()
-        for item in self._curves + self._envs + self._thr + self._regions + self._labels:
+        for item in [*self._curves, *self._regions, *self._labels, self._env, self._thr]:
             plot.removeItem(item)
         plot.removeItem(self._markers)
         self.info = info
         n = info.n_channels
-        self._curves, self._envs, self._thr, self._labels = [], [], [], []
+        self._curves, self._labels = [], []
         self._regions = []
         for c in range(n):
             color = CHANNEL_COLORS[c % len(CHANNEL_COLORS)]
             # Snapshots arrive min/max-decimated to the plot's width, so the items need no
             # downsampling of their own.
             curve = pg.PlotCurveItem(pen=pg.mkPen(color, width=1), skipFiniteCheck=True)
-            env = pg.PlotCurveItem(pen=pg.mkPen("#111111", width=1), skipFiniteCheck=True)
-            dash = QtCore.Qt.PenStyle.DashLine
-            thr = pg.PlotCurveItem(pen=pg.mkPen("#555555", width=1, style=dash))
-            for item in (curve, env, thr):
-                plot.addItem(item)
+            plot.addItem(curve)
             role = info.role_of(c)
             text = info.channel_names[c] + (f"  ({role.label})" if role else "")
             label = pg.TextItem(text, color=color, anchor=(0, 1))
             label.setFont(QtGui.QFont("Sans", 9, QtGui.QFont.Weight.Bold))
+            label.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
             plot.addItem(label)
             self._curves.append(curve)
-            self._envs.append(env)
-            self._thr.append(thr)
             self._labels.append(label)
+        # Envelopes and thresholds of all lanes are one item each (fewer items, less per-frame
+        # overhead): lanes are separated by breaks in the ``connect`` array.
+        self._env = pg.PlotCurveItem(pen=pg.mkPen("#111111", width=1), skipFiniteCheck=True)
+        dash = QtCore.Qt.PenStyle.DashLine
+        self._thr = pg.PlotCurveItem(pen=pg.mkPen("#555555", width=1, style=dash))
+        plot.addItem(self._env)
+        plot.addItem(self._thr)
         plot.addItem(self._markers)
+        plot.removeItem(self._clock)
+        plot.addItem(self._clock)
+        self._x_window = 0.0
         self._onsets.clear()
         self._spans.clear()
         plot.setYRange(-LANE * (n - 0.5), LANE * 0.5, padding=0.02)
@@ -87,16 +107,16 @@ class TracesView(pg.PlotWidget):
 
     def add_mark(self, t: float, label: str) -> None:
         line = pg.InfiniteLine(
-            t,
+            t - self.t_end,
             angle=90,
             pen=pg.mkPen("#8e44ad", width=2),
             label=label,
             labelOpts={"position": 0.97, "color": "#8e44ad"},
         )
         self.getPlotItem().addItem(line)
-        self.marks.append(line)
+        self.marks.append((t, line))
         if len(self.marks) > 50:
-            self.getPlotItem().removeItem(self.marks.pop(0))
+            self.getPlotItem().removeItem(self.marks.pop(0)[1])
 
     def add_rep(
         self, start: float, end: float | None, order: str, index: int | None = None
@@ -115,7 +135,7 @@ class TracesView(pg.PlotWidget):
 
     def draw(self, snap: Snapshot) -> None:
         """Update every curve from a snapshot (called from the GUI timer)."""
-        if self.info is None or self.paused or snap.raw.shape[0] == 0:
+        if self.info is None or self.paused or snap.filtered.shape[0] == 0:
             return
         t = snap.t
         # Raw keeps its offset: centre each lane on its newest sample, scale as filtered.
@@ -123,23 +143,42 @@ class TracesView(pg.PlotWidget):
         scale = snap.scale
         # NaN marks a gap; only then does the path need the slower finite-aware connection.
         connect = "finite" if np.isnan(sig).any() or np.isnan(snap.envelope).any() else "all"
-        t_end = t[-1]
-        for c in range(self.info.n_channels):
-            off = self.lane_offset(c)
-            self._curves[c].setData(t, sig[:, c] / scale[c] + off, connect=connect)
-            self._envs[c].setData(t, snap.envelope[:, c] / scale[c] + off, connect=connect)
-            thr = snap.thresholds[c] / scale[c]
-            if np.isfinite(thr) and not self.show_raw:
-                self._thr[c].setData([t[0], t_end], [off + thr, off + thr])
-            else:
-                self._thr[c].setData([], [])
-            self._labels[c].setPos(t_end - self.window_s, off + LANE * 0.48)
+        t_end = float(t[-1])
+        self.t_end = t_end
+        x = t - t_end
+        n_ch = self.info.n_channels
+        offsets = np.array([self.lane_offset(c) for c in range(n_ch)])
+        if self._x_window != self.window_s:
+            self._x_window = self.window_s
+            self.getPlotItem().setXRange(-self.window_s, 0, padding=0)
+            for c, label in enumerate(self._labels):
+                label.setPos(-self.window_s, offsets[c] + LANE * 0.48)
+            self._clock.setPos(0, LANE * 0.5)
+        for c in range(n_ch):
+            self._curves[c].setData(x, sig[:, c] / scale[c] + offsets[c], connect=connect)
+        # One point per pixel is plenty for the smooth envelope.
+        env = snap.envelope[::2] / scale + offsets
+        brk = np.ones(env.shape, dtype=bool)
+        brk[-1] = False  # no line from the end of one lane to the start of the next
+        brk &= np.isfinite(env)
+        self._env.setData(np.tile(x[::2], n_ch), env.T.ravel(), connect=brk.T.ravel())
+        thr = snap.thresholds / scale
+        ok = np.isfinite(thr) & (not self.show_raw)
+        if ok.any():
+            ys = np.repeat(offsets[ok] + thr[ok], 2)
+            xs = np.tile([x[0], 0.0], int(ok.sum()))
+            self._thr.setData(xs, ys, connect="pairs")
+        else:
+            self._thr.setData([], [])
+        tenth = int(t_end * 10)
+        if tenth != self._clock_shown:
+            self._clock_shown = tenth
+            self._clock.setText(f"t = {t_end:.1f} s")
         self._draw_events(t_end)
-        self.getPlotItem().setXRange(t_end - self.window_s, t_end, padding=0)
 
     def _draw_events(self, t_end: float) -> None:
         t0 = t_end - self.window_s
-        pts = [(t, self.lane_offset(c) + 0.9) for t, c in self._onsets if t >= t0]
+        pts = [(t - t_end, self.lane_offset(c) + 0.9) for t, c in self._onsets if t >= t0]
         if pts:
             xs, ys = zip(*pts, strict=True)
             self._markers.setData(list(xs), list(ys), brush=pg.mkBrush("#000000"))
@@ -158,7 +197,9 @@ class TracesView(pg.PlotWidget):
                 color = QtGui.QColor(VERDICT_COLOR.get(order, "#999999"))
                 color.setAlpha(40)
                 region.setBrush(pg.mkBrush(color))
-                region.setRegion((s, t_end if e is None else e))
+                region.setRegion((s - t_end, 0.0 if e is None else e - t_end))
                 region.show()
             else:
                 region.hide()
+        for t, line in self.marks:
+            line.setPos(t - t_end)

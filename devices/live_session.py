@@ -23,10 +23,12 @@ from numpy.typing import NDArray
 
 from devices.base import Device, DeviceError, Marker
 from dsp.baseline import BaselineEstimate
+from devices.display_ring import DisplayRing
 from dsp.contract import Chunk, Role, StreamInfo
 from dsp.events import Event
 from dsp.pipeline import Pipeline
 from dsp.quality import ChannelQuality, QualityMonitor, QualitySettings
+from dsp.reps import RepResult
 from dsp.ringbuffer import RingBuffer
 from dsp.settings import DspSettings
 
@@ -105,6 +107,9 @@ class LiveSession:
     ) -> None:
         self.device = device
         self.roles = roles  # overrides the device's own channel-to-muscle mapping
+        # Called on the worker when a verdict is queued, so a GUI can draw it at once instead
+        # of at its next timer tick (it must only post a wake-up, e.g. emit a Qt signal).
+        self.on_verdict: Callable[[], None] | None = None
         self.settings = settings or DspSettings()
         self.buffer_s = buffer_s
         self.poll_s = poll_s
@@ -145,6 +150,7 @@ class LiveSession:
         )
         self._thr_uv = np.full(info.n_channels, np.nan)
         self._scale = np.full(info.n_channels, np.nan)
+        self.display: DisplayRing | None = None
         self._thr_due = -1
         self.state = "open"
         return info
@@ -232,9 +238,17 @@ class LiveSession:
         if out.filtered is not None and out.envelope is not None:
             self.filtered.write(out.start, out.filtered)
             self.envelope.write(out.start, out.envelope)
+            display = self.display
+            if display is not None:  # rows the pipeline kept (duplicates are dropped)
+                kept = chunk.data[chunk.data.shape[0] - out.filtered.shape[0] :]
+                display.write(out.start, kept, out.filtered, out.envelope)
         ready = time.monotonic()
+        verdict = False
         for ev in out.events:
             self._events.append(TimedEvent(ev, arrived, ready))
+            verdict |= isinstance(ev, RepResult)
+        if verdict and self.on_verdict is not None:
+            self.on_verdict()
         if self.on_raw is not None:
             self.on_raw(chunk)
         self._collect_samples(chunk, out.filtered)
@@ -267,30 +281,51 @@ class LiveSession:
             out.append(self._events.popleft())
         return out
 
-    def snapshot(self, seconds: float, max_points: int | None = None) -> Snapshot:
-        """Copy of the newest ``seconds``; with ``max_points``, min/max-decimated to about
-        that many points per channel (drawing 20 000 points a curve would cost the frame)."""
+    def _bin_size(self, n: int, max_points: int | None) -> int:
+        return 1 if not max_points or n <= max_points else 2 * int(np.ceil(n / max_points))
+
+    def set_display(self, k: int) -> None:
+        """Keep min/max bins of ``k`` samples on the worker (rebuilt from the buffers)."""
+
+        def cmd(s: LiveSession) -> None:
+            assert s.info is not None
+            ring = DisplayRing(k, int(np.ceil(s.raw.capacity / k)) + 1, s.info.n_channels)
+            n = min(s.raw.end, s.raw.capacity)
+            start, raw = s.raw.snapshot(n)
+            _, filt = s.filtered.snapshot(n)
+            _, env = s.envelope.snapshot(n)
+            ring.write(start, raw, filt, env)
+            s.display = ring
+
+        self.post(cmd)
+
+    def snapshot(self, seconds: float, max_points: int | None = None, raw: bool = True) -> Snapshot:
+        """Display data for the newest ``seconds``; with ``max_points``, min/max-decimated to
+        about that many points per channel (the worker keeps the bins; see DisplayRing)."""
         assert self.info is not None and self.pipeline is not None
         fs = self.info.fs
         n = round(seconds * fs)
-        k = 1 if not max_points or n <= max_points else 2 * int(np.ceil(n / max_points))
-        cut = 0
-        if k > 1:
-            # Bins aligned to absolute indices, so the picture does not shimmer as it scrolls;
-            # the newest partial bin (a few ms) waits for the next frame.
-            end = self.raw.end
-            cut = end % k
-            n = -(-n // k) * k + cut
-        start, raw = self.raw.snapshot(n)
-        _, filt = self.filtered.snapshot(n)
-        _, env = self.envelope.snapshot(n)
+        k = self._bin_size(n, max_points)
         thr, scale = self._thr_uv.copy(), self._scale.copy()
+        display = self.display
+        if k > 1 and display is not None and display.k == k:
+            first, filt, rows, env = display.snapshot(int(np.ceil(n / k)), raw)
+            t = (first * k + np.arange(filt.shape[0]) * (k // 2)) / fs
+            return Snapshot(first * k, fs, t, rows, filt, np.repeat(env, 2, axis=0), thr, scale)
+        if k > 1:
+            self.set_display(k)  # from the next frame on
+        start, filt = self.filtered.snapshot(n)
+        _, env = self.envelope.snapshot(n)
+        rows = self.raw.snapshot(n)[1] if raw else np.empty((0, filt.shape[1]))
         if k == 1:
-            return Snapshot(start, fs, (start + np.arange(n)) / fs, raw, filt, env, thr, scale)
-        n -= cut
-        raw, filt, env = raw[:n], filt[:n], env[:n]
-        t = (start + np.arange(0, n, k // 2)) / fs
-        return Snapshot(start, fs, t, _minmax(raw, k), _minmax(filt, k), env[:: k // 2], thr, scale)
+            return Snapshot(start, fs, (start + np.arange(n)) / fs, rows, filt, env, thr, scale)
+        cut = (start + n) % k
+        lead = (-start) % k
+        sl = slice(lead, n - cut)
+        filt, env = filt[sl], env[sl]
+        rows = _minmax(rows[sl], k) if raw else rows
+        t = (start + lead + np.arange(0, filt.shape[0], k // 2)) / fs
+        return Snapshot(start + lead, fs, t, rows, _minmax(filt, k), env[:: k // 2], thr, scale)
 
     def _update_threshold(self) -> None:
         """Refresh the drawn threshold twice a second (worker side: it reads the buffers)."""

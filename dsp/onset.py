@@ -218,6 +218,16 @@ class OnsetDetector:
                 i = detected - start + 1
         return events
 
+    def first_at_or_below(self, channel: int, index: int, level: float) -> int | None:
+        """First reported index >= ``index`` at which the channel's statistic was at or below
+        ``level``, among the samples seen so far (None if none yet)."""
+        lo = index + self.delay - self._hist_start  # reported index -> history row
+        window = self._hist[max(lo, 0) :, channel]
+        hits = np.flatnonzero(window <= level)
+        if hits.size == 0:
+            return None
+        return self._hist_start + max(lo, 0) + int(hits[0]) - self.delay
+
     def _backdate(self, hist: Array, hist_start: int, run_start: int, level: float) -> int:
         """Last index before ``run_start`` where the statistic was at baseline level."""
         lo = max(run_start - self.backdate_max, hist_start)

@@ -294,8 +294,14 @@ class Pipeline:
             self.baseline.update(at, seg, ~blocked, ~self.detector.active)
             pos += m
 
+    def _quiet_from(self, role: Role, index: int) -> int | None:
+        channel = self.info.roles[role]
+        return self.detector.first_at_or_below(
+            channel, index, float(self._thresholds().back[channel])
+        )
+
     def _settle_decision(self, now: int, events: list[Event]) -> None:
-        due = self.reps.decision_due()
+        due = self.reps.decision_due(self._quiet_from)
         if due is not None and due <= now:
             result = self.reps.decide_now(due, self._usable)
             if result is not None:

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+import numpy as np
+
 from dsp.contract import Role
 
 GLUTE_FIRST = "glute_first"
@@ -23,6 +25,7 @@ ORDERS = (GLUTE_FIRST, LUMBAR_FIRST, SIMULTANEOUS, UNDETERMINED)
 # usable(start, stop, role): no gap, clipping or flat line on that role's channel in the
 # onset search window [start - pre, stop].
 Usable = Callable[[int, int, Role], bool]
+QuietFrom = Callable[[Role, int], "int | None"]
 
 
 class Order(StrEnum):
@@ -105,6 +108,8 @@ class RepTracker:
         self.channel_role = {roles[r]: r for r in self.compared}
         self.fs = fs
         self.tolerance_ms = tolerance_ms
+        # the neutral zone in whole samples, rounded up: a lag of -tolerance is lumbar-first
+        self.tolerance = int(np.ceil(tolerance_ms * fs / 1000.0 - 1e-9))
         self.settle = settle
         self.reset()
 
@@ -158,9 +163,15 @@ class RepTracker:
     def _end(self, index: int) -> RepEnded:
         rep = self._rep
         assert rep is not None and rep.decided is not None
-        ok = rep.decided.reason == "" or rep.decided.lag_ms is not None
+        decided = rep.decided
+        ok = decided.order != UNDETERMINED
+        lag = decided.lag_ms
+        if ok and lag is None:  # decided early: the glute onset, if any, came afterwards
+            measured = self._lag(self.glutes, self.lumbars, rep.onsets)
+            lag = None if measured is None else round(measured, 3)
         final = replace(
-            rep.decided,
+            decided,
+            lag_ms=lag,
             end=index,
             onsets={r: rep.onsets.get(r) for r in self.compared},
             left=self._side("left", rep.onsets, ok),
@@ -178,18 +189,30 @@ class RepTracker:
     def current_pending(self) -> bool:
         return self._rep is not None and self._rep.decided is None
 
-    def decision_due(self) -> int | None:
+    def decision_due(self, quiet_from: QuietFrom | None = None) -> int | None:
         """Sample index at which the pending rep is to be decided, if it can be.
 
         With every compared role's onset known the rep is decided at once; with at least one
         glute and one lumbar onset it waits ``settle`` samples after the latest detection for
-        a missing side. Deciding at an exact index keeps verdicts independent of chunking.
+        a missing side. A rep whose lumbar muscles fired while every glute stayed at rest for
+        longer than the tolerance is lumbar-first whatever the glutes do next (a later glute
+        onset cannot be back-dated past a moment of rest), so it is decided then, without
+        waiting for the glutes: that is the rep the athlete most needs to hear about.
+        ``quiet_from(role, index)`` gives the first sample at or after ``index`` at which the
+        role's muscle was at rest, if seen yet. Deciding at exact indices keeps verdicts
+        independent of chunking.
         """
         rep = self._rep
         if rep is None or rep.decided is not None:
             return None
         have_g = sum(r in rep.onsets for r in self.glutes)
         have_l = sum(r in rep.onsets for r in self.lumbars)
+        if have_l and not have_g and quiet_from is not None:
+            need = min(rep.onsets[r] for r in self.lumbars if r in rep.onsets) + self.tolerance
+            quiet = [quiet_from(g, need) for g in self.glutes]
+            if all(q is not None for q in quiet):
+                return max(rep.last_detect, *(q for q in quiet if q is not None))
+            return None
         if not have_g or not have_l:
             return None
         if have_g == len(self.glutes) and have_l == len(self.lumbars):
@@ -199,7 +222,10 @@ class RepTracker:
     def decide_now(self, now: int, usable: Usable) -> RepResult | None:
         if not self.current_pending:
             return None
-        return self._decide(now, usable)
+        rep = self._rep
+        assert rep is not None
+        early = not any(r in rep.onsets for r in self.glutes)
+        return self._decide(now, usable, early=early)
 
     def _lag(
         self, glutes: Iterable[Role], lumbars: Iterable[Role], onsets: dict[Role, int]
@@ -218,7 +244,7 @@ class RepTracker:
         lag = self._lag((g,), (lu,), onsets) if ok else None
         return SideResult(None if lag is None else round(lag, 3), classify(lag, self.tolerance_ms))
 
-    def _decide(self, now: int, usable: Usable) -> RepResult:
+    def _decide(self, now: int, usable: Usable, early: bool = False) -> RepResult:
         rep = self._rep
         assert rep is not None
         reason = ""
@@ -230,9 +256,13 @@ class RepTracker:
             for r in self.compared
         )
         lag = self._lag(self.glutes, self.lumbars, rep.onsets)
+        order = classify(lag, self.tolerance_ms)
         if not ok:
             reason = "unusable data (gap, saturation or flat line) near the onsets"
-            lag = None
+            lag, order = None, UNDETERMINED
+        elif lag is None and early:
+            reason = f"glutes still at rest {self.tolerance_ms:g} ms after the lumbar onset"
+            order = LUMBAR_FIRST
         elif lag is None:
             missing = "glute" if not any(r in rep.onsets for r in self.glutes) else "lumbar"
             reason = f"no {missing} onset in this rep"
@@ -241,7 +271,7 @@ class RepTracker:
             start=rep.start,
             onsets={r: rep.onsets.get(r) for r in self.compared},
             lag_ms=None if lag is None else round(lag, 3),
-            order=classify(lag, self.tolerance_ms),
+            order=order,
             left=self._side("left", rep.onsets, ok),
             right=self._side("right", rep.onsets, ok),
             decided_at=now,

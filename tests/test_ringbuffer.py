@@ -57,3 +57,37 @@ def test_concurrent_writer_and_reader_see_consistent_rows() -> None:
     finally:
         stop.set()
         t.join()
+
+
+def test_display_ring_matches_direct_minmax_for_any_chunking() -> None:
+    from devices.display_ring import DisplayRing
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5000, 3))
+    env = np.abs(x)
+    k = 16
+    ring = DisplayRing(k, 1000, 3)
+    i = 0
+    while i < len(x):
+        n = int(rng.integers(1, 90))
+        ring.write(i, x[i : i + n] * 2, x[i : i + n], env[i : i + n])
+        i += n
+    first, filt, raw, e = ring.snapshot(100, raw=True)
+    assert first == 5000 // k - 100
+    bins = x[first * k : (first + 100) * k].reshape(100, k, 3)
+    np.testing.assert_array_equal(filt[0::2], bins.min(axis=1))
+    np.testing.assert_array_equal(filt[1::2], bins.max(axis=1))
+    np.testing.assert_array_equal(raw[1::2], 2 * bins.max(axis=1))
+    np.testing.assert_array_equal(e, env[first * k + k - 1 : (first + 100) * k : k])
+
+
+def test_display_ring_blanks_gaps() -> None:
+    from devices.display_ring import DisplayRing
+
+    ring = DisplayRing(4, 50, 1)
+    ones = np.ones((40, 1))
+    ring.write(0, ones, ones, ones)
+    ring.write(80, ones, ones, ones)  # samples 40..79 never came
+    first, filt, _, _ = ring.snapshot(30, raw=False)
+    assert first == 0 and np.isnan(filt[20:40]).all() and (filt[:20] == 1).all()
+    assert (filt[40:60] == 1).all()
