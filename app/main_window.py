@@ -316,7 +316,6 @@ class MainWindow(QtWidgets.QMainWindow):
         s = self.session
         assert s is not None and s.info is not None
         st = s.stats
-        lab = self.status_labels
         self._set_status("state", f"device: {s.state}")
         self._set_status("rate", f"{st.rate_hz:,.0f} Hz" if st.rate_hz else f"{s.info.fs:g} Hz")
         self._set_status("dropped", f"dropped {st.lost_samples} ({st.gaps} gaps)")

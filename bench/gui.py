@@ -51,7 +51,7 @@ def live_run(seconds: float) -> dict[str, Any]:
     from app.main_window import MainWindow
     from app.source_panel import SourceChoice
 
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     choice = SourceChoice(
         "simulator", {"fs": 2000.0, "preset": "clean", "channels": CHANNELS, "seed": 21}
     )
@@ -207,7 +207,8 @@ def markdown(res: dict[str, Any]) -> str:
             "| measure | value | target |",
             "|---|---|---|",
             f"| frame rate | {live['fps']} fps | ≥ 50 |",
-            f"| GUI thread busy (CPU time / wall time) | {100 * live['gui_thread_busy']:.0f}% | < 50% |",
+            f"| GUI thread busy (CPU time / wall time) | {100 * live['gui_thread_busy']:.0f}%"
+            " | < 50% |",
             f"| acquisition + DSP thread busy | {100 * live['worker_busy']:.1f}% | |",
             f"| cue latency, deciding chunk → verdict drawn, median / p95 | "
             f"{cue.get('median')} / {cue.get('p95')} ms | p95 ≤ 40 ms |",

@@ -22,8 +22,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from devices.base import Device, DeviceError, Marker
-from dsp.baseline import BaselineEstimate
 from devices.display_ring import DisplayRing
+from dsp.baseline import BaselineEstimate
 from dsp.contract import Chunk, Role, StreamInfo
 from dsp.events import Event
 from dsp.pipeline import Pipeline
