@@ -285,6 +285,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.statusBar().showMessage(
                     f"gap: {ev.length} samples lost at {ev.start / fs:.2f} s", 5000
                 )
+        self.traces.reference = s.reference
         if not self.traces.paused:
             snap = s.snapshot(
                 self.traces.window_s, self.traces.max_points, raw=self.traces.show_raw

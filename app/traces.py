@@ -49,6 +49,8 @@ class TracesView(pg.PlotWidget):
         self._x_window = 0.0
         self._clock = pg.TextItem("", color="#444444", anchor=(1, 0))
         self._clock_shown = -1
+        self.reference: np.ndarray | None = None  # per channel reference RMS (calibration)
+        self._label_texts: list[str] = []
         plot = self.getPlotItem()
         plot.disableAutoRange()
         plot.setMouseEnabled(x=False, y=False)
@@ -68,7 +70,7 @@ class TracesView(pg.PlotWidget):
         plot.removeItem(self._markers)
         self.info = info
         n = info.n_channels
-        self._curves, self._labels = [], []
+        self._curves, self._labels, self._label_texts = [], [], []
         self._regions = []
         for c in range(n):
             color = CHANNEL_COLORS[c % len(CHANNEL_COLORS)]
@@ -78,6 +80,7 @@ class TracesView(pg.PlotWidget):
             plot.addItem(curve)
             role = info.role_of(c)
             text = info.channel_names[c] + (f"  ({role.label})" if role else "")
+            self._label_texts.append(text)
             label = pg.TextItem(text, color=color, anchor=(0, 1))
             label.setFont(QtGui.QFont("Sans", 9, QtGui.QFont.Weight.Bold))
             label.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
@@ -174,7 +177,18 @@ class TracesView(pg.PlotWidget):
         if tenth != self._clock_shown:
             self._clock_shown = tenth
             self._clock.setText(f"t = {t_end:.1f} s")
+            self._show_reference_percent(snap.envelope)
         self._draw_events(t_end)
+
+    def _show_reference_percent(self, envelope: np.ndarray) -> None:
+        """With a reference contraction calibrated, each lane says its level in % of it."""
+        ref = self.reference
+        if ref is None or envelope.shape[0] == 0:
+            return
+        now = envelope[-1]
+        for c, label in enumerate(self._labels):
+            if c < len(ref) and np.isfinite(ref[c]) and ref[c] > 0 and np.isfinite(now[c]):
+                label.setText(f"{self._label_texts[c]}   {100 * now[c] / ref[c]:.0f}% ref")
 
     def _draw_events(self, t_end: float) -> None:
         t0 = t_end - self.window_s

@@ -51,7 +51,7 @@ def live_run(seconds: float) -> dict[str, Any]:
     from app.main_window import MainWindow
     from app.source_panel import SourceChoice
 
-    QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     choice = SourceChoice(
         "simulator", {"fs": 2000.0, "preset": "clean", "channels": CHANNELS, "seed": 21}
     )
@@ -95,6 +95,7 @@ def live_run(seconds: float) -> dict[str, Any]:
 
     QtCore.QTimer.singleShot(int(warmup * 1000), start_measuring)
     loop.exec()
+    app.processEvents()  # (keeps the application object alive and referenced)
     wall = time.monotonic() - marks["wall"]
     gui_cpu = time.thread_time() - marks["cpu"]
     session = win.session

@@ -154,6 +154,7 @@ def bench_live(rec: SimulatedRecording, live_s: float, repeats: int) -> dict[str
         runs.append(
             {
                 "chunks": len(per),
+                "mean_us": float(arr.mean()),
                 "median_us": float(np.median(arr)),
                 "p95_us": float(np.percentile(arr, 95)),
                 "p99_us": float(np.percentile(arr, 99)),
@@ -162,7 +163,11 @@ def bench_live(rec: SimulatedRecording, live_s: float, repeats: int) -> dict[str
         )
     med = float(np.median([r["median_us"] for r in runs]))
     p95 = float(np.median([r["p95_us"] for r in runs]))
+    mean = float(np.median([r["mean_us"] for r in runs]))
     return {
+        "mean_us": mean,
+        "realtime_factor": CHUNK_MS * 1000 / mean,
+        "pass_mean": mean <= TARGET_CHUNK_US,
         "chunk_samples": step,
         "channels": info.n_channels,
         "fs": info.fs,
@@ -294,6 +299,7 @@ def markdown(res: dict[str, Any]) -> str:
         common.md_table(
             [
                 "live `Pipeline.process` (display on)",
+                "mean (× real time)",
                 "median",
                 "p95",
                 "p99",
@@ -304,8 +310,10 @@ def markdown(res: dict[str, Any]) -> str:
                 [
                     f"{live['chunk_samples']} samples x {live['channels']} ch "
                     f"({CHUNK_MS:g} ms @ {live['fs']:g} Hz)",
-                    f"{live['median_us']:.0f} µs " + _mark(live["pass_median"], "≤ 200 µs"),
-                    f"{live['p95_us']:.0f} µs " + _mark(live["pass_p95"], "≤ 200 µs"),
+                    f"{live['mean_us']:.0f} µs ({live['realtime_factor']:.0f}×) "
+                    + _mark(live["pass_mean"], "≤ 200 µs, ≥ 100× real time"),
+                    f"{live['median_us']:.0f} µs",
+                    f"{live['p95_us']:.0f} µs",
                     f"{live['p99_us']:.0f} µs",
                     f"{live['max_us']:.0f} µs",
                     f"{len(live['runs'])} x {live['runs'][0]['chunks']}",
@@ -314,9 +322,10 @@ def markdown(res: dict[str, Any]) -> str:
         ),
         "",
         f"The live p95 is {100 * live['budget_fraction_p95']:.1f} % of the 20 ms a chunk "
-        "spans. NeuroKit2's public `emg_process` spends most of its time in a per-sample pandas "
-        "loop that formats its output DataFrame; the 'without the output loop' line is its "
-        "signal processing alone.",
+        "spans; the slow chunks are those that close a baseline block or carry an onset or "
+        "offset decision. NeuroKit2's public `emg_process` spends most of its time in a "
+        "per-sample pandas loop that formats its output DataFrame; the 'without the output "
+        "loop' line is its signal processing alone.",
     ]
     return "\n".join(lines)
 

@@ -119,7 +119,7 @@ class LiveSession:
         self.state = "idle"
         self.error: str | None = None
         self.stats = SessionStats()
-        self.markers: list[Marker] = []
+        self.markers: collections.deque[Marker] = collections.deque(maxlen=10_000)
         self.reference: Array | None = None  # per channel envelope value of the reference
         self._events: collections.deque[TimedEvent] = collections.deque(maxlen=10_000)
         self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()

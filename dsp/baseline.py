@@ -88,12 +88,16 @@ class BaselineTracker:
         return (index // self.block + 1) * self.block
 
     def update(
-        self, start: int, s: Array, usable: NDArray[np.bool_], quiet: NDArray[np.bool_]
+        self,
+        start: int,
+        s: Array,
+        usable: NDArray[np.bool_] | None,
+        quiet: NDArray[np.bool_],
     ) -> None:
         """Add samples ``s`` (all within one block) starting at absolute index ``start``.
 
-        ``usable`` (n, ch) excludes gaps and artefacts; ``quiet`` (ch,) says the detector is
-        off, which gates adaptation of a calibrated baseline.
+        ``usable`` (n, ch) excludes gaps and artefacts (None: all usable); ``quiet`` (ch,)
+        says the detector is off, which gates adaptation of a calibrated baseline.
         """
         block_id = start // self.block
         if self._block_id is None:
@@ -101,10 +105,15 @@ class BaselineTracker:
         elif block_id != self._block_id:
             self._close_block(quiet)
             self._block_id = block_id
-        w = usable.astype(np.float64)
-        self._sum += np.sum(s * w, axis=0)
-        self._sumsq += np.sum(s * s * w, axis=0)
-        self._count += np.sum(w, axis=0)
+        if usable is None:
+            self._sum += s.sum(axis=0)
+            self._sumsq += np.einsum("ij,ij->j", s, s)
+            self._count += s.shape[0]
+        else:
+            w = usable.astype(np.float64)
+            self._sum += np.sum(s * w, axis=0)
+            self._sumsq += np.sum(s * s * w, axis=0)
+            self._count += np.sum(w, axis=0)
         if (start + s.shape[0]) % self.block == 0:
             self._close_block(quiet)
             self._block_id = block_id + 1

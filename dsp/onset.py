@@ -118,13 +118,13 @@ class OnsetDetector:
         start: int,
         s: Array,
         thr: Thresholds,
-        blocked: Mask,
+        blocked: Mask | None,
         s_off: Array | None = None,
     ) -> list[OnsetEvent | OffsetEvent]:
         """Run over ``s`` (n, ch) starting at absolute ``start``, thresholds constant.
 
         ``blocked`` (n, ch) marks samples that may neither start nor end a burst (filters
-        settling after a gap, unknown baseline). ``s_off`` is a more smoothed statistic for
+        settling after a gap); None when there are none. ``s_off`` is a more smoothed statistic for
         the offset decision: within a noisy burst the onset statistic dips, and a dip must
         not end the burst. Offsets are only used to separate reps, so the extra delay of the
         smoother (``off_delay``) costs nothing that matters.
@@ -140,8 +140,11 @@ class OnsetDetector:
         # Fast path: a quiet channel that never crosses its threshold in this segment, and an
         # active one that never dips below its offset level, only update their carried state.
         active = self.active
-        on_now = np.where(active, -np.inf, thr.on)
-        crossing = ((s > on_now) & ~blocked).any(axis=0) & ~active
+        on_now = np.where(active, np.inf, thr.on)
+        above = s > on_now
+        if blocked is not None:
+            above &= ~blocked
+        crossing = above.any(axis=0)
         smax = s.max(axis=0)
         for c in range(self.n_channels):
             st = self._states[c]
@@ -157,10 +160,9 @@ class OnsetDetector:
                 if not (s_off[:, c] < max(thr.off[c], self.off_peak_fraction * peak)).any():
                     st.peak, st.carry = peak, 0
                     continue
+            free = np.ones(n, dtype=bool) if blocked is None else ~blocked[:, c]
             events.extend(
-                self._channel(
-                    c, start, s[:, c], s_off[:, c], thr, blocked[:, c], hist[:, c], hist_start
-                )
+                self._channel(c, start, s[:, c], s_off[:, c], thr, free, hist[:, c], hist_start)
             )
         keep = self.backdate_max + self.min_on + 1
         self._hist = hist[-keep:]
@@ -174,7 +176,7 @@ class OnsetDetector:
         s: Array,
         s_off: Array,
         thr: Thresholds,
-        blocked: Mask,
+        free: Mask,
         hist: Array,
         hist_start: int,
     ) -> list[OnsetEvent | OffsetEvent]:
@@ -188,7 +190,7 @@ class OnsetDetector:
                 on, back_level = thr.on[c], thr.back[c]
                 if st.floor > on:  # tonic activity: demand a clear rise above it
                     on, back_level = st.floor * self.rearm_ratio, st.floor
-                mask = (seg > on) & ~blocked[i:]
+                mask = (seg > on) & free[i:]
                 run, st.carry = first_run(mask, st.carry, self.min_on)
                 if run is None:
                     break
@@ -202,7 +204,7 @@ class OnsetDetector:
             else:
                 peaks = np.maximum.accumulate(np.maximum(seg, st.peak))
                 off_level = np.maximum(thr.off[c], self.off_peak_fraction * peaks)
-                mask = (s_off[i:] < off_level) & ~blocked[i:]
+                mask = (s_off[i:] < off_level) & free[i:]
                 run, st.carry = first_run(mask, st.carry, self.min_off)
                 if run is None:
                     st.peak = float(peaks[-1])

@@ -111,6 +111,7 @@ class Pipeline:
         self.artefacts = ArtefactScanner(ch, flat_len=self._ms(50), clip_len=3, warmup=round(fs))
         self.spans = SpanIndex(ch, horizon=round(120 * fs))
         self._next = 0
+        self._thr = self._thresholds()
         self._started = False
         self._blocked_until = 0
         self.samples = 0
@@ -266,17 +267,17 @@ class Pipeline:
         if filtered is not None and envelope is not None:
             filtered[offset : offset + n] = y
             envelope[offset : offset + n] = self._rms.process(y)
-        idx = start + np.arange(n)
-        blocked_rows = idx < self._blocked_until
         pos = 0
         while pos < n:
             at = start + pos
             m = min(n - pos, self.baseline.next_boundary(at) - at)
             seg = stat[pos : pos + m]
-            blocked = np.repeat(blocked_rows[pos : pos + m, None], self.info.n_channels, axis=1)
-            found = self.detector.process(
-                at, seg, self._thresholds(), blocked, stat_off[pos : pos + m]
-            )
+            blocked = None  # the usual case: no gap is settling
+            if at < self._blocked_until:
+                rows = (at + np.arange(m)) < self._blocked_until
+                blocked = np.repeat(rows[:, None], self.info.n_channels, axis=1)
+            self._thr = self._thresholds()
+            found = self.detector.process(at, seg, self._thr, blocked, stat_off[pos : pos + m])
             found.sort(key=lambda e: e.detected_at)
             for ev in found:
                 self._settle_decision(ev.detected_at - 1, events)
@@ -291,7 +292,9 @@ class Pipeline:
                     self._emit(self.reps.close_if_quiet(ev.detected_at, self._usable), events)
                 self._settle_decision(ev.detected_at, events)
             self._settle_decision(at + m - 1, events)
-            self.baseline.update(at, seg, ~blocked, ~self.detector.active)
+            self.baseline.update(
+                at, seg, None if blocked is None else ~blocked, ~self.detector.active
+            )
             pos += m
 
     def _quiet_from(self, role: Role, index: int) -> int | None:

@@ -225,3 +225,25 @@ def test_calibration_from_the_window_is_reused_on_reconnect(qtbot, store) -> Non
     win.connect_source(SIM)
     assert "calibration of maria reused" in win.statusBar().currentMessage()
     assert win.session.pipeline.baseline.calibrated is not None  # type: ignore[union-attr]
+
+
+def test_sixteen_channels_at_4096_hz(qtbot, store) -> None:
+    names = ",".join(["glute_l", "glute_r", "lumbar_l", "lumbar_r"] + [f"x{i}" for i in range(12)])
+    src = SourceChoice("simulator", {"fs": 4096.0, "preset": "clean", "channels": names, "seed": 5})
+    win = make(qtbot, store, src)
+    run_for(win, 12.0, step=0.5)  # more than the 10 s window: every point has data
+    assert win.session.info.n_channels == 16  # type: ignore[union-attr]
+    assert len(win.traces._curves) == 16 and len(win.tally.reps) >= 1
+    x, y = win.traces._curves[15].getData()
+    assert len(x) <= 2 * win.traces.max_points and np.isfinite(y).all()
+
+
+def test_reference_calibration_shows_percent_in_lane_labels(qtbot, store) -> None:
+    win = make(qtbot, store)
+    run_for(win, 1.0)
+    done = []
+    win.session.calibrate_reference([0, 1], 1.0, done.append)  # type: ignore[union-attr]
+    run_for(win, 4.0)
+    assert done and win.traces.reference is not None
+    assert win.traces._labels[0].textItem.toPlainText().endswith("% ref")
+    assert not win.traces._labels[2].textItem.toPlainText().endswith("% ref")
