@@ -266,6 +266,31 @@ class LiveSession:
             st.rate_hz = (n_b - n_a) / (t_b - t_a) if t_b > t_a else 0.0
         return True
 
+    def run(self, duration_s: float | None = None, *, until_exhausted: bool = False) -> None:
+        """Stream in the calling thread (headless use) until ``duration_s`` of stream time,
+        :meth:`stop` from another thread, an error, or (``until_exhausted``) the first empty
+        read of a source that delivers as fast as possible. Then settle the open rep."""
+        if self.info is None:
+            self.open()
+        assert self.info is not None
+        limit = None if duration_s is None else round(duration_s * self.info.fs)
+        self.start(threaded=False)
+        try:
+            while not self._stop.is_set():
+                got = self.pump_once()
+                if limit is not None and self.stats.samples + self.stats.lost_samples >= limit:
+                    break
+                if not got:
+                    if until_exhausted or getattr(self.device, "finished", False):
+                        break
+                    time.sleep(self.poll_s)
+        except Exception as exc:
+            self._fail(exc)
+            raise
+        finally:
+            if self.state != "error":
+                self._finish()
+
     def pump(self, seconds: float) -> None:
         """Process ``seconds`` of stream synchronously (tests, as fast as the source allows)."""
         assert self.info is not None

@@ -51,12 +51,12 @@ def _open_source(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from devices.acquisition import Acquisition
+    from devices.live_session import LiveSession
     from dsp.reps import GLUTE_FIRST, RepResult
 
     settings = dsp_settings_from_args(args)
-    acq = Acquisition(_open_source(args), settings, display=False)
-    info = acq.open()
+    session = LiveSession(_open_source(args), settings)
+    info = session.open()
     counts = {"reps": 0, "glute_first": 0}
     out = sys.stdout
     if not args.jsonl:
@@ -64,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
         out.write(f"{info.source or 'source'}: {info.fs:g} Hz, {roles}; Ctrl-C stops\n")
         out.flush()
 
-    def on_chunk(_chunk: object, processed: Any) -> None:
-        for ev in processed.events:
+    def print_reps() -> None:
+        for timed in session.drain_events():
+            ev = timed.event
             if not isinstance(ev, RepResult):
                 continue
             counts["reps"] += 1
@@ -92,14 +93,15 @@ def run(args: argparse.Namespace) -> int:
                 )
             out.flush()
 
-    acq.consumers.append(on_chunk)
+    session.on_verdict = print_reps  # called on this thread: it runs the loop
     try:
-        acq.run(args.duration, until_exhausted=args.fast)
+        session.run(args.duration, until_exhausted=args.fast)
     except KeyboardInterrupt:
         pass
     finally:
-        acq.close()
-    stats = acq.stats
+        print_reps()
+        session.close()
+    stats = session.stats
     summary = {
         "samples": stats.samples,
         "gaps": stats.gaps,
