@@ -234,6 +234,38 @@ def bench_peers(rec: SimulatedRecording, config: Config) -> dict[str, Any]:
     return out
 
 
+def bench_startup(repeats: int = 5) -> dict[str, Any]:
+    """Wall time of headless commands from process start to exit (median of repeats)."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "s.csv"
+        subprocess.run(
+            [sys.executable, "-m", "app", "simulate", "--duration", "10", "--out", str(csv)],
+            check=True,
+            capture_output=True,
+        )
+        roles = "glute_l=glute_l,glute_r=glute_r,lumbar_l=lumbar_l,lumbar_r=lumbar_r"
+        cmds = {
+            "fireorder --help": ["--help"],
+            "fireorder analyze (10 s CSV, 4 ch)": ["analyze", str(csv), "--channels", roles],
+        }
+        out: dict[str, Any] = {}
+        for name, args in cmds.items():
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                subprocess.run(
+                    [sys.executable, "-m", "app", *args], check=True, capture_output=True
+                )
+                times.append(time.perf_counter() - t0)
+            out[name] = float(np.median(times))
+    return out
+
+
 def run(config: Config) -> dict[str, Any]:
     log.info("simulating %g s x %d channels at %g Hz", config.offline_s, len(CHANNELS), FS)
     rec = make_data(config.offline_s)
@@ -250,6 +282,7 @@ def run(config: Config) -> dict[str, Any]:
         out["live"] = bench_live(rec, config.live_s, config.live_repeats)
         if config.peers:
             out["peers"] = bench_peers(rec, config)
+    out["startup_s"] = bench_startup(2 if config.peers is False else 5)
     return out
 
 
@@ -327,6 +360,14 @@ def markdown(res: dict[str, Any]) -> str:
         "per-sample pandas loop that formats its output DataFrame; the 'without the output "
         "loop' line is its signal processing alone.",
     ]
+    if res.get("startup_s"):
+        lines += [
+            "",
+            common.md_table(
+                ["headless command (process start to exit)", "median"],
+                [[k, f"{v:.2f} s"] for k, v in res["startup_s"].items()],
+            ),
+        ]
     return "\n".join(lines)
 
 

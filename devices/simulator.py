@@ -286,28 +286,7 @@ def _validate(cfg: SimConfig) -> None:
         raise SimConfigError(f"rail must be > 0 uV, got {cfg.rail_uv:g}")
 
 
-#: named presets (overrides of the defaults); "clean" and "hard" are used by the benchmarks
-PRESETS: dict[str, dict[str, Any]] = {
-    # realistic good recording: defaults, without motion transients
-    "clean": {"snr_db": (14.0, 26.0), "transient_rate_per_min": 0.0},
-    # poor skin contact, moving subject, electrodes close to the heart
-    "hard": {
-        "snr_db": (6.0, 14.0),
-        "hum_uv": 10.0,
-        "wander_uv": 40.0,
-        "ecg_rel": 4.0,
-        "transient_rate_per_min": 4.0,
-        "transient_uv": 500.0,
-    },
-    # noise- and artefact-free activation, for checking algorithms against the truth
-    "ideal": {
-        "snr_db": None,
-        "hum_uv": 0.0,
-        "wander_uv": 0.0,
-        "ecg_rel": 0.0,
-        "transient_rate_per_min": 0.0,
-    },
-}
+from devices.sim_presets import PRESETS  # noqa: E402  (light module: the CLI lists them)
 
 
 def preset(name: str, **overrides: Any) -> SimConfig:

@@ -8,17 +8,13 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.cli import CliError
-from devices.simulator import (
-    PRESETS,
-    SimConfig,
-    SimConfigError,
-    preset,
-    stream_to_csv,
-    write_truth,
-)
+from devices.sim_presets import PRESETS
+
+if TYPE_CHECKING:
+    from devices.simulator import SimConfig
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +179,8 @@ def register(sub: Any) -> None:
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     """The :class:`~devices.simulator.SimConfig` described by the command line."""
+    from devices.simulator import SimConfig, SimConfigError, preset
+
     changes: dict[str, Any] = {}
     for dest, name in _FIELDS.items():
         value = getattr(args, dest, None)
@@ -244,6 +242,8 @@ def run(args: argparse.Namespace) -> int:
             raise CliError("--out and --truth must be different files")
     log.info("simulating %.1f s at %g Hz: %s", args.duration, config.fs, config.channel_names)
     try:
+        from devices.simulator import stream_to_csv, write_truth
+
         truth = stream_to_csv(out, config, args.duration)
         if truth_path is not None:
             write_truth(truth_path, truth)
