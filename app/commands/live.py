@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from app.commands.common import add_dsp_arguments, dsp_settings_from_args
+from app.commands.sources import add_source_arguments, open_source
 
 
 def register(sub: Any) -> None:
@@ -16,38 +17,11 @@ def register(sub: Any) -> None:
         help="stream from a source and print each rep's verdict as it is decided",
         description="Stream from a source through the live pipeline; Ctrl-C stops.",
     )
-    p.add_argument("--source", default="simulator", choices=["simulator"], help="data source")
     p.add_argument("--duration", type=float, help="stop after this many seconds of data")
-    p.add_argument(
-        "--fast",
-        action="store_true",
-        help="simulator: run as fast as possible instead of in real time",
-    )
-    p.add_argument("--fs", type=float, default=2000.0, help="simulator sampling rate (Hz)")
-    p.add_argument("--seed", type=int, default=None, help="simulator seed")
-    p.add_argument(
-        "--preset", choices=["clean", "hard"], default="clean", help="simulator signal preset"
-    )
+    add_source_arguments(p)
     p.add_argument("--jsonl", action="store_true", help="one JSON object per rep, then stats")
     add_dsp_arguments(p)
     p.set_defaults(func=run)
-
-
-def _open_source(args: argparse.Namespace) -> Any:
-    from app.cli import CliError
-    from devices.simulator import SimulatorDevice
-
-    if args.fast and args.duration is None:
-        raise CliError("--fast needs --duration")
-    overrides: dict[str, Any] = {"fs": args.fs}
-    if args.seed is not None:
-        overrides["seed"] = args.seed
-    return SimulatorDevice(
-        preset=args.preset,
-        realtime=not args.fast,
-        duration_s=args.duration if args.fast else None,
-        **overrides,
-    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from dsp.reps import GLUTE_FIRST, RepResult
 
     settings = dsp_settings_from_args(args)
-    session = LiveSession(_open_source(args), settings)
+    session = LiveSession(open_source(args), settings)
     info = session.open()
     counts = {"reps": 0, "glute_first": 0}
     out = sys.stdout
@@ -102,13 +76,20 @@ def run(args: argparse.Namespace) -> int:
         print_reps()
         session.close()
     stats = session.stats
-    summary = {
+    summary: dict[str, Any] = {
         "samples": stats.samples,
         "gaps": stats.gaps,
         "lost_samples": stats.lost_samples,
-        "reps": counts["reps"],
-        "glute_first": counts["glute_first"],
+        "crc_errors": 0,
+        "resyncs": 0,
+        "reconnects": 0,
     }
+    device_stats = getattr(session.device, "stats", None)
+    if isinstance(device_stats, dict):  # what the driver counted on the wire
+        summary.update({k: v for k, v in device_stats.items() if k not in ("samples",)})
+        summary["gaps"] = stats.gaps
+        summary["lost_samples"] = stats.lost_samples
+    summary.update(reps=counts["reps"], glute_first=counts["glute_first"])
     if args.jsonl:
         out.write(json.dumps(summary) + "\n")
     else:

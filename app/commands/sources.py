@@ -1,0 +1,114 @@
+"""Source options shared by the streaming commands (``live``, ``record``)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from app.cli import CliError
+from app.commands.common import parse_role_map
+
+SOURCES = ("simulator", "serial", "brainflow")
+
+
+def add_source_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", default="simulator", choices=SOURCES, help="data source")
+    p.add_argument(
+        "--fs", type=float, help="sampling rate in Hz (simulator: default 2000; serial: required)"
+    )
+    p.add_argument("--channels", help="role=CHANNEL mapping, e.g. glute_l=ch1,lumbar_l=ch2")
+    g = p.add_argument_group("simulator")
+    g.add_argument(
+        "--fast",
+        action="store_true",
+        help="run as fast as possible instead of in real time (needs --duration)",
+    )
+    g.add_argument("--seed", type=int, default=None, help="random seed")
+    g.add_argument("--preset", choices=["clean", "hard"], default="clean", help="signal preset")
+    g = p.add_argument_group("serial")
+    g.add_argument("--port", help="serial port, e.g. /dev/ttyACM0, /dev/serial/by-id/..., COM3")
+    g.add_argument("--protocol", choices=["text", "fob1"], default="text", help="wire protocol")
+    g.add_argument("--baud", type=int, default=115200, help="baud rate (default 115200)")
+    g.add_argument("--seq", action="store_true", help="text: first field is a sample counter")
+    g.add_argument("--gain", type=float, help="scale: microvolts per ADC count")
+    g.add_argument("--offset", type=float, help="scale: ADC count of 0 V (subtracted first)")
+    g.add_argument("--adc-bits", type=int, help="scale: ADC resolution in bits")
+    g.add_argument("--vref", type=float, help="scale: ADC reference voltage (V)")
+    g.add_argument("--amp-gain", type=float, help="scale: analogue front-end gain")
+    g = p.add_argument_group("brainflow")
+    g.add_argument("--board", help="BrainFlow board name or id, e.g. CYTON_BOARD, SYNTHETIC_BOARD")
+    g.add_argument("--serial-port", default="", help="BrainFlow serial port")
+    g.add_argument("--mac", default="", help="BrainFlow MAC address")
+    g.add_argument("--ip", default="", help="BrainFlow IP address")
+    g.add_argument("--ip-port", type=int, default=0, help="BrainFlow IP port")
+    g.add_argument("--file", default="", help="BrainFlow playback file")
+    g.add_argument("--master-board", help="BrainFlow master board for playback")
+    g.add_argument("--other-info", default="", help="BrainFlow other_info parameter")
+
+
+def _roles(args: argparse.Namespace) -> dict[str, str] | None:
+    if not args.channels:
+        return None
+    return {role.value: name for role, name in parse_role_map(args.channels).items()}
+
+
+def _scale(args: argparse.Namespace) -> Any:
+    from devices.serial_protocol import Scale
+
+    if args.adc_bits or args.vref or args.amp_gain:
+        if not (args.adc_bits and args.vref):
+            raise CliError("--adc-bits and --vref go together (and optionally --amp-gain)")
+        return Scale.from_adc(bits=args.adc_bits, vref=args.vref, amp_gain=args.amp_gain or 1.0)
+    return Scale(
+        gain=args.gain if args.gain is not None else 1.0,
+        offset=args.offset if args.offset is not None else 0.0,
+    )
+
+
+def open_source(args: argparse.Namespace) -> Any:
+    """The device the options describe (not opened yet)."""
+    if args.source == "simulator":
+        from devices.simulator import SimulatorDevice
+
+        if args.fast and args.duration is None:
+            raise CliError("--fast needs --duration")
+        overrides: dict[str, Any] = {"fs": args.fs or 2000.0}
+        if args.seed is not None:
+            overrides["seed"] = args.seed
+        return SimulatorDevice(
+            preset=args.preset,
+            realtime=not args.fast,
+            duration_s=args.duration if args.fast else None,
+            **overrides,
+        )
+    if args.source == "serial":
+        from devices.serial_device import SerialDevice
+
+        if not args.port:
+            raise CliError("--source serial needs --port (see `fireorder devices`)")
+        if not args.fs:
+            raise CliError("--source serial needs --fs (the board's sampling rate)")
+        return SerialDevice(
+            args.port,
+            protocol=args.protocol,
+            fs=args.fs,
+            baud=args.baud,
+            seq=args.seq,
+            roles=_roles(args),
+            scale=_scale(args),
+        )
+    from devices.brainflow_device import BrainFlowDevice
+
+    if not args.board:
+        raise CliError("--source brainflow needs --board (see `fireorder devices`)")
+    return BrainFlowDevice(
+        args.board,
+        serial_port=args.serial_port,
+        mac_address=args.mac,
+        ip_address=args.ip,
+        ip_port=args.ip_port,
+        file=args.file,
+        master_board=args.master_board,
+        other_info=args.other_info,
+        roles=_roles(args),
+    )
