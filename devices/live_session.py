@@ -293,9 +293,14 @@ class LiveSession:
 
     def pump(self, seconds: float) -> None:
         """Process ``seconds`` of stream synchronously (tests, as fast as the source allows)."""
-        assert self.info is not None
-        target = self.stats.samples + self.stats.lost_samples + round(seconds * self.info.fs)
-        while self.stats.samples + self.stats.lost_samples < target:
+        assert self.info is not None and self.pipeline is not None
+
+        def done() -> int:
+            assert self.pipeline is not None
+            return self.pipeline.samples + self.pipeline.lost_samples
+
+        target = done() + round(seconds * self.info.fs)
+        while done() < target:
             if not self.pump_once() and getattr(self.device, "finished", False):
                 break
 
@@ -477,6 +482,53 @@ class LiveSession:
             )
 
         self.post(lambda s: s._start_collect("filtered", seconds, finish))
+
+    def seek(self, index: int, preroll_s: float = 60.0) -> None:
+        """Replay sources: continue from sample ``index``. The causal pipeline re-runs from
+        ``preroll_s`` earlier, as fast as possible and without emitting its events, so that
+        filters, baseline (its history is 60 s) and detector are settled at the target."""
+
+        def cmd(s: LiveSession) -> None:
+            assert s.info is not None and s.pipeline is not None
+            device: Any = s.device
+            if not hasattr(device, "seek"):
+                raise DeviceError("this source cannot seek")
+            block = s.pipeline.baseline.block
+            start = max(0, int(index - preroll_s * s.info.fs))
+            start -= start % block  # baseline blocks stay aligned as in a full pass
+            calibrated = s.pipeline.baseline.calibrated
+            s.pipeline = Pipeline(s.info, s.settings, display=True)
+            if calibrated is not None:
+                s.pipeline.set_baseline(calibrated)
+            s.pipeline.resume_at(start)
+            for ring in (s.raw, s.filtered, s.envelope):
+                ring.clear(start)
+            s.display = None
+            speed = getattr(device, "speed", None)
+            device.seek(start)
+            device.set_speed(None)
+            device.play()
+            try:
+                while device.position < index:
+                    chunk = device.read()
+                    if chunk is None:
+                        if device.finished:
+                            break
+                        continue
+                    cut = max(0, min(chunk.n_samples, index - chunk.start))
+                    out = s.pipeline.process(Chunk(chunk.data[:cut], chunk.start, chunk.timestamp))
+                    if out.filtered is not None and out.envelope is not None and cut:
+                        s.raw.write(chunk.start, chunk.data[:cut])
+                        s.filtered.write(out.start, out.filtered)
+                        s.envelope.write(out.start, out.envelope)
+                    if cut < chunk.n_samples:
+                        device.seek(index)
+                        break
+            finally:
+                device.set_speed(speed)
+            s._events.clear()  # verdicts of the pre-roll belong to the past
+
+        self.post(cmd)
 
     def set_baseline(self, estimate: BaselineEstimate | None) -> None:
         self.post(lambda s: s.pipeline.set_baseline(estimate) if s.pipeline else None)

@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
     session.on_verdict = print_reps  # called on this thread: it runs the loop
     try:
-        session.run(args.duration, until_exhausted=args.fast)
+        fast = args.fast or (args.source == "file" and args.speed == "fast")
+        session.run(args.duration, until_exhausted=fast)
     except KeyboardInterrupt:
         pass
     finally:

@@ -8,7 +8,7 @@ from typing import Any
 from app.cli import CliError
 from app.commands.common import parse_role_map
 
-SOURCES = ("simulator", "serial", "brainflow")
+SOURCES = ("simulator", "file", "serial", "brainflow")
 
 
 def add_source_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,6 +25,12 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--seed", type=int, default=None, help="random seed")
     g.add_argument("--preset", choices=["clean", "hard"], default="clean", help="signal preset")
+    g = p.add_argument_group("file (replay a recording)")
+    g.add_argument(
+        "--speed",
+        default="1",
+        help="replay speed 0.25-8, or 'fast' for as fast as possible (default 1)",
+    )
     g = p.add_argument_group("serial")
     g.add_argument("--port", help="serial port, e.g. /dev/ttyACM0, /dev/serial/by-id/..., COM3")
     g.add_argument("--protocol", choices=["text", "fob1"], default="text", help="wire protocol")
@@ -41,7 +47,9 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mac", default="", help="BrainFlow MAC address")
     g.add_argument("--ip", default="", help="BrainFlow IP address")
     g.add_argument("--ip-port", type=int, default=0, help="BrainFlow IP port")
-    g.add_argument("--file", default="", help="BrainFlow playback file")
+    g.add_argument(
+        "--file", default="", help="file to replay (--source file), or BrainFlow playback file"
+    )
     g.add_argument("--master-board", help="BrainFlow master board for playback")
     g.add_argument("--other-info", default="", help="BrainFlow other_info parameter")
 
@@ -81,6 +89,18 @@ def open_source(args: argparse.Namespace) -> Any:
             duration_s=args.duration if args.fast else None,
             **overrides,
         )
+    if args.source == "file":
+        from devices.file_source import FileSource
+
+        if not args.file:
+            raise CliError("--source file needs --file")
+        try:
+            speed = None if args.speed == "fast" else float(args.speed)
+        except ValueError:
+            raise CliError(f"--speed must be a number or 'fast', not {args.speed!r}") from None
+        if speed is not None and not 0.1 <= speed <= 16:
+            raise CliError("--speed must be between 0.1 and 16 (or 'fast')")
+        return FileSource(args.file, channels=_roles(args), fs=args.fs, speed=speed)
     if args.source == "serial":
         from devices.serial_device import SerialDevice
 
