@@ -163,6 +163,8 @@ class MainWindow(QtWidgets.QMainWindow):
         opts = dict(choice.options)
         if choice.kind == "simulator":
             opts.setdefault("realtime", self.threaded)
+        if choice.kind == "file" and not self.threaded:
+            opts["speed"] = None  # tests step the session: replay as fast as it is pumped
         return create(choice.kind, **opts)
 
     def connect_source(self, choice: SourceChoice) -> None:

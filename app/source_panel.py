@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from PyQt6 import QtCore, QtWidgets
 
 from dsp.contract import Role, StreamInfo
 
+log = logging.getLogger(__name__)
 NO_ROLE = "—"
 
 
@@ -18,7 +20,22 @@ class SourceChoice:
 
     @property
     def device_id(self) -> str:
+        """What channel mappings are remembered by: the kind and the port/board/file."""
+        for key in ("port", "board", "path"):
+            if self.options.get(key):
+                return f"{self.kind}:{self.options[key]}"
         return self.kind
+
+
+def _combo(
+    name: str, items: list[str], current: str | None = None, editable: bool = False
+) -> QtWidgets.QComboBox:
+    box = QtWidgets.QComboBox(objectName=name)
+    box.addItems(items)
+    box.setEditable(editable)
+    if current is not None:
+        box.setCurrentText(current)
+    return box
 
 
 class SourcePanel(QtWidgets.QWidget):
@@ -29,54 +46,189 @@ class SourcePanel(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        self.kind = QtWidgets.QComboBox(objectName="source_kind")
         from devices.base import registered
 
-        self.kind.addItems(registered() or ["simulator"])
-        self.fs = QtWidgets.QComboBox(objectName="sim_fs")
-        self.fs.addItems(["1000", "2000", "2048", "4096"])
-        self.fs.setCurrentText("2000")
-        self.preset = QtWidgets.QComboBox(objectName="sim_preset")
-        self.preset.addItems(["clean", "hard"])
-        self.channels = QtWidgets.QSpinBox(objectName="sim_channels")
-        self.channels.setRange(2, 16)
-        self.channels.setValue(4)
+        self.kind = _combo("source_kind", [k for k in registered() if k] or ["simulator"])
+        self.kind.setCurrentText("simulator")
+        self.forms = QtWidgets.QStackedWidget()
+        self._pages: dict[str, QtWidgets.QWidget] = {}
+        self._build_simulator()
+        self._build_file()
+        self._build_serial()
+        self._build_brainflow()
         self.athlete = QtWidgets.QLineEdit("athlete", objectName="athlete")
         self.athlete.setToolTip("athlete id: calibrations are stored and reused per athlete")
         self.connect_btn = QtWidgets.QPushButton("Connect", objectName="connect")
         self.start_btn = QtWidgets.QPushButton("Start", objectName="start")
         self.stop_btn = QtWidgets.QPushButton("Stop", objectName="stop")
         self.state = QtWidgets.QLabel("not connected", objectName="device_state")
-        form = QtWidgets.QFormLayout()
-        form.addRow("source", self.kind)
-        form.addRow("sampling rate (Hz)", self.fs)
-        form.addRow("signal", self.preset)
-        form.addRow("channels", self.channels)
-        form.addRow("athlete", self.athlete)
+        self.state.setWordWrap(True)
+        top = QtWidgets.QFormLayout()
+        top.addRow("source", self.kind)
         buttons = QtWidgets.QHBoxLayout()
         for b in (self.connect_btn, self.start_btn, self.stop_btn):
             buttons.addWidget(b)
+        athlete = QtWidgets.QFormLayout()
+        athlete.addRow("athlete", self.athlete)
         self.mapping = QtWidgets.QTableWidget(0, 2, objectName="mapping")
         self.mapping.setHorizontalHeaderLabels(["channel", "muscle"])
         self.mapping.horizontalHeader().setStretchLastSection(True)
         self.mapping.verticalHeader().setVisible(False)
         layout = QtWidgets.QVBoxLayout(self)
-        layout.addLayout(form)
+        layout.addLayout(top)
+        layout.addWidget(self.forms)
+        layout.addLayout(athlete)
         layout.addLayout(buttons)
         layout.addWidget(self.state)
         layout.addWidget(QtWidgets.QLabel("channel → muscle"))
         layout.addWidget(self.mapping, 1)
+        self.kind.currentTextChanged.connect(self._kind_changed)
+        self._kind_changed(self.kind.currentText())
         self.connect_btn.clicked.connect(self._connect)
         self.start_btn.clicked.connect(self.start_requested)
         self.stop_btn.clicked.connect(self.stop_requested)
         self._combos: list[QtWidgets.QComboBox] = []
 
+    # -- per-source forms ----------------------------------------------------------------
+    def _page(self, kind: str) -> QtWidgets.QFormLayout:
+        page = QtWidgets.QWidget()
+        form = QtWidgets.QFormLayout(page)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.forms.addWidget(page)
+        self._pages[kind] = page
+        return form
+
+    def _build_simulator(self) -> None:
+        form = self._page("simulator")
+        self.fs = _combo("sim_fs", ["1000", "2000", "2048", "4096"], "2000")
+        self.preset = _combo("sim_preset", ["clean", "hard"])
+        self.channels = QtWidgets.QSpinBox(objectName="sim_channels")
+        self.channels.setRange(2, 16)
+        self.channels.setValue(4)
+        form.addRow("sampling rate (Hz)", self.fs)
+        form.addRow("signal", self.preset)
+        form.addRow("channels", self.channels)
+
+    def _build_file(self) -> None:
+        form = self._page("file")
+        self.file_path = QtWidgets.QLineEdit(objectName="file_path")
+        browse = QtWidgets.QPushButton("…", objectName="file_browse")
+        browse.setMaximumWidth(32)
+        browse.clicked.connect(self._browse)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.file_path)
+        row.addWidget(browse)
+        self.file_speed = _combo("file_speed", ["0.25", "0.5", "1", "2", "4", "8"], "1")
+        form.addRow("file", row)
+        form.addRow("speed (×)", self.file_speed)
+
+    def _build_serial(self) -> None:
+        form = self._page("serial")
+        # pyserial does not list ptys or /dev/serial/by-id links: the port is also typed in.
+        self.serial_port = _combo("serial_port", self._serial_ports(), editable=True)
+        self.serial_protocol = _combo("serial_protocol", ["text", "fob1"])
+        self.serial_baud = _combo(
+            "serial_baud",
+            ["9600", "115200", "230400", "460800", "921600", "1000000", "2000000"],
+            "115200",
+            editable=True,
+        )
+        self.serial_fs = QtWidgets.QDoubleSpinBox(objectName="serial_fs")
+        self.serial_fs.setRange(100, 20000)
+        self.serial_fs.setValue(1000)
+        self.serial_seq = QtWidgets.QCheckBox(
+            "first field is a sample counter", objectName="serial_seq"
+        )
+        form.addRow("port", self.serial_port)
+        form.addRow("protocol", self.serial_protocol)
+        form.addRow("baud", self.serial_baud)
+        form.addRow("sampling rate (Hz)", self.serial_fs)
+        form.addRow("", self.serial_seq)
+
+    def _build_brainflow(self) -> None:
+        form = self._page("brainflow")
+        self.bf_board = _combo("bf_board", self._boards(), "SYNTHETIC_BOARD", editable=True)
+        self.bf_serial = QtWidgets.QLineEdit(objectName="bf_serial_port")
+        self.bf_mac = QtWidgets.QLineEdit(objectName="bf_mac")
+        self.bf_ip = QtWidgets.QLineEdit(objectName="bf_ip")
+        self.bf_file = QtWidgets.QLineEdit(objectName="bf_file")
+        self.bf_master = QtWidgets.QLineEdit(objectName="bf_master_board")
+        form.addRow("board", self.bf_board)
+        form.addRow("serial port", self.bf_serial)
+        form.addRow("MAC address", self.bf_mac)
+        form.addRow("IP address", self.bf_ip)
+        form.addRow("playback file", self.bf_file)
+        form.addRow("master board", self.bf_master)
+
+    @staticmethod
+    def _serial_ports() -> list[str]:
+        try:
+            from devices.serial_device import list_serial_ports
+
+            return [str(p["device"]) for p in list_serial_ports()]
+        except Exception as exc:  # discovery is a convenience: never block the panel
+            log.info("serial discovery unavailable: %s", exc)
+            return []
+
+    @staticmethod
+    def _boards() -> list[str]:
+        try:
+            from devices.brainflow_device import list_boards
+
+            return [str(b["name"]) for b in list_boards()]
+        except Exception as exc:
+            log.info("BrainFlow discovery unavailable: %s", exc)
+            return ["SYNTHETIC_BOARD"]
+
+    def _browse(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self,
+            "Open a recording",
+            "recordings",
+            "Recordings (*.bdf *.edf *.csv *.tsv *.txt);;All files (*)",
+        )
+        if path:
+            self.file_path.setText(path)
+
+    def _kind_changed(self, kind: str) -> None:
+        page = self._pages.get(kind)
+        if page is not None:
+            self.forms.setCurrentWidget(page)
+
+    # -- the choice --------------------------------------------------------------------------
     def choice(self) -> SourceChoice:
+        kind = self.kind.currentText()
+        if kind == "file":
+            speed = float(self.file_speed.currentText())
+            return SourceChoice("file", {"path": self.file_path.text().strip(), "speed": speed})
+        if kind == "serial":
+            return SourceChoice(
+                "serial",
+                {
+                    "port": self.serial_port.currentText().strip(),
+                    "protocol": self.serial_protocol.currentText(),
+                    "baud": int(self.serial_baud.currentText() or 115200),
+                    "fs": float(self.serial_fs.value()),
+                    "seq": self.serial_seq.isChecked(),
+                },
+            )
+        if kind == "brainflow":
+            opts: dict[str, object] = {"board": self.bf_board.currentText().strip()}
+            for key, edit in (
+                ("serial_port", self.bf_serial),
+                ("mac_address", self.bf_mac),
+                ("ip_address", self.bf_ip),
+                ("file", self.bf_file),
+                ("master_board", self.bf_master),
+            ):
+                if edit.text().strip():
+                    opts[key] = edit.text().strip()
+            return SourceChoice("brainflow", opts)
         n = self.channels.value()
         roles = ["glute_l", "glute_r", "lumbar_l", "lumbar_r"]
         names = roles[:n] + [f"extra{i + 1}" for i in range(max(0, n - 4))]
         return SourceChoice(
-            self.kind.currentText(),
+            kind,
             {
                 "fs": float(self.fs.currentText()),
                 "preset": self.preset.currentText(),
@@ -96,10 +248,10 @@ class SourcePanel(QtWidgets.QWidget):
         self._combos = []
         for c, name in enumerate(info.channel_names):
             self.mapping.setItem(c, 0, QtWidgets.QTableWidgetItem(name))
-            combo = QtWidgets.QComboBox()
-            combo.addItems([NO_ROLE] + [r.value for r in Role])
             role = info.role_of(c)
-            combo.setCurrentText(role.value if role else NO_ROLE)
+            combo = _combo(
+                f"role_{c}", [NO_ROLE] + [r.value for r in Role], role.value if role else NO_ROLE
+            )
             combo.currentTextChanged.connect(lambda _t, c=c: self._role_picked(c))
             self.mapping.setCellWidget(c, 1, combo)
             self._combos.append(combo)

@@ -247,3 +247,21 @@ def test_reference_calibration_shows_percent_in_lane_labels(qtbot, store) -> Non
     assert done and win.traces.reference is not None
     assert win.traces._labels[0].textItem.toPlainText().endswith("% ref")
     assert not win.traces._labels[2].textItem.toPlainText().endswith("% ref")
+
+
+def test_replay_a_file_in_the_window(qtbot, store, tmp_path: Path) -> None:
+    from app.cli import main
+
+    csv = tmp_path / "session.csv"
+    assert main(["simulate", "--duration", "20", "--seed", "9", "--out", str(csv)]) == 0
+    win = make(qtbot, store)
+    panel = win.source_panel
+    panel.kind.setCurrentText("file")
+    assert panel.forms.currentWidget() is panel._pages["file"]
+    panel.file_path.setText(str(csv))
+    panel.connect_btn.click()
+    win.start()
+    assert win.session is not None and win.session.info.source.startswith("file")
+    run_for(win, 20.0, step=0.5)
+    assert len(win.tally.reps) >= 5
+    assert panel.choice().device_id == f"file:{csv}"
