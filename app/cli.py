@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 log = logging.getLogger("fireorder")
 
-COMMANDS = ("simulate", "analyze", "live")
+COMMANDS = ("simulate", "analyze", "live", "devices", "report")
 
 
 class CliError(Exception):

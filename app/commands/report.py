@@ -1,0 +1,229 @@
+"""``fireorder report FILE --out report.html``: a session report a coach can hand over."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from app.cli import CliError
+from app.commands.common import add_dsp_arguments, dsp_settings_from_args, parse_role_map
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from devices.files import Recording
+    from dsp.contract import StreamInfo
+
+log = logging.getLogger(__name__)
+
+LONG_FILE_S = 60.0  # a bar for shorter files would only flash
+ANALYSIS_SHARE = 0.8  # of the bar: the analysis; the rest is the report's own filtering/plots
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "report",
+        help="HTML session report (plots, rep table, signal quality) and optional CSV",
+        description="Analyse a recorded file and write a self-contained HTML report "
+        "(and the rep table as CSV).",
+    )
+    p.add_argument("file", help="CSV, EDF/EDF+/BDF/BDF+ or BITalino/OpenSignals text file")
+    p.add_argument("--out", required=True, metavar="REPORT.html", help="HTML file to write")
+    p.add_argument("--csv", metavar="REPS.csv", help="also write the rep table as CSV")
+    p.add_argument(
+        "--channels",
+        help="role=COLUMN mapping, e.g. glute_l=EXG1-EXG2,lumbar_l=EXG3-EXG4 (A-B = bipolar)",
+    )
+    p.add_argument("--fs", type=float, help="sampling rate in Hz (CSV without a time column)")
+    p.add_argument("--units", choices=["uV", "mV", "V"], help="units of CSV values (default uV)")
+    g = p.add_argument_group("report header")
+    g.add_argument("--title", help="report title (default: Firing-order report — ATHLETE)")
+    g.add_argument("--athlete", help="athlete name or id")
+    g.add_argument("--session", help="session name, e.g. 'week 3, set 2'")
+    g.add_argument("--date", help="session date (default: the recording's start, if known)")
+    bar = p.add_mutually_exclusive_group()
+    bar.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="always show a progress bar on stderr (default: for long files on a terminal)",
+    )
+    bar.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="never show progress"
+    )
+    add_dsp_arguments(p)
+    p.set_defaults(func=run)
+
+
+# ------------------------------------------------------------------------------------------
+# Reading (the same steps as ``fireorder analyze``)
+
+
+def load_mapped(
+    path: str, channels: str | None, fs: float | None = None, units: str | None = None
+) -> tuple[Recording, NDArray[np.float64], StreamInfo]:
+    """Read ``path`` and map roles from ``channels`` (``role=COLUMN,...``) or from the file.
+
+    Returns the recording, the (n, roles) microvolt array of the mapped channels and the
+    stream description the pipeline needs.
+    """
+    import numpy as np
+
+    from devices.files import derive_channels, read_recording
+    from dsp.contract import StreamInfo, parse_role
+
+    rec = read_recording(path, fs=fs, units=units)
+    mapping: dict[str, str] = (
+        {r.value: c for r, c in parse_role_map(channels).items()} if channels else dict(rec.roles)
+    )
+    if not mapping:
+        raise CliError(
+            f"no --channels given and {path} does not name its roles; "
+            f"channels are: {', '.join(rec.channel_names)}"
+        )
+    data, names = derive_channels(rec, mapping)
+    info = StreamInfo(
+        fs=rec.fs,
+        channel_names=tuple(names),
+        roles={parse_role(role): i for i, role in enumerate(mapping)},
+        source=path,
+    )
+    return rec, np.ascontiguousarray(data, dtype=np.float64), info
+
+
+def source_of(rec: Recording, path: str) -> dict[str, Any]:
+    """The ``source`` block of the analysis document, as ``analyze --json`` writes it."""
+    return {
+        "path": path,
+        "format": rec.format,
+        "fs": float(rec.fs),
+        "duration_s": round(rec.data.shape[0] / rec.fs, 6),
+        "channels": list(rec.channel_names),
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# Progress bar
+
+
+class ProgressBar:
+    """One stderr line redrawn with ``\\r``; a no-op when disabled."""
+
+    def __init__(self, stream: TextIO, enabled: bool, width: int = 30) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.width = width
+        self._label = ""
+        self._last: tuple[str, int] | None = None
+        self._t0 = time.monotonic()
+        self._len = 0
+
+    def stage(self, label: str, lo: float, hi: float) -> Callable[[float], None]:
+        """A callback mapping 0..1 of one stage onto [lo, hi] of the bar."""
+
+        def cb(f: float) -> None:
+            self.update(lo + (hi - lo) * min(1.0, max(0.0, f)), label)
+
+        return cb
+
+    def update(self, fraction: float, label: str) -> None:
+        if not self.enabled:
+            return
+        pct = int(100 * fraction)
+        if (label, pct) == self._last:  # redraw only on change: analyze calls back per chunk
+            return
+        self._last = (label, pct)
+        fill = round(self.width * fraction)
+        line = (
+            f"\r{label:<10} [{'#' * fill}{'.' * (self.width - fill)}] {pct:3d}%  "
+            f"{time.monotonic() - self._t0:5.1f} s"
+        )
+        self._len = len(line) - 1
+        self.stream.write(line)
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Clear the line so what follows starts on a clean one."""
+        if self.enabled and self._last is not None:
+            self.stream.write("\r" + " " * self._len + "\r")
+            self.stream.flush()
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def _check_writable(path: Path, option: str) -> None:
+    # Checked before the analysis: a long file should not be analysed only to fail at the end.
+    if path.is_dir():
+        raise CliError(f"{option} {path} is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise CliError(f"{option} {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise CliError(f"{option} {path} is not writable")
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.report import glute_first_percent, rep_table_csv, write_report
+    from dsp.analysis import analyze
+
+    settings = dsp_settings_from_args(args)
+    out = Path(args.out)
+    csv_path = Path(args.csv) if args.csv else None
+    _check_writable(out, "--out")
+    if csv_path is not None:
+        _check_writable(csv_path, "--csv")
+        if csv_path.resolve() == out.resolve():
+            raise CliError("--out and --csv must be different files")
+    try:
+        import matplotlib  # noqa: F401  (draws the plots; imported lazily by app.report)
+    except ImportError as exc:
+        raise CliError(f"the report needs matplotlib ({exc}); pip install matplotlib") from None
+
+    rec, data, info = load_mapped(args.file, args.channels, args.fs, args.units)
+    show = args.progress
+    if show is None:
+        show = sys.stderr.isatty() and rec.duration_s >= LONG_FILE_S
+    bar = ProgressBar(sys.stderr, bool(show))
+    try:
+        result = analyze(data, info, settings, progress=bar.stage("analysing", 0, ANALYSIS_SHARE))
+        doc = result.to_dict(source_of(rec, args.file))
+        meta = {
+            "athlete": args.athlete,
+            "session": args.session,
+            "date": args.date
+            or (rec.start_time.strftime("%Y-%m-%d %H:%M") if rec.start_time else None),
+        }
+        try:
+            write_report(
+                doc,
+                data,
+                info,
+                out,
+                title=args.title,
+                meta={k: v for k, v in meta.items() if v},
+                progress=bar.stage("report", ANALYSIS_SHARE, 1.0),
+            )
+            if csv_path is not None:
+                rep_table_csv(doc, csv_path)
+        except OSError as exc:
+            raise CliError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
+    finally:
+        bar.close()
+    s = doc["summary"]
+    pct = glute_first_percent(s)
+    sys.stdout.write(
+        f"wrote {out}: {s['reps']} reps"
+        + ("" if pct is None else f", glute first {pct:.0f} % of reps with a verdict")
+        + (f"; rep table in {csv_path}" if csv_path is not None else "")
+        + "\n"
+    )
+    return 0
