@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 log = logging.getLogger("fireorder")
 
-COMMANDS = ("simulate", "analyze", "live", "devices", "report")
+COMMANDS = ("simulate", "analyze", "live", "record", "report", "devices")
 
 
 class CliError(Exception):

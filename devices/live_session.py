@@ -85,6 +85,16 @@ class SessionStats:
 Command = Callable[["LiveSession"], None]
 
 
+def _nan_percentile(x: Array, q: float) -> Array:
+    """Per-column percentile ignoring NaN; NaN for a column with no data (without the
+    RuntimeWarning numpy raises for all-NaN columns, e.g. at the very start of a stream)."""
+    out = np.full(x.shape[1], np.nan)
+    ok = np.isfinite(x).any(axis=0)
+    if ok.any():
+        out[ok] = np.nanpercentile(x[:, ok], q, axis=0)
+    return out
+
+
 def _minmax(x: Array, k: int) -> Array:
     """Interleaved min and max of each bin of ``k`` rows (``len(x)`` is a multiple of k)."""
     bins = x.reshape(-1, k, x.shape[1])
@@ -370,8 +380,7 @@ class LiveSession:
         # Lanes scale to a robust peak of the last seconds; they grow at once, shrink slowly.
         assert self.info is not None
         _, filt = self.filtered.snapshot(round(5 * self.info.fs))
-        with np.errstate(all="ignore"):
-            amp = np.nanpercentile(np.abs(filt[::4]), 99.5, axis=0)
+        amp = _nan_percentile(np.abs(filt[::4]), 99.5)
         if self.reference is not None:
             ref = 3.0 * self.reference
             amp = np.where(np.isfinite(ref) & (ref > 0), ref, amp)
@@ -395,12 +404,7 @@ class LiveSession:
     def _rest_rms(self) -> Array:
         assert self.info is not None
         _, env = self.envelope.snapshot(round(5 * self.info.fs))
-        with np.errstate(all="ignore"):
-            return (
-                np.nanpercentile(env, 10, axis=0)
-                if np.isfinite(env).any()
-                else np.full(self.info.n_channels, np.nan)
-            )
+        return _nan_percentile(env, 10)
 
     def quality_report(self, recent: bool = True) -> list[ChannelQuality]:
         with self._quality_lock:

@@ -86,6 +86,7 @@ class OnsetDetector:
         rearm_ratio: float,
         delay: int = 0,
         off_delay: int = 0,
+        rest_memory: int = 0,
     ) -> None:
         self.n_channels = n_channels
         self.min_on = max(1, int(min_on))
@@ -95,11 +96,16 @@ class OnsetDetector:
         self.rearm_ratio = rearm_ratio
         self.delay = delay
         self.off_delay = off_delay
+        self.rest_memory = max(1, int(rest_memory))
         self.reset()
 
     def reset(self) -> None:
         self._states = [_ChannelState() for _ in range(self.n_channels)]
         self._hist = np.zeros((0, self.n_channels))
+        # Per sample: was the statistic at rest level (<= the back-dating level in force at
+        # that sample)? Kept with the history so that questions about the past get the same
+        # answer however the stream was chunked.
+        self._rest = np.zeros((0, self.n_channels), dtype=bool)
         self._hist_start = 0
 
     @property
@@ -135,6 +141,7 @@ class OnsetDetector:
         if self._hist.shape[0] == 0:
             self._hist_start = start  # fresh start or after a gap
         hist = np.concatenate((self._hist, s), axis=0)
+        rest = np.concatenate((self._rest, s <= thr.back), axis=0)
         hist_start = self._hist_start
         events: list[OnsetEvent | OffsetEvent] = []
         # Fast path: a quiet channel that never crosses its threshold in this segment, and an
@@ -164,8 +171,9 @@ class OnsetDetector:
             events.extend(
                 self._channel(c, start, s[:, c], s_off[:, c], thr, free, hist[:, c], hist_start)
             )
-        keep = self.backdate_max + self.min_on + 1
+        keep = max(self.backdate_max + self.min_on + 1, self.rest_memory)
         self._hist = hist[-keep:]
+        self._rest = rest[-keep:]
         self._hist_start = start + n - self._hist.shape[0]
         return events
 
@@ -220,12 +228,12 @@ class OnsetDetector:
                 i = detected - start + 1
         return events
 
-    def first_at_or_below(self, channel: int, index: int, level: float) -> int | None:
-        """First reported index >= ``index`` at which the channel's statistic was at or below
-        ``level``, among the samples seen so far (None if none yet)."""
+    def first_at_rest(self, channel: int, index: int) -> int | None:
+        """First reported index >= ``index`` at which the channel's statistic was at rest
+        level, among the samples seen so far (None if none yet)."""
         lo = index + self.delay - self._hist_start  # reported index -> history row
-        window = self._hist[max(lo, 0) :, channel]
-        hits = np.flatnonzero(window <= level)
+        window = self._rest[max(lo, 0) :, channel]
+        hits = np.flatnonzero(window)
         if hits.size == 0:
             return None
         return self._hist_start + max(lo, 0) + int(hits[0]) - self.delay

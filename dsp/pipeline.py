@@ -99,6 +99,7 @@ class Pipeline:
             delay=(Tkeo.delay_samples if self._tkeo else 0)
             + self._smoothing_delay(s.detector_lowpass_hz),
             off_delay=self._smoothing_delay(s.offset_lowpass_hz),
+            rest_memory=self._ms(1000),  # early verdicts look back at most this far
         )
         self.reps = RepTracker(
             dict(self.info.roles),
@@ -291,17 +292,16 @@ class Pipeline:
                     self.reps.on_offset(ev.channel)
                     self._emit(self.reps.close_if_quiet(ev.detected_at, self._usable), events)
                 self._settle_decision(ev.detected_at, events)
-            self._settle_decision(at + m - 1, events)
+            # Events are stamped in reported (delay-corrected) indices and become known
+            # `delay` samples later: decide only up to what is surely known.
+            self._settle_decision(at + m - 1 - self.detector.delay, events)
             self.baseline.update(
                 at, seg, None if blocked is None else ~blocked, ~self.detector.active
             )
             pos += m
 
     def _quiet_from(self, role: Role, index: int) -> int | None:
-        channel = self.info.roles[role]
-        return self.detector.first_at_or_below(
-            channel, index, float(self._thresholds().back[channel])
-        )
+        return self.detector.first_at_rest(self.info.roles[role], index)
 
     def _settle_decision(self, now: int, events: list[Event]) -> None:
         due = self.reps.decision_due(self._quiet_from)

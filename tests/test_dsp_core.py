@@ -272,3 +272,17 @@ def test_templates_need_their_roles() -> None:
     with pytest.raises(ContractError, match="unknown exercise"):
         get_template("curl")
     assert ROLES4[Role.LUMBAR_R] == 3
+
+
+def test_verdicts_and_decision_times_do_not_depend_on_chunking() -> None:
+    # Hard simulated data exercises early lumbar-first decisions, settle waits and
+    # onsets that are detected at the very index a decision falls due.
+    from devices.simulator import preset, simulate
+    from dsp.analysis import analyze
+
+    for seed in (702, 704):
+        rec = simulate(preset("hard", seed=seed, fs=2000), 60)
+        big = analyze(rec.data, rec.info, chunk_s=2.0)
+        small = analyze(rec.data, rec.info, chunk_s=0.013)
+        assert big.reps == small.reps and len(big.reps) >= 15
+        assert any(r.reason.startswith("glutes still at rest") for r in big.reps)

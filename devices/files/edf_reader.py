@@ -51,6 +51,14 @@ class _Header:
 
 
 def read_edf(path: str, *, fs: float | None, units: str | None) -> Recording:
+    # fireorder's own recordings: readable even straight after a kill (record count -1),
+    # lost samples back to NaN, roles and events from the file.
+    from devices.recording_format import is_fireorder_recording, read_fireorder_bdf
+
+    if is_fireorder_recording(path):
+        rec = read_fireorder_bdf(path)
+        reconcile_fs(rec.fs, fs, "file header")
+        return rec
     user_units = check_user_units(units)
     header = _check_header(path)
     # pyedflib warns (e.g. about undecodable header text); log that instead of letting a
