@@ -41,6 +41,7 @@ class MainWindow(QtWidgets.QMainWindow):
         autostart: bool = True,
         threaded: bool = True,
         fps: int = 55,
+        recordings_dir: str | None = None,
     ) -> None:
         super().__init__()
         from app.cues import CuePlayer, CueRules
@@ -64,6 +65,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._last_quality = 0.0
         self._last_status = 0.0
         self._error_shown: str | None = None
+        self.recorder = None  # devices.recorder.Recorder while recording
+        self.recordings_dir = recordings_dir or "recordings"
 
         self.traces = TracesView()
         self.traces.window_s = self.prefs.window_s
@@ -88,6 +91,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timer.setInterval(max(1, round(1000 / fps)))
         self.timer.timeout.connect(self.refresh)
         self._verdict_ready.connect(self.refresh, QtCore.Qt.ConnectionType.QueuedConnection)
+        QtCore.QTimer.singleShot(0, self.recover_recordings)
         if autostart:
             self.connect_source(source or self.source_panel.choice())
             self.start()
@@ -111,8 +115,9 @@ class MainWindow(QtWidgets.QMainWindow):
             "latency": "cue latency 000 ms",
             "fps": "000 fps",
             "buffer": "buffer 100%",
+            "rec": "● REC 00:00:00",
         }
-        for key in ("state", "rate", "dropped", "latency", "fps", "buffer", "audio"):
+        for key in ("rec", "state", "rate", "dropped", "latency", "fps", "buffer", "audio"):
             label = QtWidgets.QLabel("", objectName=f"status_{key}")
             if key in widest:
                 label.setFixedWidth(label.fontMetrics().horizontalAdvance(widest[key]) + 12)
@@ -143,6 +148,9 @@ class MainWindow(QtWidgets.QMainWindow):
         session = mb.addMenu("&Session")
         self.act_start = self._action(session, "Start / stop", self.toggle_running, "Space")
         self.act_mark = self._action(session, "Mark event", self.mark_event, "M")
+        self.act_record = self._action(
+            session, "Record", self.toggle_recording, "Ctrl+R", checkable=True
+        )
         self._action(session, "Calibrate…", self.open_calibration, "Ctrl+K")
         session.addSeparator()
         self._action(session, "Quit", self.close, "Ctrl+Q")
@@ -221,6 +229,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._rep_starts.clear()
 
     def disconnect_source(self) -> None:
+        self.stop_recording()
         self.timer.stop()
         if self.session is not None:
             self.session.close()
@@ -275,6 +284,8 @@ class MainWindow(QtWidgets.QMainWindow):
         fs = s.info.fs
         for te in s.drain_events():
             ev = te.event
+            if self.recorder is not None:
+                self.recorder.add_dsp_event(ev)
             if isinstance(ev, OnsetEvent):
                 self.traces.add_onset(ev.index / fs, ev.channel)
             elif isinstance(ev, RepResult):
@@ -296,6 +307,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if now - self._last_status > 0.25:  # text relayouts are costly; 4 Hz is readable
             self._last_status = now
             self._update_status(now)
+            self._update_recording_status()
         if s.state == "error" and s.error and self._error_shown != s.error:
             self.show_error(f"device stopped: {s.error}")
             self._error_shown = s.error
@@ -306,9 +318,25 @@ class MainWindow(QtWidgets.QMainWindow):
         self.traces.add_rep(rep.start / fs, None, rep.order)
         if self.cue_rules.should_cue(rep, len(self.tally.reps)):
             self.cues.play(rep.order)
+            if self.recorder is not None:
+                self.recorder.add_event(rep.decided_at, f"cue {rep.order}")
         if self.athlete_view is not None:
             self.athlete_view.show_rep(rep)
         self.rep_shown.emit(rep)
+
+    def _update_recording_status(self) -> None:
+        rec = self.recorder
+        if rec is None:
+            self._set_status("rec", "")
+            return
+        if rec.error:
+            err = rec.error
+            self.stop_recording()
+            self.show_error(err)  # streaming and feedback go on
+            return
+        info = self.session.info if self.session else None
+        secs = int(rec.samples_written / info.fs) if info else 0
+        self._set_status("rec", f"● REC {secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}")
 
     def _set_status(self, key: str, text: str) -> None:
         label = self.status_labels[key]
@@ -347,8 +375,63 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.session is None or self.session.info is None:
             return
         t = self.session.stats.samples / self.session.info.fs
-        self.traces.add_mark(t, f"mark {len(self.traces.marks) + 1}")
+        label = f"mark {len(self.traces.marks) + 1}"
+        self.traces.add_mark(t, label)
+        if self.recorder is not None:
+            self.recorder.mark(label)
         self.statusBar().showMessage(f"event marked at {t:.2f} s", 3000)
+
+    def toggle_recording(self) -> None:
+        if self.recorder is None:
+            self.start_recording()
+        else:
+            self.stop_recording()
+
+    def start_recording(self) -> bool:
+        from devices.recorder import Recorder, SessionMeta, recording_path
+
+        s = self.session
+        if s is None or s.info is None or self.recorder is not None:
+            self.act_record.setChecked(self.recorder is not None)
+            return False
+        meta = SessionMeta(
+            athlete=self.athlete_id, exercise=self.settings.exercise, device=s.info.source
+        )
+        cal = self.store.load_calibration(self.athlete_id)
+        rec = Recorder(recording_path(self.recordings_dir, meta), s.info, meta, self.settings, cal)
+        if not rec.start():
+            self.show_error(f"recording not started: {rec.error}")
+            self.act_record.setChecked(False)
+            return False
+        self.recorder = rec
+        s.on_raw = rec.write  # raw chunks from the worker, queued; the disk never blocks it
+        self.act_record.setChecked(True)
+        self.statusBar().showMessage(f"recording to {rec.path}", 5000)
+        return True
+
+    def stop_recording(self) -> None:
+        rec, self.recorder = self.recorder, None
+        if self.session is not None:
+            self.session.on_raw = None
+        self.act_record.setChecked(False)
+        if rec is None:
+            return
+        summary = rec.stop()
+        self._set_status("rec", "")
+        self.statusBar().showMessage(f"saved {summary.path}", 8000)
+
+    def recover_recordings(self) -> None:
+        """Finalise recordings a crash left unfinished (what the app does on start)."""
+        from devices.recorder import recover_folder
+
+        try:
+            reports = recover_folder(self.recordings_dir)
+        except OSError as exc:
+            log.warning("cannot check %s for unfinished recordings: %s", self.recordings_dir, exc)
+            return
+        if reports:
+            names = ", ".join(str(getattr(r, "path", r)) for r in reports)
+            self.statusBar().showMessage(f"repaired unfinished recordings: {names}", 10000)
 
     def set_raw(self, on: bool) -> None:
         self.traces.show_raw = bool(on)

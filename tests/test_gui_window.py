@@ -265,3 +265,42 @@ def test_replay_a_file_in_the_window(qtbot, store, tmp_path: Path) -> None:
     run_for(win, 20.0, step=0.5)
     assert len(win.tally.reps) >= 5
     assert panel.choice().device_id == f"file:{csv}"
+
+
+def test_record_in_the_window_then_analyze_the_file(qtbot, store, tmp_path: Path) -> None:
+    from app.cli import main
+    from devices.files import read_recording
+
+    win = MainWindow(store, source=SIM, threaded=False, recordings_dir=str(tmp_path))
+    qtbot.addWidget(win)
+    run_for(win, 1.0)
+    win.act_record.trigger()
+    assert win.recorder is not None
+    run_for(win, 12.0)
+    win.act_mark.trigger()
+    run_for(win, 1.0)
+    qtbot.waitUntil(lambda: "REC" in win.status_labels["rec"].text(), timeout=5000)
+    win.act_record.trigger()
+    assert win.recorder is None and not win.act_record.isChecked()
+    files = list(tmp_path.glob("*.bdf"))
+    assert len(files) == 1
+    rec = read_recording(str(files[0]))
+    assert rec.roles and rec.data.shape[0] >= 13 * 2000 - 600
+    texts = [a.text for a in rec.annotations]
+    assert any(t.startswith("rep ") for t in texts) and any(t.startswith("mark:") for t in texts)
+    assert any(t.startswith("cue ") for t in texts)
+    assert win.session is not None and win.session.state == "streaming"
+    # the roles travel in the file: analyze needs no --channels
+    assert main(["analyze", str(files[0]), "--json"]) == 0
+
+
+def test_unwritable_recordings_folder_is_a_message(qtbot, store, tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.write_text("a file, not a folder")
+    win = MainWindow(store, source=SIM, threaded=False, recordings_dir=str(locked / "sub"))
+    qtbot.addWidget(win)
+    run_for(win, 0.5)
+    assert win.start_recording() is False
+    assert "recording not started" in win.statusBar().currentMessage()
+    run_for(win, 1.0)
+    assert win.session is not None and win.session.state == "streaming"
