@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench lint setup sysdeps screenshot clean
+.PHONY: run test bench lint setup sysdeps screenshot clean demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,3 +38,7 @@ clean:
 
 screenshot: setup
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python scripts/screenshot.py --seconds 14 --out docs/screenshot.png --athlete docs/athlete.png
+
+demo: setup
+	$(BIN)/fireorder record --source simulator --fast --duration 60 --seed 11 --glute-first 0.9 --lumbar-first 0.05 --athlete demo --session mostly-glute-first --out recordings/demo_glute_first.bdf --overwrite
+	$(BIN)/fireorder record --source simulator --fast --duration 60 --seed 12 --glute-first 0.15 --lumbar-first 0.7 --athlete demo --session mostly-lumbar-first --out recordings/demo_lumbar_first.bdf --overwrite

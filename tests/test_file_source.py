@@ -104,3 +104,27 @@ def test_file_without_roles_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text("time,a,b\n0,1,2\n0.001,1,2\n")
     with pytest.raises(DeviceError, match="does not name its roles"):
         FileSource(str(path)).open()
+
+
+@pytest.mark.parametrize(
+    ("name", "majority"),
+    [("demo_glute_first", "glute_first"), ("demo_lumbar_first", "lumbar_first")],
+)
+def test_demo_recordings_replay_to_the_analyze_verdicts(name: str, majority: str) -> None:
+    from devices.files import read_recording
+
+    path = Path(__file__).resolve().parents[1] / "recordings" / f"{name}.bdf"
+    rec = read_recording(str(path))
+    assert set(rec.roles) == {"glute_l", "glute_r", "lumbar_l", "lumbar_r"}
+    from dsp.contract import StreamInfo
+
+    names = list(rec.roles.values())
+    idx = [rec.channel_names.index(n) for n in names]
+    info = StreamInfo.from_role_names(rec.fs, names, rec.roles)
+    expected = analyze(np.ascontiguousarray(rec.data[:, idx]), info)
+    session = LiveSession(FileSource(str(path), speed=None))
+    session.run(until_exhausted=True)
+    replayed = final_reps(session)
+    assert [(r.order, r.lag_ms) for r in replayed] == [(r.order, r.lag_ms) for r in expected.reps]
+    orders = [r.order for r in replayed]
+    assert orders.count(majority) > len(orders) / 2

@@ -25,6 +25,18 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--seed", type=int, default=None, help="random seed")
     g.add_argument("--preset", choices=["clean", "hard"], default="clean", help="signal preset")
+    g.add_argument(
+        "--glute-first",
+        type=float,
+        metavar="P",
+        help="probability of a glute-first rep (default 0.7)",
+    )
+    g.add_argument(
+        "--lumbar-first",
+        type=float,
+        metavar="P",
+        help="probability of a lumbar-first rep (default 0.15)",
+    )
     g = p.add_argument_group("file (replay a recording)")
     g.add_argument(
         "--speed",
@@ -83,6 +95,10 @@ def open_source(args: argparse.Namespace) -> Any:
         overrides: dict[str, Any] = {"fs": args.fs or 2000.0}
         if args.seed is not None:
             overrides["seed"] = args.seed
+        if args.glute_first is not None:
+            overrides["p_glute_first"] = args.glute_first
+        if args.lumbar_first is not None:
+            overrides["p_lumbar_first"] = args.lumbar_first
         return SimulatorDevice(
             preset=args.preset,
             realtime=not args.fast,
