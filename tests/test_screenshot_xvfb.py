@@ -14,6 +14,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _pixels(image: object) -> np.ndarray:
+    """RGB pixels copied out of a QImage (the converted image must outlive the view)."""
+    from PyQt6 import QtGui
+
+    assert isinstance(image, QtGui.QImage)
+    rgb = image.convertToFormat(QtGui.QImage.Format.Format_RGB888)
+    h, w, stride = rgb.height(), rgb.width(), rgb.bytesPerLine()
+    ptr = rgb.constBits()
+    ptr.setsize(h * stride)
+    rows = np.frombuffer(ptr, np.uint8).reshape(h, stride)
+    return rows[:, : w * 3].reshape(h, w, 3).copy()
+
+
 @pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run not installed")
 def test_real_window_screenshot(tmp_path: Path) -> None:
     out, athlete = tmp_path / "shot.png", tmp_path / "athlete.png"
@@ -42,15 +55,11 @@ def test_real_window_screenshot(tmp_path: Path) -> None:
 
     img = QtGui.QImage(str(out))
     assert (img.width(), img.height()) == (1600, 1000)
-    ptr = img.convertToFormat(QtGui.QImage.Format.Format_RGB888).constBits()
-    ptr.setsize(img.width() * img.height() * 3)
-    px = np.frombuffer(ptr, np.uint8).reshape(img.height(), img.width(), 3)
+    px = _pixels(img)
     assert px.std() > 20  # a drawn window, not a blank screen
     # the athlete view fills the screen with a verdict colour
-    a = QtGui.QImage(str(athlete)).convertToFormat(QtGui.QImage.Format.Format_RGB888)
-    aptr = a.constBits()
-    aptr.setsize(a.width() * a.height() * 3)
-    apx = np.frombuffer(aptr, np.uint8).reshape(a.height(), a.width(), 3)
+    a = QtGui.QImage(str(athlete))
+    apx = _pixels(a)
     colours = {(0x1B, 0x9E, 0x4B), (0xE0, 0xA0, 0x00), (0xD7, 0x26, 0x3D), (0x7F, 0x8C, 0x8D)}
     centre = tuple(int(v) for v in apx[a.height() // 8, a.width() // 2])
     assert any(np.abs(np.subtract(centre, c)).max() <= 60 for c in colours), centre
