@@ -68,7 +68,12 @@ class Device(abc.ABC):
 _REGISTRY: dict[str, Callable[..., Device]] = {}
 # Built-in drivers register themselves when imported; import them on first use of the registry
 # so that a source is known however the program started.
-_BUILTIN = ("devices.simulator", "devices.file_source", "devices.brainflow_device")
+_BUILTIN = (
+    "devices.simulator",
+    "devices.file_source",
+    "devices.serial_device",
+    "devices.brainflow_device",
+)
 
 
 def _load_builtin() -> None:
