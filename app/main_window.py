@@ -347,7 +347,9 @@ class MainWindow(QtWidgets.QMainWindow):
         s = self.session
         assert s is not None and s.info is not None
         st = s.stats
-        self._set_status("state", f"device: {s.state}")
+        # The driver knows more (e.g. "disconnected" while it reconnects); the session less.
+        state = getattr(s.device, "state", None) if s.state == "streaming" else None
+        self._set_status("state", f"device: {state if isinstance(state, str) else s.state}")
         self._set_status("rate", f"{st.rate_hz:,.0f} Hz" if st.rate_hz else f"{s.info.fs:g} Hz")
         self._set_status("dropped", f"dropped {st.lost_samples} ({st.gaps} gaps)")
         lat = np.median(self.latencies) * 1000 if self.latencies else float("nan")
