@@ -7,8 +7,7 @@ import json
 import sys
 from typing import Any
 
-from app.cli import CliError
-from app.commands.common import add_dsp_arguments, dsp_settings_from_args, parse_role_map
+from app.commands.common import add_dsp_arguments, dsp_settings_from_args, load_mapped, source_of
 
 
 def register(sub: Any) -> None:
@@ -30,35 +29,12 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from devices.files import derive_channels, read_recording
     from dsp.analysis import analyze
-    from dsp.contract import StreamInfo
 
     settings = dsp_settings_from_args(args)
-    rec = read_recording(args.file, fs=args.fs, units=args.units)
-    mapping = parse_role_map(args.channels) if args.channels else dict(rec.roles)
-    if not mapping:
-        raise CliError(
-            f"no --channels given and {args.file} does not name its roles; "
-            f"channels are: {', '.join(rec.channel_names)}"
-        )
-    data, names = derive_channels(rec, mapping)
-    info = StreamInfo(
-        fs=rec.fs,
-        channel_names=tuple(names),
-        roles={role: i for i, role in enumerate(mapping)},
-        source=args.file,
-    )
-    result = analyze(np.ascontiguousarray(data, dtype=np.float64), info, settings)
-    source = {
-        "path": args.file,
-        "format": rec.format,
-        "fs": float(rec.fs),
-        "duration_s": round(rec.data.shape[0] / rec.fs, 6),
-        "channels": list(rec.channel_names),
-    }
+    rec, data, info = load_mapped(args.file, args.channels, args.fs, args.units)
+    result = analyze(data, info, settings)
+    source = source_of(rec, args.file)
     doc = result.to_dict(source)
     if args.json:
         json.dump(doc, sys.stdout)

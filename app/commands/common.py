@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from app.cli import CliError
 from dsp.contract import ContractError, Role, parse_role
 from dsp.settings import DspSettings
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from devices.files import Recording
+    from dsp.contract import StreamInfo
 
 
 def parse_role_map(text: str) -> dict[Role, str]:
@@ -89,3 +98,57 @@ def dsp_settings_from_args(args: argparse.Namespace, **extra: Any) -> DspSetting
     if args.no_ecg_filter:
         changes["ecg_highpass_hz"] = 0.0
     return DspSettings().with_(**changes)
+
+
+def check_writable(path: Path, option: str) -> None:
+    """Fail early (before long work) when an output cannot be written."""
+    if path.is_dir():
+        raise CliError(f"{option} {path} is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise CliError(f"{option} {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise CliError(f"{option} {path} is not writable")
+
+
+def load_mapped(
+    path: str, channels: str | None, fs: float | None = None, units: str | None = None
+) -> tuple[Recording, NDArray[np.float64], StreamInfo]:
+    """Read ``path`` and map roles from ``channels`` (``role=COLUMN,...``) or from the file.
+
+    Returns the recording, the (n, roles) microvolt array of the mapped channels and the
+    stream description the pipeline needs.
+    """
+    import numpy as np
+
+    from devices.files import derive_channels, read_recording
+    from dsp.contract import StreamInfo, parse_role
+
+    rec = read_recording(path, fs=fs, units=units)
+    mapping: dict[str, str] = (
+        {r.value: c for r, c in parse_role_map(channels).items()} if channels else dict(rec.roles)
+    )
+    if not mapping:
+        raise CliError(
+            f"no --channels given and {path} does not name its roles; "
+            f"channels are: {', '.join(rec.channel_names)}"
+        )
+    data, names = derive_channels(rec, mapping)
+    info = StreamInfo(
+        fs=rec.fs,
+        channel_names=tuple(names),
+        roles={parse_role(role): i for i, role in enumerate(mapping)},
+        source=path,
+    )
+    return rec, np.ascontiguousarray(data, dtype=np.float64), info
+
+
+def source_of(rec: Recording, path: str) -> dict[str, Any]:
+    """The ``source`` block of the analysis document, as ``analyze --json`` writes it."""
+    return {
+        "path": path,
+        "format": rec.format,
+        "fs": float(rec.fs),
+        "duration_s": round(rec.data.shape[0] / rec.fs, 6),
+        "channels": list(rec.channel_names),
+    }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -12,14 +11,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from app.cli import CliError
-from app.commands.common import add_dsp_arguments, dsp_settings_from_args, parse_role_map
+from app.commands.common import (
+    add_dsp_arguments,
+    check_writable,
+    dsp_settings_from_args,
+    load_mapped,
+    source_of,
+)
 
 if TYPE_CHECKING:
-    import numpy as np
-    from numpy.typing import NDArray
-
-    from devices.files import Recording
-    from dsp.contract import StreamInfo
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -65,49 +66,6 @@ def register(sub: Any) -> None:
 
 # ------------------------------------------------------------------------------------------
 # Reading (the same steps as ``fireorder analyze``)
-
-
-def load_mapped(
-    path: str, channels: str | None, fs: float | None = None, units: str | None = None
-) -> tuple[Recording, NDArray[np.float64], StreamInfo]:
-    """Read ``path`` and map roles from ``channels`` (``role=COLUMN,...``) or from the file.
-
-    Returns the recording, the (n, roles) microvolt array of the mapped channels and the
-    stream description the pipeline needs.
-    """
-    import numpy as np
-
-    from devices.files import derive_channels, read_recording
-    from dsp.contract import StreamInfo, parse_role
-
-    rec = read_recording(path, fs=fs, units=units)
-    mapping: dict[str, str] = (
-        {r.value: c for r, c in parse_role_map(channels).items()} if channels else dict(rec.roles)
-    )
-    if not mapping:
-        raise CliError(
-            f"no --channels given and {path} does not name its roles; "
-            f"channels are: {', '.join(rec.channel_names)}"
-        )
-    data, names = derive_channels(rec, mapping)
-    info = StreamInfo(
-        fs=rec.fs,
-        channel_names=tuple(names),
-        roles={parse_role(role): i for i, role in enumerate(mapping)},
-        source=path,
-    )
-    return rec, np.ascontiguousarray(data, dtype=np.float64), info
-
-
-def source_of(rec: Recording, path: str) -> dict[str, Any]:
-    """The ``source`` block of the analysis document, as ``analyze --json`` writes it."""
-    return {
-        "path": path,
-        "format": rec.format,
-        "fs": float(rec.fs),
-        "duration_s": round(rec.data.shape[0] / rec.fs, 6),
-        "channels": list(rec.channel_names),
-    }
 
 
 # ------------------------------------------------------------------------------------------
@@ -160,17 +118,6 @@ class ProgressBar:
 # ------------------------------------------------------------------------------------------
 
 
-def _check_writable(path: Path, option: str) -> None:
-    # Checked before the analysis: a long file should not be analysed only to fail at the end.
-    if path.is_dir():
-        raise CliError(f"{option} {path} is a directory")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise CliError(f"{option} {path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise CliError(f"{option} {path} is not writable")
-
-
 def run(args: argparse.Namespace) -> int:
     from app.report import glute_first_percent, rep_table_csv, write_report
     from dsp.analysis import analyze
@@ -178,9 +125,9 @@ def run(args: argparse.Namespace) -> int:
     settings = dsp_settings_from_args(args)
     out = Path(args.out)
     csv_path = Path(args.csv) if args.csv else None
-    _check_writable(out, "--out")
+    check_writable(out, "--out")
     if csv_path is not None:
-        _check_writable(csv_path, "--csv")
+        check_writable(csv_path, "--csv")
         if csv_path.resolve() == out.resolve():
             raise CliError("--out and --csv must be different files")
     try:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.cli import CliError
+from app.commands.common import check_writable
 from devices.sim_presets import PRESETS
 
 if TYPE_CHECKING:
@@ -217,16 +217,6 @@ def _option_names(message: str) -> str:
     return message
 
 
-def _check_writable(path: Path, option: str) -> None:
-    if path.is_dir():
-        raise CliError(f"{option} {path} is a directory")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise CliError(f"{option} {path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise CliError(f"{option} {path} is not writable")
-
-
 def run(args: argparse.Namespace) -> int:
     if not 0 < args.duration <= MAX_DURATION_S:
         raise CliError(
@@ -235,9 +225,9 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     out = Path(args.out)
     truth_path = Path(args.truth) if args.truth else None
-    _check_writable(out, "--out")
+    check_writable(out, "--out")
     if truth_path is not None:
-        _check_writable(truth_path, "--truth")
+        check_writable(truth_path, "--truth")
         if truth_path.resolve() == out.resolve():
             raise CliError("--out and --truth must be different files")
     log.info("simulating %.1f s at %g Hz: %s", args.duration, config.fs, config.channel_names)
