@@ -14,6 +14,7 @@ import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.order_panel import FiringOrderPanel
+from app.review import ReplayBar, RepTable
 from app.signal_check import SignalCheckPanel
 from app.source_panel import SourceChoice, SourcePanel
 from app.tally import RepTally
@@ -71,7 +72,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.traces = TracesView()
         self.traces.window_s = self.prefs.window_s
         self.traces.show_raw = self.prefs.show_raw
-        self.setCentralWidget(self.traces)
+        self.replay_bar = ReplayBar()
+        self.replay_bar.attach(None)
+        central = QtWidgets.QWidget()
+        box = QtWidgets.QVBoxLayout(central)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.replay_bar)
+        box.addWidget(self.traces, 1)
+        self.setCentralWidget(central)
+        self.rep_table = RepTable()
         self.order_panel = FiringOrderPanel(self.tally)
         self.order_panel.history.set_tolerance(self.settings.tolerance_ms)
         self.source_panel = SourcePanel()
@@ -79,6 +88,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._dock("Source", self.source_panel, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Firing order", self.order_panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("Signal check", self.signal_check, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._dock("Reps", self.rep_table, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.rep_table.rep_clicked.connect(self.go_to_rep)
+        self.replay_bar.seek_requested.connect(self.seek)
         self._build_status()
         self._build_actions()
         self.source_panel.connect_requested.connect(self.connect_source)
@@ -223,6 +235,9 @@ class MainWindow(QtWidgets.QMainWindow):
         assert self.session is not None and self.session.info is not None
         info = self.session.info
         self.traces.configure(info)
+        self.rep_table.reset(info.fs)
+        device = self.session.device
+        self.replay_bar.attach(device if hasattr(device, "seek") else None)
         self.source_panel.show_mapping(info)
         self.source_panel.set_state(f"connected: {info.source or 'device'} at {info.fs:g} Hz")
         self.tally.reset()
@@ -294,6 +309,7 @@ class MainWindow(QtWidgets.QMainWindow):
             elif isinstance(ev, RepEnded):
                 r = ev.result
                 self.traces.add_rep(r.start / fs, ev.end / fs, r.order)
+                self.rep_table.show_rep(r)
             elif isinstance(ev, GapEvent):
                 self.statusBar().showMessage(
                     f"gap: {ev.length} samples lost at {ev.start / fs:.2f} s", 5000
@@ -307,6 +323,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if now - self._last_status > 0.25:  # text relayouts are costly; 4 Hz is readable
             self._last_status = now
             self._update_status(now)
+            self.replay_bar.update_position()
             self._update_recording_status()
         if s.state == "error" and s.error and self._error_shown != s.error:
             self.show_error(f"device stopped: {s.error}")
@@ -314,6 +331,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _show_rep(self, rep: RepResult, fs: float) -> None:
         self.tally.add(rep)
+        self.rep_table.show_rep(rep)
         self.order_panel.show_rep(rep, fs)
         self.traces.add_rep(rep.start / fs, None, rep.order)
         if self.cue_rules.should_cue(rep, len(self.tally.reps)):
@@ -382,6 +400,18 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.recorder is not None:
             self.recorder.mark(label)
         self.statusBar().showMessage(f"event marked at {t:.2f} s", 3000)
+
+    def seek(self, index: int) -> None:
+        """Replay: continue from sample ``index`` (the pipeline re-settles before it)."""
+        if self.session is None or not hasattr(self.session.device, "seek"):
+            return
+        self.session.seek(index)
+        self.statusBar().showMessage(f"replay from {index / self.session.info.fs:.1f} s", 3000)
+
+    def go_to_rep(self, start: int) -> None:
+        """A click in the rep table: replay from 2 s before that rep."""
+        if self.session is not None and self.session.info is not None:
+            self.seek(max(0, start - round(2 * self.session.info.fs)))
 
     def toggle_recording(self) -> None:
         if self.recorder is None:

@@ -147,7 +147,9 @@ class SourcePanel(QtWidgets.QWidget):
 
     def _build_brainflow(self) -> None:
         form = self._page("brainflow")
-        self.bf_board = _combo("bf_board", self._boards(), "SYNTHETIC_BOARD", editable=True)
+        # Listed when the page is first shown: asking BrainFlow about every board is slow.
+        self.bf_board = _combo("bf_board", ["SYNTHETIC_BOARD"], "SYNTHETIC_BOARD", editable=True)
+        self._boards_listed = False
         self.bf_serial = QtWidgets.QLineEdit(objectName="bf_serial_port")
         self.bf_mac = QtWidgets.QLineEdit(objectName="bf_mac")
         self.bf_ip = QtWidgets.QLineEdit(objectName="bf_ip")
@@ -194,6 +196,12 @@ class SourcePanel(QtWidgets.QWidget):
         page = self._pages.get(kind)
         if page is not None:
             self.forms.setCurrentWidget(page)
+        if kind == "brainflow" and not self._boards_listed:
+            self._boards_listed = True
+            current = self.bf_board.currentText()
+            self.bf_board.clear()
+            self.bf_board.addItems(self._boards())
+            self.bf_board.setCurrentText(current)
 
     # -- the choice --------------------------------------------------------------------------
     def choice(self) -> SourceChoice:

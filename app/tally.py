@@ -18,7 +18,14 @@ class RepTally:
     reps: list[RepResult] = field(default_factory=list)
 
     def add(self, rep: RepResult) -> None:
+        """Add a rep; the same rep seen again (replay after a seek) replaces the first."""
+        for i, old in enumerate(self.reps):
+            if old.start == rep.start:
+                self.reps[i] = rep
+                return
         self.reps.append(rep)
+        if len(self.reps) > 1 and self.reps[-2].start > rep.start:
+            self.reps.sort(key=lambda r: r.start)
 
     def reset(self) -> None:
         self.reps.clear()

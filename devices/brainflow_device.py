@@ -196,6 +196,7 @@ def list_boards() -> list[dict[str, Any]]:
     Boards without a default descriptor (playback, streaming, some multi-preset boards) are
     listed with ``fs`` None and zero channels.
     """
+    _quiet_brainflow(None)  # the descriptor look-ups below log errors for some boards
     out: list[dict[str, Any]] = []
     for b in BoardIds:
         if b is BoardIds.NO_BOARD:

@@ -304,3 +304,47 @@ def test_unwritable_recordings_folder_is_a_message(qtbot, store, tmp_path: Path)
     assert "recording not started" in win.statusBar().currentMessage()
     run_for(win, 1.0)
     assert win.session is not None and win.session.state == "streaming"
+
+
+def test_review_rep_table_and_replay_transport(qtbot, store, tmp_path: Path) -> None:
+    from app.cli import main
+
+    csv = tmp_path / "review.csv"
+    assert main(["simulate", "--duration", "40", "--seed", "13", "--out", str(csv)]) == 0
+    src = SourceChoice("file", {"path": str(csv), "speed": 1.0})
+    win = make(qtbot, store, src)
+    bar, table = win.replay_bar, win.rep_table
+    assert not bar.isHidden()
+    qtbot.waitUntil(lambda: len(bar.rep_starts) >= 10, timeout=20_000)  # background index
+    run_for(win, 20.0, step=0.5)
+    n_rows = table.rowCount()
+    assert n_rows == len(win.tally.reps) >= 5
+    assert table.item(0, 3).text() == win.tally.reps[0].order.replace("_", " ")
+    # click rep 2: replay restarts 2 s before it, and the same reps do not come twice
+    second = win.tally.reps[1].start
+    table.cellClicked.emit(1, 0)
+    device = win.session.device  # type: ignore[union-attr]
+    assert device.position == second - 4000
+    run_for(win, 10.0, step=0.5)
+    assert table.rowCount() == n_rows and len(win.tally.reps) == n_rows
+    assert [r.start for r in win.tally.reps] == sorted(r.start for r in win.tally.reps)
+    # next rep from here, and speed / pause controls reach the source
+    before = device.position
+    bar.jump_rep(+1)
+    following = min(s for s in bar.rep_starts if s > before + 4000 + 1)
+    assert device.position == following - 4000
+    bar.jump_rep(+1)  # pressing again moves on to the rep after
+    assert device.position == min(s for s in bar.rep_starts if s > following) - 4000
+    bar.speed.setCurrentText("4")
+    assert device.speed == 4.0
+    bar.play_btn.click()
+    assert device._paused and bar.play_btn.text() == "Play"
+    bar.play_btn.click()
+    assert not device._paused
+    bar.update_position()
+    assert bar.slider.value() == int(1000 * device.position / device.n_samples)
+
+
+def test_live_sources_hide_the_replay_bar(qtbot, store) -> None:
+    win = make(qtbot, store)
+    assert win.replay_bar.isHidden()

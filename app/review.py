@@ -1,0 +1,209 @@
+"""Review: the rep table (click a rep to go there) and the replay transport for file sources."""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+from collections.abc import Callable
+
+import numpy as np
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from app.theme import VERDICT_COLOR
+from dsp.reps import RepResult, SideResult
+
+log = logging.getLogger(__name__)
+SPEEDS = ("0.25", "0.5", "1", "2", "4", "8")
+
+
+class RepTable(QtWidgets.QTableWidget):
+    """One row per rep: time, onsets, lag, verdict, per side, reason. Rows update when a rep
+    ends (its final record). ``rep_clicked`` carries the rep's start index."""
+
+    rep_clicked = QtCore.pyqtSignal(int)
+
+    HEAD = ("rep", "time s", "lag ms", "verdict", "left", "right", "onsets (s)", "note")
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(0, len(self.HEAD), parent)
+        self.setHorizontalHeaderLabels(list(self.HEAD))
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.horizontalHeader().setStretchLastSection(True)
+        self.fs = 1.0
+        self._starts: list[int] = []  # row -> rep start index (a rep's identity in replay)
+        self.cellClicked.connect(self._clicked)
+
+    def reset(self, fs: float) -> None:
+        self.setRowCount(0)
+        self.fs = fs
+        self._starts.clear()
+
+    def show_rep(self, rep: RepResult) -> None:
+        row = bisect.bisect_left(self._starts, rep.start)
+        if row == len(self._starts) or self._starts[row] != rep.start:
+            self.insertRow(row)
+            self._starts.insert(row, rep.start)
+        onsets = ", ".join(
+            f"{r.value} {i / self.fs:.3f}" for r, i in rep.onsets.items() if i is not None
+        )
+
+        def side(result: SideResult | None) -> str:
+            return "" if result is None else result.order.replace("_", " ")
+
+        cells = [
+            str(row + 1),
+            f"{rep.start / self.fs:.2f}",
+            "—" if rep.lag_ms is None else f"{rep.lag_ms:+.0f}",
+            rep.order.replace("_", " "),
+            side(rep.left),
+            side(rep.right),
+            onsets,
+            rep.reason,
+        ]
+        for col, text in enumerate(cells):
+            item = QtWidgets.QTableWidgetItem(text)
+            if col == 3:
+                color = QtGui.QColor(VERDICT_COLOR[rep.order])
+                color.setAlpha(90)
+                item.setBackground(QtGui.QBrush(color))
+            self.setItem(row, col, item)
+        if row == self.rowCount() - 1:
+            self.scrollToBottom()
+
+    def _clicked(self, row: int, _col: int) -> None:
+        if 0 <= row < len(self._starts):
+            self.rep_clicked.emit(self._starts[row])
+
+
+class ReplayBar(QtWidgets.QWidget):
+    """Play/pause, speed, a seek slider, previous/next rep, for a file being replayed.
+
+    Rep starts for previous/next come from a quick offline pass over the file, run on a
+    background thread (the GUI thread does no DSP)."""
+
+    seek_requested = QtCore.pyqtSignal(int)  # sample index
+    _reps_ready = QtCore.pyqtSignal(object)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.play_btn = QtWidgets.QPushButton("Pause", objectName="replay_play")
+        self.speed = QtWidgets.QComboBox(objectName="replay_speed")
+        self.speed.addItems([*SPEEDS, "fast"])
+        self.speed.setCurrentText("1")
+        self.prev_btn = QtWidgets.QPushButton("◀ rep", objectName="replay_prev")
+        self.next_btn = QtWidgets.QPushButton("rep ▶", objectName="replay_next")
+        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal, objectName="replay_seek")
+        self.slider.setRange(0, 1000)
+        self.time = QtWidgets.QLabel("0:00 / 0:00", objectName="replay_time")
+        row = QtWidgets.QHBoxLayout(self)
+        row.setContentsMargins(4, 0, 4, 0)
+        for w in (self.play_btn, self.speed, self.prev_btn, self.next_btn):
+            row.addWidget(w)
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.time)
+        self.source = None
+        self.rep_starts: list[int] = []
+        self._dragging = False
+        self.play_btn.clicked.connect(self.toggle_play)
+        self.speed.currentTextChanged.connect(self._speed)
+        self.prev_btn.clicked.connect(lambda: self.jump_rep(-1))
+        self.next_btn.clicked.connect(lambda: self.jump_rep(+1))
+        self.slider.sliderPressed.connect(lambda: setattr(self, "_dragging", True))
+        self.slider.sliderReleased.connect(self._released)
+        self._reps_ready.connect(self._set_reps)
+
+    def attach(self, source: object | None) -> None:
+        """Follow a FileSource (None hides the bar)."""
+        self.source = source
+        self.setVisible(source is not None)
+        self.rep_starts = []
+        if source is None:
+            return
+        self.play_btn.setText("Pause")
+        self.speed.blockSignals(True)
+        speed = getattr(source, "speed", 1.0)
+        self.speed.setCurrentText("fast" if speed is None else f"{speed:g}")
+        self.speed.blockSignals(False)
+        threading.Thread(target=self._find_reps, args=(source,), daemon=True).start()
+
+    def _find_reps(self, source: object) -> None:
+        from dsp.analysis import analyze
+
+        try:
+            data = getattr(source, "_data", None)
+            info = getattr(source, "info", None)
+            if data is None or info is None:
+                return
+            result = analyze(data[:, : len(info.channel_names)], info)
+            self._reps_ready.emit([r.start for r in result.reps])
+        except Exception as exc:  # navigation is a convenience: never break replay
+            log.warning("rep index for replay not built: %s", exc)
+
+    def _set_reps(self, starts: list[int]) -> None:
+        self.rep_starts = list(starts)
+
+    def toggle_play(self) -> None:
+        src = self.source
+        if src is None:
+            return
+        if getattr(src, "_paused", False):
+            src.play()
+            self.play_btn.setText("Pause")
+        else:
+            src.pause()
+            self.play_btn.setText("Play")
+
+    def _speed(self, text: str) -> None:
+        if self.source is not None:
+            self.source.set_speed(None if text == "fast" else float(text))
+
+    def _released(self) -> None:
+        self._dragging = False
+        src = self.source
+        if src is not None and src.n_samples:
+            self.seek_requested.emit(int(self.slider.value() / 1000 * src.n_samples))
+
+    def jump_rep(self, step: int, now: int | None = None) -> None:
+        src = self.source
+        if src is None or not self.rep_starts:
+            return
+        pos = src.position if now is None else now
+        starts = np.array(self.rep_starts)
+        # a little before the rep, so its onsets are on screen when it plays
+        margin = round(2 * src.info.fs)
+        if step > 0:
+            # past the rep we may be positioned before already, so repeated presses advance
+            later = starts[starts > pos + margin + 1]
+            target = int(later[0]) if later.size else None
+        else:
+            earlier = starts[starts < pos - margin - 1]
+            target = int(earlier[-1]) if earlier.size else None
+        if target is not None:
+            self.seek_requested.emit(max(0, target - margin))
+
+    def update_position(self) -> None:
+        src = self.source
+        if src is None or not src.n_samples or self._dragging:
+            return
+        self.slider.blockSignals(True)
+        self.slider.setValue(int(1000 * src.position / src.n_samples))
+        self.slider.blockSignals(False)
+        fs = src.info.fs
+
+        def clock(n: int) -> str:
+            s = int(n / fs)
+            return f"{s // 60}:{s % 60:02d}"
+
+        self.time.setText(f"{clock(src.position)} / {clock(src.n_samples)}")
+
+
+def seek_callback(session_getter: Callable[[], object]) -> Callable[[int], None]:
+    def seek(index: int) -> None:
+        session = session_getter()
+        if session is not None:
+            session.seek(index)
+
+    return seek
