@@ -87,8 +87,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.signal_check = SignalCheckPanel()
         self._dock("Source", self.source_panel, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Firing order", self.order_panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
-        self._dock("Signal check", self.signal_check, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
-        self._dock("Reps", self.rep_table, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+        bottom = QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
+        check = self._dock("Signal check", self.signal_check, bottom)
+        reps = self._dock("Reps", self.rep_table, bottom)
+        self.tabifyDockWidget(check, reps)
+        from app.session_browser import SessionBrowser
+
+        self.sessions = SessionBrowser(self.recordings_dir)
+        self.tabifyDockWidget(reps, self._dock("Sessions", self.sessions, bottom))
+        check.raise_()
+        self.sessions.open_requested.connect(self.open_recording)
         self.rep_table.rep_clicked.connect(self.go_to_rep)
         self.replay_bar.seek_requested.connect(self.seek)
         self._build_status()
@@ -109,11 +117,14 @@ class MainWindow(QtWidgets.QMainWindow):
             self.start()
 
     # -- layout ----------------------------------------------------------------------------
-    def _dock(self, title: str, widget: QtWidgets.QWidget, area: QtCore.Qt.DockWidgetArea) -> None:
+    def _dock(
+        self, title: str, widget: QtWidgets.QWidget, area: QtCore.Qt.DockWidgetArea
+    ) -> QtWidgets.QDockWidget:
         dock = QtWidgets.QDockWidget(title, self)
         dock.setObjectName(f"dock_{title.replace(' ', '_').lower()}")
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
+        return dock
 
     def _build_status(self) -> None:
         bar = self.statusBar()
@@ -401,6 +412,14 @@ class MainWindow(QtWidgets.QMainWindow):
             self.recorder.mark(label)
         self.statusBar().showMessage(f"event marked at {t:.2f} s", 3000)
 
+    def open_recording(self, path: str) -> None:
+        """Replay a recording (from the session browser)."""
+        panel = self.source_panel
+        panel.kind.setCurrentText("file")
+        panel.file_path.setText(path)
+        self.connect_source(panel.choice())
+        self.start()
+
     def seek(self, index: int) -> None:
         """Replay: continue from sample ``index`` (the pipeline re-settles before it)."""
         if self.session is None or not hasattr(self.session.device, "seek"):
@@ -450,6 +469,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         summary = rec.stop()
         self._set_status("rec", "")
+        self.sessions.refresh()
         self.statusBar().showMessage(f"saved {summary.path}", 8000)
 
     def recover_recordings(self) -> None:

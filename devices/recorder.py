@@ -248,6 +248,7 @@ class Recorder:
         self.settings = settings or DspSettings()
         self.calibration = calibration
         self.device_info = dict(device_info or {})
+        self.verdicts: dict[str, int] = {}
         self.sync_s = sync_s
         self.overwrite = overwrite
         self.record_s, _, self.spr = fmt.record_duration(info.fs, record_s)
@@ -420,6 +421,11 @@ class Recorder:
 
     def add_dsp_event(self, event: object) -> None:
         """Annotate a pipeline event (onset, offset, rep verdict, rep span, artefact)."""
+        from dsp.reps import RepResult
+
+        if isinstance(event, RepResult) and self.state == "recording":
+            # verdict counts for the session browser (sidecar summary)
+            self.verdicts[event.order] = self.verdicts.get(event.order, 0) + 1
         ann = event_annotation(event, self.info)
         if ann is not None:
             self.add_event(*ann)
@@ -704,6 +710,7 @@ class Recorder:
             "duplicates": s.duplicates,
             "clipped": s.clipped,
             "annotations": s.annotations,
+            "verdicts": dict(self.verdicts),
             "ended": datetime.now().astimezone().isoformat(),
             "error": s.error,
         }

@@ -348,3 +348,31 @@ def test_review_rep_table_and_replay_transport(qtbot, store, tmp_path: Path) -> 
 def test_live_sources_hide_the_replay_bar(qtbot, store) -> None:
     win = make(qtbot, store)
     assert win.replay_bar.isHidden()
+
+
+def test_session_browser_lists_recordings_and_replays_one(qtbot, store, tmp_path: Path) -> None:
+    from app.session_browser import scan
+
+    win = MainWindow(store, source=SIM, threaded=False, recordings_dir=str(tmp_path))
+    qtbot.addWidget(win)
+    win.source_panel.athlete.setText("kim")
+    run_for(win, 0.5)
+    assert win.start_recording()
+    run_for(win, 14.0)
+    win.stop_recording()
+    rows = scan(tmp_path)
+    assert len(rows) == 1 and rows[0].athlete == "kim" and rows[0].exercise == "hinge"
+    assert rows[0].reps == len(win.tally.reps) >= 3 and rows[0].glute_first_pct is not None
+    table = win.sessions.table
+    assert table.rowCount() == 1 and table.item(0, 1).text() == "kim"
+    table.cellDoubleClicked.emit(0, 0)
+    assert win.session is not None and win.session.info.source.startswith("file")
+    assert not win.replay_bar.isHidden()
+
+
+def test_session_browser_on_the_demo_recordings() -> None:
+    from app.session_browser import scan
+
+    rows = scan(Path(__file__).resolve().parents[1] / "recordings")
+    names = {r.path.name for r in rows}
+    assert {"demo_glute_first.bdf", "demo_lumbar_first.bdf"} <= names
