@@ -67,6 +67,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._last_status = 0.0
         self._error_shown: str | None = None
         self.recorder = None  # devices.recorder.Recorder while recording
+        self.corrections: list[tuple[RepResult, RepResult]] = []  # (detected, corrected)
         self.recordings_dir = recordings_dir or "recordings"
 
         self.traces = TracesView()
@@ -98,6 +99,10 @@ class MainWindow(QtWidgets.QMainWindow):
         check.raise_()
         self.sessions.open_requested.connect(self.open_recording)
         self.rep_table.rep_clicked.connect(self.go_to_rep)
+        from app.corrections import OnsetEditor
+
+        self.onset_editor = OnsetEditor(self.traces)
+        self.onset_editor.changed.connect(self.correct_onset)
         self.replay_bar.seek_requested.connect(self.seek)
         self._build_status()
         self._build_actions()
@@ -320,6 +325,7 @@ class MainWindow(QtWidgets.QMainWindow):
             elif isinstance(ev, RepEnded):
                 r = ev.result
                 self.traces.add_rep(r.start / fs, ev.end / fs, r.order)
+                self.tally.add(r)  # the final record: onsets that came after the verdict
                 self.rep_table.show_rep(r)
             elif isinstance(ev, GapEvent):
                 self.statusBar().showMessage(
@@ -428,9 +434,40 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(f"replay from {index / self.session.info.fs:.1f} s", 3000)
 
     def go_to_rep(self, start: int) -> None:
-        """A click in the rep table: replay from 2 s before that rep."""
-        if self.session is not None and self.session.info is not None:
-            self.seek(max(0, start - round(2 * self.session.info.fs)))
+        """A click in the rep table: with the view paused, the rep's onsets become movable
+        lines (if it is on screen); otherwise replay from 2 s before it."""
+        s = self.session
+        if s is None or s.info is None:
+            return
+        rep = next((r for r in self.tally.reps if r.start == start), None)
+        visible = self.traces.t_end - self.traces.window_s <= start / s.info.fs <= self.traces.t_end
+        if self.traces.paused and rep is not None and visible:
+            self.onset_editor.edit(rep, s.info.fs)
+            self.statusBar().showMessage("drag an onset line to correct it", 5000)
+            return
+        self.seek(max(0, start - round(2 * s.info.fs)))
+
+    def correct_onset(self, rep: RepResult, role: Role, index: int) -> None:
+        """Keep the detected rep; show and count the corrected one; save it with the file."""
+        from app.corrections import corrected, save_correction
+
+        assert self.session is not None and self.session.info is not None
+        fs = self.session.info.fs
+        fixed = corrected(rep, role, index, fs, self.settings.tolerance_ms)
+        self.corrections.append((rep, fixed))
+        self.tally.add(fixed)
+        self.rep_table.show_rep(fixed)
+        self.order_panel.history.show_reps(self.tally.reps)
+        self.order_panel.update_counts()
+        self.onset_editor.rep = fixed
+        path = getattr(self.session.device, "path", None)
+        saved = bool(path) and save_correction(path, fixed, role, rep.onsets.get(role), index, fs)
+        where = " (saved with the recording)" if saved else ""
+        self.statusBar().showMessage(
+            f"rep {rep.index + 1}: {role.value} onset moved to {index / fs:.3f} s → "
+            f"{fixed.order.replace('_', ' ')}{where}",
+            8000,
+        )
 
     def toggle_recording(self) -> None:
         if self.recorder is None:

@@ -376,3 +376,39 @@ def test_session_browser_on_the_demo_recordings() -> None:
     rows = scan(Path(__file__).resolve().parents[1] / "recordings")
     names = {r.path.name for r in rows}
     assert {"demo_glute_first.bdf", "demo_lumbar_first.bdf"} <= names
+
+
+def test_drag_an_onset_to_correct_it(qtbot, store, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    demo = Path(__file__).resolve().parents[1] / "recordings" / "demo_glute_first.bdf"
+    bdf = tmp_path / demo.name
+    shutil.copy(demo, bdf)
+    shutil.copy(demo.with_suffix(".bdf.json"), tmp_path / (demo.name + ".json"))
+    win = make(qtbot, store, SourceChoice("file", {"path": str(bdf), "speed": 1.0}))
+    run_for(win, 20.0, step=0.5)
+    win.act_pause.trigger()
+    fs = win.session.info.fs  # type: ignore[union-attr]
+    t0 = win.traces.t_end - win.traces.window_s
+    row, rep = next(
+        (i, r)
+        for i, r in enumerate(win.tally.reps)
+        if r.start / fs > t0 + 0.5 and r.order == "glute_first" and r.end
+    )
+    win.rep_table.cellClicked.emit(row, 0)
+    lines = win.onset_editor.lines
+    assert set(lines) == {r for r, i in rep.onsets.items() if i is not None}
+    # move the left lumbar onset to 100 ms before the earliest glute onset
+    first_glute = min(i for r, i in rep.onsets.items() if r.is_glute and i is not None)
+    target = first_glute - round(0.1 * fs)
+    lines[Role.LUMBAR_L].setValue(target / fs - win.traces.t_end)
+    lines[Role.LUMBAR_L].sigPositionChangeFinished.emit(lines[Role.LUMBAR_L])
+    fixed = next(r for r in win.tally.reps if r.start == rep.start)
+    assert fixed.order == "lumbar_first" and fixed.lag_ms == pytest.approx(-100, abs=1)
+    assert win.corrections[-1][0] == rep  # the detected rep is kept beside the correction
+    assert win.rep_table.item(row, 3).text() == "lumbar first"
+    doc = json.loads((tmp_path / (demo.name + ".json")).read_text())
+    corr = doc["corrections"][-1]
+    assert corr["role"] == "lumbar_l" and corr["order"] == "lumbar_first"
+    assert corr["detected_s"] == pytest.approx(rep.onsets[Role.LUMBAR_L] / fs, abs=1e-3)
