@@ -220,3 +220,17 @@ def test_headless_commands_do_not_import_qt(sim_files: tuple[Path, dict]) -> Non
         [sys.executable, "-c", code], check=False, capture_output=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_analyze_a_brainflow_csv_file(tmp_path: Path, capsys) -> None:
+    from devices.brainflow_device import write_brainflow_file
+    from devices.simulator import preset, simulate
+
+    rec = simulate(preset("clean", seed=5, fs=2000), 20)
+    path = tmp_path / "bf.csv"
+    write_brainflow_file(str(path), rec.data, master_board="ANT_NEURO_EE_410_BOARD")
+    roles = "glute_l=EMG1,glute_r=EMG2,lumbar_l=EMG3,lumbar_r=EMG4"
+    doc = analyze_json(capsys, str(path), "--board", "ANT_NEURO_EE_410_BOARD", "--channels", roles)
+    assert doc["source"]["format"] == "brainflow" and doc["source"]["fs"] == 2000
+    assert len(doc["reps"]) == len([r for r in rec.truth.reps if r.start_s < 19.5])
+    assert main(["analyze", str(path), "--channels", roles]) == 2  # which board? one line

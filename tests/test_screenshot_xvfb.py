@@ -60,6 +60,10 @@ def test_real_window_screenshot(tmp_path: Path) -> None:
     # the athlete view fills the screen with a verdict colour
     a = QtGui.QImage(str(athlete))
     apx = _pixels(a)
-    colours = {(0x1B, 0x9E, 0x4B), (0xE0, 0xA0, 0x00), (0xD7, 0x26, 0x3D), (0x7F, 0x8C, 0x8D)}
-    centre = tuple(int(v) for v in apx[a.height() // 8, a.width() // 2])
-    assert any(np.abs(np.subtract(centre, c)).max() <= 60 for c in colours), centre
+    colours = np.array(
+        [(0x1B, 0x9E, 0x4B), (0xE0, 0xA0, 0x00), (0xD7, 0x26, 0x3D), (0x7F, 0x8C, 0x8D)]
+    )
+    h, w, _ = apx.shape
+    middle = apx[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3].reshape(-1, 1, 3).astype(int)
+    near = (np.abs(middle - colours[None, :, :]).max(axis=2) <= 40).any(axis=1)
+    assert near.mean() > 0.25, near.mean()  # the verdict colour fills the athlete view

@@ -23,6 +23,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--fs", type=float, help="sampling rate in Hz (CSV without a time column)")
     p.add_argument("--units", choices=["uV", "mV", "V"], help="units of CSV values (default uV)")
+    p.add_argument("--board", help="BrainFlow CSV files: the board that wrote it, e.g. CYTON_BOARD")
+    p.add_argument("--stream", help="XDF files: the name of the EMG stream")
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     add_dsp_arguments(p)
     p.set_defaults(func=run)
@@ -32,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
     from dsp.analysis import analyze
 
     settings = dsp_settings_from_args(args)
-    rec, data, info = load_mapped(args.file, args.channels, args.fs, args.units)
+    rec, data, info = load_mapped(
+        args.file, args.channels, args.fs, args.units, board=args.board, stream=args.stream
+    )
     result = analyze(data, info, settings)
     source = source_of(rec, args.file)
     doc = result.to_dict(source)

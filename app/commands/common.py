@@ -112,7 +112,13 @@ def check_writable(path: Path, option: str) -> None:
 
 
 def load_mapped(
-    path: str, channels: str | None, fs: float | None = None, units: str | None = None
+    path: str,
+    channels: str | None,
+    fs: float | None = None,
+    units: str | None = None,
+    *,
+    board: str | None = None,
+    stream: str | None = None,
 ) -> tuple[Recording, NDArray[np.float64], StreamInfo]:
     """Read ``path`` and map roles from ``channels`` (``role=COLUMN,...``) or from the file.
 
@@ -124,7 +130,7 @@ def load_mapped(
     from devices.files import derive_channels, read_recording
     from dsp.contract import StreamInfo, parse_role
 
-    rec = read_recording(path, fs=fs, units=units)
+    rec = read_recording(path, fs=fs, units=units, board=board, stream=stream)
     mapping: dict[str, str] = (
         {r.value: c for r, c in parse_role_map(channels).items()} if channels else dict(rec.roles)
     )

@@ -44,6 +44,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--fs", type=float, help="sampling rate in Hz (CSV without a time column)")
     p.add_argument("--units", choices=["uV", "mV", "V"], help="units of CSV values (default uV)")
+    p.add_argument("--board", help="BrainFlow CSV files: the board that wrote it, e.g. CYTON_BOARD")
+    p.add_argument("--stream", help="XDF files: the name of the EMG stream")
     g = p.add_argument_group("report header")
     g.add_argument("--title", help="report title (default: Firing-order report — ATHLETE)")
     g.add_argument("--athlete", help="athlete name or id")
@@ -135,7 +137,9 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise CliError(f"the report needs matplotlib ({exc}); pip install matplotlib") from None
 
-    rec, data, info = load_mapped(args.file, args.channels, args.fs, args.units)
+    rec, data, info = load_mapped(
+        args.file, args.channels, args.fs, args.units, board=args.board, stream=args.stream
+    )
     show = args.progress
     if show is None:
         show = sys.stderr.isatty() and rec.duration_s >= LONG_FILE_S

@@ -8,10 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .bitalino_reader import OPENSIGNALS_MAGIC, SIMPLE_MAGIC, read_opensignals, read_simple_text
+from .brainflow_reader import read_brainflow
 from .common import check_user_fs, one_line
 from .csv_reader import read_csv
 from .edf_reader import BDF_MAGIC, EDF_MAGIC, read_edf
 from .model import FormatError, ReaderError, Recording
+from .xdf_reader import XDF_MAGIC, is_xdf_name, read_xdf
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,8 @@ _READERS: dict[str, Reader] = {
     "edf": read_edf,
     "opensignals": read_opensignals,
     "bitalino-simple": read_simple_text,
+    "brainflow": read_brainflow,
+    "xdf": read_xdf,
 }
 # Names a user may pass as ``format``; the EDF family is told apart by the file itself.
 FORMATS: dict[str, str] = {
@@ -34,6 +38,9 @@ FORMATS: dict[str, str] = {
     "bdf+": "edf",
     "opensignals": "opensignals",
     "bitalino-simple": "bitalino-simple",
+    "brainflow": "brainflow",
+    "xdf": "xdf",
+    "xdfz": "xdf",
 }
 _TEXT_EXTENSIONS = {".csv", ".tsv", ".txt", ".dat"}
 _EDF_EXTENSIONS = {".edf", ".bdf", ".rec"}
@@ -43,6 +50,8 @@ def detect_format(path: str, head: bytes) -> str:
     """Reader key for a file: content first (magic bytes), then the extension."""
     if head.startswith((BDF_MAGIC, EDF_MAGIC)):
         return "edf"
+    if head.startswith(XDF_MAGIC) or is_xdf_name(path):
+        return "xdf"
     text = head.lstrip(b"\xef\xbb\xbf")
     if text.startswith(OPENSIGNALS_MAGIC.encode()):
         return "opensignals"
@@ -53,7 +62,7 @@ def detect_format(path: str, head: bytes) -> str:
         return "edf"
     if ext in _TEXT_EXTENSIONS or b"\x00" not in head:
         return "csv"
-    raise FormatError("unrecognised file type (not CSV text, EDF/BDF or BITalino/OpenSignals)")
+    raise FormatError("unrecognised file type (not CSV text, EDF/BDF, XDF or BITalino/OpenSignals)")
 
 
 def read_recording(
@@ -62,12 +71,17 @@ def read_recording(
     fs: float | None = None,
     units: str | None = None,
     format: str | None = None,
+    board: str | int | None = None,
+    stream: str | None = None,
 ) -> Recording:
-    """Read a CSV, EDF(+), BDF(+), OpenSignals or BITalino text file into a :class:`Recording`.
+    """Read a CSV, EDF(+), BDF(+), OpenSignals, BITalino text, BrainFlow or XDF file.
 
-    ``fs`` is needed for a CSV without a time column; for other files it is a check (more
-    than 1% off the file's rate is an error). ``units`` (``uV``, ``mV``, ``V``) is the unit of
-    values the file does not label. Every failure is a :class:`ReaderError` with one line.
+    ``fs`` is needed for a CSV without a time column; for a BrainFlow file it replaces the
+    board's default rate; for other files it is a check (more than 1% off the file's rate is
+    an error). ``units`` (``uV``, ``mV``, ``V``) is the unit of values the file does not
+    label. ``board`` (a BrainFlow board name or id) selects the BrainFlow reader, which
+    needs it: such files are never detected from content. ``stream`` names the XDF stream
+    to read when there are several. Every failure is a :class:`ReaderError` with one line.
     """
     name = os.fspath(path)
     try:
@@ -83,8 +97,21 @@ def read_recording(
             raise FormatError("it is a directory") from None
         if not head:
             raise FormatError("the file is empty")
-        key = FORMATS[format.strip().lower()] if format else detect_format(name, head)
+        if format:
+            key = FORMATS[format.strip().lower()]
+        elif board is not None:
+            key = "brainflow"
+        else:
+            key = detect_format(name, head)
+        if board is not None and key != "brainflow":
+            raise FormatError(f"--board applies to BrainFlow files only (this is {key})")
+        if stream is not None and key != "xdf":
+            raise FormatError(f"--stream applies to XDF files only (this is {key})")
         log.debug("reading %s as %s", name, key)
+        if key == "brainflow":
+            return read_brainflow(name, fs=user_fs, units=units, board=board)
+        if key == "xdf":
+            return read_xdf(name, fs=user_fs, units=units, stream=stream)
         return _READERS[key](name, fs=user_fs, units=units)
     except FormatError as exc:
         raise ReaderError(f"cannot read {name!r}: {one_line(str(exc), 300)}") from None
