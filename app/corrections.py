@@ -61,6 +61,24 @@ def save_correction(
     return True
 
 
+def save_note(recording: str | Path, t_s: float, text: str) -> bool:
+    """Append a review note to a fireorder recording's sidecar; False if it has none."""
+    from devices.recording_format import read_sidecar, sidecar_path, write_json_atomic
+
+    doc = read_sidecar(recording)
+    if doc is None:
+        return False
+    doc.setdefault("notes", []).append(
+        {
+            "t_s": round(t_s, 4),
+            "text": text,
+            "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        }
+    )
+    write_json_atomic(sidecar_path(recording), doc)
+    return True
+
+
 class OnsetEditor(QtCore.QObject):
     """Movable lines on the traces for the onsets of one rep (while the view is paused)."""
 

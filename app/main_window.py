@@ -176,6 +176,7 @@ class MainWindow(QtWidgets.QMainWindow):
         session = mb.addMenu("&Session")
         self.act_start = self._action(session, "Start / stop", self.toggle_running, "Space")
         self.act_mark = self._action(session, "Mark event", self.mark_event, "M")
+        self._action(session, "Add note…", self.ask_note, "N")
         self.act_record = self._action(
             session, "Record", self.toggle_recording, "Ctrl+R", checkable=True
         )
@@ -521,6 +522,30 @@ class MainWindow(QtWidgets.QMainWindow):
         if reports:
             names = ", ".join(str(getattr(r, "path", r)) for r in reports)
             self.statusBar().showMessage(f"repaired unfinished recordings: {names}", 10000)
+
+    def ask_note(self) -> None:
+        text, ok = QtWidgets.QInputDialog.getText(self, "Note", "Note at this moment:")
+        if ok and text.strip():
+            self.add_note(text.strip())
+
+    def add_note(self, text: str) -> None:
+        """A note at the newest sample: on the traces, in the recording, and for a replayed
+        fireorder recording in its sidecar (review notes travel with the file)."""
+        from app.corrections import save_note
+
+        s = self.session
+        if s is None or s.info is None:
+            return
+        index = s.stats.samples + s.stats.lost_samples
+        device = s.device
+        if hasattr(device, "position"):
+            index = device.position
+        self.traces.add_mark(index / s.info.fs, f"note: {text}")
+        if self.recorder is not None:
+            self.recorder.add_event(index, f"note: {text}")
+        path = getattr(device, "path", None)
+        saved = bool(path) and save_note(path, index / s.info.fs, text)
+        self.statusBar().showMessage("note added" + (" and saved" if saved else ""), 4000)
 
     def set_raw(self, on: bool) -> None:
         self.traces.show_raw = bool(on)

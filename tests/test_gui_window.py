@@ -408,7 +408,9 @@ def test_drag_an_onset_to_correct_it(qtbot, store, tmp_path: Path) -> None:
     assert fixed.order == "lumbar_first" and fixed.lag_ms == pytest.approx(-100, abs=1)
     assert win.corrections[-1][0] == rep  # the detected rep is kept beside the correction
     assert win.rep_table.item(row, 3).text() == "lumbar first"
+    win.add_note("hips shot up early")
     doc = json.loads((tmp_path / (demo.name + ".json")).read_text())
+    assert doc["notes"][-1]["text"] == "hips shot up early"
     corr = doc["corrections"][-1]
     assert corr["role"] == "lumbar_l" and corr["order"] == "lumbar_first"
     assert corr["detected_s"] == pytest.approx(rep.onsets[Role.LUMBAR_L] / fs, abs=1e-3)

@@ -1,4 +1,5 @@
-"""Recorded EMG from files: CSV/TSV, EDF(+)/BDF(+), BITalino OpenSignals and Simple Text.
+"""Recorded EMG from files: CSV/TSV, EDF(+)/BDF(+) (including fireorder recordings), BITalino
+OpenSignals and Simple Text, BrainFlow CSV (``board=``) and XDF from LabRecorder (``stream=``).
 
 No Qt here. :func:`read_recording` loads a whole file into a :class:`Recording` (microvolts,
 NaN rows for lost samples); :func:`resolve_channel` and :func:`derive_channels` pick channels
