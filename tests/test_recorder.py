@@ -718,3 +718,50 @@ def test_fuzzed_files_give_clear_errors(tmp_path: Path, small_recording: bytes) 
         with contextlib.suppress(OSError, ValueError):
             repair(p)  # never anything but a clear error
         assert time.monotonic() - t0 < 5
+
+
+def test_export_any_file_to_bdf_with_annotations(tmp_path) -> None:
+    """`fireorder record --source file --speed fast` converts an imported file to BDF+ with
+    the analysis as EDF+ annotations; analyzing the BDF gives the same verdicts."""
+    import json
+
+    from app.cli import main
+    from devices.simulator import preset, simulate, write_csv
+
+    rec = simulate(preset("clean", seed=21, fs=2000), 30)
+    csv = tmp_path / "in.csv"
+    write_csv(csv, rec)
+    out = tmp_path / "out.bdf"
+    roles = "glute_l=glute_l,glute_r=glute_r,lumbar_l=lumbar_l,lumbar_r=lumbar_r"
+    assert (
+        main(
+            [
+                "record",
+                "--source",
+                "file",
+                "--file",
+                str(csv),
+                "--speed",
+                "fast",
+                "--channels",
+                roles,
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    import contextlib
+    import io
+
+    def verdicts(path: str, *extra: str) -> list:
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            assert main(["analyze", path, "--json", *extra]) == 0
+        return [(r["order"], r["lag_ms"]) for r in json.loads(buf.getvalue())["reps"]]
+
+    assert verdicts(str(out)) == verdicts(str(csv), "--channels", roles)
+    from devices.files import read_recording
+
+    texts = [a.text for a in read_recording(str(out)).annotations]
+    assert sum(t.startswith("rep ") and "lag=" in t for t in texts) >= 8
