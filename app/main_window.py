@@ -342,6 +342,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self._last_status = now
             self._update_status(now)
             self.replay_bar.update_position()
+            back = self.replay_bar.loop_target()
+            if back is not None:
+                self.seek(back)
             self._update_recording_status()
         if s.state == "error" and s.error and self._error_shown != s.error:
             self.show_error(f"device stopped: {s.error}")

@@ -98,9 +98,24 @@ class ReplayBar(QtWidgets.QWidget):
         self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal, objectName="replay_seek")
         self.slider.setRange(0, 1000)
         self.time = QtWidgets.QLabel("0:00 / 0:00", objectName="replay_time")
+        self.a_btn = QtWidgets.QPushButton("A", objectName="replay_a")
+        self.b_btn = QtWidgets.QPushButton("B", objectName="replay_b")
+        self.loop = QtWidgets.QCheckBox("loop A–B", objectName="replay_loop")
+        for b, tip in ((self.a_btn, "loop start = now"), (self.b_btn, "loop end = now")):
+            b.setMaximumWidth(28)
+            b.setToolTip(tip)
+        self.loop_range: tuple[int, int] | None = None
         row = QtWidgets.QHBoxLayout(self)
         row.setContentsMargins(4, 0, 4, 0)
-        for w in (self.play_btn, self.speed, self.prev_btn, self.next_btn):
+        for w in (
+            self.play_btn,
+            self.speed,
+            self.prev_btn,
+            self.next_btn,
+            self.a_btn,
+            self.b_btn,
+            self.loop,
+        ):
             row.addWidget(w)
         row.addWidget(self.slider, 1)
         row.addWidget(self.time)
@@ -114,6 +129,8 @@ class ReplayBar(QtWidgets.QWidget):
         self.slider.sliderPressed.connect(lambda: setattr(self, "_dragging", True))
         self.slider.sliderReleased.connect(self._released)
         self._reps_ready.connect(self._set_reps)
+        self.a_btn.clicked.connect(lambda: self.set_loop_point(0))
+        self.b_btn.clicked.connect(lambda: self.set_loop_point(1))
 
     def attach(self, source: object | None) -> None:
         """Follow a FileSource (None hides the bar)."""
@@ -141,6 +158,22 @@ class ReplayBar(QtWidgets.QWidget):
             self._reps_ready.emit([r.start for r in result.reps])
         except Exception as exc:  # navigation is a convenience: never break replay
             log.warning("rep index for replay not built: %s", exc)
+
+    def set_loop_point(self, which: int, index: int | None = None) -> None:
+        """Set the loop start (0) or end (1) to ``index`` (default: the current position)."""
+        if self.source is None:
+            return
+        pos = self.source.position if index is None else index
+        a, b = self.loop_range or (0, self.source.n_samples)
+        a, b = (pos, max(b, pos + 1)) if which == 0 else (min(a, pos - 1), pos)
+        self.loop_range = (max(0, a), b)
+
+    def loop_target(self) -> int | None:
+        """Where to jump back to, if looping and the replay has passed the loop's end."""
+        if self.source is None or not self.loop.isChecked() or self.loop_range is None:
+            return None
+        a, b = self.loop_range
+        return a if self.source.position >= b else None
 
     def _set_reps(self, starts: list[int]) -> None:
         self.rep_starts = list(starts)

@@ -6,6 +6,7 @@ The tests step the session synchronously and call the same timer slot the app us
 
 from __future__ import annotations
 
+import itertools
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -414,3 +415,25 @@ def test_drag_an_onset_to_correct_it(qtbot, store, tmp_path: Path) -> None:
     corr = doc["corrections"][-1]
     assert corr["role"] == "lumbar_l" and corr["order"] == "lumbar_first"
     assert corr["detected_s"] == pytest.approx(rep.onsets[Role.LUMBAR_L] / fs, abs=1e-3)
+
+
+def test_replay_loops_a_range(qtbot, store, tmp_path: Path) -> None:
+    from app.cli import main
+
+    csv = tmp_path / "loop.csv"
+    assert main(["simulate", "--duration", "30", "--seed", "14", "--out", str(csv)]) == 0
+    win = make(qtbot, store, SourceChoice("file", {"path": str(csv), "speed": 1.0}))
+    bar = win.replay_bar
+    device = win.session.device  # type: ignore[union-attr]
+    run_for(win, 2.0, step=0.5)
+    bar.set_loop_point(0, 4000)
+    bar.set_loop_point(1, 10000)
+    bar.loop.setChecked(True)
+    positions = []
+    for _ in range(30):
+        run_for(win, 0.5, step=0.5)
+        win._last_status = 0.0  # let the next refresh run its 4 Hz housekeeping
+        win.refresh()
+        positions.append(device.position)
+    assert max(positions) <= 10000 + 2000 and min(positions[5:]) >= 4000 - 1
+    assert any(b < a for a, b in itertools.pairwise(positions))  # it jumped back
