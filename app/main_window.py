@@ -68,6 +68,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._error_shown: str | None = None
         self.recorder = None  # devices.recorder.Recorder while recording
         self.corrections: list[tuple[RepResult, RepResult]] = []  # (detected, corrected)
+        self._last_recording: str | None = None
+        self._export_job: object | None = None
         self.recordings_dir = recordings_dir or "recordings"
 
         self.traces = TracesView()
@@ -177,6 +179,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_start = self._action(session, "Start / stop", self.toggle_running, "Space")
         self.act_mark = self._action(session, "Mark event", self.mark_event, "M")
         self._action(session, "Add note…", self.ask_note, "N")
+        self._action(session, "Export report…", self.export_report, "Ctrl+E")
         self.act_record = self._action(
             session, "Record", self.toggle_recording, "Ctrl+R", checkable=True
         )
@@ -509,6 +512,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if rec is None:
             return
         summary = rec.stop()
+        self._last_recording = str(summary.path)
         self._set_status("rec", "")
         self.sessions.refresh()
         self.statusBar().showMessage(f"saved {summary.path}", 8000)
@@ -525,6 +529,25 @@ class MainWindow(QtWidgets.QMainWindow):
         if reports:
             names = ", ".join(str(getattr(r, "path", r)) for r in reports)
             self.statusBar().showMessage(f"repaired unfinished recordings: {names}", 10000)
+
+    def export_report(self, out: str | None = None) -> object | None:
+        """Report on the replayed file, or on the last recording of this session."""
+        from app.export_dialog import export_report
+
+        device = self.session.device if self.session else None
+        path = getattr(device, "path", None) or self._last_recording
+        if not path:
+            self.statusBar().showMessage("nothing to report on: replay or record a session", 6000)
+            return None
+        info = self.session.info if self.session else None
+        channels = (
+            {r.value: info.channel_names[i] for r, i in info.roles.items()}
+            if info is not None and getattr(device, "path", None)
+            else None
+        )
+        meta = {"athlete": self.athlete_id}
+        self._export_job = export_report(self, str(path), channels, self.settings, meta, out)
+        return self._export_job
 
     def ask_note(self) -> None:
         text, ok = QtWidgets.QInputDialog.getText(self, "Note", "Note at this moment:")

@@ -437,3 +437,21 @@ def test_replay_loops_a_range(qtbot, store, tmp_path: Path) -> None:
         positions.append(device.position)
     assert max(positions) <= 10000 + 2000 and min(positions[5:]) >= 4000 - 1
     assert any(b < a for a, b in itertools.pairwise(positions))  # it jumped back
+
+
+def test_export_a_report_from_the_window(qtbot, store, tmp_path: Path) -> None:
+    demo = Path(__file__).resolve().parents[1] / "recordings" / "demo_lumbar_first.bdf"
+    win = make(qtbot, store, SourceChoice("file", {"path": str(demo), "speed": 1.0}))
+    out = tmp_path / "report.html"
+    job = win.export_report(str(out))
+    assert job is not None
+    # the work runs on a thread; the window reports the end in its status bar
+    qtbot.waitUntil(lambda: "report saved" in win.statusBar().currentMessage(), timeout=60_000)
+    assert out.exists() and out.with_suffix(".csv").exists()
+    assert "lumbar" in out.read_text()
+
+
+def test_export_without_a_file_is_a_message(qtbot, store) -> None:
+    win = make(qtbot, store)
+    assert win.export_report("/tmp/never.html") is None
+    assert "nothing to report on" in win.statusBar().currentMessage()
