@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6 import QtCore, QtGui, QtWidgets
+from PyQt6 import QtCore, QtWidgets
 
 from app.tally import RepTally
 from app.theme import VERDICT_COLOR, VERDICT_TEXT
@@ -176,12 +176,3 @@ class FiringOrderPanel(QtWidgets.QWidget):
                     + ("" if pct is None else f" ({pct:.0f}%)")
                 )
         self.counts.setText("<br>".join(rows))
-
-    def set_font_scale(self, scale: float) -> None:
-        font = self.verdict.font()
-        font.setPointSizeF(26 * scale)
-        self.verdict.setFont(font)
-
-
-def color(order: str) -> QtGui.QColor:
-    return QtGui.QColor(VERDICT_COLOR[order])

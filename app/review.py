@@ -5,7 +5,6 @@ from __future__ import annotations
 import bisect
 import logging
 import threading
-from collections.abc import Callable
 
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
@@ -231,12 +230,3 @@ class ReplayBar(QtWidgets.QWidget):
             return f"{s // 60}:{s % 60:02d}"
 
         self.time.setText(f"{clock(src.position)} / {clock(src.n_samples)}")
-
-
-def seek_callback(session_getter: Callable[[], object]) -> Callable[[int], None]:
-    def seek(index: int) -> None:
-        session = session_getter()
-        if session is not None:
-            session.seek(index)
-
-    return seek

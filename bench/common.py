@@ -22,6 +22,17 @@ log = logging.getLogger(__name__)
 OUT_DIR = Path(__file__).resolve().parent / "out"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+#: the 8-channel layout every throughput benchmark uses (4 roles + 4 role-less channels)
+CHANNELS_8 = (
+    "glute_l",
+    "glute_r",
+    "lumbar_l",
+    "lumbar_r",
+    "hamstring_l",
+    "hamstring_r",
+    "oblique_l",
+    "oblique_r",
+)
 
 
 def out_dir(quick: bool) -> Path:

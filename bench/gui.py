@@ -25,7 +25,7 @@ from bench import common
 log = logging.getLogger(__name__)
 
 FPS = int(os.environ.get("FIREORDER_BENCH_FPS", "55"))
-CHANNELS = "glute_l,glute_r,lumbar_l,lumbar_r,hamstring_l,hamstring_r,extra1,extra2"
+CHANNELS = ",".join(common.CHANNELS_8)
 
 
 def _rss_mb() -> float:

@@ -47,16 +47,7 @@ from devices.simulator import SimulatorDevice
 
 log = logging.getLogger(__name__)
 
-CHANNELS = (
-    "glute_l",
-    "glute_r",
-    "lumbar_l",
-    "lumbar_r",
-    "hamstring_l",
-    "hamstring_r",
-    "oblique_l",
-    "oblique_r",
-)
+CHANNELS = common.CHANNELS_8
 FS = 2000.0
 MIN_FREE_BYTES = 1 << 30
 TARGET_GROWTH_MB = 20.0

@@ -38,16 +38,7 @@ from dsp.settings import DspSettings
 
 log = logging.getLogger(__name__)
 
-CHANNELS = (
-    "glute_l",
-    "glute_r",
-    "lumbar_l",
-    "lumbar_r",
-    "hamstring_l",
-    "hamstring_r",
-    "oblique_l",
-    "oblique_r",
-)
+CHANNELS = common.CHANNELS_8
 FS = 2000.0
 CHUNK_MS = 20.0
 WARMUP_S = 5.0

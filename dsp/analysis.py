@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from dsp.contract import Chunk, Role, StreamInfo
+from dsp.contract import Chunk, StreamInfo
 from dsp.events import GapEvent
 from dsp.onset import OnsetEvent
 from dsp.pipeline import Pipeline
@@ -129,7 +129,3 @@ def analyze(
     for ch in result.onsets:
         result.onsets[ch].sort()
     return result
-
-
-def role_of_channel(info: StreamInfo) -> dict[int, Role]:
-    return {i: r for r, i in info.roles.items()}

@@ -97,6 +97,3 @@ class SpanIndex:
         for c, spans in enumerate(self._spans):
             if spans and spans[0][1] < limit:
                 self._spans[c] = [s for s in spans if s[1] >= limit]
-
-    def spans(self, channel: int) -> list[tuple[int, int, str]]:
-        return list(self._spans[channel])

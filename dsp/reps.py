@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 
 import numpy as np
 
@@ -26,13 +25,6 @@ ORDERS = (GLUTE_FIRST, LUMBAR_FIRST, SIMULTANEOUS, UNDETERMINED)
 # onset search window [start - pre, stop].
 Usable = Callable[[int, int, Role], bool]
 QuietFrom = Callable[[Role, int], "int | None"]
-
-
-class Order(StrEnum):
-    GLUTE_FIRST = GLUTE_FIRST
-    LUMBAR_FIRST = LUMBAR_FIRST
-    SIMULTANEOUS = SIMULTANEOUS
-    UNDETERMINED = UNDETERMINED
 
 
 def classify(lag_ms: float | None, tolerance_ms: float) -> str:
