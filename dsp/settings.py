@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 DetectorSignal = Literal["power", "tkeo"]
+OnsetMethod = Literal["changepoint", "backdate"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ class DspSettings:
     # to where the statistic last sat at baseline level (mean + k_back * SD).
     k_back: float = 1.0
     backdate_max_ms: float = 300.0
+    # How the onset time is estimated once a burst is sure: "changepoint" (a likelihood-ratio
+    # changepoint over the look-back window, Staude 2001) or "backdate" (walk back to the last
+    # sample at mean + k_back * SD, the method before; kept as an ablation).
+    onset_method: OnsetMethod = "changepoint"
     # Hysteresis for the offset: below mean + k_off * SD or a fraction of the burst's peak.
     k_off: float = 2.0
     off_peak_fraction: float = 0.02
