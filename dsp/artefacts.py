@@ -90,7 +90,14 @@ class SpanIndex:
             self.add(c, start, stop, kind)
 
     def overlaps(self, channel: int, start: int, stop: int) -> bool:
-        return any(a < stop and b > start for a, b, _ in reversed(self._spans[channel]))
+        return self.kind_overlapping(channel, start, stop) is not None
+
+    def kind_overlapping(self, channel: int, start: int, stop: int) -> str | None:
+        """Kind of the latest span of ``channel`` overlapping ``[start, stop)``, if any."""
+        for a, b, kind in reversed(self._spans[channel]):
+            if a < stop and b > start:
+                return kind
+        return None
 
     def prune(self, now: int) -> None:
         limit = now - self.horizon

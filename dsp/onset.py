@@ -87,6 +87,7 @@ class OnsetDetector:
         delay: int = 0,
         off_delay: int = 0,
         rest_memory: int = 0,
+        floor_rise: int = 1,
     ) -> None:
         self.n_channels = n_channels
         self.min_on = max(1, int(min_on))
@@ -97,6 +98,7 @@ class OnsetDetector:
         self.delay = delay
         self.off_delay = off_delay
         self.rest_memory = max(1, int(rest_memory))
+        self.floor_rise = max(1, int(floor_rise))
         self.reset()
 
     def reset(self) -> None:
@@ -152,7 +154,9 @@ class OnsetDetector:
         if blocked is not None:
             above &= ~blocked
         crossing = above.any(axis=0)
-        smax = s.max(axis=0)
+        # Blocked samples (an artefact ringing) must not raise a burst's peak either: the
+        # offset level follows the peak, and a pop's peak would end the burst at once.
+        smax = (s if blocked is None else np.where(blocked, -np.inf, s)).max(axis=0)
         for c in range(self.n_channels):
             st = self._states[c]
             if not np.isfinite(thr.on[c]):
@@ -195,13 +199,24 @@ class OnsetDetector:
         while i < n:
             seg = s[i:]
             if not st.active:
-                on, back_level = thr.on[c], thr.back[c]
-                if st.floor > on:  # tonic activity: demand a clear rise above it
-                    on, back_level = st.floor * self.rearm_ratio, st.floor
+                on: float | Array = thr.on[c]
+                back_level = thr.back[c]
+                floor: Array | None = None
+                if st.floor > thr.on[c]:  # tonic activity: demand a clear rise above it
+                    floor = self._floor_track(st.floor, s_off[i:])
+                    tonic = floor > thr.on[c]
+                    on = np.where(tonic, floor * self.rearm_ratio, thr.on[c])
                 mask = (seg > on) & free[i:]
                 run, st.carry = first_run(mask, st.carry, self.min_on)
                 if run is None:
+                    if floor is not None:
+                        st.floor = float(floor[-1]) if floor[-1] > thr.on[c] else 0.0
                     break
+                if floor is not None:
+                    level = float(floor[max(run, 0)])
+                    if level > thr.on[c]:
+                        back_level = level
+                    st.floor = 0.0
                 run_start = start + i + run
                 detected = run_start + self.min_on - 1
                 onset = self._backdate(hist, hist_start, run_start, back_level)
@@ -210,7 +225,7 @@ class OnsetDetector:
                 events.append(OnsetEvent(c, onset - self.delay, detected - self.delay))
                 i = detected - start + 1
             else:
-                peaks = np.maximum.accumulate(np.maximum(seg, st.peak))
+                peaks = np.maximum.accumulate(np.maximum(np.where(free[i:], seg, -np.inf), st.peak))
                 off_level = np.maximum(thr.off[c], self.off_peak_fraction * peaks)
                 mask = (s_off[i:] < off_level) & free[i:]
                 run, st.carry = first_run(mask, st.carry, self.min_off)
@@ -227,6 +242,24 @@ class OnsetDetector:
                 st.active, st.carry = False, 0
                 i = detected - start + 1
         return events
+
+    def _floor_track(self, floor: float, s_off: Array) -> Array:
+        """The tonic floor per sample while the channel is quiet: it falls with the
+        (offset-smoothed) statistic at once and rises by at most e per ``floor_rise``
+        samples, ``f[i] = min(s_off[i], f[i-1] * exp(1 / floor_rise))``.
+
+        A burst's floor is a level the channel may stay at (tonic activity), but an artefact
+        (an electrode pop, a cable knock) leaves a huge one behind: a floor that never came
+        down would make ``floor * rearm_ratio`` a permanent re-arm level and blind the channel
+        for the rest of the stream. Solved in closed form in the log domain (a running min of
+        ``log s - c i``), so the cost is a few vector operations per segment.
+        """
+        n = s_off.shape[0]
+        c = 1.0 / self.floor_rise
+        ramp = c * np.arange(n)
+        logs = np.log(np.maximum(s_off, 1e-300)) - ramp
+        g = np.minimum.accumulate(np.concatenate(([np.log(max(floor, 1e-300)) + c], logs)))
+        return np.asarray(np.exp(g[1:] + ramp))
 
     def first_at_rest(self, channel: int, index: int) -> int | None:
         """First reported index >= ``index`` at which the channel's statistic was at rest

@@ -35,6 +35,10 @@ from dsp.templates import get_template
 log = logging.getLogger(__name__)
 Array = NDArray[np.float64]
 
+#: artefact kinds that pass (a spike, a pop, a motion transient): they block onsets and
+#: offsets on their channel while the filters ring, then the channel works as before
+TRANSIENT_KINDS = frozenset({"spike", "pop", "motion"})
+
 
 @dataclass(frozen=True)
 class Processed:
@@ -100,6 +104,7 @@ class Pipeline:
             + self._smoothing_delay(s.detector_lowpass_hz),
             off_delay=self._smoothing_delay(s.offset_lowpass_hz),
             rest_memory=self._ms(1000),  # early verdicts look back at most this far
+            floor_rise=self._ms(s.floor_rise_tau_s * 1000),
         )
         self.reps = RepTracker(
             dict(self.info.roles),
@@ -115,6 +120,7 @@ class Pipeline:
         self._thr = self._thresholds()
         self._started = False
         self._blocked_until = 0
+        self._chan_blocked = np.zeros(ch, dtype=np.int64)
         self.samples = 0
         self.gaps = 0
         self.lost_samples = 0
@@ -211,7 +217,7 @@ class Pipeline:
         settle = self._ms(self.settings.gap_settle_ms)
         self.spans.add_all(start, start + length + settle, "gap")
         self._settle_decision(start - 1, events)
-        self._emit(self.reps.abort(start, lambda *_: False), events)
+        self._emit(self.reps.abort(start, lambda *_: None), events)
         for _, f in self._groups:
             f.reset()
         self._stat_lp.reset()
@@ -259,7 +265,13 @@ class Pipeline:
         if n == 0:
             return
         self.samples += n
-        for c, a, b, kind in self.artefacts.scan(start, x):
+        for c, a, end, kind in self.artefacts.scan(start, x):
+            b = end
+            if kind in TRANSIENT_KINDS:
+                # The filters ring and the statistic is smoothed after a transient: the
+                # channel may neither start nor end a burst until that has died away.
+                b += self._ms(self.settings.artefact_settle_ms)
+                self._chan_blocked[c] = max(self._chan_blocked[c], b)
             self.spans.add(c, a, b, kind)
             events.append(ArtefactEvent(c, a, b, kind))
         y = self._condition(x)
@@ -273,10 +285,10 @@ class Pipeline:
             at = start + pos
             m = min(n - pos, self.baseline.next_boundary(at) - at)
             seg = stat[pos : pos + m]
-            blocked = None  # the usual case: no gap is settling
-            if at < self._blocked_until:
-                rows = (at + np.arange(m)) < self._blocked_until
-                blocked = np.repeat(rows[:, None], self.info.n_channels, axis=1)
+            blocked = None  # the usual case: no gap is settling, no artefact ringing
+            until = np.maximum(self._chan_blocked, self._blocked_until)
+            if (at < until).any():
+                blocked = (at + np.arange(m))[:, None] < until[None, :]
             self._thr = self._thresholds()
             found = self.detector.process(at, seg, self._thr, blocked, stat_off[pos : pos + m])
             found.sort(key=lambda e: e.detected_at)
@@ -314,6 +326,6 @@ class Pipeline:
     def _emit(pair: tuple[RepResult | None, RepEnded | None], events: list[Event]) -> None:
         events.extend(e for e in pair if e is not None)
 
-    def _usable(self, start: int, stop: int, role: Role) -> bool:
+    def _usable(self, start: int, stop: int, role: Role) -> str | None:
         lo = start - self._ms(self.settings.search_pre_ms)
-        return not self.spans.overlaps(self.info.roles[role], lo, stop + 1)
+        return self.spans.kind_overlapping(self.info.roles[role], lo, stop + 1)

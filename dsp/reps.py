@@ -21,9 +21,20 @@ UNDETERMINED = "undetermined"
 ORDERS = (GLUTE_FIRST, LUMBAR_FIRST, SIMULTANEOUS, UNDETERMINED)
 
 
-# usable(start, stop, role): no gap, clipping or flat line on that role's channel in the
-# onset search window [start - pre, stop].
-Usable = Callable[[int, int, Role], bool]
+# usable(start, stop, role): None when the role's channel had no gap or artefact in the onset
+# search window [start - pre, stop]; else the kind of the first one found ("gap", "clip",
+# "flat", "spike", ...), which becomes the reason of an undetermined verdict.
+Usable = Callable[[int, int, Role], "str | None"]
+
+#: what an artefact kind means to the person reading an undetermined verdict
+ARTEFACT_REASONS: dict[str, str] = {
+    "gap": "samples lost (gap) near the onsets",
+    "clip": "saturation (clipping) near the onsets",
+    "flat": "flat line (lead off?) near the onsets",
+    "spike": "spike artefact (electrode pop or cable knock) near the onsets",
+    "pop": "electrode pop near the onsets",
+    "motion": "motion artefact near the onsets",
+}
 QuietFrom = Callable[[Role, int], "int | None"]
 
 
@@ -243,14 +254,17 @@ class RepTracker:
         # Each role's onset must come from clean data: its window runs from before the rep to
         # just after its onset (or to now, for a role still missing). Clipping later in the
         # burst does not matter.
-        ok = all(
-            usable(rep.start, min(now, rep.onsets[r] + self.settle) if r in rep.onsets else now, r)
-            for r in self.compared
-        )
+        bad = None
+        for r in self.compared:
+            stop = min(now, rep.onsets[r] + self.settle) if r in rep.onsets else now
+            bad = usable(rep.start, stop, r)
+            if bad is not None:
+                break
+        ok = bad is None
         lag = self._lag(self.glutes, self.lumbars, rep.onsets)
         order = classify(lag, self.tolerance_ms)
-        if not ok:
-            reason = "unusable data (gap, saturation or flat line) near the onsets"
+        if bad is not None:
+            reason = ARTEFACT_REASONS.get(bad, f"{bad} artefact near the onsets")
             lag, order = None, UNDETERMINED
         elif lag is None and early:
             reason = f"glutes still at rest {self.tolerance_ms:g} ms after the lumbar onset"

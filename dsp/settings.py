@@ -58,6 +58,10 @@ class DspSettings:
     offset_lowpass_hz: float = 8.0
     # A burst this much above the floor it fell to re-arms the detector over tonic activity.
     rearm_ratio: float = 3.0
+    # The level a burst fell back to (the tonic floor behind the re-arm level) follows the
+    # statistic down at once and rises by at most e per this time constant, so a floor left
+    # by an artefact is gone as soon as the channel is back at rest (onset.OnsetDetector).
+    floor_rise_tau_s: float = 1.0
 
     # Baseline: calibrated rest window if given, else robust estimate from recent blocks.
     # Blocks of half a second hold part of a cardiac cycle, so the rest level of a lumbar
@@ -77,6 +81,9 @@ class DspSettings:
     settle_ms: float = 30.0  # wait for a missing side's onset before deciding a rep
     search_pre_ms: float = 250.0  # data before the rep start that must be usable
     gap_settle_ms: float = 200.0  # after a gap, filters resettle: data unusable
+    # After a transient artefact (spike, pop, motion) the band-pass rings and the statistic is
+    # smoothed: the channel's onsets and offsets are suspended this long after its end.
+    artefact_settle_ms: float = 100.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -225,7 +225,7 @@ def test_flat_lumbar_channel_makes_rep_undetermined() -> None:
     x = bursts(FS, 8.0, [[4.0]] * 2 + [[4.1]] * 2, seed=14)
     x[int(3.9 * FS) : int(4.3 * FS), 2] = 12.0  # lead-off: constant value
     reps = [e for e in run(Pipeline(info4(FS), display=False), x) if isinstance(e, RepResult)]
-    assert reps and reps[0].order == "undetermined" and "unusable" in reps[0].reason
+    assert reps and reps[0].order == "undetermined" and "flat line" in reps[0].reason
 
 
 def test_duplicate_samples_are_dropped() -> None:
