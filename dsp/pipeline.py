@@ -105,6 +105,12 @@ class Pipeline:
             off_delay=self._smoothing_delay(s.offset_lowpass_hz),
             rest_memory=self._ms(1000),  # early verdicts look back at most this far
             floor_rise=self._ms(s.floor_rise_tau_s * 1000),
+            method=s.onset_method,
+            window=self._ms(s.changepoint_window_ms),
+            # Samples per independent one in the smoothed statistic: fs / (2 * equivalent
+            # noise bandwidth); a 2nd-order Butterworth's ENBW is 1.11 x its corner.
+            corr_len=fs / (2.0 * 1.11 * min(s.detector_lowpass_hz, 0.45 * fs)),
+            ramp_power=s.changepoint_ramp_power,
         )
         self.reps = RepTracker(
             dict(self.info.roles),
@@ -250,6 +256,8 @@ class Pipeline:
             on=np.maximum(mean + s.k_on * sd, floor),
             back=mean + s.k_back * sd,
             off=np.maximum(mean + s.k_off * sd, mean * 1.2),
+            mean=mean,
+            sd=sd,
         )
 
     def _contiguous(

@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import fft as sp_fft
-from scipy import signal
+
+from dsp.filters import butter_sos, notch_sos, sosfilt_rows, sosfilt_zi
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,20 @@ def _bandpass(lo: float, hi: float, fs: float) -> NDArray[np.float64] | None:
     hi = min(hi, 0.45 * fs)  # keep the upper edge clear of Nyquist for a stable design
     if hi <= 1.25 * lo:
         return None
-    return np.asarray(signal.butter(2, [lo, hi], btype="bandpass", fs=fs, output="sos"))
+    return butter_sos(2, [lo, hi], "bandpass", fs)
+
+
+def _next_fast_len(target: int) -> int:
+    """Smallest 11-smooth length >= ``target`` (what ``scipy.fft.next_fast_len`` returns)."""
+    n = max(1, target)
+    while True:
+        m = n
+        for f in (2, 3, 5, 7, 11):
+            while m % f == 0:
+                m //= f
+        if m == 1:
+            return n
+        n += 1
 
 
 def _boundaries(n: int, parts: int) -> NDArray[np.intp]:
@@ -248,7 +261,7 @@ def _periodicity(env: NDArray[np.float64], lag_lo: int, lag_hi: int) -> NDArray[
     """
     c, n = env.shape
     e = env - env.mean(axis=1, keepdims=True)
-    nfft = sp_fft.next_fast_len(2 * n)
+    nfft = _next_fast_len(2 * n)
     spec = np.fft.rfft(e, nfft, axis=1)
     ac = np.fft.irfft(spec.real**2 + spec.imag**2, nfft, axis=1)[:, : lag_hi + 2]
     a0 = ac[:, :1]
@@ -333,7 +346,7 @@ class QualityMonitor:
 
     def _setup_spectrum(self) -> None:
         s, n, fs = self.settings, self._n, self.fs
-        win = signal.get_window("hann", n)
+        win = 0.5 + 0.5 * np.cos(np.linspace(-np.pi, np.pi, n + 1)[:-1])  # periodic Hann
         self._win = win
         # Scale so that summing bins gives mean square in uV^2 (one-sided, Hann-corrected).
         pscale = 2.0 / (n * float(np.sum(win**2)))
@@ -375,10 +388,7 @@ class QualityMonitor:
         s, fs, n = self.settings, self.fs, self._n
         self._sos_noise = _bandpass(*s.emg_band_hz, fs)
         if self._sos_noise is not None and self._notch_freqs:
-            notches = [
-                signal.tf2sos(*signal.iirnotch(f, f / _NOTCH_BW_HZ, fs=fs))
-                for f in self._notch_freqs
-            ]
+            notches = [notch_sos(f, f / _NOTCH_BW_HZ, fs) for f in self._notch_freqs]
             self._sos_noise = np.vstack([self._sos_noise, *notches])
         # The ECG path runs on a boxcar-decimated copy (~200 Hz): 5-30 Hz needs no more, it is 10x
         # cheaper, and the boxcar nulls at multiples of the new rate keep aliased EMG far below
@@ -399,12 +409,8 @@ class QualityMonitor:
         self._env_len = max(hist_windows * n_env, self._env_min)
         self._ecg_on = self._sos_ecg is not None and self._lag_hi >= self._lag_lo + 2
         # Unit steady-state filter states, scaled by the first sample of each channel.
-        self._zi_noise_unit = (
-            signal.sosfilt_zi(self._sos_noise)[:, None, :] if self._sos_noise is not None else None
-        )
-        self._zi_ecg_unit = (
-            signal.sosfilt_zi(self._sos_ecg)[:, None, :] if self._sos_ecg is not None else None
-        )
+        self._zi_noise_unit = sosfilt_zi(self._sos_noise) if self._sos_noise is not None else None
+        self._zi_ecg_unit = sosfilt_zi(self._sos_ecg) if self._sos_ecg is not None else None
 
     def reset(self) -> None:
         """Forget everything seen so far."""
@@ -416,11 +422,12 @@ class QualityMonitor:
         self._ext_val = np.full((2, c), -np.inf)
         self._ext_hits = np.zeros((2, c), dtype=np.int64)
         self._filt_init = np.zeros(c, dtype=bool)
+        # Filter states (C, sections, 2), the layout the SOS kernel works on.
         self._zi_noise = (
-            np.zeros((self._sos_noise.shape[0], c, 2)) if self._sos_noise is not None else None
+            np.zeros((c, self._sos_noise.shape[0], 2)) if self._sos_noise is not None else None
         )
         self._zi_ecg = (
-            np.zeros((self._sos_ecg.shape[0], c, 2)) if self._sos_ecg is not None else None
+            np.zeros((c, self._sos_ecg.shape[0], 2)) if self._sos_ecg is not None else None
         )
         self._env = np.zeros((c, self._env_len))
         self._env_count = 0
@@ -584,11 +591,11 @@ class QualityMonitor:
         # Filters start in steady state at the first value: no start-up transient from a DC offset.
         new = ~self._filt_init & (n_valid > 0)
         if new.any():
-            x0 = xf[new, 0][None, :, None]
+            x0 = xf[new, 0][:, None, None]
             if self._zi_noise is not None and self._zi_noise_unit is not None:
-                self._zi_noise[:, new, :] = self._zi_noise_unit * x0
+                self._zi_noise[new] = self._zi_noise_unit * x0
             if self._zi_ecg is not None and self._zi_ecg_unit is not None:
-                self._zi_ecg[:, new, :] = self._zi_ecg_unit * x0
+                self._zi_ecg[new] = self._zi_ecg_unit * x0
             self._filt_init |= new
 
         # Spectrum of the whole block.
@@ -606,7 +613,8 @@ class QualityMonitor:
 
         # Rest noise floor: 50 ms RMS of the EMG band with the line harmonics notched out.
         if self._sos_noise is not None:
-            y, self._zi_noise = signal.sosfilt(self._sos_noise, xf, axis=1, zi=self._zi_noise)
+            y = np.array(xf, dtype=np.float64, order="C")  # filtered in place; xf may be the buffer
+            sosfilt_rows(self._sos_noise, y, self._zi_noise)
             y *= y
             if mask is not None:
                 y *= mask
@@ -619,7 +627,8 @@ class QualityMonitor:
         score = np.full(self.n_channels, np.nan)
         if self._ecg_on:
             xd = np.add.reduceat(xf, self._dec_starts, axis=1) / self._dec_lens
-            z, self._zi_ecg = signal.sosfilt(self._sos_ecg, xd, axis=1, zi=self._zi_ecg)
+            z = np.ascontiguousarray(xd)  # a new array: filtered in place
+            sosfilt_rows(self._sos_ecg, z, self._zi_ecg)
             z *= z
             env = np.sqrt(np.add.reduceat(z, self._env_starts, axis=1) / self._env_lens)
             k = env.shape[1]

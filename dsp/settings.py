@@ -45,10 +45,17 @@ class DspSettings:
     # to where the statistic last sat at baseline level (mean + k_back * SD).
     k_back: float = 1.0
     backdate_max_ms: float = 300.0
-    # How the onset time is estimated once a burst is sure: "changepoint" (a likelihood-ratio
-    # changepoint over the look-back window, Staude 2001) or "backdate" (walk back to the last
-    # sample at mean + k_back * SD, the method before; kept as an ablation).
+    # How the onset time is estimated once a burst is sure: "changepoint" (the change point
+    # of a two-phase model, rest level then a rise, fitted over the look-back window; see
+    # dsp.onset) or "backdate" (walk back to the last sample at mean + k_back * SD, the method
+    # before; kept as an ablation).
     onset_method: OnsetMethod = "changepoint"
+    # How far back from the sure crossing the changepoint looks: slow recruitment (ramps of
+    # up to ~500 ms, sparse first discharges) starts well before the crossing.
+    changepoint_window_ms: float = 600.0
+    # Shape of the rise after the change: power ~ (t - t0) ** p. 2 = amplitude growing in
+    # proportion to a linearly ramping force (Lawrence & De Luca 1983).
+    changepoint_ramp_power: float = 2.0
     # Hysteresis for the offset: below mean + k_off * SD or a fraction of the burst's peak.
     k_off: float = 2.0
     off_peak_fraction: float = 0.02
