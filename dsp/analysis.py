@@ -57,11 +57,16 @@ class Analysis:
             "end_s": self.seconds(rep.end),
             "decided_s": self.seconds(rep.decided_at),
             "onsets": {r.value: self.seconds(i) for r, i in rep.onsets.items()},
+            "onset_ci_s": {
+                r.value: [self.seconds(a), self.seconds(b)] for r, (a, b) in rep.onset_ci.items()
+            },
             "lag_ms": rep.lag_ms,
+            "lag_ci_ms": None if rep.lag_ci_ms is None else list(rep.lag_ci_ms),
             "order": rep.order,
             "left": rep.left.to_dict() if rep.left else None,
             "right": rep.right.to_dict() if rep.right else None,
             "reason": rep.reason,
+            "rejudged": rep.rejudged,
         }
 
     def to_dict(self, source: dict[str, Any]) -> dict[str, Any]:

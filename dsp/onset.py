@@ -106,7 +106,7 @@ class OnsetDetector:
         delay: int = 0,
         off_delay: int = 0,
         rest_memory: int = 0,
-        floor_rise: int = 1,
+        floor_window: int = 1,
         method: str = "changepoint",
         window: int = 0,
         corr_len: float = 1.0,
@@ -121,7 +121,7 @@ class OnsetDetector:
         self.delay = delay
         self.off_delay = off_delay
         self.rest_memory = max(1, int(rest_memory))
-        self.floor_rise = max(1, int(floor_rise))
+        self.floor_window = max(1, int(floor_window))
         if method not in ("changepoint", "backdate"):
             raise ValueError(f"unknown onset method {method!r}")
         self.method = method
@@ -137,6 +137,7 @@ class OnsetDetector:
         # that sample)? Kept with the history so that questions about the past get the same
         # answer however the stream was chunked.
         self._rest = np.zeros((0, self.n_channels), dtype=bool)
+        self._off_tail = np.zeros((0, self.n_channels))  # last offset statistic (floor cap)
         self._hist_start = 0
 
     @property
@@ -169,6 +170,8 @@ class OnsetDetector:
         if s_off is None:
             s_off = s
         n = s.shape[0]
+        tail = self._off_tail.shape[0]
+        off_hist = np.concatenate((self._off_tail, s_off), axis=0)
         if self._hist.shape[0] == 0:
             self._hist_start = start  # fresh start or after a gap
         hist = np.concatenate((self._hist, s), axis=0)
@@ -203,13 +206,14 @@ class OnsetDetector:
             free = np.ones(n, dtype=bool) if blocked is None else ~blocked[:, c]
             events.extend(
                 self._channel(
-                    c, start, s[:, c], s_off[:, c], thr, free, hist[:, c], hist_start
+                    c, start, s[:, c], off_hist[:, c], tail, thr, free, hist[:, c], hist_start
                 )
             )
         keep = max(self.backdate_max, self.window) + self.min_on + 1
         keep = max(keep, self.rest_memory)
         self._hist = hist[-keep:]
         self._rest = rest[-keep:]
+        self._off_tail = off_hist[len(off_hist) - (self.floor_window - 1) :]
         self._hist_start = start + n - self._hist.shape[0]
         return events
 
@@ -218,13 +222,15 @@ class OnsetDetector:
         c: int,
         start: int,
         s: Array,
-        s_off: Array,
+        off_hist: Array,
+        tail: int,
         thr: Thresholds,
         free: Mask,
         hist: Array,
         hist_start: int,
     ) -> list[OnsetEvent | OffsetEvent]:
         st = self._states[c]
+        s_off = off_hist[tail:]
         events: list[OnsetEvent | OffsetEvent] = []
         i = 0
         n = s.shape[0]
@@ -235,7 +241,7 @@ class OnsetDetector:
                 back_level = thr.back[c]
                 floor: Array | None = None
                 if st.floor > thr.on[c]:  # tonic activity: demand a clear rise above it
-                    floor = self._floor_track(st.floor, s_off[i:])
+                    floor = self._floor_track(st.floor, off_hist, tail + i)
                     tonic = floor > thr.on[c]
                     on = np.where(tonic, floor * self.rearm_ratio, thr.on[c])
                 mask = (seg > on) & free[i:]
@@ -284,23 +290,23 @@ class OnsetDetector:
                 i = detected - start + 1
         return events
 
-    def _floor_track(self, floor: float, s_off: Array) -> Array:
-        """The tonic floor per sample while the channel is quiet: it falls with the
-        (offset-smoothed) statistic at once and rises by at most e per ``floor_rise``
-        samples, ``f[i] = min(s_off[i], f[i-1] * exp(1 / floor_rise))``.
+    def _floor_track(self, floor: float, s_off: Array, pos: int) -> Array:
+        """The tonic floor per sample of ``s_off[pos:]`` while the channel is quiet: never
+        above the highest (offset-smoothed) statistic of the last ``floor_window`` samples.
 
-        A burst's floor is a level the channel may stay at (tonic activity), but an artefact
-        (an electrode pop, a cable knock) leaves a huge one behind: a floor that never came
-        down would make ``floor * rearm_ratio`` a permanent re-arm level and blind the channel
-        for the rest of the stream. Solved in closed form in the log domain (a running min of
-        ``log s - c i``), so the cost is a few vector operations per segment.
+        A burst's floor is the level the channel stayed at after it (tonic activity), and a
+        new burst must rise clearly above it. An artefact (an electrode pop, a cable knock)
+        leaves a huge floor behind: kept, ``floor * rearm_ratio`` would be a permanent re-arm
+        level and blind the channel for the rest of the stream. Capped by the recent maximum,
+        a floor follows the channel down within one window once it is quieter, and tonic
+        activity, whose recent maximum stays above its mean, keeps its floor.
         """
-        n = s_off.shape[0]
-        c = 1.0 / self.floor_rise
-        ramp = c * np.arange(n)
-        logs = np.log(np.maximum(s_off, 1e-300)) - ramp
-        g = np.minimum.accumulate(np.concatenate(([np.log(max(floor, 1e-300)) + c], logs)))
-        return np.asarray(np.exp(g[1:] + ramp))
+        w = self.floor_window
+        ext = s_off[max(pos - w + 1, 0) :]
+        if ext.shape[0] < w:  # the history is shorter than a window: pad with the first value
+            ext = np.concatenate((np.full(w - ext.shape[0], ext[0]), ext))
+        recent = np.lib.stride_tricks.sliding_window_view(ext, w).max(axis=1)
+        return np.minimum.accumulate(np.minimum(recent, floor))
 
     def first_at_rest(self, channel: int, index: int) -> int | None:
         """First reported index >= ``index`` at which the channel's statistic was at rest

@@ -104,7 +104,7 @@ class Pipeline:
             + self._smoothing_delay(s.detector_lowpass_hz),
             off_delay=self._smoothing_delay(s.offset_lowpass_hz),
             rest_memory=self._ms(1000),  # early verdicts look back at most this far
-            floor_rise=self._ms(s.floor_rise_tau_s * 1000),
+            floor_window=self._ms(s.floor_window_ms),
             method=s.onset_method,
             window=self._ms(s.changepoint_window_ms),
             # Samples per independent one in the smoothed statistic: fs / (2 * equivalent
@@ -305,7 +305,9 @@ class Pipeline:
                 events.append(ev)
                 if isinstance(ev, OnsetEvent):
                     self._emit(
-                        self.reps.on_onset(ev.channel, ev.index, ev.detected_at, self._usable),
+                        self.reps.on_onset(
+                            ev.channel, ev.index, ev.detected_at, self._usable, (ev.lo, ev.hi)
+                        ),
                         events,
                     )
                 else:

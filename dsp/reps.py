@@ -53,9 +53,21 @@ def classify(lag_ms: float | None, tolerance_ms: float) -> str:
 class SideResult:
     lag_ms: float | None
     order: str
+    lag_ci_ms: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {"lag_ms": self.lag_ms, "order": self.order}
+        ci = None if self.lag_ci_ms is None else list(self.lag_ci_ms)
+        return {"lag_ms": self.lag_ms, "order": self.order, "lag_ci_ms": ci}
+
+
+#: an onset's approximate 95 % interval, absolute sample indices (lo, hi)
+Interval = tuple[int, int]
+
+
+def crosses_neutral_zone(ci_ms: tuple[float, float] | None, tolerance_ms: float) -> bool:
+    """Whether a lag interval reaches from lumbar-first to glute-first: the data cannot say
+    which muscle led."""
+    return ci_ms is not None and ci_ms[0] <= -tolerance_ms and ci_ms[1] >= tolerance_ms
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,12 @@ class RepResult:
     decided_at: int
     reason: str = ""
     end: int | None = None
+    #: approximate 95 % interval of each onset (absolute indices), where the estimator gives
+    #: one; and of the lag (ms), from the intervals of the two onsets that define it
+    onset_ci: dict[Role, Interval] = field(default_factory=dict)
+    lag_ci_ms: tuple[float, float] | None = None
+    #: decided again once a sound rest baseline was known (the stream began mid-activity)
+    rejudged: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +107,7 @@ class _Rep:
     index: int
     start: int
     onsets: dict[Role, int] = field(default_factory=dict)
+    spread: dict[Role, Interval] = field(default_factory=dict)
     last_detect: int = 0
     decided: RepResult | None = None
 
@@ -126,7 +145,12 @@ class RepTracker:
         return self._rep.decided if self._rep else None
 
     def on_onset(
-        self, channel: int, index: int, detected_at: int, usable: Usable
+        self,
+        channel: int,
+        index: int,
+        detected_at: int,
+        usable: Usable,
+        interval: Interval | None = None,
     ) -> tuple[RepResult | None, RepEnded | None]:
         """Record an onset. A decided rep whose muscle fires again has ended: in a set
         without rest between reps, the next rep starts with that second onset."""
@@ -144,6 +168,7 @@ class RepTracker:
         if role in rep.onsets:
             return None, ended
         rep.onsets[role] = index
+        rep.spread[role] = interval or (index, index)
         if rep.decided is None:
             rep.start = min(rep.start, index)
             rep.last_detect = detected_at
@@ -167,18 +192,22 @@ class RepTracker:
         rep = self._rep
         assert rep is not None and rep.decided is not None
         decided = rep.decided
-        ok = decided.order != UNDETERMINED
-        lag = decided.lag_ms
+        # Undetermined for bad data: no lags. Undetermined for an uncertain lag: keep them.
+        ok = decided.order != UNDETERMINED or decided.lag_ms is not None
+        lag, lag_ci = decided.lag_ms, decided.lag_ci_ms
         if ok and lag is None:  # decided early: the glute onset, if any, came afterwards
             measured = self._lag(self.glutes, self.lumbars, rep.onsets)
             lag = None if measured is None else round(measured, 3)
+            lag_ci = self._lag_ci(self.glutes, self.lumbars, rep)
         final = replace(
             decided,
             lag_ms=lag,
+            lag_ci_ms=lag_ci,
             end=index,
             onsets={r: rep.onsets.get(r) for r in self.compared},
-            left=self._side("left", rep.onsets, ok),
-            right=self._side("right", rep.onsets, ok),
+            onset_ci={r: rep.spread[r] for r in self.compared if r in rep.spread},
+            left=self._side("left", rep, ok),
+            right=self._side("right", rep, ok),
         )
         self._rep = None
         return RepEnded(rep.index, index, final)
@@ -239,13 +268,36 @@ class RepTracker:
             return None
         return (min(lu) - min(g)) * 1000.0 / self.fs
 
-    def _side(self, side: str, onsets: dict[Role, int], ok: bool) -> SideResult | None:
+    def _lag_ci(
+        self, glutes: Iterable[Role], lumbars: Iterable[Role], rep: _Rep
+    ) -> tuple[float, float] | None:
+        """Interval of the lag from those of its two onsets (the earliest of each group),
+        their half-widths added in quadrature on each side (independent errors)."""
+        g = [r for r in glutes if r in rep.onsets]
+        lu = [r for r in lumbars if r in rep.onsets]
+        if not g or not lu:
+            return None
+        gr = min(g, key=lambda r: rep.onsets[r])
+        lr = min(lu, key=lambda r: rep.onsets[r])
+        g0, (g_lo, g_hi) = rep.onsets[gr], rep.spread.get(gr, (rep.onsets[gr],) * 2)
+        l0, (l_lo, l_hi) = rep.onsets[lr], rep.spread.get(lr, (rep.onsets[lr],) * 2)
+        lag = l0 - g0
+        below = float(np.hypot(l0 - l_lo, g_hi - g0))  # lumbar earlier, glute later
+        above = float(np.hypot(l_hi - l0, g0 - g_lo))
+        k = 1000.0 / self.fs
+        return round((lag - below) * k, 1), round((lag + above) * k, 1)
+
+    def _side(self, side: str, rep: _Rep, ok: bool) -> SideResult | None:
         g = Role.GLUTE_L if side == "left" else Role.GLUTE_R
         lu = Role.LUMBAR_L if side == "left" else Role.LUMBAR_R
         if g not in self.glutes or lu not in self.lumbars:
             return None
-        lag = self._lag((g,), (lu,), onsets) if ok else None
-        return SideResult(None if lag is None else round(lag, 3), classify(lag, self.tolerance_ms))
+        lag = self._lag((g,), (lu,), rep.onsets) if ok else None
+        ci = self._lag_ci((g,), (lu,), rep) if ok else None
+        order = classify(lag, self.tolerance_ms)
+        if crosses_neutral_zone(ci, self.tolerance_ms):
+            order = UNDETERMINED
+        return SideResult(None if lag is None else round(lag, 3), order, ci)
 
     def _decide(self, now: int, usable: Usable, early: bool = False) -> RepResult:
         rep = self._rep
@@ -262,10 +314,19 @@ class RepTracker:
                 break
         ok = bad is None
         lag = self._lag(self.glutes, self.lumbars, rep.onsets)
+        lag_ci = self._lag_ci(self.glutes, self.lumbars, rep)
         order = classify(lag, self.tolerance_ms)
         if bad is not None:
             reason = ARTEFACT_REASONS.get(bad, f"{bad} artefact near the onsets")
-            lag, order = None, UNDETERMINED
+            lag, lag_ci, order = None, None, UNDETERMINED
+        elif lag is not None and lag_ci is not None and crosses_neutral_zone(
+            lag_ci, self.tolerance_ms
+        ):
+            order = UNDETERMINED
+            reason = (
+                f"lag {lag:+.0f} ms is uncertain: its 95 % interval {lag_ci[0]:+.0f} to "
+                f"{lag_ci[1]:+.0f} ms crosses the neutral zone (±{self.tolerance_ms:g} ms)"
+            )
         elif lag is None and early:
             reason = f"glutes still at rest {self.tolerance_ms:g} ms after the lumbar onset"
             order = LUMBAR_FIRST
@@ -278,10 +339,12 @@ class RepTracker:
             onsets={r: rep.onsets.get(r) for r in self.compared},
             lag_ms=None if lag is None else round(lag, 3),
             order=order,
-            left=self._side("left", rep.onsets, ok),
-            right=self._side("right", rep.onsets, ok),
+            left=self._side("left", rep, ok),
+            right=self._side("right", rep, ok),
             decided_at=now,
             reason=reason,
+            onset_ci={r: rep.spread[r] for r in self.compared if r in rep.spread},
+            lag_ci_ms=lag_ci,
         )
         rep.decided = result
         return result

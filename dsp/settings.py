@@ -65,10 +65,10 @@ class DspSettings:
     offset_lowpass_hz: float = 8.0
     # A burst this much above the floor it fell to re-arms the detector over tonic activity.
     rearm_ratio: float = 3.0
-    # The level a burst fell back to (the tonic floor behind the re-arm level) follows the
-    # statistic down at once and rises by at most e per this time constant, so a floor left
-    # by an artefact is gone as soon as the channel is back at rest (onset.OnsetDetector).
-    floor_rise_tau_s: float = 1.0
+    # The level a burst fell back to (the tonic floor behind the re-arm level) is never above
+    # the highest offset statistic of this last stretch, so a floor left by an artefact is
+    # gone one window after the channel is back at rest (onset.OnsetDetector._floor_track).
+    floor_window_ms: float = 200.0
 
     # Baseline: calibrated rest window if given, else robust estimate from recent blocks.
     # Blocks of half a second hold part of a cardiac cycle, so the rest level of a lumbar
