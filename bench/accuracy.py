@@ -1,16 +1,30 @@
 """Accuracy benchmark: onsets and firing order on simulated recordings with known truth.
 
-Two sets of recordings from the built-in simulator, fixed seeds, at 1000/2000/2048 Hz:
+Five sets of recordings from two independent generators, fixed seeds, at 1000/2000/2048 Hz in
+turn:
 
-* **clean** -- preset ``clean`` (SNR 14-26 dB, no motion transients);
-* **hard** -- preset ``hard`` (SNR 6-14 dB, motion transients, ECG on the lumbar channels as
-  large as the EMG peaks, more hum and wander).
+* from the built-in simulator (:mod:`devices.simulator`: shaped noise times a raised-cosine
+  activation, the generator fireorder was developed on):
+
+  * **clean** -- preset ``clean`` (SNR 14-26 dB, rise 20-100 ms, no motion transients);
+  * **hard** -- preset ``hard`` (SNR 6-14 dB, motion transients, ECG on the lumbar channels as
+    large as the EMG peaks, more hum and wander);
+  * **slow** -- preset ``clean`` with slow rises (``rise_ms=(80, 350)``);
+
+* from the motor-unit pool model (:mod:`bench.mupool`, after Fuglevand et al. 1993: units
+  recruited one by one by a ramping excitation; the true onset is the first motor-unit
+  discharge; rise 100-500 ms), which fireorder was not tuned on:
+
+  * **mu-clean** -- preset ``clean`` (SNR 20-80 dB, files start at rest, no artefacts);
+  * **mu-hard** -- preset ``hard`` (SNR 5-20 dB, files that start mid-burst or after only
+    0.2-0.6 s, fatigue-like drift, mains hum, ECG on the lumbar channels).
 
 On every file: fireorder's offline runner ``dsp.analysis.analyze`` (default settings, the same
-causal pipeline as live use), an ablation with the other detection statistic
-(``power`` vs ``tkeo``, whichever is not the default), and the peers of
-:mod:`bench.peers` (offline, non-causal). See :mod:`bench.metrics` for the scoring rules. The
-real recordings of ``../shared/data`` are run through fireorder as a plausibility check
+causal pipeline as live use), an ablation with the previous onset estimator
+(``DspSettings(onset_method="backdate")``; if that ever becomes the default, the ablation is
+``"changepoint"``), and the peers of :mod:`bench.peers` (offline, non-causal). See
+:mod:`bench.metrics` for the scoring rules, including fireorder's decision latency. The real
+recordings of ``../shared/data`` are run through fireorder as a plausibility check
 (:mod:`bench.realdata`).
 
 Run ``python -m bench.accuracy [--quick]``.
@@ -27,7 +41,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bench import common, peers, realdata
+from bench import common, mupool, peers, realdata
 from bench.metrics import (
     ORDER_MIN_LAG_MS,
     WINDOW_S,
@@ -43,23 +57,72 @@ from bench.metrics import (
 from devices.simulator import SimulatedRecording, preset, simulate
 from dsp.analysis import Analysis, analyze
 from dsp.contract import Role, StreamInfo
-from dsp.settings import DspSettings
+from dsp.settings import DspSettings, OnsetMethod
 
 log = logging.getLogger(__name__)
 
-SETS: tuple[str, ...] = ("clean", "hard")
+SIMULATOR = "devices.simulator"
+MUPOOL = "bench.mupool"
+
+
+@dataclass(frozen=True)
+class SetDef:
+    """How the recordings of a benchmark set are made."""
+
+    generator: str  # SIMULATOR or MUPOOL
+    preset: str
+    seed_base: int
+    overrides: tuple[tuple[str, Any], ...] = ()
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "generator": self.generator,
+            "preset": self.preset,
+            "overrides": dict(self.overrides),
+            "seed_base": self.seed_base,
+            "description": self.description,
+        }
+
+
+SET_DEFS: dict[str, SetDef] = {
+    "clean": SetDef(SIMULATOR, "clean", 1000, (), "simulator, SNR 14-26 dB, rise 20-100 ms"),
+    "hard": SetDef(
+        SIMULATOR, "hard", 2000, (), "simulator, SNR 6-14 dB, transients, strong ECG, hum"
+    ),
+    "slow": SetDef(
+        SIMULATOR,
+        "clean",
+        3000,
+        (("rise_ms", (80.0, 350.0)),),
+        "simulator clean with rise 80-350 ms",
+    ),
+    "mu-clean": SetDef(
+        MUPOOL, "clean", 4000, (), "motor-unit pool, SNR 20-80 dB, rise 100-500 ms, rest first"
+    ),
+    "mu-hard": SetDef(
+        MUPOOL,
+        "hard",
+        5000,
+        (),
+        "motor-unit pool, SNR 5-20 dB, mid-burst starts, drift, hum, ECG",
+    ),
+}
+SETS: tuple[str, ...] = tuple(SET_DEFS)
 RATES: tuple[float, ...] = (1000.0, 2000.0, 2048.0)
-SEED_BASE = {"clean": 1000, "hard": 2000}
+SEED_BASE = {name: d.seed_base for name, d in SET_DEFS.items()}
 #: onsets in the last this many seconds of a file are not scored
 END_MARGIN_S = 0.5
 
-#: the ablation runs fireorder with the other detection statistic than the default one
-DEFAULT_DETECTOR = DspSettings().detector
-ABLATION_DETECTOR = "power" if DEFAULT_DETECTOR == "tkeo" else "tkeo"
-FIREORDER = f"fireorder ({DEFAULT_DETECTOR}, default)"
-FIREORDER_ABLATION = f"fireorder ({ABLATION_DETECTOR}, ablation)"
+#: the ablation runs fireorder with the previous onset estimator ("backdate")
+DEFAULT_ONSET = DspSettings().onset_method
+ABLATION_ONSET: OnsetMethod = "backdate" if DEFAULT_ONSET != "backdate" else "changepoint"
+ABLATION_SETTINGS = DspSettings(onset_method=ABLATION_ONSET)
+FIREORDER = f"fireorder ({DEFAULT_ONSET}, default)"
+FIREORDER_ABLATION = f"fireorder ({ABLATION_ONSET}, ablation)"
 
-#: targets for the default fireorder: metric, comparison, value
+#: targets for the default fireorder: metric, comparison (">=", "<=", or "abs<=" for |value|),
+#: value. Sets without an entry have no targets.
 TARGETS: dict[str, tuple[tuple[str, str, float], ...]] = {
     "clean": (
         ("onset_recall", ">=", 0.98),
@@ -73,7 +136,29 @@ TARGETS: dict[str, tuple[tuple[str, str, float], ...]] = {
         ("order_accuracy", ">=", 0.9),
         ("lag_err_ms", "<=", 20.0),
     ),
+    "mu-clean": (
+        ("onset_recall", ">=", 0.98),
+        ("onset_precision", ">=", 0.98),
+        ("median_abs_err_ms", "<=", 15.0),
+        ("bias_ms", "abs<=", 5.0),
+    ),
 }
+
+
+def passes(value: float | None, op: str, target: float) -> bool:
+    if value is None:
+        return False
+    if op == ">=":
+        return value >= target
+    if op == "<=":
+        return value <= target
+    if op == "abs<=":
+        return abs(value) <= target
+    raise ValueError(f"unknown comparison {op!r}")
+
+
+def _op_text(op: str) -> str:
+    return "|x| <=" if op == "abs<=" else op
 
 
 @dataclass(frozen=True)
@@ -114,12 +199,20 @@ def specs(set_name: str, n: int, duration_s: float) -> list[Spec]:
 # Simulated recordings and their truth
 # --------------------------------------------------------------------------------------
 
+#: what either generator returns: ``.data`` (rows received), ``.index`` (their stream sample
+#: indices), ``.info`` and ``.truth``
+Recording = SimulatedRecording | mupool.MuRecording
 
-def make_recording(spec: Spec) -> SimulatedRecording:
-    return simulate(preset(spec.set, fs=spec.fs, seed=spec.seed), spec.duration_s)
+
+def make_recording(spec: Spec) -> Recording:
+    d = SET_DEFS[spec.set]
+    overrides = {**dict(d.overrides), "fs": spec.fs, "seed": spec.seed}
+    if d.generator == MUPOOL:
+        return mupool.generate(mupool.preset(d.preset, **overrides), spec.duration_s)
+    return simulate(preset(d.preset, **overrides), spec.duration_s)
 
 
-def full_array(rec: SimulatedRecording) -> NDArray[np.float64]:
+def full_array(rec: Recording) -> NDArray[np.float64]:
     """Rows indexed by stream sample index; samples the source lost are NaN rows (gaps)."""
     n = rec.truth.n_samples
     if len(rec.index) == n:
@@ -129,7 +222,9 @@ def full_array(rec: SimulatedRecording) -> NDArray[np.float64]:
     return out
 
 
-def truth_of(rec: SimulatedRecording, label: str = "") -> GroundTruth:
+def truth_of(rec: Recording, label: str = "") -> GroundTruth:
+    if isinstance(rec, mupool.MuRecording):
+        return rec.truth.to_ground_truth(label, END_MARGIN_S)
     t = rec.truth
     fs = t.fs
     duration = t.n_samples / fs
@@ -164,12 +259,36 @@ def truth_of(rec: SimulatedRecording, label: str = "") -> GroundTruth:
     )
 
 
+#: the shortest rest window the Hodges-Bui peer is given
+MIN_REST_S = 0.3
+
+
 def rest_window(truth: GroundTruth) -> tuple[int, int]:
-    """Rest samples before the first true onset (what the Hodges-Bui peer is given)."""
-    first = min((t for rep in truth.reps for t in rep.onsets.values()), default=1.0)
-    a = round(0.1 * truth.fs)
-    b = max(a + round(0.2 * truth.fs), round((first - 0.05) * truth.fs))
-    return a, b
+    """Rest samples (what the Hodges-Bui peer is given), ``(start, stop)`` indices.
+
+    If the file starts at rest for long enough: from 0.1 s to 50 ms before the first true
+    onset (what the simulator's sets always had). A file may instead start mid-burst or only
+    0.2-0.6 s before its first onset (the ``mu-hard`` set); then the peer gets the *earliest
+    interval the truth says is at rest on every channel* -- from 0.3 s after a burst's end
+    (the decay) to 50 ms before the next onset -- that is at least 0.3 s long, all of it.
+    If there is none, the window of the first rule is returned (it then holds activity).
+    """
+    fs = truth.fs
+    starts = [t for rep in truth.reps for t in rep.onsets.values()]
+    starts += [on for spans in truth.spans.values() for on, _ in spans]
+    first = min(starts, default=1.0)
+    a = round(0.1 * fs)
+    if first - 0.05 - 0.1 >= MIN_REST_S:
+        return a, round((first - 0.05) * fs)
+    busy = sorted((on - 0.05, off + 0.3) for spans in truth.spans.values() for on, off in spans)
+    t = 0.1
+    for on, off in busy:
+        if on - t >= MIN_REST_S:
+            return round(t * fs), round(on * fs)
+        t = max(t, off)
+    if truth.score_until_s - t >= MIN_REST_S:
+        return round(t * fs), round(truth.score_until_s * fs)
+    return a, max(a + round(0.2 * fs), round((first - 0.05) * fs))
 
 
 # --------------------------------------------------------------------------------------
@@ -189,6 +308,7 @@ def detection_of(analysis: Analysis) -> Detection:
             onsets={r: (None if i is None else i / fs) for r, i in rep.onsets.items()},
             lag_ms=rep.lag_ms,
             order=rep.order,
+            decided_s=None if rep.decided_at is None else rep.decided_at / fs,
         )
         for rep in analysis.reps
     ]
@@ -203,7 +323,7 @@ def run_fireorder(
 
 def run_peer(
     detect: Callable[[NDArray[np.float64], float, tuple[int, int]], NDArray[np.int64]],
-    rec: SimulatedRecording,
+    rec: Recording,
     rest: tuple[int, int],
 ) -> Detection:
     """Run a per-channel peer detector on every role channel of ``rec``."""
@@ -236,7 +356,7 @@ def detectors(config: Config) -> tuple[list[tuple[str, str]], dict[str, str | No
     names = [(FIREORDER, "dsp.analysis.analyze, DspSettings() defaults (causal)")]
     if config.ablation:
         names.append(
-            (FIREORDER_ABLATION, f'analyze with DspSettings(detector="{ABLATION_DETECTOR}")')
+            (FIREORDER_ABLATION, f'analyze with DspSettings(onset_method="{ABLATION_ONSET}")')
         )
     avail: dict[str, str | None] = {}
     if config.peers:
@@ -263,7 +383,7 @@ def run_set(set_name: str, config: Config, names: Sequence[str]) -> SetResult:
             if name == FIREORDER:
                 det = run_fireorder(data, rec.info)
             elif name == FIREORDER_ABLATION:
-                det = run_fireorder(data, rec.info, DspSettings(detector=ABLATION_DETECTOR))
+                det = run_fireorder(data, rec.info, ABLATION_SETTINGS)
             else:
                 det = run_peer(peer_by_name[name].detect, rec, rest)
             result.add(name, score_recording(truth, det), time.perf_counter() - start)
@@ -284,7 +404,7 @@ def run_set(set_name: str, config: Config, names: Sequence[str]) -> SetResult:
 def _snr_band(snr: float | None) -> str:
     if snr is None:
         return "n/a"
-    for lo, hi in ((0, 10), (10, 14), (14, 20), (20, 99)):
+    for lo, hi in ((0, 10), (10, 14), (14, 20), (20, 30), (30, 50), (50, 99)):
         if lo <= snr < hi:
             return f"{lo:02d}-{hi} dB"
     return "other"
@@ -293,9 +413,9 @@ def _snr_band(snr: float | None) -> str:
 def _rise_band(rise: float | None) -> str:
     if rise is None:
         return "n/a"
-    for lo, hi in ((20, 47), (47, 73), (73, 101)):
+    for lo, hi in ((20, 50), (50, 100), (100, 200), (200, 350), (350, 501)):
         if lo <= rise < hi:
-            return f"{lo}-{min(hi, 100)} ms"
+            return f"{lo:03d}-{min(hi, 500)} ms"
     return "other"
 
 
@@ -353,6 +473,7 @@ def run(config: Config) -> dict[str, Any]:
             "match_window_ms": WINDOW_S * 1000,
             "order_min_true_lag_ms": ORDER_MIN_LAG_MS,
             "end_margin_s": END_MARGIN_S,
+            "generators": {name: SET_DEFS[name].to_dict() for name in config.sets},
         },
         "code": common.code_version(),
         "dsp_settings": DspSettings().to_dict(),
@@ -374,12 +495,18 @@ def run(config: Config) -> dict[str, Any]:
     for set_name in config.sets:
         log.info("set %s: %d recordings x %g s", set_name, config.recordings, config.duration_s)
         res = run_set(set_name, config, detector_names)
-        set_out: dict[str, Any] = {"metrics": {}, "seconds": res.seconds}
+        set_out: dict[str, Any] = {
+            "generator": SET_DEFS[set_name].to_dict(),
+            "metrics": {},
+            "seconds": res.seconds,
+        }
         for name in detector_names:
             set_out["metrics"][name] = aggregate(res.scores[name])
         set_out["targets"] = check_targets(set_name, set_out["metrics"][FIREORDER])
         set_out["diagnosis"] = {
-            FIREORDER: diagnose(res.scores[FIREORDER]),
+            name: diagnose(res.scores[name])
+            for name in (FIREORDER, FIREORDER_ABLATION)
+            if name in res.scores
         }
         set_out["per_recording"] = {
             name: [{"label": s.label, **aggregate([s])} for s in res.scores[name]]
@@ -393,9 +520,9 @@ def run(config: Config) -> dict[str, Any]:
 
 def check_targets(set_name: str, metrics: dict[str, Any]) -> list[dict[str, Any]]:
     checks = []
-    for key, op, value in TARGETS[set_name]:
+    for key, op, value in TARGETS.get(set_name, ()):
         got = metrics.get(key)
-        ok = got is not None and (got >= value if op == ">=" else got <= value)
+        ok = passes(got, op, value)
         checks.append({"metric": key, "op": op, "target": value, "value": got, "pass": ok})
     return checks
 
@@ -409,6 +536,8 @@ _COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("rep_recall", "rep recall", 3),
     ("lag_err_ms", "lag err (ms)", 1),
     ("order_accuracy", "order acc.", 3),
+    ("decision_p50_ms", "decided p50 (ms)", 0),
+    ("decision_p95_ms", "decided p95 (ms)", 0),
 )
 
 
@@ -416,10 +545,10 @@ def _cell(set_name: str, key: str, value: float | None, digits: int, mark: bool)
     text = common.fmt(value, digits)
     if not mark:
         return text
-    for k, op, target in TARGETS[set_name]:
+    for k, op, target in TARGETS.get(set_name, ()):
         if k == key:
-            ok = value is not None and (value >= target if op == ">=" else value <= target)
-            return f"{text} ✓" if ok else f"{text} ✗ (target {op} {target:g})"
+            ok = passes(value, op, target)
+            return f"{text} ✓" if ok else f"{text} ✗ (target {_op_text(op)} {target:g})"
     return text
 
 
@@ -429,6 +558,21 @@ def metrics_table(set_name: str, metrics: dict[str, dict[str, Any]]) -> str:
         mark = name in (FIREORDER, FIREORDER_ABLATION)
         rows.append([name] + [_cell(set_name, k, m.get(k), d, mark) for k, _, d in _COLUMNS])
     return common.md_table(["detector"] + [title for _, title, _ in _COLUMNS], rows)
+
+
+def overview_table(results: dict[str, Any]) -> str:
+    """fireorder (default and ablation) on every set, side by side."""
+    rows = []
+    for set_name, set_out in results["sets"].items():
+        for name in (FIREORDER, FIREORDER_ABLATION):
+            m = set_out["metrics"].get(name)
+            if m is None:
+                continue
+            label = "default" if name == FIREORDER else "ablation"
+            rows.append(
+                [set_name, label] + [_cell(set_name, k, m.get(k), d, True) for k, _, d in _COLUMNS]
+            )
+    return common.md_table(["set", "fireorder"] + [title for _, title, _ in _COLUMNS], rows)
 
 
 def _fa_text(m: dict[str, Any]) -> str:
@@ -473,18 +617,17 @@ def diagnosis_md(set_name: str, set_out: dict[str, Any]) -> str:
     )
     lines.append("")
     lines.append(f"- false alarms: {_fa_text(m)}")
-    snr = ", ".join(
-        f"{k}: recall {common.fmt(v['recall'], 3)}, "
-        f"bias {common.fmt(v['bias_ms'])} ms (n={v['n_true']})"
-        for k, v in d["by_snr"].items()
-    )
-    lines.append(f"- by channel SNR: {snr}")
-    rise = ", ".join(
-        f"{k}: median abs err {common.fmt(v['median_abs_err_ms'])} ms, "
-        f"bias {common.fmt(v['bias_ms'])} ms"
-        for k, v in d["by_rise"].items()
-    )
-    lines.append(f"- by true rise time: {rise}")
+
+    def breakdown(part: dict[str, dict[str, Any]]) -> str:
+        return "; ".join(
+            f"{k}: recall {common.fmt(v['recall'], 3)}, "
+            f"median abs err {common.fmt(v['median_abs_err_ms'])} ms, "
+            f"bias {common.fmt(v['bias_ms'])} ms (n={v['n_true']})"
+            for k, v in part.items()
+        )
+
+    lines.append(f"- by channel SNR: {breakdown(d['by_snr'])}")
+    lines.append(f"- by true rise time: {breakdown(d['by_rise'])}")
     verdicts = ", ".join(f"{n} {k}" for k, n in (m.get("verdicts_on_ordered_reps") or {}).items())
     lines.append(
         f"- verdicts on the {m['n_order']} reps with |true lag| >= {ORDER_MIN_LAG_MS:g} ms: "
@@ -522,18 +665,33 @@ def markdown(results: dict[str, Any]) -> str:
         f"accuracy on reps with |true lag| ≥ {cfg['order_min_true_lag_ms']:g} ms; fireorder's "
         "order and lag are its rep verdicts (simultaneous/undetermined count as wrong), the "
         "peers' come from their matched onsets. ✓/✗ mark fireorder's targets. The peers are "
-        "offline and non-causal (zero-phase filters, whole-file statistics); fireorder is causal.",
+        "offline and non-causal (zero-phase filters, whole-file statistics); fireorder is causal. "
+        "Decided p50/p95: when fireorder's verdict (other than undetermined) was decided, after "
+        "the rep's true earliest lumbar onset.",
+        "",
+        "Generators: `devices.simulator` (shaped noise times a raised-cosine activation; the "
+        "truth onset is where the activation starts) and `bench.mupool` (a motor-unit pool "
+        "after Fuglevand et al. 1993; the truth onset is the first motor-unit discharge, "
+        "which comes from the smallest unit and is usually below the noise floor).",
         "",
         f"fireorder at {common.code_version_text(results.get('code', {}))}, default settings "
-        f"(detector {st.get('detector')}, k_on {st.get('k_on')}, min_on {st.get('min_on_ms')} ms, "
+        f"(detector {st.get('detector')}, onset method {st.get('onset_method')}, "
+        f"k_on {st.get('k_on')}, min_on {st.get('min_on_ms')} ms, "
         f"baseline blocks {st.get('baseline_block_s')} s).",
+        "",
+        overview_table(results),
         "",
     ]
     for set_name, set_out in results["sets"].items():
         n_true = set_out["metrics"][FIREORDER]["n_true_onsets"]
         n_reps = set_out["metrics"][FIREORDER]["n_reps"]
+        gen = set_out.get("generator") or {}
         parts += [
             f"### {set_name} ({n_true} true onsets, {n_reps} reps)",
+            "",
+            f"`{gen.get('generator')}` preset `{gen.get('preset')}`"
+            + (f" with {gen['overrides']}" if gen.get("overrides") else "")
+            + f": {gen.get('description', '')}.",
             "",
             metrics_table(set_name, set_out["metrics"]),
             "",

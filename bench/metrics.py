@@ -5,6 +5,11 @@ one to one. A true rep is *found* when at least one glute and one lumbar onset o
 detector were matched to that rep's true onsets. The lag of a rep is the earliest lumbar onset
 minus the earliest glute onset (ms; positive = glute first), the same definition the
 simulator's truth and fireorder's verdicts use.
+
+Decision latency (fireorder only): for each true rep that got a verdict other than
+``undetermined``, the time the verdict was decided minus the rep's true earliest lumbar onset
+(ms; the verdict can only be decided once the lumbar muscle has fired, so this is how long
+after the lumbar onset the user is told the order).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ WINDOW_S = 0.150
 ORDER_MIN_LAG_MS = 40.0
 GLUTE_FIRST = "glute_first"
 LUMBAR_FIRST = "lumbar_first"
+UNDETERMINED = "undetermined"
 
 # Categories of false-positive onsets (for the diagnosis).
 FP_TRANSIENT = "near a motion transient"
@@ -30,6 +36,7 @@ FP_LATE = "inside a true burst whose onset was missed (> 150 ms late)"
 FP_AFTER_BURST = "within 0.5 s after a burst (decay)"
 FP_REST_LUMBAR = "at rest, lumbar (ECG/noise)"
 FP_REST_GLUTE = "at rest, glute (noise)"
+FP_AT_START = "inside a burst already active at the start of the file"
 
 
 @dataclass(frozen=True)
@@ -62,11 +69,13 @@ class GroundTruth:
 
 @dataclass(frozen=True)
 class Verdict:
-    """A detector's own rep verdict (fireorder): onsets in seconds, lag, order label."""
+    """A detector's own rep verdict (fireorder): onsets in seconds, lag, order label, and when
+    the verdict was decided (seconds, stream time)."""
 
     onsets: dict[Role, float | None]
     lag_ms: float | None
     order: str
+    decided_s: float | None = None
 
 
 @dataclass
@@ -106,6 +115,8 @@ class RepOutcome:
     verdict_lag_ms: float | None  # from the detector's verdict (fireorder)
     verdict_order: str | None
     has_verdicts: bool
+    #: verdict decided - true earliest lumbar onset (ms), if the verdict is not undetermined
+    decision_latency_ms: float | None = None
 
     @property
     def lag_ms(self) -> float | None:
@@ -172,6 +183,8 @@ def _classify_false_alarm(truth: GroundTruth, role: Role, t: float, found: set[f
             return FP_TRANSIENT
     for on, off in truth.spans.get(role, []):
         if on < t <= off:
+            if on < 0:
+                return FP_AT_START
             return FP_IN_BURST if on in found else FP_LATE
         if off < t <= off + 0.5:
             return FP_AFTER_BURST
@@ -198,41 +211,43 @@ def score_recording(
         det_of_true = {j: i for i, j in pairs}
         matched_det = {i for i, _ in pairs}
         for j, (rep, t) in enumerate(true_list):
-            d = detected[det_of_true[j]] if j in det_of_true else None
-            if d is not None:
-                matched[(role, _key(d))] = rep.index
-                rep_det.setdefault(rep.index, {})[role] = d
+            hit_s = detected[det_of_true[j]] if j in det_of_true else None
+            if hit_s is not None:
+                matched[(role, _key(hit_s))] = rep.index
+                rep_det.setdefault(rep.index, {})[role] = hit_s
             if not truth.scored(rep):
                 continue
-            if d is not None:
+            if hit_s is not None:
                 n_detected += 1
             records.append(
-                OnsetRecord(role, t, d, rep.index, truth.snr_db.get(role), rep.rise_ms.get(role))
+                OnsetRecord(
+                    role, t, hit_s, rep.index, truth.snr_db.get(role), rep.rise_ms.get(role)
+                )
             )
-        found = {t for j, (_, t) in enumerate(true_list) if j in det_of_true}
+        hit = {t for j, (_, t) in enumerate(true_list) if j in det_of_true}
         for i, d in enumerate(detected):
             if i not in matched_det and d <= until:
                 n_detected += 1
-                kind = _classify_false_alarm(truth, role, d, found)
+                kind = _classify_false_alarm(truth, role, d, hit)
                 false_alarms.append(FalseAlarm(role, d, kind))
 
     # fireorder's verdicts: attach each to the true rep most of its onsets were matched to
     verdict_of: dict[int, Verdict] = {}
     spurious = 0
     if det.verdicts is not None:
-        for v in det.verdicts:
+        for verdict in det.verdicts:
             votes: dict[int, int] = {}
-            for role, t in v.onsets.items():
-                if t is not None and (role, _key(t)) in matched:
-                    idx = matched[(role, _key(t))]
+            for role, vt in verdict.onsets.items():
+                if vt is not None and (role, _key(vt)) in matched:
+                    idx = matched[(role, _key(vt))]
                     votes[idx] = votes.get(idx, 0) + 1
             if not votes:
-                starts = [t for t in v.onsets.values() if t is not None]
+                starts = [t for t in verdict.onsets.values() if t is not None]
                 if starts and min(starts) <= until:
                     spurious += 1
                 continue
             best = max(votes.items(), key=lambda kv: (kv[1], -kv[0]))[0]
-            verdict_of.setdefault(best, v)  # the first verdict shown for that rep counts
+            verdict_of.setdefault(best, verdict)  # the first verdict shown for that rep counts
 
     reps: list[RepOutcome] = []
     for rep in truth.reps:
@@ -244,6 +259,10 @@ def score_recording(
         found = bool(g and lu)
         onset_lag = (min(lu) - min(g)) * 1000.0 if found else None
         v = verdict_of.get(rep.index)
+        latency = None
+        true_lumbar = [t for r, t in rep.onsets.items() if r.is_lumbar]
+        if v is not None and v.decided_s is not None and v.order != UNDETERMINED and true_lumbar:
+            latency = (v.decided_s - min(true_lumbar)) * 1000.0
         reps.append(
             RepOutcome(
                 index=rep.index,
@@ -253,6 +272,7 @@ def score_recording(
                 verdict_lag_ms=v.lag_ms if v else None,
                 verdict_order=v.order if v else None,
                 has_verdicts=det.verdicts is not None,
+                decision_latency_ms=latency,
             )
         )
     return RecordingScore(
@@ -332,6 +352,9 @@ def aggregate(
         "lag_bias_ms": _median(lag_diffs),
         "n_order": len(ordered),
         "order_accuracy": _ratio(sum(r.order_correct for r in ordered), len(ordered)),
+        "n_decided": 0,
+        "decision_p50_ms": None,
+        "decision_p95_ms": None,
     }
     if reps and reps[0].has_verdicts:
         verdict_counts: dict[str, int] = {}
@@ -346,6 +369,10 @@ def aggregate(
             if r.onset_lag_ms is not None and r.true_lag_ms is not None
         ]
         out["onset_lag_err_ms"] = _median(onset_lag_errs)
+        latencies = [r.decision_latency_ms for r in reps if r.decision_latency_ms is not None]
+        out["n_decided"] = len(latencies)
+        out["decision_p50_ms"] = _pct(latencies, 50)
+        out["decision_p95_ms"] = _pct(latencies, 95)
     return out
 
 

@@ -11,6 +11,7 @@ from bench import accuracy
 from bench.metrics import (
     GLUTE_FIRST,
     LUMBAR_FIRST,
+    UNDETERMINED,
     Detection,
     GroundTruth,
     Verdict,
@@ -24,8 +25,8 @@ TINY = accuracy.Config(recordings=2, duration_s=12.0, peers=False, ablation=Fals
 
 
 @pytest.fixture(scope="module")
-def tiny_recordings() -> list[tuple[accuracy.Spec, object, GroundTruth]]:
-    out = []
+def tiny_recordings() -> list[tuple[accuracy.Spec, accuracy.Recording, GroundTruth]]:
+    out: list[tuple[accuracy.Spec, accuracy.Recording, GroundTruth]] = []
     for spec in accuracy.specs("clean", 2, 12.0):
         rec = accuracy.make_recording(spec)
         out.append((spec, rec, accuracy.truth_of(rec, spec.label)))
@@ -110,10 +111,88 @@ def test_tiny_run_renders_markdown() -> None:
     results = accuracy.run(TINY)
     text = accuracy.markdown(results)
     assert accuracy.FIREORDER in text
+    assert "decided p50 (ms)" in text
+    assert set(accuracy.SETS) >= {"clean", "hard", "slow", "mu-clean", "mu-hard"}
     for set_name in accuracy.SETS:
         assert set_name in results["sets"]
-        checks = results["sets"][set_name]["targets"]
-        assert checks and all(isinstance(c["pass"], bool) for c in checks)
+        assert f"### {set_name} " in text
+        set_out = results["sets"][set_name]
+        assert set_out["generator"]["generator"] in (accuracy.SIMULATOR, accuracy.MUPOOL)
+        checks = set_out["targets"]
+        assert len(checks) == len(accuracy.TARGETS.get(set_name, ()))
+        assert all(isinstance(c["pass"], bool) for c in checks)
+        m = set_out["metrics"][accuracy.FIREORDER]
+        assert m["n_true_onsets"] > 0
+        assert m["n_decided"] > 0 and m["decision_p50_ms"] is not None
+        assert m["decision_p95_ms"] >= m["decision_p50_ms"]
+    assert results["sets"]["mu-clean"]["generator"]["generator"] == accuracy.MUPOOL
+    assert results["sets"]["slow"]["generator"]["overrides"] == {"rise_ms": (80.0, 350.0)}
+
+
+def test_target_comparisons() -> None:
+    assert accuracy.passes(-4.0, "abs<=", 5.0) and not accuracy.passes(-6.0, "abs<=", 5.0)
+    assert accuracy.passes(0.99, ">=", 0.98) and not accuracy.passes(None, ">=", 0.0)
+    assert accuracy.passes(15.0, "<=", 15.0)
+    checks = accuracy.check_targets("mu-clean", {"bias_ms": -7.0, "onset_recall": 1.0})
+    by_metric = {c["metric"]: c["pass"] for c in checks}
+    assert by_metric["bias_ms"] is False and by_metric["onset_recall"] is True
+    assert accuracy.check_targets("slow", {}) == []
+
+
+def test_decision_latency(tiny_recordings: list) -> None:
+    _, _, truth = tiny_recordings[0]
+    onsets: dict[Role, list[float]] = {}
+    verdicts = []
+    for k, rep in enumerate(truth.reps):
+        for role, t in rep.onsets.items():
+            onsets.setdefault(role, []).append(t)
+        lumbar = min(t for r, t in rep.onsets.items() if r.is_lumbar)
+        order = UNDETERMINED if k == 0 else GLUTE_FIRST
+        verdicts.append(Verdict(dict(rep.onsets), rep.lag_ms, order, decided_s=lumbar + 0.04))
+    m = aggregate([score_recording(truth, Detection(onsets, verdicts))])
+    n_scored = sum(truth.scored(r) for r in truth.reps)
+    assert m["n_decided"] == n_scored - 1  # the undetermined verdict is left out
+    assert m["decision_p50_ms"] == pytest.approx(40.0, abs=1e-6)
+    assert m["decision_p95_ms"] == pytest.approx(40.0, abs=1e-6)
+    # peers give no verdicts: no latency
+    assert aggregate([score_recording(truth, Detection(onsets))])["decision_p50_ms"] is None
+
+
+def test_fireorder_fills_decision_times(tiny_recordings: list) -> None:
+    _, rec, _ = tiny_recordings[0]
+    det = accuracy.run_fireorder(accuracy.full_array(rec), rec.info)
+    assert det.verdicts
+    assert all(v.decided_s is not None and 0 <= v.decided_s <= 12.0 for v in det.verdicts)
+
+
+@pytest.mark.parametrize("set_name", ["mu-hard", "clean"])
+def test_rest_window_is_at_rest(set_name: str) -> None:
+    for spec in accuracy.specs(set_name, 2, 12.0):
+        truth = accuracy.truth_of(accuracy.make_recording(spec), spec.label)
+        a, b = accuracy.rest_window(truth)
+        lo, hi = a / truth.fs, b / truth.fs
+        assert hi - lo >= accuracy.MIN_REST_S - 1e-9
+        for spans in truth.spans.values():
+            for on, off in spans:
+                assert hi <= on or lo >= off, (spec.label, (lo, hi), (on, off))
+    if set_name == "clean":  # files that start at rest keep the rule they always had
+        first = min(t for rep in truth.reps for t in rep.onsets.values())
+        assert (a, b) == (round(0.1 * truth.fs), round((first - 0.05) * truth.fs))
+
+
+def test_mid_burst_false_alarms_are_classified() -> None:
+    spec = accuracy.specs("mu-hard", 2, 12.0)[1]
+    rec = accuracy.make_recording(spec)
+    truth = accuracy.truth_of(rec, spec.label)
+    at_start = [(on, off) for on, off in truth.spans[Role.GLUTE_L] if on < 0]
+    if not at_start:
+        pytest.skip("this file does not start mid-burst")
+    _, off = at_start[0]
+    det = Detection({Role.GLUTE_L: [min(0.05, off / 2)]})
+    m = aggregate([score_recording(truth, det)])
+    assert list(m["false_alarms_by_kind"]) == [
+        "inside a burst already active at the start of the file"
+    ]
 
 
 def test_peers_score_in_range(tiny_recordings: list) -> None:
