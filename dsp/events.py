@@ -24,7 +24,21 @@ class ArtefactEvent:
     kind: str  # "flat" | "clip"
 
 
-Event = OnsetEvent | OffsetEvent | RepResult | RepEnded | GapEvent | ArtefactEvent
+@dataclass(frozen=True)
+class RepRejudged:
+    """Rep ``index`` judged again once a sound rest baseline was known (the stream began
+    mid-activity). ``result`` is its new final record (``rejudged`` set), or None when the
+    rep does not stand (it was a product of the provisional baseline). An index the stream
+    has not used before is a rep found only now."""
+
+    index: int
+    result: RepResult | None
+    upto: int  # the reps starting before this sample index were judged again
+
+
+Event = (
+    OnsetEvent | OffsetEvent | RepResult | RepEnded | RepRejudged | GapEvent | ArtefactEvent
+)
 
 __all__ = [
     "ArtefactEvent",
@@ -33,5 +47,6 @@ __all__ = [
     "OffsetEvent",
     "OnsetEvent",
     "RepEnded",
+    "RepRejudged",
     "RepResult",
 ]

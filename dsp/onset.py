@@ -81,11 +81,12 @@ def first_run(mask: Mask, carry: int, need: int) -> tuple[int | None, int]:
 
 
 class _ChannelState:
-    __slots__ = ("active", "carry", "floor", "onset", "peak", "rest_from")
+    __slots__ = ("active", "carry", "carry_fast", "floor", "onset", "peak", "rest_from")
 
     def __init__(self) -> None:
         self.active = False
         self.carry = 0
+        self.carry_fast = 0
         self.peak = 0.0
         self.floor = 0.0  # statistic level the last burst fell back to
         self.onset = -1
@@ -111,6 +112,8 @@ class OnsetDetector:
         window: int = 0,
         corr_len: float = 1.0,
         ramp_power: float = 2.0,
+        fast_ratio: float = 0.0,
+        min_on_fast: int = 1,
     ) -> None:
         self.n_channels = n_channels
         self.min_on = max(1, int(min_on))
@@ -128,6 +131,8 @@ class OnsetDetector:
         self.window = max(1, int(window or backdate_max))
         self.corr_len = max(1.0, float(corr_len))
         self.ramp_power = ramp_power
+        self.fast_ratio = fast_ratio
+        self.min_on_fast = max(1, int(min_on_fast))
         self.reset()
 
     def reset(self) -> None:
@@ -194,7 +199,7 @@ class OnsetDetector:
             if not np.isfinite(thr.on[c]):
                 continue
             if not st.active and not crossing[c] and st.floor <= thr.on[c]:
-                st.carry = 0
+                st.carry = st.carry_fast = 0
                 continue
             if st.active:
                 # The offset level only rises with the running peak, so nothing below the
@@ -246,17 +251,29 @@ class OnsetDetector:
                     on = np.where(tonic, floor * self.rearm_ratio, thr.on[c])
                 mask = (seg > on) & free[i:]
                 run, st.carry = first_run(mask, st.carry, self.min_on)
+                need = self.min_on
+                if self.fast_ratio > 0:
+                    # Strong evidence confirms sooner: far above the threshold, a shorter
+                    # run is as unlikely at rest as the full one just above it.
+                    fast_on = thr.mean[c] + self.fast_ratio * (on - thr.mean[c])
+                    fast = (seg > fast_on) & free[i:]
+                    run_f, st.carry_fast = first_run(fast, st.carry_fast, self.min_on_fast)
+                    if run_f is not None and (
+                        run is None or run_f + self.min_on_fast < run + self.min_on
+                    ):
+                        run, need = run_f, self.min_on_fast
                 if run is None:
                     if floor is not None:
                         st.floor = float(floor[-1]) if floor[-1] > thr.on[c] else 0.0
                     break
+                st.carry_fast = 0
                 if floor is not None:
                     level = float(floor[max(run, 0)])
                     if level > thr.on[c]:
                         back_level = level
                     st.floor = 0.0
                 run_start = start + i + run
-                detected = run_start + self.min_on - 1
+                detected = run_start + need - 1
                 if self.method == "changepoint":
                     rest_level = float(thr.mean[c]) if back_level == thr.back[c] else back_level
                     onset, lo, hi = self._changepoint(
@@ -349,10 +366,10 @@ class OnsetDetector:
         sub = seg[::step]
         y = sub - rest
         t = np.arange(y.size, dtype=np.float64)
-        w = 1.0 / np.maximum(sub, rest) ** 2
         x = np.maximum(t[None, :] - t[:-1, None], 0.0) ** self.ramp_power  # row j: t0 = j
-        wy = w * y
-        beta = np.maximum((x @ wy) / np.maximum((x * x) @ w, 1e-300), 0.0)
+        # Weights 1 / level^2 (the statistic's SD grows with its mean), from the data.
+        w = 1.0 / np.maximum(sub, rest) ** 2
+        beta = np.maximum((x @ (w * y)) / np.maximum((x * x) @ w, 1e-300), 0.0)
         rss = ((y[None, :] - beta[:, None] * x) ** 2) @ w
         j = int(np.argmin(rss))
         if j == 0 and lo > floor_index and y[0] > 0:
@@ -360,9 +377,20 @@ class OnsetDetector:
             # stream that began mid-burst): the quietest point is the best estimate, with the
             # whole window as its uncertainty.
             return lo + int(np.argmin(seg)), lo, detected
-        per_point = rss[j] / max(y.size - 2, 1)
+        # For the interval each candidate is judged with weights from its own fit (one
+        # re-weighting step): with the data's weights, a candidate that starts a gentle ramp
+        # long before the burst would discount the burst points it fails to fit.
+        wj = 1.0 / (rest + beta[:, None] * x) ** 2
+        bj = np.maximum(
+            np.einsum("jt,jt->j", wj * x, y[None, :])
+            / np.maximum(np.einsum("jt,jt->j", wj * x, x), 1e-300),
+            0.0,
+        )
+        rj = np.einsum("jt,jt->j", wj, (y[None, :] - bj[:, None] * x) ** 2)
+        per_point = rj[j] / max(y.size - 2, 1)
         independent = step / self.corr_len  # independent samples per fitted point
-        near = np.flatnonzero((rss - rss[j]) / max(per_point, 1e-300) * independent <= CHI2_95)
+        near = np.flatnonzero((rj - rj[j]) / max(per_point, 1e-300) * independent <= CHI2_95)
+        near = np.union1d(near, [j])
         return lo + j * step, lo + int(near[0]) * step, lo + int(near[-1]) * step
 
     def _backdate(self, hist: Array, hist_start: int, run_start: int, level: float) -> int:

@@ -9,7 +9,7 @@ so the result does not depend on how the stream is cut into chunks.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,7 +18,7 @@ from dsp.artefacts import ArtefactScanner, SpanIndex
 from dsp.baseline import BaselineEstimate, BaselineTracker
 from dsp.contract import Chunk, Role, StreamInfo
 from dsp.envelope import MovingRms, Tkeo
-from dsp.events import ArtefactEvent, Event, GapEvent
+from dsp.events import ArtefactEvent, Event, GapEvent, RepRejudged
 from dsp.filters import (
     SosFilter,
     cascade,
@@ -111,6 +111,8 @@ class Pipeline:
             # noise bandwidth); a 2nd-order Butterworth's ENBW is 1.11 x its corner.
             corr_len=fs / (2.0 * 1.11 * min(s.detector_lowpass_hz, 0.45 * fs)),
             ramp_power=s.changepoint_ramp_power,
+            fast_ratio=s.fast_ratio,
+            min_on_fast=self._ms(s.fast_min_on_ms),
         )
         self.reps = RepTracker(
             dict(self.info.roles),
@@ -127,6 +129,12 @@ class Pipeline:
         self._started = False
         self._blocked_until = 0
         self._chan_blocked = np.zeros(ch, dtype=np.int64)
+        # Until the baseline is sound: the raw chunks, the rest levels in force and the reps
+        # judged with them (see _maybe_rejudge). None once settled.
+        self._early: list[Chunk] | None = [] if s.rejudge_after_s > 0 else None
+        self._early_means: list[Array] = []
+        self._early_reps: dict[int, RepResult] = {}
+        self._first = 0
         self.samples = 0
         self.gaps = 0
         self.lost_samples = 0
@@ -176,7 +184,9 @@ class Pipeline:
             data, start = data[skip:], self._next
         if not self._started and len(data):
             self._started = True
-            self._next = start
+            self._next = self._first = start
+        if self._early is not None and len(data):
+            self._early.append(Chunk(data, start))
         if start > self._next:
             self._gap(self._next, start - self._next, events)
         n = data.shape[0]
@@ -196,12 +206,14 @@ class Pipeline:
             self._contiguous(start, data, filtered, envelope, 0, events)
         self._next = start + n
         self.spans.prune(self._next)
+        if self._early is not None:
+            self._note_reps(events)
         return Processed(start, filtered, envelope, events)
 
     def resume_at(self, index: int) -> None:
         """Continue an index line begun by another pipeline (settings changed mid-stream):
         the next chunk at ``index`` is no gap; filters start afresh."""
-        self._next = index
+        self._next = self._first = index
         self._started = True
 
     @property
@@ -214,6 +226,9 @@ class Pipeline:
         events: list[Event] = []
         self._settle_decision(self._next, events)
         self._emit(self.reps.abort(self._next, self._usable), events)
+        if self._early is not None:  # a stream shorter than the settling time
+            self._note_reps(events)
+            self._rejudge(self._next, events, at_end=True)
         return events
 
     def _gap(self, start: int, length: int, events: list[Event]) -> None:
@@ -321,6 +336,96 @@ class Pipeline:
                 at, seg, None if blocked is None else ~blocked, ~self.detector.active
             )
             pos += m
+            if self._early is not None and (at + m) % self.baseline.block == 0:
+                if np.isfinite(self.baseline.mean).any():
+                    self._early_means.append(self.baseline.mean.copy())
+                self._note_reps(events)
+                self._maybe_rejudge(at + m, events)
+
+    # -- re-judging the first reps of a stream that began mid-activity ------------------
+    def _note_reps(self, events: list[Event]) -> None:
+        """Remember the reps judged while the baseline was provisional."""
+        for ev in events:
+            if isinstance(ev, RepResult):
+                self._early_reps.setdefault(ev.index, ev)
+            elif isinstance(ev, RepEnded):
+                self._early_reps[ev.index] = ev.result
+
+    def _maybe_rejudge(self, at: int, events: list[Event]) -> None:
+        """At a block boundary: once ``rejudge_after_s`` of the stream is known and no rep is
+        in progress, the baseline is taken as sound; judge the early reps again if the rest
+        level they were judged with was far from it. A stream that never pauses that long
+        keeps its verdicts."""
+        s = self.settings
+        known = at - self._first
+        if known < self._ms(s.rejudge_after_s * 1000) or self.reps.current_pending:
+            return
+        if self.reps._rep is not None:  # a decided rep still running: wait for its end
+            if known > self._ms(4 * s.rejudge_after_s * 1000):
+                self._early = None  # never idle: give up, keep what was said
+            return
+        self._rejudge(at, events)
+
+    def _rejudge(self, upto: int, events: list[Event], at_end: bool = False) -> None:
+        early, self._early = self._early, None
+        now = self.baseline.estimate
+        compared = [self.info.roles[r] for r in self.reps.compared]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratios = [np.maximum(m / now.mean, now.mean / m)[compared] for m in self._early_means]
+        worst = max((float(np.nanmax(r)) for r in ratios if np.isfinite(r).any()), default=1.0)
+        if not early or not np.isfinite(now.mean[compared]).all():
+            return
+        if worst <= self.settings.rejudge_ratio:
+            return
+        log.info("re-judging the reps before %d: rest level was off by up to %.1fx", upto, worst)
+        probe = Pipeline(self.info, self.settings.with_(rejudge_after_s=0.0), display=False)
+        probe.set_baseline(now)
+        found: dict[int, RepResult] = {}
+        for whole in early:
+            if whole.start >= upto:
+                break
+            part = (
+                whole
+                if whole.stop <= upto
+                else Chunk(whole.data[: upto - whole.start], whole.start)
+            )
+            for ev in probe.process(part).events:
+                if isinstance(ev, RepEnded):
+                    found[ev.index] = ev.result
+        for ev in probe.finish() if at_end else ():
+            if isinstance(ev, RepEnded):
+                found[ev.index] = ev.result
+        old = sorted(self._early_reps.values(), key=lambda r: r.start)
+        used: set[int] = set()
+        for new in sorted(found.values(), key=lambda r: r.start):
+            end = new.end if new.end is not None else new.decided_at
+            match = next(
+                (
+                    o
+                    for o in old
+                    if o.index not in used
+                    and o.start <= end
+                    and new.start <= (o.end if o.end is not None else o.decided_at)
+                ),
+                None,
+            )
+            if match is None:
+                index = self.reps._count
+                self.reps._count += 1
+            else:
+                used.add(match.index)
+                index = match.index
+                same = (match.order, match.lag_ms, match.onsets) == (
+                    new.order,
+                    new.lag_ms,
+                    new.onsets,
+                )
+                if same:
+                    continue
+            events.append(RepRejudged(index, replace(new, index=index, rejudged=True), upto))
+        events.extend(RepRejudged(o.index, None, upto) for o in old if o.index not in used)
+        self._early_reps.clear()
+        self._early_means.clear()
 
     def _quiet_from(self, role: Role, index: int) -> int | None:
         return self.detector.first_at_rest(self.info.roles[role], index)

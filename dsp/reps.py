@@ -224,32 +224,66 @@ class RepTracker:
     def decision_due(self, quiet_from: QuietFrom | None = None) -> int | None:
         """Sample index at which the pending rep is to be decided, if it can be.
 
-        With every compared role's onset known the rep is decided at once; with at least one
-        glute and one lumbar onset it waits ``settle`` samples after the latest detection for
-        a missing side. A rep whose lumbar muscles fired while every glute stayed at rest for
-        longer than the tolerance is lumbar-first whatever the glutes do next (a later glute
-        onset cannot be back-dated past a moment of rest), so it is decided then, without
-        waiting for the glutes: that is the rep the athlete most needs to hear about.
-        ``quiet_from(role, index)`` gives the first sample at or after ``index`` at which the
-        role's muscle was at rest, if seen yet. Deciding at exact indices keeps verdicts
-        independent of chunking.
+        With every compared role's onset known the rep is decided at once. Otherwise it is
+        decided as soon as no onset still to come could change its verdict: a muscle at rest
+        at sample t can no longer get an onset before t (``quiet_from(role, index)`` gives
+        the first sample at or after ``index`` at which it was at rest, if seen yet). So a
+        rep is lumbar-first once a lumbar muscle fired while every glute stayed at rest for
+        longer than the tolerance (the rep the athlete most needs to hear about), and
+        glute-first once the glute led by the tolerance and the lumbar muscle still missing
+        was at rest until then. Failing that, with at least one glute and one lumbar onset it
+        waits ``settle`` samples after the latest detection for a missing one. Deciding at
+        exact indices keeps verdicts independent of chunking.
         """
         rep = self._rep
         if rep is None or rep.decided is not None:
             return None
-        have_g = sum(r in rep.onsets for r in self.glutes)
-        have_l = sum(r in rep.onsets for r in self.lumbars)
-        if have_l and not have_g and quiet_from is not None:
-            need = min(rep.onsets[r] for r in self.lumbars if r in rep.onsets) + self.tolerance
-            quiet = [quiet_from(g, need) for g in self.glutes]
-            if all(q is not None for q in quiet):
-                return max(rep.last_detect, *(q for q in quiet if q is not None))
-            return None
-        if not have_g or not have_l:
-            return None
-        if have_g == len(self.glutes) and have_l == len(self.lumbars):
+        g = [rep.onsets[r] for r in self.glutes if r in rep.onsets]
+        lu = [rep.onsets[r] for r in self.lumbars if r in rep.onsets]
+        if len(g) == len(self.glutes) and len(lu) == len(self.lumbars):
             return rep.last_detect
+        if lu and quiet_from is not None:
+            due = self._due_when_fixed(rep, min(g) if g else None, min(lu), quiet_from)
+            if due is not None:
+                return due
+        if not g or not lu:
+            return None
         return rep.last_detect + self.settle
+
+    def _due_when_fixed(
+        self, rep: _Rep, g0: int | None, l0: int, quiet_from: QuietFrom
+    ) -> int | None:
+        """When the verdict of the onsets known so far can no longer change (None: not yet
+        known). The lag is min(lumbar) - min(glute) in samples; a missing glute can only make
+        it larger (at most ``l0 - its first rest``), a missing lumbar only smaller."""
+        tol = self.tolerance
+        lag = None if g0 is None else l0 - g0
+        # The verdict's lag range, in samples: [lower, upper) must hold every possible lag.
+        if lag is None or lag <= -tol:  # lumbar first (or no glute yet: it can only be)
+            lower, upper = None, -tol + 1
+        elif lag >= tol:
+            lower, upper = tol, None
+        else:
+            lower, upper = -tol + 1, tol
+        waits = [rep.last_detect]
+        for r in self.glutes:
+            if r in rep.onsets or upper is None:
+                continue
+            # a glute onset at or after l0 - upper + 1 keeps the lag below ``upper``
+            q = quiet_from(r, l0 - upper + 1)
+            if q is None:
+                return None
+            waits.append(q)
+        for r in self.lumbars:
+            if r in rep.onsets or lower is None:
+                continue
+            if g0 is None:
+                return None
+            q = quiet_from(r, g0 + lower)  # a lumbar onset at or after it keeps lag >= lower
+            if q is None:
+                return None
+            waits.append(q)
+        return max(waits)
 
     def decide_now(self, now: int, usable: Usable) -> RepResult | None:
         if not self.current_pending:

@@ -41,6 +41,12 @@ class DspSettings:
     # Hodges & Bui (1996): threshold = baseline mean + k * SD, sustained for a minimum time.
     k_on: float = 4.0
     min_on_ms: float = 30.0
+    # Strong evidence confirms sooner: a statistic this many times further above the rest
+    # mean than the threshold, held for the shorter time, confirms an onset too (0 disables).
+    # At rest that is as unlikely as the full time just above the threshold, and most bursts
+    # rise through it, so a cue can follow the lumbar onset within tens of milliseconds.
+    fast_ratio: float = 4.0
+    fast_min_on_ms: float = 15.0
     # Back-dating (double threshold in spirit of Bonato 1998): walk back from the sure crossing
     # to where the statistic last sat at baseline level (mean + k_back * SD).
     k_back: float = 1.0
@@ -81,6 +87,12 @@ class DspSettings:
     # Without calibration the estimated rest level falls at once but rises at most by e per
     # this time constant, so long sets without rest do not lift it to the activity level.
     baseline_rise_tau_s: float = 60.0
+    # A stream that begins mid-activity has no rest to learn from: its first reps are judged
+    # against a provisional baseline. Once this much of the stream is known the baseline is
+    # taken as sound; if the rest level it found is far from the one those reps were judged
+    # with (by more than ``rejudge_ratio``), they are judged again and marked re-judged.
+    rejudge_after_s: float = 8.0
+    rejudge_ratio: float = 1.5
 
     # Firing order.
     tolerance_ms: float = 20.0
