@@ -67,6 +67,7 @@ class Analysis:
             "right": rep.right.to_dict() if rep.right else None,
             "reason": rep.reason,
             "rejudged": rep.rejudged,
+            "censored": [r.value for r in rep.censored],
         }
 
     def to_dict(self, source: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +116,8 @@ def analyze(
     def collect(events: list[Any]) -> None:
         for ev in events:
             if isinstance(ev, OnsetEvent):
-                result.onsets.setdefault(ev.channel, []).append(ev.index)
+                if not ev.censored:  # a burst under way when the data began has no onset
+                    result.onsets.setdefault(ev.channel, []).append(ev.index)
             elif isinstance(ev, RepResult):
                 reps.append(ev)
             elif isinstance(ev, RepEnded):
@@ -147,7 +149,9 @@ def analyze(
             early = [
                 i
                 for r in result.reps
-                if r.start < upto[0] and (i := r.onsets.get(role)) is not None
+                if r.start < upto[0]
+                and (i := r.onsets.get(role)) is not None
+                and role not in r.censored
             ]
             if early or ch in result.onsets:
                 result.onsets[ch] = early + later

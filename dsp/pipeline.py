@@ -104,6 +104,8 @@ class Pipeline:
             + self._smoothing_delay(s.detector_lowpass_hz),
             off_delay=self._smoothing_delay(s.offset_lowpass_hz),
             rest_memory=self._ms(1000),  # early verdicts look back at most this far
+            rest_window=self._ms(s.rest_window_ms),
+            startup=self._ms(s.gap_settle_ms),
             floor_window=self._ms(s.floor_window_ms),
             method=s.onset_method,
             window=self._ms(s.changepoint_window_ms),
@@ -185,6 +187,9 @@ class Pipeline:
         if not self._started and len(data):
             self._started = True
             self._next = self._first = start
+            # The filters and the smoothed statistic start up from rest: no onset (and no
+            # burst under way mistaken for one) until they have settled, as after a gap.
+            self._blocked_until = start + self._ms(self.settings.gap_settle_ms)
         if self._early is not None and len(data):
             self._early.append(Chunk(data, start))
         if start > self._next:
@@ -321,7 +326,12 @@ class Pipeline:
                 if isinstance(ev, OnsetEvent):
                     self._emit(
                         self.reps.on_onset(
-                            ev.channel, ev.index, ev.detected_at, self._usable, (ev.lo, ev.hi)
+                            ev.channel,
+                            ev.index,
+                            ev.detected_at,
+                            self._usable,
+                            (ev.lo, ev.hi),
+                            ev.censored,
                         ),
                         events,
                     )

@@ -90,6 +90,8 @@ class RepResult:
     lag_ci_ms: tuple[float, float] | None = None
     #: decided again once a sound rest baseline was known (the stream began mid-activity)
     rejudged: bool = False
+    #: roles whose burst was already under way when the data began (no onset was seen)
+    censored: tuple[Role, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class _Rep:
     start: int
     onsets: dict[Role, int] = field(default_factory=dict)
     spread: dict[Role, Interval] = field(default_factory=dict)
+    censored: set[Role] = field(default_factory=set)
     last_detect: int = 0
     decided: RepResult | None = None
 
@@ -151,6 +154,7 @@ class RepTracker:
         detected_at: int,
         usable: Usable,
         interval: Interval | None = None,
+        censored: bool = False,
     ) -> tuple[RepResult | None, RepEnded | None]:
         """Record an onset. A decided rep whose muscle fires again has ended: in a set
         without rest between reps, the next rep starts with that second onset."""
@@ -169,6 +173,8 @@ class RepTracker:
             return None, ended
         rep.onsets[role] = index
         rep.spread[role] = interval or (index, index)
+        if censored:
+            rep.censored.add(role)
         if rep.decided is None:
             rep.start = min(rep.start, index)
             rep.last_detect = detected_at
@@ -353,6 +359,10 @@ class RepTracker:
         if bad is not None:
             reason = ARTEFACT_REASONS.get(bad, f"{bad} artefact near the onsets")
             lag, lag_ci, order = None, None, UNDETERMINED
+        elif rep.censored:
+            names = ", ".join(r.label for r in self.compared if r in rep.censored)
+            reason = f"already active when the data began ({names}): its onset was not seen"
+            lag, lag_ci, order = None, None, UNDETERMINED
         elif lag is not None and lag_ci is not None and crosses_neutral_zone(
             lag_ci, self.tolerance_ms
         ):
@@ -379,6 +389,7 @@ class RepTracker:
             reason=reason,
             onset_ci={r: rep.spread[r] for r in self.compared if r in rep.spread},
             lag_ci_ms=lag_ci,
+            censored=tuple(r for r in self.compared if r in rep.censored),
         )
         rep.decided = result
         return result

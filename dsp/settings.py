@@ -98,6 +98,9 @@ class DspSettings:
     tolerance_ms: float = 20.0
     exercise: str = "hinge"
     settle_ms: float = 30.0  # wait for a missing side's onset before deciding a rep
+    # A muscle counts as at rest for an early verdict when its statistic is at the rest level
+    # and its mean over this last stretch is too: no weak activity hidden under the noise.
+    rest_window_ms: float = 100.0
     search_pre_ms: float = 250.0  # data before the rep start that must be usable
     gap_settle_ms: float = 200.0  # after a gap, filters resettle: data unusable
     # After a transient artefact (spike, pop, motion) the band-pass rings and the statistic is
