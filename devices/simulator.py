@@ -51,9 +51,9 @@ from typing import Any, TextIO
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import signal
 
 from devices.base import Device, DeviceError, Marker, register
+from dsp import filters
 from dsp.contract import Chunk, Role, StreamInfo
 
 log = logging.getLogger(__name__)
@@ -497,11 +497,11 @@ def _shaping_sos(fl: float, fh: float, fs: float) -> tuple[FloatArray, float]:
     # pre-warp so the digital poles sit at fl/fh at any sampling rate
     wl = 2 * fs * math.tan(math.pi * fl / fs)
     wh = 2 * fs * math.tan(math.pi * fh / fs)
-    z, p, k = signal.bilinear_zpk([0.0], [-wl, -wh, -wh], wh * wh, fs)
-    sos = signal.zpk2sos(z, p, k)
+    z, p, k = filters.bilinear_zpk([0.0], [-wl, -wh, -wh], wh * wh, fs)
+    sos = filters.zpk2sos(z, p, k)
     impulse = np.zeros(max(256, int(0.25 * fs)))
     impulse[0] = 1.0
-    h = signal.sosfilt(sos, impulse)
+    h = filters.sosfilt(sos, impulse)
     return sos, 1.0 / math.sqrt(float(np.sum(h * h)))
 
 
@@ -623,22 +623,20 @@ class EmgSimulator:
         for c, ch in enumerate(self._channels):
             sos, gain = _shaping_sos(ch.fl, ch.fh, self.fs)
             # settle the filter so the carrier is stationary from sample 0
-            _, zi = signal.sosfilt(sos, warm[c], zi=np.zeros((sos.shape[0], 2)))
+            _, zi = filters.sosfilt(sos, warm[c], zi=np.zeros((sos.shape[0], 2)))
             self._sos.append(sos)
             self._zi.append(zi)
             gains.append(gain)
         self._carrier_gain = np.array(gains)
         # the amplifier band of the noise floor, settled like the carrier
         band = [10.0, min(500.0, 0.45 * self.fs)]
-        sos = signal.butter(2, band, "bandpass", fs=self.fs, output="sos")
+        sos = filters.butter_sos(2, band, "bandpass", self.fs)
         impulse = np.zeros(max(256, int(0.5 * self.fs)))
         impulse[0] = 1.0
-        self._noise_gain = 1.0 / math.sqrt(float(np.sum(signal.sosfilt(sos, impulse) ** 2)))
+        self._noise_gain = 1.0 / math.sqrt(float(np.sum(filters.sosfilt(sos, impulse) ** 2)))
         self._noise_sos = sos
         warm = self._rng_noise.standard_normal((self._n_emg, int(0.5 * self.fs)))
-        _, self._noise_zi = signal.sosfilt(
-            sos, warm, axis=-1, zi=np.zeros((sos.shape[0], self._n_emg, 2))
-        )
+        _, self._noise_zi = filters.sosfilt(sos, warm, zi=np.zeros((sos.shape[0], self._n_emg, 2)))
 
     def _setup_periodic(self, rng: np.random.Generator) -> None:
         """Hum and wander as sinusoids: a shared basis times per-channel coefficients."""
@@ -789,13 +787,13 @@ class EmgSimulator:
         # channel-major so that each channel filters a contiguous row
         z = self._rng_carrier.standard_normal((self._n_emg, BLOCK))
         for c, sos in enumerate(self._sos):
-            z[c], self._zi[c] = signal.sosfilt(sos, z[c], zi=self._zi[c])
+            z[c], self._zi[c] = filters.sosfilt(sos, z[c], zi=self._zi[c])
         z *= self._carrier_gain[:, None]
         return np.ascontiguousarray(z.T)
 
     def _noise_floor(self) -> FloatArray:
         z = self._rng_noise.standard_normal((self._n_emg, BLOCK))
-        z, self._noise_zi = signal.sosfilt(self._noise_sos, z, axis=-1, zi=self._noise_zi)
+        z, self._noise_zi = filters.sosfilt(self._noise_sos, z, zi=self._noise_zi)
         z *= (self._noise * self._noise_gain)[:, None]
         return z.T
 

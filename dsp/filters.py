@@ -106,7 +106,7 @@ def sosfilt(sos: Sos, x: ArrayLike, zi: NDArray[np.float64] | None = None) -> An
         state = np.zeros((n_sig, n_sec, 2))
     else:
         z = np.asarray(zi, dtype=np.float64)
-        state = np.ascontiguousarray(z.reshape(n_sec, n_sig, 2).transpose(1, 0, 2))
+        state = np.array(z.reshape(n_sec, n_sig, 2).transpose(1, 0, 2), order="C")  # a copy
     sosfilt_rows(sos, rows, state)
     y = rows.reshape(arr.shape)
     if zi is None:

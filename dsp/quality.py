@@ -188,9 +188,9 @@ class _Hist:
         ok = np.isfinite(vals)
         if not ok.any():
             return
-        idx = np.clip((vals - self.lo) / self.width, 0, self.n_bins - 1)
-        flat = (np.where(ok, idx, 0).astype(np.int64) + self._offsets)[ok]
-        self.counts += np.bincount(flat, minlength=self.counts.size).reshape(self.counts.shape)
+        idx = np.minimum(np.maximum((vals[ok] - self.lo) / self.width, 0), self.n_bins - 1)
+        flat = idx.astype(np.int64) + np.broadcast_to(self._offsets, vals.shape)[ok]
+        np.add.at(self.counts.reshape(-1), flat, 1)
 
     def quantile(self, q: float) -> NDArray[np.float64]:
         total = self.counts.sum(axis=1)
@@ -249,7 +249,9 @@ def _boundaries(n: int, parts: int) -> NDArray[np.intp]:
 def _db(num: NDArray[np.float64], den: NDArray[np.float64]) -> NDArray[np.float64]:
     with np.errstate(all="ignore"):
         out = 10.0 * np.log10(np.maximum(num, 0.0) / den)
-    return np.clip(np.nan_to_num(out, nan=_DB_LO, neginf=_DB_LO, posinf=_DB_HI), _DB_LO, _DB_HI)
+    # clamped to [_DB_LO, _DB_HI], NaN -> _DB_LO (maximum/minimum keep NaN, where() maps it)
+    out = np.minimum(np.maximum(out, _DB_LO), _DB_HI)
+    return np.where(np.isnan(out), _DB_LO, out)
 
 
 def _periodicity(env: NDArray[np.float64], lag_lo: int, lag_hi: int) -> NDArray[np.float64]:
@@ -278,7 +280,7 @@ def _periodicity(env: NDArray[np.float64], lag_lo: int, lag_hi: int) -> NDArray[
     trough = trough_run[rows, lag_lo + k - 2]  # min over lags 1 .. peak lag - 1
     score = np.minimum(peak, peak - trough)
     good = ok & np.isfinite(score)
-    return np.where(good, np.clip(np.nan_to_num(score), 0.0, 1.0), 0.0)
+    return np.where(good, np.minimum(np.maximum(score, 0.0), 1.0), 0.0)  # score is finite if good
 
 
 @dataclass

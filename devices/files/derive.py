@@ -77,7 +77,7 @@ def derive_channels(
         raise ReaderError("no channels selected")
     seen_roles: dict[str, str] = {}
     seen_specs: dict[tuple[str, str | None], str] = {}
-    columns: list[NDArray[np.float64]] = []
+    keys: list[tuple[str, str | None]] = []
     names: list[str] = []
     for role_text, spec in specs.items():
         role = role_text.strip().lower()
@@ -91,6 +91,16 @@ def derive_channels(
             raise ReaderError(f"{spec!r} is used for both {seen_specs[key]} and {role}")
         seen_roles[role] = spec
         seen_specs[key] = role
-        columns.append(resolve_channel(rec, spec))
+        keys.append(key)
         names.append(key[0] if key[1] is None else f"{key[0]}-{key[1]}")
-    return np.column_stack(columns), names
+    # One pass over the (samples, channels) array rather than a copy per column and a stack.
+    index = rec.channel_names.index
+    if all(b is None for _, b in keys):
+        return np.take(rec.data, [index(a) for a, _ in keys], axis=1), names
+    out = np.empty((rec.data.shape[0], len(keys)))
+    for j, (a, b) in enumerate(keys):
+        if b is None:
+            out[:, j] = rec.data[:, index(a)]
+        else:
+            np.subtract(rec.data[:, index(a)], rec.data[:, index(b)], out=out[:, j])
+    return out, names
