@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dsp.contract import Chunk, StreamInfo
-from dsp.events import GapEvent, RepRejudged
+from dsp.events import GapEvent, RepsRejudged
 from dsp.onset import OnsetEvent
 from dsp.pipeline import Pipeline
 from dsp.reps import ORDERS, RepEnded, RepResult
@@ -109,8 +109,7 @@ def analyze(
     result = Analysis(info, settings, n_samples=int(data.shape[0]))
     step = max(1, round(chunk_s * info.fs))
     final: dict[int, RepResult] = {}
-    rejudged: dict[int, RepResult | None] = {}
-    upto = [0]
+    rejudged: list[RepsRejudged] = []
     reps: list[RepResult] = []
 
     def collect(events: list[Any]) -> None:
@@ -122,9 +121,8 @@ def analyze(
                 reps.append(ev)
             elif isinstance(ev, RepEnded):
                 final[ev.index] = ev.result
-            elif isinstance(ev, RepRejudged):
-                rejudged[ev.index] = ev.result
-                upto[0] = max(upto[0], ev.upto)
+            elif isinstance(ev, RepsRejudged):
+                rejudged.append(ev)
             elif isinstance(ev, GapEvent):
                 result.gaps.append(ev)
 
@@ -136,22 +134,16 @@ def analyze(
         if progress is not None:
             progress(min(1.0, (i + step) / n))
     collect(pipe.finish())
-    by_index = {r.index: final.get(r.index, r) for r in reps}
-    for index, rep in rejudged.items():
-        if rep is None:
-            by_index.pop(index, None)
-        else:
-            by_index[index] = rep
-    result.reps = sorted(by_index.values(), key=lambda r: r.start)
-    if rejudged:  # onsets before the re-judged point: those of the reps as judged again
+    result.reps = [final.get(r.index, r) for r in reps]
+    for ev in rejudged:  # the reps before ev.upto, judged again, replace what was said
+        result.reps = [r for r in result.reps if r.start >= ev.upto] + list(ev.reps)
+        result.reps.sort(key=lambda r: r.start)
         for role, ch in info.roles.items():
-            later = [i for i in result.onsets.get(ch, []) if i >= upto[0]]
+            later = [i for i in result.onsets.get(ch, []) if i >= ev.upto]
             early = [
                 i
-                for r in result.reps
-                if r.start < upto[0]
-                and (i := r.onsets.get(role)) is not None
-                and role not in r.censored
+                for r in ev.reps
+                if (i := r.onsets.get(role)) is not None and role not in r.censored
             ]
             if early or ch in result.onsets:
                 result.onsets[ch] = early + later

@@ -25,19 +25,18 @@ class ArtefactEvent:
 
 
 @dataclass(frozen=True)
-class RepRejudged:
-    """Rep ``index`` judged again once a sound rest baseline was known (the stream began
-    mid-activity). ``result`` is its new final record (``rejudged`` set), or None when the
-    rep does not stand (it was a product of the provisional baseline). An index the stream
-    has not used before is a rep found only now."""
+class RepsRejudged:
+    """The reps that started before ``upto`` were judged again once a sound rest baseline was
+    known (the stream began mid-activity): they replace every earlier record of those reps.
+    A rep keeps its index where it is the same burst; one found only now gets a new index;
+    one that does not stand (a product of the provisional baseline) is absent."""
 
-    index: int
-    result: RepResult | None
-    upto: int  # the reps starting before this sample index were judged again
+    upto: int
+    reps: tuple[RepResult, ...]
 
 
 Event = (
-    OnsetEvent | OffsetEvent | RepResult | RepEnded | RepRejudged | GapEvent | ArtefactEvent
+    OnsetEvent | OffsetEvent | RepResult | RepEnded | RepsRejudged | GapEvent | ArtefactEvent
 )
 
 __all__ = [
@@ -47,6 +46,6 @@ __all__ = [
     "OffsetEvent",
     "OnsetEvent",
     "RepEnded",
-    "RepRejudged",
     "RepResult",
+    "RepsRejudged",
 ]

@@ -18,7 +18,7 @@ from dsp.artefacts import ArtefactScanner, SpanIndex
 from dsp.baseline import BaselineEstimate, BaselineTracker
 from dsp.contract import Chunk, Role, StreamInfo
 from dsp.envelope import MovingRms, Tkeo
-from dsp.events import ArtefactEvent, Event, GapEvent, RepRejudged
+from dsp.events import ArtefactEvent, Event, GapEvent, RepsRejudged
 from dsp.filters import (
     SosFilter,
     cascade,
@@ -407,6 +407,7 @@ class Pipeline:
                 found[ev.index] = ev.result
         old = sorted(self._early_reps.values(), key=lambda r: r.start)
         used: set[int] = set()
+        judged: list[RepResult] = []
         for new in sorted(found.values(), key=lambda r: r.start):
             end = new.end if new.end is not None else new.decided_at
             match = next(
@@ -425,15 +426,8 @@ class Pipeline:
             else:
                 used.add(match.index)
                 index = match.index
-                same = (match.order, match.lag_ms, match.onsets) == (
-                    new.order,
-                    new.lag_ms,
-                    new.onsets,
-                )
-                if same:
-                    continue
-            events.append(RepRejudged(index, replace(new, index=index, rejudged=True), upto))
-        events.extend(RepRejudged(o.index, None, upto) for o in old if o.index not in used)
+            judged.append(replace(new, index=index, rejudged=True))
+        events.append(RepsRejudged(upto, tuple(judged)))
         self._early_reps.clear()
         self._early_means.clear()
 

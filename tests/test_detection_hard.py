@@ -8,7 +8,7 @@ import pytest
 
 from dsp.analysis import analyze
 from dsp.contract import Chunk
-from dsp.events import RepRejudged
+from dsp.events import RepsRejudged
 from dsp.onset import OnsetEvent
 from dsp.pipeline import Pipeline
 from dsp.reps import RepResult, crosses_neutral_zone
@@ -133,15 +133,17 @@ def test_rejudging_is_chunk_size_invariant_and_reported_once() -> None:
     sizes = [int(s) for s in rng.integers(1, 900, size=400)]
     parts = run(Pipeline(info4(FS), display=False), x, sizes)
     assert whole == parts
-    rejudged = [e for e in whole if isinstance(e, RepRejudged)]
-    assert rejudged and len({e.index for e in rejudged}) == len(rejudged)
-    assert all(e.result is None or e.result.rejudged for e in rejudged)
+    rejudged = [e for e in whole if isinstance(e, RepsRejudged)]
+    assert len(rejudged) == 1 and rejudged[0].reps  # once per stream
+    reps = rejudged[0].reps
+    assert all(r.rejudged and r.start < rejudged[0].upto for r in reps)
+    assert len({r.index for r in reps}) == len(reps)
 
 
 def test_a_stream_with_rest_at_the_start_is_not_rejudged() -> None:
     x = bursts(FS, 14.0, [[2.0, 6.0, 10.0]] * 2 + [[2.06, 6.06, 10.06]] * 2, seed=30)
     events = run(Pipeline(info4(FS), display=False), x)
-    assert not [e for e in events if isinstance(e, RepRejudged)]
+    assert not [e for e in events if isinstance(e, RepsRejudged)]
 
 
 @pytest.mark.parametrize("duration", [4.5, 6.0])
