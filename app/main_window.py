@@ -22,7 +22,7 @@ from app.traces import TracesView
 from devices.base import Device, create
 from devices.live_session import CalibrationResult, LiveSession
 from dsp.contract import Role
-from dsp.events import GapEvent
+from dsp.events import GapEvent, RepsRejudged
 from dsp.onset import OnsetEvent
 from dsp.reps import RepEnded, RepResult
 from dsp.settings import DspSettings
@@ -331,6 +331,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.traces.add_rep(r.start / fs, ev.end / fs, r.order)
                 self.tally.add(r)  # the final record: onsets that came after the verdict
                 self.rep_table.show_rep(r)
+            elif isinstance(ev, RepsRejudged):
+                self._rejudged(ev, fs)
             elif isinstance(ev, GapEvent):
                 self.statusBar().showMessage(
                     f"gap: {ev.length} samples lost at {ev.start / fs:.2f} s", 5000
@@ -352,6 +354,28 @@ class MainWindow(QtWidgets.QMainWindow):
         if s.state == "error" and s.error and self._error_shown != s.error:
             self.show_error(f"device stopped: {s.error}")
             self._error_shown = s.error
+
+    def _rejudged(self, ev: RepsRejudged, fs: float) -> None:
+        """The stream began mid-activity: its first reps were judged again once rest was
+        seen; their records replace the first verdicts everywhere."""
+        self.tally.rejudge(ev.upto, ev.reps)
+        self.rep_table.rejudge(ev.upto, ev.reps)
+        spans = [(r.start / fs, None if r.end is None else r.end / fs, r.order) for r in ev.reps]
+        info = self.session.info if self.session is not None else None
+        onsets = [
+            (i / fs, info.roles[role])
+            for r in ev.reps
+            for role, i in r.onsets.items()
+            if info is not None and i is not None and role not in r.censored
+        ]
+        self.traces.rejudge(ev.upto / fs, spans, onsets)
+        self.order_panel.history.show_reps(self.tally.reps)
+        self.order_panel.update_counts()
+        self.statusBar().showMessage(
+            f"{len(ev.reps)} rep(s) before {ev.upto / fs:.1f} s re-judged: the stream began "
+            "mid-activity, so their rest level was only known later",
+            10000,
+        )
 
     def _show_rep(self, rep: RepResult, fs: float) -> None:
         self.tally.add(rep)

@@ -120,12 +120,15 @@ def rep_table_columns(doc: Mapping[str, Any]) -> list[str]:
         "end_s",
         *(f"onset_{r}_s" for r in compared_roles(doc)),
         "lag_ms",
+        "lag_ci_low_ms",
+        "lag_ci_high_ms",
         "order",
         "left_lag_ms",
         "left_order",
         "right_lag_ms",
         "right_order",
         "reason",
+        "rejudged",
     ]
 
 
@@ -142,12 +145,15 @@ def rep_table_rows(doc: Mapping[str, Any]) -> list[list[str]]:
                 _num(rep.get("end_s"), 4),
                 *(_num(rep.get("onsets", {}).get(r), 4) for r in roles),
                 _num(rep.get("lag_ms"), 2),
+                _num((rep.get("lag_ci_ms") or [None, None])[0], 1),
+                _num((rep.get("lag_ci_ms") or [None, None])[1], 1),
                 str(rep.get("order", "")),
                 _num(left["lag_ms"], 2) if left else "",
                 str(left["order"]) if left else "",
                 _num(right["lag_ms"], 2) if right else "",
                 str(right["order"]) if right else "",
                 str(rep.get("reason") or ""),
+                "yes" if rep.get("rejudged") else "",
             ]
         )
     return rows
@@ -797,18 +803,25 @@ def _rep_table_html(doc: Mapping[str, Any]) -> str:
     head = (
         ["rep", "start s"]
         + [f"{Role(r).label} onset s" for r in roles]
-        + ["lag ms", "verdict", "left", "right", "note"]
+        + ["lag ms (95 %)", "verdict", "left", "right", "note"]
     )
     rows = []
     for rep in reps:
         cells = [str(int(rep["index"]) + 1), _e(_num(rep.get("start_s"), 3))]
         cells += [_e(_num(rep.get("onsets", {}).get(r), 3) or "—") for r in roles]
-        cells.append(_e(_lag_text(rep.get("lag_ms")).replace(" ms", "")))
+        lag = _lag_text(rep.get("lag_ms")).replace(" ms", "")
+        ci = rep.get("lag_ci_ms")
+        if ci and rep.get("lag_ms") is not None:
+            lag += f" ({ci[0]:+.0f}…{ci[1]:+.0f})"
+        cells.append(_e(lag))
         cells.append(_chip(rep.get("order")))
         for side in ("left", "right"):
             s = _side(rep, side)
             cells.append("" if s is None else f"{_chip(s['order'])} {_e(_lag_text(s['lag_ms']))}")
-        cells.append(_e(rep.get("reason") or ""))
+        note = rep.get("reason") or ""
+        if rep.get("rejudged"):
+            note = "re-judged once rest was seen" + (f"; {note}" if note else "")
+        cells.append(_e(note))
         rows.append(cells)
     th = "".join(f"<th>{_e(h)}</th>" for h in head)
     body = []

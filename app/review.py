@@ -16,13 +16,22 @@ log = logging.getLogger(__name__)
 SPEEDS = ("0.25", "0.5", "1", "2", "4", "8")
 
 
+def lag_text(lag_ms: float | None, ci_ms: tuple[float, float] | None) -> str:
+    """``+49 (-39…+63)``: the lag and its 95 % interval, in ms."""
+    if lag_ms is None:
+        return "—"
+    if ci_ms is None:
+        return f"{lag_ms:+.0f}"
+    return f"{lag_ms:+.0f} ({ci_ms[0]:+.0f}…{ci_ms[1]:+.0f})"
+
+
 class RepTable(QtWidgets.QTableWidget):
     """One row per rep: time, onsets, lag, verdict, per side, reason. Rows update when a rep
     ends (its final record). ``rep_clicked`` carries the rep's start index."""
 
     rep_clicked = QtCore.pyqtSignal(int)
 
-    HEAD = ("rep", "time s", "lag ms", "verdict", "left", "right", "onsets (s)", "note")
+    HEAD = ("rep", "time s", "lag ms (95 %)", "verdict", "left", "right", "onsets (s)", "note")
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(0, len(self.HEAD), parent)
@@ -52,15 +61,18 @@ class RepTable(QtWidgets.QTableWidget):
         def side(result: SideResult | None) -> str:
             return "" if result is None else result.order.replace("_", " ")
 
+        note = rep.reason
+        if rep.rejudged:
+            note = "re-judged once rest was seen" + (f"; {note}" if note else "")
         cells = [
             str(row + 1),
             f"{rep.start / self.fs:.2f}",
-            "—" if rep.lag_ms is None else f"{rep.lag_ms:+.0f}",
+            lag_text(rep.lag_ms, rep.lag_ci_ms),
             rep.order.replace("_", " "),
             side(rep.left),
             side(rep.right),
             onsets,
-            rep.reason,
+            note,
         ]
         for col, text in enumerate(cells):
             item = QtWidgets.QTableWidgetItem(text)
@@ -71,6 +83,19 @@ class RepTable(QtWidgets.QTableWidget):
             self.setItem(row, col, item)
         if row == self.rowCount() - 1:
             self.scrollToBottom()
+
+    def rejudge(self, upto: int, reps: tuple[RepResult, ...]) -> None:
+        """The reps before sample ``upto`` were judged again: these rows replace theirs."""
+        for row in range(len(self._starts) - 1, -1, -1):
+            if self._starts[row] < upto:
+                self.removeRow(row)
+                del self._starts[row]
+        for rep in reps:
+            self.show_rep(rep)
+        for row in range(self.rowCount()):  # renumber
+            item = self.item(row, 0)
+            if item is not None:
+                item.setText(str(row + 1))
 
     def _clicked(self, row: int, _col: int) -> None:
         if 0 <= row < len(self._starts):

@@ -27,6 +27,11 @@ class RepTally:
         if len(self.reps) > 1 and self.reps[-2].start > rep.start:
             self.reps.sort(key=lambda r: r.start)
 
+    def rejudge(self, upto: int, reps: tuple[RepResult, ...]) -> None:
+        """The reps before sample ``upto`` were judged again: these replace them."""
+        kept = [r for r in self.reps if r.start >= upto]
+        self.reps = sorted([*kept, *reps], key=lambda r: r.start)
+
     def reset(self) -> None:
         self.reps.clear()
 

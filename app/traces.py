@@ -131,6 +131,17 @@ class TracesView(pg.PlotWidget):
                 return
         self._spans.append((start, end, order))
 
+    def rejudge(
+        self,
+        upto: float,
+        spans: list[tuple[float, float | None, str]],
+        onsets: list[tuple[float, int]],
+    ) -> None:
+        """The reps before ``upto`` (s) were judged again: their spans and onsets replace
+        what was drawn for that stretch."""
+        self._spans[:] = [sp for sp in self._spans if sp[0] >= upto] + spans
+        self._onsets[:] = [o for o in self._onsets if o[0] >= upto] + onsets
+
     @property
     def max_points(self) -> int:
         """Points per curve worth drawing: two (a min/max pair) per pixel of width."""

@@ -248,7 +248,7 @@ class Recorder:
         self.settings = settings or DspSettings()
         self.calibration = calibration
         self.device_info = dict(device_info or {})
-        self.verdicts: dict[str, int] = {}
+        self._verdicts: dict[int, tuple[int, str]] = {}  # rep index -> (start, order)
         self.sync_s = sync_s
         self.overwrite = overwrite
         self.record_s, _, self.spr = fmt.record_duration(info.fs, record_s)
@@ -421,14 +421,31 @@ class Recorder:
 
     def add_dsp_event(self, event: object) -> None:
         """Annotate a pipeline event (onset, offset, rep verdict, rep span, artefact)."""
+        from dsp.events import RepsRejudged
         from dsp.reps import RepResult
 
-        if isinstance(event, RepResult) and self.state == "recording":
-            # verdict counts for the session browser (sidecar summary)
-            self.verdicts[event.order] = self.verdicts.get(event.order, 0) + 1
+        if self.state == "recording":  # verdict counts for the session browser (sidecar)
+            if isinstance(event, RepResult):
+                self._verdicts[event.index] = (event.start, event.order)
+            elif isinstance(event, RepsRejudged):
+                self._verdicts = {i: v for i, v in self._verdicts.items() if v[0] >= event.upto} | {
+                    r.index: (r.start, r.order) for r in event.reps
+                }
+        if isinstance(event, RepsRejudged):
+            for rep in event.reps:
+                text = f"rep {rep.index + 1} re-judged {rep.order} {_lag(rep.lag_ms)}"
+                self.add_event(rep.start, text + (f" ({rep.reason})" if rep.reason else ""))
+            return
         ann = event_annotation(event, self.info)
         if ann is not None:
             self.add_event(*ann)
+
+    @property
+    def verdicts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for _, order in self._verdicts.values():
+            counts[order] = counts.get(order, 0) + 1
+        return counts
 
     def mark(self, text: str, index: int | None = None) -> None:
         """A user marker (``mark: text``) at ``index``, default the newest sample."""

@@ -220,6 +220,7 @@ class Pipeline:
         the next chunk at ``index`` is no gap; filters start afresh."""
         self._next = self._first = index
         self._started = True
+        self._blocked_until = index + self._ms(self.settings.gap_settle_ms)  # start-up
 
     @property
     def next_index(self) -> int:

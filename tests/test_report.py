@@ -23,7 +23,18 @@ from dsp.settings import DspSettings
 
 ATHLETE = "Jo <script>alert('x')</script> & co"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
-FIXED = ["lag_ms", "order", "left_lag_ms", "left_order", "right_lag_ms", "right_order", "reason"]
+FIXED = [
+    "lag_ms",
+    "lag_ci_low_ms",
+    "lag_ci_high_ms",
+    "order",
+    "left_lag_ms",
+    "left_order",
+    "right_lag_ms",
+    "right_order",
+    "reason",
+    "rejudged",
+]
 
 
 class StrictHtml(HTMLParser):

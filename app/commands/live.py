@@ -26,6 +26,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from devices.live_session import LiveSession
+    from dsp.events import RepsRejudged
     from dsp.reps import GLUTE_FIRST, RepResult
 
     settings = dsp_settings_from_args(args)
@@ -38,33 +39,55 @@ def run(args: argparse.Namespace) -> int:
         out.write(f"{info.source or 'source'}: {info.fs:g} Hz, {roles}; Ctrl-C stops\n")
         out.flush()
 
+    orders: dict[int, tuple[int, str]] = {}  # rep index -> (start, verdict)
+
+    def show(ev: RepResult) -> None:
+        reps = len(orders)
+        glute = sum(o == GLUTE_FIRST for _, o in orders.values())
+        counts["reps"], counts["glute_first"] = reps, glute
+        pct = 100.0 * glute / reps if reps else 0.0
+        if args.jsonl:
+            ci = {
+                r.value: [round(a / info.fs, 4), round(b / info.fs, 4)]
+                for r, (a, b) in ev.onset_ci.items()
+            }
+            doc = {
+                "rep": ev.index + 1,
+                "t_s": round(ev.start / info.fs, 4),
+                "lag_ms": ev.lag_ms,
+                "lag_ci_ms": None if ev.lag_ci_ms is None else list(ev.lag_ci_ms),
+                "onset_ci_s": ci,
+                "order": ev.order,
+                "reason": ev.reason,
+                "rejudged": ev.rejudged,
+                "left": ev.left.to_dict() if ev.left else None,
+                "right": ev.right.to_dict() if ev.right else None,
+                "glute_first_pct": round(pct, 1),
+            }
+            out.write(json.dumps(doc) + "\n")
+        else:
+            lag = "   —   " if ev.lag_ms is None else f"{ev.lag_ms:+6.0f} ms"
+            if ev.lag_ci_ms is not None:
+                lag += f" ({ev.lag_ci_ms[0]:+.0f}…{ev.lag_ci_ms[1]:+.0f})"
+            verdict = ev.order.replace("_", " ") + (" (re-judged)" if ev.rejudged else "")
+            out.write(
+                f"rep {ev.index + 1:3d}  {ev.start / info.fs:8.2f} s  lag {lag}  "
+                f"{verdict:<13s} glute first {pct:3.0f}% ({glute}/{reps})\n"
+            )
+
     def print_reps() -> None:
         for timed in session.drain_events():
             ev = timed.event
-            if not isinstance(ev, RepResult):
-                continue
-            counts["reps"] += 1
-            counts["glute_first"] += ev.order == GLUTE_FIRST
-            pct = 100.0 * counts["glute_first"] / counts["reps"]
-            if args.jsonl:
-                doc = {
-                    "rep": ev.index + 1,
-                    "t_s": round(ev.start / info.fs, 4),
-                    "lag_ms": ev.lag_ms,
-                    "order": ev.order,
-                    "left": ev.left.to_dict() if ev.left else None,
-                    "right": ev.right.to_dict() if ev.right else None,
-                    "glute_first_pct": round(pct, 1),
-                }
-                out.write(json.dumps(doc) + "\n")
-            else:
-                lag = "   —   " if ev.lag_ms is None else f"{ev.lag_ms:+6.0f} ms"
-                verdict = ev.order.replace("_", " ")
-                tally = f"{counts['glute_first']}/{counts['reps']}"
-                out.write(
-                    f"rep {ev.index + 1:3d}  {ev.start / info.fs:8.2f} s  lag {lag}  "
-                    f"{verdict:<13s} glute first {pct:3.0f}% ({tally})\n"
-                )
+            if isinstance(ev, RepsRejudged):
+                kept = {i: v for i, v in orders.items() if v[0] >= ev.upto}
+                orders.clear()
+                orders.update(kept)
+                for rep in ev.reps:
+                    orders[rep.index] = (rep.start, rep.order)
+                    show(rep)
+            elif isinstance(ev, RepResult):
+                orders[ev.index] = (ev.start, ev.order)
+                show(ev)
             out.flush()
 
     session.on_verdict = print_reps  # called on this thread: it runs the loop

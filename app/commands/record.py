@@ -101,7 +101,7 @@ def _sigterm_stops() -> Iterator[None]:
 def run(args: argparse.Namespace) -> int:
     from devices.live_session import LiveSession
     from devices.recorder import Recorder, SessionMeta, recording_path, recover_folder
-    from dsp.reps import GLUTE_FIRST, RepResult
+    from dsp.reps import GLUTE_FIRST
 
     if args.duration is not None and args.duration <= 0:
         raise CliError("--duration must be > 0")
@@ -135,16 +135,12 @@ def run(args: argparse.Namespace) -> int:
         session.close()
         raise CliError(recorder.error or f"cannot record to {path}")
 
-    counts = {"reps": 0, "glute_first": 0}
     # The simulator's markers are its ground truth; a device's are triggers or user marks.
     marker_kind = "truth" if args.source == "simulator" else "marker"
 
     def drain() -> None:
         for timed in session.drain_events():
             recorder.add_dsp_event(timed.event)
-            if isinstance(timed.event, RepResult):
-                counts["reps"] += 1
-                counts["glute_first"] += timed.event.order == GLUTE_FIRST
 
     def on_raw(chunk: Any) -> None:
         # Runs on this thread (session.run is synchronous): raw samples, then the events
@@ -172,7 +168,9 @@ def run(args: argparse.Namespace) -> int:
         drain()  # the rep the end of the stream settled
         summary = recorder.stop()
     line = dataclasses.replace(summary, error=None).line()  # the error goes to stderr
-    sys.stdout.write(f"{line}, {counts['reps']} reps ({counts['glute_first']} glute first)\n")
+    verdicts = recorder.verdicts  # as finally judged (early reps may have been re-judged)
+    reps, glute = sum(verdicts.values()), verdicts.get(GLUTE_FIRST, 0)
+    sys.stdout.write(f"{line}, {reps} reps ({glute} glute first)\n")
     sys.stdout.flush()
     if summary.error:
         raise CliError(summary.error)
