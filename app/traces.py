@@ -139,8 +139,12 @@ class TracesView(pg.PlotWidget):
     ) -> None:
         """The reps before ``upto`` (s) were judged again: their spans and onsets replace
         what was drawn for that stretch."""
-        self._spans[:] = [sp for sp in self._spans if sp[0] >= upto] + spans
-        self._onsets[:] = [o for o in self._onsets if o[0] >= upto] + onsets
+        kept_spans = [sp for sp in self._spans if sp[0] >= upto]
+        kept_onsets = [o for o in self._onsets if o[0] >= upto]
+        self._spans.clear()
+        self._spans.extend(sorted([*spans, *kept_spans], key=lambda sp: sp[0]))
+        self._onsets.clear()
+        self._onsets.extend(sorted([*onsets, *kept_onsets]))
 
     @property
     def max_points(self) -> int:

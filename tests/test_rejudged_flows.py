@@ -1,0 +1,81 @@
+"""A recording that begins mid-activity, as the user meets it: `fireorder live` on the file
+and a replay in the window. Its first reps are judged again once rest is known, and every
+view shows the re-judged records in place of the first ones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PyQt6 import QtCore
+
+from app.main_window import MainWindow
+from app.settings_store import SettingsStore
+from app.source_panel import SourceChoice
+from tests.synth import bursts
+
+FS = 2000.0
+# 0.3 s of rest, then a burst: the first baseline blocks hold activity.
+ONSETS = [[0.3, 4.0, 7.5, 11.0, 14.5]] * 2 + [[0.36, 4.06, 7.56, 11.06, 14.56]] * 2
+
+
+@pytest.fixture
+def mid_csv(tmp_path: Path) -> Path:
+    x = bursts(FS, 17.0, ONSETS, seed=41)
+    t = np.arange(len(x)) / FS
+    path = tmp_path / "mid.csv"
+    np.savetxt(
+        path,
+        np.column_stack([t, x]),
+        delimiter=",",
+        header="time,glute_l,glute_r,lumbar_l,lumbar_r",
+        comments="",
+        fmt="%.5f",
+    )
+    return path
+
+
+def test_live_jsonl_reports_rejudged_reps_with_intervals(mid_csv: Path, capsys) -> None:
+    from app.cli import main
+
+    args = ["live", "--source", "file", "--file", str(mid_csv), "--speed", "fast", "--jsonl"]
+    assert main(args) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    reps = [d for d in lines if "rep" in d]
+    again = [d for d in reps if d["rejudged"]]
+    assert again, reps
+    first = min(again, key=lambda d: d["t_s"])
+    assert abs(first["t_s"] - 0.3) < 0.05 and first["order"] == "glute_first"
+    for d in reps:
+        if d["lag_ms"] is not None and d["order"] != "undetermined":
+            lo, hi = d["lag_ci_ms"]
+            assert lo <= d["lag_ms"] <= hi
+
+
+def test_window_replay_shows_rejudged_reps(qtbot, tmp_path: Path, mid_csv: Path) -> None:
+    store = SettingsStore(
+        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    )
+    win = MainWindow(
+        store, source=SourceChoice("file", {"path": str(mid_csv), "speed": 8.0}), threaded=False
+    )
+    qtbot.addWidget(win)
+    win.show()
+    assert win.session is not None
+    for _ in range(60):
+        win.session.pump(0.25)
+        win.refresh()
+    reps = win.tally.reps
+    starts = [r.start / FS for r in reps]
+    assert any(r.rejudged for r in reps), starts
+    # one record per burst: the re-judged ones replaced the first verdicts
+    assert len(reps) == len({round(s, 1) for s in starts}) == 5
+    first = reps[0]
+    assert first.rejudged and first.order == "glute_first" and abs(starts[0] - 0.3) < 0.05
+    table = win.rep_table
+    assert table.rowCount() == len(reps)
+    assert "re-judged" in table.item(0, 7).text()
+    assert [table.item(r, 0).text() for r in range(table.rowCount())] == ["1", "2", "3", "4", "5"]
+    assert "re-judged" in win.statusBar().currentMessage() or any(r.rejudged for r in reps)
