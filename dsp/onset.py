@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from dsp.ringbuffer import SlidingRows
+
 Array = NDArray[np.float64]
 Mask = NDArray[np.bool_]
 
@@ -25,6 +27,8 @@ HUBER = 2.0
 #: the changepoint fit evaluates the smoothed statistic at this many points per correlation
 #: length: finer adds cost, not information
 POINTS_PER_CORR = 4
+#: and at most this many points over its window (a coarse grid, refined around the best)
+MAX_POINTS = 80
 
 
 @dataclass(frozen=True)
@@ -147,12 +151,14 @@ class OnsetDetector:
 
     def reset(self) -> None:
         self._states = [_ChannelState() for _ in range(self.n_channels)]
-        self._hist = np.zeros((0, self.n_channels))
+        keep = max(max(self.backdate_max, self.window) + self.min_on + 1, self.rest_memory)
+        self._hist_rows = SlidingRows(keep, self.n_channels)  # the statistic
         # Per sample: was the statistic at rest level (<= the back-dating level in force at
         # that sample)? Kept with the history so that questions about the past get the same
         # answer however the stream was chunked.
-        self._rest = np.zeros((0, self.n_channels), dtype=bool)
-        self._off_tail = np.zeros((0, self.n_channels))  # last offset statistic (floor cap)
+        self._rest_rows = SlidingRows(keep, self.n_channels, dtype=np.bool_)
+        # the offset statistic of the last floor window (the tonic floor's cap)
+        self._off_rows = SlidingRows(self.floor_window - 1, self.n_channels)
         self._hist_start = 0
         self._origin = -1  # first index after a (re)start, while it is in the history
 
@@ -186,11 +192,11 @@ class OnsetDetector:
         if s_off is None:
             s_off = s
         n = s.shape[0]
-        tail = self._off_tail.shape[0]
-        off_hist = np.concatenate((self._off_tail, s_off), axis=0)
-        if self._hist.shape[0] == 0:
+        tail = len(self._off_rows)
+        off_hist = self._off_rows.push(s_off)
+        if len(self._hist_rows) == 0:
             self._hist_start = self._origin = start  # fresh start or after a gap
-        hist = np.concatenate((self._hist, s), axis=0)
+        hist = self._hist_rows.push(s)
         # At rest: at the rest level now, and no sustained activity below the threshold in
         # the last ``rest_window`` samples (a slowly recruiting muscle in noise dips to the
         # rest level often; its mean over a window does not).
@@ -201,7 +207,7 @@ class OnsetDetector:
             csum = np.cumsum(recent, axis=0)
             mean_w = (csum[w:] - csum[:-w]) / w  # mean of the w samples ending at each new one
             now_rest &= mean_w <= thr.back
-        rest = np.concatenate((self._rest, now_rest), axis=0)
+        self._rest_rows.push(now_rest)
         hist_start = self._hist_start
         events: list[OnsetEvent | OffsetEvent] = []
         # Fast path: a quiet channel that never crosses its threshold in this segment, and an
@@ -235,12 +241,7 @@ class OnsetDetector:
                     c, start, s[:, c], off_hist[:, c], tail, thr, free, hist[:, c], hist_start
                 )
             )
-        keep = max(self.backdate_max, self.window) + self.min_on + 1
-        keep = max(keep, self.rest_memory)
-        self._hist = hist[-keep:]
-        self._rest = rest[-keep:]
-        self._off_tail = off_hist[len(off_hist) - (self.floor_window - 1) :]
-        self._hist_start = start + n - self._hist.shape[0]
+        self._hist_start = start + n - len(self._hist_rows)
         return events
 
     def _channel(
@@ -368,7 +369,7 @@ class OnsetDetector:
         """First reported index >= ``index`` at which the channel's statistic was at rest
         level, among the samples seen so far (None if none yet)."""
         lo = index + self.delay - self._hist_start  # reported index -> history row
-        window = self._rest[max(lo, 0) :, channel]
+        window = self._rest_rows.tail()[max(lo, 0) :, channel]
         hits = np.flatnonzero(window)
         if hits.size == 0:
             return None
@@ -402,7 +403,7 @@ class OnsetDetector:
         seg = hist[lo - hist_start : detected - hist_start + 1]
         if seg.size < 4:
             return detected, detected, detected
-        step = max(1, round(self.corr_len / POINTS_PER_CORR))
+        step = max(1, round(self.corr_len / POINTS_PER_CORR), -(-seg.size // MAX_POINTS))
         sub = seg[::step]
         y = sub - rest
         t = np.arange(y.size, dtype=np.float64)
@@ -435,7 +436,14 @@ class OnsetDetector:
         independent = step / self.corr_len  # independent samples per fitted point
         near = np.flatnonzero((rj - rj[j]) * independent <= CHI2_95)
         near = np.union1d(near, [j])
-        return lo + j * step, lo + int(near[0]) * step, lo + int(near[-1]) * step
+        # Refine between the neighbouring points, at the sample's resolution.
+        t0 = j + np.arange(-step + 1, step) / step
+        t0 = t0[(t0 >= 0) & (t0 <= y.size - 2)]
+        xf = np.maximum(t[None, :] - t0[:, None], 0.0) ** self.ramp_power
+        bf = np.maximum((xf @ (w * y)) / np.maximum((xf * xf) @ w, 1e-300), 0.0)
+        best = float(t0[int(np.argmin(((y[None, :] - bf[:, None] * xf) ** 2) @ w))])
+        onset = lo + round(best * step)
+        return onset, min(lo + int(near[0]) * step, onset), max(lo + int(near[-1]) * step, onset)
 
     def _backdate(self, hist: Array, hist_start: int, run_start: int, level: float) -> int:
         """Last index before ``run_start`` where the statistic was at baseline level."""

@@ -73,3 +73,49 @@ class RingBuffer:
         if start < 0:
             out[:-start] = np.nan
         return start, out
+
+
+class SlidingRows:
+    """The newest rows of a stream as one contiguous view, without a copy per append.
+
+    A stage that looks back over its last ``keep`` rows plus the block it is processing
+    (the onset detector's history) would otherwise concatenate the whole history to every
+    block. Rows are appended by slice assignment into a preallocated buffer; when it is full,
+    the last ``keep`` rows move to its front (amortised: once per ``spare`` rows).
+    """
+
+    def __init__(self, keep: int, n_channels: int, dtype: type = np.float64, spare: int = 8192):
+        self.keep = max(0, int(keep))
+        self._buf = np.empty((self.keep + max(1, spare), n_channels), dtype=dtype)
+        self._end = 0  # buffer row one past the newest
+        self._len = 0  # rows held (at most keep once a push is over)
+
+    def __len__(self) -> int:
+        return min(self._len, self.keep)
+
+    def clear(self) -> None:
+        self._end = self._len = 0
+
+    def push(self, rows: NDArray[np.generic]) -> NDArray[np.generic]:
+        """Append ``rows``; return the last ``keep`` rows held before them plus ``rows``.
+
+        The view is valid until the next ``push``."""
+        n = rows.shape[0]
+        prev = min(self._len, self.keep)
+        if self._end + n > self._buf.shape[0]:
+            if prev + n > self._buf.shape[0]:  # a block larger than the spare room: grow
+                grown = np.empty((prev + 2 * n, self._buf.shape[1]), dtype=self._buf.dtype)
+                grown[:prev] = self._buf[self._end - prev : self._end]
+                self._buf = grown
+            else:
+                self._buf[:prev] = self._buf[self._end - prev : self._end]
+            self._end = prev
+        self._buf[self._end : self._end + n] = rows
+        self._end += n
+        self._len = prev + n
+        return self._buf[self._end - self._len : self._end]
+
+    def tail(self) -> NDArray[np.generic]:
+        """The last ``keep`` rows (fewer at the start)."""
+        k = len(self)
+        return self._buf[self._end - k : self._end]
