@@ -145,6 +145,7 @@ class OnsetDetector:
         self.window = max(1, int(window or backdate_max))
         self.corr_len = max(1.0, float(corr_len))
         self.ramp_power = ramp_power
+        self._ramp_cache: dict[int, Array] = {}
         self.fast_ratio = fast_ratio
         self.min_on_fast = max(1, int(min_on_fast))
         self.reset()
@@ -407,7 +408,7 @@ class OnsetDetector:
         sub = seg[::step]
         y = sub - rest
         t = np.arange(y.size, dtype=np.float64)
-        x = np.maximum(t[None, :] - t[:-1, None], 0.0) ** self.ramp_power  # row j: t0 = j
+        x = self._ramps(y.size)  # row j: the ramp that starts at point j
         # Weights 1 / level^2 (the statistic's SD grows with its mean), from the data.
         w = 1.0 / np.maximum(sub, rest) ** 2
         beta = np.maximum((x @ (w * y)) / np.maximum((x * x) @ w, 1e-300), 0.0)
@@ -421,21 +422,19 @@ class OnsetDetector:
         # For the interval each candidate is judged with weights from its own fit (one
         # re-weighting step): with the data's weights, a candidate that starts a gentle ramp
         # long before the burst would discount the burst points it fails to fit.
-        wj = 1.0 / (rest + beta[:, None] * x) ** 2
-        bj = np.maximum(
-            np.einsum("jt,jt->j", wj * x, y[None, :])
-            / np.maximum(np.einsum("jt,jt->j", wj * x, x), 1e-300),
-            0.0,
-        )
-        z = (y[None, :] - bj[:, None] * x) * np.sqrt(wj)  # standardised residuals
+        inv = 1.0 / (rest + beta[:, None] * x)  # 1 / each candidate's fitted level
+        wx = inv * inv * x
+        bj = np.maximum((wx @ y) / np.maximum(np.einsum("jt,jt->j", wx, x), 1e-300), 0.0)
+        z = (y[None, :] - bj[:, None] * x) * inv  # standardised residuals
         # A robust scale and Huber-clipped residuals: a heartbeat or a single discharge in
         # the rest part that no candidate explains must not widen every candidate's interval.
-        scale = 1.4826 * float(np.median(np.abs(z[j]))) + 1e-300
+        dev = np.abs(z[j])
+        scale = 1.4826 * float(np.partition(dev, dev.size // 2)[dev.size // 2]) + 1e-300
         zc = np.clip(z / scale, -HUBER, HUBER)
         rj = np.einsum("jt,jt->j", zc, zc)
         independent = step / self.corr_len  # independent samples per fitted point
         near = np.flatnonzero((rj - rj[j]) * independent <= CHI2_95)
-        near = np.union1d(near, [j])
+        first, last = (min(int(near[0]), j), max(int(near[-1]), j)) if near.size else (j, j)
         # Refine between the neighbouring points, at the sample's resolution.
         t0 = j + np.arange(-step + 1, step) / step
         t0 = t0[(t0 >= 0) & (t0 <= y.size - 2)]
@@ -443,7 +442,18 @@ class OnsetDetector:
         bf = np.maximum((xf @ (w * y)) / np.maximum((xf * xf) @ w, 1e-300), 0.0)
         best = float(t0[int(np.argmin(((y[None, :] - bf[:, None] * xf) ** 2) @ w))])
         onset = lo + round(best * step)
-        return onset, min(lo + int(near[0]) * step, onset), max(lo + int(near[-1]) * step, onset)
+        return onset, min(lo + first * step, onset), max(lo + last * step, onset)
+
+    def _ramps(self, n: int) -> Array:
+        """``max(t - j, 0) ** ramp_power`` for every candidate j < n - 1 and point t < n (the
+        same for every onset with a full window, so it is made once)."""
+        x = self._ramp_cache.get(n)
+        if x is None:
+            t = np.arange(n, dtype=np.float64)
+            x = np.maximum(t[None, :] - t[:-1, None], 0.0) ** self.ramp_power
+            if len(self._ramp_cache) < 64:
+                self._ramp_cache[n] = x
+        return x
 
     def _backdate(self, hist: Array, hist_start: int, run_start: int, level: float) -> int:
         """Last index before ``run_start`` where the statistic was at baseline level."""
