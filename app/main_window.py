@@ -331,6 +331,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.traces.add_rep(r.start / fs, ev.end / fs, r.order)
                 self.tally.add(r)  # the final record: onsets that came after the verdict
                 self.rep_table.show_rep(r)
+                self.order_panel.show_final(r, fs)
             elif isinstance(ev, RepsRejudged):
                 self._rejudged(ev, fs)
             elif isinstance(ev, GapEvent):
@@ -371,10 +372,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.traces.rejudge(ev.upto / fs, spans, onsets)
         self.order_panel.history.show_reps(self.tally.reps)
         self.order_panel.update_counts()
+        # (short: the status bar's permanent fields leave little room)
         self.statusBar().showMessage(
-            f"{len(ev.reps)} rep(s) before {ev.upto / fs:.1f} s re-judged: the stream began "
-            "mid-activity, so their rest level was only known later",
-            10000,
+            f"{len(ev.reps)} early rep(s) re-judged: rest seen late", 10000
         )
 
     def _show_rep(self, rep: RepResult, fs: float) -> None:

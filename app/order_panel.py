@@ -133,9 +133,20 @@ class FiringOrderPanel(QtWidgets.QWidget):
         layout.addWidget(self.timing, 2)
         layout.addWidget(self.history, 3)
         layout.addWidget(self.counts)
+        self._shown = -1  # index of the rep on show
         self.update_counts()
 
+    def show_final(self, rep: RepResult, fs: float) -> None:
+        """A rep's final record (at its end): onsets that came after the verdict fill in its
+        lag and the per-side results of the rep on show. The verdict itself never changes."""
+        if rep.index == self._shown:
+            self._show(rep, fs)
+
     def show_rep(self, rep: RepResult, fs: float) -> None:
+        self._shown = rep.index
+        self._show(rep, fs)
+
+    def _show(self, rep: RepResult, fs: float) -> None:
         self.verdict.show_verdict(rep.order, rep.lag_ms)
         sides = []
         for name, side in (("left", rep.left), ("right", rep.right)):

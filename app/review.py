@@ -40,6 +40,10 @@ class RepTable(QtWidgets.QTableWidget):
         self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.horizontalHeader().setStretchLastSection(True)
+        # The lag with its interval ("+62 (+38…+82)") must read on one line.
+        self.setWordWrap(False)
+        mode = QtWidgets.QHeaderView.ResizeMode.ResizeToContents
+        self.horizontalHeader().setSectionResizeMode(2, mode)
         self.fs = 1.0
         self._starts: list[int] = []  # row -> rep start index (a rep's identity in replay)
         self.cellClicked.connect(self._clicked)

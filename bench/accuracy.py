@@ -130,10 +130,12 @@ TARGETS: dict[str, tuple[tuple[str, str, float], ...]] = {
         ("median_abs_err_ms", "<=", 15.0),
         ("lag_err_ms", "<=", 10.0),
         ("order_accuracy", ">=", 0.97),
+        ("decision_p95_ms", "<=", 60.0),
     ),
     "hard": (
         ("rep_recall", ">=", 0.9),
         ("order_accuracy", ">=", 0.9),
+        ("given_order_accuracy", ">=", 0.97),
         ("lag_err_ms", "<=", 20.0),
     ),
     "mu-clean": (
@@ -308,7 +310,9 @@ def detection_of(analysis: Analysis) -> Detection:
             onsets={r: (None if i is None else i / fs) for r, i in rep.onsets.items()},
             lag_ms=rep.lag_ms,
             order=rep.order,
-            decided_s=None if rep.decided_at is None else rep.decided_at / fs,
+            # a re-judged rep was decided again after the fact: no live decision to time
+            decided_s=None if rep.rejudged else rep.decided_at / fs,
+            lag_ci_ms=rep.lag_ci_ms,
         )
         for rep in analysis.reps
     ]
@@ -536,6 +540,9 @@ _COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("rep_recall", "rep recall", 3),
     ("lag_err_ms", "lag err (ms)", 1),
     ("order_accuracy", "order acc.", 3),
+    ("undetermined_rate", "undetermined", 3),
+    ("given_order_accuracy", "acc. of verdicts given", 3),
+    ("lag_ci_coverage", "lag CI coverage", 2),
     ("decision_p50_ms", "decided p50 (ms)", 0),
     ("decision_p95_ms", "decided p95 (ms)", 0),
 )

@@ -76,6 +76,8 @@ class Verdict:
     lag_ms: float | None
     order: str
     decided_s: float | None = None
+    #: the verdict's approximate 95 % interval of the lag (ms), where the detector gives one
+    lag_ci_ms: tuple[float, float] | None = None
 
 
 @dataclass
@@ -117,6 +119,7 @@ class RepOutcome:
     has_verdicts: bool
     #: verdict decided - true earliest lumbar onset (ms), if the verdict is not undetermined
     decision_latency_ms: float | None = None
+    verdict_lag_ci_ms: tuple[float, float] | None = None
 
     @property
     def lag_ms(self) -> float | None:
@@ -273,6 +276,7 @@ def score_recording(
                 verdict_order=v.order if v else None,
                 has_verdicts=det.verdicts is not None,
                 decision_latency_ms=latency,
+                verdict_lag_ci_ms=v.lag_ci_ms if v else None,
             )
         )
     return RecordingScore(
@@ -373,6 +377,18 @@ def aggregate(
         out["n_decided"] = len(latencies)
         out["decision_p50_ms"] = _pct(latencies, 50)
         out["decision_p95_ms"] = _pct(latencies, 95)
+        # Honest uncertainty: how often the lag interval holds the true lag, how often the
+        # verdict is "undetermined" on a rep whose order is clear, and how often a verdict
+        # that was given is right.
+        with_ci = [r for r in reps if r.verdict_lag_ci_ms is not None and r.true_lag_ms is not None]
+        out["lag_ci_coverage"] = _ratio(
+            sum(r.verdict_lag_ci_ms[0] <= r.true_lag_ms <= r.verdict_lag_ci_ms[1] for r in with_ci),  # type: ignore[index]
+            len(with_ci),
+        )
+        undetermined = [r for r in ordered if r.verdict_order == UNDETERMINED]
+        given = [r for r in ordered if r.verdict_order not in (None, UNDETERMINED)]
+        out["undetermined_rate"] = _ratio(len(undetermined), len(ordered))
+        out["given_order_accuracy"] = _ratio(sum(r.order_correct for r in given), len(given))
     return out
 
 

@@ -7,7 +7,7 @@ pkgs=(
   libglib2.0-0 libgl1 libegl1 libdbus-1-3 libfontconfig1 libxkbcommon0
   xvfb xauth libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxkbcommon-x11-0
   libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-xinerama0
-  libpulse0 pulseaudio socat x11-apps imagemagick gcc
+  libpulse0 pulseaudio socat x11-apps imagemagick gcc xdotool openbox
 )
 missing=()
 for p in "${pkgs[@]}"; do
