@@ -213,29 +213,32 @@ class OnsetDetector:
         events: list[OnsetEvent | OffsetEvent] = []
         # Fast path: a quiet channel that never crosses its threshold in this segment, and an
         # active one that never dips below its offset level, only update their carried state.
-        active = self.active
-        on_now = np.where(active, np.inf, thr.on)
-        above = s > on_now
+        states = self._states
+        active = np.fromiter((st.active for st in states), dtype=bool, count=len(states))
+        floors = np.fromiter((st.floor for st in states), dtype=np.float64, count=len(states))
+        peaks = np.fromiter((st.peak for st in states), dtype=np.float64, count=len(states))
+        above = s > np.where(active, np.inf, thr.on)
         if blocked is not None:
             above &= ~blocked
         crossing = above.any(axis=0)
         # Blocked samples (an artefact ringing) must not raise a burst's peak either: the
         # offset level follows the peak, and a pop's peak would end the burst at once.
         smax = (s if blocked is None else np.where(blocked, -np.inf, s)).max(axis=0)
-        for c in range(self.n_channels):
-            st = self._states[c]
-            if not np.isfinite(thr.on[c]):
-                continue
-            if not st.active and not crossing[c] and st.floor <= thr.on[c]:
-                st.carry = st.carry_fast = 0
-                continue
+        # The offset level only rises with the running peak, so nothing below the level of
+        # the final peak means nothing below at any sample.
+        peaks = np.maximum(peaks, smax)
+        off_level = np.maximum(thr.off, self.off_peak_fraction * peaks)
+        with np.errstate(invalid="ignore"):
+            dips = (s_off < off_level[None, :]).any(axis=0)
+            floored = floors > thr.on
+        work = np.isfinite(thr.on) & np.where(active, dips, crossing | floored)
+        for c in np.flatnonzero(~work & np.isfinite(thr.on)).tolist():
+            st = states[c]
             if st.active:
-                # The offset level only rises with the running peak, so nothing below the
-                # level of the final peak means nothing below at any sample.
-                peak = max(st.peak, float(smax[c]))
-                if not (s_off[:, c] < max(thr.off[c], self.off_peak_fraction * peak)).any():
-                    st.peak, st.carry = peak, 0
-                    continue
+                st.peak, st.carry = float(peaks[c]), 0
+            else:
+                st.carry = st.carry_fast = 0
+        for c in np.flatnonzero(work).tolist():
             free = np.ones(n, dtype=bool) if blocked is None else ~blocked[:, c]
             events.extend(
                 self._channel(
