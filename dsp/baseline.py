@@ -51,6 +51,8 @@ class BaselineTracker:
         self.reset()
 
     def reset(self) -> None:
+        #: changes whenever the estimate may have changed (consumers cache what they derive)
+        self.version = getattr(self, "version", 0) + 1
         ch = self.n_channels
         self._sum = np.zeros(ch)
         self._sumsq = np.zeros(ch)
@@ -119,6 +121,7 @@ class BaselineTracker:
             self._block_id = block_id + 1
 
     def _close_block(self, quiet: NDArray[np.bool_]) -> None:
+        self.version += 1
         full = self._count >= 0.5 * self.block
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(full, self._sum / np.maximum(self._count, 1), np.nan)

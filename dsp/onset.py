@@ -160,6 +160,8 @@ class OnsetDetector:
         self._rest_rows = SlidingRows(keep, self.n_channels, dtype=np.bool_)
         # the offset statistic of the last floor window (the tonic floor's cap)
         self._off_rows = SlidingRows(self.floor_window - 1, self.n_channels)
+        self._csum_rows = SlidingRows(self.rest_window + 1, self.n_channels)
+        self._csum_end = np.zeros(self.n_channels)
         self._hist_start = 0
         self._origin = -1  # first index after a (re)start, while it is in the history
 
@@ -203,10 +205,12 @@ class OnsetDetector:
         # rest level often; its mean over a window does not).
         w = self.rest_window
         now_rest = s <= thr.back
-        if hist.shape[0] >= n + w:
-            recent = hist[hist.shape[0] - n - w :]
-            csum = np.cumsum(recent, axis=0)
-            mean_w = (csum[w:] - csum[:-w]) / w  # mean of the w samples ending at each new one
+        # Running sums: the cumulative sum of the statistic, carried across blocks, so the
+        # mean of the last w samples costs a cumulative sum over the new block only.
+        csum = self._csum_rows.push(self._csum_end + np.cumsum(s, axis=0))
+        self._csum_end = csum[-1].copy()
+        if csum.shape[0] > n + w:
+            mean_w = (csum[-n:] - csum[-n - w : csum.shape[0] - w]) / w
             now_rest &= mean_w <= thr.back
         self._rest_rows.push(now_rest)
         hist_start = self._hist_start
@@ -228,9 +232,8 @@ class OnsetDetector:
         # the final peak means nothing below at any sample.
         peaks = np.maximum(peaks, smax)
         off_level = np.maximum(thr.off, self.off_peak_fraction * peaks)
-        with np.errstate(invalid="ignore"):
-            dips = (s_off < off_level[None, :]).any(axis=0)
-            floored = floors > thr.on
+        dips = (s_off < off_level[None, :]).any(axis=0)  # (comparisons with NaN are False)
+        floored = floors > thr.on
         work = np.isfinite(thr.on) & np.where(active, dips, crossing | floored)
         for c in np.flatnonzero(~work & np.isfinite(thr.on)).tolist():
             st = states[c]

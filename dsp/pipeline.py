@@ -128,6 +128,7 @@ class Pipeline:
         self.spans = SpanIndex(ch, horizon=round(120 * fs))
         self._next = 0
         self._thr = self._thresholds()
+        self._thr_version = self.baseline.version
         self._started = False
         self._blocked_until = 0
         self._chan_blocked = np.zeros(ch, dtype=np.int64)
@@ -318,7 +319,8 @@ class Pipeline:
             until = np.maximum(self._chan_blocked, self._blocked_until)
             if (at < until).any():
                 blocked = (at + np.arange(m))[:, None] < until[None, :]
-            self._thr = self._thresholds()
+            if self._thr_version != self.baseline.version:  # levels change with the estimate
+                self._thr, self._thr_version = self._thresholds(), self.baseline.version
             found = self.detector.process(at, seg, self._thr, blocked, stat_off[pos : pos + m])
             found.sort(key=lambda e: e.detected_at)
             for ev in found:
