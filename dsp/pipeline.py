@@ -35,9 +35,9 @@ from dsp.templates import get_template
 log = logging.getLogger(__name__)
 Array = NDArray[np.float64]
 
-#: artefact kinds that pass (a spike, a pop, a motion transient): they block onsets and
-#: offsets on their channel while the filters ring, then the channel works as before
-TRANSIENT_KINDS = frozenset({"spike", "pop", "motion"})
+#: artefact kinds that pass (a spike, a pop, a motion transient, a clipping run): they block
+#: onsets and offsets on their channel while the filters ring, then the channel works as before
+TRANSIENT_KINDS = frozenset({"spike", "pop", "motion", "clip"})
 
 
 @dataclass(frozen=True)
@@ -124,13 +124,18 @@ class Pipeline:
             s.tolerance_ms,
             settle=self._ms(s.settle_ms),
         )
-        self.artefacts = ArtefactScanner(ch, flat_len=self._ms(50), clip_len=3, warmup=round(fs))
+        self.artefacts = ArtefactScanner(
+            ch, flat_len=self._ms(50), clip_len=3, warmup=round(fs), fs=fs, transients=True
+        )
         self.spans = SpanIndex(ch, horizon=round(120 * fs))
         self._next = 0
         self._thr = self._thresholds()
         self._thr_version = self.baseline.version
         self._started = False
         self._blocked_until = 0
+        # per channel: a transient artefact blocks [from, until) (the span plus the ringing)
+        self._chan_from = np.zeros(ch, dtype=np.int64)
+        self._cut_rep = False  # the last gap cut a rep in progress
         self._chan_blocked = np.zeros(ch, dtype=np.int64)
         # Until the baseline is sound: the raw chunks, the rest levels in force and the reps
         # judged with them (see _maybe_rejudge). None once settled.
@@ -245,7 +250,10 @@ class Pipeline:
         settle = self._ms(self.settings.gap_settle_ms)
         self.spans.add_all(start, start + length + settle, "gap")
         self._settle_decision(start - 1, events)
-        self._emit(self.reps.abort(start, lambda *_: None), events)
+        # a rep the gap cuts is undetermined for it (not "no onset": the data are missing),
+        # and what is left of its bursts after the gap starts no second rep
+        self._cut_rep = self._cut_rep or self.reps._rep is not None  # (a gap may come in parts)
+        self._emit(self.reps.abort(start, lambda *_: "gap"), events)
         for _, f in self._groups:
             f.reset()
         self._stat_lp.reset()
@@ -301,6 +309,10 @@ class Pipeline:
                 # The filters ring and the statistic is smoothed after a transient: the
                 # channel may neither start nor end a burst until that has died away.
                 b += self._ms(self.settings.artefact_settle_ms)
+                # Blocked from the artefact's first sample, not from the block that reported
+                # it: the same samples are blocked however the stream was chunked.
+                fresh = self._chan_blocked[c] <= a
+                self._chan_from[c] = a if fresh else min(self._chan_from[c], a)
                 self._chan_blocked[c] = max(self._chan_blocked[c], b)
             self.spans.add(c, a, b, kind)
             events.append(ArtefactEvent(c, a, b, kind))
@@ -316,9 +328,11 @@ class Pipeline:
             m = min(n - pos, self.baseline.next_boundary(at) - at)
             seg = stat[pos : pos + m]
             blocked = None  # the usual case: no gap is settling, no artefact ringing
-            until = np.maximum(self._chan_blocked, self._blocked_until)
-            if (at < until).any():
-                blocked = (at + np.arange(m))[:, None] < until[None, :]
+            if at < self._blocked_until or (at < self._chan_blocked).any():
+                idx = (at + np.arange(m))[:, None]
+                blocked = (idx < self._blocked_until) | (
+                    (idx >= self._chan_from[None, :]) & (idx < self._chan_blocked[None, :])
+                )
             if self._thr_version != self.baseline.version:  # levels change with the estimate
                 self._thr, self._thr_version = self._thresholds(), self.baseline.version
             found = self.detector.process(at, seg, self._thr, blocked, stat_off[pos : pos + m])
@@ -326,7 +340,10 @@ class Pipeline:
             for ev in found:
                 self._settle_decision(ev.detected_at - 1, events)
                 events.append(ev)
-                if isinstance(ev, OnsetEvent):
+                if isinstance(ev, OnsetEvent) and ev.censored and self._cut_rep:
+                    pass  # the rest of a burst the last gap cut: its rep is already judged
+                elif isinstance(ev, OnsetEvent):
+                    self._cut_rep = False
                     self._emit(
                         self.reps.on_onset(
                             ev.channel,
