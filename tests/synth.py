@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from dsp.contract import Role, StreamInfo
+from dsp.contract import Chunk, Role, StreamInfo
+from dsp.pipeline import Pipeline
 
 ROLES4 = {Role.GLUTE_L: 0, Role.GLUTE_R: 1, Role.LUMBAR_L: 2, Role.LUMBAR_R: 3}
 
@@ -43,3 +44,13 @@ def bursts(
 
 def info4(fs: float, roles: dict[Role, int] | None = None) -> StreamInfo:
     return StreamInfo(fs, ("gl", "gr", "ll", "lr"), roles or ROLES4)
+
+
+def run(pipe: Pipeline, x: np.ndarray, sizes: list[int] | None = None) -> list:
+    """All events of ``pipe`` over ``x``, in chunks of ``sizes`` in turn (default: one)."""
+    events, i, k = [], 0, 0
+    while i < len(x):
+        n = sizes[k % len(sizes)] if sizes else len(x)
+        events += pipe.process(Chunk(x[i : i + n], i)).events
+        i, k = i + n, k + 1
+    return events + pipe.finish()

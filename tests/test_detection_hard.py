@@ -7,24 +7,14 @@ import numpy as np
 import pytest
 
 from dsp.analysis import analyze
-from dsp.contract import Chunk
 from dsp.events import RepsRejudged
 from dsp.onset import OnsetEvent
 from dsp.pipeline import Pipeline
 from dsp.reps import RepResult, crosses_neutral_zone
 from dsp.settings import DspSettings
-from tests.synth import bursts, info4
+from tests.synth import bursts, info4, run
 
 FS = 2000.0
-
-
-def run(pipe: Pipeline, x: np.ndarray, sizes: list[int] | None = None) -> list:
-    events, i, k = [], 0, 0
-    while i < len(x):
-        n = sizes[k % len(sizes)] if sizes else len(x)
-        events += pipe.process(Chunk(x[i : i + n], i)).events
-        i, k = i + n, k + 1
-    return events + pipe.finish()
 
 
 def onset_errors_ms(x: np.ndarray, truth: list[list[float]], settings: DspSettings) -> list:

@@ -15,7 +15,7 @@ from dsp.pipeline import Pipeline
 from dsp.reps import RepEnded, RepResult, classify
 from dsp.settings import DspSettings
 from dsp.templates import TEMPLATES, get_template
-from tests.synth import ROLES4, bursts, info4
+from tests.synth import ROLES4, bursts, info4, run
 
 FS = 2000.0
 
@@ -27,15 +27,6 @@ def chunked(stage_process, x: np.ndarray, rng: np.random.Generator) -> np.ndarra
         out.append(stage_process(x[i : i + n]))
         i += n
     return np.concatenate(out)
-
-
-def run(pipe: Pipeline, x: np.ndarray, sizes: list[int] | None = None) -> list:
-    events, i, k = [], 0, 0
-    while i < len(x):
-        n = sizes[k % len(sizes)] if sizes else len(x)
-        events += pipe.process(Chunk(x[i : i + n], i)).events
-        i, k = i + n, k + 1
-    return events + pipe.finish()
 
 
 # -- contract ---------------------------------------------------------------------------
