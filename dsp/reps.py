@@ -321,6 +321,8 @@ class RepTracker:
         lr = min(lu, key=lambda r: rep.onsets[r])
         g0, (g_lo, g_hi) = rep.onsets[gr], rep.spread.get(gr, (rep.onsets[gr],) * 2)
         l0, (l_lo, l_hi) = rep.onsets[lr], rep.spread.get(lr, (rep.onsets[lr],) * 2)
+        if g_lo == g_hi == g0 and l_lo == l_hi == l0:
+            return None  # the estimator gives no interval (the back-dating ablation)
         lag = l0 - g0
         below = float(np.hypot(l0 - l_lo, g_hi - g0))  # lumbar earlier, glute later
         above = float(np.hypot(l_hi - l0, g0 - g_lo))
