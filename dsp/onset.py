@@ -457,7 +457,7 @@ class OnsetDetector:
         if x is None:
             t = np.arange(n, dtype=np.float64)
             x = np.maximum(t[None, :] - t[:-1, None], 0.0) ** self.ramp_power
-            if len(self._ramp_cache) < 64:
+            if len(self._ramp_cache) < 4:  # full windows share one size: a few suffice
                 self._ramp_cache[n] = x
         return x
 
