@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 import dsp.pipeline
-from dsp.artefacts import ArtefactScanner
+from dsp.artefacts import ArtefactScanner, merge_spans
 
 Array = NDArray[np.float64]
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,16 +71,7 @@ def scan_all(data: Array, fs: float, chunk_s: float = 0.02) -> dict[tuple[int, s
     for i in range(0, len(data), step):
         for c, a, b, kind in sc.scan(i, data[i : i + step]):
             raw.setdefault((c, kind), []).append((a, b))
-    out: dict[tuple[int, str], list] = {}
-    for key, spans in raw.items():
-        merged: list[tuple[int, int]] = []
-        for a, b in sorted(spans):
-            if merged and a <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-            else:
-                merged.append((a, b))
-        out[key] = merged
-    return out
+    return merge_spans(raw)
 
 
 def _kinds(spans: dict[tuple[int, str], list]) -> dict[str, int]:

@@ -777,3 +777,20 @@ class SpanIndex:
         for c, spans in enumerate(self._spans):
             if spans and spans[0][1] < limit:
                 self._spans[c] = [s for s in spans if s[1] >= limit]
+
+
+def merge_spans(
+    raw: dict[tuple[int, str], list[tuple[int, int]]],
+) -> dict[tuple[int, str], list[tuple[int, int]]]:
+    """Spans per (channel, kind) as reported, block by block, merged where they overlap (a
+    run still growing is reported again, longer)."""
+    out: dict[tuple[int, str], list[tuple[int, int]]] = {}
+    for key, spans in raw.items():
+        merged: list[tuple[int, int]] = []
+        for a, b in sorted(spans):
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        out[key] = merged
+    return out

@@ -64,8 +64,7 @@ class Thresholds:
     on: Array
     back: Array
     off: Array
-    mean: Array  # the rest mean and SD of the statistic the levels were made from
-    sd: Array
+    mean: Array  # the rest mean of the statistic the levels were made from
 
 
 def first_run(mask: Mask, carry: int, need: int) -> tuple[int | None, int]:

@@ -287,7 +287,6 @@ class Pipeline:
             back=mean + s.k_back * sd,
             off=np.maximum(mean + s.k_off * sd, mean * 1.2),
             mean=mean,
-            sd=sd,
         )
 
     def _contiguous(

@@ -37,7 +37,7 @@ import pytest
 
 from devices.simulator import preset, simulate
 from dsp.analysis import analyze
-from dsp.artefacts import ArtefactScanner
+from dsp.artefacts import ArtefactScanner, merge_spans
 from dsp.contract import Chunk, Role, StreamInfo
 from dsp.pipeline import Pipeline
 from dsp.reps import ARTEFACT_REASONS, UNDETERMINED, RepEnded, RepResult
@@ -333,16 +333,7 @@ def scan(
         for c, a, b, kind in sc.scan(i, data[i:stop]):
             raw.setdefault((c, kind), []).append((a, b))
         i = stop
-    out = {}
-    for key, spans in raw.items():
-        merged: list[tuple[int, int]] = []
-        for a, b in sorted(spans):
-            if merged and a <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-            else:
-                merged.append((a, b))
-        out[key] = merged
-    return out
+    return merge_spans(raw)
 
 
 @cache
