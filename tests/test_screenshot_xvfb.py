@@ -60,9 +60,12 @@ def test_real_window_screenshot(tmp_path: Path) -> None:
     # the athlete view fills the screen with a verdict colour
     a = QtGui.QImage(str(athlete))
     apx = _pixels(a)
-    colours = np.array(
-        [(0x1B, 0x9E, 0x4B), (0xE0, 0xA0, 0x00), (0xD7, 0x26, 0x3D), (0x7F, 0x8C, 0x8D)]
-    )
+    from app.athlete_view import FLASH_LIGHTER
+
+    base = [(0x1B, 0x9E, 0x4B), (0xE0, 0xA0, 0x00), (0xD7, 0x26, 0x3D), (0x7F, 0x8C, 0x8D)]
+    # a verdict that arrives just before the shot paints its colour lighter for a moment
+    flash = [QtGui.QColor(*c).lighter(FLASH_LIGHTER).getRgb()[:3] for c in base]
+    colours = np.array(base + flash)
     h, w, _ = apx.shape
     middle = apx[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3].reshape(-1, 1, 3).astype(int)
     near = (np.abs(middle - colours[None, :, :]).max(axis=2) <= 40).any(axis=1)
