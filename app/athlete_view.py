@@ -12,8 +12,8 @@ import logging
 from PyQt6 import QtCore, QtGui, QtWidgets
 from PyQt6.QtCore import pyqtSignal
 
-from app.tally import RepTally
 from app.theme import VERDICT_COLOR, VERDICT_CUE, VERDICT_TEXT
+from devices.session.tally import RepTally
 from dsp.reps import RepResult
 
 log = logging.getLogger(__name__)

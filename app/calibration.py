@@ -24,7 +24,7 @@ import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.settings_store import SettingsStore
-from devices.live_session import CalibrationResult, LiveSession
+from devices.session.live import CalibrationResult, LiveSession
 from dsp.baseline import BaselineEstimate
 from dsp.contract import Role
 from dsp.settings import STATISTIC_FIELDS

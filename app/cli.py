@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
-    from devices.base import DeviceError
+    from devices.drivers.base import DeviceError
     from dsp.contract import ContractError
 
     errors: list[type[BaseException]] = [CliError, ContractError, DeviceError, OSError]

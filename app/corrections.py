@@ -41,7 +41,7 @@ def save_correction(
     recording: str | Path, rep: RepResult, role: Role, detected: int | None, index: int, fs: float
 ) -> bool:
     """Append the correction to a fireorder recording's sidecar; False if it has none."""
-    from devices.recording_format import read_sidecar, sidecar_path, write_json_atomic
+    from devices.files.bdf_format import read_sidecar, sidecar_path, write_json_atomic
 
     doc = read_sidecar(recording)
     if doc is None:
@@ -63,7 +63,7 @@ def save_correction(
 
 def save_note(recording: str | Path, t_s: float, text: str) -> bool:
     """Append a review note to a fireorder recording's sidecar; False if it has none."""
-    from devices.recording_format import read_sidecar, sidecar_path, write_json_atomic
+    from devices.files.bdf_format import read_sidecar, sidecar_path, write_json_atomic
 
     doc = read_sidecar(recording)
     if doc is None:

@@ -17,10 +17,10 @@ from app.order_panel import FiringOrderPanel
 from app.review import ReplayBar, RepTable
 from app.signal_check import SignalCheckPanel
 from app.source_panel import SourceChoice, SourcePanel
-from app.tally import RepTally
 from app.traces import TracesView
-from devices.base import Device, create
-from devices.live_session import CalibrationResult, LiveSession
+from devices.drivers.base import Device, create
+from devices.session.live import CalibrationResult, LiveSession
+from devices.session.tally import RepTally
 from dsp.contract import Role
 from dsp.events import GapEvent, RepsRejudged
 from dsp.onset import OnsetEvent
@@ -66,7 +66,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._last_quality = 0.0
         self._last_status = 0.0
         self._error_shown: str | None = None
-        self.recorder = None  # devices.recorder.Recorder while recording
+        self.recorder = None  # devices.files.recorder.Recorder while recording
         self.corrections: list[tuple[RepResult, RepResult]] = []  # (detected, corrected)
         self._last_recording: str | None = None
         self._export_job: object | None = None
@@ -507,7 +507,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.stop_recording()
 
     def start_recording(self) -> bool:
-        from devices.recorder import Recorder, SessionMeta, recording_path
+        from devices.files.recorder import Recorder, SessionMeta, recording_path
 
         s = self.session
         if s is None or s.info is None or self.recorder is not None:
@@ -543,7 +543,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def recover_recordings(self) -> None:
         """Finalise recordings a crash left unfinished (what the app does on start)."""
-        from devices.recorder import recover_folder
+        from devices.files.recorder import recover_folder
 
         try:
             reports = recover_folder(self.recordings_dir)

@@ -6,8 +6,8 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtWidgets
 
-from app.tally import RepTally
 from app.theme import VERDICT_COLOR, VERDICT_TEXT
+from devices.session.tally import RepTally
 from dsp.contract import Role
 from dsp.reps import GLUTE_FIRST, LUMBAR_FIRST, SIMULTANEOUS, UNDETERMINED, RepResult
 

@@ -46,7 +46,7 @@ class SourcePanel(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        from devices.base import registered
+        from devices.drivers.base import registered
 
         self.kind = _combo("source_kind", [k for k in registered() if k] or ["simulator"])
         self.kind.setCurrentText("simulator")
@@ -165,7 +165,7 @@ class SourcePanel(QtWidgets.QWidget):
     @staticmethod
     def _serial_ports() -> list[str]:
         try:
-            from devices.serial_device import list_serial_ports
+            from devices.drivers.serial_board import list_serial_ports
 
             return [str(p["device"]) for p in list_serial_ports()]
         except Exception as exc:  # discovery is a convenience: never block the panel
@@ -175,7 +175,7 @@ class SourcePanel(QtWidgets.QWidget):
     @staticmethod
     def _boards() -> list[str]:
         try:
-            from devices.brainflow_device import list_boards
+            from devices.drivers.brainflow_board import list_boards
 
             return [str(b["name"]) for b in list_boards()]
         except Exception as exc:

@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.theme import CHANNEL_COLORS, VERDICT_COLOR
-from devices.live_session import Snapshot
+from devices.session.live import Snapshot
 from dsp.contract import StreamInfo
 
 LANE = 2.0  # lane height in plot units; a lane's signal spans about +-1

@@ -3,7 +3,7 @@
 Five sets of recordings from two independent generators, fixed seeds, at 1000/2000/2048 Hz in
 turn:
 
-* from the built-in simulator (:mod:`devices.simulator`: shaped noise times a raised-cosine
+* from the built-in simulator (:mod:`devices.simulation.model`: shaped noise times a raised-cosine
   activation, the generator fireorder was developed on):
 
   * **clean** -- preset ``clean`` (SNR 14-26 dB, rise 20-100 ms, no motion transients);
@@ -54,14 +54,14 @@ from bench.metrics import (
     onset_breakdown,
     score_recording,
 )
-from devices.simulator import SimulatedRecording, preset, simulate
+from devices.simulation.model import SimulatedRecording, preset, simulate
 from dsp.analysis import Analysis, analyze
 from dsp.contract import Role, StreamInfo
 from dsp.settings import DspSettings, OnsetMethod
 
 log = logging.getLogger(__name__)
 
-SIMULATOR = "devices.simulator"
+SIMULATOR = "devices.simulation.model"
 MUPOOL = "bench.mupool"
 
 
@@ -676,7 +676,8 @@ def markdown(results: dict[str, Any]) -> str:
         "Decided p50/p95: when fireorder's verdict (other than undetermined) was decided, after "
         "the rep's true earliest lumbar onset.",
         "",
-        "Generators: `devices.simulator` (shaped noise times a raised-cosine activation; the "
+        "Generators: `devices.simulation.model` (shaped noise times a raised-cosine activation; "
+        "the "
         "truth onset is where the activation starts) and `bench.mupool` (a motor-unit pool "
         "after Fuglevand et al. 1993; the truth onset is the first motor-unit discharge, "
         "which comes from the smallest unit and is usually below the noise floor).",

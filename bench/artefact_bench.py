@@ -99,7 +99,7 @@ def real_recordings() -> dict[str, tuple[Array, float]]:
 
 
 def counts(recordings: int, duration_s: float = 60.0) -> dict[str, Any]:
-    from devices.simulator import preset, simulate
+    from devices.simulation.model import preset, simulate
 
     result: dict[str, Any] = {}
     for name in ("clean", "hard"):
@@ -195,7 +195,7 @@ def _time_per_chunk(make: Callable[[], Any], chunks: Sequence[Array], warm: int 
 
 
 def cost(repeats: int = 7) -> dict[str, Any]:
-    from devices.simulator import preset, simulate
+    from devices.simulation.model import preset, simulate
 
     old = head_scanner()
     rec = simulate(preset("clean", fs=2000.0, seed=3), 60.0)

@@ -2,7 +2,7 @@
 
 Fuglevand AJ, Winter DA, Patla AE (1993) "Models of recruitment and rate coding organization
 in motor-unit pools", J Neurophysiol 70(6):2470-2488. The built-in simulator
-(:mod:`devices.simulator`) shapes Gaussian noise with an activation envelope; this module
+(:mod:`devices.simulation.model`) shapes Gaussian noise with an activation envelope; this module
 builds the surface EMG from its physiological cause instead -- motor units that are recruited
 one by one as a common excitation rises, discharge trains and their action potentials -- so
 that onset accuracy can be judged on signals fireorder was not tuned on. It is test and

@@ -39,11 +39,11 @@ from typing import Any
 import numpy as np
 
 from bench import common
-from devices.file_source import FileSource
-from devices.live_session import LiveSession
-from devices.recorder import Recorder, SessionMeta, recording_path
-from devices.recording_format import read_fireorder_bdf
-from devices.simulator import SimulatorDevice
+from devices.drivers.file_replay import FileSource
+from devices.drivers.simulator import SimulatorDevice
+from devices.files.bdf_format import read_fireorder_bdf
+from devices.files.recorder import Recorder, SessionMeta, recording_path
+from devices.session.live import LiveSession
 
 log = logging.getLogger(__name__)
 

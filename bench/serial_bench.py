@@ -1,7 +1,7 @@
 """Serial acquisition benchmark: ``python -m bench.serial_bench [--quick]``.
 
 A writer process (``tests/serial_writer.py``) plays a board through a socat pty pair, paced
-in real time in small blocks; a :class:`~devices.serial_device.SerialDevice` reads the other
+in real time in small blocks; a :class:`~devices.drivers.serial_board.SerialDevice` reads the other
 end and a consumer polls ``read()`` like the live session does. Measured per run:
 
 * loss: every sample must arrive, in order, with the right values (zero loss expected);
@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from bench import common
-from devices.serial_device import SerialDevice
-from devices.serial_protocol import Fob1Parser, TextParser, encode_fob1_frames
+from devices.drivers.serial_board import SerialDevice
+from devices.drivers.serial_protocol import Fob1Parser, TextParser, encode_fob1_frames
 from dsp.contract import Chunk
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bench import common, peers
-from devices.simulator import SimulatedRecording, preset, simulate
+from devices.simulation.model import SimulatedRecording, preset, simulate
 from dsp.analysis import analyze
 from dsp.contract import Chunk
 from dsp.pipeline import Pipeline

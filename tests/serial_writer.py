@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from devices.serial_protocol import encode_fob1_frames
+from devices.drivers.serial_protocol import encode_fob1_frames
 
 log = logging.getLogger("serial_writer")
 LABELS = ("glute_l", "glute_r", "lumbar_l", "lumbar_r", "ham_l", "ham_r", "x1", "x2")

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from devices.simulator import preset, simulate
+from devices.simulation.model import preset, simulate
 from dsp.analysis import analyze
 from dsp.artefacts import ArtefactScanner, merge_spans
 from dsp.contract import Chunk, Role, StreamInfo

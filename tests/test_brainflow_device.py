@@ -18,16 +18,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from devices.base import DeviceError, Marker, create, registered
-from devices.brainflow_device import (
+from devices.drivers.base import DeviceError, Marker, create, registered
+from devices.drivers.brainflow_board import (
     BrainFlowDevice,
     PackageTracker,
     list_boards,
     resolve_board,
     write_brainflow_file,
 )
-from devices.live_session import LiveSession
-from devices.simulator import SimulatedRecording, preset, simulate
+from devices.session.live import LiveSession
+from devices.simulation.model import SimulatedRecording, preset, simulate
 from dsp.analysis import analyze
 from dsp.contract import Chunk, Role
 from dsp.pipeline import Pipeline

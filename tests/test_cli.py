@@ -96,7 +96,7 @@ def test_analyze_single_leg_template(sim_files: tuple[Path, dict], capsys) -> No
 
 def test_analyze_edf_with_roles_in_labels(tmp_path: Path, capsys) -> None:
     pyedflib = pytest.importorskip("pyedflib")
-    from devices.simulator import preset, simulate
+    from devices.simulation.model import preset, simulate
 
     rec = simulate(preset("clean", seed=3, fs=2000), 20)
     path = tmp_path / "rec.bdf"
@@ -225,8 +225,8 @@ def test_headless_commands_do_not_import_qt(sim_files: tuple[Path, dict]) -> Non
 
 
 def test_analyze_a_brainflow_csv_file(tmp_path: Path, capsys) -> None:
-    from devices.brainflow_device import write_brainflow_file
-    from devices.simulator import preset, simulate
+    from devices.drivers.brainflow_board import write_brainflow_file
+    from devices.simulation.model import preset, simulate
 
     rec = simulate(preset("clean", seed=5, fs=2000), 20)
     path = tmp_path / "bf.csv"

@@ -268,7 +268,7 @@ def test_templates_need_their_roles() -> None:
 def test_verdicts_and_decision_times_do_not_depend_on_chunking() -> None:
     # Hard simulated data exercises early lumbar-first decisions, settle waits and
     # onsets that are detected at the very index a decision falls due.
-    from devices.simulator import preset, simulate
+    from devices.simulation.model import preset, simulate
     from dsp.analysis import analyze
 
     for seed in (702, 704):

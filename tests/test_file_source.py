@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from devices.base import DeviceError, create
-from devices.file_source import FileSource
-from devices.live_session import LiveSession
-from devices.simulator import preset, simulate, write_csv
+from devices.drivers.base import DeviceError, create
+from devices.drivers.file_replay import FileSource
+from devices.session.live import LiveSession
+from devices.simulation.model import preset, simulate, write_csv
 from dsp.analysis import analyze
 from dsp.reps import RepEnded
 

@@ -16,8 +16,8 @@ from PyQt6 import QtCore, QtGui
 
 from app.athlete_view import WAITING_CUE, WAITING_TEXT, AthleteView
 from app.cues import SOUND_DIR, CuePlayer, CueRules
-from app.tally import RepTally
 from app.theme import VERDICT_COLOR, VERDICT_CUE, VERDICT_TEXT
+from devices.session.tally import RepTally
 from dsp.contract import Role
 from dsp.reps import GLUTE_FIRST, LUMBAR_FIRST, ORDERS, SIMULTANEOUS, UNDETERMINED, RepResult
 

@@ -20,8 +20,8 @@ from pytestqt.qtbot import QtBot
 from app.calibration import ID_REF_SETUP, ID_REST, ID_SUMMARY, CalibrationWizard, apply_calibration
 from app.settings_dialog import SettingsDialog
 from app.settings_store import GuiPrefs, SettingsStore
-from devices.live_session import LiveSession
-from devices.simulator import SimulatorDevice
+from devices.drivers.simulator import SimulatorDevice
+from devices.session.live import LiveSession
 from dsp.settings import DspSettings
 
 

@@ -20,7 +20,7 @@ from PyQt6 import QtCore, QtWidgets
 from app.main_window import MainWindow
 from app.settings_store import SettingsStore
 from app.source_panel import SourceChoice
-from devices.base import Device, DeviceError, register
+from devices.drivers.base import Device, DeviceError, register
 from dsp.contract import Chunk, Role, StreamInfo
 from dsp.reps import RepResult
 

@@ -51,7 +51,7 @@ def test_pipeline_and_analysis_do_not_import_scipy_signal() -> None:
     mods = modules_after(
         """
         import dsp.pipeline, dsp.analysis, dsp.quality, dsp.filters
-        import devices.simulator, devices.live_session
+        import devices.drivers.simulator, devices.session.live
         """
     )
     assert "scipy.signal" not in mods
@@ -76,7 +76,7 @@ def test_cli_parser_and_help_do_not_import_scipy() -> None:
 
 @pytest.fixture(scope="module")
 def small_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from devices.simulator import preset, simulate, write_csv
+    from devices.simulation.model import preset, simulate, write_csv
 
     path = tmp_path_factory.mktemp("imports") / "s.csv"
     write_csv(path, simulate(preset("clean", fs=2000.0, seed=2), 6.0))
@@ -102,7 +102,7 @@ def test_analyze_of_a_bdf_does_not_import_scipy_signal(tmp_path: Path) -> None:
     pyedflib = pytest.importorskip("pyedflib")
     import numpy as np
 
-    from devices.simulator import preset, simulate
+    from devices.simulation.model import preset, simulate
 
     rec = simulate(preset("clean", fs=2000.0, seed=4), 6.0)
     path = tmp_path / "r.bdf"

@@ -7,9 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from devices.base import Device, DeviceError
-from devices.live_session import LiveSession
-from devices.simulator import SimulatorDevice
+from devices.drivers.base import Device, DeviceError
+from devices.drivers.simulator import SimulatorDevice
+from devices.session.live import LiveSession
 from dsp.contract import Chunk, Role, StreamInfo
 from dsp.reps import RepResult
 from dsp.settings import DspSettings

@@ -22,16 +22,9 @@ import numpy as np
 import pyedflib
 import pytest
 
+from devices.drivers.simulator import SimulatorDevice
 from devices.files import ReaderError, read_recording
-from devices.live_session import LiveSession
-from devices.recorder import (
-    Recorder,
-    SessionMeta,
-    find_unfinished,
-    recording_path,
-    repair,
-)
-from devices.recording_format import (
+from devices.files.bdf_format import (
     END_TEXT,
     RECORD_COUNT_OFFSET,
     inspect_file,
@@ -40,7 +33,14 @@ from devices.recording_format import (
     read_sidecar,
     sidecar_path,
 )
-from devices.simulator import SimulatorDevice
+from devices.files.recorder import (
+    Recorder,
+    SessionMeta,
+    find_unfinished,
+    recording_path,
+    repair,
+)
+from devices.session.live import LiveSession
 from dsp.contract import Chunk, Role, StreamInfo
 from dsp.settings import DspSettings
 
@@ -240,7 +240,7 @@ def test_gaps_become_sentinels_then_nan_with_annotations(tmp_path: Path) -> None
         assert a.text == f"gap {run} samples"
         assert a.duration_s == pytest.approx(run / 2000)
     # A replay source turns the NaN rows back into index jumps.
-    from devices.file_source import FileSource
+    from devices.drivers.file_replay import FileSource
 
     src = FileSource(str(path), speed=None)
     if is_fireorder_recording(path):
@@ -300,8 +300,8 @@ def test_clipping_is_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -
 
 KILL_SCRIPT = """
 import sys, time
-from devices.simulator import SimulatorDevice
-from devices.recorder import Recorder, SessionMeta
+from devices.drivers.simulator import SimulatorDevice
+from devices.files.recorder import Recorder, SessionMeta
 dev = SimulatorDevice(preset="clean", realtime=True, counter=True, seed=3)
 info = dev.open()
 rec = Recorder(sys.argv[1], info, SessionMeta(athlete="kill"))
@@ -726,7 +726,7 @@ def test_export_any_file_to_bdf_with_annotations(tmp_path) -> None:
     import json
 
     from app.cli import main
-    from devices.simulator import preset, simulate, write_csv
+    from devices.simulation.model import preset, simulate, write_csv
 
     rec = simulate(preset("clean", seed=21, fs=2000), 30)
     csv = tmp_path / "in.csv"

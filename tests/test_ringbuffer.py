@@ -60,7 +60,7 @@ def test_concurrent_writer_and_reader_see_consistent_rows() -> None:
 
 
 def test_display_ring_matches_direct_minmax_for_any_chunking() -> None:
-    from devices.display_ring import DisplayRing
+    from devices.session.display import DisplayRing
 
     rng = np.random.default_rng(3)
     x = rng.standard_normal((5000, 3))
@@ -82,7 +82,7 @@ def test_display_ring_matches_direct_minmax_for_any_chunking() -> None:
 
 
 def test_display_ring_blanks_gaps() -> None:
-    from devices.display_ring import DisplayRing
+    from devices.session.display import DisplayRing
 
     ring = DisplayRing(4, 50, 1)
     ones = np.ones((40, 1))

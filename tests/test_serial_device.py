@@ -25,10 +25,10 @@ import numpy as np
 import pytest
 import serial
 
-from devices import base
-from devices.base import DeviceError
-from devices.serial_device import SerialDevice, describe_open_error, list_serial_ports
-from devices.serial_protocol import Scale, encode_fob1_frames
+from devices.drivers import base
+from devices.drivers.base import DeviceError
+from devices.drivers.serial_board import SerialDevice, describe_open_error, list_serial_ports
+from devices.drivers.serial_protocol import Scale, encode_fob1_frames
 from dsp.contract import Chunk, Role
 from tests import serial_writer
 from tests.serial_writer import pattern

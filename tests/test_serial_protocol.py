@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from devices.serial_protocol import (
+from devices.drivers.serial_protocol import (
     MAX_LINE_BYTES,
     Fob1Parser,
     Parsed,

@@ -12,14 +12,14 @@ import pytest
 from scipy import signal
 
 from app import cli
-from devices.base import DeviceError, create, registered
-from devices.simulator import (
+from devices.drivers.base import DeviceError, create, registered
+from devices.drivers.simulator import SimulatorDevice
+from devices.simulation.model import (
     BLOCK,
     PRESETS,
     EmgSimulator,
     SimConfig,
     SimConfigError,
-    SimulatorDevice,
     Truth,
     order_label,
     preset,

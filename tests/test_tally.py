@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from app.tally import RepTally
+from devices.session.tally import RepTally
 from dsp.contract import Role
 from dsp.reps import RepResult, SideResult
 

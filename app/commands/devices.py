@@ -24,7 +24,7 @@ def register(sub: Any) -> None:
 
 def _serial() -> list[dict[str, Any]]:
     try:
-        from devices.serial_device import list_serial_ports
+        from devices.drivers.serial_board import list_serial_ports
     except ImportError as exc:  # a build without the serial driver
         log.warning("serial discovery unavailable: %s", exc)
         return []
@@ -33,7 +33,7 @@ def _serial() -> list[dict[str, Any]]:
 
 def _boards() -> list[dict[str, Any]]:
     try:
-        from devices.brainflow_device import list_boards
+        from devices.drivers.brainflow_board import list_boards
     except ImportError as exc:
         log.warning("BrainFlow discovery unavailable: %s", exc)
         return []

@@ -25,7 +25,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from devices.live_session import LiveSession
+    from devices.session.live import LiveSession
     from dsp.events import RepsRejudged
     from dsp.reps import GLUTE_FIRST, RepResult
 

@@ -99,8 +99,8 @@ def _sigterm_stops() -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from devices.live_session import LiveSession
-    from devices.recorder import Recorder, SessionMeta, recording_path, recover_folder
+    from devices.files.recorder import Recorder, SessionMeta, recording_path, recover_folder
+    from devices.session.live import LiveSession
     from dsp.reps import GLUTE_FIRST
 
     if args.duration is not None and args.duration <= 0:

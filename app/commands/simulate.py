@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from app.cli import CliError
 from app.commands.common import check_writable
-from devices.sim_presets import PRESETS
+from devices.simulation.presets import PRESETS
 
 if TYPE_CHECKING:
-    from devices.simulator import SimConfig
+    from devices.simulation.model import SimConfig
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +178,8 @@ def register(sub: Any) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
-    """The :class:`~devices.simulator.SimConfig` described by the command line."""
-    from devices.simulator import SimConfig, SimConfigError, preset
+    """The :class:`~devices.simulation.model.SimConfig` described by the command line."""
+    from devices.simulation.model import SimConfig, SimConfigError, preset
 
     changes: dict[str, Any] = {}
     for dest, name in _FIELDS.items():
@@ -232,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
             raise CliError("--out and --truth must be different files")
     log.info("simulating %.1f s at %g Hz: %s", args.duration, config.fs, config.channel_names)
     try:
-        from devices.simulator import stream_to_csv, write_truth
+        from devices.simulation.model import stream_to_csv, write_truth
 
         truth = stream_to_csv(out, config, args.duration)
         if truth_path is not None:

@@ -73,7 +73,7 @@ def _roles(args: argparse.Namespace) -> dict[str, str] | None:
 
 
 def _scale(args: argparse.Namespace) -> Any:
-    from devices.serial_protocol import Scale
+    from devices.drivers.serial_protocol import Scale
 
     if args.adc_bits or args.vref or args.amp_gain:
         if not (args.adc_bits and args.vref):
@@ -88,7 +88,7 @@ def _scale(args: argparse.Namespace) -> Any:
 def open_source(args: argparse.Namespace) -> Any:
     """The device the options describe (not opened yet)."""
     if args.source == "simulator":
-        from devices.simulator import SimulatorDevice
+        from devices.drivers.simulator import SimulatorDevice
 
         if args.fast and args.duration is None:
             raise CliError("--fast needs --duration")
@@ -106,7 +106,7 @@ def open_source(args: argparse.Namespace) -> Any:
             **overrides,
         )
     if args.source == "file":
-        from devices.file_source import FileSource
+        from devices.drivers.file_replay import FileSource
 
         if not args.file:
             raise CliError("--source file needs --file")
@@ -118,7 +118,7 @@ def open_source(args: argparse.Namespace) -> Any:
             raise CliError("--speed must be between 0.1 and 16 (or 'fast')")
         return FileSource(args.file, channels=_roles(args), fs=args.fs, speed=speed)
     if args.source == "serial":
-        from devices.serial_device import SerialDevice
+        from devices.drivers.serial_board import SerialDevice
 
         if not args.port:
             raise CliError("--source serial needs --port (see `fireorder devices`)")
@@ -133,7 +133,7 @@ def open_source(args: argparse.Namespace) -> Any:
             roles=_roles(args),
             scale=_scale(args),
         )
-    from devices.brainflow_device import BrainFlowDevice
+    from devices.drivers.brainflow_board import BrainFlowDevice
 
     if not args.board:
         raise CliError("--source brainflow needs --board (see `fireorder devices`)")

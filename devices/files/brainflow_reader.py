@@ -44,8 +44,8 @@ def read_brainflow(
     # Imported here: BrainFlow's native library is only loaded when such a file is read.
     from brainflow.board_shim import BoardShim, BrainFlowError
 
-    from devices.base import DeviceError
-    from devices.brainflow_device import PackageTracker, _exg_rows, board_name, resolve_board
+    from devices.drivers.base import DeviceError
+    from devices.drivers.brainflow_board import PackageTracker, _exg_rows, board_name, resolve_board
 
     user_units = check_user_units(units)
     if board is None or (isinstance(board, str) and not board.strip()):

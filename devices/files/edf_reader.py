@@ -68,7 +68,7 @@ class _Header:
 def read_edf(path: str, *, fs: float | None, units: str | None) -> Recording:
     # fireorder's own recordings: readable even straight after a kill (record count -1),
     # lost samples back to NaN, roles and events from the file.
-    from devices.recording_format import is_fireorder_recording, read_fireorder_bdf
+    from devices.files.bdf_format import is_fireorder_recording, read_fireorder_bdf
 
     if is_fireorder_recording(path):
         rec = read_fireorder_bdf(path)

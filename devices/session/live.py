@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from devices.base import Device, DeviceError, Marker
-from devices.display_ring import DisplayRing
+from devices.drivers.base import Device, DeviceError, Marker
+from devices.session.display import DisplayRing
 from dsp.baseline import BaselineEstimate
 from dsp.contract import Chunk, Role, StreamInfo
 from dsp.events import Event

@@ -69,10 +69,10 @@ _REGISTRY: dict[str, Callable[..., Device]] = {}
 # Built-in drivers register themselves when imported; import them on first use of the registry
 # so that a source is known however the program started.
 _BUILTIN = (
-    "devices.simulator",
-    "devices.file_source",
-    "devices.serial_device",
-    "devices.brainflow_device",
+    "devices.drivers.simulator",
+    "devices.drivers.file_replay",
+    "devices.drivers.serial_board",
+    "devices.drivers.brainflow_board",
 )
 
 

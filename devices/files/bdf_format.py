@@ -9,7 +9,7 @@ annotations, channel profiles), the sidecar, and the reader for fireorder's own 
 * :func:`is_fireorder_recording` tells fireorder's files from other BDF files.
 * :func:`inspect_file` describes a file's layout for repair.
 
-No Qt, no writer state here (that is :mod:`devices.recorder`).
+No Qt, no writer state here (that is :mod:`devices.files.recorder`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from devices.base import Device, DeviceError, register
+from devices.drivers.base import Device, DeviceError, register
 from dsp.contract import Chunk, Role, StreamInfo, parse_role
 
 log = logging.getLogger(__name__)

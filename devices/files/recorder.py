@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from devices import recording_format as fmt
+from devices.files import bdf_format as fmt
 from devices.files.common import microvolt_factor
 from dsp.contract import Chunk, StreamInfo
 from dsp.settings import DspSettings

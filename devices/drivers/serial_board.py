@@ -1,7 +1,7 @@
 """Serial EMG boards (Arduino and friends) speaking the ``text`` or ``fob1`` protocol.
 
 A reader thread owns the port: it reads what has arrived, parses it (see
-:mod:`devices.serial_protocol`), stamps it with the arrival time and queues runs of
+:mod:`devices.drivers.serial_protocol`), stamps it with the arrival time and queues runs of
 consecutive samples; :meth:`SerialDevice.read` only pops that queue, so it never blocks.
 
 Faults. When the port vanishes or errors the state becomes "disconnected" and the thread
@@ -10,7 +10,7 @@ a gap: estimated from the wall clock and ``fs``, replaced by the device counter'
 that is consistent with the clock (a board that kept running), so every consumer sees the
 real number of lost samples as a jump in ``Chunk.start``. Nothing already received is
 dropped. Bytes that never form a valid frame for ``timeout_no_frames_s`` (wrong protocol or
-baud rate) end the stream with one clear :class:`~devices.base.DeviceError`.
+baud rate) end the stream with one clear :class:`~devices.drivers.base.DeviceError`.
 
 Timestamps (``Chunk.timestamp``) are ``time.monotonic()`` at the arrival of the oldest
 bytes in the chunk.
@@ -35,8 +35,8 @@ import numpy as np
 import serial
 from serial.tools import list_ports
 
-from devices.base import Device, DeviceError, register
-from devices.serial_protocol import Fob1Parser, Parsed, Scale, TextParser, make_parser
+from devices.drivers.base import Device, DeviceError, register
+from devices.drivers.serial_protocol import Fob1Parser, Parsed, Scale, TextParser, make_parser
 from dsp.contract import Chunk, ContractError, StreamInfo
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ class SerialDevice(Device):
     ``fs`` the board's sampling rate (the wire carries none); ``channels`` fixes the channel
     count (else the first sample does); ``names`` the channel names (else text labels, else
     ch1..chN); ``roles`` role -> channel name; ``scale`` wire values -> microvolts
-    (:class:`~devices.serial_protocol.Scale`, or a dict for it). ``seq``/``seq_wrap``: the
+    (:class:`~devices.drivers.serial_protocol.Scale`, or a dict for it). ``seq``/``seq_wrap``: the
     text protocol's sample counter. ``wait_first``: :meth:`open` waits for the first sample
     (it learns the layout and proves protocol and baud rate); without it ``channels`` is
     required. ``backoff_s``: delays between reconnection attempts (the last one repeats).

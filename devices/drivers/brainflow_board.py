@@ -1,4 +1,4 @@
-"""Any BrainFlow board as a :class:`~devices.base.Device` (registered as ``"brainflow"``).
+"""Any BrainFlow board as a :class:`~devices.drivers.base.Device` (registered as ``"brainflow"``).
 
 BrainFlow hands back a 2-D array per poll: one row per quantity (package number, EXG
 channels, accelerometer, timestamp, marker, ...), one column per sample. The board's
@@ -51,7 +51,7 @@ from brainflow.data_filter import DataFilter
 from brainflow.exit_codes import BrainFlowExitCodes
 from numpy.typing import NDArray
 
-from devices.base import Device, DeviceError, Marker, register
+from devices.drivers.base import Device, DeviceError, Marker, register
 from dsp.contract import Chunk, ContractError, Role, StreamInfo
 
 log = logging.getLogger(__name__)
