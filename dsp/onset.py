@@ -78,26 +78,27 @@ def first_run(mask: Mask, carry: int, need: int) -> tuple[int | None, int]:
     if n == 0:
         return None, carry
     falses = np.flatnonzero(~mask)
-    starts = np.concatenate(([0], falses + 1))
-    ends = np.concatenate((falses, [n]))
-    lengths = ends - starts
-    lengths[0] += carry
-    hit = np.flatnonzero(lengths >= need)
-    if hit.size:
-        k = int(hit[0])
-        return int(starts[k]) - (carry if k == 0 else 0), 0
-    return None, int(lengths[-1])
+    if not falses.size:  # one run through the whole mask, continuing the carried one
+        total = carry + n
+        return (-carry, 0) if total >= need else (None, total)
+    f0 = int(falses[0])
+    if carry + f0 >= need:  # the run that began before the mask (or at its start)
+        return -carry, 0
+    if falses.size > 1 and n - 2 >= need:  # a run between two False samples
+        hit = np.flatnonzero(falses[1:] - falses[:-1] > need)
+        if hit.size:
+            return int(falses[int(hit[0])]) + 1, 0
+    last = int(falses[-1])
+    tail = n - 1 - last
+    if tail >= need:
+        return last + 1, 0
+    return None, tail
 
 
 class _ChannelState:
-    __slots__ = ("active", "carry", "carry_fast", "floor", "onset", "peak", "rest_from")
+    __slots__ = ("onset", "rest_from")
 
     def __init__(self) -> None:
-        self.active = False
-        self.carry = 0
-        self.carry_fast = 0
-        self.peak = 0.0
-        self.floor = 0.0  # statistic level the last burst fell back to
         self.onset = -1
         self.rest_from = 0  # statistic index at which the last burst ended (onset search floor)
 
@@ -150,30 +151,39 @@ class OnsetDetector:
         self.reset()
 
     def reset(self) -> None:
-        self._states = [_ChannelState() for _ in range(self.n_channels)]
+        ch = self.n_channels
+        self._states = [_ChannelState() for _ in range(ch)]
+        # Per channel, as arrays (the per-block fast path reads them all at once): in a
+        # burst; the length of the run of samples beyond the threshold (row 0) and beyond the
+        # fast threshold (row 1) that ended the last block (row 1 is 0 in a burst); the burst's
+        # peak; the statistic level the last burst fell back to (its floor).
+        self._active = np.zeros(ch, dtype=bool)
+        self._carries = np.zeros((2, ch), dtype=np.int64)
+        self._peak = np.zeros(ch)
+        self._floor = np.zeros(ch)
         keep = max(max(self.backdate_max, self.window) + self.min_on + 1, self.rest_memory)
-        self._hist_rows = SlidingRows(keep, self.n_channels)  # the statistic
+        self._hist_rows = SlidingRows(keep, ch)  # the statistic
         # Per sample: was the statistic at rest level (<= the back-dating level in force at
         # that sample)? Kept with the history so that questions about the past get the same
         # answer however the stream was chunked.
-        self._rest_rows = SlidingRows(keep, self.n_channels, dtype=np.bool_)
+        self._rest_rows = SlidingRows(keep, ch, dtype=np.bool_)
         # the offset statistic of the last floor window (the tonic floor's cap)
-        self._off_rows = SlidingRows(self.floor_window - 1, self.n_channels)
-        self._csum_rows = SlidingRows(self.rest_window + 1, self.n_channels)
-        self._csum_end = np.zeros(self.n_channels)
+        self._off_rows = SlidingRows(self.floor_window - 1, ch)
+        self._csum_rows = SlidingRows(self.rest_window + 1, ch)
+        self._csum_end = np.zeros(ch)
         self._hist_start = 0
         self._origin = -1  # first index after a (re)start, while it is in the history
+        self._thr_seen: tuple[Thresholds, Mask] | None = None
 
     @property
     def active(self) -> Mask:
-        return np.array([st.active for st in self._states], dtype=bool)
+        return self._active.copy()
 
     def force_quiet(self, channel: int) -> None:
         """End a burst without an offset event (e.g. a gap broke the stream)."""
-        st = self._states[channel]
-        st.active = False
-        st.carry = 0
-        st.floor = 0.0
+        self._active[channel] = False
+        self._carries[0, channel] = 0
+        self._floor[channel] = 0.0
 
     def process(
         self,
@@ -203,48 +213,52 @@ class OnsetDetector:
         # the last ``rest_window`` samples (a slowly recruiting muscle in noise dips to the
         # rest level often; its mean over a window does not).
         w = self.rest_window
-        now_rest = s <= thr.back
         # Running sums: the cumulative sum of the statistic, carried across blocks, so the
         # mean of the last w samples costs a cumulative sum over the new block only.
-        csum = self._csum_rows.push(self._csum_end + np.cumsum(s, axis=0))
-        self._csum_end = csum[-1].copy()
+        csum, new = self._csum_rows.reserve(n)
+        np.add.accumulate(s, axis=0, out=new)
+        new += self._csum_end
+        self._csum_end = new[-1].copy()
+        _, now_rest = self._rest_rows.reserve(n)
+        np.less_equal(s, thr.back, out=now_rest)
         if csum.shape[0] > n + w:
-            mean_w = (csum[-n:] - csum[-n - w : csum.shape[0] - w]) / w
+            mean_w = (new - csum[-n - w : csum.shape[0] - w]) / w
             now_rest &= mean_w <= thr.back
-        self._rest_rows.push(now_rest)
         hist_start = self._hist_start
         events: list[OnsetEvent | OffsetEvent] = []
         # Fast path: a quiet channel that never crosses its threshold in this segment, and an
         # active one that never dips below its offset level, only update their carried state.
-        states = self._states
-        active = np.fromiter((st.active for st in states), dtype=bool, count=len(states))
-        floors = np.fromiter((st.floor for st in states), dtype=np.float64, count=len(states))
-        peaks = np.fromiter((st.peak for st in states), dtype=np.float64, count=len(states))
-        above = s > np.where(active, np.inf, thr.on)
-        if blocked is not None:
-            above &= ~blocked
-        crossing = above.any(axis=0)
-        # Blocked samples (an artefact ringing) must not raise a burst's peak either: the
-        # offset level follows the peak, and a pop's peak would end the burst at once.
-        smax = (s if blocked is None else np.where(blocked, -np.inf, s)).max(axis=0)
+        seen = self._thr_seen
+        if seen is None or seen[0] is not thr:
+            seen = self._thr_seen = (thr, np.isfinite(thr.on))
+        finite_on = seen[1]
+        active = self._active
+        # Blocked samples (an artefact ringing) must neither start a burst nor raise a burst's
+        # peak: the offset level follows the peak, and a pop's peak would end the burst at once.
+        s_m = s if blocked is None else np.where(blocked, -np.inf, s)
+        # (any sample above a level <=> the largest, NaN aside, above it)
+        crossing = np.fmax.reduce(s_m, axis=0) > np.where(active, np.inf, thr.on)
         # The offset level only rises with the running peak, so nothing below the level of
         # the final peak means nothing below at any sample.
-        peaks = np.maximum(peaks, smax)
+        peaks = np.maximum(self._peak, np.maximum.reduce(s_m, axis=0))
         off_level = np.maximum(thr.off, self.off_peak_fraction * peaks)
-        dips = (s_off < off_level[None, :]).any(axis=0)  # (comparisons with NaN are False)
-        floored = floors > thr.on
-        work = np.isfinite(thr.on) & np.where(active, dips, crossing | floored)
-        for c in np.flatnonzero(~work & np.isfinite(thr.on)).tolist():
-            st = states[c]
-            if st.active:
-                st.peak, st.carry = float(peaks[c]), 0
-            else:
-                st.carry = st.carry_fast = 0
+        dips = np.fmin.reduce(s_off, axis=0) < off_level  # (comparisons with NaN are False)
+        work = finite_on & np.where(active, dips, crossing | (self._floor > thr.on))
+        idle = finite_on & ~work
+        self._carries[:, idle] = 0  # (the fast carry is 0 in a burst)
+        self._peak = np.where(idle & active, peaks, self._peak)
         for c in np.flatnonzero(work).tolist():
-            free = np.ones(n, dtype=bool) if blocked is None else ~blocked[:, c]
             events.extend(
                 self._channel(
-                    c, start, s[:, c], off_hist[:, c], tail, thr, free, hist[:, c], hist_start
+                    c,
+                    start,
+                    s[:, c],
+                    off_hist[:, c],
+                    tail,
+                    thr,
+                    None if blocked is None else ~blocked[:, c],
+                    hist[:, c],
+                    hist_start,
                 )
             )
         self._hist_start = start + n - len(self._hist_rows)
@@ -258,67 +272,76 @@ class OnsetDetector:
         off_hist: Array,
         tail: int,
         thr: Thresholds,
-        free: Mask,
+        free: Mask | None,
         hist: Array,
         hist_start: int,
     ) -> list[OnsetEvent | OffsetEvent]:
         st = self._states[c]
+        active = bool(self._active[c])
+        carry, carry_fast = int(self._carries[0, c]), int(self._carries[1, c])
+        peak, st_floor = float(self._peak[c]), float(self._floor[c])
+        on_c, back_c, off_c = thr.on[c], thr.back[c], thr.off[c]
         s_off = off_hist[tail:]
         events: list[OnsetEvent | OffsetEvent] = []
         i = 0
         n = s.shape[0]
         while i < n:
             seg = s[i:]
-            if not st.active:
-                on: float | Array = thr.on[c]
-                back_level = thr.back[c]
+            free_i = None if free is None else free[i:]
+            if not active:
+                on: float | Array = on_c
+                back_level = back_c
                 floor: Array | None = None
-                if st.floor > thr.on[c]:  # tonic activity: demand a clear rise above it
-                    floor = self._floor_track(st.floor, off_hist, tail + i)
-                    tonic = floor > thr.on[c]
-                    on = np.where(tonic, floor * self.rearm_ratio, thr.on[c])
-                mask = (seg > on) & free[i:]
-                run, st.carry = first_run(mask, st.carry, self.min_on)
+                if st_floor > on_c:  # tonic activity: demand a clear rise above it
+                    floor = self._floor_track(st_floor, off_hist, tail + i)
+                    tonic = floor > on_c
+                    on = np.where(tonic, floor * self.rearm_ratio, on_c)
+                mask = seg > on
+                if free_i is not None:
+                    mask &= free_i
+                run, carry = first_run(mask, carry, self.min_on)
                 need = self.min_on
                 if self.fast_ratio > 0:
                     # Strong evidence confirms sooner: far above the threshold, a shorter
                     # run is as unlikely at rest as the full one just above it.
                     fast_on = thr.mean[c] + self.fast_ratio * (on - thr.mean[c])
-                    fast = (seg > fast_on) & free[i:]
-                    run_f, st.carry_fast = first_run(fast, st.carry_fast, self.min_on_fast)
+                    fast = seg > fast_on
+                    if free_i is not None:
+                        fast &= free_i
+                    run_f, carry_fast = first_run(fast, carry_fast, self.min_on_fast)
                     if run_f is not None and (
                         run is None or run_f + self.min_on_fast < run + self.min_on
                     ):
                         run, need = run_f, self.min_on_fast
                 if run is None:
                     if floor is not None:
-                        st.floor = float(floor[-1]) if floor[-1] > thr.on[c] else 0.0
+                        st_floor = float(floor[-1]) if floor[-1] > on_c else 0.0
                     break
-                st.carry_fast = 0
+                carry_fast = 0
                 if floor is not None:
                     level = float(floor[max(run, 0)])
-                    if level > thr.on[c]:
+                    if level > on_c:
                         back_level = level
-                    st.floor = 0.0
+                    st_floor = 0.0
                 run_start = start + i + run
                 detected = run_start + need - 1
                 if self.method == "changepoint":
-                    rest_level = float(thr.mean[c]) if back_level == thr.back[c] else back_level
+                    rest_level = float(thr.mean[c]) if back_level == back_c else back_level
                     onset, lo, hi = self._changepoint(
                         hist, hist_start, max(st.rest_from, hist_start), detected, rest_level
                     )
                 else:
                     onset = self._backdate(hist, hist_start, run_start, back_level)
                     lo = hi = onset
-                st.active, st.carry, st.onset = True, 0, onset
-                st.peak = float(np.max(hist[run_start - hist_start : detected - hist_start + 1]))
+                active, carry, st.onset = True, 0, onset
+                peak = float(np.max(hist[run_start - hist_start : detected - hist_start + 1]))
                 censored = False
                 if hist_start == self._origin:
                     # Under way since the data began: above the threshold through most of
                     # what came before, or dated back into the filters' start-up.
                     before = hist[: run_start - hist_start]
                     censored = onset - self.delay < self._origin + self.startup or bool(
-                        before.size and np.mean(before > thr.on[c]) >= 0.8
+                        before.size and np.mean(before > on_c) >= 0.8
                     )
                 d = self.delay
                 first = hist_start if hist_start == self._origin else 0  # no onset before data
@@ -334,23 +357,32 @@ class OnsetDetector:
                 )
                 i = detected - start + 1
             else:
-                peaks = np.maximum.accumulate(np.maximum(np.where(free[i:], seg, -np.inf), st.peak))
-                off_level = np.maximum(thr.off[c], self.off_peak_fraction * peaks)
-                mask = (s_off[i:] < off_level) & free[i:]
-                run, st.carry = first_run(mask, st.carry, self.min_off)
+                if free_i is None:
+                    peaks = np.maximum.accumulate(np.maximum(seg, peak))
+                    mask = s_off[i:] < np.maximum(off_c, self.off_peak_fraction * peaks)
+                else:
+                    peaks = np.maximum.accumulate(
+                        np.maximum(np.where(free_i, seg, -np.inf), peak)
+                    )
+                    mask = s_off[i:] < np.maximum(off_c, self.off_peak_fraction * peaks)
+                    mask &= free_i
+                run, carry = first_run(mask, carry, self.min_off)
                 if run is None:
-                    st.peak = float(peaks[-1])
+                    peak = float(peaks[-1])
                     break
                 run_start = start + i + run
                 detected = run_start + self.min_off - 1
                 lo = max(run_start - hist_start, 0)
-                st.peak = float(peaks[min(max(run, 0), len(peaks) - 1)])
-                st.floor = float(np.mean(hist[lo : detected - hist_start + 1]))
+                peak = float(peaks[min(max(run, 0), len(peaks) - 1)])
+                st_floor = float(np.mean(hist[lo : detected - hist_start + 1]))
                 st.rest_from = run_start - self.off_delay
                 off_at = run_start - self.delay - self.off_delay
-                events.append(OffsetEvent(c, off_at, detected - self.delay, st.peak))
-                st.active, st.carry = False, 0
+                events.append(OffsetEvent(c, off_at, detected - self.delay, peak))
+                active, carry = False, 0
                 i = detected - start + 1
+        self._active[c] = active
+        self._carries[0, c], self._carries[1, c] = carry, carry_fast
+        self._peak[c], self._floor[c] = peak, st_floor
         return events
 
     def _floor_track(self, floor: float, s_off: Array, pos: int) -> Array:

@@ -100,7 +100,14 @@ class SlidingRows:
         """Append ``rows``; return the last ``keep`` rows held before them plus ``rows``.
 
         The view is valid until the next ``push``."""
-        n = rows.shape[0]
+        held, new = self.reserve(rows.shape[0])
+        new[...] = rows
+        return held
+
+    def reserve(self, n: int) -> tuple[NDArray[np.generic], NDArray[np.generic]]:
+        """Append ``n`` rows for the caller to fill in (saves the copy of ``push``): returns
+        the view ``push`` returns and the view of the ``n`` new rows (its last rows), valid
+        until the next ``push`` or ``reserve``."""
         prev = min(self._len, self.keep)
         if self._end + n > self._buf.shape[0]:
             if prev + n > self._buf.shape[0]:  # a block larger than the spare room: grow
@@ -110,10 +117,10 @@ class SlidingRows:
             else:
                 self._buf[:prev] = self._buf[self._end - prev : self._end]
             self._end = prev
-        self._buf[self._end : self._end + n] = rows
         self._end += n
         self._len = prev + n
-        return self._buf[self._end - self._len : self._end]
+        held = self._buf[self._end - self._len : self._end]
+        return held, held[held.shape[0] - n :]
 
     def tail(self) -> NDArray[np.generic]:
         """The last ``keep`` rows (fewer at the start)."""
