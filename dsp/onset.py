@@ -361,9 +361,7 @@ class OnsetDetector:
                     peaks = np.maximum.accumulate(np.maximum(seg, peak))
                     mask = s_off[i:] < np.maximum(off_c, self.off_peak_fraction * peaks)
                 else:
-                    peaks = np.maximum.accumulate(
-                        np.maximum(np.where(free_i, seg, -np.inf), peak)
-                    )
+                    peaks = np.maximum.accumulate(np.maximum(np.where(free_i, seg, -np.inf), peak))
                     mask = s_off[i:] < np.maximum(off_c, self.off_peak_fraction * peaks)
                     mask &= free_i
                 run, carry = first_run(mask, carry, self.min_off)

@@ -9,6 +9,7 @@ so the result does not depend on how the stream is cut into chunks.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,15 +18,16 @@ from numpy.typing import NDArray
 from dsp.artefacts import ArtefactScanner, SpanIndex
 from dsp.baseline import BaselineEstimate, BaselineTracker
 from dsp.contract import Chunk, Role, StreamInfo
-from dsp.envelope import MovingRms, Tkeo
+from dsp.envelope import Tkeo
 from dsp.events import ArtefactEvent, Event, GapEvent, RepsRejudged
 from dsp.filters import (
-    SosFilter,
     cascade,
     design_bandpass,
     design_highpass,
     design_lowpass,
     design_notch,
+    sosfilt_rows,
+    sosfilt_zi,
 )
 from dsp.onset import OnsetDetector, OnsetEvent, Thresholds
 from dsp.reps import RepEnded, RepResult, RepTracker
@@ -72,17 +74,32 @@ class Pipeline:
             design_notch(fs, s.notch_hz, s.notch_harmonics, s.notch_q),
         )
         lumbar_idx = [i for r, i in self.info.roles.items() if r.is_lumbar]
+        # One pass of the band-pass and notch sections over every channel, then the ECG
+        # high-pass sections over the lumbar rows alone: the same arithmetic per sample as one
+        # cascade per channel group (the sections run one after the other), fewer calls.
+        self._base_sos = np.ascontiguousarray(base)
+        base_unit = sosfilt_zi(self._base_sos)
+        self._zi_base_unit = np.repeat(base_unit[None], ch, axis=0)  # (ch, sections, 2)
+        self._hp_sos: Array | None = None
+        self._hp_unit: Array | None = None
+        self._lumbar = np.array(sorted(lumbar_idx), dtype=np.intp)
         if s.ecg_highpass_hz > 0 and lumbar_idx:
             ecg = cascade(base, design_highpass(fs, s.ecg_highpass_hz, s.ecg_highpass_order))
-            other = [i for i in range(ch) if i not in lumbar_idx]
-            groups = [(np.array(other, dtype=int), base), (np.array(lumbar_idx, dtype=int), ecg)]
-        else:
-            groups = [(np.arange(ch), base)]
-        self._groups = [(idx, SosFilter(sos, len(idx))) for idx, sos in groups if len(idx)]
+            k = len(self._base_sos)
+            self._hp_sos = np.ascontiguousarray(ecg[k:])
+            ecg_unit = sosfilt_zi(ecg)  # what a lumbar channel's state starts from
+            self._zi_base_unit[self._lumbar] = ecg_unit[None, :k]
+            self._hp_unit = np.repeat(ecg_unit[None, k:], len(self._lumbar), axis=0)
+        self._zi_base: Array | None = None  # filter states (rows, sections, 2), None: restart
+        self._zi_hp: Array | None = None
         self._tkeo = Tkeo() if s.detector == "tkeo" else None
-        self._stat_lp = SosFilter(design_lowpass(fs, s.detector_lowpass_hz, 2), ch, initial="zero")
-        self._off_lp = SosFilter(design_lowpass(fs, s.offset_lowpass_hz, 2), ch, initial="zero")
-        self._rms = MovingRms(self._ms(s.rms_window_ms), ch)
+        self._tk_prev: Array | None = None  # the TKEO's last two input samples (ch, 2)
+        self._stat_sos = np.ascontiguousarray(design_lowpass(fs, s.detector_lowpass_hz, 2))
+        self._off_sos = np.ascontiguousarray(design_lowpass(fs, s.offset_lowpass_hz, 2))
+        self._zi_stat = np.zeros((ch, len(self._stat_sos), 2))
+        self._zi_off = np.zeros((ch, len(self._off_sos), 2))
+        self._rms_window = self._ms(s.rms_window_ms)
+        self._rms_tail = np.zeros((ch, self._rms_window - 1))  # squares of the last samples
         block = self._ms(s.baseline_block_s * 1000)
         self.baseline = BaselineTracker(
             ch,
@@ -163,7 +180,7 @@ class Pipeline:
     def statistic(self, raw: Array) -> Array:
         """The detection statistic of a raw block, from fresh filter state (calibration)."""
         probe = Pipeline(self.info, self.settings, display=False)
-        return probe._statistic(probe._condition(raw))
+        return np.ascontiguousarray(probe._front(raw)[1].T)
 
     def calibrate_rest(self, raw_rest: Array) -> BaselineEstimate:
         """Fix the baseline from a rest recording (raw uV). Returns the estimate."""
@@ -201,6 +218,16 @@ class Pipeline:
         if start > self._next:
             self._gap(self._next, start - self._next, events)
         n = data.shape[0]
+        # (a sum is finite when every sample is, and almost always else: one call decides)
+        if n and math.isfinite(float(np.add.reduce(data, axis=None))):
+            # the usual case: one contiguous run of samples, displayed as they come
+            shown = self._contiguous(start, data, None, None, 0, events)
+            filtered, envelope = shown if shown is not None else (None, None)
+            self._next = start + n
+            self.spans.prune(self._next)
+            if self._early is not None:
+                self._note_reps(events)
+            return Processed(start, filtered, envelope, events)
         filtered = np.full(data.shape, np.nan) if self.display else None
         envelope = np.full(data.shape, np.nan) if self.display else None
         bad_rows = ~np.isfinite(data).all(axis=1)
@@ -254,13 +281,7 @@ class Pipeline:
         # and what is left of its bursts after the gap starts no second rep
         self._cut_rep = self._cut_rep or self.reps._rep is not None  # (a gap may come in parts)
         self._emit(self.reps.abort(start, lambda *_: "gap"), events)
-        for _, f in self._groups:
-            f.reset()
-        self._stat_lp.reset()
-        self._off_lp.reset()
-        self._rms.reset()
-        if self._tkeo:
-            self._tkeo.reset()
+        self._restart_filters()
         for c in range(self.info.n_channels):
             self.detector.force_quiet(c)
         self.detector.reset()
@@ -268,15 +289,57 @@ class Pipeline:
         self._blocked_until = start + length + settle
         self._next = start + length
 
-    def _condition(self, x: Array) -> Array:
-        y = np.empty_like(x)
-        for idx, f in self._groups:
-            y[:, idx] = f.process(x[:, idx])
-        return y
+    def _restart_filters(self) -> None:
+        """The conditioning, the statistic and the envelope start afresh (after a gap)."""
+        self._zi_base = self._zi_hp = self._tk_prev = None
+        self._zi_stat.fill(0.0)
+        self._zi_off.fill(0.0)
+        self._rms_tail.fill(0.0)
 
-    def _statistic(self, y: Array) -> Array:
-        e = np.abs(self._tkeo.process(y)) if self._tkeo else y * y
-        return self._stat_lp.process(e)
+    def _front(self, x: Array) -> tuple[Array, Array, Array]:
+        """Raw ``x`` (n, ch) -> the conditioned signal, the detection statistic and the offset
+        statistic, each as rows (ch, n). Filters start in steady state at the first sample
+        (no start-up transient from a DC offset), the smoothers from zero."""
+        rows = np.array(x.T, dtype=np.float64, order="C")  # filtered in place
+        if self._zi_base is None:
+            x0 = rows[:, :1, None]
+            self._zi_base = np.ascontiguousarray(self._zi_base_unit * x0 + 0.0)
+            if self._hp_unit is not None:
+                self._zi_hp = np.ascontiguousarray(self._hp_unit * x0[self._lumbar] + 0.0)
+        sosfilt_rows(self._base_sos, rows, self._zi_base)
+        if self._hp_sos is not None and self._zi_hp is not None:
+            sub = rows[self._lumbar]
+            sosfilt_rows(self._hp_sos, sub, self._zi_hp)
+            rows[self._lumbar] = sub
+        if self._tkeo is not None:
+            # Teager-Kaiser energy, one sample late: output j is psi at input j - 1.
+            prev = self._tk_prev
+            if prev is None:
+                prev = np.repeat(rows[:, :1], 2, axis=1)
+            ext = np.concatenate((prev, rows), axis=1)
+            stat = ext[:, 1:-1] ** 2 - ext[:, :-2] * ext[:, 2:]
+            self._tk_prev = ext[:, -2:].copy()
+            np.abs(stat, out=stat)
+        else:
+            stat = rows * rows
+        sosfilt_rows(self._stat_sos, stat, self._zi_stat)
+        stat_off = stat.copy()
+        sosfilt_rows(self._off_sos, stat_off, self._zi_off)
+        return rows, stat, stat_off
+
+    def _envelope(self, rows: Array) -> Array:
+        """Moving RMS (causal window) of conditioned ``rows`` (ch, n), as rows."""
+        w = self._rms_window
+        sq = np.concatenate((self._rms_tail, rows * rows), axis=1)
+        csum = np.add.accumulate(sq, axis=1)
+        # Windowed sums from the cumulative sum; the first output needs the full prefix.
+        np.subtract(csum[:, w:], csum[:, :-w], out=csum[:, w:])
+        if w > 1:
+            self._rms_tail = sq[:, -(w - 1) :]
+        out = csum[:, w - 1 :]
+        out /= w
+        np.maximum(out, 0.0, out=out)
+        return np.sqrt(out, out=out)
 
     def _thresholds(self) -> Thresholds:
         s = self.settings
@@ -297,10 +360,13 @@ class Pipeline:
         envelope: Array | None,
         offset: int,
         events: list[Event],
-    ) -> None:
+    ) -> tuple[Array, Array] | None:
+        """Process the gap-free run ``x`` from absolute ``start``. The conditioned signal
+        and its envelope go into rows ``offset ...`` of ``filtered`` and ``envelope`` if given,
+        else (display on) they are returned, (n, ch) each."""
         n = x.shape[0]
         if n == 0:
-            return
+            return None
         self.samples += n
         for c, a, end, kind in self.artefacts.scan(start, x):
             b = end
@@ -315,12 +381,17 @@ class Pipeline:
                 self._chan_blocked[c] = max(self._chan_blocked[c], b)
             self.spans.add(c, a, b, kind)
             events.append(ArtefactEvent(c, a, b, kind))
-        y = self._condition(x)
-        stat = self._statistic(y)
-        stat_off = self._off_lp.process(stat)
+        rows, stat_rows, off_rows = self._front(x)
+        # the statistic in (n, ch) C order: the baseline's block sums run over it in the order
+        # they always did (a sum's rounding depends on the memory layout)
+        stat = np.ascontiguousarray(stat_rows.T)
+        stat_off = off_rows.T
+        shown: tuple[Array, Array] | None = None
         if filtered is not None and envelope is not None:
-            filtered[offset : offset + n] = y
-            envelope[offset : offset + n] = self._rms.process(y)
+            filtered[offset : offset + n] = rows.T
+            envelope[offset : offset + n] = self._envelope(rows).T
+        elif self.display:
+            shown = np.ascontiguousarray(rows.T), np.ascontiguousarray(self._envelope(rows).T)
         pos = 0
         while pos < n:
             at = start + pos
@@ -370,6 +441,7 @@ class Pipeline:
                     self._early_means.append(self.baseline.mean.copy())
                 self._note_reps(events)
                 self._maybe_rejudge(at + m, events)
+        return shown
 
     # -- re-judging the first reps of a stream that began mid-activity ------------------
     def _note_reps(self, events: list[Event]) -> None:

@@ -7,6 +7,7 @@ a consumer (the GUI) never holds a view that another thread is writing into.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -86,7 +87,7 @@ class SlidingRows:
 
     def __init__(self, keep: int, n_channels: int, dtype: type = np.float64, spare: int = 8192):
         self.keep = max(0, int(keep))
-        self._buf = np.empty((self.keep + max(1, spare), n_channels), dtype=dtype)
+        self._buf: NDArray[Any] = np.empty((self.keep + max(1, spare), n_channels), dtype=dtype)
         self._end = 0  # buffer row one past the newest
         self._len = 0  # rows held (at most keep once a push is over)
 
@@ -96,7 +97,7 @@ class SlidingRows:
     def clear(self) -> None:
         self._end = self._len = 0
 
-    def push(self, rows: NDArray[np.generic]) -> NDArray[np.generic]:
+    def push(self, rows: NDArray[Any]) -> NDArray[Any]:
         """Append ``rows``; return the last ``keep`` rows held before them plus ``rows``.
 
         The view is valid until the next ``push``."""
@@ -104,7 +105,7 @@ class SlidingRows:
         new[...] = rows
         return held
 
-    def reserve(self, n: int) -> tuple[NDArray[np.generic], NDArray[np.generic]]:
+    def reserve(self, n: int) -> tuple[NDArray[Any], NDArray[Any]]:
         """Append ``n`` rows for the caller to fill in (saves the copy of ``push``): returns
         the view ``push`` returns and the view of the ``n`` new rows (its last rows), valid
         until the next ``push`` or ``reserve``."""
@@ -122,7 +123,7 @@ class SlidingRows:
         held = self._buf[self._end - self._len : self._end]
         return held, held[held.shape[0] - n :]
 
-    def tail(self) -> NDArray[np.generic]:
+    def tail(self) -> NDArray[Any]:
         """The last ``keep`` rows (fewer at the start)."""
         k = len(self)
         return self._buf[self._end - k : self._end]
