@@ -6,9 +6,12 @@ drains events, takes a snapshot of the ring buffers and draws.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
+import weakref
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
@@ -19,7 +22,11 @@ from app.signal_check import SignalCheckPanel
 from app.source_panel import SourceChoice, SourcePanel
 from app.traces import TracesView
 from devices.drivers.base import Device, create
+from devices.files import locations
+from devices.files.recorder import Recorder, RecordingSummary, SessionMeta
+from devices.session.controller import Mark, RecordingError, SessionController
 from devices.session.live import CalibrationResult, LiveSession
+from devices.session.states import MarkKind, SessionState
 from devices.session.tally import RepTally
 from dsp.contract import Role
 from dsp.events import GapEvent, RepsRejudged
@@ -53,24 +60,23 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings: DspSettings = self.store.load_dsp()
         self.prefs = self.store.load_prefs()
         self.threaded = threaded
-        self.session: LiveSession | None = None
-        self.tally = RepTally(window=self.prefs.recent_window_n)
+        self.ctl: SessionController | None = None
+        self._no_tally = RepTally(window=self.prefs.recent_window_n)  # before any source
         self.cue_rules = CueRules(mode=self.prefs.cue_mode, every_n=self.prefs.cue_every_n)
         self.cues = CuePlayer(self)
         self.cues.set_muted(self.prefs.cue_mute)
         self.cues.set_volume(self.prefs.cue_volume)
         self.athlete_view = None
         self.latencies: deque[float] = deque(maxlen=1000)  # chunk arrival -> verdict drawn, s
-        self._rep_starts: dict[int, float] = {}
         self._frame_times: deque[float] = deque(maxlen=120)
         self._last_quality = 0.0
         self._last_status = 0.0
         self._error_shown: str | None = None
-        self.recorder = None  # devices.files.recorder.Recorder while recording
-        self.corrections: list[tuple[RepResult, RepResult]] = []  # (detected, corrected)
         self._last_recording: str | None = None
         self._export_job: object | None = None
-        self.recordings_dir = recordings_dir or "recordings"
+        self.recordings_dir = str(
+            recordings_dir or self.prefs.recordings_dir or locations.default_recordings_dir()
+        )
 
         self.traces = TracesView()
         self.traces.window_s = self.prefs.window_s
@@ -160,7 +166,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self,
         menu: QtWidgets.QMenu,
         text: str,
-        slot: object,
+        slot: Callable[..., object],
         shortcut: str = "",
         checkable: bool = False,
     ) -> QtGui.QAction:
@@ -168,7 +174,19 @@ class MainWindow(QtWidgets.QMainWindow):
         if shortcut:
             act.setShortcut(QtGui.QKeySequence(shortcut))
         act.setCheckable(checkable)
-        act.triggered.connect(slot)
+        if checkable or not inspect.ismethod(slot):  # Qt's own slots pick their overload
+            act.triggered.connect(slot)
+        else:  # triggered(checked=False) must not become the slot's first argument
+            # (a weak reference: a lambda holding the window would keep it alive in a cycle,
+            # to be collected later in the middle of another window's painting)
+            method = weakref.WeakMethod(slot)  # type: ignore[arg-type]
+
+            def call(_checked: bool = False) -> None:
+                bound = method()
+                if bound is not None:
+                    bound()
+
+            act.triggered.connect(call)
         menu.addAction(act)
         self.addAction(act)
         return act
@@ -198,7 +216,25 @@ class MainWindow(QtWidgets.QMainWindow):
         help_menu = mb.addMenu("&Help")
         self._action(help_menu, "About fireorder", self.show_about)
 
-    # -- source lifecycle --------------------------------------------------------------------
+    # -- the session of the current source ---------------------------------------------------
+    # One SessionController per source or file: a new one is made on every connect, so
+    # nothing of the previous source (tally, marks, corrections, recorder) can leak.
+    @property
+    def session(self) -> LiveSession | None:
+        return self.ctl.session if self.ctl is not None else None
+
+    @property
+    def tally(self) -> RepTally:
+        return self.ctl.tally if self.ctl is not None else self._no_tally
+
+    @property
+    def recorder(self) -> Recorder | None:
+        return self.ctl.recorder if self.ctl is not None else None
+
+    @property
+    def corrections(self) -> list[tuple[RepResult, RepResult]]:
+        return self.ctl.corrections if self.ctl is not None else []
+
     def _make_device(self, choice: SourceChoice) -> Device:
         opts = dict(choice.options)
         if choice.kind == "simulator":
@@ -207,13 +243,24 @@ class MainWindow(QtWidgets.QMainWindow):
             opts["speed"] = None  # tests step the session: replay as fast as it is pumped
         return create(choice.kind, **opts)
 
+    def _meta(self, device: str = "") -> SessionMeta:
+        return SessionMeta(athlete=self.athlete_id, exercise=self.settings.exercise, device=device)
+
     def connect_source(self, choice: SourceChoice) -> None:
         self.disconnect_source()
         try:
             device = self._make_device(choice)
-            session = LiveSession(device, self.settings)
+            marks = MarkKind.TRUTH if choice.kind == "simulator" else MarkKind.DEVICE
+            ctl = SessionController(
+                device,
+                self.settings,
+                meta=self._meta(),
+                recordings_dir=self.recordings_dir,
+                tally_window=self.prefs.recent_window_n,
+                device_marks=marks,
+            )
+            info = ctl.open()
             mapping = self.store.load_mapping(choice.device_id)
-            info = session.open()
             if mapping:  # remembered per device
                 roles = {
                     Role(r): info.channel_names.index(n)
@@ -221,27 +268,36 @@ class MainWindow(QtWidgets.QMainWindow):
                     if n in info.channel_names
                 }
                 try:
-                    session.apply_roles(roles)
+                    ctl.apply_roles(roles)
                 except Exception as exc:  # a stale mapping must not block the device
-                    log.warning("stored mapping ignored: %s", exc)
+                    log.info("stored mapping ignored: %s", exc)
         except Exception as exc:
             self.show_error(f"cannot open {choice.kind}: {exc}")
             return
-        session.on_verdict = self._verdict_ready.emit
-        self.session = session
+        ctl.meta = self._meta(info.source)
+        ctl.session.on_verdict = self._verdict_ready.emit
+        ctl.on_onset = self._on_onset
+        ctl.on_rep = self._show_rep
+        ctl.on_rep_final = self._on_rep_final
+        ctl.on_rejudged = self._rejudged
+        ctl.on_gap = self._on_gap
+        ctl.on_mark = self._draw_mark
+        ctl.on_state = self._on_state
+        ctl.on_error = self.show_error
+        ctl.on_recording_stopped = self._recording_stopped
+        self.ctl = ctl
         self._device_id = choice.device_id
-        self._reuse_calibration()
         self._configure_views()
+        self._reuse_calibration()
+        self._on_state(ctl.state)
 
     def _reuse_calibration(self) -> None:
         """Apply the athlete's stored calibration when it fits this stream and settings."""
-        from app.calibration import apply_calibration
-
-        assert self.session is not None
+        assert self.ctl is not None
         cal = self.store.load_calibration(self.athlete_id)
         if not cal:
             return
-        why = apply_calibration(self.session, cal)
+        why = self.ctl.apply_calibration(cal)
         if why is None:
             self.statusBar().showMessage(f"calibration of {self.athlete_id} reused", 5000)
         else:
@@ -252,56 +308,74 @@ class MainWindow(QtWidgets.QMainWindow):
         return self.source_panel.athlete.text().strip() or "athlete"
 
     def _configure_views(self) -> None:
-        assert self.session is not None and self.session.info is not None
-        info = self.session.info
+        """Every view starts empty for the new session (nothing of the previous one)."""
+        ctl = self.ctl
+        assert ctl is not None and ctl.info is not None
+        info = ctl.info
+        self.onset_editor.clear()
         self.traces.configure(info)
+        plot = self.traces.getPlotItem()
+        for _, line in self.traces.marks:  # marks belong to the session that made them
+            plot.removeItem(line)
+        self.traces.marks.clear()
         self.rep_table.reset(info.fs)
-        device = self.session.device
-        self.replay_bar.attach(device if hasattr(device, "seek") else None)
+        self.replay_bar.attach(ctl.replay, info, ctl.settings)
         self.source_panel.show_mapping(info)
         self.source_panel.set_state(f"connected: {info.source or 'device'} at {info.fs:g} Hz")
-        self.tally.reset()
-        self._rep_starts.clear()
+        self.order_panel.tally = ctl.tally
+        self.order_panel.history.show_reps([])
+        self.order_panel.update_counts()
+        if self.athlete_view is not None:
+            self.athlete_view.tally = ctl.tally
+            self.athlete_view.reset()
+        self.latencies.clear()
+        self._frame_times.clear()
+        for mark in ctl.marks:  # a replayed file's own marks and notes
+            self._draw_mark(mark)
 
     def disconnect_source(self) -> None:
         self.stop_recording()
         self.timer.stop()
-        if self.session is not None:
-            self.session.close()
-            self.session = None
+        ctl, self.ctl = self.ctl, None
+        if ctl is not None:
+            ctl.detach()  # its last events are not this window's business any more
+            ctl.close()
+        self._on_state(SessionState.CLOSED)
 
     def start(self) -> None:
-        if self.session is None:
+        if self.ctl is None:
             self.connect_source(self.source_panel.choice())
-        if self.session is None or self.session.state == "streaming":
+        ctl = self.ctl
+        if ctl is None or ctl.state in (SessionState.STREAMING, SessionState.PAUSED):
             return
-        if self.session.state in ("stopped", "error", "finished"):
+        if ctl.state in (SessionState.STOPPED, SessionState.ERROR, SessionState.FINISHED):
             self.connect_source(self.source_panel.choice())  # a fresh stream
-            if self.session is None:
+            ctl = self.ctl
+            if ctl is None:
                 return
-        self._error_shown = None
-        self.session.start(threaded=self.threaded)
+        ctl.start(threaded=self.threaded)
         self.timer.start()
-        self.source_panel.set_state("streaming")
 
     def stop(self) -> None:
-        if self.session is not None:
-            self.session.stop()
-            self.source_panel.set_state("stopped")
+        if self.ctl is not None:
+            self.ctl.stop()
         self.refresh()
         self.timer.stop()
 
     def toggle_running(self) -> None:
-        if self.session is not None and self.session.state == "streaming":
+        if self.ctl is not None and self.ctl.state in (
+            SessionState.STREAMING,
+            SessionState.PAUSED,
+        ):
             self.stop()
         else:
             self.start()
 
     def _mapping_changed(self, roles: dict[Role, int]) -> None:
-        if self.session is None or self.session.info is None:
+        if self.ctl is None or self.ctl.info is None:
             return
         try:
-            info = self.session.apply_roles(roles)
+            info = self.ctl.apply_roles(roles)
         except Exception as exc:
             self.statusBar().showMessage(f"mapping not applied: {exc}", 8000)
             return
@@ -311,33 +385,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- the GUI timer slot: no DSP here -----------------------------------------------------------
     def refresh(self) -> None:
-        s = self.session
-        if s is None or s.info is None:
+        ctl = self.ctl
+        if ctl is None or ctl.info is None:
             return
         now = time.monotonic()
         self._frame_times.append(now)
-        fs = s.info.fs
-        for te in s.drain_events():
-            ev = te.event
-            if self.recorder is not None:
-                self.recorder.add_dsp_event(ev)
-            if isinstance(ev, OnsetEvent):
-                self.traces.add_onset(ev.index / fs, ev.channel)
-            elif isinstance(ev, RepResult):
-                self._show_rep(ev, fs)
-                self.latencies.append(time.monotonic() - te.arrived)
-            elif isinstance(ev, RepEnded):
-                r = ev.result
-                self.traces.add_rep(r.start / fs, ev.end / fs, r.order)
-                self.tally.add(r)  # the final record: onsets that came after the verdict
-                self.rep_table.show_rep(r)
-                self.order_panel.show_final(r, fs)
-            elif isinstance(ev, RepsRejudged):
-                self._rejudged(ev, fs)
-            elif isinstance(ev, GapEvent):
-                self.statusBar().showMessage(
-                    f"gap: {ev.length} samples lost at {ev.start / fs:.2f} s", 5000
-                )
+        ctl.drain()  # routes the worker's events to the callbacks below
+        s = ctl.session
         self.traces.reference = s.reference
         if not self.traces.paused:
             snap = s.snapshot(
@@ -352,17 +406,48 @@ class MainWindow(QtWidgets.QMainWindow):
             if back is not None:
                 self.seek(back)
             self._update_recording_status()
-        if s.state == "error" and s.error and self._error_shown != s.error:
-            self.show_error(f"device stopped: {s.error}")
-            self._error_shown = s.error
 
-    def _rejudged(self, ev: RepsRejudged, fs: float) -> None:
+    # -- what the session reports (called from ctl.drain on the GUI thread) ------------------
+    def _on_onset(self, ev: OnsetEvent) -> None:
+        self.traces.add_onset(ev.index / self.ctl.fs if self.ctl else 0.0, ev.channel)
+
+    def _on_rep_final(self, ev: RepEnded) -> None:
+        fs = self.ctl.fs if self.ctl is not None else 1.0
+        r = ev.result
+        self.traces.add_rep(r.start / fs, ev.end / fs, r.order)
+        self.rep_table.show_rep(r)
+        self.order_panel.show_final(r, fs)
+
+    def _on_gap(self, ev: GapEvent) -> None:
+        fs = self.ctl.fs if self.ctl is not None else 1.0
+        self.statusBar().showMessage(
+            f"gap: {ev.length} samples lost at {ev.start / fs:.2f} s", 5000
+        )
+
+    def _draw_mark(self, mark: Mark) -> None:
+        # The simulator's truth is recorded for checking, never shown: it would give the
+        # answer away.
+        if mark.kind != MarkKind.TRUTH and self.ctl is not None and self.ctl.fs:
+            self.traces.add_mark(mark.index / self.ctl.fs, mark.label)
+
+    def _on_state(self, state: SessionState) -> None:
+        """The state is shown as it is: nothing says "streaming" once the stream stopped."""
+        self._set_status("state", f"device: {state.value}")
+        if state not in (SessionState.STREAMING, SessionState.PAUSED):
+            for key in ("rate", "latency", "fps"):
+                self._set_status(key, "")
+        if state == SessionState.STREAMING:
+            self.source_panel.set_state("streaming")
+        elif state in (SessionState.STOPPED, SessionState.FINISHED, SessionState.PAUSED):
+            self.source_panel.set_state(state.value)
+
+    def _rejudged(self, ev: RepsRejudged) -> None:
         """The stream began mid-activity: its first reps were judged again once rest was
-        seen; their records replace the first verdicts everywhere."""
-        self.tally.rejudge(ev.upto, ev.reps)
+        seen; their records replace the first verdicts everywhere (the tally already)."""
+        fs = self.ctl.fs if self.ctl is not None else 1.0
         self.rep_table.rejudge(ev.upto, ev.reps)
         spans = [(r.start / fs, None if r.end is None else r.end / fs, r.order) for r in ev.reps]
-        info = self.session.info if self.session is not None else None
+        info = self.ctl.info if self.ctl is not None else None
         onsets = [
             (i / fs, info.roles[role])
             for r in ev.reps
@@ -377,8 +462,10 @@ class MainWindow(QtWidgets.QMainWindow):
             f"{len(ev.reps)} early rep(s) re-judged: rest seen late", 10000
         )
 
-    def _show_rep(self, rep: RepResult, fs: float) -> None:
-        self.tally.add(rep)
+    def _show_rep(self, rep: RepResult) -> None:
+        fs = self.ctl.fs if self.ctl is not None else 1.0
+        if self.ctl is not None:
+            self.latencies.append(time.monotonic() - self.ctl.event_arrived)
         self.rep_table.show_rep(rep)
         self.order_panel.show_rep(rep, fs)
         self.traces.add_rep(rep.start / fs, None, rep.order)
@@ -395,12 +482,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if rec is None:
             self._set_status("rec", "")
             return
-        if rec.error:
-            err = rec.error
-            self.stop_recording()
-            self.show_error(err)  # streaming and feedback go on
-            return
-        info = self.session.info if self.session else None
+        info = self.ctl.info if self.ctl else None
         secs = int(rec.samples_written / info.fs) if info else 0
         self._set_status("rec", f"● REC {secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}")
 
@@ -410,14 +492,23 @@ class MainWindow(QtWidgets.QMainWindow):
             label.setText(text)
 
     def _update_status(self, now: float) -> None:
-        s = self.session
-        assert s is not None and s.info is not None
+        ctl = self.ctl
+        assert ctl is not None and ctl.info is not None
+        s = ctl.session
         st = s.stats
+        state = ctl.state
         # The driver knows more (e.g. "disconnected" while it reconnects); the session less.
-        state = getattr(s.device, "state", None) if s.state == "streaming" else None
-        self._set_status("state", f"device: {state if isinstance(state, str) else s.state}")
-        self._set_status("rate", f"{st.rate_hz:,.0f} Hz" if st.rate_hz else f"{s.info.fs:g} Hz")
+        link = ctl.device.link_state if state == SessionState.STREAMING else None
+        self._set_status("state", f"device: {link or state.value}")
         self._set_status("dropped", f"dropped {st.lost_samples} ({st.gaps} gaps)")
+        fill = min(1.0, s.raw.end / s.raw.capacity)
+        self._set_status("buffer", f"buffer {100 * fill:.0f}%")
+        if now - self._last_quality > 1.0:
+            self._last_quality = now
+            self.signal_check.update_quality(ctl.info, s.quality_report(recent=True))
+        if state != SessionState.STREAMING:
+            return  # no rate, latency or frame rate of a stream that does not run
+        self._set_status("rate", f"{st.rate_hz:,.0f} Hz" if st.rate_hz else f"{ctl.fs:g} Hz")
         lat = np.median(self.latencies) * 1000 if self.latencies else float("nan")
         self._set_status(
             "latency", f"cue latency {lat:.0f} ms" if np.isfinite(lat) else "cue latency —"
@@ -427,30 +518,24 @@ class MainWindow(QtWidgets.QMainWindow):
             self._set_status(
                 "fps", f"{(len(self._frame_times) - 1) / span:.0f} fps" if span > 0 else ""
             )
-        fill = min(1.0, s.raw.end / s.raw.capacity)
-        self._set_status("buffer", f"buffer {100 * fill:.0f}%")
-        if now - self._last_quality > 1.0:
-            self._last_quality = now
-            self.signal_check.update_quality(s.info, s.quality_report(recent=True))
 
     def show_error(self, message: str) -> None:
+        if message == self._error_shown:
+            return
+        self._error_shown = message
         log.error("%s", message)
         self.statusBar().showMessage(message)
         self.source_panel.set_state(message)
 
     # -- actions ---------------------------------------------------------------------------------
     def mark_event(self) -> None:
-        if self.session is None or self.session.info is None:
+        if self.ctl is None or self.ctl.info is None:
             return
-        t = self.session.stats.samples / self.session.info.fs
-        label = f"mark {len(self.traces.marks) + 1}"
-        self.traces.add_mark(t, label)
-        if self.recorder is not None:
-            self.recorder.mark(label)
-        self.statusBar().showMessage(f"event marked at {t:.2f} s", 3000)
+        mark = self.ctl.mark()
+        self.statusBar().showMessage(f"event marked at {mark.index / self.ctl.fs:.2f} s", 3000)
 
     def open_recording(self, path: str) -> None:
-        """Replay a recording (from the session browser)."""
+        """Replay a recording (from the session browser, or ``fireorder FILE``)."""
         panel = self.source_panel
         panel.kind.setCurrentText("file")
         panel.file_path.setText(path)
@@ -459,41 +544,41 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def seek(self, index: int) -> None:
         """Replay: continue from sample ``index`` (the pipeline re-settles before it)."""
-        if self.session is None or not hasattr(self.session.device, "seek"):
+        ctl = self.ctl
+        if ctl is None or not ctl.seek(index):
             return
-        self.session.seek(index)
-        self.statusBar().showMessage(f"replay from {index / self.session.info.fs:.1f} s", 3000)
+        self.timer.start()  # a replay that had reached its end runs again
+        self.statusBar().showMessage(f"replay from {index / ctl.fs:.1f} s", 3000)
 
     def go_to_rep(self, start: int) -> None:
         """A click in the rep table: with the view paused, the rep's onsets become movable
         lines (if it is on screen); otherwise replay from 2 s before it."""
-        s = self.session
-        if s is None or s.info is None:
+        ctl = self.ctl
+        if ctl is None or ctl.info is None:
             return
-        rep = next((r for r in self.tally.reps if r.start == start), None)
-        visible = self.traces.t_end - self.traces.window_s <= start / s.info.fs <= self.traces.t_end
+        fs = ctl.fs
+        rep = next((r for r in ctl.tally.reps if r.start == start), None)
+        visible = self.traces.t_end - self.traces.window_s <= start / fs <= self.traces.t_end
         if self.traces.paused and rep is not None and visible:
-            self.onset_editor.edit(rep, s.info.fs)
+            self.onset_editor.edit(rep, fs)
             self.statusBar().showMessage("drag an onset line to correct it", 5000)
             return
-        self.seek(max(0, start - round(2 * s.info.fs)))
+        self.seek(max(0, start - round(2 * fs)))
 
     def correct_onset(self, rep: RepResult, role: Role, index: int) -> None:
         """Keep the detected rep; show and count the corrected one; save it with the file."""
-        from app.corrections import corrected, save_correction
-
-        assert self.session is not None and self.session.info is not None
-        fs = self.session.info.fs
-        fixed = corrected(rep, role, index, fs, self.settings.tolerance_ms)
-        self.corrections.append((rep, fixed))
-        self.tally.add(fixed)
+        ctl = self.ctl
+        if ctl is None or self.onset_editor.rep is None:
+            return
+        if all(r.start != rep.start for r in ctl.tally.reps):
+            return  # a line left from another recording: never write it into this one
+        fs = ctl.fs
+        fixed, saved = ctl.correct(rep, role, index)
         self.rep_table.show_rep(fixed)
-        self.order_panel.history.show_reps(self.tally.reps)
+        self.order_panel.history.show_reps(ctl.tally.reps)
         self.order_panel.update_counts()
         self.onset_editor.rep = fixed
-        path = getattr(self.session.device, "path", None)
-        saved = bool(path) and save_correction(path, fixed, role, rep.onsets.get(role), index, fs)
-        where = " (saved with the recording)" if saved else ""
+        where = " (saved with the review)" if saved else ""
         self.statusBar().showMessage(
             f"rep {rep.index + 1}: {role.value} onset moved to {index / fs:.3f} s → "
             f"{fixed.order.replace('_', ' ')}{where}",
@@ -507,39 +592,40 @@ class MainWindow(QtWidgets.QMainWindow):
             self.stop_recording()
 
     def start_recording(self) -> bool:
-        from devices.files.recorder import Recorder, SessionMeta, recording_path
-
-        s = self.session
-        if s is None or s.info is None or self.recorder is not None:
-            self.act_record.setChecked(self.recorder is not None)
+        ctl = self.ctl
+        if ctl is None or ctl.info is None or ctl.recording:
+            self.act_record.setChecked(ctl is not None and ctl.recording)
             return False
-        meta = SessionMeta(
-            athlete=self.athlete_id, exercise=self.settings.exercise, device=s.info.source
-        )
-        cal = self.store.load_calibration(self.athlete_id)
-        rec = Recorder(recording_path(self.recordings_dir, meta), s.info, meta, self.settings, cal)
-        if not rec.start():
-            self.show_error(f"recording not started: {rec.error}")
+        ctl.meta = self._meta(ctl.info.source)
+        try:
+            path = ctl.start_recording()
+        except RecordingError as exc:
+            self.show_error(f"recording not started: {exc}")
             self.act_record.setChecked(False)
             return False
-        self.recorder = rec
-        s.on_raw = rec.write  # raw chunks from the worker, queued; the disk never blocks it
         self.act_record.setChecked(True)
-        self.statusBar().showMessage(f"recording to {rec.path}", 5000)
+        self.statusBar().showMessage(f"recording to {path}", 5000)
         return True
 
     def stop_recording(self) -> None:
-        rec, self.recorder = self.recorder, None
-        if self.session is not None:
-            self.session.on_raw = None
         self.act_record.setChecked(False)
-        if rec is None:
-            return
-        summary = rec.stop()
+        ctl = self.ctl
+        summary = ctl.stop_recording() if ctl is not None else None
+        if summary is not None:
+            self._recording_saved(summary)
+
+    def _recording_stopped(self, summary: RecordingSummary) -> None:
+        self.act_record.setChecked(False)
+        self._recording_saved(summary)
+
+    def _recording_saved(self, summary: RecordingSummary) -> None:
         self._last_recording = str(summary.path)
         self._set_status("rec", "")
         self.sessions.refresh()
-        self.statusBar().showMessage(f"saved {summary.path}", 8000)
+        if summary.error:
+            self.show_error(summary.error)  # streaming and feedback go on
+        else:
+            self.statusBar().showMessage(f"saved {summary.path}", 8000)
 
     def recover_recordings(self) -> None:
         """Finalise recordings a crash left unfinished (what the app does on start)."""
@@ -551,22 +637,23 @@ class MainWindow(QtWidgets.QMainWindow):
             log.warning("cannot check %s for unfinished recordings: %s", self.recordings_dir, exc)
             return
         if reports:
-            names = ", ".join(str(getattr(r, "path", r)) for r in reports)
+            names = ", ".join(str(r.path) for r in reports)
             self.statusBar().showMessage(f"repaired unfinished recordings: {names}", 10000)
 
     def export_report(self, out: str | None = None) -> object | None:
-        """Report on the replayed file, or on the last recording of this session."""
+        """Report on the replayed file, or on the last recording of this window.
+        Without ``out`` a save dialog asks where."""
         from app.export_dialog import export_report
 
-        device = self.session.device if self.session else None
-        path = getattr(device, "path", None) or self._last_recording
+        replay = self.ctl.replay if self.ctl is not None else None
+        path = replay.path if replay is not None else self._last_recording
         if not path:
             self.statusBar().showMessage("nothing to report on: replay or record a session", 6000)
             return None
-        info = self.session.info if self.session else None
+        info = self.ctl.info if self.ctl is not None else None
         channels = (
             {r.value: info.channel_names[i] for r, i in info.roles.items()}
-            if info is not None and getattr(device, "path", None)
+            if info is not None and replay is not None
             else None
         )
         meta = {"athlete": self.athlete_id}
@@ -579,22 +666,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.add_note(text.strip())
 
     def add_note(self, text: str) -> None:
-        """A note at the newest sample: on the traces, in the recording, and for a replayed
-        fireorder recording in its sidecar (review notes travel with the file)."""
-        from app.corrections import save_note
-
-        s = self.session
-        if s is None or s.info is None:
+        """A note at the newest sample (file time in a replay): on the traces, in the
+        recording, and for a replayed file in its review (notes travel with the file)."""
+        if self.ctl is None or self.ctl.info is None:
             return
-        index = s.stats.samples + s.stats.lost_samples
-        device = s.device
-        if hasattr(device, "position"):
-            index = device.position
-        self.traces.add_mark(index / s.info.fs, f"note: {text}")
-        if self.recorder is not None:
-            self.recorder.add_event(index, f"note: {text}")
-        path = getattr(device, "path", None)
-        saved = bool(path) and save_note(path, index / s.info.fs, text)
+        _mark, saved = self.ctl.note(text)
         self.statusBar().showMessage("note added" + (" and saved" if saved else ""), 4000)
 
     def set_raw(self, on: bool) -> None:
@@ -640,8 +716,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.cue_rules = CueRules(mode=prefs.cue_mode, every_n=prefs.cue_every_n)  # type: ignore[attr-defined]
         self.cues.set_muted(prefs.cue_mute)  # type: ignore[attr-defined]
         self.cues.set_volume(prefs.cue_volume)  # type: ignore[attr-defined]
-        if self.session is not None:
-            self.session.apply_settings(settings)
+        if self.ctl is not None:
+            self.ctl.apply_settings(settings)  # recorded when recording
 
     def open_calibration(self) -> None:
         from app.calibration import CalibrationWizard
@@ -653,6 +729,8 @@ class MainWindow(QtWidgets.QMainWindow):
         wiz.open()
 
     def _calibrated(self, result: dict) -> None:
+        if self.ctl is not None:
+            self.ctl.calibration_changed(result)  # the recording keeps the new calibration
         self.statusBar().showMessage(f"calibration of {self.athlete_id} stored", 5000)
 
     def show_about(self) -> None:

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from app.theme import VERDICT_COLOR, VERDICT_TEXT
 from dsp.contract import Role, StreamInfo
-from dsp.reps import GLUTE_FIRST, LUMBAR_FIRST, ORDERS, SIMULTANEOUS, UNDETERMINED
+from dsp.reps import GLUTE_FIRST, LUMBAR_FIRST, ORDERS, SIMULTANEOUS, UNDETERMINED, glute_first_pct
 from dsp.settings import DspSettings
 
 if TYPE_CHECKING:
@@ -88,12 +88,6 @@ def compared_roles(doc: Mapping[str, Any]) -> list[str]:
         except ContractError:
             seen = mapped
     return [r.value for r in Role if r.value in seen]
-
-
-def glute_first_percent(counts: Mapping[str, int]) -> float | None:
-    """Share of glute-first reps among reps with a verdict (as the live tally counts it)."""
-    decided = sum(int(counts.get(o, 0)) for o in (GLUTE_FIRST, SIMULTANEOUS, LUMBAR_FIRST))
-    return None if decided == 0 else 100.0 * int(counts.get(GLUTE_FIRST, 0)) / decided
 
 
 def verdict_counts(reps: Sequence[Mapping[str, Any]]) -> dict[str, int]:
@@ -190,7 +184,7 @@ def trend(doc: Mapping[str, Any]) -> dict[str, Any]:
             {
                 "reps": len(part),
                 "glute_first": sum(r["order"] == GLUTE_FIRST for r in part),
-                "percent": glute_first_percent(verdict_counts(part)),
+                "percent": glute_first_pct(verdict_counts(part)),
                 "median_lag_ms": float(median(lags)) if lags else None,
             }
         )
@@ -704,7 +698,7 @@ def _summary_html(doc: Mapping[str, Any], reps: Sequence[Mapping[str, Any]], tol
     s = doc.get("summary", {}) or {}
     counts = {o: int(s.get(o, 0)) for o in ORDERS}
     n = int(s.get("reps", len(reps)))
-    pct = glute_first_percent(counts)
+    pct = glute_first_pct(counts)
     med = s.get("median_lag_ms")
     cards = [
         ("sum-reps", str(n), "reps"),
@@ -753,7 +747,7 @@ def _sides_html(reps: Sequence[Mapping[str, Any]], tol: float) -> tuple[str, boo
     for side in have:
         res = [x for x in present[side] if x is not None]
         counts = {o: sum(x.get("order") == o for x in res) for o in ORDERS}
-        pct = glute_first_percent(counts)
+        pct = glute_first_pct(counts)
         lags = [float(x["lag_ms"]) for x in res if x.get("lag_ms") is not None]
         rows.append(
             [

@@ -10,7 +10,10 @@ import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.theme import VERDICT_COLOR
+from devices.drivers.base import Replay
+from dsp.contract import StreamInfo
 from dsp.reps import RepResult, SideResult
+from dsp.settings import DspSettings
 
 log = logging.getLogger(__name__)
 SPEEDS = ("0.25", "0.5", "1", "2", "4", "8")
@@ -147,7 +150,9 @@ class ReplayBar(QtWidgets.QWidget):
             row.addWidget(w)
         row.addWidget(self.slider, 1)
         row.addWidget(self.time)
-        self.source = None
+        self.source: Replay | None = None
+        self.info: StreamInfo | None = None
+        self._generation = 0
         self.rep_starts: list[int] = []
         self._dragging = False
         self.play_btn.clicked.connect(self.toggle_play)
@@ -160,30 +165,38 @@ class ReplayBar(QtWidgets.QWidget):
         self.a_btn.clicked.connect(lambda: self.set_loop_point(0))
         self.b_btn.clicked.connect(lambda: self.set_loop_point(1))
 
-    def attach(self, source: object | None) -> None:
-        """Follow a FileSource (None hides the bar)."""
+    def attach(
+        self,
+        source: Replay | None,
+        info: StreamInfo | None = None,
+        settings: DspSettings | None = None,
+    ) -> None:
+        """Follow a replay's transport (None hides the bar). The rep index for previous /
+        next comes from the session's own settings and channel roles, so it lists the reps
+        the replay shows."""
         self.source = source
+        self.info = info
         self.setVisible(source is not None)
         self.rep_starts = []
-        if source is None:
+        self._generation += 1  # an index still being built for the previous file is dropped
+        if source is None or info is None:
             return
-        self.play_btn.setText("Pause")
+        self.play_btn.setText("Play" if source.paused else "Pause")
         self.speed.blockSignals(True)
-        speed = getattr(source, "speed", 1.0)
+        speed = source.speed
         self.speed.setCurrentText("fast" if speed is None else f"{speed:g}")
         self.speed.blockSignals(False)
-        threading.Thread(target=self._find_reps, args=(source,), daemon=True).start()
+        args = (source.samples(), info, settings, self._generation)
+        threading.Thread(target=self._find_reps, args=args, daemon=True).start()
 
-    def _find_reps(self, source: object) -> None:
+    def _find_reps(
+        self, data: np.ndarray, info: StreamInfo, settings: DspSettings | None, generation: int
+    ) -> None:
         from dsp.analysis import analyze
 
         try:
-            data = getattr(source, "_data", None)
-            info = getattr(source, "info", None)
-            if data is None or info is None:
-                return
-            result = analyze(data[:, : len(info.channel_names)], info)
-            self._reps_ready.emit([r.start for r in result.reps])
+            result = analyze(data[:, : len(info.channel_names)], info, settings)
+            self._reps_ready.emit((generation, [r.start for r in result.reps]))
         except Exception as exc:  # navigation is a convenience: never break replay
             log.warning("rep index for replay not built: %s", exc)
 
@@ -203,14 +216,16 @@ class ReplayBar(QtWidgets.QWidget):
         a, b = self.loop_range
         return a if self.source.position >= b else None
 
-    def _set_reps(self, starts: list[int]) -> None:
-        self.rep_starts = list(starts)
+    def _set_reps(self, found: tuple[int, list[int]]) -> None:
+        generation, starts = found
+        if generation == self._generation:
+            self.rep_starts = list(starts)
 
     def toggle_play(self) -> None:
         src = self.source
         if src is None:
             return
-        if getattr(src, "_paused", False):
+        if src.paused:
             src.play()
             self.play_btn.setText("Pause")
         else:
@@ -234,7 +249,8 @@ class ReplayBar(QtWidgets.QWidget):
         pos = src.position if now is None else now
         starts = np.array(self.rep_starts)
         # a little before the rep, so its onsets are on screen when it plays
-        margin = round(2 * src.info.fs)
+        assert self.info is not None
+        margin = round(2 * self.info.fs)
         if step > 0:
             # past the rep we may be positioned before already, so repeated presses advance
             later = starts[starts > pos + margin + 1]
@@ -252,7 +268,7 @@ class ReplayBar(QtWidgets.QWidget):
         self.slider.blockSignals(True)
         self.slider.setValue(int(1000 * src.position / src.n_samples))
         self.slider.blockSignals(False)
-        fs = src.info.fs
+        fs = self.info.fs if self.info is not None else 1.0
 
         def clock(n: int) -> str:
             s = int(n / fs)

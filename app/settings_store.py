@@ -48,6 +48,7 @@ class GuiPrefs:
     athlete_screen: bool = False
     show_raw: bool = False
     recent_window_n: int = 10  # reps in the "recent" tally
+    recordings_dir: str = ""  # "" = the user's data folder (devices.files.locations)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -61,6 +62,10 @@ def _check_pref(name: str, value: Any) -> Any:
     if name in ("cue_mute", "athlete_screen", "show_raw"):
         if not isinstance(value, bool):
             raise ValueError("expected true/false")
+        return value
+    if name == "recordings_dir":
+        if not isinstance(value, str) or "\0" in value:
+            raise ValueError("expected a folder path")
         return value
     if name == "cue_mode":
         if value not in CUE_MODES:

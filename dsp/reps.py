@@ -7,18 +7,38 @@ matter are known (so a cue can follow within tens of milliseconds), and stays fi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 import numpy as np
 
 from dsp.contract import Role
 
-GLUTE_FIRST = "glute_first"
-LUMBAR_FIRST = "lumbar_first"
-SIMULTANEOUS = "simultaneous"
-UNDETERMINED = "undetermined"
-ORDERS = (GLUTE_FIRST, LUMBAR_FIRST, SIMULTANEOUS, UNDETERMINED)
+
+class Verdict(StrEnum):
+    """A rep's firing order. A ``str``: JSON, CSV and comparisons see the plain value."""
+
+    GLUTE_FIRST = "glute_first"
+    LUMBAR_FIRST = "lumbar_first"
+    SIMULTANEOUS = "simultaneous"
+    UNDETERMINED = "undetermined"
+
+
+GLUTE_FIRST = Verdict.GLUTE_FIRST
+LUMBAR_FIRST = Verdict.LUMBAR_FIRST
+SIMULTANEOUS = Verdict.SIMULTANEOUS
+UNDETERMINED = Verdict.UNDETERMINED
+ORDERS = tuple(Verdict)
+
+
+def glute_first_pct(counts: Mapping[str, int]) -> float | None:
+    """Glute-first share of the reps that got a verdict, in percent (``None`` if none did).
+
+    The one definition used by the window, the CLI, the report and the session browser:
+    undetermined reps carry no verdict, so they are left out of the denominator."""
+    decided = sum(int(counts.get(o, 0) or 0) for o in (GLUTE_FIRST, SIMULTANEOUS, LUMBAR_FIRST))
+    return 100.0 * int(counts.get(GLUTE_FIRST, 0) or 0) / decided if decided else None
 
 
 # usable(start, stop, role): None when the role's channel had no gap or artefact in the onset
@@ -38,7 +58,7 @@ ARTEFACT_REASONS: dict[str, str] = {
 QuietFrom = Callable[[Role, int], "int | None"]
 
 
-def classify(lag_ms: float | None, tolerance_ms: float) -> str:
+def classify(lag_ms: float | None, tolerance_ms: float) -> Verdict:
     """Verdict for a lag (positive = glute first) with a neutral zone of +-tolerance."""
     if lag_ms is None:
         return UNDETERMINED

@@ -17,10 +17,11 @@ import pytest
 from PyQt6 import QtCore, QtWidgets
 from pytestqt.qtbot import QtBot
 
-from app.calibration import ID_REF_SETUP, ID_REST, ID_SUMMARY, CalibrationWizard, apply_calibration
+from app.calibration import ID_REF_SETUP, ID_REST, ID_SUMMARY, CalibrationWizard
 from app.settings_dialog import SettingsDialog
 from app.settings_store import GuiPrefs, SettingsStore
 from devices.drivers.simulator import SimulatorDevice
+from devices.session.calibration import apply_calibration
 from devices.session.live import LiveSession
 from dsp.settings import DspSettings
 

@@ -352,7 +352,8 @@ def test_live_sources_hide_the_replay_bar(qtbot, store) -> None:
 
 
 def test_session_browser_lists_recordings_and_replays_one(qtbot, store, tmp_path: Path) -> None:
-    from app.session_browser import scan
+    from devices.files.locations import EXAMPLES
+    from devices.files.sidecar import browse as scan
 
     win = MainWindow(store, source=SIM, threaded=False, recordings_dir=str(tmp_path))
     qtbot.addWidget(win)
@@ -365,14 +366,15 @@ def test_session_browser_lists_recordings_and_replays_one(qtbot, store, tmp_path
     assert len(rows) == 1 and rows[0].athlete == "kim" and rows[0].exercise == "hinge"
     assert rows[0].reps == len(win.tally.reps) >= 3 and rows[0].glute_first_pct is not None
     table = win.sessions.table
-    assert table.rowCount() == 1 and table.item(0, 1).text() == "kim"
+    # the user's recordings first, then the shipped examples (read-only)
+    assert table.rowCount() == 1 + len(scan(EXAMPLES)) and table.item(0, 1).text() == "kim"
     table.cellDoubleClicked.emit(0, 0)
     assert win.session is not None and win.session.info.source.startswith("file")
     assert not win.replay_bar.isHidden()
 
 
 def test_session_browser_on_the_demo_recordings() -> None:
-    from app.session_browser import scan
+    from devices.files.sidecar import browse as scan
 
     rows = scan(Path(__file__).resolve().parents[1] / "recordings")
     names = {r.path.name for r in rows}

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from app.commands.common import add_dsp_arguments, dsp_settings_from_args, load_mapped, source_of
+from dsp.reps import ORDERS, glute_first_pct
 
 
 def register(sub: Any) -> None:
@@ -78,10 +79,11 @@ def format_table(doc: dict[str, Any]) -> str:
     for r in rows:
         lines.append("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     s = doc["summary"]
-    n = s["reps"] or 1
+    pct = glute_first_pct({o: s[o] for o in ORDERS})
     lines += [
         "",
-        f"reps {s['reps']}: glute first {s['glute_first']} ({100 * s['glute_first'] / n:.0f}%), "
+        f"reps {s['reps']}: glute first {s['glute_first']} "
+        f"({'—' if pct is None else f'{pct:.0f}%'} of reps with a verdict), "
         f"simultaneous {s['simultaneous']}, lumbar first {s['lumbar_first']}, "
         f"undetermined {s['undetermined']}; median lag "
         + ("—" if s["median_lag_ms"] is None else f"{s['median_lag_ms']:.0f} ms"),

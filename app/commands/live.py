@@ -7,8 +7,10 @@ import json
 import sys
 from typing import Any
 
+from app.cli import CliError
 from app.commands.common import add_dsp_arguments, dsp_settings_from_args
 from app.commands.sources import add_source_arguments, open_source
+from dsp.reps import GLUTE_FIRST, UNDETERMINED
 
 
 def register(sub: Any) -> None:
@@ -25,27 +27,23 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from devices.session.live import LiveSession
+    from devices.session.controller import SessionController
     from dsp.events import RepsRejudged
-    from dsp.reps import GLUTE_FIRST, RepResult
+    from dsp.reps import RepResult
 
     settings = dsp_settings_from_args(args)
-    session = LiveSession(open_source(args), settings)
-    info = session.open()
-    counts = {"reps": 0, "glute_first": 0}
+    ctl = SessionController(open_source(args), settings)
+    info = ctl.open()
     out = sys.stdout
     if not args.jsonl:
         roles = ", ".join(f"{r.value}={info.channel_names[i]}" for r, i in info.roles.items())
         out.write(f"{info.source or 'source'}: {info.fs:g} Hz, {roles}; Ctrl-C stops\n")
         out.flush()
 
-    orders: dict[int, tuple[int, str]] = {}  # rep index -> (start, verdict)
-
     def show(ev: RepResult) -> None:
-        reps = len(orders)
-        glute = sum(o == GLUTE_FIRST for _, o in orders.values())
-        counts["reps"], counts["glute_first"] = reps, glute
-        pct = 100.0 * glute / reps if reps else 0.0
+        counts = ctl.tally.session  # the window's definition: undetermined reps left out
+        reps, glute = len(ctl.tally.reps), counts[GLUTE_FIRST]
+        pct = ctl.tally.percent(counts)
         if args.jsonl:
             ci = {
                 r.value: [round(a / info.fs, 4), round(b / info.fs, 4)]
@@ -62,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                 "rejudged": ev.rejudged,
                 "left": ev.left.to_dict() if ev.left else None,
                 "right": ev.right.to_dict() if ev.right else None,
-                "glute_first_pct": round(pct, 1),
+                "glute_first_pct": None if pct is None else round(pct, 1),
             }
             out.write(json.dumps(doc) + "\n")
         else:
@@ -70,36 +68,31 @@ def run(args: argparse.Namespace) -> int:
             if ev.lag_ci_ms is not None:
                 lag += f" ({ev.lag_ci_ms[0]:+.0f}…{ev.lag_ci_ms[1]:+.0f})"
             verdict = ev.order.replace("_", " ") + (" (re-judged)" if ev.rejudged else "")
+            share = "  —" if pct is None else f"{pct:3.0f}%"
             out.write(
                 f"rep {ev.index + 1:3d}  {ev.start / info.fs:8.2f} s  lag {lag}  "
-                f"{verdict:<13s} glute first {pct:3.0f}% ({glute}/{reps})\n"
+                f"{verdict:<13s} glute first {share} ({glute}/{reps})\n"
             )
+        out.flush()
 
-    def print_reps() -> None:
-        for timed in session.drain_events():
-            ev = timed.event
-            if isinstance(ev, RepsRejudged):
-                kept = {i: v for i, v in orders.items() if v[0] >= ev.upto}
-                orders.clear()
-                orders.update(kept)
-                for rep in ev.reps:
-                    orders[rep.index] = (rep.start, rep.order)
-                    show(rep)
-            elif isinstance(ev, RepResult):
-                orders[ev.index] = (ev.start, ev.order)
-                show(ev)
-            out.flush()
+    def rejudged(ev: RepsRejudged) -> None:
+        for rep in ev.reps:
+            show(rep)
 
-    session.on_verdict = print_reps  # called on this thread: it runs the loop
+    ctl.on_rep = show
+    ctl.on_rejudged = rejudged
+    fast = args.fast or (args.source == "file" and args.speed == "fast")
     try:
-        fast = args.fast or (args.source == "file" and args.speed == "fast")
-        session.run(args.duration, until_exhausted=fast)
+        ctl.run(args.duration, until_exhausted=fast)
     except KeyboardInterrupt:
         pass
+    except Exception:
+        if ctl.error is None:  # not a stream failure the session caught: a bug, show it
+            raise
     finally:
-        print_reps()
-        session.close()
-    stats = session.stats
+        ctl.close()
+    stats = ctl.stats
+    counts = ctl.tally.session
     summary: dict[str, Any] = {
         "samples": stats.samples,
         "gaps": stats.gaps,
@@ -108,17 +101,26 @@ def run(args: argparse.Namespace) -> int:
         "resyncs": 0,
         "reconnects": 0,
     }
-    device_stats = getattr(session.device, "stats", None)
-    if isinstance(device_stats, dict):  # what the driver counted on the wire
-        summary.update({k: v for k, v in device_stats.items() if k not in ("samples",)})
-        summary["gaps"] = stats.gaps
-        summary["lost_samples"] = stats.lost_samples
-    summary.update(reps=counts["reps"], glute_first=counts["glute_first"])
+    # what the driver counted on the wire; gaps and losses as the pipeline saw them
+    summary.update({k: v for k, v in ctl.device.counters.items() if k != "samples"})
+    summary.update(gaps=stats.gaps, lost_samples=stats.lost_samples)
+    summary.update(
+        reps=len(ctl.tally.reps),
+        glute_first=counts[GLUTE_FIRST],
+        undetermined=counts[UNDETERMINED],
+        glute_first_pct=_round(ctl.tally.percent(counts)),
+    )
     if args.jsonl:
         out.write(json.dumps(summary) + "\n")
     else:
         out.write(
             f"{stats.samples} samples, {stats.gaps} gaps ({stats.lost_samples} lost), "
-            f"{counts['reps']} reps, {counts['glute_first']} glute first\n"
+            f"{summary['reps']} reps, {summary['glute_first']} glute first\n"
         )
+    if ctl.error:
+        raise CliError(f"source stopped: {ctl.error}")
     return 0
+
+
+def _round(pct: float | None) -> float | None:
+    return None if pct is None else round(pct, 1)

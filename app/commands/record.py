@@ -16,11 +16,15 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.cli import CliError
 from app.commands.common import add_dsp_arguments, dsp_settings_from_args
 from app.commands.sources import add_source_arguments, open_source
+from devices.files.locations import default_recordings_dir
+
+if TYPE_CHECKING:
+    from devices.drivers.base import Device
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +44,11 @@ def register(sub: Any) -> None:
         "--out", help="output .bdf file (default: a name from the session and time in --folder)"
     )
     p.add_argument(
-        "--folder", default="recordings", help="folder for recordings (default recordings/)"
+        "--folder",
+        "--recordings-dir",
+        dest="folder",
+        default=None,
+        help=f"folder for recordings (default {default_recordings_dir()})",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     g = p.add_argument_group("session")
@@ -58,17 +66,10 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _device(args: argparse.Namespace) -> Any:
-    device = open_source(args)
-    if args.counter:
-        if args.source != "simulator":
-            raise CliError("--counter is a simulator option")
-        device.config = device.config.replace(counter=True)  # read again in open()
-    return device
+def _description(args: argparse.Namespace, device: Device) -> tuple[str, dict[str, Any]]:
+    from devices.drivers.simulator import SimulatorDevice
 
-
-def _description(args: argparse.Namespace, device: Any) -> tuple[str, dict[str, Any]]:
-    if args.source == "simulator":
+    if isinstance(device, SimulatorDevice):
         cfg = device.config
         mode = "fast" if args.fast else "real time"
         text = f"simulator (preset {args.preset}, seed {cfg.seed}, {cfg.fs:g} Hz, {mode})"
@@ -99,22 +100,23 @@ def _sigterm_stops() -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from devices.files.recorder import Recorder, SessionMeta, recording_path, recover_folder
-    from devices.session.live import LiveSession
+    from devices.files.recorder import SessionMeta, recover_folder
+    from devices.session.controller import RecordingError, SessionController
+    from devices.session.states import MarkKind
     from dsp.reps import GLUTE_FIRST
 
     if args.duration is not None and args.duration <= 0:
         raise CliError("--duration must be > 0")
+    if args.counter and args.source != "simulator":
+        raise CliError("--counter is a simulator option")
     settings = dsp_settings_from_args(args)
-    folder = Path(args.folder)
+    folder = Path(args.folder) if args.folder else default_recordings_dir()
     # What the app does on start: finalise recordings whose writer was killed.
     folders = {folder, Path(args.out).parent} if args.out else {folder}
     for report in (r for f in sorted(folders) for r in recover_folder(f)):
         sys.stderr.write(f"repaired unfinished recording {report.line()}\n")
 
-    device = _device(args)
-    session = LiveSession(device, settings)
-    info = session.open()
+    device = open_source(args)
     description, device_info = _description(args, device)
     meta = SessionMeta(
         athlete=args.athlete,
@@ -124,56 +126,39 @@ def run(args: argparse.Namespace) -> int:
         operator=args.operator,
         device=description,
     )
-    path = Path(args.out) if args.out else recording_path(folder, meta)
-    if path.exists() and not args.overwrite:
-        session.close()
-        raise CliError(f"{path} exists (use --overwrite to replace it)")
-    recorder = Recorder(
-        path, info, meta, settings, overwrite=args.overwrite, device_info=device_info
-    )
-    if not recorder.start():
-        session.close()
-        raise CliError(recorder.error or f"cannot record to {path}")
-
     # The simulator's markers are its ground truth; a device's are triggers or user marks.
-    marker_kind = "truth" if args.source == "simulator" else "marker"
-
-    def drain() -> None:
-        for timed in session.drain_events():
-            recorder.add_dsp_event(timed.event)
-
-    def on_raw(chunk: Any) -> None:
-        # Runs on this thread (session.run is synchronous): raw samples, then the events
-        # the chunk produced, then device markers; nothing here touches the disk.
-        recorder.write(chunk)
-        drain()
-        while session.markers:
-            marker = session.markers.popleft()
-            recorder.add_event(marker.index, f"{marker_kind} {marker.label}")
-        if recorder.error:
-            session.stop()  # a headless recorder has nothing left to do
-
-    session.on_raw = on_raw
+    kind = MarkKind.TRUTH if args.source == "simulator" else MarkKind.DEVICE
+    ctl = SessionController(
+        device, settings, meta=meta, recordings_dir=folder, device_marks=kind
+    )
+    info = ctl.open()
+    try:
+        path = ctl.start_recording(args.out, overwrite=args.overwrite, device_info=device_info)
+    except RecordingError as exc:
+        ctl.close()
+        raise CliError(str(exc)) from None
     roles = ", ".join(f"{r.value}={info.channel_names[i]}" for r, i in info.roles.items())
     sys.stderr.write(f"recording {info.fs:g} Hz ({roles}) to {path}; Ctrl-C stops\n")
     sys.stderr.flush()
+    fast = args.fast or (args.source == "file" and args.speed == "fast")
     try:
         with _sigterm_stops():
-            fast = args.fast or (args.source == "file" and args.speed == "fast")
-            session.run(args.duration, until_exhausted=fast)
+            ctl.run(args.duration, until_exhausted=fast)
     except KeyboardInterrupt:
         pass
+    except Exception:
+        if ctl.error is None:  # not a stream failure the session caught: a bug, show it
+            raise
     finally:
-        session.close()
-        drain()  # the rep the end of the stream settled
-        summary = recorder.stop()
+        summary = ctl.close()
+    assert summary is not None
     line = dataclasses.replace(summary, error=None).line()  # the error goes to stderr
-    verdicts = recorder.verdicts  # as finally judged (early reps may have been re-judged)
-    reps, glute = sum(verdicts.values()), verdicts.get(GLUTE_FIRST, 0)
+    counts = ctl.tally.session  # as finally judged (early reps may have been re-judged)
+    reps, glute = len(ctl.tally.reps), counts[GLUTE_FIRST]
     sys.stdout.write(f"{line}, {reps} reps ({glute} glute first)\n")
     sys.stdout.flush()
     if summary.error:
         raise CliError(summary.error)
-    if session.error:
-        raise CliError(f"source stopped: {session.error} (recording kept: {path})")
+    if ctl.error:
+        raise CliError(f"source stopped: {ctl.error} (recording kept: {path})")
     return 0

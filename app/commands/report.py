@@ -121,8 +121,9 @@ class ProgressBar:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.report import glute_first_percent, rep_table_csv, write_report
+    from app.report import rep_table_csv, write_report
     from dsp.analysis import analyze
+    from dsp.reps import glute_first_pct
 
     settings = dsp_settings_from_args(args)
     out = Path(args.out)
@@ -170,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     s = doc["summary"]
-    pct = glute_first_percent(s)
+    pct = glute_first_pct(s)
     sys.stdout.write(
         f"wrote {out}: {s['reps']} reps"
         + ("" if pct is None else f", glute first {pct:.0f} % of reps with a verdict")

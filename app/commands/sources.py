@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.cli import CliError
 from app.commands.common import parse_role_map
+
+if TYPE_CHECKING:
+    from devices.drivers.base import Device
 
 SOURCES = ("simulator", "file", "serial", "brainflow")
 
@@ -85,29 +88,27 @@ def _scale(args: argparse.Namespace) -> Any:
     )
 
 
-def open_source(args: argparse.Namespace) -> Any:
-    """The device the options describe (not opened yet)."""
+def source_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The registered source kind and its options, from the command line (not opened)."""
     if args.source == "simulator":
-        from devices.drivers.simulator import SimulatorDevice
-
         if args.fast and args.duration is None:
             raise CliError("--fast needs --duration")
-        overrides: dict[str, Any] = {"fs": args.fs or 2000.0}
+        sim: dict[str, Any] = {
+            "preset": args.preset,
+            "realtime": not args.fast,
+            "duration_s": args.duration if args.fast else None,
+            "fs": args.fs or 2000.0,
+        }
         if args.seed is not None:
-            overrides["seed"] = args.seed
+            sim["seed"] = args.seed
         if args.glute_first is not None:
-            overrides["p_glute_first"] = args.glute_first
+            sim["p_glute_first"] = args.glute_first
         if args.lumbar_first is not None:
-            overrides["p_lumbar_first"] = args.lumbar_first
-        return SimulatorDevice(
-            preset=args.preset,
-            realtime=not args.fast,
-            duration_s=args.duration if args.fast else None,
-            **overrides,
-        )
+            sim["p_lumbar_first"] = args.lumbar_first
+        if getattr(args, "counter", False):
+            sim["counter"] = True
+        return "simulator", sim
     if args.source == "file":
-        from devices.drivers.file_replay import FileSource
-
         if not args.file:
             raise CliError("--source file needs --file")
         try:
@@ -116,35 +117,40 @@ def open_source(args: argparse.Namespace) -> Any:
             raise CliError(f"--speed must be a number or 'fast', not {args.speed!r}") from None
         if speed is not None and not 0.1 <= speed <= 16:
             raise CliError("--speed must be between 0.1 and 16 (or 'fast')")
-        return FileSource(args.file, channels=_roles(args), fs=args.fs, speed=speed)
+        return "file", {"path": args.file, "channels": _roles(args), "fs": args.fs, "speed": speed}
     if args.source == "serial":
-        from devices.drivers.serial_board import SerialDevice
-
         if not args.port:
             raise CliError("--source serial needs --port (see `fireorder devices`)")
         if not args.fs:
             raise CliError("--source serial needs --fs (the board's sampling rate)")
-        return SerialDevice(
-            args.port,
-            protocol=args.protocol,
-            fs=args.fs,
-            baud=args.baud,
-            seq=args.seq,
-            roles=_roles(args),
-            scale=_scale(args),
-        )
-    from devices.drivers.brainflow_board import BrainFlowDevice
-
+        return "serial", {
+            "port": args.port,
+            "protocol": args.protocol,
+            "fs": args.fs,
+            "baud": args.baud,
+            "seq": args.seq,
+            "roles": _roles(args),
+            "scale": _scale(args),
+        }
     if not args.board:
         raise CliError("--source brainflow needs --board (see `fireorder devices`)")
-    return BrainFlowDevice(
-        args.board,
-        serial_port=args.serial_port,
-        mac_address=args.mac,
-        ip_address=args.ip,
-        ip_port=args.ip_port,
-        file=args.file,
-        master_board=args.master_board,
-        other_info=args.other_info,
-        roles=_roles(args),
-    )
+    return "brainflow", {
+        "board": args.board,
+        "serial_port": args.serial_port,
+        "mac_address": args.mac,
+        "ip_address": args.ip,
+        "ip_port": args.ip_port,
+        "file": args.file,
+        "master_board": args.master_board,
+        "other_info": args.other_info,
+        "roles": _roles(args),
+    }
+
+
+def open_source(args: argparse.Namespace) -> Device:
+    """The device the options describe, built by the registry the window uses too (not
+    opened yet)."""
+    from devices.drivers.base import create
+
+    kind, options = source_options(args)
+    return create(kind, **options)

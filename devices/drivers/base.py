@@ -4,6 +4,10 @@ A device is opened (which fixes its :class:`~dsp.contract.StreamInfo`), started,
 :meth:`Device.read` from one acquisition thread, stopped and closed. ``read`` never blocks for
 long: it returns the samples that have arrived, or ``None``. A gap (samples the device lost)
 shows as a jump in ``Chunk.start``; a consumer never sees the same index twice.
+
+What a caller may ask of any device is declared here (``link_state``, ``finished``,
+``counters``, ``replay``), so the session and the window never probe a driver with
+``hasattr``. A source that replays a file also implements :class:`Replay`, its transport.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ import abc
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
 
 from dsp.contract import Chunk, StreamInfo
 
@@ -54,6 +61,26 @@ class Device(abc.ABC):
         """Markers produced since the last call (default: none)."""
         return []
 
+    @property
+    def link_state(self) -> str | None:
+        """The driver's own view of its link when it knows more than the session does
+        (e.g. ``"disconnected"`` while a serial board reconnects); ``None`` if nothing to add."""
+        return None
+
+    @property
+    def finished(self) -> bool:
+        """True once a finite source (a file, a fixed-length simulation) has delivered all."""
+        return False
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """What the driver counted on the wire (CRC errors, resyncs, reconnects...)."""
+        return {}
+
+    def replay(self) -> Replay | None:
+        """The transport of a source that replays a recording; ``None`` for live devices."""
+        return None
+
     def __enter__(self) -> Device:
         self.open()
         return self
@@ -63,6 +90,57 @@ class Device(abc.ABC):
             self.stop()
         finally:
             self.close()
+
+
+class Replay(abc.ABC):
+    """Transport of a recording being replayed: the window's replay bar and the review use
+    only this. Positions are sample indices of the file."""
+
+    path: str
+    #: the file's own annotations: (onset s, duration s, text)
+    annotations: list[tuple[float, float, str]]
+
+    @property
+    @abc.abstractmethod
+    def n_samples(self) -> int:
+        """Length of the recording in samples."""
+
+    @property
+    @abc.abstractmethod
+    def position(self) -> int:
+        """Index of the next sample to be delivered."""
+
+    @property
+    @abc.abstractmethod
+    def speed(self) -> float | None:
+        """Replay speed (1 = real time); ``None`` replays as fast as it is read."""
+
+    @property
+    @abc.abstractmethod
+    def paused(self) -> bool: ...
+
+    @property
+    @abc.abstractmethod
+    def at_end(self) -> bool:
+        """True when every sample has been delivered (a seek makes it False again)."""
+
+    @abc.abstractmethod
+    def play(self) -> None: ...
+
+    @abc.abstractmethod
+    def pause(self) -> None: ...
+
+    @abc.abstractmethod
+    def seek(self, index: int) -> None:
+        """Continue from ``index``; consumers re-settle (see ``LiveSession.seek``)."""
+
+    @abc.abstractmethod
+    def set_speed(self, speed: float | None) -> None: ...
+
+    @abc.abstractmethod
+    def samples(self) -> NDArray[np.float64]:
+        """The whole recording (rows = samples, columns as in the stream's info), for the
+        offline passes of review (rep index, overview); read-only."""
 
 
 _REGISTRY: dict[str, Callable[..., Device]] = {}

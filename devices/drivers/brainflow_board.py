@@ -564,6 +564,14 @@ class BrainFlowDevice(Device):
 
     # -- public properties ---------------------------------------------------------------
     @property
+    def link_state(self) -> str | None:
+        return self.state
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return self.stats
+
+    @property
     def stats(self) -> dict[str, int]:
         return {
             "samples": self._samples,

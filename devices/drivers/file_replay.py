@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from devices.drivers.base import Device, DeviceError, register
+from devices.drivers.base import Device, DeviceError, Replay, register
 from dsp.contract import Chunk, Role, StreamInfo, parse_role
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
-class FileSource(Device):
+class FileSource(Device, Replay):
     name = "file"
 
     def __init__(
@@ -39,9 +39,9 @@ class FileSource(Device):
         """``channels`` maps roles to channel specs (``A-B`` bipolar allowed); without it the
         file's own roles are used. ``speed=None`` replays as fast as possible."""
         self.path = path
+        self._speed = speed
         self._roles_spec = dict(channels) if channels else None
         self._fs, self._units = fs, units
-        self.speed = speed
         self.chunk_ms = chunk_ms
         self._clock = clock
         self._data: np.ndarray | None = None
@@ -51,7 +51,7 @@ class FileSource(Device):
         self._paused = True
         self._lock = threading.Lock()
         self.info: StreamInfo | None = None
-        self.finished = False
+        self._finished = False
         self.annotations: list[tuple[float, float, str]] = []
 
     # -- Device --------------------------------------------------------------------------
@@ -81,7 +81,7 @@ class FileSource(Device):
         role_index: dict[Role, int] = {r: i for i, r in enumerate(roles)}
         self.info = StreamInfo(rec.fs, tuple(names), role_index, source=f"file {self.path}")
         self._pos = 0
-        self.finished = False
+        self._finished = False
         return self.info
 
     def start(self) -> None:
@@ -101,6 +101,33 @@ class FileSource(Device):
     def position(self) -> int:
         return self._pos
 
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    # -- Replay ----------------------------------------------------------------------------
+    def replay(self) -> Replay:
+        return self
+
+    @property
+    def speed(self) -> float | None:
+        return self._speed
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def at_end(self) -> bool:
+        return self._data is not None and self._pos >= self.n_samples
+
+    def samples(self) -> np.ndarray:
+        if self._data is None:
+            raise DeviceError("replay: the file is not open")
+        view = self._data.view()
+        view.flags.writeable = False
+        return view
+
     # -- transport -------------------------------------------------------------------------
     def play(self) -> None:
         with self._lock:
@@ -113,7 +140,7 @@ class FileSource(Device):
 
     def set_speed(self, speed: float | None) -> None:
         with self._lock:
-            self.speed = speed
+            self._speed = speed
             self._t0, self._pos0 = self._clock(), self._pos
 
     def seek(self, index: int) -> None:
@@ -121,20 +148,20 @@ class FileSource(Device):
         with self._lock:
             self._pos = int(np.clip(index, 0, self.n_samples))
             self._t0, self._pos0 = self._clock(), self._pos
-            self.finished = self._pos >= self.n_samples
+            self._finished = self._pos >= self.n_samples
 
     def read(self) -> Chunk | None:
         if self._data is None or self.info is None:
             return None
         with self._lock:
             if self._paused or self._pos >= self.n_samples:
-                self.finished = self._pos >= self.n_samples
+                self._finished = self._pos >= self.n_samples
                 return None
             fs = self.info.fs
-            if self.speed is None:
+            if self._speed is None:
                 due = self._pos + max(1, round(fs))  # flat out: one second per read
             else:
-                due = self._pos0 + int((self._clock() - self._t0) * self.speed * fs)
+                due = self._pos0 + int((self._clock() - self._t0) * self._speed * fs)
                 due = min(due, self._pos + round(2 * fs))  # never a huge burst after a stall
             stop = min(due, self.n_samples)
             if stop <= self._pos:

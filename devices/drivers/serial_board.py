@@ -381,6 +381,14 @@ class SerialDevice(Device):
 
     # -- extras -----------------------------------------------------------------------------
     @property
+    def link_state(self) -> str | None:
+        return self.state
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return self.stats
+
+    @property
     def stats(self) -> dict[str, int]:
         p = self._parser.stats
         return {

@@ -522,7 +522,7 @@ def read_sidecar(path: str | os.PathLike[str]) -> dict[str, Any] | None:
         doc = json.loads(side.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         log.warning("%s: unreadable sidecar ignored (%s)", side, exc)
         return None
     if not isinstance(doc, dict) or doc.get("schema") != SIDECAR_SCHEMA:

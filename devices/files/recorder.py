@@ -406,7 +406,7 @@ class Recorder:
                 os.close(fd)
         self.error = message
         self.state = "error"
-        log.error("recording not started: %s", message)
+        log.info("recording not started: %s", message)  # the caller tells the user, once
 
     def write(self, chunk: Chunk) -> None:
         """Queue a raw chunk (never blocks; ignored unless recording)."""

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from devices.drivers.base import Device, DeviceError, Marker
 from devices.session.display import DisplayRing
+from devices.session.states import SessionState
 from dsp.baseline import BaselineEstimate
 from dsp.contract import Chunk, Role, StreamInfo
 from dsp.events import Event
@@ -126,7 +127,7 @@ class LiveSession:
         self.on_raw = on_raw
         self.info: StreamInfo | None = None
         self.pipeline: Pipeline | None = None
-        self.state = "idle"
+        self.state: SessionState = SessionState.IDLE
         self.error: str | None = None
         self.stats = SessionStats()
         self.markers: collections.deque[Marker] = collections.deque(maxlen=10_000)
@@ -134,13 +135,14 @@ class LiveSession:
         self._events: collections.deque[TimedEvent] = collections.deque(maxlen=10_000)
         self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._threaded = True
         self._stop = threading.Event()
         self._collect: tuple[str, int, list[Array], Callable[[Array], None]] | None = None
         self._quality_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
     def open(self) -> StreamInfo:
-        self.state = "connecting"
+        self.state = SessionState.CONNECTING
         try:
             info = self.device.open()
             if self.roles is not None:
@@ -162,7 +164,7 @@ class LiveSession:
         self._scale = np.full(info.n_channels, np.nan)
         self.display: DisplayRing | None = None
         self._thr_due = -1
-        self.state = "open"
+        self.state = SessionState.OPEN
         return info
 
     def start(self, threaded: bool = True) -> None:
@@ -170,23 +172,36 @@ class LiveSession:
             self.open()
         self.device.start()
         self.stats.started = time.monotonic()
-        self.state = "streaming"
+        self.state = SessionState.STREAMING
         self._stop.clear()
+        self._threaded = threaded
         if threaded:
             self._thread = threading.Thread(target=self._run, name="acquisition", daemon=True)
             self._thread.start()
+
+    def resume_after_end(self) -> bool:
+        """A replay that reached its end goes on (after a seek): the worker runs again on
+        the open device. False if the session had not finished."""
+        if self.state != SessionState.FINISHED or self.info is None:
+            return False
+        self.state = SessionState.STREAMING
+        self._stop.clear()
+        if self._threaded:
+            self._thread = threading.Thread(target=self._run, name="acquisition", daemon=True)
+            self._thread.start()
+        return True
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        if self.state == "streaming":
+        if self.state == SessionState.STREAMING:
             try:
                 self.device.stop()
             except Exception as exc:  # stopping a broken device must not raise in the GUI
                 log.warning("device stop failed: %s", exc)
-            self.state = "stopped"
+            self.state = SessionState.STOPPED
 
     def close(self) -> None:
         self.stop()
@@ -194,7 +209,7 @@ class LiveSession:
             self.device.close()
         except Exception as exc:
             log.warning("device close failed: %s", exc)
-        self.state = "closed"
+        self.state = SessionState.CLOSED
 
     @property
     def running(self) -> bool:
@@ -205,7 +220,7 @@ class LiveSession:
         while not self._stop.is_set():
             try:
                 if not self.pump_once():
-                    if getattr(self.device, "finished", False):
+                    if self.device.finished:
                         self._finish()
                         return
                     time.sleep(self.poll_s)
@@ -215,16 +230,19 @@ class LiveSession:
 
     def _fail(self, exc: BaseException) -> None:
         msg = str(exc) if isinstance(exc, DeviceError) else f"{type(exc).__name__}: {exc}"
-        log.error("stream stopped: %s", msg, exc_info=not isinstance(exc, DeviceError))
+        # Whoever runs the session reports the error once (status bar, one CLI line); the
+        # traceback of an unexpected one is for developers (-vv).
+        log.info("stream stopped: %s", msg)
+        log.debug("stream stopped", exc_info=exc)
         self.error = msg
-        self.state = "error"
+        self.state = SessionState.ERROR
 
     def _finish(self) -> None:
         assert self.pipeline is not None
         now = time.monotonic()
         for ev in self.pipeline.finish():
             self._events.append(TimedEvent(ev, now, now))
-        self.state = "finished"
+        self.state = SessionState.FINISHED
 
     def pump_once(self) -> bool:
         """Apply pending commands, read the device once and process; False if no data."""
@@ -291,14 +309,14 @@ class LiveSession:
                 if limit is not None and self.stats.samples + self.stats.lost_samples >= limit:
                     break
                 if not got:
-                    if until_exhausted or getattr(self.device, "finished", False):
+                    if until_exhausted or self.device.finished:
                         break
                     time.sleep(self.poll_s)
         except Exception as exc:
             self._fail(exc)
             raise
         finally:
-            if self.state != "error":
+            if self.state != SessionState.ERROR:
                 self._finish()
 
     def pump(self, seconds: float) -> None:
@@ -311,7 +329,7 @@ class LiveSession:
 
         target = done() + round(seconds * self.info.fs)
         while done() < target:
-            if not self.pump_once() and getattr(self.device, "finished", False):
+            if not self.pump_once() and self.device.finished:
                 break
 
     # -- reader side ------------------------------------------------------------------------
@@ -494,8 +512,8 @@ class LiveSession:
 
         def cmd(s: LiveSession) -> None:
             assert s.info is not None and s.pipeline is not None
-            device: Any = s.device
-            if not hasattr(device, "seek"):
+            device = s.device.replay()  # the transport; samples come through read() as ever
+            if device is None:
                 raise DeviceError("this source cannot seek")
             block = s.pipeline.baseline.block
             start = max(0, int(index - preroll_s * s.info.fs))
@@ -508,15 +526,15 @@ class LiveSession:
             for ring in (s.raw, s.filtered, s.envelope):
                 ring.clear(start)
             s.display = None
-            speed = getattr(device, "speed", None)
+            speed = device.speed
             device.seek(start)
             device.set_speed(None)
             device.play()
             try:
                 while device.position < index:
-                    chunk = device.read()
+                    chunk = s.device.read()
                     if chunk is None:
-                        if device.finished:
+                        if device.at_end:
                             break
                         continue
                     cut = max(0, min(chunk.n_samples, index - chunk.start))

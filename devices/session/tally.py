@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dsp.reps import GLUTE_FIRST, LUMBAR_FIRST, ORDERS, SIMULTANEOUS, UNDETERMINED, RepResult
+from dsp.reps import GLUTE_FIRST, ORDERS, UNDETERMINED, RepResult, glute_first_pct
 
 
 @dataclass
@@ -49,8 +49,7 @@ class RepTally:
 
     @staticmethod
     def percent(counts: dict[str, int]) -> float | None:
-        decided = counts[GLUTE_FIRST] + counts[LUMBAR_FIRST] + counts[SIMULTANEOUS]
-        return None if decided == 0 else 100.0 * counts[GLUTE_FIRST] / decided
+        return glute_first_pct(counts)
 
     @property
     def streak(self) -> int:

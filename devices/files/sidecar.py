@@ -1,0 +1,273 @@
+"""The one API for what travels beside a recording: its sidecar, and the review of it.
+
+A fireorder recording ``FILE.bdf`` has a sidecar ``FILE.bdf.json`` (schema
+``fireorder.recording/1``, written by the recorder; see docs/recording-format.md). A review
+(onset corrections, notes) is kept
+
+* in the recording's own sidecar when it has one that may be changed (a recording the user
+  made, in a writable folder), so it travels with the file;
+* otherwise in ``<data>/reviews/NAME-HASH.json`` (schema ``fireorder.review/1``): for the
+  shipped demo recordings (never changed: they are tracked files), for read-only files, and
+  for files of other tools (CSV, EDF, XDF).
+
+Every reader here survives a hostile file: wrong types, missing keys and deep nesting are
+skipped with one log line, never an exception (one bad sidecar must not stop the app).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devices.files import locations
+from devices.files.bdf_format import SIDECAR_SCHEMA, read_sidecar, sidecar_path, write_json_atomic
+from dsp.reps import ORDERS, glute_first_pct
+
+log = logging.getLogger(__name__)
+
+REVIEW_SCHEMA = "fireorder.review/1"
+_MAX_SIDECAR_BYTES = 16 * 2**20
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    v = float(value)
+    return v if math.isfinite(v) else None
+
+
+def _text(value: object, limit: int = 400) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One onset moved by hand; the detected value is kept beside it."""
+
+    rep_start_s: float
+    role: str
+    detected_s: float | None
+    corrected_s: float
+    lag_ms: float | None
+    order: str
+    detected_order: str | None = None
+    when: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rep_start_s": round(self.rep_start_s, 4),
+            "role": self.role,
+            "detected_s": None if self.detected_s is None else round(self.detected_s, 4),
+            "corrected_s": round(self.corrected_s, 4),
+            "lag_ms": self.lag_ms,
+            "order": self.order,
+            "detected_order": self.detected_order,
+            "when": self.when or _now(),
+        }
+
+    @classmethod
+    def parse(cls, item: object) -> Correction | None:
+        if not isinstance(item, Mapping):
+            return None
+        start, corrected = _number(item.get("rep_start_s")), _number(item.get("corrected_s"))
+        role, order = _text(item.get("role")), _text(item.get("order"))
+        if start is None or corrected is None or not role or order not in ORDERS:
+            return None
+        detected_order = _text(item.get("detected_order")) or None
+        return cls(
+            start,
+            role,
+            _number(item.get("detected_s")),
+            corrected,
+            _number(item.get("lag_ms")),
+            order,
+            detected_order if detected_order in ORDERS else None,
+            _text(item.get("when")),
+        )
+
+
+@dataclass(frozen=True)
+class Note:
+    """A reviewer's or operator's note at a time of the recording (s from its start)."""
+
+    t_s: float
+    text: str
+    when: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"t_s": round(self.t_s, 4), "text": self.text, "when": self.when or _now()}
+
+    @classmethod
+    def parse(cls, item: object) -> Note | None:
+        if not isinstance(item, Mapping):
+            return None
+        t, text = _number(item.get("t_s")), _text(item.get("text"), 2000)
+        return None if t is None or not text else cls(t, text, _text(item.get("when")))
+
+
+def _load_json(path: Path) -> object:
+    try:
+        if path.stat().st_size > _MAX_SIDECAR_BYTES:
+            log.warning("%s: larger than %d MB; ignored", path, _MAX_SIDECAR_BYTES >> 20)
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, RecursionError) as exc:
+        log.warning("%s: unreadable; ignored (%s)", path, exc)
+        return None
+
+
+class ReviewStore:
+    """Corrections and notes of one recording, wherever they are kept (see the module doc)."""
+
+    def __init__(self, recording: str | os.PathLike[str]) -> None:
+        self.recording = Path(recording)
+        self.path = self._where()
+
+    def _where(self) -> Path:
+        own = sidecar_path(self.recording)
+        if (
+            not locations.is_example(self.recording)
+            and read_sidecar(self.recording) is not None
+            and os.access(own, os.W_OK)
+            and os.access(own.parent, os.W_OK)
+        ):
+            return own
+        resolved = str(self.recording.resolve())
+        digest = hashlib.sha1(resolved.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+        return locations.reviews_dir() / f"{self.recording.name}-{digest}.json"
+
+    @property
+    def in_sidecar(self) -> bool:
+        """True when the review travels with the recording (its own sidecar)."""
+        return self.path == sidecar_path(self.recording)
+
+    def _doc(self) -> dict[str, Any]:
+        doc = _load_json(self.path)
+        if isinstance(doc, dict) and doc.get("schema") in (SIDECAR_SCHEMA, REVIEW_SCHEMA):
+            return doc
+        return {"schema": REVIEW_SCHEMA, "recording": str(self.recording.resolve())}
+
+    def _items(self, key: str) -> list[object]:
+        items = self._doc().get(key)
+        return list(items) if isinstance(items, list) else []
+
+    def corrections(self) -> list[Correction]:
+        found = (Correction.parse(x) for x in self._items("corrections"))
+        return [c for c in found if c is not None]
+
+    def notes(self) -> list[Note]:
+        found = (Note.parse(x) for x in self._items("notes"))
+        return [n for n in found if n is not None]
+
+    def _append(self, key: str, item: dict[str, Any]) -> Path:
+        doc = self._doc()
+        items = doc.get(key)
+        doc[key] = [*(items if isinstance(items, list) else []), item]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.path, doc)
+        return self.path
+
+    def add_correction(self, correction: Correction) -> Path:
+        """Keep a correction (OSError if it cannot be written: the caller says so)."""
+        return self._append("corrections", correction.to_dict())
+
+    def add_note(self, note: Note) -> Path:
+        return self._append("notes", note.to_dict())
+
+
+def corrected_counts(
+    counts: Mapping[str, int], corrections: list[Correction]
+) -> dict[str, int]:
+    """Verdict counts after the corrections (the last one of each rep wins)."""
+    out = {o: int(counts.get(o, 0)) for o in ORDERS}
+    first: dict[float, Correction] = {}
+    last: dict[float, Correction] = {}
+    for c in corrections:
+        first.setdefault(c.rep_start_s, c)
+        last[c.rep_start_s] = c
+    for start, c in last.items():
+        was = first[start].detected_order
+        if was is None or out.get(was, 0) <= 0:
+            continue  # an old correction without its detected verdict: counts stay
+        out[was] -= 1
+        out[c.order] += 1
+    return out
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """One recording as the session browser lists it (from its sidecar and review only)."""
+
+    path: Path
+    athlete: str
+    session: str
+    date: str
+    exercise: str
+    duration_s: float | None
+    reps: int | None
+    glute_first_pct: float | None
+    state: str
+    corrected: int = 0
+
+
+def _row(bdf: Path, doc: Mapping[str, Any]) -> SessionRow:
+    meta = doc.get("meta")
+    meta = meta if isinstance(meta, Mapping) else {}
+    summary = doc.get("summary")
+    summary = summary if isinstance(summary, Mapping) else {}
+    raw = summary.get("verdicts")
+    raw = raw if isinstance(raw, Mapping) else {}
+    counts = {o: int(n) for o, n in raw.items() if o in ORDERS and _number(n) is not None}
+    review = ReviewStore(bdf)
+    fixes = review.corrections()
+    counts = corrected_counts(counts, fixes) if counts else counts
+    reps = sum(counts.values()) if counts else None
+    return SessionRow(
+        bdf,
+        _text(meta.get("athlete")),
+        _text(meta.get("session")),
+        _text(doc.get("created"))[:16].replace("T", " "),
+        _text(meta.get("exercise")),
+        _number(summary.get("duration_s")),
+        reps,
+        glute_first_pct(counts) if counts else None,
+        _text(doc.get("state")),
+        len({c.rep_start_s for c in fixes}),
+    )
+
+
+def browse(folder: str | os.PathLike[str]) -> list[SessionRow]:
+    """Every fireorder recording in ``folder``, newest first. A sidecar that cannot be read
+    or makes no sense is skipped with a log line; it never stops the listing."""
+    base = Path(folder)
+    if not base.is_dir():
+        return []
+    rows = []
+    for side in sorted(base.glob("*.bdf.json")):
+        bdf = side.with_name(side.name[: -len(".json")])
+        if not bdf.exists():
+            continue
+        doc = _load_json(side)
+        if not isinstance(doc, dict) or doc.get("schema") != SIDECAR_SCHEMA:
+            log.info("skipping %s: not a %s sidecar", side, SIDECAR_SCHEMA)
+            continue
+        try:
+            rows.append(_row(bdf, doc))
+        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+            log.info("skipping %s: %s", side, exc)
+    rows.sort(key=lambda r: r.date, reverse=True)
+    return rows

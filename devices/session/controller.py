@@ -1,0 +1,476 @@
+"""One source's session, owned by one object: the window and ``fireorder live``/``record`` run
+on it, so the wiring exists once.
+
+A :class:`SessionController` holds the live session (worker, pipeline, buffers), the optional
+recorder, the rep tally, the marks, notes and corrections of that recording, and routes every
+event into them: pipeline events and device markers into the recording, settings, role and
+calibration changes into the recording, decided reps into the tally. Consumers observe it
+through plain callbacks (no Qt); they are called on the thread that calls :meth:`drain`
+(the GUI thread, or the CLI's loop).
+
+Opening another source or file means a new controller: nothing of the previous one (tally,
+marks, corrections, recorder) can be drawn, counted or saved into the next.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devices.drivers.base import Device, Replay
+from devices.files.recorder import Recorder, RecordingSummary, SessionMeta, recording_path
+from devices.files.sidecar import Correction, Note, ReviewStore
+from devices.session.live import LiveSession, SessionStats, TimedEvent
+from devices.session.states import MarkKind, SessionState
+from devices.session.tally import RepTally
+from dsp.contract import Role, StreamInfo
+from dsp.events import GapEvent, RepsRejudged
+from dsp.onset import OnsetEvent
+from dsp.reps import RepEnded, RepResult, classify
+from dsp.settings import DspSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A point on the session's timeline (sample index of the stream or file)."""
+
+    index: int
+    label: str
+    kind: MarkKind
+
+
+class RecordingError(RuntimeError):
+    """A recording could not be started (the message says why, in one line)."""
+
+
+def corrected(rep: RepResult, role: Role, index: int, fs: float, tolerance_ms: float) -> RepResult:
+    """``rep`` with one onset moved by hand: lag and verdict recomputed from the onsets."""
+    onsets = dict(rep.onsets)
+    onsets[role] = index
+    glutes = [i for r, i in onsets.items() if r.is_glute and i is not None]
+    lumbars = [i for r, i in onsets.items() if r.is_lumbar and i is not None]
+    lag = (min(lumbars) - min(glutes)) * 1000.0 / fs if glutes and lumbars else None
+    return dataclasses.replace(
+        rep,
+        onsets=onsets,
+        lag_ms=None if lag is None else round(lag, 3),
+        order=classify(lag, tolerance_ms),
+        reason=f"{role.value} onset corrected by hand",
+    )
+
+
+Callback = Callable[..., None]
+_CALLBACKS = (
+    "on_onset",
+    "on_rep",
+    "on_rep_final",
+    "on_rejudged",
+    "on_gap",
+    "on_mark",
+    "on_state",
+    "on_error",
+    "on_recording_stopped",
+)
+
+# Annotations fireorder writes for its own events (onsets, reps, verdicts, artefacts...): a
+# replay shows its reps from the pipeline, so these are not marks. Anything else (the user's
+# marks and notes, device markers, another tool's annotations) is.
+_MACHINE_TEXT = (
+    "onset ",
+    "offset ",
+    "rep ",
+    "artefact ",
+    "cue ",
+    "truth ",
+    "gap",
+    "settings",
+    "calibration",
+    "roles changed",
+    "end of recording",
+)
+
+
+def _is_user_annotation(text: str) -> bool:
+    return not text.startswith(_MACHINE_TEXT)
+
+
+def recorded_text(mark: Mark) -> str:
+    """The annotation a mark becomes in the recording."""
+    if mark.kind == MarkKind.MARK:
+        return f"mark: {mark.label}"
+    if mark.kind in (MarkKind.DEVICE, MarkKind.TRUTH):
+        return f"{mark.kind.value} {mark.label}"
+    return mark.label
+
+
+class SessionController:
+    """Everything about one source's session. See the module docstring.
+
+    Callbacks (attributes, ``None`` = not observed), called from :meth:`drain`:
+
+    * ``on_onset(OnsetEvent)``, ``on_rep(RepResult)`` (a verdict, as soon as it is decided),
+      ``on_rep_final(RepEnded)`` (the rep's final record when it ends),
+      ``on_rejudged(RepsRejudged)``, ``on_gap(GapEvent)``, ``on_mark(Mark)``;
+    * ``on_state(SessionState)`` when the state changes, ``on_error(str)`` once per error;
+    * ``on_recording_stopped(RecordingSummary)`` when the recording stopped by itself (a
+      full disk): its ``error`` says why; the stream goes on.
+    """
+
+    def __init__(
+        self,
+        device: Device,
+        settings: DspSettings | None = None,
+        *,
+        meta: SessionMeta | None = None,
+        recordings_dir: str | os.PathLike[str] | None = None,
+        roles: dict[Role, int] | None = None,
+        tally_window: int = 10,
+        device_marks: MarkKind = MarkKind.DEVICE,
+        buffer_s: float = 32.0,
+    ) -> None:
+        self.settings = settings or DspSettings()
+        self.session = LiveSession(device, self.settings, roles=roles, buffer_s=buffer_s)
+        self.device = device
+        self.meta = meta or SessionMeta()
+        self.recordings_dir = Path(recordings_dir) if recordings_dir is not None else None
+        self.tally = RepTally(window=tally_window)
+        self.marks: list[Mark] = []
+        self.corrections: list[tuple[RepResult, RepResult]] = []  # (detected, corrected)
+        self.calibration: dict[str, Any] | None = None
+        self.recorder: Recorder | None = None
+        self.last_recording: RecordingSummary | None = None
+        self.device_marks = device_marks
+        self.latencies: list[float] = []  # chunk arrival -> event drained, s (last 1000)
+        self._state = SessionState.IDLE
+        self.event_arrived = 0.0
+        self._error_told: str | None = None
+        self.on_onset: Callback | None = None
+        self.on_rep: Callback | None = None
+        self.on_rep_final: Callback | None = None
+        self.on_rejudged: Callback | None = None
+        self.on_gap: Callback | None = None
+        self.on_mark: Callback | None = None
+        self.on_state: Callback | None = None
+        self.on_error: Callback | None = None
+        self.on_recording_stopped: Callback | None = None
+
+    def detach(self) -> None:
+        """Drop every observer (a window that moves on to another source, or closes)."""
+        for name in _CALLBACKS:
+            setattr(self, name, None)
+        self.session.on_verdict = None
+
+    # -- what the consumers read -----------------------------------------------------------
+    @property
+    def info(self) -> StreamInfo | None:
+        return self.session.info
+
+    @property
+    def state(self) -> SessionState:
+        """The session's state; a replay held by its transport reads PAUSED."""
+        s = SessionState(self.session.state)
+        replay = self.replay
+        if s == SessionState.STREAMING and replay is not None and replay.paused:
+            return SessionState.PAUSED
+        return s
+
+    @property
+    def error(self) -> str | None:
+        return self.session.error
+
+    @property
+    def stats(self) -> SessionStats:
+        return self.session.stats
+
+    @property
+    def replay(self) -> Replay | None:
+        return self.device.replay()
+
+    @property
+    def recording(self) -> bool:
+        return self.recorder is not None
+
+    @property
+    def position(self) -> int:
+        """Index of the newest sample: the file position in a replay (file time)."""
+        replay = self.replay
+        if replay is not None:
+            return replay.position
+        st = self.session.stats
+        return st.samples + st.lost_samples
+
+    @property
+    def fs(self) -> float:
+        info = self.session.info
+        return info.fs if info is not None else 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def open(self) -> StreamInfo:
+        try:
+            info = self.session.open()
+        finally:
+            self._notice_state()
+        replay = self.replay
+        if replay is not None:  # a replayed file's own marks and notes, in file time
+            for onset_s, _dur, text in replay.annotations:
+                if _is_user_annotation(text):
+                    self._add_mark(round(onset_s * info.fs), text, MarkKind.FILE, record=False)
+            self._load_review(replay.path)
+        return info
+
+    def start(self, threaded: bool = True) -> None:
+        self.session.start(threaded=threaded)
+        self._notice_state()
+
+    def stop(self) -> None:
+        self.session.stop()
+        self.drain()
+        self._notice_state()
+
+    def close(self) -> RecordingSummary | None:
+        """Stop streaming, settle the open rep, finish the recording; idempotent."""
+        self.session.close()
+        self.drain()
+        summary = self.stop_recording()
+        self._notice_state()
+        return summary
+
+    def run(self, duration_s: float | None = None, *, until_exhausted: bool = False) -> None:
+        """Stream on this thread (the CLI); events are drained after every chunk."""
+
+        def routed(chunk: Any) -> None:
+            rec = self.recorder
+            if rec is not None:
+                rec.write(chunk)
+            self.drain()
+            if rec is not None and rec.error:
+                self.session.stop()  # a headless recorder has nothing left to do
+
+        self.session.on_raw = routed
+        try:
+            self.session.run(duration_s, until_exhausted=until_exhausted)
+        finally:
+            self.session.on_raw = self._raw_sink()
+            self.drain()
+            self._notice_state()
+
+    def pump(self, seconds: float) -> None:
+        """Process ``seconds`` of stream synchronously (tests), then route what came out."""
+        self.session.pump(seconds)
+        self.drain()
+
+    # -- the routing ---------------------------------------------------------------------
+    def drain(self) -> int:
+        """Route everything the worker queued since the last call; the number of events."""
+        events = self.session.drain_events()
+        info = self.session.info
+        rec = self.recorder
+        for te in events:
+            self._route(te, rec)
+        while self.session.markers:
+            marker = self.session.markers.popleft()
+            self._add_mark(marker.index, marker.label, self.device_marks)
+        if info is not None and self.session.state == SessionState.ERROR:
+            err = self.session.error or "unknown error"
+            if err != self._error_told:
+                self._error_told = err
+                if self.on_error is not None:
+                    self.on_error(err)
+        if rec is not None and rec.error:
+            summary = self.stop_recording()  # streaming and feedback go on
+            if self.on_recording_stopped is not None and summary is not None:
+                self.on_recording_stopped(summary)  # its error says why
+        self._notice_state()
+        return len(events)
+
+    def _route(self, te: TimedEvent, rec: Recorder | None) -> None:
+        ev = te.event
+        self.event_arrived = te.arrived  # for consumers timing "chunk arrived -> shown"
+        if rec is not None:
+            rec.add_dsp_event(ev)
+        if isinstance(ev, OnsetEvent):
+            if self.on_onset is not None:
+                self.on_onset(ev)
+        elif isinstance(ev, RepResult):
+            self.tally.add(ev)
+            self.latencies.append(te.ready - te.arrived)
+            del self.latencies[:-1000]
+            if self.on_rep is not None:
+                self.on_rep(ev)
+        elif isinstance(ev, RepEnded):
+            self.tally.add(ev.result)  # the final record: onsets that came after the verdict
+            if self.on_rep_final is not None:
+                self.on_rep_final(ev)
+        elif isinstance(ev, RepsRejudged):
+            self.tally.rejudge(ev.upto, ev.reps)
+            if self.on_rejudged is not None:
+                self.on_rejudged(ev)
+        elif isinstance(ev, GapEvent) and self.on_gap is not None:
+            self.on_gap(ev)
+
+    def _notice_state(self) -> None:
+        state = self.state
+        if state != self._state:
+            self._state = state
+            if self.on_state is not None:
+                self.on_state(state)
+
+    # -- changes that belong in the recording --------------------------------------------------
+    def apply_roles(self, roles: dict[Role, int]) -> StreamInfo:
+        info = self.session.apply_roles(roles)
+        if self.recorder is not None:
+            text = ", ".join(f"{r.value}={info.channel_names[i]}" for r, i in roles.items())
+            self.recorder.add_event(self.position, f"roles changed: {text}")
+        return info
+
+    def apply_settings(self, settings: DspSettings) -> None:
+        self.settings = settings
+        self.session.apply_settings(settings)
+        if self.recorder is not None:
+            self.recorder.update_settings(settings, self.position)
+
+    def apply_calibration(self, calibration: Mapping[str, Any]) -> str | None:
+        """Use a stored calibration; the reason it does not fit, else None (recorded)."""
+        from devices.session.calibration import apply_calibration
+
+        cal = dict(calibration)
+        why = apply_calibration(self.session, cal)
+        if why is None:
+            self.calibration_changed(cal)
+        return why
+
+    def calibration_changed(self, calibration: Mapping[str, Any] | None) -> None:
+        """A calibration was made or applied: it goes with the recording from now on."""
+        self.calibration = None if calibration is None else dict(calibration)
+        if self.recorder is not None:
+            self.recorder.set_calibration(self.calibration)
+            self.recorder.add_event(self.position, "calibration changed")
+
+    # -- recording -------------------------------------------------------------------------------
+    def _raw_sink(self) -> Callable[[Any], None] | None:
+        rec = self.recorder
+        return rec.write if rec is not None else None
+
+    def start_recording(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        overwrite: bool = False,
+        device_info: Mapping[str, Any] | None = None,
+    ) -> Path:
+        """Record from now on (raw samples queued from the worker; the disk never blocks it)."""
+        info = self.session.info
+        if info is None:
+            raise RecordingError("no stream to record: connect a source first")
+        if self.recorder is not None:
+            return self.recorder.path
+        folder = self.recordings_dir
+        target = Path(path) if path is not None else recording_path(folder, self.meta)
+        if target.exists() and not overwrite:
+            raise RecordingError(f"{target} exists (use --overwrite to replace it)")
+        rec = Recorder(
+            target,
+            info,
+            self.meta,
+            self.settings,
+            self.calibration,
+            overwrite=overwrite,
+            device_info=device_info,
+        )
+        if not rec.start():
+            raise RecordingError(rec.error or f"cannot record to {target}")
+        self.recorder = rec
+        self.session.on_raw = rec.write
+        return target
+
+    def stop_recording(self) -> RecordingSummary | None:
+        rec, self.recorder = self.recorder, None
+        self.session.on_raw = None
+        if rec is None:
+            return None
+        self.last_recording = rec.stop()
+        return self.last_recording
+
+    # -- marks, notes, corrections ---------------------------------------------------------------
+    def _add_mark(self, index: int, label: str, kind: MarkKind, record: bool = True) -> Mark:
+        mark = Mark(int(index), label, kind)
+        self.marks.append(mark)
+        if record and self.recorder is not None:
+            self.recorder.add_event(mark.index, recorded_text(mark))
+        if self.on_mark is not None:
+            self.on_mark(mark)
+        return mark
+
+    def mark(self, label: str | None = None) -> Mark:
+        """The user marks the moment (file time in a replay)."""
+        n = 1 + sum(m.kind == MarkKind.MARK for m in self.marks)
+        return self._add_mark(self.position, label or f"mark {n}", MarkKind.MARK)
+
+    def note(self, text: str, index: int | None = None) -> tuple[Mark, Path | None]:
+        """A note at ``index`` (default now): on the timeline, in the recording, and for a
+        replayed file in its review (where it is kept is returned; None if not kept)."""
+        at = self.position if index is None else int(index)
+        mark = self._add_mark(at, f"note: {text}", MarkKind.NOTE)
+        replay = self.replay
+        if replay is None or not self.fs:
+            return mark, None
+        try:
+            return mark, ReviewStore(replay.path).add_note(Note(at / self.fs, text))
+        except OSError as exc:
+            log.warning("note not saved with %s: %s", replay.path, exc)
+            return mark, None
+
+    def correct(self, rep: RepResult, role: Role, index: int) -> tuple[RepResult, Path | None]:
+        """Move one onset of ``rep`` by hand: the detected rep is kept, the corrected one is
+        counted and (for a replayed file) saved in its review. Returns it and where it was
+        saved. The onset stays within the rep (between its start and its end)."""
+        fs = self.fs
+        if not fs:
+            raise ValueError("no stream: nothing to correct")
+        detected = next((d for d, _ in self.corrections if d.start == rep.start), None)
+        detected = detected or next((r for r in self.tally.reps if r.start == rep.start), rep)
+        fixed = corrected(rep, role, index, fs, self.settings.tolerance_ms)
+        self.corrections.append((detected, fixed))
+        self.tally.add(fixed)
+        replay = self.replay
+        if replay is None:
+            return fixed, None
+        entry = Correction(
+            rep_start_s=rep.start / fs,
+            role=role.value,
+            detected_s=None if detected.onsets.get(role) is None else detected.onsets[role] / fs,
+            corrected_s=index / fs,
+            lag_ms=fixed.lag_ms,
+            order=fixed.order,
+            detected_order=detected.order,
+        )
+        try:
+            return fixed, ReviewStore(replay.path).add_correction(entry)
+        except OSError as exc:
+            log.warning("correction not saved with %s: %s", replay.path, exc)
+            return fixed, None
+
+    def _load_review(self, path: str) -> None:
+        """Notes already made on this file are shown again (corrections are re-applied by
+        review once the reps are known)."""
+        fs = self.fs
+        for note in ReviewStore(path).notes():
+            self._add_mark(round(note.t_s * fs), f"note: {note.text}", MarkKind.NOTE, False)
+
+    # -- replay ---------------------------------------------------------------------------------
+    def seek(self, index: int) -> bool:
+        """Replay: continue from sample ``index`` (the pipeline re-settles before it)."""
+        replay = self.replay
+        if replay is None:
+            return False
+        self.session.seek(index)
+        self.session.resume_after_end()  # a replay that had reached its end goes on
+        self._notice_state()
+        return True
