@@ -154,6 +154,7 @@ class Pipeline:
         self._chan_from = np.zeros(ch, dtype=np.int64)
         self._cut_rep = False  # the last gap cut a rep in progress
         self._chan_blocked = np.zeros(ch, dtype=np.int64)
+        self._any_blocked_until = 0  # the largest of _chan_blocked
         # Until the baseline is sound: the raw chunks, the rest levels in force and the reps
         # judged with them (see _maybe_rejudge). None once settled.
         self._early: list[Chunk] | None = [] if s.rejudge_after_s > 0 else None
@@ -379,6 +380,7 @@ class Pipeline:
                 fresh = self._chan_blocked[c] <= a
                 self._chan_from[c] = a if fresh else min(self._chan_from[c], a)
                 self._chan_blocked[c] = max(self._chan_blocked[c], b)
+                self._any_blocked_until = max(self._any_blocked_until, b)
             self.spans.add(c, a, b, kind)
             events.append(ArtefactEvent(c, a, b, kind))
         rows, stat_rows, off_rows = self._front(x)
@@ -398,7 +400,7 @@ class Pipeline:
             m = min(n - pos, self.baseline.next_boundary(at) - at)
             seg = stat[pos : pos + m]
             blocked = None  # the usual case: no gap is settling, no artefact ringing
-            if at < self._blocked_until or (at < self._chan_blocked).any():
+            if at < self._blocked_until or at < self._any_blocked_until:
                 idx = (at + np.arange(m))[:, None]
                 blocked = (idx < self._blocked_until) | (
                     (idx >= self._chan_from[None, :]) & (idx < self._chan_blocked[None, :])
@@ -433,7 +435,7 @@ class Pipeline:
             # `delay` samples later: decide only up to what is surely known.
             self._settle_decision(at + m - 1 - self.detector.delay, events)
             self.baseline.update(
-                at, seg, None if blocked is None else ~blocked, ~self.detector.active
+                at, seg, None if blocked is None else ~blocked, self.detector.quiet
             )
             pos += m
             if self._early is not None and (at + m) % self.baseline.block == 0:
