@@ -42,7 +42,7 @@ class Analysis:
         return None if index is None else _r(index / self.info.fs)
 
     def summary(self) -> dict[str, Any]:
-        counts = {o: sum(r.order == o for r in self.reps) for o in ORDERS}
+        counts = {str(o): sum(r.order == o for r in self.reps) for o in ORDERS}
         lags = [r.lag_ms for r in self.reps if r.lag_ms is not None]
         return {
             "reps": len(self.reps),
@@ -141,9 +141,9 @@ def analyze(
         for role, ch in info.roles.items():
             later = [i for i in result.onsets.get(ch, []) if i >= ev.upto]
             early = [
-                i
+                onset
                 for r in ev.reps
-                if (i := r.onsets.get(role)) is not None and role not in r.censored
+                if (onset := r.onsets.get(role)) is not None and role not in r.censored
             ]
             if early or ch in result.onsets:
                 result.onsets[ch] = early + later

@@ -298,7 +298,7 @@ def sosfilt_zi(sos: Sos) -> NDArray[np.float64]:
     zi = np.linalg.solve(m, rhs[:, :, None])[:, :, 0]
     gain = sos[:, :3].sum(axis=1) / sos[:, 3:].sum(axis=1)  # each section's DC gain
     scale = np.concatenate(([1.0], np.cumprod(gain[:-1])))
-    return zi * scale[:, None]
+    return np.asarray(zi * scale[:, None], dtype=np.float64)
 
 
 def _nyquist_clip(fs: float, freq: float) -> float:

@@ -615,6 +615,7 @@ class QualityMonitor:
 
         # Rest noise floor: 50 ms RMS of the EMG band with the line harmonics notched out.
         if self._sos_noise is not None:
+            assert self._zi_noise is not None  # made with the filter
             y = np.array(xf, dtype=np.float64, order="C")  # filtered in place; xf may be the buffer
             sosfilt_rows(self._sos_noise, y, self._zi_noise)
             y *= y
@@ -628,6 +629,7 @@ class QualityMonitor:
         # ECG: QRS-band envelope history -> heart-rate periodicity.
         score = np.full(self.n_channels, np.nan)
         if self._ecg_on:
+            assert self._sos_ecg is not None and self._zi_ecg is not None  # (ECG on: made)
             xd = np.add.reduceat(xf, self._dec_starts, axis=1) / self._dec_lens
             z = np.ascontiguousarray(xd)  # a new array: filtered in place
             sosfilt_rows(self._sos_ecg, z, self._zi_ecg)
