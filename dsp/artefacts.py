@@ -463,8 +463,8 @@ class ArtefactScanner:
         if zi is None:
             zi = self._zi = np.ascontiguousarray(self._zi_unit[None, :, :] * lf[:, :1, None])
         sosfilt_rows(self._sos, lf, zi)
-        mx = np.abs(lf, out=lf).max(axis=1)
-        if self.transients and (self._n_open or np.count_nonzero(mx >= self._thr)):
+        mx = np.maximum.reduce(np.abs(lf, out=lf), axis=1)
+        if self._n_open or np.count_nonzero(mx >= self._thr):  # (transients: see above)
             self._motions(lf, mx, a0, spans)
         np.maximum(self._acc_lf, mx, out=self._acc_lf)
         if stop % self.block == 0:
@@ -730,7 +730,7 @@ class ArtefactScanner:
         if blk.shape[1] < 2:
             return
         # rails and recent activity, outside pops
-        act = np.abs(blk[:, 1:] - blk[:, :-1]).sum(axis=1) * (1.0 / (blk.shape[1] - 1))
+        act = np.add.reduce(np.abs(blk[:, 1:] - blk[:, :-1]), axis=1) * (1.0 / (blk.shape[1] - 1))
         no_pop: Mask | None = None
         if self._any_pop_until > stop - bsz:
             no_pop = ~((self._pop_from < stop) & (self._pop_until > stop - bsz))
@@ -738,7 +738,7 @@ class ArtefactScanner:
         self._act = act
         self._jump_floor = np.minimum(np.maximum((0.5 * K_RECENT) * act, 0.5 * MIN_JUMP_UV), 5000.0)
         self._floor_col = self._jump_floor[:, None]
-        bmax, bmin = blk.max(axis=1), blk.min(axis=1)
+        bmax, bmin = np.maximum.reduce(blk, axis=1), np.minimum.reduce(blk, axis=1)
         if no_pop is not None:
             bmax, bmin = np.where(no_pop, bmax, np.nan), np.where(no_pop, bmin, np.nan)
         self._extremes.append((stop, bmax, bmin, act))

@@ -108,7 +108,7 @@ class BaselineTracker:
             self._close_block(quiet)
             self._block_id = block_id
         if usable is None:
-            self._sum += s.sum(axis=0)
+            self._sum += np.add.reduce(s, axis=0)
             self._sumsq += np.einsum("ij,ij->j", s, s)
             self._count += s.shape[0]
         else:
