@@ -14,7 +14,7 @@ from PyQt6.QtCore import pyqtSignal
 
 from app.theme import VERDICT_COLOR, VERDICT_CUE, VERDICT_TEXT
 from devices.session.tally import RepTally
-from dsp.reps import RepResult
+from dsp.reps import RepResult, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +128,11 @@ class AthleteView(QtWidgets.QWidget):
 
     def show_rep(self, rep: RepResult) -> None:
         self.order = rep.order
-        self._color = QtGui.QColor(VERDICT_COLOR[rep.order])
-        self.verdict_label.setText(VERDICT_TEXT[rep.order])
+        verdict = Verdict(rep.order)
+        self._color = QtGui.QColor(VERDICT_COLOR[verdict])
+        self.verdict_label.setText(VERDICT_TEXT[verdict])
         self.lag_label.setText("—" if rep.lag_ms is None else f"{rep.lag_ms:+.0f} ms")
-        self.cue_label.setText(VERDICT_CUE[rep.order])
+        self.cue_label.setText(VERDICT_CUE[verdict])
         self.rep_value.setText(str(rep.index + 1))
         self._update_stats()
         # Flash even when the verdict repeats, so each new rep is unmistakable.

@@ -5,8 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PyQt6 import QtCore, QtWidgets
+
+if TYPE_CHECKING:  # imported lazily at run time, like the rest of the analysis stack
+    from dsp.settings import DspSettings
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +26,7 @@ class ReportExporter(QtCore.QObject):
         source_path: str,
         out: str,
         channels: dict[str, str] | None,
-        settings: object,
+        settings: DspSettings,
         meta: dict[str, str],
     ) -> None:
         super().__init__()
@@ -43,7 +47,7 @@ class ReportExporter(QtCore.QObject):
             result = analyze(
                 data,
                 info,
-                self.settings,  # type: ignore[arg-type]
+                self.settings,
                 progress=lambda f: self.progress.emit(int(80 * f)),
             )
             doc = result.to_dict(source_of(rec, self.source_path))
@@ -68,7 +72,7 @@ def export_report(
     window: QtWidgets.QMainWindow,
     source_path: str,
     channels: dict[str, str] | None,
-    settings: object,
+    settings: DspSettings,
     meta: dict[str, str],
     out: str | None = None,
 ) -> ReportExporter | None:
@@ -84,7 +88,13 @@ def export_report(
     dialog.setWindowTitle("Export report")
     dialog.setMinimumDuration(300)
     job = ReportExporter(source_path, out, channels, settings, meta)
-    job.progress.connect(dialog.setValue, QtCore.Qt.ConnectionType.QueuedConnection)
+    # PyQt6's QtCore.pyi declares pyqtBoundSignal.connect(slot) only, but the runtime takes the
+    # connection type too (connect(slot, type=...)): the ignores below are for that stub gap.
+    # Queued, because the worker emits from a Python thread.
+    job.progress.connect(
+        dialog.setValue,
+        QtCore.Qt.ConnectionType.QueuedConnection,  # type: ignore[call-arg]
+    )
 
     def done(error: str) -> None:
         dialog.close()
@@ -94,6 +104,9 @@ def export_report(
                 f"report not written: {error}" if error else f"report saved: {out}", 10000
             )
 
-    job.finished.connect(done, QtCore.Qt.ConnectionType.QueuedConnection)
+    job.finished.connect(
+        done,
+        QtCore.Qt.ConnectionType.QueuedConnection,  # type: ignore[call-arg]
+    )
     job.start()
     return job

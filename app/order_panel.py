@@ -9,7 +9,7 @@ from PyQt6 import QtCore, QtWidgets
 from app.theme import VERDICT_COLOR, VERDICT_TEXT
 from devices.session.tally import RepTally
 from dsp.contract import Role
-from dsp.reps import GLUTE_FIRST, LUMBAR_FIRST, SIMULTANEOUS, UNDETERMINED, RepResult
+from dsp.reps import GLUTE_FIRST, LUMBAR_FIRST, SIMULTANEOUS, UNDETERMINED, RepResult, Verdict
 
 
 class VerdictLabel(QtWidgets.QLabel):
@@ -30,8 +30,9 @@ class VerdictLabel(QtWidgets.QLabel):
     def show_verdict(self, order: str, lag_ms: float | None) -> None:
         self.order = order
         lag = "" if lag_ms is None else f"  {lag_ms:+.0f} ms"
-        self.setText(VERDICT_TEXT[order] + lag)
-        self._paint(VERDICT_COLOR[order])
+        verdict = Verdict(order)
+        self.setText(VERDICT_TEXT[verdict] + lag)
+        self._paint(VERDICT_COLOR[verdict])
 
 
 class TimingBar(pg.PlotWidget):

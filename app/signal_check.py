@@ -17,9 +17,11 @@ class SignalCheckPanel(QtWidgets.QWidget):
         self.table.setHorizontalHeaderLabels(
             ["", "channel", "hum dB", "noise µV", "clipped / flat", "advice"]
         )
-        self.table.verticalHeader().setVisible(False)
+        rows, columns = self.table.verticalHeader(), self.table.horizontalHeader()
+        assert rows is not None and columns is not None  # a QTableWidget always has both
+        rows.setVisible(False)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        columns.setStretchLastSection(True)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
