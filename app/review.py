@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import logging
 import threading
+from typing import TypeVar
 
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
@@ -12,11 +13,19 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from app.theme import VERDICT_COLOR
 from devices.drivers.base import Replay
 from dsp.contract import StreamInfo
-from dsp.reps import RepResult, SideResult
+from dsp.reps import RepResult, SideResult, Verdict
 from dsp.settings import DspSettings
 
 log = logging.getLogger(__name__)
 SPEEDS = ("0.25", "0.5", "1", "2", "4", "8")
+
+_W = TypeVar("_W", bound=QtWidgets.QWidget)
+
+
+def _named(widget: _W, name: str) -> _W:
+    """``widget`` with its Qt object name set (what tests and the style sheet find it by)."""
+    widget.setObjectName(name)
+    return widget
 
 
 def lag_text(lag_ms: float | None, ci_ms: tuple[float, float] | None) -> str:
@@ -39,19 +48,28 @@ class RepTable(QtWidgets.QTableWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(0, len(self.HEAD), parent)
         self.setHorizontalHeaderLabels(list(self.HEAD))
-        self.verticalHeader().setVisible(False)
+        rows, columns = self.verticalHeader(), self.horizontalHeader()
+        assert rows is not None and columns is not None  # a QTableWidget always has both
+        rows.setVisible(False)
         self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.horizontalHeader().setStretchLastSection(True)
+        columns.setStretchLastSection(True)
         # The lag with its interval ("+62 (+38…+82)") must read on one line.
         self.setWordWrap(False)
         mode = QtWidgets.QHeaderView.ResizeMode.ResizeToContents
-        self.horizontalHeader().setSectionResizeMode(2, mode)
+        columns.setSectionResizeMode(2, mode)
         self.fs = 1.0
         self._starts: list[int] = []  # row -> rep start index (a rep's identity in replay)
         self.cellClicked.connect(self._clicked)
 
-    def reset(self, fs: float) -> None:
+    def reset(self, fs: float | None = None) -> None:
+        """Empty the table for a new stream sampled at ``fs`` Hz.
+
+        This overrides the QAbstractItemView.reset() slot, which Qt itself calls without an
+        argument (on a model reset): that call only resets the view, as the base class does."""
+        if fs is None:
+            super().reset()
+            return
         self.setRowCount(0)
         self.fs = fs
         self._starts.clear()
@@ -84,7 +102,7 @@ class RepTable(QtWidgets.QTableWidget):
         for col, text in enumerate(cells):
             item = QtWidgets.QTableWidgetItem(text)
             if col == 3:
-                color = QtGui.QColor(VERDICT_COLOR[rep.order])
+                color = QtGui.QColor(VERDICT_COLOR[Verdict(rep.order)])
                 color.setAlpha(90)
                 item.setBackground(QtGui.QBrush(color))
             self.setItem(row, col, item)
@@ -120,18 +138,18 @@ class ReplayBar(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        self.play_btn = QtWidgets.QPushButton("Pause", objectName="replay_play")
-        self.speed = QtWidgets.QComboBox(objectName="replay_speed")
+        self.play_btn = _named(QtWidgets.QPushButton("Pause"), "replay_play")
+        self.speed = _named(QtWidgets.QComboBox(), "replay_speed")
         self.speed.addItems([*SPEEDS, "fast"])
         self.speed.setCurrentText("1")
-        self.prev_btn = QtWidgets.QPushButton("◀ rep", objectName="replay_prev")
-        self.next_btn = QtWidgets.QPushButton("rep ▶", objectName="replay_next")
-        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal, objectName="replay_seek")
+        self.prev_btn = _named(QtWidgets.QPushButton("◀ rep"), "replay_prev")
+        self.next_btn = _named(QtWidgets.QPushButton("rep ▶"), "replay_next")
+        self.slider = _named(QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal), "replay_seek")
         self.slider.setRange(0, 1000)
-        self.time = QtWidgets.QLabel("0:00 / 0:00", objectName="replay_time")
-        self.a_btn = QtWidgets.QPushButton("A", objectName="replay_a")
-        self.b_btn = QtWidgets.QPushButton("B", objectName="replay_b")
-        self.loop = QtWidgets.QCheckBox("loop A–B", objectName="replay_loop")
+        self.time = _named(QtWidgets.QLabel("0:00 / 0:00"), "replay_time")
+        self.a_btn = _named(QtWidgets.QPushButton("A"), "replay_a")
+        self.b_btn = _named(QtWidgets.QPushButton("B"), "replay_b")
+        self.loop = _named(QtWidgets.QCheckBox("loop A–B"), "replay_loop")
         for b, tip in ((self.a_btn, "loop start = now"), (self.b_btn, "loop end = now")):
             b.setMaximumWidth(28)
             b.setToolTip(tip)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TypeVar
 
 from PyQt6 import QtCore, QtWidgets
 
@@ -11,6 +12,14 @@ from dsp.contract import Role, StreamInfo
 
 log = logging.getLogger(__name__)
 NO_ROLE = "—"
+
+_W = TypeVar("_W", bound=QtWidgets.QWidget)
+
+
+def _named(widget: _W, name: str) -> _W:
+    """``widget`` with its Qt object name set (what tests and the style sheet find it by)."""
+    widget.setObjectName(name)
+    return widget
 
 
 @dataclass(frozen=True)
@@ -30,7 +39,7 @@ class SourceChoice:
 def _combo(
     name: str, items: list[str], current: str | None = None, editable: bool = False
 ) -> QtWidgets.QComboBox:
-    box = QtWidgets.QComboBox(objectName=name)
+    box = _named(QtWidgets.QComboBox(), name)
     box.addItems(items)
     box.setEditable(editable)
     if current is not None:
@@ -56,12 +65,12 @@ class SourcePanel(QtWidgets.QWidget):
         self._build_file()
         self._build_serial()
         self._build_brainflow()
-        self.athlete = QtWidgets.QLineEdit("athlete", objectName="athlete")
+        self.athlete = _named(QtWidgets.QLineEdit("athlete"), "athlete")
         self.athlete.setToolTip("athlete id: calibrations are stored and reused per athlete")
-        self.connect_btn = QtWidgets.QPushButton("Connect", objectName="connect")
-        self.start_btn = QtWidgets.QPushButton("Start", objectName="start")
-        self.stop_btn = QtWidgets.QPushButton("Stop", objectName="stop")
-        self.state = QtWidgets.QLabel("not connected", objectName="device_state")
+        self.connect_btn = _named(QtWidgets.QPushButton("Connect"), "connect")
+        self.start_btn = _named(QtWidgets.QPushButton("Start"), "start")
+        self.stop_btn = _named(QtWidgets.QPushButton("Stop"), "stop")
+        self.state = _named(QtWidgets.QLabel("not connected"), "device_state")
         self.state.setWordWrap(True)
         top = QtWidgets.QFormLayout()
         top.addRow("source", self.kind)
@@ -70,10 +79,12 @@ class SourcePanel(QtWidgets.QWidget):
             buttons.addWidget(b)
         athlete = QtWidgets.QFormLayout()
         athlete.addRow("athlete", self.athlete)
-        self.mapping = QtWidgets.QTableWidget(0, 2, objectName="mapping")
+        self.mapping = _named(QtWidgets.QTableWidget(0, 2), "mapping")
         self.mapping.setHorizontalHeaderLabels(["channel", "muscle"])
-        self.mapping.horizontalHeader().setStretchLastSection(True)
-        self.mapping.verticalHeader().setVisible(False)
+        columns, rows = self.mapping.horizontalHeader(), self.mapping.verticalHeader()
+        assert columns is not None and rows is not None  # a QTableWidget always has both
+        columns.setStretchLastSection(True)
+        rows.setVisible(False)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.forms)
@@ -102,7 +113,7 @@ class SourcePanel(QtWidgets.QWidget):
         form = self._page("simulator")
         self.fs = _combo("sim_fs", ["1000", "2000", "2048", "4096"], "2000")
         self.preset = _combo("sim_preset", ["clean", "hard"])
-        self.channels = QtWidgets.QSpinBox(objectName="sim_channels")
+        self.channels = _named(QtWidgets.QSpinBox(), "sim_channels")
         self.channels.setRange(2, 16)
         self.channels.setValue(4)
         form.addRow("sampling rate (Hz)", self.fs)
@@ -111,8 +122,8 @@ class SourcePanel(QtWidgets.QWidget):
 
     def _build_file(self) -> None:
         form = self._page("file")
-        self.file_path = QtWidgets.QLineEdit(objectName="file_path")
-        browse = QtWidgets.QPushButton("…", objectName="file_browse")
+        self.file_path = _named(QtWidgets.QLineEdit(), "file_path")
+        browse = _named(QtWidgets.QPushButton("…"), "file_browse")
         browse.setMaximumWidth(32)
         browse.clicked.connect(self._browse)
         row = QtWidgets.QHBoxLayout()
@@ -133,11 +144,11 @@ class SourcePanel(QtWidgets.QWidget):
             "115200",
             editable=True,
         )
-        self.serial_fs = QtWidgets.QDoubleSpinBox(objectName="serial_fs")
+        self.serial_fs = _named(QtWidgets.QDoubleSpinBox(), "serial_fs")
         self.serial_fs.setRange(100, 20000)
         self.serial_fs.setValue(1000)
-        self.serial_seq = QtWidgets.QCheckBox(
-            "first field is a sample counter", objectName="serial_seq"
+        self.serial_seq = _named(
+            QtWidgets.QCheckBox("first field is a sample counter"), "serial_seq"
         )
         form.addRow("port", self.serial_port)
         form.addRow("protocol", self.serial_protocol)
@@ -150,11 +161,11 @@ class SourcePanel(QtWidgets.QWidget):
         # Listed when the page is first shown: asking BrainFlow about every board is slow.
         self.bf_board = _combo("bf_board", ["SYNTHETIC_BOARD"], "SYNTHETIC_BOARD", editable=True)
         self._boards_listed = False
-        self.bf_serial = QtWidgets.QLineEdit(objectName="bf_serial_port")
-        self.bf_mac = QtWidgets.QLineEdit(objectName="bf_mac")
-        self.bf_ip = QtWidgets.QLineEdit(objectName="bf_ip")
-        self.bf_file = QtWidgets.QLineEdit(objectName="bf_file")
-        self.bf_master = QtWidgets.QLineEdit(objectName="bf_master_board")
+        self.bf_serial = _named(QtWidgets.QLineEdit(), "bf_serial_port")
+        self.bf_mac = _named(QtWidgets.QLineEdit(), "bf_mac")
+        self.bf_ip = _named(QtWidgets.QLineEdit(), "bf_ip")
+        self.bf_file = _named(QtWidgets.QLineEdit(), "bf_file")
+        self.bf_master = _named(QtWidgets.QLineEdit(), "bf_master_board")
         form.addRow("board", self.bf_board)
         form.addRow("serial port", self.bf_serial)
         form.addRow("MAC address", self.bf_mac)
