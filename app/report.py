@@ -27,7 +27,15 @@ from numpy.typing import NDArray
 
 from app.theme import VERDICT_COLOR, VERDICT_TEXT
 from dsp.contract import Role, StreamInfo
-from dsp.reps import GLUTE_FIRST, LUMBAR_FIRST, ORDERS, SIMULTANEOUS, UNDETERMINED, glute_first_pct
+from dsp.reps import (
+    GLUTE_FIRST,
+    LUMBAR_FIRST,
+    ORDERS,
+    SIMULTANEOUS,
+    UNDETERMINED,
+    Verdict,
+    glute_first_pct,
+)
 from dsp.settings import DspSettings
 
 if TYPE_CHECKING:
@@ -356,7 +364,7 @@ def plot_lags(reps: Sequence[Mapping[str, Any]], tolerance_ms: float) -> Figure:
         if not sel.any():
             continue
         inside = sel & (np.abs(lag) <= lim)
-        style = {"color": VERDICT_COLOR[order], "zorder": 3, "clip_on": False}
+        color = VERDICT_COLOR[order]
         ax.scatter(
             x[inside],
             lag[inside],
@@ -364,13 +372,21 @@ def plot_lags(reps: Sequence[Mapping[str, Any]], tolerance_ms: float) -> Figure:
             edgecolor="white",
             linewidth=0.6,
             label=VERDICT_TEXT[order].lower(),
-            **style,
+            color=color,
+            zorder=3,
+            clip_on=False,
         )
         for sign, marker in ((1, "^"), (-1, "v")):
             out = sel & (sign * lag > lim)  # beyond the axis: a triangle on its edge
             if out.any():
                 ax.scatter(
-                    x[out], np.full(int(out.sum()), sign * lim), marker=marker, s=size, **style
+                    x[out],
+                    np.full(int(out.sum()), sign * lim),
+                    marker=marker,
+                    s=size,
+                    color=color,
+                    zorder=3,
+                    clip_on=False,
                 )
     nolag = ~finite
     if nolag.any():
@@ -507,7 +523,7 @@ def plot_overview(
                     xr,
                     (0, 1),
                     transform=ax.get_xaxis_transform(),
-                    color=VERDICT_COLOR[order],
+                    color=VERDICT_COLOR[Verdict(order)],
                     alpha=0.22,
                     lw=0,
                 )
@@ -600,12 +616,21 @@ def _lag_text(v: float | None) -> str:
     return "—" if v is None else f"{float(v):+.0f} ms"
 
 
+def _verdict(order: str) -> Verdict | None:
+    """``order`` (a document's string) as a verdict; None when it names none."""
+    try:
+        return Verdict(order)
+    except ValueError:
+        return None
+
+
 def _chip(order: str | None) -> str:
     if not order:
         return ""
-    color = VERDICT_COLOR.get(order, VERDICT_COLOR[UNDETERMINED])
+    verdict = _verdict(order)
+    color = VERDICT_COLOR[UNDETERMINED if verdict is None else verdict]
     text = "#222" if order == SIMULTANEOUS else "#fff"  # amber needs dark text to be read
-    word = VERDICT_TEXT.get(order, order).lower()
+    word = (order if verdict is None else VERDICT_TEXT[verdict]).lower()
     return f'<span class="chip" style="background:{color};color:{text}">{_e(word)}</span>'
 
 
@@ -696,7 +721,7 @@ def _meta_rows(
 
 def _summary_html(doc: Mapping[str, Any], reps: Sequence[Mapping[str, Any]], tol: float) -> str:
     s = doc.get("summary", {}) or {}
-    counts = {o: int(s.get(o, 0)) for o in ORDERS}
+    counts: dict[str, int] = {o: int(s.get(o, 0)) for o in ORDERS}
     n = int(s.get("reps", len(reps)))
     pct = glute_first_pct(counts)
     med = s.get("median_lag_ms")
@@ -746,7 +771,7 @@ def _sides_html(reps: Sequence[Mapping[str, Any]], tol: float) -> tuple[str, boo
     rows = []
     for side in have:
         res = [x for x in present[side] if x is not None]
-        counts = {o: sum(x.get("order") == o for x in res) for o in ORDERS}
+        counts: dict[str, int] = {o: sum(x.get("order") == o for x in res) for o in ORDERS}
         pct = glute_first_pct(counts)
         lags = [float(x["lag_ms"]) for x in res if x.get("lag_ms") is not None]
         rows.append(
@@ -939,7 +964,7 @@ def build_report(
     athlete = meta.get("athlete")
     title = title or ("Firing-order report" + (f" — {athlete}" if athlete else ""))
     stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
-    counts = {o: int((doc.get("summary") or {}).get(o, 0)) for o in ORDERS}
+    counts: dict[str, int] = {o: int((doc.get("summary") or {}).get(o, 0)) for o in ORDERS}
 
     body: list[str] = [
         f"<header><h1>{_e(title)}</h1>",
@@ -1066,7 +1091,7 @@ def _example_html(
     channels = [info.roles[r] for r in roles]
     names = [info.channel_names[c] for c in channels]
     fig = plot_example(rep, t, filt, env, roles, channels, names)
-    title = f"{VERDICT_TEXT[order].lower()} example (rep {int(rep['index']) + 1})"
+    title = f"{VERDICT_TEXT[Verdict(order)].lower()} example (rep {int(rep['index']) + 1})"
     return f"<h3>{_chip(order)} rep {int(rep['index']) + 1}</h3>" + _img(_png(fig), title)
 
 
