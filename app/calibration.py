@@ -18,7 +18,7 @@ import datetime
 import logging
 import math
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
@@ -126,7 +126,9 @@ class _CapturePage(QtWidgets.QWizardPage):
         self._timer = QtCore.QTimer(self)
         self._timer.timeout.connect(self._tick)
         # Queued even when emitted on the GUI thread (unthreaded session): the result is
-        # handled from the event loop, never inside the session's pump.
+        # handled from the event loop, never inside the session's pump. (PyQt6's QtCore.pyi
+        # declares pyqtBoundSignal.connect(slot) only; the runtime also takes the connection
+        # type, hence the ignore.)
         self._finished.connect(
             self._on_finished,
             QtCore.Qt.ConnectionType.QueuedConnection,  # type: ignore[call-arg]
@@ -232,10 +234,10 @@ class _CapturePage(QtWidgets.QWizardPage):
         else:
             self._timer.stop()
 
-    def _on_finished(self, run: int, payload: object) -> None:
+    def _on_finished(self, run: int, payload: tuple[CalibrationResult, dict[str, Any]]) -> None:
         if run != self._run or self.phase != "recording":
             return  # a cancelled or superseded recording
-        result, extra = cast(tuple[CalibrationResult, dict[str, Any]], payload)
+        result, extra = payload
         self._timer.stop()
         self.result, self.extra = result, extra
         self.phase = "done"

@@ -11,12 +11,16 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from PyQt6 import QtCore
 from PyQt6.QtCore import pyqtSignal
 
 from dsp.reps import GLUTE_FIRST, LUMBAR_FIRST, ORDERS, SIMULTANEOUS, UNDETERMINED, RepResult
+
+if TYPE_CHECKING:  # at run time QtMultimedia is imported lazily: it may fail to load
+    from PyQt6.QtMultimedia import QMediaDevices, QSoundEffect
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +84,9 @@ class CuePlayer(QtCore.QObject):
         self.sound_dir = Path(sound_dir) if sound_dir is not None else SOUND_DIR
         self._muted = False
         self._volume = 1.0
-        self._effects: dict[str, Any] = {}  # order -> QSoundEffect
-        self._mm: Any = None  # the QtMultimedia module, once imported
-        self._devices: Any = None
+        self._effects: dict[str, QSoundEffect] = {}  # order -> its sound
+        self._mm: ModuleType | None = None  # the QtMultimedia module, once imported
+        self._devices: QMediaDevices | None = None
         self._available = False
         self._reason = "not initialised"
         self._logged_unavailable = False
@@ -92,9 +96,9 @@ class CuePlayer(QtCore.QObject):
             from PyQt6 import QtMultimedia
 
             self._mm = QtMultimedia
-            self._devices = QtMultimedia.QMediaDevices(self)
+            self._devices = devices = QtMultimedia.QMediaDevices(self)
             # A speaker plugged in (or a Bluetooth one connected) after start-up gets used.
-            self._devices.audioOutputsChanged.connect(self._load)
+            devices.audioOutputsChanged.connect(self._load)
         except (ImportError, OSError, RuntimeError) as exc:
             self._set_unavailable(f"QtMultimedia not available: {exc}", "audio unavailable")
             return
@@ -151,6 +155,7 @@ class CuePlayer(QtCore.QObject):
 
     def _load(self) -> None:
         mm = self._mm
+        assert mm is not None  # connected only once QtMultimedia is imported
         for effect in self._effects.values():
             effect.stop()
             effect.deleteLater()
@@ -182,6 +187,7 @@ class CuePlayer(QtCore.QObject):
     def _on_status(self) -> None:
         if not self._available:
             return
+        assert self._mm is not None  # available: QtMultimedia is imported
         error = self._mm.QSoundEffect.Status.Error
         if any(e.status() == error for e in self._effects.values()):
             # Typical without a sound server: the device cannot take the format. Not an error
@@ -199,6 +205,7 @@ class CuePlayer(QtCore.QObject):
     def _apply_volume(self) -> None:
         if not self._effects:
             return
+        assert self._mm is not None  # sounds are loaded: QtMultimedia is imported
         audio = getattr(self._mm, "QtAudio", None) or self._mm.QAudio
         scale = audio.VolumeScale
         linear = audio.convertVolume(
