@@ -15,6 +15,7 @@ from pathlib import Path
 import pyqtgraph as pg
 from PyQt6 import QtCore
 
+from app.traces import TracesView
 from dsp.contract import Role
 from dsp.reps import RepResult, classify
 
@@ -84,7 +85,7 @@ class OnsetEditor(QtCore.QObject):
 
     changed = QtCore.pyqtSignal(object, object, int)  # rep, role, new index
 
-    def __init__(self, traces: object) -> None:
+    def __init__(self, traces: TracesView) -> None:
         super().__init__()
         self.traces = traces
         self.rep: RepResult | None = None
@@ -94,8 +95,8 @@ class OnsetEditor(QtCore.QObject):
     def edit(self, rep: RepResult, fs: float) -> None:
         self.clear()
         self.rep, self.fs = rep, fs
-        t_end = self.traces.t_end  # type: ignore[attr-defined]
-        plot = self.traces.getPlotItem()  # type: ignore[attr-defined]
+        t_end = self.traces.t_end
+        plot = self.traces.getPlotItem()
         for role, index in rep.onsets.items():
             if index is None:
                 continue
@@ -115,12 +116,12 @@ class OnsetEditor(QtCore.QObject):
     def _moved(self, role: Role, line: pg.InfiniteLine) -> None:
         if self.rep is None:
             return
-        t_end = self.traces.t_end  # type: ignore[attr-defined]
+        t_end = self.traces.t_end
         index = round((line.value() + t_end) * self.fs)
         self.changed.emit(self.rep, role, index)
 
     def clear(self) -> None:
-        plot = self.traces.getPlotItem()  # type: ignore[attr-defined]
+        plot = self.traces.getPlotItem()
         for line in self.lines.values():
             plot.removeItem(line)
         self.lines.clear()
