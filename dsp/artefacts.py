@@ -499,7 +499,7 @@ class ArtefactScanner:
         w, h = self.context, self._sub
         seg = np.abs(d[:, lo_i - 1 - w : e + w + self.max_spike])  # k + w: entry into lo_i + k
         nb = seg.shape[1] // h
-        bmax = seg[:, : nb * h].reshape(seg.shape[0], nb, h).max(axis=2)
+        bmax = np.maximum.reduce(seg[:, : nb * h].reshape(seg.shape[0], nb, h), axis=2)
         m3 = np.minimum(np.minimum(bmax[:, :-2], bmax[:, 1:-1]), bmax[:, 2:])
         g0, g1 = w // h, (w + e - lo_i - 1) // h  # the sub-blocks holding entries
         pre, post = g0 + self._pre, g0 + self._post
@@ -511,7 +511,7 @@ class ArtefactScanner:
             np.concatenate((bound, bound[:, -1:]), axis=1),
         )
         need = np.minimum(np.maximum(8.0 * both, self._floor_col), 5000.0)
-        hit = np.count_nonzero(bmax[:, g0 : g0 + n + 1] >= need, axis=0)
+        hit = np.logical_or.reduce(bmax[:, g0 : g0 + n + 1] >= need, axis=0)
         groups = np.flatnonzero(hit).tolist()
         if not groups:
             return None
