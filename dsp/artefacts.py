@@ -385,7 +385,16 @@ class ArtefactScanner:
         ends = [*change.tolist(), n]
         last = len(starts) - 1
         origin = self._origin or 0
-        for k, (s0, e0) in enumerate(zip(starts, ends, strict=True)):
+        # Only the runs long enough to be a span and the last one (carried into the next
+        # block) do anything below: skip the others (nearly every sample is a run of one).
+        lengths = np.diff(np.concatenate(([0], change, [n])))
+        if cont:
+            lengths[0] = start + ends[0] - int(self._run_start[c])
+        todo = np.flatnonzero(lengths >= minlen).tolist()
+        if not todo or todo[-1] != last:
+            todo.append(last)
+        for k in todo:
+            s0, e0 = starts[k], ends[k]
             carried = k == 0 and cont
             a = int(self._run_start[c]) if carried else start + s0
             length = start + e0 - a
