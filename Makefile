@@ -32,6 +32,8 @@ bench: sysdeps $(VENV)/.installed-bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python -m mypy app dsp devices
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -9,15 +9,34 @@ with exit code 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 
 log = logging.getLogger("fireorder")
 
 COMMANDS = ("simulate", "analyze", "live", "record", "report", "devices")
+
+
+# The libraries name their settings ("no time column: set fs"); the CLI says its flags.
+_SETTINGS = "fs|stream|units|board|channels"
+_FLAG_WORDING = (
+    (re.compile(rf"\bthe set ({_SETTINGS})\b"), r"--\1"),
+    (re.compile(rf"\bthe ({_SETTINGS}) setting\b"), r"--\1"),
+    (re.compile(rf"\b({_SETTINGS}) is set to\b"), r"--\1"),
+    (re.compile(rf"\bset ({_SETTINGS})\b"), r"give --\1"),
+)
+
+
+def flag_wording(message: str) -> str:
+    """A library message in the CLI's words: ``set fs`` becomes ``give --fs``."""
+    for pattern, repl in _FLAG_WORDING:
+        message = pattern.sub(repl, message)
+    return message
 
 
 class CliError(Exception):
@@ -34,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="fireorder",
         description="Glute-vs-lumbar firing order from surface EMG.",
+        epilog=(
+            "Without a command the window opens on the built-in simulator; "
+            "`fireorder FILE` opens it reviewing a recording."
+        ),
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -57,7 +80,45 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+def _review_target(argv: Sequence[str]) -> str | None:
+    """``fireorder FILE``: the file to open in the window (as EDFbrowser or Audacity do)."""
+    words = [a for a in argv if not a.startswith("-")]
+    if len(words) != 1 or words[0] in COMMANDS or not os.path.isfile(words[0]):
+        return None
+    return words[0]
+
+
+def _has_display() -> bool:
+    return any(os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`fireorder live --jsonl | head -3`): stop quietly. Point
+        # stdout at /dev/null so the interpreter's final flush does not complain again.
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: list[str]) -> int:
+    review = _review_target(argv)
+    if review is not None:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        if not _has_display():
+            print(
+                f"fireorder: error: no display to open {review} in the window "
+                f"(try `fireorder analyze {review}` or `fireorder report {review}`)",
+                file=sys.stderr,
+            )
+            return 2
+        from app.gui_main import run_gui
+
+        return int(run_gui(review=review))
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -67,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command is None:
         # No subcommand: the desktop app; without a display, the headless live view.
-        if any(os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        if _has_display():
             from app.gui_main import run_gui
 
             return int(run_gui())
@@ -77,8 +138,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise  # the reader went away: quiet, see main()
     except _expected_errors() as exc:
         msg = str(exc) or exc.__class__.__name__
+        if not isinstance(exc, CliError):
+            msg = flag_wording(msg)
         if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in msg:
             msg = f"{msg}: {exc.filename}"
         print(f"fireorder: error: {msg}", file=sys.stderr)

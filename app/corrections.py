@@ -114,8 +114,8 @@ class OnsetEditor(QtCore.QObject):
             self.lines[role] = line
 
     def _moved(self, role: Role, line: pg.InfiniteLine) -> None:
-        if self.rep is None:
-            return
+        if self.rep is None or role not in self.lines or self.lines[role] is not line:
+            return  # a line of an earlier edit (another rep, another file) moved: ignore it
         t_end = self.traces.t_end
         index = round((line.value() + t_end) * self.fs)
         self.changed.emit(self.rep, role, index)

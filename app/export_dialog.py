@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,20 +39,20 @@ class ReportExporter(QtCore.QObject):
         threading.Thread(target=self._run, name="report", daemon=True).start()
 
     def _run(self) -> None:
-        from app.commands.common import load_mapped, source_of
         from app.report import rep_table_csv, write_report
+        from devices.files.mapping import load_mapped
         from dsp.analysis import analyze
 
         try:
-            spec = ",".join(f"{r}={c}" for r, c in self.channels.items()) if self.channels else None
-            rec, data, info = load_mapped(self.source_path, spec)
+            mapped = load_mapped(self.source_path, self.channels)
+            data, info = mapped.data, mapped.info
             result = analyze(
                 data,
                 info,
                 self.settings,
                 progress=lambda f: self.progress.emit(int(80 * f)),
             )
-            doc = result.to_dict(source_of(rec, self.source_path))
+            doc = result.to_dict(mapped.source(self.source_path))
             write_report(
                 doc,
                 data,
@@ -68,6 +70,20 @@ class ReportExporter(QtCore.QObject):
         self.finished.emit("")
 
 
+def default_report_path(source_path: str) -> Path:
+    """Beside the recording when its folder is the user's; the shipped examples and
+    read-only folders get their reports in the data folder (tracked files stay untouched)."""
+    from devices.files import locations
+
+    src = Path(source_path)
+    if locations.is_example(src) or not os.access(src.parent, os.W_OK):
+        folder = locations.data_dir() / "reports"
+        with contextlib.suppress(OSError):  # if it cannot be made, the dialog shows why
+            folder.mkdir(parents=True, exist_ok=True)
+        return folder / src.with_suffix(".html").name
+    return src.with_suffix(".html")
+
+
 def export_report(
     window: QtWidgets.QMainWindow,
     source_path: str,
@@ -78,7 +94,7 @@ def export_report(
 ) -> ReportExporter | None:
     """Ask where to save (unless ``out``), then export with a progress dialog."""
     if out is None:
-        default = str(Path(source_path).with_suffix(".html"))
+        default = str(default_report_path(source_path))
         out, _ = QtWidgets.QFileDialog.getSaveFileName(
             window, "Save report", default, "HTML report (*.html)"
         )

@@ -12,6 +12,8 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
@@ -34,6 +36,10 @@ from dsp.onset import OnsetEvent
 from dsp.reps import RepEnded, RepResult
 from dsp.settings import DspSettings
 
+if TYPE_CHECKING:
+    from app.athlete_view import AthleteView
+    from app.settings_store import GuiPrefs, SettingsStore
+
 log = logging.getLogger(__name__)
 
 
@@ -43,7 +49,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def __init__(
         self,
-        store: object | None = None,
+        store: SettingsStore | None = None,
         *,
         source: SourceChoice | None = None,
         autostart: bool = True,
@@ -66,7 +72,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.cues = CuePlayer(self)
         self.cues.set_muted(self.prefs.cue_mute)
         self.cues.set_volume(self.prefs.cue_volume)
-        self.athlete_view = None
+        self.athlete_view: AthleteView | None = None
         self.latencies: deque[float] = deque(maxlen=1000)  # chunk arrival -> verdict drawn, s
         self._frame_times: deque[float] = deque(maxlen=120)
         self._last_quality = 0.0
@@ -123,13 +129,21 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(max(1, round(1000 / fps)))
         self.timer.timeout.connect(self.refresh)
-        self._verdict_ready.connect(self.refresh, QtCore.Qt.ConnectionType.QueuedConnection)
+        queued = QtCore.Qt.ConnectionType.QueuedConnection
+        # (PyQt6's stubs omit connect's connection-type argument; PyQt6 itself takes it)
+        self._verdict_ready.connect(self.refresh, queued)  # type: ignore[call-arg]
         QtCore.QTimer.singleShot(0, self.recover_recordings)
         if autostart:
             self.connect_source(source or self.source_panel.choice())
             self.start()
 
     # -- layout ----------------------------------------------------------------------------
+    def _say(self, text: str, ms: int = 0) -> None:
+        """A message in the status bar (``ms`` = 0: until the next one)."""
+        bar = self.statusBar()
+        assert bar is not None  # a QMainWindow always makes one
+        bar.showMessage(text, ms)
+
     def _dock(
         self, title: str, widget: QtWidgets.QWidget, area: QtCore.Qt.DockWidgetArea
     ) -> QtWidgets.QDockWidget:
@@ -141,6 +155,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _build_status(self) -> None:
         bar = self.statusBar()
+        assert bar is not None
         self.status_labels: dict[str, QtWidgets.QLabel] = {}
         # Fixed widths: a label that resizes with its text relayouts (and repaints) the whole
         # window several times a second.
@@ -154,7 +169,8 @@ class MainWindow(QtWidgets.QMainWindow):
             "rec": "● REC 00:00:00",
         }
         for key in ("rec", "state", "rate", "dropped", "latency", "fps", "buffer", "audio"):
-            label = QtWidgets.QLabel("", objectName=f"status_{key}")
+            label = QtWidgets.QLabel("")
+            label.setObjectName(f"status_{key}")
             if key in widest:
                 label.setFixedWidth(label.fontMetrics().horizontalAdvance(widest[key]) + 12)
             bar.addPermanentWidget(label)
@@ -193,27 +209,34 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _build_actions(self) -> None:
         mb = self.menuBar()
-        session = mb.addMenu("&Session")
+        assert mb is not None
+
+        def menu(title: str) -> QtWidgets.QMenu:
+            m = mb.addMenu(title)
+            assert m is not None
+            return m
+
+        session = menu("&Session")
         self.act_start = self._action(session, "Start / stop", self.toggle_running, "Space")
         self.act_mark = self._action(session, "Mark event", self.mark_event, "M")
-        self._action(session, "Add note…", self.ask_note, "N")
-        self._action(session, "Export report…", self.export_report, "Ctrl+E")
+        self.act_note = self._action(session, "Add note…", self.ask_note, "N")
+        self.act_export = self._action(session, "Export report…", self.export_report, "Ctrl+E")
         self.act_record = self._action(
             session, "Record", self.toggle_recording, "Ctrl+R", checkable=True
         )
-        self._action(session, "Calibrate…", self.open_calibration, "Ctrl+K")
+        self.act_calibrate = self._action(session, "Calibrate…", self.open_calibration, "Ctrl+K")
         session.addSeparator()
         self._action(session, "Quit", self.close, "Ctrl+Q")
-        view = mb.addMenu("&View")
+        view = menu("&View")
         self.act_athlete = self._action(view, "Athlete view", self.toggle_athlete_view, "F2")
         self.act_raw = self._action(view, "Raw signal", self.set_raw, "R", checkable=True)
         self.act_raw.setChecked(self.traces.show_raw)
         self.act_pause = self._action(view, "Pause scrolling", self.set_paused, "P", checkable=True)
         self.act_mute = self._action(view, "Mute cues", self.set_muted, "Ctrl+M", checkable=True)
         self.act_mute.setChecked(self.cues.muted)
-        settings = mb.addMenu("Se&ttings")
+        settings = menu("Se&ttings")
         self._action(settings, "Settings…", self.open_settings, "Ctrl+,")
-        help_menu = mb.addMenu("&Help")
+        help_menu = menu("&Help")
         self._action(help_menu, "About fireorder", self.show_about)
 
     # -- the session of the current source ---------------------------------------------------
@@ -299,9 +322,9 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         why = self.ctl.apply_calibration(cal)
         if why is None:
-            self.statusBar().showMessage(f"calibration of {self.athlete_id} reused", 5000)
+            self._say(f"calibration of {self.athlete_id} reused", 5000)
         else:
-            self.statusBar().showMessage(f"stored calibration not used: {why}", 8000)
+            self._say(f"stored calibration not used: {why}", 8000)
 
     @property
     def athlete_id(self) -> str:
@@ -377,7 +400,7 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             info = self.ctl.apply_roles(roles)
         except Exception as exc:
-            self.statusBar().showMessage(f"mapping not applied: {exc}", 8000)
+            self._say(f"mapping not applied: {exc}", 8000)
             return
         names = info.channel_names
         self.store.save_mapping(self._device_id, {r.value: names[i] for r, i in roles.items()})
@@ -420,7 +443,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_gap(self, ev: GapEvent) -> None:
         fs = self.ctl.fs if self.ctl is not None else 1.0
-        self.statusBar().showMessage(
+        self._say(
             f"gap: {ev.length} samples lost at {ev.start / fs:.2f} s", 5000
         )
 
@@ -458,7 +481,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.order_panel.history.show_reps(self.tally.reps)
         self.order_panel.update_counts()
         # (short: the status bar's permanent fields leave little room)
-        self.statusBar().showMessage(
+        self._say(
             f"{len(ev.reps)} early rep(s) re-judged: rest seen late", 10000
         )
 
@@ -524,7 +547,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self._error_shown = message
         log.error("%s", message)
-        self.statusBar().showMessage(message)
+        self._say(message)
         self.source_panel.set_state(message)
 
     # -- actions ---------------------------------------------------------------------------------
@@ -532,7 +555,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.ctl is None or self.ctl.info is None:
             return
         mark = self.ctl.mark()
-        self.statusBar().showMessage(f"event marked at {mark.index / self.ctl.fs:.2f} s", 3000)
+        self._say(f"event marked at {mark.index / self.ctl.fs:.2f} s", 3000)
 
     def open_recording(self, path: str) -> None:
         """Replay a recording (from the session browser, or ``fireorder FILE``)."""
@@ -548,7 +571,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if ctl is None or not ctl.seek(index):
             return
         self.timer.start()  # a replay that had reached its end runs again
-        self.statusBar().showMessage(f"replay from {index / ctl.fs:.1f} s", 3000)
+        self._say(f"replay from {index / ctl.fs:.1f} s", 3000)
 
     def go_to_rep(self, start: int) -> None:
         """A click in the rep table: with the view paused, the rep's onsets become movable
@@ -561,7 +584,7 @@ class MainWindow(QtWidgets.QMainWindow):
         visible = self.traces.t_end - self.traces.window_s <= start / fs <= self.traces.t_end
         if self.traces.paused and rep is not None and visible:
             self.onset_editor.edit(rep, fs)
-            self.statusBar().showMessage("drag an onset line to correct it", 5000)
+            self._say("drag an onset line to correct it", 5000)
             return
         self.seek(max(0, start - round(2 * fs)))
 
@@ -579,7 +602,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.order_panel.update_counts()
         self.onset_editor.rep = fixed
         where = " (saved with the review)" if saved else ""
-        self.statusBar().showMessage(
+        self._say(
             f"rep {rep.index + 1}: {role.value} onset moved to {index / fs:.3f} s → "
             f"{fixed.order.replace('_', ' ')}{where}",
             8000,
@@ -604,7 +627,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.act_record.setChecked(False)
             return False
         self.act_record.setChecked(True)
-        self.statusBar().showMessage(f"recording to {path}", 5000)
+        self._say(f"recording to {path}", 5000)
         return True
 
     def stop_recording(self) -> None:
@@ -625,7 +648,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if summary.error:
             self.show_error(summary.error)  # streaming and feedback go on
         else:
-            self.statusBar().showMessage(f"saved {summary.path}", 8000)
+            self._say(f"saved {summary.path}", 8000)
 
     def recover_recordings(self) -> None:
         """Finalise recordings a crash left unfinished (what the app does on start)."""
@@ -638,7 +661,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         if reports:
             names = ", ".join(str(r.path) for r in reports)
-            self.statusBar().showMessage(f"repaired unfinished recordings: {names}", 10000)
+            self._say(f"repaired unfinished recordings: {names}", 10000)
 
     def export_report(self, out: str | None = None) -> object | None:
         """Report on the replayed file, or on the last recording of this window.
@@ -648,7 +671,7 @@ class MainWindow(QtWidgets.QMainWindow):
         replay = self.ctl.replay if self.ctl is not None else None
         path = replay.path if replay is not None else self._last_recording
         if not path:
-            self.statusBar().showMessage("nothing to report on: replay or record a session", 6000)
+            self._say("nothing to report on: replay or record a session", 6000)
             return None
         info = self.ctl.info if self.ctl is not None else None
         channels = (
@@ -671,7 +694,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.ctl is None or self.ctl.info is None:
             return
         _mark, saved = self.ctl.note(text)
-        self.statusBar().showMessage("note added" + (" and saved" if saved else ""), 4000)
+        self._say("note added" + (" and saved" if saved else ""), 4000)
 
     def set_raw(self, on: bool) -> None:
         self.traces.show_raw = bool(on)
@@ -702,20 +725,27 @@ class MainWindow(QtWidgets.QMainWindow):
         if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
             self.apply_settings(*dlg.result_settings())
 
-    def apply_settings(self, settings: DspSettings, prefs: object) -> None:
+    def apply_settings(self, settings: DspSettings, prefs: GuiPrefs) -> None:
         from app.cues import CueRules
 
+        folder_was = self.prefs.recordings_dir
         self.settings, self.prefs = settings, prefs
         self.store.save_dsp(settings)
         self.store.save_prefs(prefs)
-        self.traces.window_s = prefs.window_s  # type: ignore[attr-defined]
-        self.traces.show_raw = prefs.show_raw  # type: ignore[attr-defined]
+        if prefs.recordings_dir != folder_was:  # the next recording goes there
+            self.recordings_dir = prefs.recordings_dir or str(locations.default_recordings_dir())
+            if self.ctl is not None:
+                self.ctl.recordings_dir = Path(self.recordings_dir)
+            self.sessions.folder = Path(self.recordings_dir)
+            self.sessions.refresh()
+        self.traces.window_s = prefs.window_s
+        self.traces.show_raw = prefs.show_raw
         self.act_raw.setChecked(self.traces.show_raw)
         self.order_panel.history.set_tolerance(settings.tolerance_ms)
-        self.tally.window = prefs.recent_window_n  # type: ignore[attr-defined]
-        self.cue_rules = CueRules(mode=prefs.cue_mode, every_n=prefs.cue_every_n)  # type: ignore[attr-defined]
-        self.cues.set_muted(prefs.cue_mute)  # type: ignore[attr-defined]
-        self.cues.set_volume(prefs.cue_volume)  # type: ignore[attr-defined]
+        self.tally.window = prefs.recent_window_n
+        self.cue_rules = CueRules(mode=prefs.cue_mode, every_n=prefs.cue_every_n)
+        self.cues.set_muted(prefs.cue_mute)
+        self.cues.set_volume(prefs.cue_volume)
         if self.ctl is not None:
             self.ctl.apply_settings(settings)  # recorded when recording
 
@@ -731,7 +761,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _calibrated(self, result: dict) -> None:
         if self.ctl is not None:
             self.ctl.calibration_changed(result)  # the recording keeps the new calibration
-        self.statusBar().showMessage(f"calibration of {self.athlete_id} stored", 5000)
+        self._say(f"calibration of {self.athlete_id} stored", 5000)
 
     def show_about(self) -> None:
         import platform
@@ -749,7 +779,7 @@ class MainWindow(QtWidgets.QMainWindow):
             f" · pyqtgraph {pyqtgraph.__version__} · numpy {np.__version__}",
         )
 
-    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt API)
+    def closeEvent(self, event: QtGui.QCloseEvent | None) -> None:  # noqa: N802 (Qt API)
         self.disconnect_source()
         if self.athlete_view is not None:
             self.athlete_view.close()

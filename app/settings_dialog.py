@@ -228,8 +228,23 @@ class SettingsDialog(QtWidgets.QDialog):
         self.recent_window_n = _ispin(
             "recent_window_n", 1, 500, " reps", "Reps counted in the 'recent' tally."
         )
+        from devices.files.locations import default_recordings_dir
+
+        self.recordings_dir = QtWidgets.QLineEdit()
+        self.recordings_dir.setObjectName("recordings_dir")
+        self.recordings_dir.setPlaceholderText(str(default_recordings_dir()))
+        self.recordings_dir.setToolTip(
+            "Where recordings are saved and the Sessions tab looks (empty: the default)."
+        )
+        browse = QtWidgets.QPushButton("Browse…")
+        browse.setObjectName("recordings_dir_browse")
+        browse.clicked.connect(self._browse_recordings)
+        folder_row = QtWidgets.QHBoxLayout()
+        folder_row.addWidget(self.recordings_dir, 1)
+        folder_row.addWidget(browse)
         display = QtWidgets.QGroupBox("Display")
         g = QtWidgets.QFormLayout(display)
+        g.addRow("Recordings folder", folder_row)
         g.addRow("Trace window", self.window_s)
         g.addRow("Recent tally over", self.recent_window_n)
         g.addRow(self.show_raw)
@@ -308,6 +323,7 @@ class SettingsDialog(QtWidgets.QDialog):
         self.tolerance_ms.setValue(s.tolerance_ms)
         self.settle_ms.setValue(s.settle_ms)
         self.window_s.setValue(p.window_s)
+        self.recordings_dir.setText(p.recordings_dir)
         self.show_raw.setChecked(p.show_raw)
         self.athlete_screen.setChecked(p.athlete_screen)
         self.recent_window_n.setValue(p.recent_window_n)
@@ -319,6 +335,12 @@ class SettingsDialog(QtWidgets.QDialog):
         self._notch_changed()
         self._cue_mode_changed()
         self._show_error(None)
+
+    def _browse_recordings(self) -> None:
+        start = self.recordings_dir.text() or self.recordings_dir.placeholderText()
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Recordings folder", start)
+        if folder:
+            self.recordings_dir.setText(folder)
 
     def result_settings(self) -> tuple[DspSettings, GuiPrefs]:
         """The settings as the form shows them (valid once the dialog was accepted)."""
@@ -343,6 +365,7 @@ class SettingsDialog(QtWidgets.QDialog):
         )
         prefs = self._base_prefs.with_(
             window_s=self.window_s.value(),
+            recordings_dir=self.recordings_dir.text().strip(),
             show_raw=self.show_raw.isChecked(),
             athlete_screen=self.athlete_screen.isChecked(),
             recent_window_n=self.recent_window_n.value(),

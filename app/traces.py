@@ -35,15 +35,18 @@ _MARKER = "t1"  # onset marker: a triangle pointing up, 11 px, black, no outline
 
 def _rect_array(n: int) -> tuple[sip.array, np.ndarray]:
     """A QRect array for ``drawRects`` and an int32 (n, 4) view of it (x1, y1, x2, y2)."""
-    arr = sip.array(QtCore.QRect, n)
-    view = np.frombuffer(sip.voidptr(arr, 16 * n), dtype=np.int32, count=4 * n)
+    # (PyQt6.sip's stubs declare neither array(type, n) nor voidptr's buffer protocol)
+    arr = sip.array(QtCore.QRect, n)  # type: ignore[call-arg,var-annotated]
+    buf = sip.voidptr(arr, 16 * n)
+    view = np.frombuffer(buf, dtype=np.int32, count=4 * n)  # type: ignore[call-overload]
     return arr, view.reshape(n, 4)
 
 
 def _line_array(n: int) -> tuple[sip.array, np.ndarray]:
     """A QLineF array for ``drawLines`` and a float64 (n, 4) view of it."""
-    arr = sip.array(QtCore.QLineF, n)
-    view = np.frombuffer(sip.voidptr(arr, 32 * n), dtype=np.float64, count=4 * n)
+    arr = sip.array(QtCore.QLineF, n)  # type: ignore[call-arg,var-annotated]
+    buf = sip.voidptr(arr, 32 * n)
+    view = np.frombuffer(buf, dtype=np.float64, count=4 * n)  # type: ignore[call-overload]
     return arr, view.reshape(n, 4)
 
 
@@ -140,8 +143,9 @@ class _SignalLayer(_Layer):
                 p.setBrush(color)
                 p.drawRect(QtCore.QRectF(xa, y0, xb - xa, y1 - y0))
                 edges += [QtCore.QLineF(xa, y0, xa, y1), QtCore.QLineF(xb, y0, xb, y1)]
-            p.setPen(self.edge_pen)
-            p.drawLines(edges)
+            if edges:
+                p.setPen(self.edge_pen)
+                p.drawLines(*edges)
         px = self.x * sx + dx
         if len(self.ys) and len(px) > 1:
             py = np.column_stack(self.ys) * sy + dy
@@ -222,7 +226,7 @@ class _OverlayLayer(_Layer):
         if len(self.thr):
             p.setPen(self.thr_pen)
             p.drawLines(
-                [
+                *[
                     QtCore.QLineF(a * sx + dx, y * sy + dy, b * sx + dx, y * sy + dy)
                     for a, b, y in self.thr
                 ]
@@ -422,7 +426,8 @@ class TracesView(pg.PlotWidget):
         if color is None:
             # The verdict colour at alpha 40 over the white background, made opaque: the
             # same pixels, filled without blending.
-            c = QtGui.QColor(VERDICT_COLOR.get(order, "#999999"))
+            known = {v.value: c for v, c in VERDICT_COLOR.items()}
+            c = QtGui.QColor(known.get(order, "#999999"))
             a = 40 / 255
             color = QtGui.QColor(
                 *(round(v * a + 255 * (1 - a)) for v in (c.red(), c.green(), c.blue()))

@@ -134,6 +134,14 @@ class StreamInfo:
 
 
 @dataclass(frozen=True)
+class Marker:
+    """An event tied to a sample: a user mark, a trigger, or a simulator's ground truth."""
+
+    index: int
+    label: str
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A block of consecutive samples: float64 ``(n_samples, n_channels)`` in microvolts.
 

@@ -16,3 +16,47 @@ def _private_data_dir(
     folder = tmp_path_factory.mktemp("fireorder-data")
     monkeypatch.setenv("FIREORDER_DATA_DIR", str(folder))
     yield folder
+
+
+# -- the suite leaves the checkout's tracked files untouched --------------------------------
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tracked_state() -> dict[str, tuple[int, int]] | None:
+    import subprocess
+
+    try:
+        names = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=_ROOT, capture_output=True, check=True, timeout=30
+        ).stdout.decode("utf-8", "surrogateescape")
+    except (OSError, subprocess.SubprocessError):
+        return None  # not a git checkout (an installed copy): nothing to compare
+    state = {}
+    for name in filter(None, names.split("\0")):
+        try:
+            st = (_ROOT / name).stat()
+        except FileNotFoundError:
+            st = None
+        state[name] = (st.st_size, st.st_mtime_ns) if st else (-1, -1)
+    return state
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_TRACKED] = _tracked_state()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = session.config.stash.get(_TRACKED, None)
+    if before is None:
+        return
+    after = _tracked_state() or {}
+    changed = sorted(n for n in before if after.get(n) != before[n])
+    if changed:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        text = "the test suite changed tracked files of the checkout: " + ", ".join(changed[:20])
+        if reporter is not None:
+            reporter.write_line(text, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_TRACKED = pytest.StashKey[dict[str, tuple[int, int]] | None]()

@@ -214,11 +214,11 @@ def test_xdf_stream_choice(tmp_path: Path) -> None:
     p = tmp_path / "two.xdf"
     p.write_bytes(xdf_bytes(values, stamps, extra_signal=True))
     msg = error_of(p)
-    assert "give --stream NAME" in msg and "Amp" in msg and "Acc" in msg
+    assert "set stream NAME" in msg and "Amp" in msg and "Acc" in msg
     assert read_recording(p, stream="Amp").n_samples == 1000
     assert "no stream named" in error_of(p, stream="Nope")
     assert "not a regularly sampled" in error_of(p, stream="Markers")
-    assert "--stream applies to XDF" in error_of(p, format="csv", stream="Amp")
+    assert "the stream setting applies to XDF" in error_of(p, format="csv", stream="Amp")
 
 
 def test_xdf_truncated_keeps_sound_part(tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ def test_csv_semicolon_with_decimal_comma(tmp_path: Path) -> None:
 
 def test_tsv_without_time_needs_fs(tmp_path: Path) -> None:
     p = write(tmp_path, "a.tsv", "glute_l\tlumbar_l\n1\t2\n3\t4\n")
-    assert "no time column: give --fs" in error_of(p)
+    assert "no time column: set fs" in error_of(p)
     rec = read_recording(p, fs=500)
     assert rec.fs == 500.0
     np.testing.assert_array_equal(rec.data, [[1, 2], [3, 4]])
@@ -155,7 +155,7 @@ def test_csv_units_in_header(tmp_path: Path) -> None:
     assert rec.channel_names == ("EMG1", "EMG2", "EMG3 (left glute)", "acc")
     assert rec.units == ("mV", "µV", "uV", "g")
     np.testing.assert_allclose(rec.data[1], [5000, 6, 7, 8])
-    assert "says mV but --units V" in error_of(write(tmp_path, "u.csv", text), units="V")
+    assert "says mV but units is set to V" in error_of(write(tmp_path, "u.csv", text), units="V")
     assert "unknown units 'furlongs'" in error_of(write(tmp_path, "u.csv", text), units="furlongs")
 
 

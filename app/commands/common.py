@@ -120,33 +120,26 @@ def load_mapped(
     board: str | None = None,
     stream: str | None = None,
 ) -> tuple[Recording, NDArray[np.float64], StreamInfo]:
-    """Read ``path`` and map roles from ``channels`` (``role=COLUMN,...``) or from the file.
+    """Read ``path`` and map roles from ``channels`` (``role=COLUMN,...``) or from the file
+    (the mapping of :mod:`devices.files.mapping`, in the CLI's words).
 
     Returns the recording, the (n, roles) microvolt array of the mapped channels and the
     stream description the pipeline needs.
     """
-    import numpy as np
+    from devices.files.mapping import MappingError
+    from devices.files.mapping import load_mapped as load
 
-    from devices.files import derive_channels, read_recording
-    from dsp.contract import StreamInfo, parse_role
-
-    rec = read_recording(path, fs=fs, units=units, board=board, stream=stream)
-    mapping: dict[str, str] = (
-        {r.value: c for r, c in parse_role_map(channels).items()} if channels else dict(rec.roles)
-    )
-    if not mapping:
+    roles = {r.value: c for r, c in parse_role_map(channels).items()} if channels else None
+    try:
+        mapped = load(path, roles, fs=fs, units=units, board=board, stream=stream)
+    except MappingError as exc:
+        if roles:
+            raise CliError(f"--channels: {exc}") from None
+        rec_names = str(exc).split("channels are: ", 1)[-1].rstrip(")")
         raise CliError(
-            f"no --channels given and {path} does not name its roles; "
-            f"channels are: {', '.join(rec.channel_names)}"
-        )
-    data, names = derive_channels(rec, mapping)
-    info = StreamInfo(
-        fs=rec.fs,
-        channel_names=tuple(names),
-        roles={parse_role(role): i for i, role in enumerate(mapping)},
-        source=path,
-    )
-    return rec, np.ascontiguousarray(data, dtype=np.float64), info
+            f"no --channels given and {path} does not name its roles; channels are: {rec_names}"
+        ) from None
+    return mapped.recording, mapped.data, mapped.info
 
 
 def source_of(rec: Recording, path: str) -> dict[str, Any]:

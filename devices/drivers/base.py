@@ -15,24 +15,15 @@ from __future__ import annotations
 import abc
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from dsp.contract import Chunk, StreamInfo
+from dsp.contract import Chunk, Marker, StreamInfo
 
 
 class DeviceError(RuntimeError):
     """A device problem worth one clear line to the user (wrong port, unplugged, ...)."""
-
-
-@dataclass(frozen=True)
-class Marker:
-    """An event tied to a sample: a user mark, a trigger, or a simulator's ground truth."""
-
-    index: int
-    label: str
 
 
 class Device(abc.ABC):
@@ -177,3 +168,6 @@ def create(name: str, **kwargs: object) -> Device:
 def registered() -> list[str]:
     _load_builtin()
     return sorted(_REGISTRY)
+
+
+__all__ = ["Device", "DeviceError", "Marker", "Replay", "create", "register", "registered"]

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import difflib
 import logging
 import math
 import os
@@ -52,6 +51,15 @@ from brainflow.exit_codes import BrainFlowExitCodes
 from numpy.typing import NDArray
 
 from devices.drivers.base import Device, DeviceError, Marker, register
+from devices.files.brainflow_layout import (
+    PACKAGE_MODULUS,
+    PackageTracker,
+    UnknownBoardError,
+    board_name,
+    descriptor,
+    exg_rows,
+)
+from devices.files.brainflow_layout import resolve_board as _resolve_board
 from dsp.contract import Chunk, ContractError, Role, StreamInfo
 
 log = logging.getLogger(__name__)
@@ -67,8 +75,6 @@ class BoardRows(NamedTuple):
     package: FloatArray  # package number per sample (empty if the board has none)
 
 
-#: the package-number counter of most boards is one byte
-PACKAGE_MODULUS = 256
 #: roles given to the first four channels when the caller names none (the simulator's order)
 DEFAULT_ROLE_ORDER: tuple[Role, ...] = (Role.GLUTE_L, Role.GLUTE_R, Role.LUMBAR_L, Role.LUMBAR_R)
 #: set to a path to let BrainFlow's own (C++) log go to that file
@@ -144,50 +150,12 @@ _HINTS: dict[int, str] = {
 # --------------------------------------------------------------------------------------
 
 
-def board_name(board_id: int) -> str:
-    try:
-        return BoardIds(board_id).name
-    except ValueError:
-        return str(board_id)
-
-
 def resolve_board(board: str | int) -> int:
     """A BrainFlow board id from a name (``"CYTON_BOARD"``, ``"cyton"``) or id (``0``)."""
-    if isinstance(board, int | np.integer):
-        try:
-            return BoardIds(int(board)).value
-        except ValueError:
-            raise DeviceError(f"unknown BrainFlow board id {board}") from None
-    text = str(board).strip()
     try:
-        return resolve_board(int(text))
-    except ValueError:
-        pass
-    key = text.upper().replace("-", "_").replace(" ", "_")
-    names = [b.name for b in BoardIds if b is not BoardIds.NO_BOARD]
-    for candidate in (key, f"{key}_BOARD"):
-        if candidate in names:
-            return BoardIds[candidate].value
-    close = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
-    hint = f"did you mean {', '.join(close)}?" if close else "e.g. SYNTHETIC_BOARD, CYTON_BOARD"
-    raise DeviceError(f"unknown BrainFlow board {text!r} ({hint}; list_boards() shows all)")
-
-
-def _descriptor(board_id: int) -> dict[str, Any]:
-    descr = BoardShim.get_board_descr(board_id)
-    return dict(descr) if isinstance(descr, Mapping) else {}
-
-
-def _exg_rows(board_id: int) -> tuple[list[int], str]:
-    """The rows carrying EMG (else EXG) signals, and which kind they are."""
-    for kind, getter in (("emg", BoardShim.get_emg_channels), ("exg", BoardShim.get_exg_channels)):
-        try:
-            rows = [int(r) for r in getter(board_id)]
-        except BrainFlowError:
-            continue
-        if rows:
-            return rows, kind
-    return [], ""
+        return _resolve_board(board)
+    except UnknownBoardError as exc:
+        raise DeviceError(str(exc)) from None
 
 
 def list_boards() -> list[dict[str, Any]]:
@@ -211,11 +179,11 @@ def list_boards() -> list[dict[str, Any]]:
             "needs": list(_NEEDS.get(b.name, ())),
         }
         try:
-            descr = _descriptor(b.value)
+            descr = descriptor(b.value)
             entry["label"] = str(descr.get("name", ""))
             entry["fs"] = int(descr["sampling_rate"])
             entry["emg_channels"] = len(descr.get("emg_channels", []))
-            entry["exg_channels"] = len(_exg_rows(b.value)[0])
+            entry["exg_channels"] = len(exg_rows(b.value)[0])
         except (BrainFlowError, KeyError, ValueError, TypeError) as exc:
             # e.g. PLAYBACK_FILE_BOARD: its layout is the master board's
             log.debug("no descriptor for %s: %s", b.name, exc)
@@ -279,7 +247,7 @@ def write_brainflow_file(
     if data.ndim != 2:
         raise ValueError(f"data must be (samples, channels), got {data.shape}")
     n, ch = data.shape
-    rows, _ = _exg_rows(board_id)
+    rows, _ = exg_rows(board_id)
     if ch > len(rows):
         raise ValueError(f"{board_name(board_id)} has {len(rows)} EMG/EXG rows, got {ch}")
     if speed <= 0 or not math.isfinite(speed):
@@ -333,102 +301,6 @@ def _sniff_playback(path: str, board_id: int) -> int:
 
 # --------------------------------------------------------------------------------------
 # Package numbers -> lost samples
-# --------------------------------------------------------------------------------------
-
-
-class PackageTracker:
-    """Lost samples before each sample, from the package-number row.
-
-    The counter normally steps by 1 per sample (Cyton, synthetic board) and wraps at 256; a
-    Cyton+Daisy steps by 2 (one package per board). The step is learnt from the first samples.
-    A counter that goes past 255 (e.g. ANT Neuro's sample counter) is taken as non-wrapping.
-    A jump whose timestamps say it spans more than one wrap gets the missing wraps added,
-    but only where a wrap lasts at least ``min_wrap_s`` (host-stamped times jitter).
-    """
-
-    def __init__(self, fs: float, modulus: int | None = PACKAGE_MODULUS, min_wrap_s: float = 0.5):
-        self.fs = fs
-        self.modulus = modulus
-        self.min_wrap_s = min_wrap_s
-        self.step: int | None = None
-        self._seen: list[int] = []  # package steps seen while the step is being learnt
-        self.prev: float | None = None
-        self.prev_time: float | None = None
-        self._usable = True
-
-    def reset(self) -> None:
-        """The next sample continues the stream whatever its number (new session, loop)."""
-        self.prev = None
-        self.prev_time = None
-
-    def lost(self, pkg: FloatArray, times: FloatArray | None = None) -> NDArray[np.int64]:
-        n = len(pkg)
-        zeros = np.zeros(n, dtype=np.int64)
-        if not n or not self._usable:
-            return zeros
-        if not np.isfinite(pkg).all() or (np.abs(pkg - np.round(pkg)) > 1e-6).any():
-            self._usable = False
-            log.warning("package numbers are not integers; gap detection is off")
-            return zeros
-        if self.modulus is not None and pkg.max() >= self.modulus:
-            log.info("package numbers exceed %d: the counter does not wrap", self.modulus - 1)
-            self.modulus = None
-        prev = self.prev
-        fresh = prev is None
-        vals = pkg if prev is None else np.concatenate((np.array([prev]), pkg))
-        d = np.diff(vals).astype(np.int64)
-        if self.modulus is not None:
-            d %= self.modulus
-        if self.step is None:
-            self._seen.extend(d[d > 0].tolist())
-            if len(self._seen) < 8:  # too few to tell (polls may bring 2-3 samples)
-                self._remember(pkg, times)
-                return zeros
-            steps, counts = np.unique(self._seen, return_counts=True)
-            best = int(steps[np.argmax(counts)])
-            self.step = best if best in (1, 2) else 1
-            log.debug("package number step: %d", self.step)
-        step = self.step
-        gaps = np.where(d > step, d // step - 1, 0)  # 0 (repeat) and negatives: no loss
-        if self.modulus is not None and times is not None and gaps.size:
-            gaps = self._add_wraps(gaps, d, pkg, times, fresh)
-        out = zeros
-        if fresh:
-            out[1:] = gaps
-        else:
-            out[:] = gaps
-        self._remember(pkg, times)
-        return out
-
-    def _add_wraps(
-        self,
-        gaps: NDArray[np.int64],
-        d: NDArray[np.int64],
-        pkg: FloatArray,
-        times: FloatArray,
-        fresh: bool,
-    ) -> NDArray[np.int64]:
-        assert self.modulus is not None and self.step is not None
-        period = self.modulus // self.step  # samples per wrap
-        if period / self.fs < self.min_wrap_s:
-            return gaps
-        t = times if fresh else np.concatenate(([self.prev_time or np.nan], times))
-        dt = np.diff(t)
-        est = dt * self.fs - 1.0
-        extra = np.where(
-            np.isfinite(est) & (est - gaps >= period),
-            np.round((est - gaps) / period).astype(np.int64),
-            0,
-        )
-        return gaps + extra * period
-
-    def _remember(self, pkg: FloatArray, times: FloatArray | None) -> None:
-        self.prev = float(pkg[-1])
-        self.prev_time = float(times[-1]) if times is not None and len(times) else None
-
-
-# --------------------------------------------------------------------------------------
-# Device
 # --------------------------------------------------------------------------------------
 
 
@@ -618,7 +490,7 @@ class BrainFlowDevice(Device):
     def _describe(self) -> None:
         """Rows, rate and channel info from the descriptor of the board that made the data."""
         bid = self.data_board_id
-        rows, kind = _exg_rows(bid)
+        rows, kind = exg_rows(bid)
         if not rows:
             raise DeviceError(f"BrainFlow {board_name(bid)} has no EMG/EXG channels")
         if self.want_channels is not None:

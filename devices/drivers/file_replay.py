@@ -7,6 +7,7 @@ device would show them, so replay sees exactly what the live session saw.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -15,7 +16,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from devices.drivers.base import Device, DeviceError, Replay, register
-from dsp.contract import Chunk, Role, StreamInfo, parse_role
+from dsp.contract import Chunk, StreamInfo
 
 log = logging.getLogger(__name__)
 
@@ -56,30 +57,19 @@ class FileSource(Device, Replay):
 
     # -- Device --------------------------------------------------------------------------
     def open(self) -> StreamInfo:
-        from devices.files import ReaderError, derive_channels, read_recording
+        from devices.files import ReaderError
+        from devices.files.mapping import load_mapped
 
         try:
-            rec = read_recording(self.path, fs=self._fs, units=self._units)
-            spec = self._roles_spec or dict(rec.roles)
-            if not spec:
-                raise DeviceError(
-                    f"{self.path} does not name its roles; map them "
-                    f"(channels: {', '.join(rec.channel_names)})"
-                )
-            roles = {parse_role(r): s for r, s in spec.items()}
-            data, names = derive_channels(rec, {r.value: s for r, s in roles.items()})
-            # Channels without a role are kept and shown.
-            used = set(spec.values())
-            extra = [i for i, n in enumerate(rec.channel_names) if n not in used]
-            if extra:
-                data = np.column_stack([data, rec.data[:, extra]])
-                names = [*names, *(rec.channel_names[i] for i in extra)]
+            mapped = load_mapped(
+                self.path, self._roles_spec, fs=self._fs, units=self._units, keep_unmapped=True
+            )
         except ReaderError as exc:
             raise DeviceError(str(exc)) from None
+        rec, data = mapped.recording, mapped.data
         self._data = np.ascontiguousarray(data, dtype=np.float64)
         self.annotations = [(a.onset_s, a.duration_s, a.text) for a in rec.annotations]
-        role_index: dict[Role, int] = {r: i for i, r in enumerate(roles)}
-        self.info = StreamInfo(rec.fs, tuple(names), role_index, source=f"file {self.path}")
+        self.info = dataclasses.replace(mapped.info, source=f"file {self.path}")
         self._pos = 0
         self._finished = False
         return self.info

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 EPOCH_MIN = 1e8  # a timestamp above this is unix time (after 1973)
 MAX_GAP_SECONDS = 600.0  # more lost time than this (or than the data itself) is refused
-NEEDS_BOARD = "a BrainFlow file needs --board NAME (e.g. CYTON_BOARD, SYNTHETIC_BOARD)"
+NEEDS_BOARD = "a BrainFlow file needs its board: set board NAME (e.g. CYTON_BOARD, SYNTHETIC_BOARD)"
 
 
 def read_brainflow(
@@ -44,8 +44,13 @@ def read_brainflow(
     # Imported here: BrainFlow's native library is only loaded when such a file is read.
     from brainflow.board_shim import BoardShim, BrainFlowError
 
-    from devices.drivers.base import DeviceError
-    from devices.drivers.brainflow_board import PackageTracker, _exg_rows, board_name, resolve_board
+    from devices.files.brainflow_layout import (
+        PackageTracker,
+        UnknownBoardError,
+        board_name,
+        exg_rows,
+        resolve_board,
+    )
 
     user_units = check_user_units(units)
     if board is None or (isinstance(board, str) and not board.strip()):
@@ -54,12 +59,12 @@ def read_brainflow(
         board_id = resolve_board(board)
         name = board_name(board_id)
         n_rows = int(BoardShim.get_num_rows(board_id))
-        rows, kind = _exg_rows(board_id)
+        rows, kind = exg_rows(board_id)
         board_fs = float(BoardShim.get_sampling_rate(board_id))
         pkg_row = _optional_row(BoardShim.get_package_num_channel, board_id)
         time_row = _optional_row(BoardShim.get_timestamp_channel, board_id)
         marker_row = _optional_row(BoardShim.get_marker_channel, board_id)
-    except DeviceError as exc:
+    except UnknownBoardError as exc:
         raise FormatError(str(exc)) from None
     except BrainFlowError as exc:
         raise FormatError(f"BrainFlow has no descriptor for board {board!r} ({exc})") from None
@@ -80,7 +85,7 @@ def read_brainflow(
     if missing > max(MAX_GAP_SECONDS * rate, float(n)):
         raise FormatError(
             f"package numbers say {missing} samples were lost ({missing / rate:.0f} s): "
-            f"is {name} the right --board?"
+            f"is {name} the right board (set board)?"
         )
     index = np.arange(n, dtype=np.int64) + np.cumsum(lost)
     n_out = int(index[-1]) + 1
@@ -143,7 +148,9 @@ def _read_table(path: str, n_rows: int, board: str) -> NDArray[np.float64]:
     delimiter = "\t" if "\t" in line else ","
     width = len(line.split(delimiter))
     if width != n_rows:
-        raise FormatError(f"{width} columns per line but {board} has {n_rows} rows: wrong --board?")
+        raise FormatError(
+            f"{width} columns per line but {board} has {n_rows} rows: wrong board (set board)?"
+        )
     names = tuple(f"row{i}" for i in range(n_rows))
     blocks: list[NDArray[np.float64]] = []
     with open(path, encoding="utf-8", errors="replace", newline=None) as f:

@@ -61,7 +61,7 @@ def check_user_fs(fs: float | None) -> float | None:
 def reconcile_fs(file_fs: float, user_fs: float | None, what: str) -> float:
     """The file's rate wins; a given rate that disagrees by more than 1% is an error."""
     if user_fs is not None and abs(user_fs - file_fs) > FS_TOLERANCE * file_fs:
-        raise FormatError(f"--fs {user_fs:g} Hz disagrees with the {what} ({file_fs:g} Hz)")
+        raise FormatError(f"the set fs ({user_fs:g} Hz) disagrees with the {what} ({file_fs:g} Hz)")
     return file_fs
 
 

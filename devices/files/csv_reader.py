@@ -78,7 +78,7 @@ def read_csv(path: str, *, fs: float | None, units: str | None) -> Recording:
     layout = _layout(raw, sniff_text(raw))
     time_col = _time_column(layout)
     if time_col is None and fs is None:
-        raise FormatError("no time column: give --fs")  # before reading a big file
+        raise FormatError("no time column: set fs")  # before reading a big file
 
     blocks: list[NDArray[np.float64]] = []
     with open(path, encoding=layout.encoding, errors="replace", newline=None) as f:
@@ -250,7 +250,7 @@ def _to_recording(
         if found is not None and microvolt_factor(found) is not None:
             if user_units is not None and microvolt_factor(user_units) != microvolt_factor(found):
                 raise FormatError(
-                    f"column {clip(layout.names[i])} says {found} but --units {user_units}"
+                    f"column {clip(layout.names[i])} says {found} but units is set to {user_units}"
                 )
             unit = found
         elif found is not None:
@@ -286,7 +286,7 @@ def _time_to_index(t: NDArray[np.float64], first_row: int) -> tuple[float, NDArr
     dt = np.diff(t)
     if (dt <= 0).any():
         bad = int(np.flatnonzero(dt <= 0)[0]) + 1
-        hint = " (time too coarse? drop the time column and give --fs)" if dt[bad - 1] == 0 else ""
+        hint = " (time too coarse? drop the time column and set fs)" if dt[bad - 1] == 0 else ""
         raise FormatError(
             f"row {first_row + bad}: time does not increase "
             f"({t[bad - 1]:.9g} s then {t[bad]:.9g} s){hint}"

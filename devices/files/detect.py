@@ -104,9 +104,9 @@ def read_recording(
         else:
             key = detect_format(name, head)
         if board is not None and key != "brainflow":
-            raise FormatError(f"--board applies to BrainFlow files only (this is {key})")
+            raise FormatError(f"the board setting applies to BrainFlow files only (this is {key})")
         if stream is not None and key != "xdf":
-            raise FormatError(f"--stream applies to XDF files only (this is {key})")
+            raise FormatError(f"the stream setting applies to XDF files only (this is {key})")
         log.debug("reading %s as %s", name, key)
         if key == "brainflow":
             return read_brainflow(name, fs=user_fs, units=units, board=board)

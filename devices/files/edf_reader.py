@@ -326,7 +326,12 @@ def _read(
         factor = microvolt_factor(dims[i])
         if factor is None and not dims[i] and user_units is not None:
             factor = microvolt_factor(user_units)
-            log.info("%s: channel %r has no unit; using --units %s", path, labels[i], user_units)
+            log.info(
+                "%s: channel %r has no unit; using the units setting, %s",
+                path,
+                labels[i],
+                user_units,
+            )
         elif factor is None:
             log.warning(
                 "%s: channel %r has unit %r, not a voltage: kept as is", path, labels[i], dims[i]

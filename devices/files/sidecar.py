@@ -193,7 +193,7 @@ def corrected_counts(
     counts: Mapping[str, int], corrections: list[Correction]
 ) -> dict[str, int]:
     """Verdict counts after the corrections (the last one of each rep wins)."""
-    out = {o: int(counts.get(o, 0)) for o in ORDERS}
+    out: dict[str, int] = {o.value: int(counts.get(o, 0)) for o in ORDERS}
     first: dict[float, Correction] = {}
     last: dict[float, Correction] = {}
     for c in corrections:

@@ -301,11 +301,11 @@ def _choose(streams: Sequence[Mapping[str, Any]], name: str | None) -> Mapping[s
             return typed[0]
         if typed:
             raise FormatError(
-                f"several streams could be the EMG, give --stream NAME: {_describe(typed)}"
+                f"several streams could be the EMG, set stream NAME: {_describe(typed)}"
             )
     if len(signals) == 1:
         return signals[0]
-    raise FormatError(f"several signal streams, give --stream NAME: {_describe(signals)}")
+    raise FormatError(f"several signal streams, set stream NAME: {_describe(signals)}")
 
 
 # ------------------------------------------------------------------------ conversion
@@ -421,7 +421,9 @@ def _to_recording(
             and user_units is not None
             and microvolt_factor(found) != microvolt_factor(user_units)
         ):
-            raise FormatError(f"channel {clip(labels[j])} says {found} but --units {user_units}")
+            raise FormatError(
+                f"channel {clip(labels[j])} says {found} but units is set to {user_units}"
+            )
         factor = microvolt_factor(found or user_units or "uV") or 1.0
         if factor != 1.0:
             data[:, j] *= factor

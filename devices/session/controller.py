@@ -442,10 +442,11 @@ class SessionController:
         replay = self.replay
         if replay is None:
             return fixed, None
+        was = detected.onsets.get(role)
         entry = Correction(
             rep_start_s=rep.start / fs,
             role=role.value,
-            detected_s=None if detected.onsets.get(role) is None else detected.onsets[role] / fs,
+            detected_s=None if was is None else was / fs,
             corrected_s=index / fs,
             lag_ms=fixed.lag_ms,
             order=fixed.order,

@@ -24,7 +24,7 @@ Signal model, per EMG channel (microvolts)::
 
 Truth: the onset of a muscle in a rep is the time (s from sample 0) at which its activation
 starts rising from rest, the offset the time it is back at rest. The first sample that
-reflects an event is ``floor(t * fs) + 1`` (used for :class:`~devices.drivers.base.Marker` indices).
+reflects an event is ``floor(t * fs) + 1`` (used for :class:`~dsp.contract.Marker` indices).
 
 Streaming and reproducibility: :class:`EmgSimulator` produces fixed blocks of samples, every
 random component from its own seeded stream (and the rep, ECG, transient and dropout
@@ -51,9 +51,8 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
-from devices.drivers.base import Marker
 from dsp import filters
-from dsp.contract import Role, StreamInfo
+from dsp.contract import Marker, Role, StreamInfo
 
 log = logging.getLogger(__name__)
 

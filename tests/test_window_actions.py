@@ -1,0 +1,218 @@
+"""The window driven the way a user drives it: menu actions, shortcuts, dialogs answered.
+
+Each test triggers what the user triggers (``QAction.trigger()``, a key on the window, a
+double-click in the Sessions table, the save dialog filled in), never only the method behind
+it: a menu action that passed ``checked=False`` as a file path went unnoticed that way.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PyQt6 import QtCore, QtWidgets
+from PyQt6.QtTest import QTest
+
+from app.main_window import MainWindow
+from app.settings_store import SettingsStore
+from app.source_panel import SourceChoice
+from devices.files import read_recording
+from devices.files.sidecar import ReviewStore
+from devices.session.states import SessionState
+from dsp.contract import Role
+
+DEMOS = Path(__file__).resolve().parents[1] / "recordings"
+SIM = SourceChoice("simulator", {"preset": "clean", "seed": 3})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SettingsStore:
+    ini = QtCore.QSettings.Format.IniFormat
+    return SettingsStore(QtCore.QSettings(str(tmp_path / "settings.ini"), ini))
+
+
+def pump(win: MainWindow, seconds: float, step: float = 0.25) -> None:
+    assert win.ctl is not None
+    for _ in range(round(seconds / step)):
+        win.ctl.session.pump(step)
+        win.refresh()
+
+
+def make(qtbot, store: SettingsStore, source: SourceChoice = SIM, **kw: object) -> MainWindow:
+    win = MainWindow(store, source=source, threaded=False, **kw)  # type: ignore[arg-type]
+    qtbot.addWidget(win)
+    win.show()
+    win.activateWindow()
+    assert QTest.qWaitForWindowActive(win, 5000)  # shortcuts go to the active window
+    return win
+
+
+def demo_copy(tmp_path: Path, name: str) -> Path:
+    """A demo recording copied out of the checkout (with its sidecar), to be reviewed."""
+    src = DEMOS / name
+    dst = tmp_path / name
+    shutil.copy(src, dst)
+    shutil.copy(src.with_name(src.name + ".json"), dst.with_name(dst.name + ".json"))
+    return dst
+
+
+def answer_save_dialog(qtbot, path: Path) -> list[str]:
+    """Type ``path`` into the next save dialog's file name box and press Enter, as a user
+    would (the dialog is modal: this runs from its own event loop)."""
+    seen: list[str] = []
+
+    def fill() -> None:
+        dlg = QtWidgets.QApplication.activeModalWidget()
+        if not isinstance(dlg, QtWidgets.QFileDialog):
+            QtCore.QTimer.singleShot(50, fill)
+            return
+        seen.append(dlg.windowTitle())
+        edit = dlg.findChild(QtWidgets.QLineEdit, "fileNameEdit")
+        assert edit is not None
+        # (the text is set rather than typed: typing opens the path completer's popup,
+        # which would take the Enter meant for the dialog; the Xvfb test types it)
+        edit.setText(str(path))
+        QTest.keyClick(edit, QtCore.Qt.Key.Key_Return)
+
+    QtCore.QTimer.singleShot(50, fill)
+    return seen
+
+
+def test_ctrl_e_exports_a_report_through_the_save_dialog(qtbot, store, tmp_path: Path) -> None:
+    bdf = demo_copy(tmp_path, "demo_glute_first.bdf")
+    win = make(qtbot, store, SourceChoice("file", {"path": str(bdf)}))
+    pump(win, 2.0)
+    out = tmp_path / "out" / "kim.html"
+    out.parent.mkdir()
+    seen = answer_save_dialog(qtbot, out)
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_E, QtCore.Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: out.exists() and out.with_suffix(".csv").exists(), timeout=60_000)
+    assert seen == ["Save report"]
+    assert "<html" in out.read_text(encoding="utf-8").lower()
+    qtbot.waitUntil(lambda: "report saved" in win.statusBar().currentMessage(), timeout=10_000)
+
+
+def test_export_menu_action_opens_the_dialog_not_a_bad_path(qtbot, store, tmp_path) -> None:
+    """The action's triggered(checked=False) must not become the output path."""
+    bdf = demo_copy(tmp_path, "demo_lumbar_first.bdf")
+    win = make(qtbot, store, SourceChoice("file", {"path": str(bdf)}))
+    out = tmp_path / "menu.html"
+    seen = answer_save_dialog(qtbot, out)
+    win.act_export.trigger()
+    qtbot.waitUntil(out.exists, timeout=60_000)
+    assert seen == ["Save report"]
+    assert "Bad file descriptor" not in win.statusBar().currentMessage()
+
+
+def test_record_action_starts_and_stops_a_recording_with_markers_and_settings(
+    qtbot, store, tmp_path: Path
+) -> None:
+    win = make(qtbot, store, recordings_dir=str(tmp_path))
+    pump(win, 0.5)
+    win.act_record.trigger()
+    assert win.act_record.isChecked() and win.recorder is not None
+    pump(win, 6.0)
+    # a settings change while recording is recorded (exact replay needs it)
+    win.apply_settings(win.settings.with_(k_on=win.settings.k_on + 0.5), win.prefs)
+    pump(win, 6.0)
+    win.act_record.trigger()
+    assert not win.act_record.isChecked() and win.recorder is None
+    files = sorted(tmp_path.glob("*.bdf"))
+    assert len(files) == 1
+    side = json.loads(files[0].with_name(files[0].name + ".json").read_text())
+    assert side["settings_changes"], "the mid-recording settings change was not recorded"
+    texts = [a.text for a in read_recording(files[0]).annotations]
+    # the simulator's markers (its truth) reach recordings made in the window too
+    assert any(t.startswith("truth ") for t in texts), texts[:10]
+    assert win.sessions.table.item(0, 7).text() == files[0].name
+
+
+def test_space_stops_and_the_status_bar_follows(qtbot, store) -> None:
+    win = make(qtbot, store)
+    pump(win, 2.0)
+    win._update_status(1e9)
+    win._set_status("fps", "56 fps")
+    assert win.ctl is not None and win.ctl.state == SessionState.STREAMING
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_Space)
+    assert win.ctl.state == SessionState.STOPPED
+    labels = win.status_labels
+    assert labels["state"].text() == "device: stopped"
+    assert labels["fps"].text() == "" and labels["rate"].text() == ""
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_Space)  # a fresh stream
+    assert win.ctl.state == SessionState.STREAMING
+    assert labels["state"].text() == "device: streaming"
+
+
+def test_f2_toggles_the_athlete_view(qtbot, store) -> None:
+    win = make(qtbot, store)
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_F2)
+    assert win.athlete_view is not None and win.athlete_view.isVisible()
+    win.athlete_view.close()
+    assert not win.athlete_view.isVisible()
+    win.act_athlete.trigger()
+    assert win.athlete_view.isVisible()
+    win.athlete_view.close()
+
+
+def test_switching_files_carries_nothing_over(qtbot, store, tmp_path: Path) -> None:
+    a = demo_copy(tmp_path, "demo_glute_first.bdf")
+    b = demo_copy(tmp_path, "demo_lumbar_first.bdf")
+    win = make(qtbot, store)  # a live session first: its marks must stay with it
+    pump(win, 1.0)
+    win.act_mark.trigger()
+    assert [label for _, label in _mark_labels(win)] == ["mark 1"]
+    win.open_recording(str(a))
+    assert _mark_labels(win) == []  # live marks are not drawn in a replay of another file
+    pump(win, 20.0, step=0.5)
+    reps_a = list(win.tally.reps)
+    assert reps_a
+    win.act_pause.trigger()
+    fs = win.ctl.fs  # type: ignore[union-attr]
+    t0 = win.traces.t_end - win.traces.window_s
+    row, rep = next(
+        (i, r) for i, r in enumerate(reps_a) if r.start / fs > t0 + 0.5 and r.end is not None
+    )
+    win.rep_table.cellClicked.emit(row, 0)
+    assert win.onset_editor.lines
+    stale = win.onset_editor.lines[Role.LUMBAR_L]
+    # the Sessions tab is how a reviewer opens the next file
+    win.sessions.folder = tmp_path
+    win.sessions.examples = None
+    win.sessions.refresh()
+    names = [win.sessions.table.item(r, 7).text() for r in range(win.sessions.table.rowCount())]
+    win.sessions.table.cellDoubleClicked.emit(names.index(b.name), 0)
+    assert win.ctl is not None and win.ctl.replay is not None and win.ctl.replay.path == str(b)
+    assert win.onset_editor.lines == {} and win.tally.reps == [] and win.corrections == []
+    assert win.rep_table.rowCount() == 0 and win.traces.marks == []
+    # a line left over from file A, moved now, must not write into file B's review
+    stale.sigPositionChangeFinished.emit(stale)
+    assert ReviewStore(b).corrections() == [] and ReviewStore(a).corrections() == []
+    pump(win, 20.0, step=0.5)
+    assert win.tally.reps and all(r.start != rep.start or r.order for r in win.tally.reps)
+
+
+def _mark_labels(win: MainWindow) -> list[tuple[float, str]]:
+    return [(t, line.label.format) for t, line in win.traces.marks]  # type: ignore[attr-defined]
+
+
+def test_reviewing_a_shipped_demo_never_changes_it(qtbot, store, tmp_path: Path) -> None:
+    demo = DEMOS / "demo_glute_first.bdf"
+    before = {p: p.read_bytes() for p in (demo, demo.with_name(demo.name + ".json"))}
+    win = make(qtbot, store, SourceChoice("file", {"path": str(demo)}))
+    pump(win, 16.0, step=0.5)
+    win.add_note("knees caved")
+    assert win.tally.reps
+    rep = win.tally.reps[0]
+    first = min(i for r, i in rep.onsets.items() if r.is_glute and i is not None)
+    win.onset_editor.edit(rep, win.ctl.fs)  # type: ignore[union-attr]
+    win.correct_onset(rep, Role.LUMBAR_L, first - 200)
+    review = ReviewStore(demo)
+    assert not review.in_sidecar and [n.text for n in review.notes()] == ["knees caved"]
+    assert len(review.corrections()) == 1
+    assert {p: p.read_bytes() for p in before} == before
