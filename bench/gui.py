@@ -24,7 +24,7 @@ from bench import common
 
 log = logging.getLogger(__name__)
 
-FPS = int(os.environ.get("FIREORDER_BENCH_FPS", "55"))
+FPS = int(os.environ.get("FIREORDER_BENCH_FPS", "60"))  # the window's default
 CHANNELS = ",".join(common.CHANNELS_8)
 
 
@@ -227,9 +227,9 @@ def markdown(res: dict[str, Any]) -> str:
             "",
             "| measure | value | target |",
             "|---|---|---|",
-            f"| frame rate | {live['fps']} fps | ≥ 50 |",
+            f"| frame rate | {live['fps']} fps | ≥ 60 |",
             f"| GUI thread busy (CPU time / wall time) | {100 * live['gui_thread_busy']:.0f}%"
-            " | < 50% |",
+            " | ≤ 25% |",
             f"| of it painting the traces / in the timer slot | "
             f"{100 * live['traces_paint_busy']:.0f}% / {100 * live['timer_slot_busy']:.0f}% | |",
             f"| acquisition + DSP thread busy | {100 * live['worker_busy']:.1f}% | |",

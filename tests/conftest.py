@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
+import gc
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _qt_objects_die_between_tests() -> Iterator[None]:
+    """Windows closed by a test are deleted when it ends, not at some later moment.
+
+    pytest-qt closes a test's widgets and calls ``deleteLater``, but ``processEvents`` never
+    runs deferred deletes, and Python's cycle collector may free the wrappers later, in the
+    middle of painting another view (a segfault in pyqtgraph's ``GraphicsView.paintEvent``).
+    Deleting them here, between tests, leaves nothing to be freed mid-paint."""
+    yield
+    qtwidgets = sys.modules.get("PyQt6.QtWidgets")
+    if qtwidgets is None:
+        return
+    app = qtwidgets.QApplication.instance()
+    if app is None:
+        return
+    from PyQt6 import QtCore
+
+    gc.collect()
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
+    app.processEvents()
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

@@ -60,9 +60,13 @@ def x_server(tmp_path: Path) -> Iterator[dict[str, str]]:
                     proc.wait(10)
 
 
-def _window(env: dict[str, str], name: str, timeout: float) -> str:
+def _window(
+    env: dict[str, str], name: str, timeout: float, app: subprocess.Popen[bytes] | None = None
+) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if app is not None and app.poll() is not None:
+            raise AssertionError(f"fireorder exited ({app.returncode}) before its window showed")
         out = subprocess.run(
             ["xdotool", "search", "--onlyvisible", "--name", name],
             env=env,
@@ -101,7 +105,10 @@ def test_fireorder_file_then_ctrl_e_writes_the_report(tmp_path: Path) -> None:
                 stderr=err_file,
             )
         try:
-            main = _window(env, "glute vs lumbar firing order", 60)  # the main window
+            try:  # (the first start of a fresh install compiles and caches: allow for it)
+                main = _window(env, "glute vs lumbar firing order", 150, app)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; its stderr: {log.read_text()[-3000:]}") from None
             _xdo(env, "windowactivate", "--sync", main)
             time.sleep(2.0)  # the replay runs; the user decides to export
             _xdo(env, "key", "--clearmodifiers", "ctrl+e")

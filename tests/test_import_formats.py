@@ -92,11 +92,11 @@ def test_brainflow_gap_with_wrap_becomes_nan_rows(tmp_path: Path) -> None:
 def test_brainflow_needs_a_board_and_is_not_detected(tmp_path: Path) -> None:
     data = np.zeros((50, 4))
     p = brainflow_file(tmp_path / "b.csv", BoardIds.SYNTHETIC_BOARD, data)
-    assert "needs --board NAME" in error_of(p, format="brainflow")
+    assert "set board NAME" in error_of(p, format="brainflow")
     assert detect_format(str(p), p.read_bytes()[:256]) == "csv"
-    assert "wrong --board" in error_of(p, board="CYTON_BOARD")
+    assert "wrong board" in error_of(p, board="CYTON_BOARD")
     assert "unknown BrainFlow board" in error_of(p, board="NO_SUCH_THING")
-    assert "--board applies to BrainFlow" in error_of(p, format="csv", board="CYTON_BOARD")
+    assert "the board setting applies to BrainFlow" in error_of(p, format="csv", board="CYTON_BOARD")
     bad = tmp_path / "bad.csv"
     bad.write_text("\t".join(["1"] * 32) + "\n" + "\t".join(["x"] * 32) + "\n")
     assert "bad.csv" in error_of(bad, board="SYNTHETIC_BOARD")
