@@ -96,7 +96,8 @@ def test_brainflow_needs_a_board_and_is_not_detected(tmp_path: Path) -> None:
     assert detect_format(str(p), p.read_bytes()[:256]) == "csv"
     assert "wrong board" in error_of(p, board="CYTON_BOARD")
     assert "unknown BrainFlow board" in error_of(p, board="NO_SUCH_THING")
-    assert "the board setting applies to BrainFlow" in error_of(p, format="csv", board="CYTON_BOARD")
+    wrong_format = error_of(p, format="csv", board="CYTON_BOARD")
+    assert "the board setting applies to BrainFlow" in wrong_format
     bad = tmp_path / "bad.csv"
     bad.write_text("\t".join(["1"] * 32) + "\n" + "\t".join(["x"] * 32) + "\n")
     assert "bad.csv" in error_of(bad, board="SYNTHETIC_BOARD")
