@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PyQt6 import QtCore, QtWidgets
+from PyQt6 import QtCore, QtWidgets, sip
 
 if TYPE_CHECKING:  # imported lazily at run time, like the rest of the analysis stack
     from dsp.settings import DspSettings
@@ -113,6 +113,10 @@ def export_report(
     )
 
     def done(error: str) -> None:
+        if sip.isdeleted(window) or sip.isdeleted(dialog):
+            # the window was closed while the report was written: nobody to tell
+            log.info("report %s: %s", out, error or "saved")
+            return
         dialog.close()
         bar = window.statusBar()
         if bar is not None:

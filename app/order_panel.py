@@ -183,8 +183,11 @@ class FiringOrderPanel(QtWidgets.QWidget):
             c = t.side_counts(side)
             if sum(c.values()):
                 pct = t.percent(c)
+                # the share is of the reps with a verdict, so is the fraction beside it
+                decided = sum(c.values()) - c[UNDETERMINED]
                 rows.append(
-                    f"{side} side: {c[GLUTE_FIRST]}/{sum(c.values())} glute first"
+                    f"{side} side: {c[GLUTE_FIRST]}/{decided} glute first"
                     + ("" if pct is None else f" ({pct:.0f}%)")
+                    + (f", {c[UNDETERMINED]} undetermined" if c[UNDETERMINED] else "")
                 )
         self.counts.setText("<br>".join(rows))

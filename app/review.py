@@ -283,6 +283,9 @@ class ReplayBar(QtWidgets.QWidget):
         src = self.source
         if src is None or not src.n_samples or self._dragging:
             return
+        wanted = "Play" if src.paused else "Pause"  # the transport may change under the bar
+        if self.play_btn.text() != wanted:
+            self.play_btn.setText(wanted)
         self.slider.blockSignals(True)
         self.slider.setValue(int(1000 * src.position / src.n_samples))
         self.slider.blockSignals(False)

@@ -105,8 +105,9 @@ def test_export_menu_action_opens_the_dialog_not_a_bad_path(qtbot, store, tmp_pa
     out = tmp_path / "menu.html"
     seen = answer_save_dialog(qtbot, out)
     win.act_export.trigger()
-    qtbot.waitUntil(out.exists, timeout=60_000)
-    assert seen == ["Save report"]
+    qtbot.waitUntil(lambda: out.with_suffix(".csv").exists(), timeout=60_000)
+    qtbot.waitUntil(lambda: "report saved" in win.statusBar().currentMessage(), timeout=10_000)
+    assert seen == ["Save report"] and out.exists()
     assert "Bad file descriptor" not in win.statusBar().currentMessage()
 
 
