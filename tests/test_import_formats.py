@@ -269,3 +269,38 @@ def test_xdf_damage_only_raises_reader_error(
         assert "\n" not in str(exc)
     else:
         assert rec.data.shape[1] >= 1
+
+
+def test_a_multi_stream_xdf_replays_through_the_same_mapping(tmp_path: Path) -> None:
+    """Replay reads a file as analyze does (devices/files/mapping.py): the XDF's stream
+    choice reaches the file source, from the CLI too."""
+    from devices.drivers.base import DeviceError
+    from devices.drivers.file_replay import FileSource
+
+    values, stamps = emg_block(1000)
+    p = tmp_path / "two.xdf"
+    p.write_bytes(xdf_bytes(values, stamps, extra_signal=True, channels=CHANNELS))
+    with pytest.raises(DeviceError, match="set stream NAME"):
+        FileSource(str(p)).open()
+    src = FileSource(str(p), stream="Amp", speed=None)
+    info = src.open()
+    assert info.fs == 2000 and src.n_samples == 1000 and len(info.roles) == 4
+    from app.cli import main
+
+    assert (
+        main(
+            [
+                "live",
+                "--source",
+                "file",
+                "--file",
+                str(p),
+                "--stream",
+                "Amp",
+                "--speed",
+                "fast",
+                "--jsonl",
+            ]
+        )
+        == 0
+    )

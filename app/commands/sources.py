@@ -46,6 +46,7 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
         default="1",
         help="replay speed 0.25-8, or 'fast' for as fast as possible (default 1)",
     )
+    g.add_argument("--stream", help="XDF: the EMG stream to replay (by name or type)")
     g = p.add_argument_group("serial")
     g.add_argument("--port", help="serial port, e.g. /dev/ttyACM0, /dev/serial/by-id/..., COM3")
     g.add_argument("--protocol", choices=["text", "fob1"], default="text", help="wire protocol")
@@ -117,7 +118,14 @@ def source_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             raise CliError(f"--speed must be a number or 'fast', not {args.speed!r}") from None
         if speed is not None and not 0.1 <= speed <= 16:
             raise CliError("--speed must be between 0.1 and 16 (or 'fast')")
-        return "file", {"path": args.file, "channels": _roles(args), "fs": args.fs, "speed": speed}
+        return "file", {
+            "path": args.file,
+            "channels": _roles(args),
+            "fs": args.fs,
+            "speed": speed,
+            "board": args.board,  # a BrainFlow CSV: the board that wrote it
+            "stream": args.stream,  # a multi-stream XDF: the EMG stream
+        }
     if args.source == "serial":
         if not args.port:
             raise CliError("--source serial needs --port (see `fireorder devices`)")

@@ -34,11 +34,16 @@ class FileSource(Device, Replay):
         fs: float | None = None,
         units: str | None = None,
         speed: float | None = 1.0,
+        board: str | None = None,
+        stream: str | None = None,
         chunk_ms: float = 20.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``channels`` maps roles to channel specs (``A-B`` bipolar allowed); without it the
-        file's own roles are used. ``speed=None`` replays as fast as possible."""
+        file's own roles are used. ``speed=None`` replays as fast as possible. ``board`` (the
+        BrainFlow board that wrote a BrainFlow CSV) and ``stream`` (the EMG stream of a
+        multi-stream XDF) are read as ``analyze`` reads them."""
+        self._board, self._stream = board or None, stream or None
         self.path = path
         self._speed = speed
         self._roles_spec = dict(channels) if channels else None
@@ -62,7 +67,13 @@ class FileSource(Device, Replay):
 
         try:
             mapped = load_mapped(
-                self.path, self._roles_spec, fs=self._fs, units=self._units, keep_unmapped=True
+                self.path,
+                self._roles_spec,
+                fs=self._fs,
+                units=self._units,
+                board=self._board,
+                stream=self._stream,
+                keep_unmapped=True,
             )
         except ReaderError as exc:
             raise DeviceError(str(exc)) from None
