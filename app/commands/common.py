@@ -144,10 +144,6 @@ def load_mapped(
 
 def source_of(rec: Recording, path: str) -> dict[str, Any]:
     """The ``source`` block of the analysis document, as ``analyze --json`` writes it."""
-    return {
-        "path": path,
-        "format": rec.format,
-        "fs": float(rec.fs),
-        "duration_s": round(rec.data.shape[0] / rec.fs, 6),
-        "channels": list(rec.channel_names),
-    }
+    from devices.files.mapping import source_block
+
+    return source_block(rec, path)

@@ -33,14 +33,18 @@ class MappedRecording:
 
     def source(self, path: str) -> dict[str, Any]:
         """The ``source`` block of the analysis document, as ``analyze --json`` writes it."""
-        rec = self.recording
-        return {
-            "path": path,
-            "format": rec.format,
-            "fs": float(rec.fs),
-            "duration_s": round(rec.data.shape[0] / rec.fs, 6),
-            "channels": list(rec.channel_names),
-        }
+        return source_block(self.recording, path)
+
+
+def source_block(rec: Recording, path: str) -> dict[str, Any]:
+    """The ``source`` block of the analysis document for recording ``rec`` read from ``path``."""
+    return {
+        "path": path,
+        "format": rec.format,
+        "fs": float(rec.fs),
+        "duration_s": round(rec.data.shape[0] / rec.fs, 6),
+        "channels": list(rec.channel_names),
+    }
 
 
 def map_recording(
