@@ -12,6 +12,7 @@ import logging
 from PyQt6 import QtCore, QtGui, QtWidgets
 from PyQt6.QtCore import pyqtSignal
 
+from app.review import verdict_lag_text
 from app.theme import VERDICT_COLOR, VERDICT_CUE, VERDICT_TEXT
 from devices.session.tally import RepTally
 from dsp.reps import RepResult, Verdict
@@ -131,13 +132,19 @@ class AthleteView(QtWidgets.QWidget):
         verdict = Verdict(rep.order)
         self._color = QtGui.QColor(VERDICT_COLOR[verdict])
         self.verdict_label.setText(VERDICT_TEXT[verdict])
-        self.lag_label.setText("—" if rep.lag_ms is None else f"{rep.lag_ms:+.0f} ms")
+        self.lag_label.setText(verdict_lag_text(rep))
         self.cue_label.setText(VERDICT_CUE[verdict])
         self.rep_value.setText(str(rep.index + 1))
         self._update_stats()
         # Flash even when the verdict repeats, so each new rep is unmistakable.
         self._flash_timer.start()
         self.update()
+
+    def show_final(self, rep: RepResult) -> None:
+        """The rep's final record: a lumbar-first rep decided before its glutes fired gets
+        its measured lag. No new flash: it is the same rep."""
+        if self.order is not None and self.rep_value.text() == str(rep.index + 1):
+            self.lag_label.setText(verdict_lag_text(rep))
 
     def reset(self) -> None:
         self.order = None

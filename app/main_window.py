@@ -443,6 +443,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.traces.add_rep(r.start / fs, ev.end / fs, r.order)
         self.rep_table.show_rep(r)
         self.order_panel.show_final(r, fs)
+        if self.athlete_view is not None:
+            self.athlete_view.show_final(r)
 
     def _on_gap(self, ev: GapEvent) -> None:
         fs = self.ctl.fs if self.ctl is not None else 1.0

@@ -6,6 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtWidgets
 
+from app.review import side_text, verdict_lag_text
 from app.theme import VERDICT_COLOR, VERDICT_TEXT
 from devices.session.tally import RepTally
 from dsp.contract import Role
@@ -27,9 +28,10 @@ class VerdictLabel(QtWidgets.QLabel):
     def _paint(self, bg: str, fg: str = "white") -> None:
         self.setStyleSheet(f"QLabel {{ background: {bg}; color: {fg}; border-radius: 8px; }}")
 
-    def show_verdict(self, order: str, lag_ms: float | None) -> None:
+    def show_verdict(self, order: str, lag: str = "—") -> None:
+        """``lag`` as :func:`app.review.verdict_lag_text` words it ("—": none)."""
         self.order = order
-        lag = "" if lag_ms is None else f"  {lag_ms:+.0f} ms"
+        lag = "" if lag == "—" else f"  {lag}"
         verdict = Verdict(order)
         self.setText(VERDICT_TEXT[verdict] + lag)
         self._paint(VERDICT_COLOR[verdict])
@@ -148,12 +150,12 @@ class FiringOrderPanel(QtWidgets.QWidget):
         self._show(rep, fs)
 
     def _show(self, rep: RepResult, fs: float) -> None:
-        self.verdict.show_verdict(rep.order, rep.lag_ms)
-        sides = []
-        for name, side in (("left", rep.left), ("right", rep.right)):
-            if side is not None:
-                lag = "—" if side.lag_ms is None else f"{side.lag_ms:+.0f} ms"
-                sides.append(f"{name}: {side.order.replace('_', ' ')} ({lag})")
+        self.verdict.show_verdict(rep.order, verdict_lag_text(rep))
+        sides = [
+            side_text(name, side, rep)
+            for name, side in (("left", rep.left), ("right", rep.right))
+            if side is not None
+        ]
         text = f"rep {rep.index + 1}" + ("  ·  " + "  ·  ".join(sides) if sides else "")
         if rep.reason:
             text += f"\n{rep.reason}"

@@ -37,6 +37,26 @@ def lag_text(lag_ms: float | None, ci_ms: tuple[float, float] | None) -> str:
     return f"{lag_ms:+.0f} ({ci_ms[0]:+.0f}…{ci_ms[1]:+.0f})"
 
 
+def verdict_lag_text(rep: RepResult) -> str:
+    """The lag as the banner and the athlete view show it: ``-82 ms``; ``< -20 ms`` for a rep
+    decided lumbar-first while the glutes were still at rest (the rep's end fills in the
+    measured lag); ``—`` when there is none."""
+    if rep.lag_ms is not None:
+        return f"{rep.lag_ms:+.0f} ms"
+    if rep.lag_below_ms is not None:
+        return f"< {rep.lag_below_ms:+.0f} ms"
+    return "—"
+
+
+def side_text(name: str, side: SideResult, rep: RepResult) -> str:
+    """``left: lumbar first (-98 ms)``; while a lumbar-first rep waits for its glutes the side
+    is pending, not "undetermined"."""
+    if side.lag_ms is None and rep.lag_ms is None and rep.lag_below_ms is not None:
+        return f"{name}: glute not yet fired"
+    lag = "—" if side.lag_ms is None else f"{side.lag_ms:+.0f} ms"
+    return f"{name}: {side.order.replace('_', ' ')} ({lag})"
+
+
 class RepTable(QtWidgets.QTableWidget):
     """One row per rep: time, onsets, lag, verdict, per side, reason. Rows update when a rep
     ends (its final record). ``rep_clicked`` carries the rep's start index."""

@@ -85,7 +85,10 @@ class Analysis:
             "quality": {
                 r.value: self.quality.get(self.info.channel_names[i], {}) for r, i in roles.items()
             },
-            "gaps": [{"start_s": self.seconds(g.start), "samples": g.length} for g in self.gaps],
+            "gaps": [
+                {"start_s": self.seconds(g.start), "samples": g.length}
+                for g in sorted(self.gaps, key=lambda g: g.start)
+            ],
             "summary": self.summary(),
             "settings": self.settings.to_dict(),
         }
@@ -124,7 +127,12 @@ def analyze(
             elif isinstance(ev, RepsRejudged):
                 rejudged.append(ev)
             elif isinstance(ev, GapEvent):
-                result.gaps.append(ev)
+                last = result.gaps[-1] if result.gaps else None
+                if last is not None and last.start + last.length == ev.start:
+                    # one run of missing samples reported in parts (held, then a gap)
+                    result.gaps[-1] = GapEvent(last.start, last.length + ev.length)
+                else:
+                    result.gaps.append(ev)
 
     n = data.shape[0]
     for i in range(0, n, step):

@@ -35,6 +35,11 @@ from dsp.settings import DspSettings
 from dsp.templates import get_template
 
 log = logging.getLogger(__name__)
+
+#: the longest run of missing samples held over (each channel its last value): a few ms is
+#: shorter than one motor-unit action potential (≈ 5–10 ms), so holding it cannot make or
+#: hide a burst; longer runs are gaps (filters restart, data settle).
+BRIDGE_MS = 5.0
 Array = NDArray[np.float64]
 
 #: artefact kinds that pass (a spike, a pop, a motion transient, a clipping run): they block
@@ -164,6 +169,16 @@ class Pipeline:
         self.samples = 0
         self.gaps = 0
         self.lost_samples = 0
+        # Short runs of missing samples (NaN cells: a file's empty cells, a dropped reading)
+        # are bridged: each channel holds its last value for at most BRIDGE_MS, the filters
+        # run on (no restart, no re-settling), and the run is a gap span (a rep whose onsets
+        # it touches is undetermined) counted as a gap. Longer runs are gaps proper.
+        self._bridge_n = max(1, self._ms(BRIDGE_MS))
+        self._last_good = np.full(ch, np.nan)  # each channel's last finite value
+        self._nan_run = 0  # missing rows at the end of the last chunk (a run may go on)
+        self._missing_to = -1  # index after the last gap (bridged or not): one going on is one gap
+        # a held run's end -> its start, for a run whose gap proper follows in this chunk
+        self._held_from: dict[int, int] = {}
 
     def _smoothing_delay(self, cutoff_hz: float) -> int:
         # Low-frequency group delay of the 2nd-order Butterworth smoother, sqrt(2)/(2 pi fc):
@@ -220,7 +235,16 @@ class Pipeline:
             self._gap(self._next, start - self._next, events)
         n = data.shape[0]
         # (a sum is finite when every sample is, and almost always else: one call decides)
-        if n and math.isfinite(float(np.add.reduce(data, axis=None))):
+        finite = bool(n) and math.isfinite(float(np.add.reduce(data, axis=None)))
+        if n and not finite:
+            data = self._bridge(start, data, events)
+            finite = bool(np.isfinite(data).all())
+        if finite:
+            self._last_good[:] = data[-1]
+            self._nan_run = 0
+        elif n:
+            self._remember_last(data)
+        if finite:
             # the usual case: one contiguous run of samples, displayed as they come
             shown = self._contiguous(start, data, None, None, 0, events)
             filtered, envelope = shown if shown is not None else (None, None)
@@ -241,6 +265,7 @@ class Pipeline:
                 self._gap(start + int(a), int(b - a), events)
                 pos = b
             self._contiguous(start + pos, data[pos:], filtered, envelope, pos, events)
+            self._held_from.clear()
         else:
             self._contiguous(start, data, filtered, envelope, 0, events)
         self._next = start + n
@@ -271,10 +296,75 @@ class Pipeline:
             self._rejudge(self._next, events, at_end=True)
         return events
 
+    def _remember_last(self, data: Array) -> None:
+        ok = np.isfinite(data)
+        for c in np.flatnonzero(ok.any(axis=0)).tolist():
+            self._last_good[c] = data[np.flatnonzero(ok[:, c])[-1], c]
+
+    def _bridge(self, start: int, data: Array, events: list[Event]) -> Array:
+        """Hold each channel's last value over the first ``_bridge_n`` samples of every run of
+        missing rows (NaN cells); what is left of a longer run stays NaN (a gap proper).
+        Each bridged run is a gap span and a gap event."""
+        bad = ~np.isfinite(data).all(axis=1)
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], bad.view(np.int8), [0]))))
+        run_before = self._nan_run
+        # missing rows at the end of this chunk, counting a run that began before it
+        good = np.flatnonzero(~bad)
+        self._nan_run = run_before + len(bad) if not len(good) else len(bad) - 1 - int(good[-1])
+        out = data.copy()
+        last = self._last_good.copy()
+        prev_end = 0
+        for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+            if a > prev_end:  # the good rows before this run: their last values are held
+                seg = out[prev_end:a]
+                ok = np.isfinite(seg)
+                for c in np.flatnonzero(ok.any(axis=0)).tolist():
+                    last[c] = seg[np.flatnonzero(ok[:, c])[-1], c]
+            prev_end = b
+            done = run_before if a == 0 else 0  # a run going on from the last chunk
+            held = min(b - a, self._bridge_n - done)
+            if held <= 0:
+                continue
+            block = out[a : a + held]
+            for r in range(held):  # short: hold cell by cell, a channel's own last value
+                row = block[r]
+                miss = ~np.isfinite(row)
+                row[miss] = last[miss]
+                last[~miss] = row[~miss]
+            if not np.isfinite(block).all():
+                continue  # nothing to hold yet (the stream begins with missing values)
+            at = start + a
+            if held < b - a:  # the run goes on past the bridge here: one gap event for all
+                if at != self._missing_to:
+                    self._held_from[at + held] = at
+            elif at != self._missing_to:
+                self.gaps += 1
+                events.append(GapEvent(at, held))
+            self.lost_samples += held
+            self.samples -= held  # (counted again as they pass through the filters)
+            self._missing_to = at + held
+            self.spans.add_all(at, at + held + self._bridge_n, "gap")
+        return out
+
     def _gap(self, start: int, length: int, events: list[Event]) -> None:
+        held_from = self._held_from.pop(start, None)
+        if held_from is not None:  # the rest of a run whose start was held in this chunk
+            self.gaps += 1
+            self.lost_samples += length
+            events.append(GapEvent(held_from, start - held_from + length))
+            self._gap_restart(start, length, events)
+            return
+        if start == self._missing_to:  # a run going on from the last chunk: the same gap
+            self.lost_samples += length
+            events.append(GapEvent(start, length))
+            self._gap_restart(start, length, events)
+            return
         self.gaps += 1
         self.lost_samples += length
         events.append(GapEvent(start, length))
+        self._gap_restart(start, length, events)
+
+    def _gap_restart(self, start: int, length: int, events: list[Event]) -> None:
         settle = self._ms(self.settings.gap_settle_ms)
         self.spans.add_all(start, start + length + settle, "gap")
         self._settle_decision(start - 1, events)
@@ -289,6 +379,7 @@ class Pipeline:
         self.artefacts.restart()
         self._blocked_until = start + length + settle
         self._next = start + length
+        self._missing_to = start + length
 
     def _restart_filters(self) -> None:
         """The conditioning, the statistic and the envelope start afresh (after a gap)."""

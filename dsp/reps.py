@@ -112,6 +112,9 @@ class RepResult:
     rejudged: bool = False
     #: roles whose burst was already under way when the data began (no onset was seen)
     censored: tuple[Role, ...] = ()
+    #: decided lumbar-first before any glute fired: the lag was not known then but below
+    #: this bound (−tolerance); the rep's final record (at its end) carries the measured lag
+    lag_below_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -365,6 +368,7 @@ class RepTracker:
         rep = self._rep
         assert rep is not None
         reason = ""
+        below: float | None = None
         # Each role's onset must come from clean data: its window runs from before the rep to
         # just after its onset (or to now, for a role still missing). Clipping later in the
         # burst does not matter.
@@ -396,6 +400,7 @@ class RepTracker:
         elif lag is None and early:
             reason = f"glutes still at rest {self.tolerance_ms:g} ms after the lumbar onset"
             order = LUMBAR_FIRST
+            below = -self.tolerance_ms
         elif lag is None:
             missing = "glute" if not any(r in rep.onsets for r in self.glutes) else "lumbar"
             reason = f"no {missing} onset in this rep"
@@ -412,6 +417,7 @@ class RepTracker:
             onset_ci={r: rep.spread[r] for r in self.compared if r in rep.spread},
             lag_ci_ms=lag_ci,
             censored=tuple(r for r in self.compared if r in rep.censored),
+            lag_below_ms=below,
         )
         rep.decided = result
         return result

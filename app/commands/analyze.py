@@ -7,7 +7,13 @@ import json
 import sys
 from typing import Any
 
-from app.commands.common import add_dsp_arguments, dsp_settings_from_args, load_mapped, source_of
+from app.commands.common import (
+    add_dsp_arguments,
+    dsp_settings_from_args,
+    load_mapped,
+    sampling_rate,
+    source_of,
+)
 from dsp.reps import ORDERS, glute_first_pct
 
 
@@ -22,7 +28,9 @@ def register(sub: Any) -> None:
         "--channels",
         help="role=COLUMN mapping, e.g. glute_l=EXG1-EXG2,lumbar_l=EXG3-EXG4 (A-B = bipolar)",
     )
-    p.add_argument("--fs", type=float, help="sampling rate in Hz (CSV without a time column)")
+    p.add_argument(
+        "--fs", type=sampling_rate, help="sampling rate in Hz (CSV without a time column)"
+    )
     p.add_argument("--units", choices=["uV", "mV", "V"], help="units of CSV values (default uV)")
     p.add_argument("--board", help="BrainFlow CSV files: the board that wrote it, e.g. CYTON_BOARD")
     p.add_argument("--stream", help="XDF files: the name of the EMG stream")
@@ -88,6 +96,10 @@ def format_table(doc: dict[str, Any]) -> str:
         f"undetermined {s['undetermined']}; median lag "
         + ("—" if s["median_lag_ms"] is None else f"{s['median_lag_ms']:.0f} ms"),
     ]
+    gaps = doc.get("gaps") or []
+    if gaps:
+        lost = sum(int(g.get("samples", 0)) for g in gaps)
+        lines.append(f"gaps: {len(gaps)} ({lost} samples missing; reps they touch undetermined)")
     bad = [
         f"{r}: {q.get('status')} ({', '.join(q.get('issues', []))})"
         for r, q in doc["quality"].items()

@@ -19,6 +19,25 @@ if TYPE_CHECKING:
     from dsp.contract import StreamInfo
 
 
+#: sampling rates a command accepts: sEMG needs >= 1 kHz for its 20-450 Hz band, but files
+#: of other biosignals at a few hundred Hz still open; above 100 kHz no sEMG amplifier samples
+#: and buffers sized by the rate would exhaust memory.
+MIN_FS, MAX_FS = 100.0, 100_000.0
+
+
+def sampling_rate(text: str) -> float:
+    """argparse type of ``--fs``: a finite number of Hz in [MIN_FS, MAX_FS]."""
+    try:
+        fs = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of Hz") from None
+    if not MIN_FS <= fs <= MAX_FS:  # (also refuses nan: every comparison is false)
+        raise argparse.ArgumentTypeError(
+            f"{text} Hz is out of range: give {MIN_FS:g} to {MAX_FS:g} Hz"
+        )
+    return fs
+
+
 def parse_role_map(text: str) -> dict[Role, str]:
     """``glute_l=EXG1-EXG2,lumbar_l=C3`` -> ordered {Role: column spec}."""
     mapping: dict[Role, str] = {}

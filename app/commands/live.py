@@ -21,7 +21,12 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--duration", type=float, help="stop after this many seconds of data")
     add_source_arguments(p)
-    p.add_argument("--jsonl", action="store_true", help="one JSON object per rep, then stats")
+    p.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="one JSON object per rep as decided (final: false) and at its end (final: true), "
+        "then stats",
+    )
     add_dsp_arguments(p)
     p.set_defaults(func=run)
 
@@ -29,7 +34,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from devices.session.controller import SessionController
     from dsp.events import RepsRejudged
-    from dsp.reps import RepResult
+    from dsp.reps import RepEnded, RepResult
 
     settings = dsp_settings_from_args(args)
     ctl = SessionController(open_source(args), settings)
@@ -40,39 +45,65 @@ def run(args: argparse.Namespace) -> int:
         out.write(f"{info.source or 'source'}: {info.fs:g} Hz, {roles}; Ctrl-C stops\n")
         out.flush()
 
-    def show(ev: RepResult) -> None:
+    def record(ev: RepResult, final: bool) -> dict[str, Any]:
         counts = ctl.tally.session  # the window's definition: undetermined reps left out
+        pct = ctl.tally.percent(counts)
+        ci = {
+            r.value: [round(a / info.fs, 4), round(b / info.fs, 4)]
+            for r, (a, b) in ev.onset_ci.items()
+        }
+        return {
+            "rep": ev.index + 1,
+            # the verdict as decided (false) or the rep's record at its end (true): a rep
+            # decided lumbar-first while the glutes were at rest gets its lag only then
+            "final": final,
+            "t_s": round(ev.start / info.fs, 4),
+            "end_s": None if ev.end is None else round(ev.end / info.fs, 4),
+            "lag_ms": ev.lag_ms,
+            "lag_below_ms": ev.lag_below_ms,
+            "lag_ci_ms": None if ev.lag_ci_ms is None else list(ev.lag_ci_ms),
+            "onset_ci_s": ci,
+            "order": ev.order,
+            "reason": ev.reason,
+            "rejudged": ev.rejudged,
+            "left": ev.left.to_dict() if ev.left else None,
+            "right": ev.right.to_dict() if ev.right else None,
+            "glute_first_pct": None if pct is None else round(pct, 1),
+        }
+
+    def line(ev: RepResult, note: str = "") -> None:
+        counts = ctl.tally.session
         reps, glute = len(ctl.tally.reps), counts[GLUTE_FIRST]
         pct = ctl.tally.percent(counts)
-        if args.jsonl:
-            ci = {
-                r.value: [round(a / info.fs, 4), round(b / info.fs, 4)]
-                for r, (a, b) in ev.onset_ci.items()
-            }
-            doc = {
-                "rep": ev.index + 1,
-                "t_s": round(ev.start / info.fs, 4),
-                "lag_ms": ev.lag_ms,
-                "lag_ci_ms": None if ev.lag_ci_ms is None else list(ev.lag_ci_ms),
-                "onset_ci_s": ci,
-                "order": ev.order,
-                "reason": ev.reason,
-                "rejudged": ev.rejudged,
-                "left": ev.left.to_dict() if ev.left else None,
-                "right": ev.right.to_dict() if ev.right else None,
-                "glute_first_pct": None if pct is None else round(pct, 1),
-            }
-            out.write(json.dumps(doc) + "\n")
+        if ev.lag_ms is not None:
+            lag = f"{ev.lag_ms:+6.0f} ms"
+        elif ev.lag_below_ms is not None:
+            lag = f"< {ev.lag_below_ms:+.0f} ms"
         else:
-            lag = "   —   " if ev.lag_ms is None else f"{ev.lag_ms:+6.0f} ms"
-            if ev.lag_ci_ms is not None:
-                lag += f" ({ev.lag_ci_ms[0]:+.0f}…{ev.lag_ci_ms[1]:+.0f})"
-            verdict = ev.order.replace("_", " ") + (" (re-judged)" if ev.rejudged else "")
-            share = "  —" if pct is None else f"{pct:3.0f}%"
-            out.write(
-                f"rep {ev.index + 1:3d}  {ev.start / info.fs:8.2f} s  lag {lag}  "
-                f"{verdict:<13s} glute first {share} ({glute}/{reps})\n"
-            )
+            lag = "   —   "
+        if ev.lag_ci_ms is not None:
+            lag += f" ({ev.lag_ci_ms[0]:+.0f}…{ev.lag_ci_ms[1]:+.0f})"
+        verdict = ev.order.replace("_", " ") + (" (re-judged)" if ev.rejudged else "")
+        share = "  —" if pct is None else f"{pct:3.0f}%"
+        out.write(
+            f"rep {ev.index + 1:3d}  {ev.start / info.fs:8.2f} s  lag {lag}  "
+            f"{verdict:<13s} glute first {share} ({glute}/{reps}){note}\n"
+        )
+
+    def show(ev: RepResult) -> None:
+        if args.jsonl:
+            out.write(json.dumps(record(ev, final=False)) + "\n")
+        else:
+            line(ev)
+        out.flush()
+
+    def ended(ev: RepEnded) -> None:
+        if args.jsonl:
+            out.write(json.dumps(record(ev.result, final=True)) + "\n")
+        elif ev.result.lag_below_ms is not None and ev.result.lag_ms is not None:
+            line(ev.result, "  (lag measured at the rep's end)")
+        else:
+            return
         out.flush()
 
     def rejudged(ev: RepsRejudged) -> None:
@@ -80,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
             show(rep)
 
     ctl.on_rep = show
+    ctl.on_rep_final = ended
     ctl.on_rejudged = rejudged
     fast = args.fast or (args.source == "file" and args.speed == "fast")
     try:

@@ -16,6 +16,7 @@ from app.commands.common import (
     check_writable,
     dsp_settings_from_args,
     load_mapped,
+    sampling_rate,
     source_of,
 )
 
@@ -42,7 +43,9 @@ def register(sub: Any) -> None:
         "--channels",
         help="role=COLUMN mapping, e.g. glute_l=EXG1-EXG2,lumbar_l=EXG3-EXG4 (A-B = bipolar)",
     )
-    p.add_argument("--fs", type=float, help="sampling rate in Hz (CSV without a time column)")
+    p.add_argument(
+        "--fs", type=sampling_rate, help="sampling rate in Hz (CSV without a time column)"
+    )
     p.add_argument("--units", choices=["uV", "mV", "V"], help="units of CSV values (default uV)")
     p.add_argument("--board", help="BrainFlow CSV files: the board that wrote it, e.g. CYTON_BOARD")
     p.add_argument("--stream", help="XDF files: the name of the EMG stream")

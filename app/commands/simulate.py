@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.cli import CliError
-from app.commands.common import check_writable
+from app.commands.common import check_writable, sampling_rate
 from devices.simulation.presets import PRESETS
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def register(sub: Any) -> None:
         "the preset (or the defaults).",
     )
     p.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
-    p.add_argument("--fs", type=float, help="sampling rate in Hz, >= 500 (default 2000)")
+    p.add_argument("--fs", type=sampling_rate, help="sampling rate in Hz, >= 500 (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, metavar="FILE.csv", help="CSV to write")
     p.add_argument("--truth", metavar="FILE.json", help="also write the ground truth here")

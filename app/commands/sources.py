@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from app.cli import CliError
-from app.commands.common import parse_role_map
+from app.commands.common import parse_role_map, sampling_rate
 
 if TYPE_CHECKING:
     from devices.drivers.base import Device
@@ -17,7 +17,9 @@ SOURCES = ("simulator", "file", "serial", "brainflow")
 def add_source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", default="simulator", choices=SOURCES, help="data source")
     p.add_argument(
-        "--fs", type=float, help="sampling rate in Hz (simulator: default 2000; serial: required)"
+        "--fs",
+        type=sampling_rate,
+        help="sampling rate in Hz (simulator: default 2000; serial: required)",
     )
     p.add_argument("--channels", help="role=CHANNEL mapping, e.g. glute_l=ch1,lumbar_l=ch2")
     g = p.add_argument_group("simulator")
@@ -98,7 +100,7 @@ def source_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             "preset": args.preset,
             "realtime": not args.fast,
             "duration_s": args.duration if args.fast else None,
-            "fs": args.fs or 2000.0,
+            "fs": 2000.0 if args.fs is None else args.fs,
         }
         if args.seed is not None:
             sim["seed"] = args.seed

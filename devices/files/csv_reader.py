@@ -9,6 +9,7 @@ lines are comments; ``# roles: glute_l=EMG1, lumbar_l=EMG3`` declares roles.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -235,14 +236,29 @@ def _to_recording(
     gaps = index is not None and n_out != n_rows
     data = np.full((n_out, len(keep)), np.nan) if gaps else np.empty((n_out, len(keep)))
     pos = 0
+    missing_cells = missing_rows = 0
     blocks.reverse()
     while blocks:
         block = blocks.pop()
         rows = block.shape[0]
         target = index[pos : pos + rows] if gaps else slice(pos, pos + rows)  # type: ignore[index]
         data[target] = block[:, keep]
+        nan = np.isnan(data[target])
+        if nan.any():
+            missing_cells += int(np.count_nonzero(nan))
+            missing_rows += int(np.count_nonzero(nan.any(axis=1)))
         pos += rows
         del block
+    if missing_cells:
+        # Empty or NaN cells are samples the file does not have: the pipeline holds a few
+        # ms over and treats longer runs as gaps; reps whose onsets they touch are
+        # undetermined. One line, so the user knows why.
+        log.warning(
+            "%s: %d empty or NaN cell(s) in %d row(s): treated as missing samples (gaps)",
+            os.path.basename(path),
+            missing_cells,
+            missing_rows,
+        )
 
     units: list[str] = []
     for j, i in enumerate(keep):
