@@ -305,12 +305,13 @@ class Pipeline:
         """Hold each channel's last value over the first ``_bridge_n`` samples of every run of
         missing rows (NaN cells); what is left of a longer run stays NaN (a gap proper).
         Each bridged run is a gap span and a gap event."""
-        bad = ~np.isfinite(data).all(axis=1)
+        bad: NDArray[np.bool_] = ~np.isfinite(data).all(axis=1)
         edges = np.flatnonzero(np.diff(np.concatenate(([0], bad.view(np.int8), [0]))))
+        rows = data.shape[0]
         run_before = self._nan_run
         # missing rows at the end of this chunk, counting a run that began before it
         good = np.flatnonzero(~bad)
-        self._nan_run = run_before + len(bad) if not len(good) else len(bad) - 1 - int(good[-1])
+        self._nan_run = run_before + rows if not len(good) else rows - 1 - int(good[-1])
         out = data.copy()
         last = self._last_good.copy()
         prev_end = 0
