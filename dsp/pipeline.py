@@ -305,7 +305,7 @@ class Pipeline:
         """Hold each channel's last value over the first ``_bridge_n`` samples of every run of
         missing rows (NaN cells); what is left of a longer run stays NaN (a gap proper).
         Each bridged run is a gap span and a gap event."""
-        bad: NDArray[np.bool_] = ~np.isfinite(data).all(axis=1)
+        bad = np.asarray(~np.isfinite(data).all(axis=1), dtype=bool)
         edges = np.flatnonzero(np.diff(np.concatenate(([0], bad.view(np.int8), [0]))))
         rows = data.shape[0]
         run_before = self._nan_run
