@@ -38,6 +38,24 @@ def sampling_rate(text: str) -> float:
     return fs
 
 
+def bounded(lo: float, hi: float, unit: str = "", *, low_open: bool = False) -> Any:
+    """argparse type: a finite number in [lo, hi] (``(lo, hi]`` with ``low_open``). NaN, inf
+    and absurd magnitudes are refused with the range, before any work starts."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        ok = (lo < value if low_open else lo <= value) and value <= hi  # false for nan
+        if not ok:
+            span = f"{'more than ' if low_open else ''}{lo:g} to {hi:g}{unit}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range: give {span}")
+        return value
+
+    return parse
+
+
 def parse_role_map(text: str) -> dict[Role, str]:
     """``glute_l=EXG1-EXG2,lumbar_l=C3`` -> ordered {Role: column spec}."""
     mapping: dict[Role, str] = {}
@@ -65,7 +83,9 @@ def add_dsp_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--exercise", default=d.exercise, help="exercise template (default hinge)")
     g.add_argument(
         "--tolerance-ms",
-        type=float,
+        # the Settings dialog's ranges: a neutral zone wider than 200 ms calls every rep
+        # simultaneous (rep-to-rep scatter in healthy people is about +-100 ms)
+        type=bounded(0.0, 200.0, " ms"),
         default=d.tolerance_ms,
         help="neutral zone +-ms for 'simultaneous' (default 20)",
     )
@@ -83,11 +103,14 @@ def add_dsp_arguments(p: argparse.ArgumentParser) -> None:
         help="onset statistic (default tkeo)",
     )
     g.add_argument(
-        "--k-on", type=float, default=d.k_on, help="onset threshold in baseline SDs (default 4)"
+        "--k-on",
+        type=bounded(0.5, 50.0, " SD"),
+        default=d.k_on,
+        help="onset threshold in baseline SDs (default 4)",
     )
     g.add_argument(
         "--min-on-ms",
-        type=float,
+        type=bounded(0.0, 500.0, " ms", low_open=True),
         default=d.min_on_ms,
         help="minimum time above threshold (default 30)",
     )
@@ -103,8 +126,6 @@ def dsp_settings_from_args(args: argparse.Namespace, **extra: Any) -> DspSetting
         get_template(args.exercise)
     except ContractError as exc:
         raise CliError(str(exc)) from None
-    if args.tolerance_ms < 0 or args.k_on <= 0 or args.min_on_ms <= 0:
-        raise CliError("--tolerance-ms must be >= 0, --k-on and --min-on-ms > 0")
     changes: dict[str, Any] = {
         "exercise": args.exercise,
         "tolerance_ms": args.tolerance_ms,
