@@ -56,6 +56,12 @@ def parse_role(text: str) -> Role:
         raise ContractError(f"unknown role {text!r} (expected one of: {names})") from None
 
 
+
+#: sampling rates fireorder accepts anywhere (CLI, files, devices). sEMG needs >= 1 kHz for its
+#: 20-450 Hz band, but files of other biosignals at a few hundred Hz still open; no sEMG
+#: amplifier samples above 100 kHz, and buffers sized by the rate would exhaust memory.
+MIN_FS, MAX_FS = 100.0, 100_000.0
+
 @dataclass(frozen=True)
 class StreamInfo:
     """What a source sends once before its chunks.

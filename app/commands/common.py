@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.cli import CliError
-from dsp.contract import ContractError, Role, parse_role
+from dsp.contract import MAX_FS, MIN_FS, ContractError, Role, parse_role
 from dsp.settings import DspSettings
 
 if TYPE_CHECKING:
@@ -17,12 +17,6 @@ if TYPE_CHECKING:
 
     from devices.files import Recording
     from dsp.contract import StreamInfo
-
-
-#: sampling rates a command accepts: sEMG needs >= 1 kHz for its 20-450 Hz band, but files
-#: of other biosignals at a few hundred Hz still open; above 100 kHz no sEMG amplifier samples
-#: and buffers sized by the rate would exhaust memory.
-MIN_FS, MAX_FS = 100.0, 100_000.0
 
 
 def sampling_rate(text: str) -> float:

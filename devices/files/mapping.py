@@ -17,8 +17,8 @@ from numpy.typing import NDArray
 
 from devices.files.derive import derive_channels
 from devices.files.detect import read_recording
-from devices.files.model import ReaderError, Recording
-from dsp.contract import ContractError, Role, StreamInfo, parse_role
+from devices.files.model import FormatError, ReaderError, Recording
+from dsp.contract import MIN_FS, ContractError, Role, StreamInfo, parse_role
 
 
 class MappingError(ReaderError):
@@ -57,6 +57,11 @@ def map_recording(
     """Map ``rec``'s channels to roles (``channels``, else the file's own roles).
 
     ``keep_unmapped`` appends the channels without a role (replay shows them)."""
+    if not rec.fs >= MIN_FS:  # a file of slow signals (or a lying header): no sEMG band
+        raise FormatError(
+            f"sampling rate {rec.fs:.4g} Hz is too low for sEMG (20-450 Hz needs "
+            f">= 1000 Hz; fireorder accepts >= {MIN_FS:g} Hz)"
+        )
     spec = dict(channels) if channels else dict(rec.roles)
     if not spec:
         raise MappingError(

@@ -8,6 +8,8 @@ from datetime import datetime
 import numpy as np
 from numpy.typing import NDArray
 
+from dsp.contract import MAX_FS
+
 
 class ReaderError(ValueError):
     """A file that cannot be read, as one clear user-facing line."""
@@ -54,8 +56,11 @@ class Recording:
             )
         if len(self.units) != len(self.channel_names):
             raise ValueError("one unit per channel")
-        if not np.isfinite(self.fs) or self.fs <= 0:
-            raise ValueError(f"sampling rate must be positive, got {self.fs}")
+        if not 0 < self.fs <= MAX_FS:  # (false for nan) a lying header or time column
+            raise FormatError(
+                f"sampling rate {self.fs:.4g} Hz is not plausible (at most {MAX_FS:g} Hz): "
+                "the file's header or time column is wrong"
+            )
         arr.flags.writeable = False
         object.__setattr__(self, "data", arr)
         object.__setattr__(self, "channel_names", tuple(self.channel_names))

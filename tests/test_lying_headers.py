@@ -1,0 +1,61 @@
+"""A header or time column that lies about the sampling rate is one clear line and exit 2,
+before any rate-sized buffer is allocated (issue 11: tracebacks, GiB allocations)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyedflib
+import pytest
+
+FS = 2000
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def _edf(path: Path, kind: int) -> bytes:
+    x = np.random.default_rng(0).standard_normal((2, FS * 4)) * 20
+    bdf = kind == pyedflib.FILETYPE_BDF
+    w = pyedflib.EdfWriter(str(path), 2, file_type=kind)
+    w.setSignalHeaders([{
+        "label": f"ch{i}", "dimension": "uV", "sample_frequency": FS, "physical_max": 500,
+        "physical_min": -500, "digital_max": 8388607 if bdf else 32767,
+        "digital_min": -8388608 if bdf else -32768,
+    } for i in range(2)])
+    w.writeSamples(list(x))
+    w.close()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("kind", [pyedflib.FILETYPE_EDF, pyedflib.FILETYPE_BDF])
+@pytest.mark.parametrize("duration", ["1e-300", "1e300", "1e-6", "0.001", "1000"])
+def test_lying_record_duration(tmp_path: Path, kind: int, duration: str) -> None:
+    good = tmp_path / "good.edf"
+    raw = bytearray(_edf(good, kind))
+    ok = _cli("analyze", str(good), "--channels", "glute_l=ch0,lumbar_l=ch1")
+    assert ok.returncode == 0, ok.stderr
+    raw[244:252] = duration.ljust(8).encode()
+    bad = tmp_path / "lie.edf"
+    bad.write_bytes(bytes(raw))
+    proc = _cli("analyze", str(bad), "--channels", "glute_l=ch0,lumbar_l=ch1")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "Hz" in proc.stderr or "duration" in proc.stderr or "compliant" in proc.stderr
+
+
+@pytest.mark.parametrize("step", ["1e-300", "1e-9", "0.5"])
+def test_lying_time_column(tmp_path: Path, step: str) -> None:
+    rows = "\n".join(f"{i * float(step)!r},{(i * 7) % 13 - 6},{(i * 5) % 11 - 5}"
+                     for i in range(3000))
+    path = tmp_path / "t.csv"
+    path.write_text("time,a,b\n" + rows + "\n")
+    proc = _cli("analyze", str(path), "--channels", "glute_l=a,lumbar_l=b")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "Hz" in proc.stderr
