@@ -59,3 +59,34 @@ def test_lying_time_column(tmp_path: Path, step: str) -> None:
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "Hz" in proc.stderr
+
+
+def test_sparse_file_beyond_memory_is_refused_before_reading(tmp_path: Path) -> None:
+    good = tmp_path / "good.edf"
+    raw = bytearray(_edf(good, pyedflib.FILETYPE_EDF))
+    header = int(raw[184:192])
+    per_record = 2 * FS * 2  # two signals, 2000 samples per 1 s record, 2 bytes each
+    records = int(64e9 // per_record)  # 64 GB of (sparse, unwritten) samples
+    raw[236:244] = str(records).ljust(8).encode()
+    sparse = tmp_path / "sparse.edf"
+    with open(sparse, "wb") as f:
+        f.write(raw[:header])
+        f.truncate(header + records * per_record)
+    proc = _cli("analyze", str(sparse), "--channels", "glute_l=ch0,lumbar_l=ch1")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "GiB" in proc.stderr and "memory" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [["analyze", "{f}"], ["report", "{f}", "--out", "{d}/r.html"],
+     ["live", "--source", "file", "--file", "{f}"]],
+)
+def test_a_fifo_is_refused_not_waited_on(tmp_path: Path, cmd: list[str]) -> None:
+    import os
+
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    proc = _cli(*(c.replace("{f}", str(fifo)).replace("{d}", str(tmp_path)) for c in cmd))
+    assert proc.returncode == 2, proc.stderr
+    assert "not a regular file" in proc.stderr and proc.stderr.count("\n") == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable, Sequence
 
@@ -137,3 +138,35 @@ def roles_from_labels(
         if named and named not in roles:
             roles[named] = name
     return roles
+
+
+#: reading a file holds its samples as float64, then the mapped (role) copy and the analysis'
+#: own arrays: about three times the decoded size at the peak
+WORKING_COPIES = 3
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the system can give without swapping (Linux MemAvailable), if known."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_memory(n_values: int, what: str) -> None:
+    """Refuse, in one line, a file whose samples would not fit in memory (a sparse file or a
+    header promising billions of samples), before anything is allocated."""
+    need = n_values * 8 * WORKING_COPIES
+    free = available_memory()
+    if free is not None and need > free:
+        raise FormatError(
+            f"{what} holds {n_values / 1e6:.0f} M samples: reading them needs about "
+            f"{need / 2**30:.1f} GiB, more than the {free / 2**30:.1f} GiB of memory free"
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,6 +90,11 @@ def read_recording(
         if format is not None and format.strip().lower() not in FORMATS:
             raise FormatError(f"unknown format {format!r} (known: {', '.join(FORMATS)})")
         try:
+            # A FIFO, socket or device would block the read or never end: refuse it before
+            # opening (opening a FIFO alone waits for a writer).
+            st = os.stat(name) if os.path.exists(name) else None
+            if st is not None and not stat.S_ISDIR(st.st_mode) and not stat.S_ISREG(st.st_mode):
+                raise FormatError("not a regular file (a pipe, socket or device)")
             with open(name, "rb") as f:
                 head = f.read(256)
         except FileNotFoundError:

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .common import (
+    check_memory,
     check_user_units,
     clip,
     microvolt_factor,
@@ -170,6 +171,7 @@ def _check_header(path: str) -> _Header:
             f"file size {size} bytes does not match the header ({expected} bytes for "
             f"{n_records} data records)"
         )
+    check_memory(n_records * sum(samples_per_record), "the file")
     return _Header(
         kind=kind,
         n_signals=n_signals,
