@@ -531,6 +531,13 @@ def read_sidecar(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return doc
 
 
+def sidecar_part(doc: Mapping[str, Any] | None, key: str) -> dict[str, Any]:
+    """``doc[key]`` when it is an object, else empty: a hand-edited or foreign sidecar whose
+    ``stream`` is a string or whose ``summary`` is a list is ignored part by part."""
+    value = doc.get(key) if isinstance(doc, Mapping) else None
+    return value if isinstance(value, dict) else {}
+
+
 # ------------------------------------------------------------------------------- reading
 
 
@@ -672,8 +679,7 @@ def _read(name: str) -> Recording:
     labels = [h.signals[i].label for i in data_idx]
     side = read_sidecar(name)
     names = labels
-    stream = (side or {}).get("stream") or {}
-    full = stream.get("channel_names")
+    full = sidecar_part(side, "stream").get("channel_names")
     if isinstance(full, list) and len(full) == len(labels) and len(set(full)) == len(full):
         names = [str(x) for x in full]  # untruncated names
     roles = _roles(h, data_idx, names)

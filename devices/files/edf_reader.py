@@ -14,6 +14,7 @@ file's layout does not match what pyedflib reports.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import warnings
@@ -39,6 +40,9 @@ from .common import (
 from .model import Annotation, FormatError, Recording
 
 log = logging.getLogger(__name__)
+
+#: an annotation onset further than this from the file's start (a year) is impossible
+MAX_ANNOTATION_S = 366 * 86400.0
 
 EDF_MAGIC = b"0       "
 BDF_MAGIC = b"\xffBIOSEMI"
@@ -353,10 +357,18 @@ def _read(
     declared = {**extra, **declared}
 
     onsets, durations, texts = r.readAnnotations()  # type: ignore[attr-defined]
-    annotations = tuple(
-        Annotation(float(o), max(float(d), 0.0), str(t))  # pyedflib gives -1: no duration
-        for o, d, t in zip(onsets, durations, texts, strict=True)
-    )
+    kept = []
+    for o, d, t in zip(onsets, durations, texts, strict=True):
+        onset, length = float(o), float(d)
+        if not math.isfinite(onset) or abs(onset) > MAX_ANNOTATION_S:
+            continue  # a TAL with an onset of inf or 1e300 s marks nothing in this file
+        # pyedflib gives -1: no duration
+        kept.append(Annotation(onset, length if math.isfinite(length) and length > 0 else 0.0,
+                               str(t)))
+    if len(kept) < len(onsets):
+        log.warning("%s: %d annotation(s) with an impossible onset skipped",
+                    os.path.basename(path), len(onsets) - len(kept))
+    annotations = tuple(kept)
     start: datetime | None
     try:
         start = r.getStartdatetime()  # type: ignore[attr-defined]

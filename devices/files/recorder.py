@@ -795,8 +795,7 @@ def _in_use(path: Path) -> bool:
             return False
         finally:
             os.close(fd)
-    side = fmt.read_sidecar(path) or {}
-    writer = side.get("writer") or {}
+    writer = fmt.sidecar_part(fmt.read_sidecar(path), "writer")
     if writer.get("host") != socket.gethostname() or not isinstance(writer.get("pid"), int):
         return False
     try:
@@ -868,7 +867,7 @@ def repair(path: str | os.PathLike[str]) -> RepairReport:
     if side is not None:
         if cut or patched or side.get("state") == "recording":
             side["state"] = "repaired"
-        summary = dict(side.get("summary") or {})
+        summary = fmt.sidecar_part(side, "summary")
         summary.update(
             records=complete,
             samples=samples,
@@ -894,4 +893,7 @@ def recover_folder(folder: str | os.PathLike[str]) -> list[RepairReport]:
             reports.append(repair(path))
         except (OSError, ValueError) as exc:
             log.warning("cannot repair %s: %s", path, exc)
+        except Exception as exc:  # one odd file never stops the app or a new recording
+            log.warning("cannot repair %s: %s: %s", path, type(exc).__name__, exc)
+            log.debug("repair of %s failed", path, exc_info=True)
     return reports
