@@ -250,6 +250,15 @@ def _row(bdf: Path, doc: Mapping[str, Any]) -> SessionRow:
     )
 
 
+def _bare_row(bdf: Path) -> SessionRow:
+    """A recording whose sidecar cannot be read: listed by its file, to be opened as a BDF."""
+    try:
+        when = datetime.datetime.fromtimestamp(bdf.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+    except OSError:
+        when = ""
+    return SessionRow(bdf, "", "", when, "", None, None, None, "sidecar unreadable")
+
+
 def browse(folder: str | os.PathLike[str]) -> list[SessionRow]:
     """Every fireorder recording in ``folder``, newest first. A sidecar that cannot be read
     or makes no sense is skipped with a log line; it never stops the listing."""
@@ -262,6 +271,9 @@ def browse(folder: str | os.PathLike[str]) -> list[SessionRow]:
         if not bdf.exists():
             continue
         doc = _load_json(side)
+        if doc is None:  # unreadable (cut short, deep nesting): the recording stands alone
+            rows.append(_bare_row(bdf))
+            continue
         if not isinstance(doc, dict) or doc.get("schema") != SIDECAR_SCHEMA:
             log.info("skipping %s: not a %s sidecar", side, SIDECAR_SCHEMA)
             continue
