@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,6 +134,31 @@ def dsp_settings_from_args(args: argparse.Namespace, **extra: Any) -> DspSetting
     if args.no_ecg_filter:
         changes["ecg_highpass_hz"] = 0.0
     return DspSettings().with_(**changes)
+
+
+@contextlib.contextmanager
+def atomic_outputs(*paths: Path | None) -> Iterator[list[Path | None]]:
+    """Temporary names beside ``paths`` to write to; renamed over them only when the block
+    succeeds. A full disk or an error halfway leaves no empty or partial file, and an
+    existing file is replaced whole or not at all."""
+    temps = [
+        None if p is None else p.with_name(f".{p.name}.{os.getpid()}.tmp") for p in paths
+    ]
+    try:
+        yield temps
+    except BaseException as exc:
+        if isinstance(exc, OSError) and exc.filename is not None:
+            # the user named the final file: say that one, not the temporary name
+            by_temp = {str(t): p for t, p in zip(temps, paths, strict=True) if t is not None}
+            exc.filename = by_temp.get(str(exc.filename), exc.filename)
+        for t in temps:
+            if t is not None:
+                with contextlib.suppress(OSError):
+                    t.unlink()
+        raise
+    for t, p in zip(temps, paths, strict=True):
+        if t is not None and p is not None and t.exists():
+            os.replace(t, p)
 
 
 def check_writable(path: Path, option: str) -> None:

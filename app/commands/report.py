@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from app.cli import CliError
 from app.commands.common import (
     add_dsp_arguments,
+    atomic_outputs,
     check_writable,
     dsp_settings_from_args,
     load_mapped,
@@ -158,17 +159,19 @@ def run(args: argparse.Namespace) -> int:
             or (rec.start_time.strftime("%Y-%m-%d %H:%M") if rec.start_time else None),
         }
         try:
-            write_report(
-                doc,
-                data,
-                info,
-                out,
-                title=args.title,
-                meta={k: v for k, v in meta.items() if v},
-                progress=bar.stage("report", ANALYSIS_SHARE, 1.0),
-            )
-            if csv_path is not None:
-                rep_table_csv(doc, csv_path)
+            with atomic_outputs(out, csv_path) as (html_tmp, csv_tmp):
+                assert html_tmp is not None
+                write_report(
+                    doc,
+                    data,
+                    info,
+                    html_tmp,
+                    title=args.title,
+                    meta={k: v for k, v in meta.items() if v},
+                    progress=bar.stage("report", ANALYSIS_SHARE, 1.0),
+                )
+                if csv_tmp is not None:
+                    rep_table_csv(doc, csv_tmp)
         except OSError as exc:
             raise CliError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.cli import CliError
-from app.commands.common import check_writable, sampling_rate
+from app.commands.common import atomic_outputs, check_writable, sampling_rate
 from devices.simulation.presets import PRESETS
 
 if TYPE_CHECKING:
@@ -234,9 +234,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         from devices.simulation.model import stream_to_csv, write_truth
 
-        truth = stream_to_csv(out, config, args.duration)
-        if truth_path is not None:
-            write_truth(truth_path, truth)
+        with atomic_outputs(out, truth_path) as (out_tmp, truth_tmp):
+            assert out_tmp is not None
+            truth = stream_to_csv(out_tmp, config, args.duration)
+            if truth_tmp is not None:
+                write_truth(truth_tmp, truth)
     except OSError as exc:
         raise CliError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
     lost = sum(n for _, n in truth.dropouts)

@@ -380,7 +380,10 @@ class Recorder:
             _lock(fd, self.path)
             os.ftruncate(fd, 0)
             self._header = self._header_for(self.started_at, fmt.UNKNOWN_RECORDS)
-            _write_all(fd, self._header.encode())
+            try:
+                _write_all(fd, self._header.encode())
+            except _PartialWriteError as exc:  # a full disk at the very start
+                raise exc.error from None
             os.fsync(fd)
             fmt.write_json_atomic(self.sidecar, self._sidecar_doc("recording"))
         except FileExistsError:

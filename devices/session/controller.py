@@ -375,15 +375,18 @@ class SessionController:
         target = Path(path) if path is not None else recording_path(folder, self.meta)
         if target.exists() and not overwrite:
             raise RecordingError(f"{target} exists (use --overwrite to replace it)")
-        rec = Recorder(
-            target,
-            info,
-            self.meta,
-            self.settings,
-            self.calibration,
-            overwrite=overwrite,
-            device_info=device_info,
-        )
+        try:
+            rec = Recorder(
+                target,
+                info,
+                self.meta,
+                self.settings,
+                self.calibration,
+                overwrite=overwrite,
+                device_info=device_info,
+            )
+        except ValueError as exc:  # a rate BDF records cannot hold, a bad name: one line
+            raise RecordingError(f"cannot record to {target}: {exc}") from None
         if not rec.start():
             raise RecordingError(rec.error or f"cannot record to {target}")
         self.recorder = rec
