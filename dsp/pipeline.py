@@ -9,7 +9,6 @@ so the result does not depend on how the stream is cut into chunks.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,7 +16,7 @@ from numpy.typing import NDArray
 
 from dsp.artefacts import ArtefactScanner, SpanIndex
 from dsp.baseline import BaselineEstimate, BaselineTracker
-from dsp.contract import Chunk, Role, StreamInfo
+from dsp.contract import MAX_PLAUSIBLE_UV, Chunk, Role, StreamInfo
 from dsp.envelope import Tkeo
 from dsp.events import ArtefactEvent, Event, GapEvent, RepsRejudged
 from dsp.filters import (
@@ -169,6 +168,7 @@ class Pipeline:
         self.samples = 0
         self.gaps = 0
         self.lost_samples = 0
+        self.implausible = 0  # chunks that held values beyond MAX_PLAUSIBLE_UV
         # Short runs of missing samples (NaN cells: a file's empty cells, a dropped reading)
         # are bridged: each channel holds its last value for at most BRIDGE_MS, the filters
         # run on (no restart, no re-settling), and the run is a gap span (a rep whose onsets
@@ -234,9 +234,16 @@ class Pipeline:
         if start > self._next:
             self._gap(self._next, start - self._next, events)
         n = data.shape[0]
-        # (a sum is finite when every sample is, and almost always else: one call decides)
-        finite = bool(n) and math.isfinite(float(np.add.reduce(data, axis=None)))
+        # One pass decides the usual case: the peak is NaN if any sample is, inf if any is.
+        peak = float(np.max(np.abs(data))) if n else 0.0
+        finite = bool(n) and peak <= MAX_PLAUSIBLE_UV
         if n and not finite:
+            if peak > MAX_PLAUSIBLE_UV:  # corrupt or mis-scaled numbers: missing samples
+                data = np.where(np.abs(data) > MAX_PLAUSIBLE_UV, np.nan, data)
+                self.implausible += 1
+                if self.implausible == 1:
+                    log.warning("values beyond ±%g µV treated as missing samples",
+                                MAX_PLAUSIBLE_UV)
             data = self._bridge(start, data, events)
             finite = bool(np.isfinite(data).all())
         if finite:

@@ -145,3 +145,36 @@ def test_fs_out_of_range_is_refused(cmd: list[str], value: str, tmp_path: Path) 
     assert proc.stderr.count("\n") == 1 and "--fs" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.parametrize("value", [1e300, np.inf, -np.inf, -1e308, 2e6])
+def test_impossible_values_are_missing_samples(value: float) -> None:
+    x = _signal()[: round(12 * FS)]
+    clean = _finals(run(Pipeline(info4(FS), DspSettings()), x, [40]))
+    y = x.copy()
+    y[9000:9003, 1] = value  # 4.5 s: at rest between two reps
+    pipe = Pipeline(info4(FS), DspSettings())
+    got = _finals(run(pipe, y, [40]))
+    assert pipe.gaps == 1 and pipe.lost_samples == 3 and pipe.implausible == 1
+    assert [(r.order, r.lag_ms) for r in got] == [(r.order, r.lag_ms) for r in clean]
+
+
+def test_report_and_analyze_on_a_burst_of_1e308(tmp_path: Path) -> None:
+    src = tmp_path / "s.csv"
+    assert _cli("simulate", "--duration", "8", "--seed", "2", "--out", str(src)).returncode == 0
+    lines = src.read_text().splitlines()
+    head = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    body = [
+        ",".join(["1e308" if j == 1 and 4000 <= k < 4010 else c
+                  for j, c in enumerate(line.split(","))])
+        for k, line in enumerate(lines[head + 1 :])
+    ]
+    bad = tmp_path / "huge.csv"
+    bad.write_text("\n".join(lines[: head + 1] + body) + "\n")
+    rep = _cli("report", str(bad), "--out", str(tmp_path / "r.html"))
+    assert rep.returncode == 0, rep.stderr
+    assert "Traceback" not in rep.stderr and (tmp_path / "r.html").stat().st_size > 10_000
+    ana = _cli("analyze", str(bad), "--json")
+    assert ana.returncode == 0, ana.stderr
+    assert json.loads(ana.stdout)["gaps"] == [{"start_s": 2.0, "samples": 10}]
+    assert ana.stderr.count("\n") == 1 and "10 value(s) beyond" in ana.stderr

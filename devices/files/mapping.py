@@ -8,6 +8,8 @@ bipolar channel is ``A-B``) or, when none are given, from the file itself
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +20,9 @@ from numpy.typing import NDArray
 from devices.files.derive import derive_channels
 from devices.files.detect import read_recording
 from devices.files.model import FormatError, ReaderError, Recording
-from dsp.contract import MIN_FS, ContractError, Role, StreamInfo, parse_role
+from dsp.contract import MAX_PLAUSIBLE_UV, MIN_FS, ContractError, Role, StreamInfo, parse_role
+
+log = logging.getLogger(__name__)
 
 
 class MappingError(ReaderError):
@@ -81,7 +85,20 @@ def map_recording(
             names = [*names, *(rec.channel_names[i] for i in extra)]
     role_index: dict[Role, int] = {r: i for i, r in enumerate(roles)}
     info = StreamInfo(rec.fs, tuple(names), role_index, source=source)
-    return MappedRecording(rec, np.ascontiguousarray(data, dtype=np.float64), info)
+    data = np.ascontiguousarray(data, dtype=np.float64)
+    wild = np.abs(data) > MAX_PLAUSIBLE_UV  # (inf too; NaN stays NaN)
+    if wild.any():
+        if not data.flags.writeable or np.shares_memory(data, rec.data):
+            data = data.copy()
+        data[wild] = np.nan
+        log.warning(
+            "%s: %d value(s) beyond ±%g µV (not a voltage the skin makes): treated as "
+            "missing samples (gaps)",
+            os.path.basename(source) or "the file",
+            int(np.count_nonzero(wild)),
+            MAX_PLAUSIBLE_UV,
+        )
+    return MappedRecording(rec, data, info)
 
 
 def load_mapped(
