@@ -90,3 +90,16 @@ def test_a_fifo_is_refused_not_waited_on(tmp_path: Path, cmd: list[str]) -> None
     proc = _cli(*(c.replace("{f}", str(fifo)).replace("{d}", str(tmp_path)) for c in cmd))
     assert proc.returncode == 2, proc.stderr
     assert "not a regular file" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("shape", ["deep", "huge"])
+def test_hostile_opensignals_header(tmp_path: Path, shape: str) -> None:
+    body = '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}" if shape == "deep" else (
+        '{"AA": {"column": ["nSeq", "A1"], "pad": "' + "x" * (3 << 20) + '"}}')
+    text = "# OpenSignals Text File Format. Version 1\n# " + body + "\n# EndOfHeader\n0\t1\t\n"
+    path = tmp_path / "o.txt"
+    path.write_text(text)
+    proc = _cli("analyze", str(path), "--fs", "1000", "--channels", "glute_l=A1,lumbar_l=A2")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "internal error" not in proc.stderr and "OpenSignals header" in proc.stderr, proc.stderr

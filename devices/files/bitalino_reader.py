@@ -222,18 +222,30 @@ def _encoding(path: str) -> str:
         return sniff_text(f.read(1 << 16))
 
 
+#: an OpenSignals header describes a few devices in a few kB; a megabyte is no header
+MAX_HEADER_CHARS = 1 << 20
+
+
 def _json_header(header: list[str]) -> dict[str, Any]:
     for line in header[1:]:
         body = line.lstrip("#").strip()
         if not body.startswith("{"):
             continue
+        if len(body) > MAX_HEADER_CHARS:
+            raise FormatError(
+                f"the OpenSignals header line is {len(body)} characters: not a device header"
+            )
         try:
             meta = json.loads(body)
+        except RecursionError:
+            raise FormatError("the OpenSignals header nests too deeply to be a header") from None
         except ValueError:
             try:  # some writers dump a Python dict repr (single quotes)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # SyntaxWarning on odd literals
                     meta = ast.literal_eval(body)
+            except RecursionError:
+                raise FormatError("the OpenSignals header nests too deeply") from None
             except Exception:  # ValueError, SyntaxError, TypeError ({dict} is a set)...
                 raise FormatError("the OpenSignals header line is not valid JSON") from None
         if not isinstance(meta, dict) or not meta:
