@@ -4,13 +4,17 @@ A reader thread owns the port: it reads what has arrived, parses it (see
 :mod:`devices.drivers.serial_protocol`), stamps it with the arrival time and queues runs of
 consecutive samples; :meth:`SerialDevice.read` only pops that queue, so it never blocks.
 
-Faults. When the port vanishes or errors the state becomes "disconnected" and the thread
-retries with backoff; on success the stream resumes on the same index line. The time lost is
-a gap: estimated from the wall clock and ``fs``, replaced by the device counter's jump when
-that is consistent with the clock (a board that kept running), so every consumer sees the
-real number of lost samples as a jump in ``Chunk.start``. Nothing already received is
-dropped. Bytes that never form a valid frame for ``timeout_no_frames_s`` (wrong protocol or
-baud rate) end the stream with one clear :class:`~devices.drivers.base.DeviceError`.
+Faults. When the port vanishes (a read or a status query fails, or during a silence the
+path is gone or names another device) the state becomes "disconnected", with one log line,
+and the thread reopens the same path with backoff; on success the stream resumes on the
+same index line. The time lost is a gap: estimated from the wall clock and ``fs``, replaced
+by the device counter's jump when that is consistent with the clock (a board that kept
+running), so every consumer sees the real number of lost samples as a jump in
+``Chunk.start``. A stream without counters (text without ``seq``) gets its gaps from
+host timing (:class:`~devices.drivers.serial_protocol.ArrivalClock`): silences and
+reconnects after which fewer samples arrived than the elapsed time holds. Nothing already
+received is dropped. Bytes that never form a valid frame for ``timeout_no_frames_s`` (wrong
+protocol or baud rate) end the stream with one clear :class:`~devices.drivers.base.DeviceError`.
 
 Timestamps (``Chunk.timestamp``) are ``time.monotonic()`` at the arrival of the oldest
 bytes in the chunk.
@@ -24,6 +28,7 @@ import errno
 import itertools
 import logging
 import os
+import stat
 import sys
 import threading
 import time
@@ -36,7 +41,15 @@ import serial
 from serial.tools import list_ports
 
 from devices.drivers.base import Device, DeviceError, register
-from devices.drivers.serial_protocol import Fob1Parser, Parsed, Scale, TextParser, make_parser
+from devices.drivers.serial_protocol import (
+    CLOCK_MIN_TOLERANCE_S,
+    ArrivalClock,
+    Fob1Parser,
+    Parsed,
+    Scale,
+    TextParser,
+    make_parser,
+)
 from dsp.contract import Chunk, ContractError, StreamInfo
 
 log = logging.getLogger(__name__)
@@ -44,7 +57,11 @@ log = logging.getLogger(__name__)
 PROTOCOLS = ("text", "fob1")
 #: how long one blocking read waits for a first byte (bounds the reaction to close())
 READ_TIMEOUT_S = 0.05
-BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+#: delays between attempts to reopen a vanished port (the last one repeats): quick enough
+#: to catch a replugged board within 2 s, slow enough not to spin on a missing device
+BACKOFF_S = (0.5, 1.0, 2.0)
+#: after this much silence the reader checks that the port still exists and answers
+PROBE_AFTER_S = 0.5
 
 
 def list_serial_ports() -> list[dict[str, Any]]:
@@ -155,6 +172,8 @@ class SerialDevice(Device):
     (it learns the layout and proves protocol and baud rate); without it ``channels`` is
     required. ``backoff_s``: delays between reconnection attempts (the last one repeats).
     ``read_interval_s``: the reader wakes at most this often, batching small USB packets.
+    ``gap_tolerance_s``: without a counter, the smallest lost time inferred from host timing
+    (see :class:`~devices.drivers.serial_protocol.ArrivalClock`).
     """
 
     name = "serial"
@@ -183,6 +202,7 @@ class SerialDevice(Device):
         max_backlog_s: float = 60.0,
         max_chunk_s: float = 1.0,
         skip_first_line: bool = True,
+        gap_tolerance_s: float = CLOCK_MIN_TOLERANCE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         try:
@@ -214,6 +234,12 @@ class SerialDevice(Device):
                 scale=self.scale,
                 max_gap=max(1, round(max_gap_s * fs)),
                 skip_first_line=skip_first_line,
+            )
+            # without a counter only host timing can tell a silence from normal flow
+            self._arrival = (
+                ArrivalClock(fs, min_tolerance_s=float(gap_tolerance_s))
+                if protocol == "text" and not seq
+                else None
             )
         except (ValueError, TypeError) as exc:
             raise DeviceError(f"serial: {exc}") from None
@@ -260,6 +286,8 @@ class SerialDevice(Device):
         self._t_last_bytes = 0.0
         self._t_invalid_since: float | None = None
         self._silence_warned = False
+        self._broken = False  # the next samples follow a reconnect
+        self._t_probe = 0.0
         self._cpu_s = 0.0
 
     # -- Device interface -----------------------------------------------------------------
@@ -413,6 +441,16 @@ class SerialDevice(Device):
         return str(self._error) if self._error is not None else None
 
     @property
+    def gap_tolerance_s(self) -> float | None:
+        """Without a counter: the lost time below which no gap is inferred (it widens with
+        the delivery jitter seen); None when the wire carries a counter."""
+        return self._arrival.tolerance_s if self._arrival is not None else None
+
+    @property
+    def reader_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
     def port_open(self) -> bool:
         return self._ser is not None
 
@@ -498,13 +536,23 @@ class SerialDevice(Device):
                 except (OSError, serial.SerialException) as exc:
                     if self._quit.is_set():
                         break
-                    self._disconnected(exc)
+                    self._disconnected(str(exc))
                     next_try = self._clock() + self.backoff_s[0]
                     attempt = 1 % len(self.backoff_s)
                     continue
                 now = self._clock()
                 if data:
                     self._ingest(data, now)
+                elif min(now - self._t_last_bytes, now - self._t_probe) > PROBE_AFTER_S:
+                    # a vanished device does not always make read() fail (a USB node
+                    # removed under an open handle may just stay silent): look at it
+                    self._t_probe = now
+                    gone = self._port_gone(ser)
+                    if gone is not None:
+                        self._disconnected(gone)
+                        next_try = self._clock() + self.backoff_s[0]
+                        attempt = 1 % len(self.backoff_s)
+                        continue
                 if self._watchdog(now):
                     break
                 self._cpu_s = time.thread_time() - cpu0
@@ -514,14 +562,40 @@ class SerialDevice(Device):
         finally:
             self._cpu_s = time.thread_time() - cpu0
 
-    def _disconnected(self, exc: BaseException) -> None:
-        log.warning("serial port %s disconnected: %s", self.port, exc)
+    def _port_gone(self, ser: serial.SerialBase) -> str | None:
+        """Why the open port is no longer usable, or None if it still looks alive: its
+        handle answers a terminal query, and its path still names the same device."""
+        if "://" in self.port or os.name != "posix":
+            return None  # URLs and Windows ports report a vanished device through read()
+        import termios  # POSIX only
+
+        fd = getattr(ser, "fd", None)
+        if not isinstance(fd, int):
+            return None
+        try:
+            mine = os.fstat(fd).st_rdev
+            termios.tcgetattr(fd)  # a hung-up terminal answers EIO
+        except (OSError, termios.error) as exc:
+            return f"the port stopped answering ({exc})"
+        try:
+            st = os.stat(self.port)
+        except FileNotFoundError:
+            return f"{self.port} is gone"
+        except OSError as exc:
+            return f"{self.port}: {exc}"
+        if not stat.S_ISCHR(st.st_mode) or st.st_rdev != mine:
+            return f"{self.port} now names another device"
+        return None
+
+    def _disconnected(self, reason: str) -> None:
         self._close_port()
         self._parser.flush()  # an unfinished frame cannot be completed any more
         if not self.reconnect:
-            self._fail(f"serial port {self.port} disconnected: {exc}")
+            log.warning("serial port %s disconnected: %s", self.port, reason)
+            self._fail(f"serial port {self.port} disconnected: {reason}")
             return
         self.state = "disconnected"
+        log.warning("serial port %s disconnected (%s); retrying", self.port, reason)
 
     def _reopen(self) -> bool:
         try:
@@ -531,6 +605,7 @@ class SerialDevice(Device):
             return False
         self._ser = ser
         self._reconnects += 1
+        self._broken = True
         self.state = "connecting"
         self._t_invalid_since = None
         self._t_last_bytes = self._clock()
@@ -592,6 +667,19 @@ class SerialDevice(Device):
             return
         self._t_invalid_since = None
         index = parsed.index + self._offset
+        if self._arrival is not None:
+            gap = self._arrival.arrive(now, int(index[-1]) + 1, broken=self._broken)
+            if gap:
+                index += gap
+                self._offset += gap
+                log.info(
+                    "serial %s: %d samples lost (host timing: %.0f ms late%s)",
+                    self.port,
+                    gap,
+                    1000 * self._arrival.last_late_s,
+                    ", after a reconnect" if self._broken else "",
+                )
+        self._broken = False
         for b in parsed.breaks:
             gap = self._break_gap(parsed, b, now)
             index[b:] += gap

@@ -17,6 +17,7 @@ caller (the serial driver) to fill in from the wall clock.
 from __future__ import annotations
 
 import binascii
+import collections
 import itertools
 import re
 import struct
@@ -793,6 +794,129 @@ def _names_from_labels(labels: Sequence[str | None]) -> tuple[str, ...] | None:
         return None
     names = tuple(lab or f"ch{i + 1}" for i, lab in enumerate(labels))
     return names if len(set(names)) == len(names) else None
+
+
+# --------------------------------------------------------------------------------------
+# Host timing: gaps of a stream without counters
+# --------------------------------------------------------------------------------------
+
+#: the smallest lost time the clock model reports. It must exceed the lateness that normal
+#: delivery shows between reads: USB full-speed frames are 1 ms, an FTDI latency timer
+#: 16 ms, a board printing in blocks (or a Bluetooth SPP link) 50-100 ms; the host reader's
+#: own stalls add nothing (it then reads the backlog at once). 100 ms is 6 FTDI periods.
+CLOCK_MIN_TOLERANCE_S = 0.1
+#: the tolerance is also at least this many times the worst normal lateness just seen
+CLOCK_JITTER_FACTOR = 2.0
+#: ... and at most this: a stream whose delivery is later than that is unusable for timing
+CLOCK_MAX_TOLERANCE_S = 1.0
+#: the reference offset is the minimum over this much arrival history; a board whose clock
+#: runs 0.5 % slow (an Arduino's ceramic resonator) drifts 10 ms in it, well inside tolerance
+CLOCK_WINDOW_S = 2.0
+#: how long the worst normal lateness is remembered
+CLOCK_JITTER_WINDOW_S = 10.0
+
+
+class ArrivalClock:
+    """Lost samples of a stream without sample counters, inferred from host arrival times.
+
+    A board samples at ``fs``; sample ``k`` cannot arrive before ``t0 + k / fs``. For each
+    read that brought samples, ``offset = t_arrival - stop / fs`` (``stop``: the stream index
+    one past its last sample) is the board's start time plus that read's lateness. Delivery in
+    bursts only ever makes the offset larger, so the minimum over the last
+    :data:`CLOCK_WINDOW_S` of arrivals is the reference (a min filter). Lost samples move the
+    offset up for good: when a read follows a silence and its offset is later than the
+    reference by more than :attr:`tolerance_s`, the lost time becomes a gap of
+    ``round(late * fs)`` samples (never more than the silence before it could hold), and the
+    read's samples are placed after it. A later offset without a silence before it (a board
+    that dumped a backlog when the port opened, then streams normally) re-anchors the
+    reference instead of inventing a gap. After a reconnect (``broken``) continuity is known to
+    be lost: the gap is the clock's estimate, at least one sample.
+
+    Pure: the caller supplies the times (``time.monotonic`` in the driver, a fake in tests).
+    """
+
+    def __init__(
+        self,
+        fs: float,
+        *,
+        min_tolerance_s: float = CLOCK_MIN_TOLERANCE_S,
+        jitter_factor: float = CLOCK_JITTER_FACTOR,
+        max_tolerance_s: float = CLOCK_MAX_TOLERANCE_S,
+        window_s: float = CLOCK_WINDOW_S,
+        jitter_window_s: float = CLOCK_JITTER_WINDOW_S,
+    ) -> None:
+        if not fs > 0 or not 0 < min_tolerance_s <= max_tolerance_s:
+            raise ValueError(f"bad clock model: fs={fs}, tolerance {min_tolerance_s}..")
+        self.fs = float(fs)
+        self.min_tolerance_s = float(min_tolerance_s)
+        self.jitter_factor = float(jitter_factor)
+        self.max_tolerance_s = float(max_tolerance_s)
+        self.window_s = float(window_s)
+        self.jitter_window_s = float(jitter_window_s)
+        # (time, offset) with increasing offsets: the front is the window's minimum
+        self._low: collections.deque[tuple[float, float]] = collections.deque()
+        # (time, lateness) with decreasing lateness: the front is the window's maximum
+        self._late: collections.deque[tuple[float, float]] = collections.deque()
+        self._t_prev: float | None = None
+        self.last_late_s = 0.0
+        self.reanchors = 0
+
+    @property
+    def tolerance_s(self) -> float:
+        """Lost time below this is not told from delivery jitter (see the module constants)."""
+        jitter = self._late[0][1] if self._late else 0.0
+        return min(self.max_tolerance_s, max(self.min_tolerance_s, self.jitter_factor * jitter))
+
+    @property
+    def reference(self) -> float | None:
+        """The board's start time on the host clock, as estimated (None before any arrival)."""
+        return self._low[0][1] if self._low else None
+
+    def arrive(self, t: float, stop: int, *, broken: bool = False) -> int:
+        """Samples lost before the read that arrived at ``t`` and ends at index ``stop``
+        (its index before any gap found here); the caller shifts that read by the result."""
+        offset = t - stop / self.fs
+        while self._late and self._late[0][0] < t - self.jitter_window_s:
+            self._late.popleft()  # the jitter of long ago no longer widens the tolerance
+        ref = self.reference
+        silence = t - self._t_prev if self._t_prev is not None else 0.0
+        self._t_prev = t
+        gap = 0
+        reanchor = False
+        if ref is None:
+            late = 0.0
+        else:
+            late = offset - ref
+            tolerance = self.tolerance_s
+            if broken:
+                gap = max(1, round(late * self.fs))
+            elif late > tolerance:
+                if silence > tolerance:
+                    gap = round(min(late, silence) * self.fs)
+                reanchor = late - gap / self.fs > tolerance
+            elif late > 0:
+                self._push_late(t, late)
+        self.last_late_s = late
+        offset -= gap / self.fs
+        if reanchor:
+            self._low.clear()
+            self.reanchors += 1
+        self._push_offset(t, offset)
+        return gap
+
+    def _push_offset(self, t: float, offset: float) -> None:
+        low = self._low
+        while low and low[-1][1] >= offset:
+            low.pop()
+        low.append((t, offset))
+        while low[0][0] < t - self.window_s:
+            low.popleft()
+
+    def _push_late(self, t: float, late: float) -> None:
+        q = self._late
+        while q and q[-1][1] <= late:
+            q.pop()
+        q.append((t, late))
 
 
 def make_parser(
