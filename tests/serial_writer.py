@@ -14,7 +14,9 @@ are not sent; ``message`` a ``# text`` line (text).
 With ``--reopen`` a write error (the port vanished) makes it reopen the path until it
 exists again; samples due meanwhile are lost, as on a board that keeps sampling. With
 ``--reset-counter`` the counter restarts at 0 after a reopen (a board that rebooted). With
-``--go`` it waits for a line on stdin before the first sample. ``--log`` writes one line
+``--go`` it waits for a line on stdin before the first sample. ``--jitter-ms j`` spaces the
+writes ``block-ms`` +- j apart (uniform, seeded) instead of on a fixed grid: bursty delivery
+as from a board that prints in blocks or a Bluetooth bridge. ``--log`` writes one line
 per block, ``first_k n t_send`` (time.monotonic just before the write), for latency. At
 the end it prints a JSON summary on stdout.
 """
@@ -176,6 +178,8 @@ class Writer:
         t0 = time.monotonic()
         pos = 0
         block_s = a.block_ms / 1000
+        jitter_s = a.jitter_ms / 1000
+        rng = np.random.default_rng(a.seed)
         while pos < self.n_total:
             now = time.monotonic()
             due = min(self.n_total, int((now - t0) * a.fs) + 1)
@@ -198,7 +202,10 @@ class Writer:
                 self.log_lines.append(f"{pos} {due - pos} {t_send:.6f}")
                 pos = due
             now = time.monotonic()
-            time.sleep(max(0.0, t0 + (math.floor((now - t0) / block_s) + 1) * block_s - now))
+            if jitter_s:
+                time.sleep(max(0.0, block_s + rng.uniform(-jitter_s, jitter_s)))
+            else:
+                time.sleep(max(0.0, t0 + (math.floor((now - t0) / block_s) + 1) * block_s - now))
         time.sleep(a.linger)
         if self.fd is not None:
             os.close(self.fd)
@@ -233,6 +240,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--channels", type=int, default=4)
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--block-ms", type=float, default=10.0)
+    p.add_argument("--jitter-ms", type=float, default=0.0, help="writes block-ms +- this apart")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seq", action="store_true", help="text: first field is the counter")
     p.add_argument("--seq-wrap", type=int, default=1 << 32)
     p.add_argument("--counter-start", type=int, default=0)

@@ -805,8 +805,12 @@ def _names_from_labels(labels: Sequence[str | None]) -> tuple[str, ...] | None:
 #: 16 ms, a board printing in blocks (or a Bluetooth SPP link) 50-100 ms; the host reader's
 #: own stalls add nothing (it then reads the backlog at once). 100 ms is 6 FTDI periods.
 CLOCK_MIN_TOLERANCE_S = 0.1
-#: the tolerance is also at least this many times the worst normal lateness just seen
+#: the tolerance is also at least this many times the worst normal lateness just seen, and
+#: this many times the usual time between deliveries (a board sending 100 ms blocks: a read
+#: can be one block late when the host stalls, without any loss)
 CLOCK_JITTER_FACTOR = 2.0
+#: weight of a new delivery interval in its running mean (about the last 20 deliveries)
+_PERIOD_ALPHA = 0.05
 #: ... and at most this: a stream whose delivery is later than that is unusable for timing
 CLOCK_MAX_TOLERANCE_S = 1.0
 #: the reference offset is the minimum over this much arrival history; a board whose clock
@@ -826,8 +830,11 @@ class ArrivalClock:
     :data:`CLOCK_WINDOW_S` of arrivals is the reference (a min filter). Lost samples move the
     offset up for good: when a read follows a silence and its offset is later than the
     reference by more than :attr:`tolerance_s`, the lost time becomes a gap of
-    ``round(late * fs)`` samples (never more than the silence before it could hold), and the
-    read's samples are placed after it. A later offset without a silence before it (a board
+    ``round(late * fs)`` samples (never more than the silence before it, plus the previous
+    read's own lateness, could hold), and the read's samples are placed after it. The tolerance is the largest of
+    :data:`CLOCK_MIN_TOLERANCE_S`, twice the worst lateness of the last
+    :data:`CLOCK_JITTER_WINDOW_S` and twice the mean delivery interval, capped at
+    :data:`CLOCK_MAX_TOLERANCE_S`. A later offset without a silence before it (a board
     that dumped a backlog when the port opened, then streams normally) re-anchors the
     reference instead of inventing a gap. After a reconnect (``broken``) continuity is known to
     be lost: the gap is the clock's estimate, at least one sample.
@@ -858,13 +865,14 @@ class ArrivalClock:
         # (time, lateness) with decreasing lateness: the front is the window's maximum
         self._late: collections.deque[tuple[float, float]] = collections.deque()
         self._t_prev: float | None = None
+        self._period: float | None = None  # running mean of the intervals between deliveries
         self.last_late_s = 0.0
         self.reanchors = 0
 
     @property
     def tolerance_s(self) -> float:
         """Lost time below this is not told from delivery jitter (see the module constants)."""
-        jitter = self._late[0][1] if self._late else 0.0
+        jitter = max(self._late[0][1] if self._late else 0.0, self._period or 0.0)
         return min(self.max_tolerance_s, max(self.min_tolerance_s, self.jitter_factor * jitter))
 
     @property
@@ -892,10 +900,16 @@ class ArrivalClock:
                 gap = max(1, round(late * self.fs))
             elif late > tolerance:
                 if silence > tolerance:
-                    gap = round(min(late, silence) * self.fs)
+                    # the loss fits in the silence, plus the age the previous read's last
+                    # sample already had (a block cut short by the loss arrives late)
+                    held = silence + max(0.0, self.last_late_s)
+                    gap = round(min(late, held) * self.fs)
                 reanchor = late - gap / self.fs > tolerance
-            elif late > 0:
-                self._push_late(t, late)
+            else:
+                if late > 0:
+                    self._push_late(t, late)
+                p = self._period
+                self._period = silence if p is None else p + _PERIOD_ALPHA * (silence - p)
         self.last_late_s = late
         offset -= gap / self.fs
         if reanchor:
