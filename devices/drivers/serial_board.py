@@ -287,6 +287,7 @@ class SerialDevice(Device):
         self._t_invalid_since: float | None = None
         self._silence_warned = False
         self._broken = False  # the next samples follow a reconnect
+        self._t_empty = 0.0  # the last poll that found no bytes
         self._t_probe = 0.0
         self._cpu_s = 0.0
 
@@ -543,11 +544,9 @@ class SerialDevice(Device):
                 now = self._clock()
                 if data:
                     self._ingest(data, now)
-                elif min(now - self._t_last_bytes, now - self._t_probe) > PROBE_AFTER_S:
-                    # a vanished device does not always make read() fail (a USB node
-                    # removed under an open handle may just stay silent): look at it
-                    self._t_probe = now
-                    gone = self._port_gone(ser)
+                else:
+                    self._t_empty = now  # the link was heard silent at this moment
+                    gone = self._probe(ser, now)
                     if gone is not None:
                         self._disconnected(gone)
                         next_try = self._clock() + self.backoff_s[0]
@@ -561,6 +560,15 @@ class SerialDevice(Device):
             self._fail(f"serial reader failed: {type(exc).__name__}: {exc}")
         finally:
             self._cpu_s = time.thread_time() - cpu0
+
+    def _probe(self, ser: serial.SerialBase, now: float) -> str | None:
+        """During a silence, every PROBE_AFTER_S: why the port is gone, else None. A vanished
+        device does not always make read() fail (a USB node removed, or a by-id link moved
+        to a new node, under an open handle that just stays silent)."""
+        if min(now - self._t_last_bytes, now - self._t_probe) <= PROBE_AFTER_S:
+            return None
+        self._t_probe = now
+        return self._port_gone(ser)
 
     def _port_gone(self, ser: serial.SerialBase) -> str | None:
         """Why the open port is no longer usable, or None if it still looks alive: its
@@ -651,6 +659,8 @@ class SerialDevice(Device):
         return False
 
     def _ingest(self, data: bytes, now: float) -> None:
+        # how long the reader listened to silence before these bytes (0 if it was stalled)
+        heard = max(0.0, self._t_empty - self._t_last_bytes)
         if self._t_last_sample is not None and now - self._t_last_bytes > self.silence_break_s:
             # after a long silence the counter may have wrapped or restarted: re-check it
             self._parser.restart_sequence()
@@ -668,7 +678,7 @@ class SerialDevice(Device):
         self._t_invalid_since = None
         index = parsed.index + self._offset
         if self._arrival is not None:
-            gap = self._arrival.arrive(now, int(index[-1]) + 1, broken=self._broken)
+            gap = self._arrival.arrive(now, int(index[-1]) + 1, heard_s=heard, broken=self._broken)
             if gap:
                 index += gap
                 self._offset += gap

@@ -829,14 +829,16 @@ class ArrivalClock:
     bursts only ever makes the offset larger, so the minimum over the last
     :data:`CLOCK_WINDOW_S` of arrivals is the reference (a min filter). Lost samples move the
     offset up for good: when a read follows a silence and its offset is later than the
-    reference by more than :attr:`tolerance_s`, the lost time becomes a gap of
-    ``round(late * fs)`` samples (never more than the silence before it, plus the previous
-    read's own lateness, could hold), and the read's samples are placed after it. The tolerance is the largest of
-    :data:`CLOCK_MIN_TOLERANCE_S`, twice the worst lateness of the last
-    :data:`CLOCK_JITTER_WINDOW_S` and twice the mean delivery interval, capped at
-    :data:`CLOCK_MAX_TOLERANCE_S`. A later offset without a silence before it (a board
-    that dumped a backlog when the port opened, then streams normally) re-anchors the
-    reference instead of inventing a gap. After a reconnect (``broken``) continuity is known to
+    reference by more than :attr:`tolerance_s`, and the reader heard that silence (it
+    polled and got nothing, rather than being stalled itself), the lost time becomes a gap
+    of ``round(late * fs)`` samples (never more than the silence before it, plus the
+    previous read's own lateness, could hold), and the read's samples are placed after it.
+    The tolerance is the largest of :data:`CLOCK_MIN_TOLERANCE_S`, twice the worst lateness
+    of the last :data:`CLOCK_JITTER_WINDOW_S` and twice the mean delivery interval, capped at
+    :data:`CLOCK_MAX_TOLERANCE_S`. A late offset without a heard silence before it (the
+    host reader stalled while the board was flow-controlled, so old bytes were waiting)
+    re-anchors the reference instead of inventing a gap; the catch-up that follows brings
+    it back down. After a reconnect (``broken``) continuity is known to
     be lost: the gap is the clock's estimate, at least one sample.
 
     Pure: the caller supplies the times (``time.monotonic`` in the driver, a fake in tests).
@@ -880,14 +882,22 @@ class ArrivalClock:
         """The board's start time on the host clock, as estimated (None before any arrival)."""
         return self._low[0][1] if self._low else None
 
-    def arrive(self, t: float, stop: int, *, broken: bool = False) -> int:
+    def arrive(
+        self, t: float, stop: int, *, heard_s: float | None = None, broken: bool = False
+    ) -> int:
         """Samples lost before the read that arrived at ``t`` and ends at index ``stop``
-        (its index before any gap found here); the caller shifts that read by the result."""
+        (its index before any gap found here); the caller shifts that read by the result.
+
+        ``heard_s``: how long the reader was listening and got nothing before this read
+        (default: all the time since the previous arrival). Only a silence that was heard can
+        hold lost samples: a reader that itself stalled finds the link's backlog waiting,
+        possibly late if the board was flow-controlled meanwhile, and nothing lost."""
         offset = t - stop / self.fs
         while self._late and self._late[0][0] < t - self.jitter_window_s:
             self._late.popleft()  # the jitter of long ago no longer widens the tolerance
         ref = self.reference
         silence = t - self._t_prev if self._t_prev is not None else 0.0
+        heard = silence if heard_s is None else heard_s
         self._t_prev = t
         gap = 0
         reanchor = False
@@ -899,7 +909,7 @@ class ArrivalClock:
             if broken:
                 gap = max(1, round(late * self.fs))
             elif late > tolerance:
-                if silence > tolerance:
+                if heard > tolerance:
                     # the loss fits in the silence, plus the age the previous read's last
                     # sample already had (a block cut short by the loss arrives late)
                     held = silence + max(0.0, self.last_late_s)
