@@ -288,6 +288,8 @@ class SerialDevice(Device):
         self._silence_warned = False
         self._broken = False  # the next samples follow a reconnect
         self._t_empty = 0.0  # the last poll that found no bytes
+        # reads held while a host-timing gap is decided: (index, samples, arrival time)
+        self._held: list[tuple[np.ndarray, np.ndarray, float]] = []
         self._t_probe = 0.0
         self._cpu_s = 0.0
 
@@ -544,6 +546,8 @@ class SerialDevice(Device):
                 now = self._clock()
                 if data:
                     self._ingest(data, now)
+                elif self._held:
+                    self._decide_held(now)
                 else:
                     self._t_empty = now  # the link was heard silent at this moment
                     gone = self._probe(ser, now)
@@ -560,6 +564,13 @@ class SerialDevice(Device):
             self._fail(f"serial reader failed: {type(exc).__name__}: {exc}")
         finally:
             self._cpu_s = time.thread_time() - cpu0
+
+    def _decide_held(self, now: float) -> None:
+        """No read came to confirm or refute a suspected gap: decide it once due."""
+        assert self._arrival is not None
+        gap = self._arrival.due(now)
+        if gap is not None:
+            self._release(gap)
 
     def _probe(self, ser: serial.SerialBase, now: float) -> str | None:
         """During a silence, every PROBE_AFTER_S: why the port is gone, else None. A vanished
@@ -596,6 +607,8 @@ class SerialDevice(Device):
         return None
 
     def _disconnected(self, reason: str) -> None:
+        if self._arrival is not None and self._held:  # deliver what came before the outage
+            self._release(self._arrival.settle() or 0)
         self._close_port()
         self._parser.flush()  # an unfinished frame cannot be completed any more
         if not self.reconnect:
@@ -677,25 +690,19 @@ class SerialDevice(Device):
             return
         self._t_invalid_since = None
         index = parsed.index + self._offset
-        if self._arrival is not None:
-            gap = self._arrival.arrive(now, int(index[-1]) + 1, heard_s=heard, broken=self._broken)
-            if gap:
-                index += gap
-                self._offset += gap
-                log.info(
-                    "serial %s: %d samples lost (host timing: %.0f ms late%s)",
-                    self.port,
-                    gap,
-                    1000 * self._arrival.last_late_s,
-                    ", after a reconnect" if self._broken else "",
-                )
-        self._broken = False
         for b in parsed.breaks:
             gap = self._break_gap(parsed, b, now)
             index[b:] += gap
             self._offset += gap
-        one_run = self._account(index)
-        self._queue(parsed, index, now, one_run)
+        if self._arrival is None:
+            one_run = self._account(index)
+            self._queue(parsed.samples, index, now, one_run)
+        else:
+            broken, self._broken = self._broken, False
+            self._held.append((index, parsed.samples, now))
+            decided = self._arrival.arrive(now, int(index[-1]) + 1, heard_s=heard, broken=broken)
+            if decided is not None:
+                self._release(decided, broken)
         self._samples += len(parsed)
         self._t_last_sample = now
         if parsed.counter is not None:
@@ -703,6 +710,23 @@ class SerialDevice(Device):
         if self.state != "streaming":
             self.state = "streaming"
         self._first.set()
+
+    def _release(self, gap: int, broken: bool = False) -> None:
+        """Queue the reads held while a host-timing gap was being decided, ``gap`` samples
+        after the last sample queued before them."""
+        if gap:
+            self._offset += gap
+            log.info(
+                "serial %s: %d samples lost (%.0f ms by host timing%s)",
+                self.port,
+                gap,
+                1000 * gap / self.fs,
+                ", after a reconnect" if broken else "",
+            )
+        held, self._held = self._held, []
+        for index, samples, t in held:
+            shifted = index + gap if gap else index
+            self._queue(samples, shifted, t, self._account(shifted))
 
     def _break_gap(self, parsed: Parsed, b: int, now: float) -> int:
         """Samples lost before row ``b``, where the counter alone cannot tell (a reconnect,
@@ -739,7 +763,7 @@ class SerialDevice(Device):
         self._next = last + 1
         return one_run
 
-    def _queue(self, parsed: Parsed, index: np.ndarray, now: float, one_run: bool) -> None:
+    def _queue(self, samples: np.ndarray, index: np.ndarray, now: float, one_run: bool) -> None:
         if one_run:
             bounds = [0, len(index)]
         else:
@@ -747,7 +771,7 @@ class SerialDevice(Device):
             bounds = [0, *cuts.tolist(), len(index)]
         with self._lock:
             for a, b in itertools.pairwise(bounds):
-                self._backlog.append((int(index[a]), parsed.samples[a:b], now))
+                self._backlog.append((int(index[a]), samples[a:b], now))
                 self._queued += b - a
             while self._queued > self.max_backlog and len(self._backlog) > 1:
                 _, dropped, _ = self._backlog.popleft()

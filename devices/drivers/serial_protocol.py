@@ -818,6 +818,23 @@ CLOCK_MAX_TOLERANCE_S = 1.0
 CLOCK_WINDOW_S = 2.0
 #: how long the worst normal lateness is remembered
 CLOCK_JITTER_WINDOW_S = 10.0
+#: a suspected gap is confirmed over three tolerances, within these bounds: a relay that
+#: held data up (a starved pty relay or USB worker on a loaded host; 0.15 s seen with a
+#: load of 12 on 2 cores) delivers its backlog within it, a real loss stays late. The
+#: samples of that time are delivered, with the gap, once it is decided.
+CLOCK_HOLD_FACTOR = 3.0
+CLOCK_MIN_HOLD_S = 0.3
+CLOCK_MAX_HOLD_S = 1.0
+
+
+@dataclass
+class _PendingGap:
+    t0: float  # arrival of the first read after the silence
+    ref: float  # the reference offset before it
+    late: float  # the smallest lateness since, against ref: the lost time if it stays
+    tolerance: float
+    hold: float
+    points: list[tuple[float, float]]  # (time, offset) of the held reads
 
 
 class ArrivalClock:
@@ -868,6 +885,8 @@ class ArrivalClock:
         self._late: collections.deque[tuple[float, float]] = collections.deque()
         self._t_prev: float | None = None
         self._period: float | None = None  # running mean of the intervals between deliveries
+        self._prev_late = 0.0  # lateness of the last read decided
+        self._pending: _PendingGap | None = None
         self.last_late_s = 0.0
         self.reanchors = 0
 
@@ -882,11 +901,18 @@ class ArrivalClock:
         """The board's start time on the host clock, as estimated (None before any arrival)."""
         return self._low[0][1] if self._low else None
 
+    @property
+    def pending(self) -> bool:
+        """A suspected gap is being confirmed: the reads since are held (see :meth:`arrive`)."""
+        return self._pending is not None
+
     def arrive(
         self, t: float, stop: int, *, heard_s: float | None = None, broken: bool = False
-    ) -> int:
-        """Samples lost before the read that arrived at ``t`` and ends at index ``stop``
-        (its index before any gap found here); the caller shifts that read by the result.
+    ) -> int | None:
+        """The read that arrived at ``t`` and ends at index ``stop`` (its index before any
+        gap found here). Returns the samples lost before the first read still held (the
+        caller shifts it and every read held since by that), or ``None``: hold this read too,
+        the decision is pending.
 
         ``heard_s``: how long the reader was listening and got nothing before this read
         (default: all the time since the previous arrival). Only a silence that was heard can
@@ -895,37 +921,70 @@ class ArrivalClock:
         offset = t - stop / self.fs
         while self._late and self._late[0][0] < t - self.jitter_window_s:
             self._late.popleft()  # the jitter of long ago no longer widens the tolerance
-        ref = self.reference
         silence = t - self._t_prev if self._t_prev is not None else 0.0
         heard = silence if heard_s is None else heard_s
         self._t_prev = t
-        gap = 0
-        reanchor = False
-        if ref is None:
-            late = 0.0
-        else:
-            late = offset - ref
-            tolerance = self.tolerance_s
-            if broken:
-                gap = max(1, round(late * self.fs))
-            elif late > tolerance:
-                if heard > tolerance:
-                    # the loss fits in the silence, plus the age the previous read's last
-                    # sample already had (a block cut short by the loss arrives late)
-                    held = silence + max(0.0, self.last_late_s)
-                    gap = round(min(late, held) * self.fs)
-                reanchor = late - gap / self.fs > tolerance
-            else:
-                if late > 0:
-                    self._push_late(t, late)
-                p = self._period
-                self._period = silence if p is None else p + _PERIOD_ALPHA * (silence - p)
+        pend = self._pending
+        if pend is not None:
+            pend.points.append((t, offset))
+            pend.late = min(pend.late, offset - pend.ref)
+            if pend.late <= pend.tolerance:  # the backlog caught up: late, nothing lost
+                return self._resolve(0)
+            if t - pend.t0 >= pend.hold:  # still late after the hold: samples were lost
+                return self._resolve(round(pend.late * self.fs))
+            return None
+        ref = self.reference
+        late = 0.0 if ref is None else offset - ref
         self.last_late_s = late
-        offset -= gap / self.fs
-        if reanchor:
+        if ref is None:
+            self._push_offset(t, offset)
+            return 0
+        tolerance = self.tolerance_s
+        if broken:  # continuity is known to be lost; the clock only sizes the gap
+            gap = max(1, round(late * self.fs))
+            self._push_offset(t, offset - gap / self.fs)
+            return gap
+        if late > tolerance and heard > tolerance:
+            # a gap, or delivery held up somewhere on the way (a starved USB or pty
+            # relay): the reads that follow tell, a backlog catches up at once
+            hold = min(CLOCK_MAX_HOLD_S, max(CLOCK_MIN_HOLD_S, CLOCK_HOLD_FACTOR * tolerance))
+            # the loss fits in the silence, plus the age the previous read's last sample
+            # already had (a block cut short by the loss arrives late)
+            cap = silence + max(0.0, self._prev_late)
+            self._pending = _PendingGap(t, ref, min(late, cap), tolerance, hold, [(t, offset)])
+            return None
+        self._prev_late = late
+        if late > tolerance:  # late with no silence heard: the reference is stale
             self._low.clear()
             self.reanchors += 1
+        else:
+            if late > 0:
+                self._push_late(t, late)
+            p = self._period
+            self._period = silence if p is None else p + _PERIOD_ALPHA * (silence - p)
         self._push_offset(t, offset)
+        return 0
+
+    def due(self, t: float) -> int | None:
+        """With a decision pending and no read since confirming or refuting it: the gap
+        once the hold has passed at ``t``, else ``None``."""
+        pend = self._pending
+        if pend is None or t - pend.t0 < pend.hold:
+            return None
+        return self._resolve(round(pend.late * self.fs))
+
+    def settle(self) -> int | None:
+        """Decide a pending gap now (the port went away): the estimate so far."""
+        pend = self._pending
+        return None if pend is None else self._resolve(round(pend.late * self.fs))
+
+    def _resolve(self, gap: int) -> int:
+        pend = self._pending
+        assert pend is not None
+        self._pending = None
+        for t, offset in pend.points:
+            self._push_offset(t, offset - gap / self.fs)
+        self._prev_late = pend.late - gap / self.fs
         return gap
 
     def _push_offset(self, t: float, offset: float) -> None:
