@@ -12,7 +12,8 @@ by the device counter's jump when that is consistent with the clock (a board tha
 running), so every consumer sees the real number of lost samples as a jump in
 ``Chunk.start``. A stream without counters (text without ``seq``) gets its gaps from
 host timing (:class:`~devices.drivers.serial_protocol.ArrivalClock`): silences and
-reconnects after which fewer samples arrived than the elapsed time holds. Nothing already
+reconnects after which fewer samples arrived than the elapsed time holds (a suspected
+gap is confirmed over a short hold, during which the reads wait). Nothing already
 received is dropped. Bytes that never form a valid frame for ``timeout_no_frames_s`` (wrong
 protocol or baud rate) end the stream with one clear :class:`~devices.drivers.base.DeviceError`.
 
@@ -377,11 +378,15 @@ class SerialDevice(Device):
         if ser is not None and hasattr(ser, "cancel_read"):
             with contextlib.suppress(Exception):
                 ser.cancel_read()  # wake a blocking read at once
+        stopped = True
         if self._thread is not None:
             self._thread.join(timeout=2.0)
-            if self._thread.is_alive():
+            stopped = not self._thread.is_alive()
+            if not stopped:
                 log.warning("serial reader of %s did not stop", self.port)
             self._thread = None
+        if self._arrival is not None and self._held and stopped:
+            self._release(self._arrival.settle() or 0)  # what arrived is not lost at close
         self._close_port()
         if self.state != "error":
             self.state = "closed"

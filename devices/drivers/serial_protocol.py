@@ -845,18 +845,21 @@ class ArrivalClock:
     one past its last sample) is the board's start time plus that read's lateness. Delivery in
     bursts only ever makes the offset larger, so the minimum over the last
     :data:`CLOCK_WINDOW_S` of arrivals is the reference (a min filter). Lost samples move the
-    offset up for good: when a read follows a silence and its offset is later than the
-    reference by more than :attr:`tolerance_s`, and the reader heard that silence (it
-    polled and got nothing, rather than being stalled itself), the lost time becomes a gap
-    of ``round(late * fs)`` samples (never more than the silence before it, plus the
-    previous read's own lateness, could hold), and the read's samples are placed after it.
-    The tolerance is the largest of :data:`CLOCK_MIN_TOLERANCE_S`, twice the worst lateness
-    of the last :data:`CLOCK_JITTER_WINDOW_S` and twice the mean delivery interval, capped at
-    :data:`CLOCK_MAX_TOLERANCE_S`. A late offset without a heard silence before it (the
-    host reader stalled while the board was flow-controlled, so old bytes were waiting)
-    re-anchors the reference instead of inventing a gap; the catch-up that follows brings
-    it back down. After a reconnect (``broken``) continuity is known to
-    be lost: the gap is the clock's estimate, at least one sample.
+    offset up for good. When a read follows a silence the reader heard (it polled and got
+    nothing, rather than being stalled itself) and its offset is later than the reference by
+    more than :attr:`tolerance_s`, a gap is suspected and the reads of the next hold
+    (:data:`CLOCK_HOLD_FACTOR` tolerances) decide: one that catches up means delivery was
+    held up somewhere and nothing was lost; if all stay late, the gap is ``round(late * fs)``
+    samples before the first of them (``late``: the smallest lateness in the hold, never more
+    than the silence, plus the previous read's own lateness, could hold). The caller holds
+    those reads meanwhile (:meth:`arrive` returns ``None``; :meth:`due` ends the hold when
+    no read comes). The tolerance is the largest of :data:`CLOCK_MIN_TOLERANCE_S`, twice the
+    worst lateness of the last :data:`CLOCK_JITTER_WINDOW_S` and twice the mean delivery
+    interval, capped at :data:`CLOCK_MAX_TOLERANCE_S`. A late offset without a heard
+    silence before it (the host reader stalled while the board was flow-controlled, so old
+    bytes were waiting) re-anchors the reference instead of inventing a gap; the catch-up
+    that follows brings it back down. After a reconnect (``broken``) continuity is known to
+    be lost: the gap is the clock's estimate, at least one sample, at once.
 
     Pure: the caller supplies the times (``time.monotonic`` in the driver, a fake in tests).
     """
