@@ -265,6 +265,7 @@ class SerialDevice(Device):
         self.info: StreamInfo | None = None
         self._ser: serial.SerialBase | None = None
         self._thread: threading.Thread | None = None
+        self._reader: threading.Thread | None = None
         self._quit = threading.Event()
         self._first = threading.Event()
         self._lock = threading.Lock()
@@ -307,6 +308,7 @@ class SerialDevice(Device):
         self._t_last_bytes = self._clock()
         self._quit.clear()
         self._thread = threading.Thread(target=self._run, name="serial-reader", daemon=True)
+        self._reader = self._thread  # kept after close(): did it really end?
         self._thread.start()
         if self.wait_first:
             self._wait_first()
@@ -456,7 +458,8 @@ class SerialDevice(Device):
 
     @property
     def reader_alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """The reader thread still runs (also after a close() that could not stop it)."""
+        return self._reader is not None and self._reader.is_alive()
 
     @property
     def port_open(self) -> bool:
