@@ -554,10 +554,10 @@ class SerialDevice(Device):
                 now = self._clock()
                 if data:
                     self._ingest(data, now)
-                elif self._held:
-                    self._decide_held(now)
                 else:
                     self._t_empty = now  # the link was heard silent at this moment
+                    if self._held:
+                        self._decide_held(now)
                     gone = self._probe(ser, now)
                     if gone is not None:
                         self._disconnected(gone)
@@ -702,11 +702,11 @@ class SerialDevice(Device):
             gap = self._break_gap(parsed, b, now)
             index[b:] += gap
             self._offset += gap
+        broken, self._broken = self._broken, False
         if self._arrival is None:
             one_run = self._account(index)
             self._queue(parsed.samples, index, now, one_run)
         else:
-            broken, self._broken = self._broken, False
             self._held.append((index, parsed.samples, now))
             decided = self._arrival.arrive(now, int(index[-1]) + 1, heard_s=heard, broken=broken)
             if decided is not None:
