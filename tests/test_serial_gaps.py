@@ -6,7 +6,9 @@ vanishes must always end in "disconnected", a retry, and a resumed stream with t
 counted as a gap. The pty tests use a real socat pair and the writer process
 (tests/serial_writer.py); channel 0 of every sample carries its sample number ``k``, so the
 true number of lost samples is read off the data and the driver's estimate is checked
-against it. Every wait is bounded; nothing asserts a speed.
+against it. One test streams synthetic EMG through the port into a LiveSession: the reps it
+judges must be the true ones, at their true times, none across the join. Every wait is
+bounded; nothing asserts a speed.
 """
 
 from __future__ import annotations
