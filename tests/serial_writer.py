@@ -14,7 +14,11 @@ are not sent; ``message`` a ``# text`` line (text).
 With ``--reopen`` a write error (the port vanished) makes it reopen the path until it
 exists again; samples due meanwhile are lost, as on a board that keeps sampling. With
 ``--reset-counter`` the counter restarts at 0 after a reopen (a board that rebooted). With
-``--go`` it waits for a line on stdin before the first sample. ``--log`` writes one line
+``--go`` it waits for a line on stdin before the first sample. ``--jitter-ms j`` spaces the
+writes ``block-ms`` +- j apart (uniform, seeded) instead of on a fixed grid: bursty delivery
+as from a board that prints in blocks or a Bluetooth bridge. ``--data FILE.npy`` sends the
+rows of that integer array (samples x channels) instead of the pattern: a recording, e.g.
+synthetic EMG with reps. ``--log`` writes one line
 per block, ``first_k n t_send`` (time.monotonic just before the write), for latency. At
 the end it prints a JSON summary on stdout.
 """
@@ -63,7 +67,13 @@ def _garbage(n: int, seed: int) -> bytes:
 class Writer:
     def __init__(self, args: argparse.Namespace) -> None:
         self.a = args
+        self.data: np.ndarray | None = None
+        if args.data:
+            self.data = np.load(args.data).astype(np.int64)
+            args.channels = self.data.shape[1]
         self.n_total = round(args.fs * args.seconds)
+        if self.data is not None:
+            self.n_total = min(self.n_total, self.data.shape[0])
         self.events: dict[int, list[tuple[str, int]]] = {}
         for kind, k, *rest in json.loads(args.events or "[]"):
             self.events.setdefault(int(k), []).append((str(kind), int(rest[0]) if rest else 0))
@@ -78,7 +88,7 @@ class Writer:
     # -- encoding -------------------------------------------------------------------------
     def _text(self, k: int) -> bytes:
         a = self.a
-        vals = pattern(k, a.channels)[0]
+        vals = self.values(np.array([k]))[0]
         fields = []
         if a.seq:
             fields.append(str((a.counter_start + self.counter_shift + k) % a.seq_wrap))
@@ -89,7 +99,12 @@ class Writer:
 
     def _fob1(self, ks: np.ndarray) -> bytes:
         counters = self.a.counter_start + self.counter_shift + ks
-        return encode_fob1_frames(counters, pattern(ks, self.a.channels))
+        return encode_fob1_frames(counters, self.values(ks))
+
+    def values(self, ks: np.ndarray) -> np.ndarray:
+        if self.data is not None:
+            return self.data[ks]
+        return pattern(ks, self.a.channels)
 
     def block(self, k0: int, k1: int) -> bytes:
         """Bytes for samples k0..k1-1, with the events that fall in that range."""
@@ -176,6 +191,8 @@ class Writer:
         t0 = time.monotonic()
         pos = 0
         block_s = a.block_ms / 1000
+        jitter_s = a.jitter_ms / 1000
+        rng = np.random.default_rng(a.seed)
         while pos < self.n_total:
             now = time.monotonic()
             due = min(self.n_total, int((now - t0) * a.fs) + 1)
@@ -198,7 +215,10 @@ class Writer:
                 self.log_lines.append(f"{pos} {due - pos} {t_send:.6f}")
                 pos = due
             now = time.monotonic()
-            time.sleep(max(0.0, t0 + (math.floor((now - t0) / block_s) + 1) * block_s - now))
+            if jitter_s:
+                time.sleep(max(0.0, block_s + rng.uniform(-jitter_s, jitter_s)))
+            else:
+                time.sleep(max(0.0, t0 + (math.floor((now - t0) / block_s) + 1) * block_s - now))
         time.sleep(a.linger)
         if self.fd is not None:
             os.close(self.fd)
@@ -233,6 +253,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--channels", type=int, default=4)
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--block-ms", type=float, default=10.0)
+    p.add_argument("--jitter-ms", type=float, default=0.0, help="writes block-ms +- this apart")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", default="", help="an .npy integer array to send, row by row")
     p.add_argument("--seq", action="store_true", help="text: first field is the counter")
     p.add_argument("--seq-wrap", type=int, default=1 << 32)
     p.add_argument("--counter-start", type=int, default=0)

@@ -4,13 +4,18 @@ A reader thread owns the port: it reads what has arrived, parses it (see
 :mod:`devices.drivers.serial_protocol`), stamps it with the arrival time and queues runs of
 consecutive samples; :meth:`SerialDevice.read` only pops that queue, so it never blocks.
 
-Faults. When the port vanishes or errors the state becomes "disconnected" and the thread
-retries with backoff; on success the stream resumes on the same index line. The time lost is
-a gap: estimated from the wall clock and ``fs``, replaced by the device counter's jump when
-that is consistent with the clock (a board that kept running), so every consumer sees the
-real number of lost samples as a jump in ``Chunk.start``. Nothing already received is
-dropped. Bytes that never form a valid frame for ``timeout_no_frames_s`` (wrong protocol or
-baud rate) end the stream with one clear :class:`~devices.drivers.base.DeviceError`.
+Faults. When the port vanishes (a read or a status query fails, or during a silence the
+path is gone or names another device) the state becomes "disconnected", with one log line,
+and the thread reopens the same path with backoff; on success the stream resumes on the
+same index line. The time lost is a gap: estimated from the wall clock and ``fs``, replaced
+by the device counter's jump when that is consistent with the clock (a board that kept
+running), so every consumer sees the real number of lost samples as a jump in
+``Chunk.start``. A stream without counters (text without ``seq``) gets its gaps from
+host timing (:class:`~devices.drivers.serial_protocol.ArrivalClock`): silences and
+reconnects after which fewer samples arrived than the elapsed time holds (a suspected
+gap is confirmed over a short hold, during which the reads wait). Nothing already
+received is dropped. Bytes that never form a valid frame for ``timeout_no_frames_s`` (wrong
+protocol or baud rate) end the stream with one clear :class:`~devices.drivers.base.DeviceError`.
 
 Timestamps (``Chunk.timestamp``) are ``time.monotonic()`` at the arrival of the oldest
 bytes in the chunk.
@@ -24,6 +29,7 @@ import errno
 import itertools
 import logging
 import os
+import stat
 import sys
 import threading
 import time
@@ -36,7 +42,15 @@ import serial
 from serial.tools import list_ports
 
 from devices.drivers.base import Device, DeviceError, register
-from devices.drivers.serial_protocol import Fob1Parser, Parsed, Scale, TextParser, make_parser
+from devices.drivers.serial_protocol import (
+    CLOCK_MIN_TOLERANCE_S,
+    ArrivalClock,
+    Fob1Parser,
+    Parsed,
+    Scale,
+    TextParser,
+    make_parser,
+)
 from dsp.contract import Chunk, ContractError, StreamInfo
 
 log = logging.getLogger(__name__)
@@ -44,7 +58,11 @@ log = logging.getLogger(__name__)
 PROTOCOLS = ("text", "fob1")
 #: how long one blocking read waits for a first byte (bounds the reaction to close())
 READ_TIMEOUT_S = 0.05
-BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+#: delays between attempts to reopen a vanished port (the last one repeats): quick enough
+#: to catch a replugged board within 2 s, slow enough not to spin on a missing device
+BACKOFF_S = (0.5, 1.0, 2.0)
+#: after this much silence the reader checks that the port still exists and answers
+PROBE_AFTER_S = 0.5
 
 
 def list_serial_ports() -> list[dict[str, Any]]:
@@ -155,6 +173,8 @@ class SerialDevice(Device):
     (it learns the layout and proves protocol and baud rate); without it ``channels`` is
     required. ``backoff_s``: delays between reconnection attempts (the last one repeats).
     ``read_interval_s``: the reader wakes at most this often, batching small USB packets.
+    ``gap_tolerance_s``: without a counter, the smallest lost time inferred from host timing
+    (see :class:`~devices.drivers.serial_protocol.ArrivalClock`).
     """
 
     name = "serial"
@@ -183,6 +203,7 @@ class SerialDevice(Device):
         max_backlog_s: float = 60.0,
         max_chunk_s: float = 1.0,
         skip_first_line: bool = True,
+        gap_tolerance_s: float = CLOCK_MIN_TOLERANCE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         try:
@@ -215,6 +236,12 @@ class SerialDevice(Device):
                 max_gap=max(1, round(max_gap_s * fs)),
                 skip_first_line=skip_first_line,
             )
+            # without a counter only host timing can tell a silence from normal flow
+            self._arrival = (
+                ArrivalClock(fs, min_tolerance_s=float(gap_tolerance_s))
+                if protocol == "text" and not seq
+                else None
+            )
         except (ValueError, TypeError) as exc:
             raise DeviceError(f"serial: {exc}") from None
         self.port = str(port)
@@ -238,6 +265,7 @@ class SerialDevice(Device):
         self.info: StreamInfo | None = None
         self._ser: serial.SerialBase | None = None
         self._thread: threading.Thread | None = None
+        self._reader: threading.Thread | None = None
         self._quit = threading.Event()
         self._first = threading.Event()
         self._lock = threading.Lock()
@@ -260,6 +288,11 @@ class SerialDevice(Device):
         self._t_last_bytes = 0.0
         self._t_invalid_since: float | None = None
         self._silence_warned = False
+        self._broken = False  # the next samples follow a reconnect
+        self._t_empty = 0.0  # the last poll that found no bytes
+        # reads held while a host-timing gap is decided: (index, samples, arrival time)
+        self._held: list[tuple[np.ndarray, np.ndarray, float]] = []
+        self._t_probe = 0.0
         self._cpu_s = 0.0
 
     # -- Device interface -----------------------------------------------------------------
@@ -275,6 +308,7 @@ class SerialDevice(Device):
         self._t_last_bytes = self._clock()
         self._quit.clear()
         self._thread = threading.Thread(target=self._run, name="serial-reader", daemon=True)
+        self._reader = self._thread  # kept after close(): did it really end?
         self._thread.start()
         if self.wait_first:
             self._wait_first()
@@ -346,11 +380,15 @@ class SerialDevice(Device):
         if ser is not None and hasattr(ser, "cancel_read"):
             with contextlib.suppress(Exception):
                 ser.cancel_read()  # wake a blocking read at once
+        stopped = True
         if self._thread is not None:
             self._thread.join(timeout=2.0)
-            if self._thread.is_alive():
+            stopped = not self._thread.is_alive()
+            if not stopped:
                 log.warning("serial reader of %s did not stop", self.port)
             self._thread = None
+        if self._arrival is not None and self._held and stopped:
+            self._release(self._arrival.settle() or 0)  # what arrived is not lost at close
         self._close_port()
         if self.state != "error":
             self.state = "closed"
@@ -411,6 +449,17 @@ class SerialDevice(Device):
     @property
     def error(self) -> str | None:
         return str(self._error) if self._error is not None else None
+
+    @property
+    def gap_tolerance_s(self) -> float | None:
+        """Without a counter: the lost time below which no gap is inferred (it widens with
+        the delivery jitter seen); None when the wire carries a counter."""
+        return self._arrival.tolerance_s if self._arrival is not None else None
+
+    @property
+    def reader_alive(self) -> bool:
+        """The reader thread still runs (also after a close() that could not stop it)."""
+        return self._reader is not None and self._reader.is_alive()
 
     @property
     def port_open(self) -> bool:
@@ -498,13 +547,23 @@ class SerialDevice(Device):
                 except (OSError, serial.SerialException) as exc:
                     if self._quit.is_set():
                         break
-                    self._disconnected(exc)
+                    self._disconnected(str(exc))
                     next_try = self._clock() + self.backoff_s[0]
                     attempt = 1 % len(self.backoff_s)
                     continue
                 now = self._clock()
                 if data:
                     self._ingest(data, now)
+                else:
+                    self._t_empty = now  # the link was heard silent at this moment
+                    if self._held:
+                        self._decide_held(now)
+                    gone = self._probe(ser, now)
+                    if gone is not None:
+                        self._disconnected(gone)
+                        next_try = self._clock() + self.backoff_s[0]
+                        attempt = 1 % len(self.backoff_s)
+                        continue
                 if self._watchdog(now):
                     break
                 self._cpu_s = time.thread_time() - cpu0
@@ -514,14 +573,58 @@ class SerialDevice(Device):
         finally:
             self._cpu_s = time.thread_time() - cpu0
 
-    def _disconnected(self, exc: BaseException) -> None:
-        log.warning("serial port %s disconnected: %s", self.port, exc)
+    def _decide_held(self, now: float) -> None:
+        """No read came to confirm or refute a suspected gap: decide it once due."""
+        assert self._arrival is not None
+        gap = self._arrival.due(now)
+        if gap is not None:
+            self._release(gap)
+
+    def _probe(self, ser: serial.SerialBase, now: float) -> str | None:
+        """During a silence, every PROBE_AFTER_S: why the port is gone, else None. A vanished
+        device does not always make read() fail (a USB node removed, or a by-id link moved
+        to a new node, under an open handle that just stays silent)."""
+        if min(now - self._t_last_bytes, now - self._t_probe) <= PROBE_AFTER_S:
+            return None
+        self._t_probe = now
+        return self._port_gone(ser)
+
+    def _port_gone(self, ser: serial.SerialBase) -> str | None:
+        """Why the open port is no longer usable, or None if it still looks alive: its
+        handle answers a terminal query, and its path still names the same device."""
+        if "://" in self.port or os.name != "posix":
+            return None  # URLs and Windows ports report a vanished device through read()
+        import termios  # POSIX only
+
+        fd = getattr(ser, "fd", None)
+        if not isinstance(fd, int):
+            return None
+        try:
+            mine = os.fstat(fd).st_rdev
+            termios.tcgetattr(fd)  # a hung-up terminal answers EIO
+        except (OSError, termios.error) as exc:
+            return f"the port stopped answering ({exc})"
+        try:
+            st = os.stat(self.port)
+        except FileNotFoundError:
+            return f"{self.port} is gone"
+        except OSError as exc:
+            return f"{self.port}: {exc}"
+        if not stat.S_ISCHR(st.st_mode) or st.st_rdev != mine:
+            return f"{self.port} now names another device"
+        return None
+
+    def _disconnected(self, reason: str) -> None:
+        if self._arrival is not None and self._held:  # deliver what came before the outage
+            self._release(self._arrival.settle() or 0)
         self._close_port()
         self._parser.flush()  # an unfinished frame cannot be completed any more
         if not self.reconnect:
-            self._fail(f"serial port {self.port} disconnected: {exc}")
+            log.warning("serial port %s disconnected: %s", self.port, reason)
+            self._fail(f"serial port {self.port} disconnected: {reason}")
             return
         self.state = "disconnected"
+        log.warning("serial port %s disconnected (%s); retrying", self.port, reason)
 
     def _reopen(self) -> bool:
         try:
@@ -531,6 +634,7 @@ class SerialDevice(Device):
             return False
         self._ser = ser
         self._reconnects += 1
+        self._broken = True
         self.state = "connecting"
         self._t_invalid_since = None
         self._t_last_bytes = self._clock()
@@ -576,6 +680,8 @@ class SerialDevice(Device):
         return False
 
     def _ingest(self, data: bytes, now: float) -> None:
+        # how long the reader listened to silence before these bytes (0 if it was stalled)
+        heard = max(0.0, self._t_empty - self._t_last_bytes)
         if self._t_last_sample is not None and now - self._t_last_bytes > self.silence_break_s:
             # after a long silence the counter may have wrapped or restarted: re-check it
             self._parser.restart_sequence()
@@ -596,8 +702,15 @@ class SerialDevice(Device):
             gap = self._break_gap(parsed, b, now)
             index[b:] += gap
             self._offset += gap
-        one_run = self._account(index)
-        self._queue(parsed, index, now, one_run)
+        broken, self._broken = self._broken, False
+        if self._arrival is None:
+            one_run = self._account(index)
+            self._queue(parsed.samples, index, now, one_run)
+        else:
+            self._held.append((index, parsed.samples, now))
+            decided = self._arrival.arrive(now, int(index[-1]) + 1, heard_s=heard, broken=broken)
+            if decided is not None:
+                self._release(decided, broken)
         self._samples += len(parsed)
         self._t_last_sample = now
         if parsed.counter is not None:
@@ -605,6 +718,23 @@ class SerialDevice(Device):
         if self.state != "streaming":
             self.state = "streaming"
         self._first.set()
+
+    def _release(self, gap: int, broken: bool = False) -> None:
+        """Queue the reads held while a host-timing gap was being decided, ``gap`` samples
+        after the last sample queued before them."""
+        if gap:
+            self._offset += gap
+            log.info(
+                "serial %s: %d samples lost (%.0f ms by host timing%s)",
+                self.port,
+                gap,
+                1000 * gap / self.fs,
+                ", after a reconnect" if broken else "",
+            )
+        held, self._held = self._held, []
+        for index, samples, t in held:
+            shifted = index + gap if gap else index
+            self._queue(samples, shifted, t, self._account(shifted))
 
     def _break_gap(self, parsed: Parsed, b: int, now: float) -> int:
         """Samples lost before row ``b``, where the counter alone cannot tell (a reconnect,
@@ -641,7 +771,7 @@ class SerialDevice(Device):
         self._next = last + 1
         return one_run
 
-    def _queue(self, parsed: Parsed, index: np.ndarray, now: float, one_run: bool) -> None:
+    def _queue(self, samples: np.ndarray, index: np.ndarray, now: float, one_run: bool) -> None:
         if one_run:
             bounds = [0, len(index)]
         else:
@@ -649,7 +779,7 @@ class SerialDevice(Device):
             bounds = [0, *cuts.tolist(), len(index)]
         with self._lock:
             for a, b in itertools.pairwise(bounds):
-                self._backlog.append((int(index[a]), parsed.samples[a:b], now))
+                self._backlog.append((int(index[a]), samples[a:b], now))
                 self._queued += b - a
             while self._queued > self.max_backlog and len(self._backlog) > 1:
                 _, dropped, _ = self._backlog.popleft()

@@ -17,6 +17,7 @@ caller (the serial driver) to fill in from the wall clock.
 from __future__ import annotations
 
 import binascii
+import collections
 import itertools
 import re
 import struct
@@ -793,6 +794,215 @@ def _names_from_labels(labels: Sequence[str | None]) -> tuple[str, ...] | None:
         return None
     names = tuple(lab or f"ch{i + 1}" for i, lab in enumerate(labels))
     return names if len(set(names)) == len(names) else None
+
+
+# --------------------------------------------------------------------------------------
+# Host timing: gaps of a stream without counters
+# --------------------------------------------------------------------------------------
+
+#: the smallest lost time the clock model reports. It must exceed the lateness that normal
+#: delivery shows between reads: USB full-speed frames are 1 ms, an FTDI latency timer
+#: 16 ms, a board printing in blocks (or a Bluetooth SPP link) 50-100 ms; the host reader's
+#: own stalls add nothing (it then reads the backlog at once). 100 ms is 6 FTDI periods.
+CLOCK_MIN_TOLERANCE_S = 0.1
+#: the tolerance is also at least this many times the worst normal lateness just seen, and
+#: this many times the usual time between deliveries (a board sending 100 ms blocks: a read
+#: can be one block late when the host stalls, without any loss)
+CLOCK_JITTER_FACTOR = 2.0
+#: weight of a new delivery interval in its running mean (about the last 20 deliveries)
+_PERIOD_ALPHA = 0.05
+#: ... and at most this: a stream whose delivery is later than that is unusable for timing
+CLOCK_MAX_TOLERANCE_S = 1.0
+#: the reference offset is the minimum over this much arrival history; a board whose clock
+#: runs 0.5 % slow (an Arduino's ceramic resonator) drifts 10 ms in it, well inside tolerance
+CLOCK_WINDOW_S = 2.0
+#: how long the worst normal lateness is remembered
+CLOCK_JITTER_WINDOW_S = 10.0
+#: a suspected gap is confirmed over three tolerances, within these bounds: a relay that
+#: held data up (a starved pty relay or USB worker on a loaded host; 0.15 s seen with a
+#: load of 12 on 2 cores) delivers its backlog within it, a real loss stays late. The
+#: samples of that time are delivered, with the gap, once it is decided.
+CLOCK_HOLD_FACTOR = 3.0
+CLOCK_MIN_HOLD_S = 0.3
+CLOCK_MAX_HOLD_S = 1.0
+
+
+@dataclass
+class _PendingGap:
+    t0: float  # arrival of the first read after the silence
+    ref: float  # the reference offset before it
+    late: float  # the smallest lateness since, against ref: the lost time if it stays
+    tolerance: float
+    hold: float
+    points: list[tuple[float, float]]  # (time, offset) of the held reads
+
+
+class ArrivalClock:
+    """Lost samples of a stream without sample counters, inferred from host arrival times.
+
+    A board samples at ``fs``; sample ``k`` cannot arrive before ``t0 + k / fs``. For each
+    read that brought samples, ``offset = t_arrival - stop / fs`` (``stop``: the stream index
+    one past its last sample) is the board's start time plus that read's lateness. Delivery in
+    bursts only ever makes the offset larger, so the minimum over the last
+    :data:`CLOCK_WINDOW_S` of arrivals is the reference (a min filter). Lost samples move the
+    offset up for good. When a read follows a silence the reader heard (it polled and got
+    nothing, rather than being stalled itself) and its offset is later than the reference by
+    more than :attr:`tolerance_s`, a gap is suspected and the reads of the next hold
+    (:data:`CLOCK_HOLD_FACTOR` tolerances) decide: one that catches up means delivery was
+    held up somewhere and nothing was lost; if all stay late, the gap is ``round(late * fs)``
+    samples before the first of them (``late``: the smallest lateness in the hold, never more
+    than the silence, plus the previous read's own lateness, could hold). The caller holds
+    those reads meanwhile (:meth:`arrive` returns ``None``; :meth:`due` ends the hold when
+    no read comes). The tolerance is the largest of :data:`CLOCK_MIN_TOLERANCE_S`, twice the
+    worst lateness of the last :data:`CLOCK_JITTER_WINDOW_S` and twice the mean delivery
+    interval, capped at :data:`CLOCK_MAX_TOLERANCE_S`. A late offset without a heard
+    silence before it (the host reader stalled while the board was flow-controlled, so old
+    bytes were waiting) re-anchors the reference instead of inventing a gap; the catch-up
+    that follows brings it back down. After a reconnect (``broken``) continuity is known to
+    be lost: the gap is the clock's estimate, at least one sample, at once.
+
+    Pure: the caller supplies the times (``time.monotonic`` in the driver, a fake in tests).
+    """
+
+    def __init__(
+        self,
+        fs: float,
+        *,
+        min_tolerance_s: float = CLOCK_MIN_TOLERANCE_S,
+        jitter_factor: float = CLOCK_JITTER_FACTOR,
+        max_tolerance_s: float = CLOCK_MAX_TOLERANCE_S,
+        window_s: float = CLOCK_WINDOW_S,
+        jitter_window_s: float = CLOCK_JITTER_WINDOW_S,
+    ) -> None:
+        if not fs > 0 or not 0 < min_tolerance_s <= max_tolerance_s:
+            raise ValueError(f"bad clock model: fs={fs}, tolerance {min_tolerance_s}..")
+        self.fs = float(fs)
+        self.min_tolerance_s = float(min_tolerance_s)
+        self.jitter_factor = float(jitter_factor)
+        self.max_tolerance_s = float(max_tolerance_s)
+        self.window_s = float(window_s)
+        self.jitter_window_s = float(jitter_window_s)
+        # (time, offset) with increasing offsets: the front is the window's minimum
+        self._low: collections.deque[tuple[float, float]] = collections.deque()
+        # (time, lateness) with decreasing lateness: the front is the window's maximum
+        self._late: collections.deque[tuple[float, float]] = collections.deque()
+        self._t_prev: float | None = None
+        self._period: float | None = None  # running mean of the intervals between deliveries
+        self._prev_late = 0.0  # lateness of the last read decided
+        self._pending: _PendingGap | None = None
+        self.last_late_s = 0.0
+        self.reanchors = 0
+
+    @property
+    def tolerance_s(self) -> float:
+        """Lost time below this is not told from delivery jitter (see the module constants)."""
+        jitter = max(self._late[0][1] if self._late else 0.0, self._period or 0.0)
+        return min(self.max_tolerance_s, max(self.min_tolerance_s, self.jitter_factor * jitter))
+
+    @property
+    def reference(self) -> float | None:
+        """The board's start time on the host clock, as estimated (None before any arrival)."""
+        return self._low[0][1] if self._low else None
+
+    @property
+    def pending(self) -> bool:
+        """A suspected gap is being confirmed: the reads since are held (see :meth:`arrive`)."""
+        return self._pending is not None
+
+    def arrive(
+        self, t: float, stop: int, *, heard_s: float | None = None, broken: bool = False
+    ) -> int | None:
+        """The read that arrived at ``t`` and ends at index ``stop`` (its index before any
+        gap found here). Returns the samples lost before the first read still held (the
+        caller shifts it and every read held since by that), or ``None``: hold this read too,
+        the decision is pending.
+
+        ``heard_s``: how long the reader was listening and got nothing before this read
+        (default: all the time since the previous arrival). Only a silence that was heard can
+        hold lost samples: a reader that itself stalled finds the link's backlog waiting,
+        possibly late if the board was flow-controlled meanwhile, and nothing lost."""
+        offset = t - stop / self.fs
+        while self._late and self._late[0][0] < t - self.jitter_window_s:
+            self._late.popleft()  # the jitter of long ago no longer widens the tolerance
+        silence = t - self._t_prev if self._t_prev is not None else 0.0
+        heard = silence if heard_s is None else heard_s
+        self._t_prev = t
+        pend = self._pending
+        if pend is not None:
+            pend.points.append((t, offset))
+            pend.late = min(pend.late, offset - pend.ref)
+            if pend.late <= pend.tolerance:  # the backlog caught up: late, nothing lost
+                return self._resolve(0)
+            if t - pend.t0 >= pend.hold:  # still late after the hold: samples were lost
+                return self._resolve(round(pend.late * self.fs))
+            return None
+        ref = self.reference
+        late = 0.0 if ref is None else offset - ref
+        self.last_late_s = late
+        if ref is None:
+            self._push_offset(t, offset)
+            return 0
+        tolerance = self.tolerance_s
+        if broken:  # continuity is known to be lost; the clock only sizes the gap
+            gap = max(1, round(late * self.fs))
+            self._push_offset(t, offset - gap / self.fs)
+            return gap
+        if late > tolerance and heard > tolerance:
+            # a gap, or delivery held up somewhere on the way (a starved USB or pty
+            # relay): the reads that follow tell, a backlog catches up at once
+            hold = min(CLOCK_MAX_HOLD_S, max(CLOCK_MIN_HOLD_S, CLOCK_HOLD_FACTOR * tolerance))
+            # the loss fits in the silence, plus the age the previous read's last sample
+            # already had (a block cut short by the loss arrives late)
+            cap = silence + max(0.0, self._prev_late)
+            self._pending = _PendingGap(t, ref, min(late, cap), tolerance, hold, [(t, offset)])
+            return None
+        self._prev_late = late
+        if late > tolerance:  # late with no silence heard: the reference is stale
+            self._low.clear()
+            self.reanchors += 1
+        else:
+            if late > 0:
+                self._push_late(t, late)
+            p = self._period
+            self._period = silence if p is None else p + _PERIOD_ALPHA * (silence - p)
+        self._push_offset(t, offset)
+        return 0
+
+    def due(self, t: float) -> int | None:
+        """With a decision pending and no read since confirming or refuting it: the gap
+        once the hold has passed at ``t``, else ``None``."""
+        pend = self._pending
+        if pend is None or t - pend.t0 < pend.hold:
+            return None
+        return self._resolve(round(pend.late * self.fs))
+
+    def settle(self) -> int | None:
+        """Decide a pending gap now (the port went away): the estimate so far."""
+        pend = self._pending
+        return None if pend is None else self._resolve(round(pend.late * self.fs))
+
+    def _resolve(self, gap: int) -> int:
+        pend = self._pending
+        assert pend is not None
+        self._pending = None
+        for t, offset in pend.points:
+            self._push_offset(t, offset - gap / self.fs)
+        self._prev_late = pend.late - gap / self.fs
+        return gap
+
+    def _push_offset(self, t: float, offset: float) -> None:
+        low = self._low
+        while low and low[-1][1] >= offset:
+            low.pop()
+        low.append((t, offset))
+        while low[0][0] < t - self.window_s:
+            low.popleft()
+
+    def _push_late(self, t: float, late: float) -> None:
+        q = self._late
+        while q and q[-1][1] <= late:
+            q.pop()
+        q.append((t, late))
 
 
 def make_parser(
