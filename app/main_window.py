@@ -408,10 +408,10 @@ class MainWindow(QtWidgets.QMainWindow):
         fs = found.nominal_hz or 1000.0
         self.traces.configure(StreamInfo(fs, found.channel_names))
         self.rep_table.reset(fs)
+        self.signal_check.table.setRowCount(0)  # the previous source's electrodes
         self.order_panel.tally = self.tally
         self.order_panel.history.show_reps([])
         self.order_panel.update_counts()
-        self._say(f"{found.source}: {found.describe()}", 8000)
         if self._start_when_discovered:
             self._start_when_discovered = False
             self.start()

@@ -122,6 +122,11 @@ class SourcePanel(QtWidgets.QWidget):
         assert columns is not None and rows is not None  # a QTableWidget always has both
         columns.setStretchLastSection(True)
         rows.setVisible(False)
+        # rows as tall as their role combo: four channels fit without scrolling
+        row_h = QtWidgets.QComboBox().sizeHint().height() + 2
+        rows.setDefaultSectionSize(row_h)
+        # room for four channels (the usual two glutes and two lumbar sides) at any height
+        self.mapping.setMinimumHeight(columns.sizeHint().height() + 4 * row_h + 4)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.forms)
@@ -215,10 +220,13 @@ class SourcePanel(QtWidgets.QWidget):
         self.amp_gain.setSuffix(" ×")
         self.amp_gain.setToolTip("gain of the analogue front end between electrodes and ADC")
         self.scale_text = _named(QtWidgets.QLabel(""), "serial_scale_text")
-        self.scale_text.setWordWrap(True)
+        self.adc_bits.setToolTip("ADC resolution")
+        self.vref.setToolTip("ADC reference voltage (full scale)")
+        adc = QtWidgets.QHBoxLayout()  # one row: the panel must fit a 768-pixel screen
+        adc.addWidget(self.adc_bits)
+        adc.addWidget(self.vref)
         form.addRow("scale", self.scale_preset)
-        form.addRow("ADC resolution", self.adc_bits)
-        form.addRow("ADC reference", self.vref)
+        form.addRow("ADC", adc)
         form.addRow("front-end gain", self.amp_gain)
         form.addRow("", self.scale_text)
         self.scale_preset.currentTextChanged.connect(self._preset_picked)
@@ -264,11 +272,14 @@ class SourcePanel(QtWidgets.QWidget):
     def _show_scale(self) -> None:
         scale = self.serial_scale()
         if scale is None:
-            self.scale_text.setText("values are taken as microvolts")
+            self.scale_text.setText("values are taken as µV")
             return
         assert isinstance(scale.gain, float) and isinstance(scale.offset, float)
-        self.scale_text.setText(
-            f"1 count = {scale.gain:.4g} µV at the electrodes, 0 V at count {scale.offset:g}"
+        # (short: one line of the narrow source panel)
+        self.scale_text.setText(f"{scale.gain:.4g} µV/count, 0 V at count {scale.offset:g}")
+        self.scale_text.setToolTip(
+            f"one ADC count is {scale.gain:.4g} µV at the electrodes; "
+            f"count {scale.offset:g} (mid-scale) is 0 V"
         )
 
     def _build_brainflow(self) -> None:

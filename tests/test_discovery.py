@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -238,3 +239,21 @@ def test_cli_adc_scale_is_the_one_the_window_presets_build() -> None:
     )
     _, options = source_options(args)
     assert options["scale"] == Scale.from_adc(bits=10, vref=5.0, amp_gain=200.0)
+
+
+def test_a_backlog_from_before_the_port_opened_does_not_inflate_the_rate(
+    ports: VirtualPorts,
+) -> None:
+    board = Board(ports, "--protocol", "text", "--fs", "1000", "--channels", "4", "--seconds", "10")
+    try:
+        # nobody reads for 4 s: the writer blocks on the full pty and then catches up at once,
+        # as a board or adapter with a buffer would
+        time.sleep(4.0)
+        found = discover_serial(str(ports.host))
+    finally:
+        board.stop()
+    assert (
+        found.samples > 2000
+    )  # a backlog did arrive (a look alone sees ~1100), faster than the board sends
+    assert found.rate_hz is None or found.rate_hz == pytest.approx(1000, rel=0.1)
+    assert found.nominal_hz in (None, 1000)

@@ -36,11 +36,16 @@ log = logging.getLogger(__name__)
 #: how long to wait for the first valid sample (an Arduino resets when its port opens and
 #: runs its bootloader for about half a second first)
 DEFAULT_TIMEOUT_S = 2.0
-#: data right after the port opens may be a burst of what the OS or an adapter buffered;
-#: the rate is measured over the samples that come after this settling time
+#: data right after the port opens may be a burst of what the OS, an adapter or the board
+#: buffered while nobody read: never measured
 SETTLE_S = 0.25
-#: how long the rate is measured for (10 ms USB packets: about 1-2 % error over 0.75 s)
+#: the rate is the slope of samples over arrival time in the last RATE_WINDOW_S (USB
+#: packets every 1-10 ms: about 1-3 % error); both halves of it must agree within
+#: RATE_AGREEMENT, else a backlog is still draining and the look goes on, at most
+#: MAX_EXTRA_S longer (then the rate is "unknown" rather than wrong)
 RATE_WINDOW_S = 0.75
+RATE_AGREEMENT = 0.15
+MAX_EXTRA_S = 2.0
 #: rates boards are commonly configured for; an estimate within 3 % is shown as one of these
 COMMON_RATES_HZ = (
     100, 125, 200, 250, 256, 500, 512, 800, 1000, 1024, 1200, 1500, 1600,
@@ -182,17 +187,25 @@ class _Probe:
                 self.t_first = now
             self.arrivals.append((now, int(parsed.index[-1]) + 1))
 
-    def rate(self) -> float | None:
-        """Samples per second between the first and the last arrival after settling."""
-        if self.t_first is None:
+    def rate(self, window_s: float = RATE_WINDOW_S) -> float | None:
+        """Samples per second over the last ``window_s`` of arrivals (after settling), or
+        None while its two halves disagree (a backlog draining faster than the board)."""
+        if self.t_first is None or not self.arrivals:
             return None
-        steady = [(t, k) for t, k in self.arrivals if t >= self.t_first + SETTLE_S]
-        if len(steady) < 2 or steady[-1][0] - steady[0][0] < 0.2:
-            steady = self.arrivals  # a short look: the whole run, burst included
-        if len(steady) < 2:
+        t_end = self.arrivals[-1][0]
+        start = max(t_end - window_s, self.t_first + SETTLE_S)
+        win = [(t, k) for t, k in self.arrivals if t >= start]
+        if len(win) < 3 or win[-1][0] - win[0][0] < 0.5 * window_s:
             return None
-        (t0, k0), (t1, k1) = steady[0], steady[-1]
-        return (k1 - k0) / (t1 - t0) if t1 > t0 and k1 > k0 else None
+        (t0, k0), (t1, k1) = win[0], win[-1]
+        tm, km = min(win, key=lambda a: abs(a[0] - (t0 + t1) / 2))
+        if not t0 < tm < t1:
+            return None
+        whole = (k1 - k0) / (t1 - t0)
+        first, second = (km - k0) / (tm - t0), (k1 - km) / (t1 - tm)
+        if whole <= 0 or abs(first - second) > RATE_AGREEMENT * whole:
+            return None
+        return whole
 
 
 def discover_serial(
@@ -202,12 +215,11 @@ def discover_serial(
     baud: int = 115200,
     seq: bool = False,
     timeout_s: float = DEFAULT_TIMEOUT_S,
-    rate_window_s: float = SETTLE_S + RATE_WINDOW_S,
     cancel: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Discovery:
-    """Open ``port``, read until ``rate_window_s`` after the first valid sample (at most
-    ``timeout_s`` waiting for it), close it, and report what the board sends.
+    """Open ``port``, read the board for about a second after its first valid sample (at
+    most ``timeout_s`` waiting for it), close it, and report what the board sends.
 
     ``protocol`` is the one the caller expects; the board's actual protocol is detected
     either way (both parsers read the bytes) and reported in ``Discovery.protocol``.
@@ -230,13 +242,19 @@ def discover_serial(
             log.debug("reset_input_buffer on %s: %s", port, exc)
         t_open = clock()
         found: _Probe | None = None
+        next_check = 0.0
         while True:
             if cancel is not None and cancel.is_set():
                 raise DeviceError(f"looking at serial port {port} was cancelled")
             now = clock()
             if found is not None and found.t_first is not None:
-                if now - found.t_first >= rate_window_s:
+                looked = now - found.t_first
+                if looked >= SETTLE_S + RATE_WINDOW_S + MAX_EXTRA_S:
                     break
+                if looked >= SETTLE_S + RATE_WINDOW_S and now >= next_check:
+                    if found.rate() is not None:
+                        break
+                    next_check = now + 0.1
             elif now - t_open >= timeout_s:
                 break
             try:
