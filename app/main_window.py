@@ -141,7 +141,10 @@ class MainWindow(QtWidgets.QMainWindow):
         QtCore.QTimer.singleShot(0, self.recover_recordings)
         if autostart:
             self.connect_source(source or self.source_panel.choice())
-            self.start()
+            if self.source_panel.discovering:  # a board given to the window: after the look
+                self._start_when_discovered = True
+            else:
+                self.start()
 
     # -- layout ----------------------------------------------------------------------------
     def _say(self, text: str, ms: int = 0) -> None:
@@ -283,6 +286,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.source_panel.discover(choice, self.store.load_mapping(choice.device_id))
             return
         self._start_when_discovered = False
+        self.source_panel.cancel_discovery()  # a look still running is for another source
         self.disconnect_source()
         try:
             device = self._make_device(choice)
@@ -386,12 +390,14 @@ class MainWindow(QtWidgets.QMainWindow):
         board first (then start), or say once what the mapping lacks."""
         panel = self.source_panel
         choice = panel.choice()
+        if panel.discovering and panel.looking_at == choice.kind:
+            self._start_when_discovered = True  # starts when the look ends
+            return False
         if choice.kind not in DISCOVERED_KINDS:
             return True
-        if panel.discovering or "roles" not in choice.options:
+        if "roles" not in choice.options:
             self._start_when_discovered = True
-            if not panel.discovering:
-                self.connect_source(choice)
+            self.connect_source(choice)
             return False
         problem = panel.mapping_problem()
         if problem is not None:
@@ -412,9 +418,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.order_panel.tally = self.tally
         self.order_panel.history.show_reps([])
         self.order_panel.update_counts()
-        if self._start_when_discovered:
+        if self._start_when_discovered:  # Start (or autostart) came before the look ended
             self._start_when_discovered = False
-            self.start()
+            choice = self.source_panel.mapped_choice()
+            problem = self.source_panel.mapping_problem()
+            if choice is None or problem is not None:
+                self.show_error(problem or "the board's channels are not known: Connect again")
+                return
+            self.connect_source(choice)
+            if self.ctl is not None:
+                self.start()
 
     def _discovery_failed(self, message: str) -> None:
         self._start_when_discovered = False

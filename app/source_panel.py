@@ -90,6 +90,8 @@ class SourcePanel(QtWidgets.QWidget):
 
         self._combos: list[QtWidgets.QComboBox] = []
         self._mapped_source: str | None = None  # device id of the channels in the table
+        self._discovered_choice: SourceChoice | None = None
+        self._looking_at: str | None = None
         self._discovery_token = 0
         self._discovery_thread: threading.Thread | None = None
         self._discovery_cancel: threading.Event | None = None
@@ -391,9 +393,18 @@ class SourcePanel(QtWidgets.QWidget):
     def _mapped(self, choice: SourceChoice, mapped: bool) -> SourceChoice:
         if not mapped or self._mapped_source != choice.device_id or self.discovering:
             return choice
+        return SourceChoice(choice.kind, {**choice.options, "roles": self._table_roles()})
+
+    def _table_roles(self) -> dict[str, str]:
         names = self.channel_names()
-        roles = {r.value: names[i] for r, i in self.current_mapping().items()}
-        return SourceChoice(choice.kind, {**choice.options, "roles": roles})
+        return {r.value: names[i] for r, i in self.current_mapping().items()}
+
+    def mapped_choice(self) -> SourceChoice | None:
+        """The board last discovered, with the table's roles (what Start opens)."""
+        found = self._discovered_choice
+        if found is None or self._mapped_source != found.device_id:
+            return None
+        return SourceChoice(found.kind, {**found.options, "roles": self._table_roles()})
 
     def _connect(self) -> None:
         # Connect always looks again at a board (it may have been re-plugged or re-flashed)
@@ -436,12 +447,18 @@ class SourcePanel(QtWidgets.QWidget):
     def discovering(self) -> bool:
         return self._discovery_thread is not None
 
+    @property
+    def looking_at(self) -> str | None:
+        """The kind of source being looked at, or None."""
+        return self._looking_at if self.discovering else None
+
     def discover(self, choice: SourceChoice, stored: Mapping[str, str] | None = None) -> None:
         """Ask the board what it sends, on a worker thread (a serial look takes about a
         second); the table then lists exactly its channels with a suggested mapping."""
         from devices.drivers.discovery import discover
 
         self.cancel_discovery()
+        self._looking_at = choice.kind
         self._fill_mapping([], {})  # nothing of the previous source stays mappable
         self._mapped_source = None
         self._discovery_token += 1
@@ -468,6 +485,9 @@ class SourcePanel(QtWidgets.QWidget):
         self._discovery_thread.start()
 
     def cancel_discovery(self) -> None:
+        """Stop looking (another source was opened, the window closes); its result, even
+        if already on its way, is dropped."""
+        self._discovery_token += 1
         thread, self._discovery_thread = self._discovery_thread, None
         if self._discovery_cancel is not None:
             self._discovery_cancel.set()
@@ -503,11 +523,13 @@ class SourcePanel(QtWidgets.QWidget):
         names = found.channel_names
         roles = found.suggested_roles(stored)
         self._fill_mapping(names, {Role(r): names.index(n) for r, n in roles.items()})
-        if choice.kind == "serial" and found.protocol != self.serial_protocol.currentText():
+        text = found.describe()
+        if choice.kind == "serial" and found.protocol != choice.options.get("protocol"):
             self.serial_protocol.setCurrentText(found.protocol)  # what the board speaks
             choice = SourceChoice(choice.kind, {**choice.options, "protocol": found.protocol})
+            text += f" — protocol set to {found.protocol}"
         self._mapped_source = choice.device_id
-        text = found.describe()
+        self._discovered_choice = choice
         fs = choice.options.get("fs")
         rate = found.nominal_hz
         if choice.kind == "serial" and rate and isinstance(fs, float) and abs(rate - fs) > 0.1 * fs:

@@ -242,3 +242,40 @@ def test_brainflow_connect_lists_the_descriptor_channels_and_start_runs(
     assert win.ctl is not None and isinstance(win.ctl.device, BrainFlowDevice)
     qtbot.waitUntil(lambda: win.session is not None and win.session.stats.samples > 50)
     win.close()
+
+
+def test_opening_another_source_while_looking_drops_the_look(
+    qtbot, store: SettingsStore, ports: VirtualPorts, board: Board
+) -> None:
+    win = MainWindow(store, autostart=False, threaded=True)
+    qtbot.addWidget(win)
+    win.show()
+    pick_serial(win, ports.host)
+    panel = win.source_panel
+    QTest.mouseClick(panel.connect_btn, LEFT)
+    assert panel.discovering
+    panel.kind.setCurrentText("simulator")
+    win.act_start.trigger()  # Space: the simulator, while the board is still being read
+    assert not panel.discovering and panel.connect_btn.isEnabled()
+    qtbot.wait(1500)  # (longer than a look: a late result must change nothing)
+    assert win.ctl is not None and win.ctl.info is not None
+    assert win.ctl.info.source.startswith("simulator")
+    assert names_and_roles(win)[0] == ("glute_l", "glute_l")
+    assert win.traces.info is not None and win.traces.info.channel_names[0] == "glute_l"
+    win.close()
+
+
+def test_a_window_opened_on_a_serial_board_looks_then_starts(
+    qtbot, store: SettingsStore, ports: VirtualPorts, board: Board
+) -> None:
+    src = SourceChoice("serial", {"port": str(ports.host), "fs": 1000.0, "protocol": "fob1"})
+    win = MainWindow(store, source=src, threaded=True)  # autostart
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.ctl is not None, timeout=10_000)
+    assert win.ctl is not None and win.ctl.state == SessionState.STREAMING
+    assert isinstance(win.ctl.device, SerialDevice)
+    assert win.ctl.device.protocol == "text"  # what the board speaks, not what was asked
+    assert win.ctl.info is not None and len(win.ctl.info.roles) == 4
+    qtbot.waitUntil(lambda: win.session is not None and win.session.stats.samples > 300)
+    win.close()

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import serial
 
 from devices.drivers.base import DeviceError
@@ -205,7 +206,28 @@ class _Probe:
         first, second = (km - k0) / (tm - t0), (k1 - km) / (t1 - tm)
         if whole <= 0 or abs(first - second) > RATE_AGREEMENT * whole:
             return None
-        return whole
+        return _on_time_slope(
+            np.array([a[0] for a in win]) - t0, np.array([a[1] for a in win], dtype=np.float64)
+        )
+
+
+def _on_time_slope(t: np.ndarray, k: np.ndarray) -> float | None:
+    """Samples per second from arrivals (time ``t``, samples so far ``k``).
+
+    Data can arrive late (this thread or the sender woke up late on a busy machine), never
+    early: the board's pace is the line along the earliest arrivals. A least-squares line
+    is fitted, the late half of the points (below it) dropped and the line fitted again,
+    three times; with jittery wake-ups this is several times closer than the end points.
+    """
+    keep = np.ones(t.size, dtype=bool)
+    slope = 0.0
+    for _ in range(4):
+        if np.count_nonzero(keep) < 3 or np.ptp(t[keep]) <= 0:
+            break
+        slope, icpt = np.polyfit(t[keep], k[keep], 1)
+        resid = k - (icpt + slope * t)  # late arrivals: fewer samples than the line says
+        keep = keep & (resid >= np.median(resid[keep]))
+    return float(slope) if slope > 0 else None
 
 
 def discover_serial(
