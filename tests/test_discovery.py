@@ -257,3 +257,13 @@ def test_a_backlog_from_before_the_port_opened_does_not_inflate_the_rate(
     )  # a backlog did arrive (a look alone sees ~1100), faster than the board sends
     assert found.rate_hz is None or found.rate_hz == pytest.approx(1000, rel=0.1)
     assert found.nominal_hz in (None, 1000)
+
+
+def test_cli_brainflow_board_of_two_channels_says_how_to_map_them() -> None:
+    # GFORCE_DUAL_BOARD: two EMG rows in its descriptor; nothing is opened to learn that
+    proc = _cli("live", "--source", "brainflow", "--board", "GFORCE_DUAL_BOARD")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (
+        "fireorder: error: give --channels; the board sends EMG1,EMG2 (500 Hz): "
+        "e.g. --channels glute_l=EMG1,lumbar_l=EMG2"
+    )
