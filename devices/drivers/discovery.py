@@ -40,10 +40,11 @@ DEFAULT_TIMEOUT_S = 2.0
 #: data right after the port opens may be a burst of what the OS, an adapter or the board
 #: buffered while nobody read: never measured
 SETTLE_S = 0.25
-#: the rate is the slope of samples over arrival time in the last RATE_WINDOW_S (USB
-#: packets every 1-10 ms: about 1-3 % error); both halves of it must agree within
-#: RATE_AGREEMENT, else a backlog is still draining and the look goes on, at most
-#: MAX_EXTRA_S longer (then the rate is "unknown" rather than wrong)
+#: the rate is the slope of samples over arrival time in the last RATE_WINDOW_S, along the
+#: on-time arrivals (measured: 998.6-1000.5 Hz for a 1 kHz writer on a pty, 10 ms blocks,
+#: load average 14 on 2 cores); both halves of it must agree within RATE_AGREEMENT, else a
+#: backlog is still draining and the look goes on, at most MAX_EXTRA_S longer (then the
+#: rate is "unknown" rather than wrong)
 RATE_WINDOW_S = 0.75
 RATE_AGREEMENT = 0.15
 MAX_EXTRA_S = 2.0
