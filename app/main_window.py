@@ -21,7 +21,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from app.order_panel import FiringOrderPanel
 from app.review import ReplayBar, RepTable
 from app.signal_check import SignalCheckPanel
-from app.source_panel import SourceChoice, SourcePanel
+from app.source_panel import DISCOVERED_KINDS, SourceChoice, SourcePanel
 from app.traces import TracesView
 from devices.drivers.base import Device, create
 from devices.files import locations
@@ -30,7 +30,7 @@ from devices.session.controller import Mark, RecordingError, SessionController
 from devices.session.live import CalibrationResult, LiveSession
 from devices.session.states import MarkKind, SessionState
 from devices.session.tally import RepTally
-from dsp.contract import Role
+from dsp.contract import Role, StreamInfo
 from dsp.events import GapEvent, RepsRejudged
 from dsp.onset import OnsetEvent
 from dsp.reps import RepEnded, RepResult
@@ -124,6 +124,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.source_panel.start_requested.connect(self.start)
         self.source_panel.stop_requested.connect(self.stop)
         self.source_panel.mapping_changed.connect(self._mapping_changed)
+        self.source_panel.discovered.connect(self._discovered)
+        self.source_panel.discovery_failed.connect(self._discovery_failed)
+        self._start_when_discovered = False
         self.resize(1400, 860)
 
         self.timer = QtCore.QTimer(self)
@@ -138,7 +141,10 @@ class MainWindow(QtWidgets.QMainWindow):
         QtCore.QTimer.singleShot(0, self.recover_recordings)
         if autostart:
             self.connect_source(source or self.source_panel.choice())
-            self.start()
+            if self.source_panel.discovering:  # a board given to the window: after the look
+                self._start_when_discovered = True
+            else:
+                self.start()
 
     # -- layout ----------------------------------------------------------------------------
     def _say(self, text: str, ms: int = 0) -> None:
@@ -273,6 +279,14 @@ class MainWindow(QtWidgets.QMainWindow):
         return SessionMeta(athlete=self.athlete_id, exercise=self.settings.exercise, device=device)
 
     def connect_source(self, choice: SourceChoice) -> None:
+        """Open a source. A serial or BrainFlow board without a mapping is asked first what
+        it sends (the table then lists its channels); Start opens it with the mapping."""
+        if choice.kind in DISCOVERED_KINDS and "roles" not in choice.options:
+            self.disconnect_source()
+            self.source_panel.discover(choice, self.store.load_mapping(choice.device_id))
+            return
+        self._start_when_discovered = False
+        self.source_panel.cancel_discovery()  # a look still running is for another source
         self.disconnect_source()
         try:
             device = self._make_device(choice)
@@ -286,7 +300,10 @@ class MainWindow(QtWidgets.QMainWindow):
                 device_marks=marks,
             )
             info = ctl.open()
-            mapping = self.store.load_mapping(choice.device_id)
+            picked = choice.options.get("roles")
+            mapping = None if picked is not None else self.store.load_mapping(choice.device_id)
+            if isinstance(picked, dict):  # mapped in the table: remembered for this device
+                self.store.save_mapping(choice.device_id, picked)
             if mapping:  # remembered per device
                 roles = {
                     Role(r): info.channel_names.index(n)
@@ -346,7 +363,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.traces.marks.clear()
         self.rep_table.reset(info.fs)
         self.replay_bar.attach(ctl.replay, info, ctl.settings)
-        self.source_panel.show_mapping(info)
+        self.source_panel.show_mapping(info, self._device_id)
         self.source_panel.set_state(f"connected: {info.source or 'device'} at {info.fs:g} Hz")
         self.order_panel.tally = ctl.tally
         self.order_panel.history.show_reps([])
@@ -368,13 +385,65 @@ class MainWindow(QtWidgets.QMainWindow):
             ctl.close()
         self._on_state(SessionState.CLOSED)
 
+    def _ready_to_open(self) -> bool:
+        """A board's channels must be known and mapped before Start opens it: look at the
+        board first (then start), or say once what the mapping lacks."""
+        panel = self.source_panel
+        choice = panel.choice()
+        if panel.discovering and panel.looking_at == choice.kind:
+            self._start_when_discovered = True  # starts when the look ends
+            return False
+        if choice.kind not in DISCOVERED_KINDS:
+            return True
+        if "roles" not in choice.options:
+            self._start_when_discovered = True
+            self.connect_source(choice)
+            return False
+        problem = panel.mapping_problem()
+        if problem is not None:
+            self.show_error(problem)
+            return False
+        return True
+
+    def _discovered(self, found: object) -> None:
+        """The table lists the board's channels: the views start empty on them."""
+        from devices.drivers.discovery import Discovery
+
+        assert isinstance(found, Discovery)
+        self._error_shown = None
+        fs = found.nominal_hz or 1000.0
+        self.traces.configure(StreamInfo(fs, found.channel_names))
+        self.rep_table.reset(fs)
+        self.signal_check.table.setRowCount(0)  # the previous source's electrodes
+        self.order_panel.tally = self.tally
+        self.order_panel.history.show_reps([])
+        self.order_panel.update_counts()
+        if self._start_when_discovered:  # Start (or autostart) came before the look ended
+            self._start_when_discovered = False
+            choice = self.source_panel.mapped_choice()
+            problem = self.source_panel.mapping_problem()
+            if choice is None or problem is not None:
+                self.show_error(problem or "the board's channels are not known: Connect again")
+                return
+            self.connect_source(choice)
+            if self.ctl is not None:
+                self.start()
+
+    def _discovery_failed(self, message: str) -> None:
+        self._start_when_discovered = False
+        self.show_error(message)
+
     def start(self) -> None:
         if self.ctl is None:
+            if not self._ready_to_open():
+                return
             self.connect_source(self.source_panel.choice())
         ctl = self.ctl
         if ctl is None or ctl.state in (SessionState.STREAMING, SessionState.PAUSED):
             return
         if ctl.state in (SessionState.STOPPED, SessionState.ERROR, SessionState.FINISHED):
+            if not self._ready_to_open():
+                return
             self.connect_source(self.source_panel.choice())  # a fresh stream
             ctl = self.ctl
             if ctl is None:
@@ -785,6 +854,7 @@ class MainWindow(QtWidgets.QMainWindow):
         )
 
     def closeEvent(self, event: QtGui.QCloseEvent | None) -> None:  # noqa: N802 (Qt API)
+        self.source_panel.cancel_discovery()
         self.disconnect_source()
         if self.athlete_view is not None:
             self.athlete_view.close()

@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from PyQt6 import QtCore, QtWidgets
 
 from dsp.contract import Role, StreamInfo
 
+if TYPE_CHECKING:
+    from devices.drivers.discovery import Discovery
+    from devices.drivers.serial_protocol import Scale
+
 log = logging.getLogger(__name__)
 NO_ROLE = "—"
+#: sources whose channels are only known once the board is asked (Connect looks first)
+DISCOVERED_KINDS = ("serial", "brainflow")
+
+#: the serial form's scale presets: (ADC bits, ADC reference V, front-end gain), or None
+#: for a board that already sends microvolts. A unipolar ADC reads the signal around
+#: mid-scale, so the offset is 2**(bits-1) (Scale.from_adc, as the CLI's --adc-bits).
+NO_SCALE = "board sends µV (no scaling)"
+CUSTOM_SCALE = "custom"
+SCALE_PRESETS: dict[str, tuple[int, float, float] | None] = {
+    NO_SCALE: None,
+    "Arduino Uno 10-bit 5 V": (10, 5.0, 1.0),
+    "ESP32 12-bit 3.3 V": (12, 3.3, 1.0),
+    # MyoWare 2.0 RAW output: fixed gain 200, centred on REF = Vin/2 (Advancer
+    # Technologies, MyoWare Arduino Library, example ReadMyoWareVoltage: "the RAW gain
+    # equation which is fixed at 200"). On the Arduino Shield Vin is the Uno's 5 V, on the
+    # Wireless Shield the ESP32's 3.3 V: mid-scale of the ADC either way.
+    "MyoWare 2.0 RAW, Uno (gain 200)": (10, 5.0, 200.0),
+    "MyoWare 2.0 RAW, ESP32 (gain 200)": (12, 3.3, 200.0),
+    CUSTOM_SCALE: None,
+}
 
 _W = TypeVar("_W", bound=QtWidgets.QWidget)
 
@@ -52,10 +79,22 @@ class SourcePanel(QtWidgets.QWidget):
     start_requested = QtCore.pyqtSignal()
     stop_requested = QtCore.pyqtSignal()
     mapping_changed = QtCore.pyqtSignal(dict)  # {Role: channel index}
+    discovered = QtCore.pyqtSignal(object)  # Discovery: the table lists its channels
+    discovery_failed = QtCore.pyqtSignal(str)  # one line: why the board could not be read
+    # (token, choice, stored mapping, Discovery or error text), emitted on the worker thread
+    _discovery_done = QtCore.pyqtSignal(int, object, object, object)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         from devices.drivers.base import registered
+
+        self._combos: list[QtWidgets.QComboBox] = []
+        self._mapped_source: str | None = None  # device id of the channels in the table
+        self._discovered_choice: SourceChoice | None = None
+        self._looking_at: str | None = None
+        self._discovery_token = 0
+        self._discovery_thread: threading.Thread | None = None
+        self._discovery_cancel: threading.Event | None = None
 
         self.kind = _combo("source_kind", [k for k in registered() if k] or ["simulator"])
         self.kind.setCurrentText("simulator")
@@ -85,6 +124,11 @@ class SourcePanel(QtWidgets.QWidget):
         assert columns is not None and rows is not None  # a QTableWidget always has both
         columns.setStretchLastSection(True)
         rows.setVisible(False)
+        # rows as tall as their role combo: four channels fit without scrolling
+        row_h = QtWidgets.QComboBox().sizeHint().height() + 2
+        rows.setDefaultSectionSize(row_h)
+        # room for four channels (the usual two glutes and two lumbar sides) at any height
+        self.mapping.setMinimumHeight(columns.sizeHint().height() + 4 * row_h + 4)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.forms)
@@ -98,7 +142,7 @@ class SourcePanel(QtWidgets.QWidget):
         self.connect_btn.clicked.connect(self._connect)
         self.start_btn.clicked.connect(self.start_requested)
         self.stop_btn.clicked.connect(self.stop_requested)
-        self._combos: list[QtWidgets.QComboBox] = []
+        self._discovery_done.connect(self._on_discovery_done)
 
     # -- per-source forms ----------------------------------------------------------------
     def _page(self, kind: str) -> QtWidgets.QFormLayout:
@@ -155,6 +199,90 @@ class SourcePanel(QtWidgets.QWidget):
         form.addRow("baud", self.serial_baud)
         form.addRow("sampling rate (Hz)", self.serial_fs)
         form.addRow("", self.serial_seq)
+        self._build_scale(form)
+
+    def _build_scale(self, form: QtWidgets.QFormLayout) -> None:
+        """ADC bits, reference and front-end gain: what turns counts into microvolts."""
+        self.scale_preset = _combo("serial_scale_preset", list(SCALE_PRESETS), NO_SCALE)
+        self.scale_preset.setToolTip("how the board's numbers become microvolts")
+        self.adc_bits = _named(QtWidgets.QSpinBox(), "serial_adc_bits")
+        self.adc_bits.setRange(8, 24)
+        self.adc_bits.setValue(10)
+        self.adc_bits.setSuffix(" bits")
+        self.vref = _named(QtWidgets.QDoubleSpinBox(), "serial_vref")
+        self.vref.setRange(0.1, 10.0)
+        self.vref.setDecimals(3)
+        self.vref.setSingleStep(0.1)
+        self.vref.setValue(5.0)
+        self.vref.setSuffix(" V")
+        self.amp_gain = _named(QtWidgets.QDoubleSpinBox(), "serial_amp_gain")
+        self.amp_gain.setRange(0.01, 100000.0)
+        self.amp_gain.setDecimals(2)
+        self.amp_gain.setValue(1.0)
+        self.amp_gain.setSuffix(" ×")
+        self.amp_gain.setToolTip("gain of the analogue front end between electrodes and ADC")
+        self.scale_text = _named(QtWidgets.QLabel(""), "serial_scale_text")
+        self.adc_bits.setToolTip("ADC resolution")
+        self.vref.setToolTip("ADC reference voltage (full scale)")
+        adc = QtWidgets.QHBoxLayout()  # one row: the panel must fit a 768-pixel screen
+        adc.addWidget(self.adc_bits)
+        adc.addWidget(self.vref)
+        form.addRow("scale", self.scale_preset)
+        form.addRow("ADC", adc)
+        form.addRow("front-end gain", self.amp_gain)
+        form.addRow("", self.scale_text)
+        self.scale_preset.currentTextChanged.connect(self._preset_picked)
+        for box in (self.adc_bits, self.vref, self.amp_gain):
+            box.valueChanged.connect(self._scale_edited)
+        self._preset_picked(self.scale_preset.currentText())
+
+    def _preset_picked(self, name: str) -> None:
+        values = SCALE_PRESETS.get(name)
+        if values is not None:
+            bits, vref, gain = values
+            for box in (self.adc_bits, self.vref, self.amp_gain):
+                box.blockSignals(True)
+            self.adc_bits.setValue(bits)
+            self.vref.setValue(vref)
+            self.amp_gain.setValue(gain)
+            for box in (self.adc_bits, self.vref, self.amp_gain):
+                box.blockSignals(False)
+        for box in (self.adc_bits, self.vref, self.amp_gain):
+            box.setEnabled(name != NO_SCALE)
+        self._show_scale()
+
+    def _scale_edited(self) -> None:
+        """A field edited by hand: the preset it matches, else custom."""
+        values = (self.adc_bits.value(), self.vref.value(), self.amp_gain.value())
+        match = next((n for n, v in SCALE_PRESETS.items() if v == values), CUSTOM_SCALE)
+        self.scale_preset.blockSignals(True)
+        self.scale_preset.setCurrentText(match)
+        self.scale_preset.blockSignals(False)
+        self._show_scale()
+
+    def serial_scale(self) -> Scale | None:
+        """The scale the driver gets: the same ``Scale.from_adc`` the CLI's ``--adc-bits
+        --vref --amp-gain`` builds; None when the board sends microvolts."""
+        from devices.drivers.serial_protocol import Scale
+
+        if self.scale_preset.currentText() == NO_SCALE:
+            return None
+        return Scale.from_adc(
+            bits=self.adc_bits.value(), vref=self.vref.value(), amp_gain=self.amp_gain.value()
+        )
+
+    def _show_scale(self) -> None:
+        scale = self.serial_scale()
+        if scale is None:
+            self.scale_text.setText("values are taken as µV")
+            return
+        assert isinstance(scale.gain, float) and isinstance(scale.offset, float)
+        # (short: one line of the narrow source panel)
+        self.scale_text.setText(f"{scale.gain:.4g} µV/count, 0 V at count {scale.offset:g}")
+        self.scale_text.setToolTip(
+            f"one ADC count is {scale.gain:.4g} µV at the electrodes; "
+            f"count {scale.offset:g} (mid-scale) is 0 V"
+        )
 
     def _build_brainflow(self) -> None:
         form = self._page("brainflow")
@@ -215,21 +343,28 @@ class SourcePanel(QtWidgets.QWidget):
             self.bf_board.setCurrentText(current)
 
     # -- the choice --------------------------------------------------------------------------
-    def choice(self) -> SourceChoice:
+    def choice(self, mapped: bool = True) -> SourceChoice:
+        """What the form describes. For a serial or BrainFlow board whose channels the table
+        shows (``mapped``), ``roles`` carries the table's mapping (role -> channel name)."""
         kind = self.kind.currentText()
         if kind == "file":
             speed = float(self.file_speed.currentText())
             return SourceChoice("file", {"path": self.file_path.text().strip(), "speed": speed})
         if kind == "serial":
-            return SourceChoice(
-                "serial",
-                {
-                    "port": self.serial_port.currentText().strip(),
-                    "protocol": self.serial_protocol.currentText(),
-                    "baud": int(self.serial_baud.currentText() or 115200),
-                    "fs": float(self.serial_fs.value()),
-                    "seq": self.serial_seq.isChecked(),
-                },
+            baud = self.serial_baud.currentText().strip()
+            return self._mapped(
+                SourceChoice(
+                    "serial",
+                    {
+                        "port": self.serial_port.currentText().strip(),
+                        "protocol": self.serial_protocol.currentText(),
+                        "baud": int(baud) if baud.isdigit() else 115200,
+                        "fs": float(self.serial_fs.value()),
+                        "seq": self.serial_seq.isChecked(),
+                        "scale": self.serial_scale(),
+                    },
+                ),
+                mapped,
             )
         if kind == "brainflow":
             opts: dict[str, object] = {"board": self.bf_board.currentText().strip()}
@@ -242,7 +377,7 @@ class SourcePanel(QtWidgets.QWidget):
             ):
                 if edit.text().strip():
                     opts[key] = edit.text().strip()
-            return SourceChoice("brainflow", opts)
+            return self._mapped(SourceChoice("brainflow", opts), mapped)
         n = self.channels.value()
         roles = ["glute_l", "glute_r", "lumbar_l", "lumbar_r"]
         names = roles[:n] + [f"extra{i + 1}" for i in range(max(0, n - 4))]
@@ -255,25 +390,162 @@ class SourcePanel(QtWidgets.QWidget):
             },
         )
 
+    def _mapped(self, choice: SourceChoice, mapped: bool) -> SourceChoice:
+        if not mapped or self._mapped_source != choice.device_id or self.discovering:
+            return choice
+        return SourceChoice(choice.kind, {**choice.options, "roles": self._table_roles()})
+
+    def _table_roles(self) -> dict[str, str]:
+        names = self.channel_names()
+        return {r.value: names[i] for r, i in self.current_mapping().items()}
+
+    def mapped_choice(self) -> SourceChoice | None:
+        """The board last discovered, with the table's roles (what Start opens)."""
+        found = self._discovered_choice
+        if found is None or self._mapped_source != found.device_id:
+            return None
+        return SourceChoice(found.kind, {**found.options, "roles": self._table_roles()})
+
     def _connect(self) -> None:
-        self.connect_requested.emit(self.choice())
+        # Connect always looks again at a board (it may have been re-plugged or re-flashed)
+        self.connect_requested.emit(self.choice(mapped=False))
 
     def set_state(self, text: str) -> None:
         self.state.setText(text)
 
-    def show_mapping(self, info: StreamInfo) -> None:
+    def channel_names(self) -> list[str]:
+        names = []
+        for c in range(self.mapping.rowCount()):
+            item = self.mapping.item(c, 0)
+            names.append(item.text() if item is not None else "")
+        return names
+
+    def show_mapping(self, info: StreamInfo, device_id: str | None = None) -> None:
         """One row per channel with a role combo; a role can be taken by one channel only."""
-        self.mapping.setRowCount(info.n_channels)
+        self._fill_mapping(info.channel_names, dict(info.roles))
+        self._mapped_source = device_id
+
+    def _fill_mapping(self, names: tuple[str, ...] | list[str], roles: Mapping[Role, int]) -> None:
+        self.mapping.clearContents()
+        self.mapping.setRowCount(len(names))
         self._combos = []
-        for c, name in enumerate(info.channel_names):
-            self.mapping.setItem(c, 0, QtWidgets.QTableWidgetItem(name))
-            role = info.role_of(c)
+        role_of = {i: r for r, i in roles.items()}
+        for c, name in enumerate(names):
+            item = QtWidgets.QTableWidgetItem(name)
+            item.setFlags(item.flags() & ~QtCore.Qt.ItemFlag.ItemIsEditable)
+            self.mapping.setItem(c, 0, item)
+            role = role_of.get(c)
             combo = _combo(
                 f"role_{c}", [NO_ROLE] + [r.value for r in Role], role.value if role else NO_ROLE
             )
             combo.currentTextChanged.connect(lambda _t, c=c: self._role_picked(c))
             self.mapping.setCellWidget(c, 1, combo)
             self._combos.append(combo)
+
+    # -- discovery (serial and BrainFlow boards) -------------------------------------------
+    @property
+    def discovering(self) -> bool:
+        return self._discovery_thread is not None
+
+    @property
+    def looking_at(self) -> str | None:
+        """The kind of source being looked at, or None."""
+        return self._looking_at if self.discovering else None
+
+    def discover(self, choice: SourceChoice, stored: Mapping[str, str] | None = None) -> None:
+        """Ask the board what it sends, on a worker thread (a serial look takes about a
+        second); the table then lists exactly its channels with a suggested mapping."""
+        from devices.drivers.discovery import discover
+
+        self.cancel_discovery()
+        self._looking_at = choice.kind
+        self._fill_mapping([], {})  # nothing of the previous source stays mappable
+        self._mapped_source = None
+        self._discovery_token += 1
+        token, cancel = self._discovery_token, threading.Event()
+        where = choice.options.get("port") or choice.options.get("board") or choice.kind
+        self.set_state(f"looking at {where} …")
+        self._set_busy(True)
+
+        def work() -> None:
+            try:
+                result: object = discover(choice.kind, choice.options, cancel=cancel)
+            except Exception as exc:  # every failure is a message in the panel, not a crash
+                from devices.drivers.base import DeviceError
+
+                if not isinstance(exc, DeviceError):
+                    log.warning("discovery of %s failed", where, exc_info=exc)
+                result = str(exc) or type(exc).__name__
+            # (RuntimeError: the panel was deleted meanwhile, nobody to tell)
+            with contextlib.suppress(RuntimeError):
+                self._discovery_done.emit(token, choice, dict(stored or {}), result)
+
+        self._discovery_cancel = cancel
+        self._discovery_thread = threading.Thread(target=work, name="discovery", daemon=True)
+        self._discovery_thread.start()
+
+    def cancel_discovery(self) -> None:
+        """Stop looking (another source was opened, the window closes); its result, even
+        if already on its way, is dropped."""
+        self._discovery_token += 1
+        thread, self._discovery_thread = self._discovery_thread, None
+        if self._discovery_cancel is not None:
+            self._discovery_cancel.set()
+        if thread is not None:
+            thread.join(timeout=2.0)
+        self._set_busy(False)
+
+    def _set_busy(self, busy: bool) -> None:
+        self.connect_btn.setEnabled(not busy)
+        self.start_btn.setEnabled(not busy)
+
+    def _on_discovery_done(
+        self, token: int, choice: SourceChoice, stored: dict[str, str], result: object
+    ) -> None:
+        if token != self._discovery_token:
+            return  # an older look, cancelled or superseded
+        self._discovery_thread = None
+        self._set_busy(False)
+        if isinstance(result, str):
+            self.set_state(result)
+            self.discovery_failed.emit(result)
+            return
+        from devices.drivers.discovery import Discovery
+
+        assert isinstance(result, Discovery)
+        self.show_discovery(result, choice, stored)
+        self.discovered.emit(result)
+
+    def show_discovery(
+        self, found: Discovery, choice: SourceChoice, stored: Mapping[str, str] | None = None
+    ) -> None:
+        """The discovered channels in the table, with the suggested (or stored) roles."""
+        names = found.channel_names
+        roles = found.suggested_roles(stored)
+        self._fill_mapping(names, {Role(r): names.index(n) for r, n in roles.items()})
+        text = found.describe()
+        if choice.kind == "serial" and found.protocol != choice.options.get("protocol"):
+            self.serial_protocol.setCurrentText(found.protocol)  # what the board speaks
+            choice = SourceChoice(choice.kind, {**choice.options, "protocol": found.protocol})
+            text += f" — protocol set to {found.protocol}"
+        self._mapped_source = choice.device_id
+        self._discovered_choice = choice
+        fs = choice.options.get("fs")
+        rate = found.nominal_hz
+        if choice.kind == "serial" and rate and isinstance(fs, float) and abs(rate - fs) > 0.1 * fs:
+            text += f" — but the sampling rate is set to {fs:g} Hz"
+        self.set_state(f"{text}; map the muscles, then Start")
+
+    def mapping_problem(self) -> str | None:
+        """Why Start cannot run on the table's mapping, or None."""
+        roles = self.current_mapping()
+        if any(r.is_glute for r in roles) and any(r.is_lumbar for r in roles):
+            return None
+        have = ", ".join(r.value for r in roles) or "none"
+        return (
+            "Start needs a glute and a lumbar channel: pick their muscles in the "
+            f"channel → muscle table (mapped: {have})"
+        )
 
     def _role_picked(self, channel: int) -> None:
         picked = self._combos[channel].currentText()

@@ -10,6 +10,7 @@ from app.commands.common import parse_role_map, sampling_rate
 
 if TYPE_CHECKING:
     from devices.drivers.base import Device
+    from devices.drivers.discovery import Discovery
 
 SOURCES = ("simulator", "file", "serial", "brainflow")
 
@@ -131,6 +132,12 @@ def source_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     if args.source == "serial":
         if not args.port:
             raise CliError("--source serial needs --port (see `fireorder devices`)")
+        if not args.channels:
+            # the wire names no muscles: look at what the board sends and say how to map it
+            from devices.drivers.discovery import discover_serial
+
+            found = discover_serial(args.port, protocol=args.protocol, baud=args.baud, seq=args.seq)
+            raise CliError(mapping_hint(found, args))
         if not args.fs:
             raise CliError("--source serial needs --fs (the board's sampling rate)")
         return "serial", {
@@ -144,6 +151,22 @@ def source_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         }
     if not args.board:
         raise CliError("--source brainflow needs --board (see `fireorder devices`)")
+    if not args.channels:
+        from devices.drivers.discovery import ROLE_ORDER, discover_brainflow
+
+        found = discover_brainflow(
+            args.board,
+            serial_port=args.serial_port,
+            mac_address=args.mac,
+            ip_address=args.ip,
+            ip_port=args.ip_port,
+            file=args.file,
+            master_board=args.master_board,
+        )
+        # four or more channels get the driver's default order (glute_l, glute_r, ...);
+        # fewer cannot be guessed: say which there are
+        if found.n_channels < len(ROLE_ORDER):
+            raise CliError(mapping_hint(found, args))
     return "brainflow", {
         "board": args.board,
         "serial_port": args.serial_port,
@@ -155,6 +178,25 @@ def source_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         "other_info": args.other_info,
         "roles": _roles(args),
     }
+
+
+def mapping_hint(found: Discovery, args: argparse.Namespace) -> str:
+    """One line: the channels the board sends and a ``--channels`` that maps them."""
+    names = ",".join(found.channel_names)
+    flags = []
+    wrong_protocol = found.protocol not in ("brainflow", args.protocol)
+    if wrong_protocol:
+        flags.append(f"--protocol {found.protocol}")
+    if not args.fs and found.nominal_hz and found.protocol != "brainflow":
+        flags.append(f"--fs {found.nominal_hz:g}")
+    what = "--fs and --channels" if any(f.startswith("--fs") for f in flags) else "--channels"
+    sent = f"the board sends {names} ({found.protocol + ', ' if wrong_protocol else ''}"
+    sent += f"{found.rate_text()})"
+    option = found.channels_option()
+    if not option:  # one channel: nothing to compare it with
+        return f"{sent[:-1]}, one channel): fireorder needs a glute and a lumbar channel"
+    example = " ".join([*flags, f"--channels {option}"])
+    return f"give {what}; {sent}: e.g. {example}"
 
 
 def open_source(args: argparse.Namespace) -> Device:

@@ -487,6 +487,28 @@ class BrainFlowDevice(Device):
             if self.master_id in _MASTER_BOARDS:
                 raise DeviceError("master_board must be a real board, not playback/streaming")
 
+    def describe(self) -> StreamInfo:
+        """The stream this board will send, from its descriptor, without opening it: the
+        parameters are checked, a playback file is sniffed (what discovery shows)."""
+        _quiet_brainflow(self.log_file)
+        self._check_params()
+        # playback and streaming boards carry the master board's layout and rate
+        if self.board_id in _MASTER_BOARDS and self.master_id is not None:
+            self.data_board_id = self.master_id
+        else:
+            self.data_board_id = self.board_id
+        self._file_rows = None
+        if self.board_id in _FILE_BOARDS:
+            self._file_rows = _sniff_playback(self.params.file, self.data_board_id)
+        self._describe()
+        assert self.info is not None
+        return self.info
+
+    @property
+    def rows(self) -> list[int]:
+        """BrainFlow rows of the channels (known after :meth:`describe` or :meth:`open`)."""
+        return list(self._rows)
+
     def _describe(self) -> None:
         """Rows, rate and channel info from the descriptor of the board that made the data."""
         bid = self.data_board_id
@@ -553,17 +575,7 @@ class BrainFlowDevice(Device):
         with self._lock:
             if self._board is not None:
                 self.close()
-            _quiet_brainflow(self.log_file)
-            self._check_params()
-            # playback and streaming boards carry the master board's layout and rate
-            if self.board_id in _MASTER_BOARDS and self.master_id is not None:
-                self.data_board_id = self.master_id
-            else:
-                self.data_board_id = self.board_id
-            self._file_rows = None
-            if self.board_id in _FILE_BOARDS:
-                self._file_rows = _sniff_playback(self.params.file, self.data_board_id)
-            self._describe()
+            self.describe()
             loop = [c for c in self.config if c in ("loopback_true", "loopback_false")]
             self._loopback = bool(loop) and loop[-1] == "loopback_true"
             # one handle per open(), reused by reconnects (see _Shim)
