@@ -130,7 +130,8 @@ def test_hum_detected(
     assert q.issues == ("hum",)  # hum is notched out of the noise floor: not also "noisy"
     assert q.hum_freq == round(hum_freq)
     assert f"{round(hum_freq)} Hz" in q.advice[0]
-    assert q.noise_rms_uv == pytest.approx(3.0, rel=0.15)
+    # on-nominal hum is notched out of the floor; 0.2 Hz off, a little leaks (-20 dB)
+    assert 2.5 < q.noise_rms_uv < 4.5
     assert "µV RMS" in q.advice[0]
     (ref,) = run(rest, fs, line_freq=line_freq)
     assert ref.status == "ok"
