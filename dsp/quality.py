@@ -47,6 +47,7 @@ import logging
 import math
 from collections import deque
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -56,14 +57,40 @@ from dsp.filters import butter_sos, notch_sos, sosfilt, sosfilt_rows, sosfilt_zi
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ISSUE_CODES", "ChannelQuality", "QualityMonitor", "QualitySettings"]
+__all__ = [
+    "HUM_FLOOR_DB",
+    "ISSUE_CODES",
+    "ISSUE_LABELS",
+    "ChannelQuality",
+    "QualityMonitor",
+    "QualitySettings",
+    "QualityStatus",
+]
+
+
+class QualityStatus(StrEnum):
+    """Traffic light of one channel (a str, so JSON and ``== "ok"`` keep working)."""
+
+    OK = "ok"
+    WARN = "warn"
+    BAD = "bad"
+
 
 #: Issue codes in the order a technician should fix them (a lead-off explains everything else).
 ISSUE_CODES: tuple[str, ...] = ("no_data", "flat", "saturation", "hum", "noisy", "ecg")
+#: What each issue is called on screen and in reports (one table for the window, CLI, report).
+ISSUE_LABELS: dict[str, str] = {
+    "no_data": "no data",
+    "flat": "flat / lead-off",
+    "saturation": "clipping",
+    "hum": "mains hum",
+    "noisy": "noisy (skin contact)",
+    "ecg": "heartbeat (ECG)",
+}
 
 _DB_LO = -60.0  # dB values are clamped to this range: below/above it nothing changes in practice
 _DB_HI = 60.0
-_HUM_FLOOR_DB = -30.0  # hum figures below this are shown as this (not resolvable, irrelevant)
+HUM_FLOOR_DB = -30.0  # hum figures below this are shown as this (not resolvable, irrelevant)
 _TINY_MS = 1e-4  # uV^2: a band with less mean-square than this (0.01 uV RMS) has no content
 _ENV_BIN_S = 0.02  # ECG envelope resolution: a QRS (~100 ms) spans ~5 envelope samples
 _FLANK_HZ = 8.0  # width of the baseline bins on each side of a hum harmonic
@@ -186,7 +213,7 @@ class ChannelQuality:
     flat_fraction: float  # fraction of 50 ms sub-windows that are flat / lead-off
     ecg_db: float  # beat-periodic 5-30 Hz power relative to the rest 30-450 Hz power
     noise_rms_uv: float  # rest noise floor (20-450 Hz, hum removed)
-    status: str  # "ok" | "warn" | "bad"
+    status: QualityStatus
     issues: tuple[str, ...]  # codes from ISSUE_CODES, most fundamental first
     advice: tuple[str, ...]  # one plain-language fix per issue, same order
     hum_freq: float = 0.0  # line frequency the hum figure refers to
@@ -203,6 +230,8 @@ class ChannelQuality:
                 out[key] = None
             elif isinstance(value, tuple):
                 out[key] = list(value)
+            elif isinstance(value, StrEnum):
+                out[key] = str(value)
             else:
                 out[key] = value
         return out
@@ -895,7 +924,7 @@ class QualityMonitor:
         with np.errstate(all="ignore"):
             # hum far below the rest floor cannot be resolved from a few seconds and does not
             # matter: clamp it, so that estimation noise around "none" is not a -60..-20 dB jitter
-            hum_db = np.maximum(_db(hum_sums[1:], p_rest), _HUM_FLOOR_DB)
+            hum_db = np.maximum(_db(hum_sums[1:], p_rest), HUM_FLOOR_DB)
             hum_db = np.where((n_hum > 0) & self._has_hum[:, None], hum_db, np.nan)
             hum_rms = np.sqrt(np.maximum(hum_sums[1:], 0.0) / np.maximum(n_hum, 1))
             ecg_db = np.where(n_ecg > 0, _db(ecg_sums[0], ecg_sums[1]), np.nan)
@@ -920,9 +949,10 @@ class QualityMonitor:
             issues = _issues(self.settings, nv, metrics, float(score[c]), hum_u, prev)
             if live is not None:
                 live[c] = dict(issues)
-            status = "ok"
+            status = QualityStatus.OK
             if issues:
-                status = "bad" if any(sev == "bad" for _, sev in issues) else "warn"
+                bad = any(sev == "bad" for _, sev in issues)
+                status = QualityStatus.BAD if bad else QualityStatus.WARN
             out.append(
                 ChannelQuality(
                     **{k: float(v) for k, v in metrics.items()},

@@ -156,7 +156,9 @@ def register(sub: Any) -> None:
         help="mains hum frequency, 0 = off (default 50)",
     )
     g.add_argument("--hum-uv", type=float, metavar="UV", help="hum amplitude in µV (default 3)")
-    g.add_argument("--wander", type=float, metavar="UV", help="baseline wander RMS in µV (default 15)")
+    g.add_argument(
+        "--wander", type=float, metavar="UV", help="baseline wander RMS in µV (default 15)"
+    )
     g.add_argument(
         "--ecg",
         type=float,
