@@ -6,15 +6,18 @@ a few vectorised reductions), so the per-chunk cost is a memcpy plus an amortise
 Because every metric is computed on the same fixed blocks, feeding the data in any chunking gives
 identical results. ``report`` covers every complete block seen so far (the partial block still
 being filled is not included); ``recent`` covers the last seconds (``rest_history_s`` for the
-noise, hum and ECG figures, ``recent_windows`` blocks for clipping and flat line) and holds each
+noise, hum and ECG figures, ``clip_windows`` / ``recent_windows`` blocks for clipping / flat
+line) and holds each
 issue with hysteresis, so a live traffic light does not flicker on a steady signal.
 
 Rest referencing: hum and ECG are judged against the *rest* EMG band (what the electrode shows
 with the muscle relaxed, where an onset detector sets its threshold), not against whatever the
 muscle is doing in that second. A block's ratio would swing by 30-50 dB between a rep and the
 pause after it; instead each figure is the ratio of sums over the quietest blocks (lowest EMG-band
-power): the ``rest_blocks`` quietest of the last ``rest_history_s`` live, the quietest
-``rest_fraction`` of all blocks in ``report``.
+power). Live, a block is rest when it is within 6 dB of the quietest block of the last
+``rest_history_s``, and rest blocks feed an exponential average (time constant
+``rest_tau_blocks`` rest blocks, held while the muscle works); ``report`` takes the quietest
+``rest_fraction`` of all blocks.
 
 Metrics per channel and block:
 
@@ -146,9 +149,11 @@ class QualitySettings:
     noise_warn_uv: float = 5.0
     noise_bad_uv: float = 15.0
     # Hysteresis for ``recent``: an active issue clears only once its figure is this far back
-    # inside the limit (dB figures: ``release_db``; uV and fractions: times ``release_factor``).
+    # inside the limit (dB figures: ``release_db``; uV: times ``release_factor``; clipped / flat
+    # fractions, which come in bursts (a rep clips, the pause does not): ``release_fraction``).
     release_db: float = 2.0
     release_factor: float = 0.8
+    release_fraction: float = 0.5
 
     # --- detector parameters -----------------------------------------------------------------
     emg_band_hz: tuple[float, float] = (20.0, 450.0)
@@ -165,11 +170,16 @@ class QualitySettings:
     saturation_min_range_uv: float = 100.0  # a constant channel is flat, not clipped
     saturation_rail_margin: float = 0.995  # with a known rail: |x| >= margin * rail is clipped
     noise_percentile: float = 10.0  # low enough to skip bursts and QRS complexes
-    recent_windows: int = 8  # blocks behind the live clipping / flat-line figures (bursty)
-    # Live noise/hum/ECG: the quietest ``rest_blocks`` of the last ``rest_history_s`` (with
-    # reps every ~3 s, 8 s always holds pauses); report: the quietest ``rest_fraction``.
+    recent_windows: int = 3  # blocks behind the live flat-line figure: a lead-off shows at once
+    # Clipping comes with bursts (one rep clips, the pause and a weaker rep do not): judged
+    # over this many blocks (~7 reps), so a channel that clips now and then stays amber.
+    clip_windows: int = 20
+    # Live noise/hum/ECG: rest is judged against the quietest block of the last
+    # ``rest_history_s`` (with reps every ~3 s, 8 s always holds a pause); rest blocks are
+    # averaged with a time constant of ``rest_tau_blocks`` rest blocks (~ +-1 dB on a steady
+    # hum); report: the quietest ``rest_fraction`` of all blocks, at least ``_MIN_REST`` blocks.
     rest_history_s: float = 8.0
-    rest_blocks: int = 3
+    rest_tau_blocks: float = 6.0
     rest_fraction: float = 0.25
     min_valid_fraction: float = 0.5  # blocks/sub-windows with fewer valid samples are skipped
     max_abs_uv: float = 1e7  # 10 V: beyond any EMG front end; such samples are glitches
@@ -184,10 +194,12 @@ class QualitySettings:
             raise ValueError(f"saturation_rail_uv must be > 0, got {rail}")
         if self.saturation_hits < 2:
             raise ValueError("saturation_hits must be >= 2")
-        if self.recent_windows < 1:
-            raise ValueError("recent_windows must be >= 1")
-        if self.rest_blocks < 1 or self.rest_history_s < self.rest_blocks * self.window_s:
-            raise ValueError("rest_history_s must hold at least rest_blocks blocks")
+        if self.recent_windows < 1 or self.clip_windows < 1:
+            raise ValueError("recent_windows and clip_windows must be >= 1")
+        if not self.rest_history_s >= self.window_s:
+            raise ValueError("rest_history_s must hold at least one block")
+        if not self.rest_tau_blocks >= 1:
+            raise ValueError("rest_tau_blocks must be >= 1")
         if not 0 < self.rest_fraction <= 1:
             raise ValueError("rest_fraction must be in (0, 1]")
         if not 0 < self.noise_percentile < 100:
@@ -376,6 +388,7 @@ _LOGP_LO, _LOGP_HI, _LOGP_BINS = -4.0, 8.0, 240  # log10(uV^2) bins of the rest 
 # a pause shorter than the history would let a rep's block into the "quietest" few, and its hum
 # estimate (hum bins minus flanks, each holding ~1000x the rest power) swamps the real figure.
 _REST_SPAN = 4.0
+_MIN_REST = 3  # report: at least this many blocks count as rest (a short file without pauses)
 
 
 class _QuietSums:
@@ -412,23 +425,6 @@ class _QuietSums:
         span = round(math.log10(_REST_SPAN) * _LOGP_BINS / (_LOGP_HI - _LOGP_LO))
         take &= np.arange(_LOGP_BINS) <= (lowest + span)[:, None]
         return (self.count * take).sum(axis=1), (self.sums * take).sum(axis=2)
-
-
-def _quietest_sums(
-    key: NDArray[np.float64], ok: NDArray[np.bool_], values: NDArray[np.float64], k: int
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Sums over the ``k`` blocks with the lowest ``key`` among ``ok`` ones, per channel,
-    leaving out blocks more than ``_REST_SPAN`` above the lowest (not at rest).
-
-    ``key``/``ok`` are (W, C), ``values`` (V, W, C); returns (blocks used (C,), sums (V, C)).
-    """
-    masked = np.where(ok, key, np.inf)
-    ok = ok & (masked <= _REST_SPAN * masked.min(axis=0))
-    masked = np.where(ok, key, np.inf)
-    order = np.argsort(masked, axis=0, kind="stable")[:k]  # (k, C)
-    chosen = np.take_along_axis(ok, order, axis=0)
-    picked = np.take_along_axis(values, np.broadcast_to(order, (values.shape[0], *order.shape)), 1)
-    return chosen.sum(axis=0).astype(np.float64), np.where(chosen, picked, 0.0).sum(axis=1)
 
 
 # ------------------------------------------------------------------------------------------
@@ -601,9 +597,15 @@ class QualityMonitor:
         # values: periodicity x QRS power, reference power, periodicity
         self._q_ecg = _QuietSums(c, 3)
         s = self.settings
-        n_hist = max(s.recent_windows, s.rest_blocks, round(s.rest_history_s / s.window_s))
+        n_hist = max(s.recent_windows, s.clip_windows, round(s.rest_history_s / s.window_s))
         self._recent: deque[_Window] = deque(maxlen=n_hist)
         self._live: list[dict[str, str]] = [{} for _ in range(c)]  # active issues, for hysteresis
+        # live rest averages: decayed sums of [EMG power, hum per family] and of
+        # [periodicity x QRS power, reference power, periodicity], with their decayed counts
+        self._ema_hum = np.zeros((1 + n_fam, c))
+        self._ema_nh = np.zeros(c)
+        self._ema_ecg = np.zeros((3, c))
+        self._ema_ne = np.zeros(c)
         self._h_noise = _Hist(-3.0, 6.0, 9 * 40, c)  # log10(uV), 40 bins/decade (~6 %)
 
     # --- streaming ----------------------------------------------------------------------------
@@ -824,9 +826,33 @@ class QualityMonitor:
         self._tot_sat += w.n_sat
         self._tot_eval += w.n_eval
         self._tot_flat += w.n_flat
+        self._rest_update(w)
         self._q_hum.add(p_emg, spec_ok, np.vstack([p_emg[None], hum]))
         self._q_ecg.add(p_emg, ecg_ok, np.vstack([ecg_num, p_ref, np.nan_to_num(score)]))
         self._h_noise.add(np.log10(np.maximum(noise, 1e-3)))  # 0 would be lost as -inf
+
+    def _rest_update(self, w: _Window) -> None:
+        """Feed this block into the live rest averages if it is rest (see module docstring)."""
+        keys = np.stack([np.where(x.spec_ok, x.p_emg, np.inf) for x in self._recent])
+        rest = w.spec_ok & (w.p_emg <= _REST_SPAN * keys.min(axis=0))
+        if not rest.any():
+            return
+        a = math.exp(-1.0 / self.settings.rest_tau_blocks)
+        with np.errstate(all="ignore"):
+            mean_p = self._ema_hum[0] / self._ema_nh
+        # Much quieter than the average so far: what was averaged was not rest (the monitor
+        # started mid-rep, or the skin was just re-prepared). Start again from this block.
+        fresh = rest & (self._ema_nh > 0) & (w.p_emg * _REST_SPAN < mean_p)
+        for sums, counts in ((self._ema_hum, self._ema_nh), (self._ema_ecg, self._ema_ne)):
+            sums[:, fresh] = 0.0
+            counts[fresh] = 0.0
+        vals = np.vstack([w.p_emg[None], w.hum])
+        self._ema_hum[:, rest] = a * self._ema_hum[:, rest] + vals[:, rest]
+        self._ema_nh[rest] = a * self._ema_nh[rest] + 1.0
+        ecg = rest & w.ecg_ok
+        vals = np.vstack([w.ecg_num, w.p_ref, np.nan_to_num(w.ecg_score)])
+        self._ema_ecg[:, ecg] = a * self._ema_ecg[:, ecg] + vals[:, ecg]
+        self._ema_ne[ecg] = a * self._ema_ne[ecg] + 1.0
 
     # --- summaries ----------------------------------------------------------------------------
 
@@ -838,8 +864,8 @@ class QualityMonitor:
         """
         s = self.settings
         q = s.noise_percentile / 100.0
-        n_hum, hum_sums = self._q_hum.quietest(s.rest_fraction, s.rest_blocks)
-        n_ecg, ecg_sums = self._q_ecg.quietest(s.rest_fraction, s.rest_blocks)
+        n_hum, hum_sums = self._q_hum.quietest(s.rest_fraction, _MIN_REST)
+        n_ecg, ecg_sums = self._q_ecg.quietest(s.rest_fraction, _MIN_REST)
         return self._summarise(
             n_samples=self._tot_samples,
             n_valid=self._tot_valid,
@@ -856,8 +882,9 @@ class QualityMonitor:
     def recent(self) -> list[ChannelQuality]:
         """Quality of the last seconds, for a live traffic light (issues held with hysteresis).
 
-        Noise, hum and ECG over the last ``rest_history_s`` (hum and ECG from its quietest
-        ``rest_blocks`` blocks), clipping and flat line over the last ``recent_windows`` blocks.
+        Noise over the last ``rest_history_s``, hum and ECG averaged over the recent rest blocks,
+        clipping over the last ``clip_windows`` blocks, flat line over the last
+        ``recent_windows``. Noise and hum use the last ``rest_history_s`` seconds.
         """
         s = self.settings
         ws = list(self._recent)
@@ -880,27 +907,18 @@ class QualityMonitor:
             )
         q = s.noise_percentile / 100.0
         counts = ws[-s.recent_windows :]
-        key = np.stack([w.p_emg for w in ws])  # (W, C)
-        hum_vals = np.stack([np.vstack([w.p_emg[None], w.hum]) for w in ws], axis=1)
-        n_hum, hum_sums = _quietest_sums(
-            key, np.stack([w.spec_ok for w in ws]), hum_vals, s.rest_blocks
-        )
-        ecg_vals = np.stack(
-            [np.vstack([w.ecg_num, w.p_ref, np.nan_to_num(w.ecg_score)]) for w in ws], axis=1
-        )
-        n_ecg, ecg_sums = _quietest_sums(
-            key, np.stack([w.ecg_ok for w in ws]), ecg_vals, s.rest_blocks
-        )
+        clips = ws[-s.clip_windows :]
         return self._summarise(
             n_samples=self._n * len(counts),
             n_valid=np.sum([w.n_valid for w in counts], axis=0),
-            n_sat=np.sum([w.n_sat for w in counts], axis=0),
+            n_valid_sat=np.sum([w.n_valid for w in clips], axis=0),
+            n_sat=np.sum([w.n_sat for w in clips], axis=0),
             n_eval=np.sum([w.n_eval for w in counts], axis=0),
             n_flat=np.sum([w.n_flat for w in counts], axis=0),
-            n_hum=n_hum,
-            hum_sums=hum_sums,
-            n_ecg=n_ecg,
-            ecg_sums=ecg_sums,
+            n_hum=self._ema_nh,
+            hum_sums=self._ema_hum,
+            n_ecg=self._ema_ne,
+            ecg_sums=self._ema_ecg,
             noise=_row_quantile(np.hstack([w.noise for w in ws]), q),
             live=self._live,
         )
@@ -919,7 +937,10 @@ class QualityMonitor:
         ecg_sums: NDArray[np.float64],
         noise: NDArray[np.float64],
         live: list[dict[str, str]] | None = None,
+        n_valid_sat: NDArray[np.int64] | None = None,
     ) -> list[ChannelQuality]:
+        if n_valid_sat is None:
+            n_valid_sat = n_valid
         p_rest = hum_sums[0]
         with np.errstate(all="ignore"):
             # hum far below the rest floor cannot be resolved from a few seconds and does not
@@ -940,7 +961,9 @@ class QualityMonitor:
             nv = int(n_valid[c])
             metrics = {
                 "hum_db": hum_c,
-                "saturation_fraction": min(1.0, n_sat[c] / nv) if nv else math.nan,
+                "saturation_fraction": (
+                    min(1.0, n_sat[c] / n_valid_sat[c]) if n_valid_sat[c] else math.nan
+                ),
                 "flat_fraction": n_flat[c] / n_eval[c] if n_eval[c] else math.nan,
                 "ecg_db": float(ecg_db[c]),
                 "noise_rms_uv": float(noise[c]),
@@ -987,26 +1010,28 @@ def _issues(
     prev = prev or {}
     found: dict[str, str] = {}
 
-    def lowered(code: str, level: str, limit: float, db: bool) -> float:
+    def lowered(code: str, level: str, limit: float, kind: str) -> float:
         held = prev.get(code) == level or (level == "warn" and prev.get(code) == "bad")
         if not held:
             return limit
-        return limit - s.release_db if db else limit * s.release_factor
+        if kind == "db":
+            return limit - s.release_db
+        return limit * (s.release_fraction if kind == "fraction" else s.release_factor)
 
-    def check(code: str, value: float, warn: float, bad: float | None, db: bool = False) -> None:
-        if bad is not None and value > lowered(code, "bad", bad, db):
+    def check(code: str, value: float, warn: float, bad: float | None, kind: str) -> None:
+        if bad is not None and value > lowered(code, "bad", bad, kind):
             found[code] = "bad"
-        elif value > lowered(code, "warn", warn, db):
+        elif value > lowered(code, "warn", warn, kind):
             found[code] = "warn"
 
-    check("flat", m["flat_fraction"], s.flat_warn, s.flat_bad)
-    check("saturation", m["saturation_fraction"], s.saturation_warn, s.saturation_bad)
+    check("flat", m["flat_fraction"], s.flat_warn, s.flat_bad, "fraction")
+    check("saturation", m["saturation_fraction"], s.saturation_warn, s.saturation_bad, "fraction")
     hum_floor = s.hum_min_uv * (s.release_factor if "hum" in prev else 1.0)
     if hum_uv >= hum_floor:
-        check("hum", m["hum_db"], s.hum_warn_db, s.hum_bad_db, db=True)
-    check("noisy", m["noise_rms_uv"], s.noise_warn_uv, s.noise_bad_uv)
+        check("hum", m["hum_db"], s.hum_warn_db, s.hum_bad_db, "db")
+    check("noisy", m["noise_rms_uv"], s.noise_warn_uv, s.noise_bad_uv, "uv")
     if periodicity >= s.ecg_min_periodicity * (s.release_factor if "ecg" in prev else 1.0):
-        check("ecg", m["ecg_db"], s.ecg_warn_db, None, db=True)
+        check("ecg", m["ecg_db"], s.ecg_warn_db, None, "db")
     return [(code, found[code]) for code in ISSUE_CODES if code in found]
 
 
