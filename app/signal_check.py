@@ -81,7 +81,8 @@ class SignalCheckPanel(QtWidgets.QWidget):
                 STATUS_TEXT.get(q.status, str(q.status)) + (f": {reasons}" if reasons else "")
             )
             status.setForeground(QtGui.QBrush(color))
-            advice = "; ".join(_personal(a, name) for a in q.advice) or "good"
+            # the channel is named in its own column: the advice says only what to do
+            advice = "; ".join(q.advice) or "good"
             advice_item = QtWidgets.QTableWidgetItem(advice)
             advice_item.setToolTip(advice)  # the full sentence, however narrow the dock
             cells = [
@@ -98,9 +99,7 @@ class SignalCheckPanel(QtWidgets.QWidget):
             ]
             for col, item in enumerate(cells):
                 t.setItem(row, col, item)
-        t.resizeColumnsToContents()
-
-
-def _personal(advice: str, name: str) -> str:
-    """Name the electrode in the advice ("re-seat the electrode" -> "... on left lumbar ES")."""
-    return f"{name}: {advice}"
+        # the advice column takes the rest of the width and wraps: the whole fix stays readable
+        for col in range(len(COLUMNS) - 1):
+            t.resizeColumnToContents(col)
+        t.resizeRowsToContents()
