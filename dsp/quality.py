@@ -6,15 +6,15 @@ a few vectorised reductions), so the per-chunk cost is a memcpy plus an amortise
 Because every metric is computed on the same fixed blocks, feeding the data in any chunking gives
 identical results. ``report`` covers every complete block seen so far (the partial block still
 being filled is not included); ``recent`` covers the last seconds (``rest_history_s`` for the
-noise, hum and ECG figures, ``clip_windows`` / ``recent_windows`` blocks for clipping / flat
-line) and holds each
-issue with hysteresis, so a live traffic light does not flicker on a steady signal.
+noise floor, recent rest blocks for hum and ECG, ``clip_windows`` / ``recent_windows`` blocks
+for clipping / flat line) and holds each issue with hysteresis, so a live traffic light does
+not flicker on a steady signal.
 
 Rest referencing: hum and ECG are judged against the *rest* EMG band (what the electrode shows
 with the muscle relaxed, where an onset detector sets its threshold), not against whatever the
 muscle is doing in that second. A block's ratio would swing by 30-50 dB between a rep and the
-pause after it; instead each figure is the ratio of sums over the quietest blocks (lowest EMG-band
-power). Live, a block is rest when it is within 6 dB of the quietest block of the last
+pause after it; instead each figure is a ratio of sums over the quietest blocks (lowest
+EMG-band power). Live, a block is rest when it is within 6 dB of the quietest block of the last
 ``rest_history_s``, and rest blocks feed an exponential average (time constant
 ``rest_tau_blocks`` rest blocks, held while the muscle works); ``report`` takes the quietest
 ``rest_fraction`` of all blocks.
@@ -36,7 +36,9 @@ Metrics per channel and block:
   low-frequency content (movement artefact) from being called ECG. Needs a few seconds of
   history, so it is undefined (NaN) during the first blocks.
 * noise: low percentile of 50 ms RMS values of the 20-450 Hz band with the line harmonics
-  notched out, so that "noisy" means broadband noise (skin contact) and hum is reported once.
+  notched out, so that "noisy" means broadband noise (skin contact) and hum is reported once;
+  scaled by a factor calibrated on white noise through the same filter (a low percentile of
+  short-window RMS values reads ~15 % under the true RMS), so the figure is the floor's RMS.
   (Subtracting the measured hum power instead does not work: the hum x EMG cross term in a
   50 ms window is larger than a rest floor, and a low percentile picks its negative tail.)
 
@@ -143,9 +145,10 @@ class QualitySettings:
     # be filtered, so it only ever warns.
     ecg_warn_db: float = 0.0
     ecg_min_periodicity: float = 0.3  # below this the low-frequency power is not heartbeat-like
-    # Rest noise floor (20-450 Hz RMS, hum notched out): above Konrad's 5 uV the preparation
-    # is not good; at 15 uV (the "poor" level of the brief's sources, ~10-15 uV) the floor is
-    # a fifth of a typical 60-100 uV glute/lumbar plateau and hides low-level onsets.
+    # Rest noise floor (20-450 Hz RMS, hum notched out): above Konrad's ~5 uV the preparation
+    # is not good; from 15 uV (the 10-15 uV that practical sEMG guides call a poor baseline)
+    # the floor is a fifth of a typical 60-100 uV glute/lumbar plateau RMS and hides the
+    # low-level start of a burst, i.e. the onset this app times.
     noise_warn_uv: float = 5.0
     noise_bad_uv: float = 15.0
     # Hysteresis for ``recent``: an active issue clears only once its figure is this far back
