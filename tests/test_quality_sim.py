@@ -207,3 +207,29 @@ def test_simulate_cli_lead_off_typo_is_one_line(tmp_path: Path, capsys) -> None:
                  str(tmp_path / "x.csv")])  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "glute_x" in err[0] and "Traceback" not in err[0]
+
+
+def test_report_quality_section_tells_clean_from_hum(tmp_path: Path) -> None:
+    """The HTML report: every clean muscle "ok" with its floor in µV; hum named with its RMS."""
+    import html
+    import re
+
+    def quality_rows(name: str) -> list[str]:
+        csv, out = tmp_path / f"{name}.csv", tmp_path / f"{name}.html"
+        assert main(["simulate", "--preset", name, "--duration", "15", "--seed", "2",
+                     "--out", str(csv)]) == 0  # fmt: skip
+        assert main(["report", str(csv), "--out", str(out), "--no-progress"]) == 0
+        page = out.read_text(encoding="utf-8")
+        section = page[
+            page.index('id="quality"') : page.index("</table>", page.index('id="quality"'))
+        ]
+        return [html.unescape(re.sub(r"<[^>]+>", " ", r)) for r in section.split("<tr")[2:]]
+
+    clean = quality_rows("clean")
+    assert len(clean) == 4
+    for row in clean:
+        assert " ok " in row and "none" in row and "µV RMS" in row and "uV" not in row
+    hum = quality_rows("hum")
+    for row in hum:
+        assert " bad " in row and "mains hum" in row
+        assert re.search(r"hum \+\d+ dB over the rest noise floor \(\d+\.\d µV RMS\)", row)
