@@ -233,3 +233,18 @@ def test_report_quality_section_tells_clean_from_hum(tmp_path: Path) -> None:
     for row in hum:
         assert " bad " in row and "mains hum" in row
         assert re.search(r"hum \+\d+ dB over the rest noise floor \(\d+\.\d µV RMS\)", row)
+
+
+def test_simulate_snr_option_replaces_the_clean_floor() -> None:
+    """`--preset clean --snr LO HI` means what it says: the floor follows the SNR again."""
+    import argparse
+
+    from app.commands.simulate import config_from_args, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["simulate", "--preset", "clean", "--snr", "6", "8", "--out", "x"])
+    cfg = config_from_args(args)
+    assert cfg.noise_uv is None and cfg.snr_db == (6.0, 8.0)
+    params = EmgSimulator(cfg).truth(0).channel_params
+    assert all(6.0 <= p["snr_db"] <= 8.0 for p in params.values())

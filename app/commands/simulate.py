@@ -65,7 +65,12 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, metavar="FILE.csv", help="CSV to write")
     p.add_argument("--truth", metavar="FILE.json", help="also write the ground truth here")
-    p.add_argument("--preset", choices=sorted(PRESETS), help="start from a named preset")
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="start from a named preset: clean, hard, ideal, or a clean recording with one "
+        "fault for the signal check: hum, lead_off, clipping, ecg, noisy",
+    )
     p.add_argument(
         "--channels",
         help="comma-separated: roles glute_l,glute_r,lumbar_l,lumbar_r and/or extra names "
