@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 
 from app.theme import VERDICT_COLOR, VERDICT_TEXT
 from dsp.contract import Role, StreamInfo
+from dsp.quality import HUM_FLOOR_DB, ISSUE_LABELS
 from dsp.reps import (
     GLUTE_FIRST,
     LUMBAR_FIRST,
@@ -56,14 +57,7 @@ ROLE_COLOR = {
     Role.LUMBAR_R: "#911eb4",
 }
 SIDE_COLOR = {"left": "#4363d8", "right": "#911eb4"}
-ISSUE_TEXT = {
-    "no_data": "no data",
-    "flat": "flat / lead-off",
-    "saturation": "clipping",
-    "hum": "mains hum",
-    "noisy": "noisy",
-    "ecg": "heartbeat (ECG)",
-}
+ISSUE_TEXT = ISSUE_LABELS  # one wording for the window, the CLI and the report
 STATUS_COLOR = {"ok": "#1b9e4b", "warn": "#e0a000", "bad": "#d7263d"}
 MIN_TREND_REPS = 6  # fewer reps with a verdict than this: halves of 3 say nothing
 TREND_POINTS = 10  # glute-first % difference between halves worth calling a change
@@ -854,6 +848,16 @@ def _rep_table_html(doc: Mapping[str, Any]) -> str:
     return f'<table class="reps"><thead><tr>{th}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
+def _hum_figure(q: Mapping[str, Any]) -> str:
+    """Hum as the window shows it: over the rest noise floor, with its RMS in µV."""
+    freq = f"{q['hum_freq']:g} Hz " if q.get("hum_freq") else ""
+    if q["hum_db"] <= HUM_FLOOR_DB:
+        return f"{freq}hum below {HUM_FLOOR_DB:.0f} dB of the rest noise floor"
+    rms = q.get("hum_rms_uv")
+    rms_txt = f" ({rms:.1f} µV RMS)" if rms is not None else ""
+    return f"{freq}hum {q['hum_db']:+.0f} dB over the rest noise floor{rms_txt}"
+
+
 def _quality_html(doc: Mapping[str, Any]) -> str:
     quality = doc.get("quality", {}) or {}
     roles = doc.get("roles", {}) or {}
@@ -870,13 +874,13 @@ def _quality_html(doc: Mapping[str, Any]) -> str:
         if q.get("noise_rms_uv") is not None:
             figures.append(f"noise floor {q['noise_rms_uv']:.1f} µV RMS")
         if q.get("hum_db") is not None:
-            figures.append(f"hum {q['hum_db']:+.0f} dB")
+            figures.append(_hum_figure(q))
         if q.get("saturation_fraction"):
             figures.append(f"clipped {100 * q['saturation_fraction']:.2f} %")
         if q.get("flat_fraction"):
             figures.append(f"flat {100 * q['flat_fraction']:.1f} %")
         if q.get("ecg_db") is not None:
-            figures.append(f"ECG {q['ecg_db']:+.0f} dB")
+            figures.append(f"ECG {q['ecg_db']:+.0f} dB over the rest EMG band")
         if q.get("missing_fraction"):
             figures.append(f"missing {100 * q['missing_fraction']:.2f} %")
         issues = ", ".join(ISSUE_TEXT.get(i, i) for i in q.get("issues", [])) or "none"

@@ -1,28 +1,64 @@
-"""Signal check: per-channel traffic lights from the quality monitor, with plain-language fixes."""
+"""Signal check: per-channel traffic lights from the quality monitor, with plain-language fixes.
+
+The figures come from :meth:`dsp.quality.QualityMonitor.recent`: noise floor and hum over the
+last seconds of rest, issues held with hysteresis, so a steady signal shows a steady row.
+"""
 
 from __future__ import annotations
+
+import math
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from dsp.contract import StreamInfo
-from dsp.quality import ChannelQuality
+from dsp.quality import HUM_FLOOR_DB, ISSUE_LABELS, ChannelQuality, QualitySettings
 
 LIGHT = {"ok": "#1b9e4b", "warn": "#e0a000", "bad": "#d7263d"}
+STATUS_TEXT = {"ok": "good", "warn": "check", "bad": "fix"}
+_LIMITS = QualitySettings()
+COLUMNS = ["", "channel", "status", "noise µV RMS", "hum", "clipped / flat", "advice"]
+
+
+def _num(value: float, fmt: str) -> str:
+    return format(value, fmt).replace("-", "−") if math.isfinite(value) else "—"
+
+
+def _hum_text(q: ChannelQuality) -> str:
+    if not math.isfinite(q.hum_db):
+        return "—"
+    if q.hum_db <= HUM_FLOOR_DB:
+        return f"< {_num(HUM_FLOOR_DB, '.0f')} dB"
+    return f"{_num(q.hum_db, '+.0f')} dB ({_num(q.hum_rms_uv, '.1f')} µV)"
 
 
 class SignalCheckPanel(QtWidgets.QWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        self.table = QtWidgets.QTableWidget(0, 6)
-        self.table.setHorizontalHeaderLabels(
-            ["", "channel", "hum dB", "noise µV", "clipped / flat", "advice"]
-        )
+        self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("signal_check_table")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
         rows, columns = self.table.verticalHeader(), self.table.horizontalHeader()
         assert rows is not None and columns is not None  # a QTableWidget always has both
         rows.setVisible(False)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         columns.setStretchLastSection(True)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setWordWrap(True)
+        for col, tip in (
+            (
+                3,
+                f"rest noise floor, 20-450 Hz; good skin preparation: under "
+                f"{_LIMITS.noise_warn_uv:g} µV, poor above {_LIMITS.noise_bad_uv:g} µV",
+            ),
+            (
+                4,
+                "mains hum (all harmonics) over the rest noise floor, and its RMS; an issue "
+                f"from {_LIMITS.hum_warn_db:+g} dB when above {_LIMITS.hum_min_uv:g} µV",
+            ),
+        ):
+            header = self.table.horizontalHeaderItem(col)
+            if header is not None:
+                header.setToolTip(tip)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.table)
@@ -31,30 +67,39 @@ class SignalCheckPanel(QtWidgets.QWidget):
     def update_quality(self, info: StreamInfo, report: list[ChannelQuality]) -> None:
         t = self.table
         t.setRowCount(len(report))
-        self.statuses = [q.status for q in report]
+        self.statuses = [str(q.status) for q in report]
         for row, q in enumerate(report):
             role = info.role_of(row)
             name = info.channel_names[row] + (f" ({role.label})" if role else "")
+            color = QtGui.QColor(LIGHT.get(q.status, "#7f8c8d"))
             light = QtWidgets.QTableWidgetItem("●")
-            light.setForeground(QtGui.QBrush(QtGui.QColor(LIGHT.get(q.status, "#7f8c8d"))))
+            light.setForeground(QtGui.QBrush(color))
             light.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-            light.setToolTip(q.status)
-            advice = "; ".join(_personal(a, name) for a in q.advice) or "good"
+            light.setToolTip(str(q.status))
+            reasons = ", ".join(ISSUE_LABELS.get(code, code) for code in q.issues)
+            status = QtWidgets.QTableWidgetItem(
+                STATUS_TEXT.get(q.status, str(q.status)) + (f": {reasons}" if reasons else "")
+            )
+            status.setForeground(QtGui.QBrush(color))
+            # the channel is named in its own column: the advice says only what to do
+            advice = "; ".join(q.advice) or "good"
+            advice_item = QtWidgets.QTableWidgetItem(advice)
+            advice_item.setToolTip(advice)  # the full sentence, however narrow the dock
             cells = [
                 light,
                 QtWidgets.QTableWidgetItem(name),
-                QtWidgets.QTableWidgetItem(f"{q.hum_db:.0f}"),
-                QtWidgets.QTableWidgetItem(f"{q.noise_rms_uv:.1f}"),
+                status,
+                QtWidgets.QTableWidgetItem(_num(q.noise_rms_uv, ".1f")),
+                QtWidgets.QTableWidgetItem(_hum_text(q)),
                 QtWidgets.QTableWidgetItem(
-                    f"{100 * q.saturation_fraction:.1f}% / {100 * q.flat_fraction:.0f}%"
+                    f"{_num(100 * q.saturation_fraction, '.1f')} % / "
+                    f"{_num(100 * q.flat_fraction, '.0f')} %"
                 ),
-                QtWidgets.QTableWidgetItem(advice),
+                advice_item,
             ]
             for col, item in enumerate(cells):
                 t.setItem(row, col, item)
-        t.resizeColumnsToContents()
-
-
-def _personal(advice: str, name: str) -> str:
-    """Name the electrode in the advice ("re-seat the electrode" -> "... on left lumbar ES")."""
-    return f"{name}: {advice}"
+        # the advice column takes the rest of the width and wraps: the whole fix stays readable
+        for col in range(len(COLUMNS) - 1):
+            t.resizeColumnToContents(col)
+        t.resizeRowsToContents()

@@ -5,15 +5,27 @@
 a few vectorised reductions), so the per-chunk cost is a memcpy plus an amortised share of that.
 Because every metric is computed on the same fixed blocks, feeding the data in any chunking gives
 identical results. ``report`` covers every complete block seen so far (the partial block still
-being filled is not included); ``recent`` covers the last ``recent_windows`` blocks.
+being filled is not included); ``recent`` covers the last seconds (``rest_history_s`` for the
+noise floor, recent rest blocks for hum and ECG, ``clip_windows`` / ``recent_windows`` blocks
+for clipping / flat line) and holds each issue with hysteresis, so a live traffic light does
+not flicker on a steady signal.
+
+Rest referencing: hum and ECG are judged against the *rest* EMG band (what the electrode shows
+with the muscle relaxed, where an onset detector sets its threshold), not against whatever the
+muscle is doing in that second. A block's ratio would swing by 30-50 dB between a rep and the
+pause after it; instead each figure is a ratio of sums over the quietest blocks (lowest
+EMG-band power). Live, a block is rest when it is within 6 dB of the quietest block of the last
+``rest_history_s``, and rest blocks feed an exponential average (time constant
+``rest_tau_blocks`` rest blocks, held while the muscle works); ``report`` takes the quietest
+``rest_fraction`` of all blocks.
 
 Metrics per channel and block:
 
 * hum: power in narrow bins around the line frequency and its harmonics inside the EMG band,
   minus the EMG power expected in those bins (estimated from flanking bins), relative to the
-  EMG-band power outside the hum bins. Subtracting the local baseline matters: EMG itself is
-  densest at 50-150 Hz, so a raw bin-power ratio of a clean channel would sit near -9 dB, right
-  at the warn threshold.
+  rest EMG-band power outside the hum bins; also as an RMS in uV. Subtracting the local
+  baseline matters: EMG itself is densest at 50-150 Hz, so a raw bin-power ratio would
+  report hum on a clean channel.
 * saturation: samples at the known rail or, rail unknown, samples exactly at the running
   max/min of the channel once that exact value has been hit ``saturation_hits`` times: clipping
   makes flat tops at one value (runs or single samples), a clean signal reaches each new extreme
@@ -24,7 +36,9 @@ Metrics per channel and block:
   low-frequency content (movement artefact) from being called ECG. Needs a few seconds of
   history, so it is undefined (NaN) during the first blocks.
 * noise: low percentile of 50 ms RMS values of the 20-450 Hz band with the line harmonics
-  notched out, so that "noisy" means broadband noise (skin contact) and hum is reported once.
+  notched out, so that "noisy" means broadband noise (skin contact) and hum is reported once;
+  scaled by a factor calibrated on white noise through the same filter (a low percentile of
+  short-window RMS values reads ~15 % under the true RMS), so the figure is the floor's RMS.
   (Subtracting the measured hum power instead does not work: the hum x EMG cross term in a
   50 ms window is larger than a rest floor, and a low percentile picks its negative tail.)
 
@@ -38,27 +52,58 @@ import logging
 import math
 from collections import deque
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from dsp.filters import butter_sos, notch_sos, sosfilt_rows, sosfilt_zi
+from dsp.filters import butter_sos, notch_sos, sosfilt, sosfilt_rows, sosfilt_zi
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ISSUE_CODES", "ChannelQuality", "QualityMonitor", "QualitySettings"]
+__all__ = [
+    "HUM_FLOOR_DB",
+    "ISSUE_CODES",
+    "ISSUE_LABELS",
+    "ChannelQuality",
+    "QualityMonitor",
+    "QualitySettings",
+    "QualityStatus",
+]
+
+
+class QualityStatus(StrEnum):
+    """Traffic light of one channel (a str, so JSON and ``== "ok"`` keep working)."""
+
+    OK = "ok"
+    WARN = "warn"
+    BAD = "bad"
+
 
 #: Issue codes in the order a technician should fix them (a lead-off explains everything else).
 ISSUE_CODES: tuple[str, ...] = ("no_data", "flat", "saturation", "hum", "noisy", "ecg")
+#: What each issue is called on screen and in reports (one table for the window, CLI, report).
+ISSUE_LABELS: dict[str, str] = {
+    "no_data": "no data",
+    "flat": "flat / lead-off",
+    "saturation": "clipping",
+    "hum": "mains hum",
+    "noisy": "noisy (skin contact)",
+    "ecg": "heartbeat (ECG)",
+}
 
 _DB_LO = -60.0  # dB values are clamped to this range: below/above it nothing changes in practice
 _DB_HI = 60.0
+HUM_FLOOR_DB = -30.0  # hum figures below this are shown as this (not resolvable, irrelevant)
 _TINY_MS = 1e-4  # uV^2: a band with less mean-square than this (0.01 uV RMS) has no content
 _ENV_BIN_S = 0.02  # ECG envelope resolution: a QRS (~100 ms) spans ~5 envelope samples
 _FLANK_HZ = 8.0  # width of the baseline bins on each side of a hum harmonic
 _ECG_RATE_HZ = 200.0  # decimated rate for the ECG envelope path
-_NOTCH_BW_HZ = 2.0  # noise-floor notches: -14 dB even 0.2 Hz off (mains drift), little EMG lost
+# Noise-floor notches: -20 dB even 0.2 Hz off nominal (the mains drifts; 30 uV of hum would leak
+# 4 uV through 2 Hz notches, a "noisy" verdict on a well prepared skin). They remove ~13 % of a
+# white floor's power at 50 Hz; ``_floor_gain`` puts that back, so the floor is not understated.
+_NOTCH_BW_HZ = 4.0
 
 
 @dataclass(frozen=True)
@@ -70,11 +115,22 @@ class QualitySettings:
     saturation_rail_uv: float | None = None  # known ADC rail (|x|); None = infer from the data
 
     # --- status thresholds -------------------------------------------------------------------
-    # Hum at a quarter of the EMG-band power is visible at rest and raises onset thresholds
-    # unless it is notched; at 4x the EMG power it dominates and usually means a poor
-    # reference/ground contact that a notch filter will not fully clean up.
-    hum_warn_db: float = -6.0
-    hum_bad_db: float = 6.0
+    # Sources. Konrad 2005 (The ABC of EMG, Noraxon, "signal check"): with a good skin
+    # preparation the rest baseline of a modern amplifier is a few uV (1-2 uV the aim, 3-5 uV
+    # the most that should be accepted). Hermens et al. 2000 (SENIAM) and Merletti & Cerone 2020
+    # (J Electromyogr Kinesiol 54:102440): amplifier noise < 1 uV RMS in 10-500 Hz, the rest is
+    # electrode-skin noise, which preparation (shaving, abrasion, alcohol) lowers; power-line
+    # interference must be removed at the source (electrode contact, reference, cables), not
+    # by notch filters, which also remove EMG; ECG is the main contaminant of trunk muscles.
+    #
+    # Hum, judged against the rest floor: at 0 dB the mains residue carries as much power as
+    # all broadband noise in 20-450 Hz, so it dominates the rest baseline an onset threshold is
+    # set from; at +10 dB (3x the floor's amplitude) it swamps low-level activity and a notch
+    # no longer cleans it up. Below ``hum_min_uv`` it is never an issue: hum that small keeps
+    # the whole baseline within Konrad's acceptable 3-5 uV even over an excellent 1 uV floor.
+    hum_warn_db: float = 0.0
+    hum_bad_db: float = 10.0
+    hum_min_uv: float = 2.0
     # Occasional clipped peaks (0.1 %) only distort amplitudes; at 1 % whole bursts are
     # truncated and the amplitude-based onset/ratio measures become unreliable.
     saturation_warn: float = 0.001
@@ -83,15 +139,24 @@ class QualitySettings:
     # snap; above 20 % a large share of reps would be missing this channel.
     flat_warn: float = 0.05
     flat_bad: float = 0.20
-    # Beat-periodic 5-30 Hz power at least equal to the 30-450 Hz power: QRS residue survives a
-    # 20-30 Hz high-pass and can be mistaken for an onset at rest. ECG is physiology and can be
-    # filtered, so it only ever warns.
+    # Beat-periodic 5-30 Hz power at least equal to the rest 30-450 Hz power: QRS residue then
+    # survives a 20-30 Hz high-pass (Drake & Callaghan 2006, J Electromyogr Kinesiol 16:175) at
+    # the level of the rest floor and can be mistaken for an onset. ECG is physiology and can
+    # be filtered, so it only ever warns.
     ecg_warn_db: float = 0.0
     ecg_min_periodicity: float = 0.3  # below this the low-frequency power is not heartbeat-like
-    # Good skin preparation gives a rest floor of a few uV RMS; 10 uV hides low-level glute
-    # onsets, 50 uV is as large as a light contraction.
-    noise_warn_uv: float = 10.0
-    noise_bad_uv: float = 50.0
+    # Rest noise floor (20-450 Hz RMS, hum notched out): above Konrad's ~5 uV the preparation
+    # is not good; from 15 uV (the 10-15 uV that practical sEMG guides call a poor baseline)
+    # the floor is a fifth of a typical 60-100 uV glute/lumbar plateau RMS and hides the
+    # low-level start of a burst, i.e. the onset this app times.
+    noise_warn_uv: float = 5.0
+    noise_bad_uv: float = 15.0
+    # Hysteresis for ``recent``: an active issue clears only once its figure is this far back
+    # inside the limit (dB figures: ``release_db``; uV: times ``release_factor``; clipped / flat
+    # fractions, which come in bursts (a rep clips, the pause does not): ``release_fraction``).
+    release_db: float = 2.0
+    release_factor: float = 0.8
+    release_fraction: float = 0.5
 
     # --- detector parameters -----------------------------------------------------------------
     emg_band_hz: tuple[float, float] = (20.0, 450.0)
@@ -108,7 +173,17 @@ class QualitySettings:
     saturation_min_range_uv: float = 100.0  # a constant channel is flat, not clipped
     saturation_rail_margin: float = 0.995  # with a known rail: |x| >= margin * rail is clipped
     noise_percentile: float = 10.0  # low enough to skip bursts and QRS complexes
-    recent_windows: int = 3
+    recent_windows: int = 3  # blocks behind the live flat-line figure: a lead-off shows at once
+    # Clipping comes with bursts (one rep clips, the pause and a weaker rep do not): judged
+    # over this many blocks (~7 reps), so a channel that clips now and then stays amber.
+    clip_windows: int = 20
+    # Live noise/hum/ECG: rest is judged against the quietest block of the last
+    # ``rest_history_s`` (with reps every ~3 s, 8 s always holds a pause); rest blocks are
+    # averaged with a time constant of ``rest_tau_blocks`` rest blocks (~ +-1 dB on a steady
+    # hum); report: the quietest ``rest_fraction`` of all blocks, at least ``_MIN_REST`` blocks.
+    rest_history_s: float = 8.0
+    rest_tau_blocks: float = 6.0
+    rest_fraction: float = 0.25
     min_valid_fraction: float = 0.5  # blocks/sub-windows with fewer valid samples are skipped
     max_abs_uv: float = 1e7  # 10 V: beyond any EMG front end; such samples are glitches
 
@@ -122,8 +197,14 @@ class QualitySettings:
             raise ValueError(f"saturation_rail_uv must be > 0, got {rail}")
         if self.saturation_hits < 2:
             raise ValueError("saturation_hits must be >= 2")
-        if self.recent_windows < 1:
-            raise ValueError("recent_windows must be >= 1")
+        if self.recent_windows < 1 or self.clip_windows < 1:
+            raise ValueError("recent_windows and clip_windows must be >= 1")
+        if not self.rest_history_s >= self.window_s:
+            raise ValueError("rest_history_s must hold at least one block")
+        if not self.rest_tau_blocks >= 1:
+            raise ValueError("rest_tau_blocks must be >= 1")
+        if not 0 < self.rest_fraction <= 1:
+            raise ValueError("rest_fraction must be in (0, 1]")
         if not 0 < self.noise_percentile < 100:
             raise ValueError("noise_percentile must be in (0, 100)")
         if not 0 < self.flat_window_s <= self.window_s:
@@ -142,15 +223,16 @@ class QualitySettings:
 class ChannelQuality:
     """Quality of one channel over some span of data. NaN = could not be measured."""
 
-    hum_db: float  # line hum (fundamental + harmonics) relative to the rest of the EMG band
+    hum_db: float  # line hum (fundamental + harmonics) relative to the rest EMG band (20-450 Hz)
     saturation_fraction: float  # fraction of valid samples clipped at the rail
     flat_fraction: float  # fraction of 50 ms sub-windows that are flat / lead-off
-    ecg_db: float  # beat-periodic 5-30 Hz power relative to 30-450 Hz power
+    ecg_db: float  # beat-periodic 5-30 Hz power relative to the rest 30-450 Hz power
     noise_rms_uv: float  # rest noise floor (20-450 Hz, hum removed)
-    status: str  # "ok" | "warn" | "bad"
+    status: QualityStatus
     issues: tuple[str, ...]  # codes from ISSUE_CODES, most fundamental first
     advice: tuple[str, ...]  # one plain-language fix per issue, same order
     hum_freq: float = 0.0  # line frequency the hum figure refers to
+    hum_rms_uv: float = math.nan  # RMS of the hum at rest (all harmonics in the EMG band)
     ecg_periodicity: float = math.nan  # 0..1, how heartbeat-periodic the 5-30 Hz envelope is
     missing_fraction: float = 0.0  # fraction of samples that were NaN/inf/absurd
     seconds: float = 0.0  # duration analysed
@@ -163,6 +245,8 @@ class ChannelQuality:
                 out[key] = None
             elif isinstance(value, tuple):
                 out[key] = list(value)
+            elif isinstance(value, StrEnum):
+                out[key] = str(value)
             else:
                 out[key] = value
         return out
@@ -291,10 +375,59 @@ class _Window:
     n_sat: NDArray[np.int64]
     n_eval: NDArray[np.int64]
     n_flat: NDArray[np.int64]
-    hum_db: NDArray[np.float64]  # (families, C)
-    ecg_db: NDArray[np.float64]
+    spec_ok: NDArray[np.bool_]  # the spectrum of this block is usable
+    p_emg: NDArray[np.float64]  # EMG-band mean square without the hum bins (uV^2)
+    hum: NDArray[np.float64]  # (families, C) hum power above the local EMG baseline (uV^2)
+    ecg_ok: NDArray[np.bool_]  # the ECG figures of this block are usable
+    ecg_num: NDArray[np.float64]  # periodicity x 5-30 Hz power (uV^2)
+    p_ref: NDArray[np.float64]  # 30-450 Hz power without the hum bins (uV^2)
     ecg_score: NDArray[np.float64]
     noise: NDArray[np.float64]  # (C, sub-windows), NaN where not a usable floor estimate
+
+
+_LOGP_LO, _LOGP_HI, _LOGP_BINS = -4.0, 8.0, 240  # log10(uV^2) bins of the rest selection
+# A rest block is within 6 dB of the quietest block: the rest floor of one electrode varies far
+# less than that, while a block with any part of a rep in it has 10-30 dB more power. Without this
+# a pause shorter than the history would let a rep's block into the "quietest" few, and its hum
+# estimate (hum bins minus flanks, each holding ~1000x the rest power) swamps the real figure.
+_REST_SPAN = 4.0
+_MIN_REST = 3  # report: at least this many blocks count as rest (a short file without pauses)
+
+
+class _QuietSums:
+    """Per-channel sums of block figures, binned by the block's log EMG-band power.
+
+    The quietest fraction of all blocks is then a prefix of the bins, in bounded memory (a
+    session of hours keeps the same few arrays), within one bin (12 %) of the exact selection;
+    bins more than ``_REST_SPAN`` above the lowest occupied one are never rest.
+    """
+
+    def __init__(self, n_channels: int, n_values: int) -> None:
+        self.count = np.zeros((n_channels, _LOGP_BINS))
+        self.sums = np.zeros((n_values, n_channels, _LOGP_BINS))
+
+    def add(self, key: NDArray[np.float64], ok: NDArray[np.bool_], values: NDArray[np.float64]):
+        """``key`` (C,) EMG-band power, ``ok`` (C,) blocks to count, ``values`` (V, C)."""
+        if not ok.any():
+            return
+        with np.errstate(divide="ignore"):
+            logk = np.log10(np.maximum(key, 1e-12))
+        scale = _LOGP_BINS / (_LOGP_HI - _LOGP_LO)
+        idx = np.clip(((logk - _LOGP_LO) * scale).astype(np.int64), 0, _LOGP_BINS - 1)
+        rows = np.flatnonzero(ok)
+        self.count[rows, idx[rows]] += 1
+        self.sums[:, rows, idx[rows]] += values[:, rows]
+
+    def quietest(self, fraction: float, at_least: int) -> tuple[NDArray[np.float64], NDArray]:
+        """(blocks used (C,), sums (V, C)) over the quietest ``fraction`` of the blocks."""
+        total = self.count.sum(axis=1)
+        target = np.minimum(np.maximum(fraction * total, at_least), total)
+        before = np.cumsum(self.count, axis=1) - self.count
+        take = (before < target[:, None]) & (self.count > 0)
+        lowest = np.argmax(self.count > 0, axis=1)
+        span = round(math.log10(_REST_SPAN) * _LOGP_BINS / (_LOGP_HI - _LOGP_LO))
+        take &= np.arange(_LOGP_BINS) <= (lowest + span)[:, None]
+        return (self.count * take).sum(axis=1), (self.sums * take).sum(axis=2)
 
 
 # ------------------------------------------------------------------------------------------
@@ -392,6 +525,7 @@ class QualityMonitor:
         if self._sos_noise is not None and self._notch_freqs:
             notches = [notch_sos(f, f / _NOTCH_BW_HZ, fs) for f in self._notch_freqs]
             self._sos_noise = np.vstack([self._sos_noise, *notches])
+        self._noise_gain = self._floor_gain() if self._sos_noise is not None else 1.0
         # The ECG path runs on a boxcar-decimated copy (~200 Hz): 5-30 Hz needs no more, it is 10x
         # cheaper, and the boxcar nulls at multiples of the new rate keep aliased EMG far below
         # the QRS (it only feeds the periodicity envelope; the ECG power comes from the FFT).
@@ -414,6 +548,28 @@ class QualityMonitor:
         self._zi_noise_unit = sosfilt_zi(self._sos_noise) if self._sos_noise is not None else None
         self._zi_ecg_unit = sosfilt_zi(self._sos_ecg) if self._sos_ecg is not None else None
 
+    def _floor_gain(self) -> float:
+        """Factor from the low percentile of 50 ms RMS values to the floor's RMS in the band.
+
+        A low percentile of short-window RMS values sits below the RMS of the noise it
+        measures (10th percentile of 50 ms windows over 20-450 Hz: ~0.85x), and the notches
+        remove a little of the floor too. Both are calibrated once on seeded white noise
+        through this very filter, so a 3 µV floor reads 3 µV and the 5 / 15 µV limits mean
+        what the literature means by them.
+        """
+        s, fs = self.settings, self.fs
+        band = _bandpass(*s.emg_band_hz, fs)
+        assert band is not None and self._sos_noise is not None
+        imp = np.zeros(max(4 * self._n, round(2 * fs)))
+        imp[0] = 1.0
+        rms_band = math.sqrt(float(np.sum(sosfilt(band, imp) ** 2)))  # unit white noise in
+        white = np.random.default_rng(0).standard_normal(round(30 * fs) + round(fs))
+        y = sosfilt(self._sos_noise, white)[round(fs) :]  # skip the filter's start-up
+        sub = max(1, round(s.flat_window_s * fs))
+        k = y.size // sub
+        rms = np.sqrt(np.mean(y[: k * sub].reshape(k, sub) ** 2, axis=1))
+        return rms_band / float(np.percentile(rms, s.noise_percentile))
+
     def reset(self) -> None:
         """Forget everything seen so far."""
         c = self.n_channels
@@ -433,17 +589,26 @@ class QualityMonitor:
         )
         self._env = np.zeros((c, self._env_len))
         self._env_count = 0
-        self._recent: deque[_Window] = deque(maxlen=self.settings.recent_windows)
         n_fam = len(self._families)
         self._tot_samples = 0
         self._tot_valid = np.zeros(c, dtype=np.int64)
         self._tot_sat = np.zeros(c, dtype=np.int64)
         self._tot_eval = np.zeros(c, dtype=np.int64)
         self._tot_flat = np.zeros(c, dtype=np.int64)
-        db_bins = round((_DB_HI - _DB_LO) * 10)  # 0.1 dB resolution
-        self._h_hum = [_Hist(_DB_LO, _DB_HI, db_bins, c) for _ in range(n_fam)]
-        self._h_ecg = _Hist(_DB_LO, _DB_HI, db_bins, c)
-        self._h_score = _Hist(0.0, 1.0, 200, c)
+        # values: EMG-band power, hum power per family
+        self._q_hum = _QuietSums(c, 1 + n_fam)
+        # values: periodicity x QRS power, reference power, periodicity
+        self._q_ecg = _QuietSums(c, 3)
+        s = self.settings
+        n_hist = max(s.recent_windows, s.clip_windows, round(s.rest_history_s / s.window_s))
+        self._recent: deque[_Window] = deque(maxlen=n_hist)
+        self._live: list[dict[str, str]] = [{} for _ in range(c)]  # active issues, for hysteresis
+        # live rest averages: decayed sums of [EMG power, hum per family] and of
+        # [periodicity x QRS power, reference power, periodicity], with their decayed counts
+        self._ema_hum = np.zeros((1 + n_fam, c))
+        self._ema_nh = np.zeros(c)
+        self._ema_ecg = np.zeros((3, c))
+        self._ema_ne = np.zeros(c)
         self._h_noise = _Hist(-3.0, 6.0, 9 * 40, c)  # log10(uV), 40 bins/decade (~6 %)
 
     # --- streaming ----------------------------------------------------------------------------
@@ -609,9 +774,7 @@ class QualityMonitor:
         spec_ok = (n_valid >= s.min_valid_fraction * n) & (
             p_emg + np.maximum(hum, 0.0).sum(axis=0) > _TINY_MS
         )
-        hum_db = np.where(
-            spec_ok & self._has_bands[0] & self._has_hum[:, None], _db(hum, p_emg), np.nan
-        )
+        spec_ok = spec_ok & self._has_bands[0]
 
         # Rest noise floor: 50 ms RMS of the EMG band with the line harmonics notched out.
         if self._sos_noise is not None:
@@ -621,7 +784,7 @@ class QualityMonitor:
             y *= y
             if mask is not None:
                 y *= mask
-            noise = np.sqrt(np.add.reduceat(y, self._sub_starts, axis=1) / cnt)
+            noise = np.sqrt(np.add.reduceat(y, self._sub_starts, axis=1) / cnt) * self._noise_gain
             noise = np.where(evaluated & ~flat, noise, np.nan)
         else:
             noise = np.full(cnt.shape, np.nan)
@@ -642,16 +805,21 @@ class QualityMonitor:
             if self._env_count >= self._env_min:
                 score = _periodicity(self._env[:, -self._env_count :], self._lag_lo, self._lag_hi)
         ecg_ok = spec_ok & self._has_bands[1] & self._has_bands[2] & (p_ref > _TINY_MS)
-        ecg_db = np.where(ecg_ok & np.isfinite(score), _db(score * p_qrs, p_ref), np.nan)
+        ecg_ok &= np.isfinite(score)
         score = np.where(ecg_ok, score, np.nan)
+        ecg_num = np.where(ecg_ok, score * p_qrs, 0.0)
 
         w = _Window(
             n_valid=n_valid,
             n_sat=np.asarray(n_sat, dtype=np.int64),
             n_eval=np.count_nonzero(evaluated, axis=1),
             n_flat=np.count_nonzero(flat, axis=1),
-            hum_db=hum_db,
-            ecg_db=ecg_db,
+            spec_ok=spec_ok,
+            p_emg=p_emg,
+            hum=hum,
+            ecg_ok=ecg_ok,
+            ecg_num=ecg_num,
+            p_ref=p_ref,
             ecg_score=score,
             noise=noise,
         )
@@ -661,59 +829,101 @@ class QualityMonitor:
         self._tot_sat += w.n_sat
         self._tot_eval += w.n_eval
         self._tot_flat += w.n_flat
-        for h, row in zip(self._h_hum, hum_db, strict=True):
-            h.add(row)
-        self._h_ecg.add(ecg_db)
-        self._h_score.add(score)
+        self._rest_update(w)
+        self._q_hum.add(p_emg, spec_ok, np.vstack([p_emg[None], hum]))
+        self._q_ecg.add(p_emg, ecg_ok, np.vstack([ecg_num, p_ref, np.nan_to_num(score)]))
         self._h_noise.add(np.log10(np.maximum(noise, 1e-3)))  # 0 would be lost as -inf
+
+    def _rest_update(self, w: _Window) -> None:
+        """Feed this block into the live rest averages if it is rest (see module docstring)."""
+        keys = np.stack([np.where(x.spec_ok, x.p_emg, np.inf) for x in self._recent])
+        rest = w.spec_ok & (w.p_emg <= _REST_SPAN * keys.min(axis=0))
+        if not rest.any():
+            return
+        a = math.exp(-1.0 / self.settings.rest_tau_blocks)
+        with np.errstate(all="ignore"):
+            mean_p = self._ema_hum[0] / self._ema_nh
+        # Much quieter than the average so far: what was averaged was not rest (the monitor
+        # started mid-rep, or the skin was just re-prepared). Start again from this block.
+        fresh = rest & (self._ema_nh > 0) & (w.p_emg * _REST_SPAN < mean_p)
+        for sums, counts in ((self._ema_hum, self._ema_nh), (self._ema_ecg, self._ema_ne)):
+            sums[:, fresh] = 0.0
+            counts[fresh] = 0.0
+        vals = np.vstack([w.p_emg[None], w.hum])
+        self._ema_hum[:, rest] = a * self._ema_hum[:, rest] + vals[:, rest]
+        self._ema_nh[rest] = a * self._ema_nh[rest] + 1.0
+        ecg = rest & w.ecg_ok
+        vals = np.vstack([w.ecg_num, w.p_ref, np.nan_to_num(w.ecg_score)])
+        self._ema_ecg[:, ecg] = a * self._ema_ecg[:, ecg] + vals[:, ecg]
+        self._ema_ne[ecg] = a * self._ema_ne[ecg] + 1.0
 
     # --- summaries ----------------------------------------------------------------------------
 
     def report(self) -> list[ChannelQuality]:
-        """Quality over every complete block seen since construction/reset (robust medians)."""
-        q = self.settings.noise_percentile / 100.0
+        """Quality over every complete block seen since construction/reset.
+
+        Hum and ECG over the quietest ``rest_fraction`` of the blocks, the noise floor as a low
+        percentile of all 50 ms RMS values, clipping and flat line over everything.
+        """
+        s = self.settings
+        q = s.noise_percentile / 100.0
+        n_hum, hum_sums = self._q_hum.quietest(s.rest_fraction, _MIN_REST)
+        n_ecg, ecg_sums = self._q_ecg.quietest(s.rest_fraction, _MIN_REST)
         return self._summarise(
             n_samples=self._tot_samples,
             n_valid=self._tot_valid,
             n_sat=self._tot_sat,
             n_eval=self._tot_eval,
             n_flat=self._tot_flat,
-            hum_db=np.vstack([h.quantile(0.5) for h in self._h_hum]),
-            ecg_db=self._h_ecg.quantile(0.5),
-            score=self._h_score.quantile(0.5),
+            n_hum=n_hum,
+            hum_sums=hum_sums,
+            n_ecg=n_ecg,
+            ecg_sums=ecg_sums,
             noise=10.0 ** self._h_noise.quantile(q),
         )
 
     def recent(self) -> list[ChannelQuality]:
-        """Quality over the last ``recent_windows`` blocks (for a live traffic light)."""
+        """Quality of the last seconds, for a live traffic light (issues held with hysteresis).
+
+        Noise over the last ``rest_history_s``, hum and ECG averaged over the recent rest blocks,
+        clipping over the last ``clip_windows`` blocks, flat line over the last
+        ``recent_windows``. Noise and hum use the last ``rest_history_s`` seconds.
+        """
+        s = self.settings
         ws = list(self._recent)
         c = self.n_channels
+        n_fam = len(self._families)
         if not ws:
             z = np.zeros(c, dtype=np.int64)
-            nan = np.full(c, np.nan)
             return self._summarise(
                 n_samples=0,
                 n_valid=z,
                 n_sat=z,
                 n_eval=z,
                 n_flat=z,
-                hum_db=np.full((len(self._families), c), np.nan),
-                ecg_db=nan,
-                score=nan,
-                noise=nan,
+                n_hum=np.zeros(c),
+                hum_sums=np.zeros((1 + n_fam, c)),
+                n_ecg=np.zeros(c),
+                ecg_sums=np.zeros((3, c)),
+                noise=np.full(c, np.nan),
+                live=self._live,
             )
-        q = self.settings.noise_percentile / 100.0
-        hum = np.stack([w.hum_db for w in ws])  # (windows, families, C)
+        q = s.noise_percentile / 100.0
+        counts = ws[-s.recent_windows :]
+        clips = ws[-s.clip_windows :]
         return self._summarise(
-            n_samples=self._n * len(ws),
-            n_valid=np.sum([w.n_valid for w in ws], axis=0),
-            n_sat=np.sum([w.n_sat for w in ws], axis=0),
-            n_eval=np.sum([w.n_eval for w in ws], axis=0),
-            n_flat=np.sum([w.n_flat for w in ws], axis=0),
-            hum_db=np.vstack([_row_quantile(hum[:, f].T, 0.5) for f in range(hum.shape[1])]),
-            ecg_db=_row_quantile(np.stack([w.ecg_db for w in ws], axis=1), 0.5),
-            score=_row_quantile(np.stack([w.ecg_score for w in ws], axis=1), 0.5),
+            n_samples=self._n * len(counts),
+            n_valid=np.sum([w.n_valid for w in counts], axis=0),
+            n_valid_sat=np.sum([w.n_valid for w in clips], axis=0),
+            n_sat=np.sum([w.n_sat for w in clips], axis=0),
+            n_eval=np.sum([w.n_eval for w in counts], axis=0),
+            n_flat=np.sum([w.n_flat for w in counts], axis=0),
+            n_hum=self._ema_nh,
+            hum_sums=self._ema_hum,
+            n_ecg=self._ema_ne,
+            ecg_sums=self._ema_ecg,
             noise=_row_quantile(np.hstack([w.noise for w in ws]), q),
+            live=self._live,
         )
 
     def _summarise(
@@ -724,38 +934,59 @@ class QualityMonitor:
         n_sat: NDArray[np.int64],
         n_eval: NDArray[np.int64],
         n_flat: NDArray[np.int64],
-        hum_db: NDArray[np.float64],
-        ecg_db: NDArray[np.float64],
-        score: NDArray[np.float64],
+        n_hum: NDArray[np.float64],
+        hum_sums: NDArray[np.float64],
+        n_ecg: NDArray[np.float64],
+        ecg_sums: NDArray[np.float64],
         noise: NDArray[np.float64],
+        live: list[dict[str, str]] | None = None,
+        n_valid_sat: NDArray[np.int64] | None = None,
     ) -> list[ChannelQuality]:
+        if n_valid_sat is None:
+            n_valid_sat = n_valid
+        p_rest = hum_sums[0]
+        with np.errstate(all="ignore"):
+            # hum far below the rest floor cannot be resolved from a few seconds and does not
+            # matter: clamp it, so that estimation noise around "none" is not a -60..-20 dB jitter
+            hum_db = np.maximum(_db(hum_sums[1:], p_rest), HUM_FLOOR_DB)
+            hum_db = np.where((n_hum > 0) & self._has_hum[:, None], hum_db, np.nan)
+            hum_rms = np.sqrt(np.maximum(hum_sums[1:], 0.0) / np.maximum(n_hum, 1))
+            ecg_db = np.where(n_ecg > 0, _db(ecg_sums[0], ecg_sums[1]), np.nan)
+            score = np.where(n_ecg > 0, ecg_sums[2] / np.maximum(n_ecg, 1), np.nan)
         out = []
         for c in range(self.n_channels):
             hums = hum_db[:, c]
             if np.isfinite(hums).any():
                 f = int(np.nanargmax(hums))
-                hum_c, hum_f = float(hums[f]), self._families[f]
+                hum_c, hum_f, hum_u = float(hums[f]), self._families[f], float(hum_rms[f, c])
             else:
-                hum_c, hum_f = math.nan, self._families[0]
+                hum_c, hum_f, hum_u = math.nan, self._families[0], math.nan
             nv = int(n_valid[c])
             metrics = {
                 "hum_db": hum_c,
-                "saturation_fraction": min(1.0, n_sat[c] / nv) if nv else math.nan,
+                "saturation_fraction": (
+                    min(1.0, n_sat[c] / n_valid_sat[c]) if n_valid_sat[c] else math.nan
+                ),
                 "flat_fraction": n_flat[c] / n_eval[c] if n_eval[c] else math.nan,
                 "ecg_db": float(ecg_db[c]),
                 "noise_rms_uv": float(noise[c]),
             }
-            issues = _issues(self.settings, nv, metrics, float(score[c]))
-            status = "ok"
+            prev = live[c] if live is not None else None
+            issues = _issues(self.settings, nv, metrics, float(score[c]), hum_u, prev)
+            if live is not None:
+                live[c] = dict(issues)
+            status = QualityStatus.OK
             if issues:
-                status = "bad" if any(sev == "bad" for _, sev in issues) else "warn"
+                bad = any(sev == "bad" for _, sev in issues)
+                status = QualityStatus.BAD if bad else QualityStatus.WARN
             out.append(
                 ChannelQuality(
                     **{k: float(v) for k, v in metrics.items()},
                     status=status,
                     issues=tuple(code for code, _ in issues),
-                    advice=tuple(_advice(code, sev, metrics, hum_f) for code, sev in issues),
+                    advice=tuple(_advice(code, sev, metrics, hum_f, hum_u) for code, sev in issues),
                     hum_freq=float(hum_f),
+                    hum_rms_uv=hum_u,
                     ecg_periodicity=float(score[c]),
                     missing_fraction=1.0 - nv / n_samples if n_samples else 0.0,
                     seconds=n_samples / self.fs,
@@ -765,29 +996,49 @@ class QualityMonitor:
 
 
 def _issues(
-    s: QualitySettings, n_valid: int, m: dict[str, float], periodicity: float
+    s: QualitySettings,
+    n_valid: int,
+    m: dict[str, float],
+    periodicity: float,
+    hum_uv: float,
+    prev: dict[str, str] | None = None,
 ) -> list[tuple[str, str]]:
-    """(code, severity) pairs in ISSUE_CODES order. NaN metrics never raise an issue."""
+    """(code, severity) pairs in ISSUE_CODES order. NaN metrics never raise an issue.
+
+    ``prev`` (code -> severity active until now) adds hysteresis: an active level is kept
+    until the figure is back inside its limit by the release margin.
+    """
     if n_valid == 0:
         return [("no_data", "warn")]
+    prev = prev or {}
     found: dict[str, str] = {}
 
-    def check(code: str, value: float, warn: float, bad: float | None) -> None:
-        if bad is not None and value > bad:
+    def lowered(code: str, level: str, limit: float, kind: str) -> float:
+        held = prev.get(code) == level or (level == "warn" and prev.get(code) == "bad")
+        if not held:
+            return limit
+        if kind == "db":
+            return limit - s.release_db
+        return limit * (s.release_fraction if kind == "fraction" else s.release_factor)
+
+    def check(code: str, value: float, warn: float, bad: float | None, kind: str) -> None:
+        if bad is not None and value > lowered(code, "bad", bad, kind):
             found[code] = "bad"
-        elif value > warn:
+        elif value > lowered(code, "warn", warn, kind):
             found[code] = "warn"
 
-    check("flat", m["flat_fraction"], s.flat_warn, s.flat_bad)
-    check("saturation", m["saturation_fraction"], s.saturation_warn, s.saturation_bad)
-    check("hum", m["hum_db"], s.hum_warn_db, s.hum_bad_db)
-    check("noisy", m["noise_rms_uv"], s.noise_warn_uv, s.noise_bad_uv)
-    if periodicity >= s.ecg_min_periodicity:
-        check("ecg", m["ecg_db"], s.ecg_warn_db, None)
+    check("flat", m["flat_fraction"], s.flat_warn, s.flat_bad, "fraction")
+    check("saturation", m["saturation_fraction"], s.saturation_warn, s.saturation_bad, "fraction")
+    hum_floor = s.hum_min_uv * (s.release_factor if "hum" in prev else 1.0)
+    if hum_uv >= hum_floor:
+        check("hum", m["hum_db"], s.hum_warn_db, s.hum_bad_db, "db")
+    check("noisy", m["noise_rms_uv"], s.noise_warn_uv, s.noise_bad_uv, "uv")
+    if periodicity >= s.ecg_min_periodicity * (s.release_factor if "ecg" in prev else 1.0):
+        check("ecg", m["ecg_db"], s.ecg_warn_db, None, "db")
     return [(code, found[code]) for code in ISSUE_CODES if code in found]
 
 
-def _advice(code: str, severity: str, m: dict[str, float], hum_freq: float) -> str:
+def _advice(code: str, severity: str, m: dict[str, float], hum_freq: float, hum_uv: float) -> str:
     strong = severity == "bad"
     if code == "no_data":
         return "no usable samples on this channel: check that it is enabled and streaming"
@@ -805,18 +1056,20 @@ def _advice(code: str, severity: str, m: dict[str, float], hum_freq: float) -> s
     if code == "hum":
         level = "strong" if strong else "some"
         return (
-            f"{level} {hum_freq:g} Hz hum ({m['hum_db']:+.0f} dB): check the reference/ground "
+            f"{level} {hum_freq:g} Hz hum ({hum_uv:.1f} µV RMS, {m['hum_db']:+.0f} dB over "
+            "the rest noise floor): check the reference/ground "
             "electrode contact and route cables away from mains leads and power supplies"
         )
     if code == "noisy":
         return (
-            f"high rest noise floor ({m['noise_rms_uv']:.1f} uV RMS): re-prepare the skin "
+            f"high rest noise floor ({m['noise_rms_uv']:.1f} µV RMS, good skin preparation gives "
+            "under 5 µV): re-prepare the skin "
             "(shave, abrade, clean with alcohol), replace dried electrodes, keep the cable "
             "still and the subject relaxed during the check"
         )
     if code == "ecg":
         return (
-            f"heartbeat (ECG) dominates the signal ({m['ecg_db']:+.0f} dB): place the "
+            f"heartbeat (ECG) stands out of the rest signal ({m['ecg_db']:+.0f} dB): place the "
             "electrode pair along the muscle fibres and further from the heart, or enable "
             "ECG removal / a 30 Hz high-pass"
         )

@@ -100,11 +100,46 @@ def format_table(doc: dict[str, Any]) -> str:
     if gaps:
         lost = sum(int(g.get("samples", 0)) for g in gaps)
         lines.append(f"gaps: {len(gaps)} ({lost} samples missing; reps they touch undetermined)")
-    bad = [
-        f"{r}: {q.get('status')} ({', '.join(q.get('issues', []))})"
-        for r, q in doc["quality"].items()
-        if q and q.get("status") != "ok"
-    ]
-    if bad:
-        lines.append("signal quality: " + "; ".join(bad))
+    lines.append(quality_line(doc.get("quality") or {}))
     return "\n".join(lines) + "\n"
+
+
+def quality_line(quality: dict[str, Any]) -> str:
+    """One line on the signal quality of the mapped channels, with the figures behind it.
+
+    "good" is said only with the measured rest noise floor next to it; an issue names what is
+    wrong and the figure that made it an issue (in µV where it has a unit).
+    """
+    from dsp.quality import ISSUE_LABELS
+
+    measured = {r: q for r, q in quality.items() if q}
+    if not measured:
+        return "signal quality: not measured (recording too short)"
+    problems = []
+    for role, q in measured.items():
+        if q.get("status") == "ok":
+            continue
+        parts = [_issue_figure(code, q, ISSUE_LABELS) for code in q.get("issues", [])]
+        problems.append(f"{role} {q.get('status')}: {', '.join(parts)}")
+    floors = [q["noise_rms_uv"] for q in measured.values() if q.get("noise_rms_uv") is not None]
+    floor = f"{min(floors):.1f}-{max(floors):.1f} µV RMS" if floors else "not measured"
+    if not problems:
+        return f"signal quality: good on all {len(measured)} channels (rest noise floor {floor})"
+    return "signal quality: " + "; ".join(problems)
+
+
+def _issue_figure(code: str, q: dict[str, Any], labels: dict[str, str]) -> str:
+    label = labels.get(code, code)
+    if code == "noisy" and q.get("noise_rms_uv") is not None:
+        return f"{label}, rest noise floor {q['noise_rms_uv']:.1f} µV RMS"
+    if code == "hum" and q.get("hum_db") is not None:
+        rms = q.get("hum_rms_uv")
+        rms_txt = f"{rms:.1f} µV RMS, " if rms is not None else ""
+        return f"{label} {q.get('hum_freq', 0):g} Hz, {rms_txt}{q['hum_db']:+.0f} dB over the floor"
+    if code == "saturation" and q.get("saturation_fraction") is not None:
+        return f"{label} {100 * q['saturation_fraction']:.2f} % of samples"
+    if code == "flat" and q.get("flat_fraction") is not None:
+        return f"{label} {100 * q['flat_fraction']:.0f} % of the time"
+    if code == "ecg" and q.get("ecg_db") is not None:
+        return f"{label} {q['ecg_db']:+.0f} dB over the rest EMG band"
+    return label

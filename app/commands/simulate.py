@@ -26,6 +26,8 @@ _FIELDS = {
     "fs": "fs",
     "seed": "seed",
     "snr": "snr_db",
+    "noise_uv": "noise_uv",
+    "lead_off": "lead_off",
     "hum": "hum_hz",
     "hum_uv": "hum_uv",
     "counter": "counter",
@@ -63,7 +65,12 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, metavar="FILE.csv", help="CSV to write")
     p.add_argument("--truth", metavar="FILE.json", help="also write the ground truth here")
-    p.add_argument("--preset", choices=sorted(PRESETS), help="start from a named preset")
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="start from a named preset: clean, hard, ideal, or a clean recording with one "
+        "fault for the signal check: hum, lead_off, clipping, ecg, noisy",
+    )
     p.add_argument(
         "--channels",
         help="comma-separated: roles glute_l,glute_r,lumbar_l,lumbar_r and/or extra names "
@@ -138,7 +145,14 @@ def register(sub: Any) -> None:
         type=float,
         nargs=2,
         metavar=("LO", "HI"),
-        help="per-channel SNR range in dB (default 14 26)",
+        help="per-channel SNR range in dB (default 14 26; replaces a preset's --noise-uv)",
+    )
+    g.add_argument(
+        "--noise-uv",
+        type=float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        help="per-channel rest noise floor range in µV RMS, instead of --snr (clean: 2.5 4)",
     )
     g.add_argument(
         "--hum",
@@ -146,8 +160,10 @@ def register(sub: Any) -> None:
         choices=[0.0, 50.0, 60.0],
         help="mains hum frequency, 0 = off (default 50)",
     )
-    g.add_argument("--hum-uv", type=float, metavar="UV", help="hum amplitude (default 3)")
-    g.add_argument("--wander", type=float, metavar="UV", help="baseline wander RMS (default 15)")
+    g.add_argument("--hum-uv", type=float, metavar="UV", help="hum amplitude in µV (default 3)")
+    g.add_argument(
+        "--wander", type=float, metavar="UV", help="baseline wander RMS in µV (default 15)"
+    )
     g.add_argument(
         "--ecg",
         type=float,
@@ -173,7 +189,12 @@ def register(sub: Any) -> None:
         metavar=("LO", "HI"),
         help="dropout length range in ms (default 5 80)",
     )
-    g.add_argument("--rail", type=float, metavar="UV", help="clip (saturate) at +-UV")
+    g.add_argument("--rail", type=float, metavar="UV", help="clip (saturate) at ±UV µV")
+    g.add_argument(
+        "--lead-off",
+        metavar="NAMES",
+        help="comma-separated channels whose electrode is off (they read a flat 0 µV)",
+    )
     p.set_defaults(func=run)
 
 
@@ -186,6 +207,10 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         value = getattr(args, dest, None)
         if value is not None:
             changes[name] = tuple(value) if isinstance(value, list) else value
+    if isinstance(changes.get("lead_off"), str):
+        changes["lead_off"] = tuple(c.strip() for c in changes["lead_off"].split(",") if c.strip())
+    if "snr_db" in changes and "noise_uv" not in changes:
+        changes["noise_uv"] = None  # an explicit SNR replaces a preset's floor in µV
     if args.channels is not None:
         changes["channels"] = tuple(c.strip() for c in args.channels.split(",") if c.strip())
     if args.dropouts and args.dropout_rate is None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.cli import CliError
 from app.commands.common import parse_role_map, sampling_rate
+from devices.simulation.presets import PRESETS
 
 if TYPE_CHECKING:
     from devices.drivers.base import Device
@@ -30,7 +31,12 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
         help="run as fast as possible instead of in real time (needs --duration)",
     )
     g.add_argument("--seed", type=int, default=None, help="random seed")
-    g.add_argument("--preset", choices=["clean", "hard"], default="clean", help="signal preset")
+    g.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="clean",
+        help="signal preset (hum, lead_off, clipping, ecg, noisy: clean with one fault)",
+    )
     g.add_argument(
         "--glute-first",
         type=float,

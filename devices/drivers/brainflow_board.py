@@ -761,7 +761,7 @@ class BrainFlowDevice(Device):
         live = level[level > 0]  # all-zero rows: unused inputs, not evidence
         if live.size and float(live.max()) < 0.05:
             log.warning(
-                "BrainFlow %s: signals are tiny (median |x| <= %.3g uV); the board may deliver "
+                "BrainFlow %s: signals are tiny (median |x| <= %.3g µV); the board may deliver "
                 "volts: try scale_uv=1e6",
                 self.board_name,
                 float(live.max()),

@@ -19,7 +19,8 @@ Signal model, per EMG channel (microvolts)::
   reps it sits at ``tonic`` (fraction of the plateau, default 0).
 * The noise floor is white Gaussian noise band-limited to a typical sEMG amplifier band,
   10-500 Hz (4th-order Butterworth; the top edge at most 0.45 fs).
-* SNR (dB) = 20 log10(plateau RMS / noise-floor RMS), drawn per channel from ``snr_db``. Hum,
+* SNR (dB) = 20 log10(plateau RMS / noise-floor RMS), drawn per channel from ``snr_db``, or
+  the floor RMS drawn directly from ``noise_uv`` (what skin preparation sets). Hum,
   wander, ECG and transients are artefacts on top and do not enter the SNR.
 
 Truth: the onset of a muscle in a rep is the time (s from sample 0) at which its activation
@@ -139,8 +140,12 @@ class SimConfig:
     rep_amp_sd: float = 0.1
 
     # --- noise and artefacts
-    #: per-channel SNR range in dB; None = no noise floor
+    #: per-channel SNR range in dB; None = no noise floor (unless ``noise_uv`` is set)
     snr_db: tuple[float, float] | None = (14.0, 26.0)
+    #: per-channel rest noise floor RMS range in microvolts (amplifier band). When set it
+    #: replaces the SNR-derived floor: electrode-skin noise depends on the skin preparation,
+    #: not on how strongly the muscle contracts, so a "good preparation" preset states it in uV.
+    noise_uv: tuple[float, float] | None = None
     #: mains frequency (0 = no hum) and amplitude of its fundamental
     hum_hz: float = 50.0
     hum_uv: float = 3.0
@@ -160,6 +165,9 @@ class SimConfig:
     dropout_ms: tuple[float, float] = (5.0, 80.0)
     #: amplifier rail: samples are clipped at +-rail_uv (None = no saturation)
     rail_uv: float | None = None
+    #: channels whose electrode is off: they read exactly 0 uV (a front end with lead-off
+    #: detection blanks the channel; a DC-blocked open input settles to its offset)
+    lead_off: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -168,6 +176,8 @@ class SimConfig:
                 object.__setattr__(self, f.name, tuple(value))
         if isinstance(self.channels, str):
             object.__setattr__(self, "channels", _split_names(self.channels))
+        if isinstance(self.lead_off, str):
+            object.__setattr__(self, "lead_off", _split_names(self.lead_off))
         _validate(self)
 
     @property
@@ -278,10 +288,15 @@ def _validate(cfg: SimConfig) -> None:
         raise SimConfigError("glute-first + lumbar-first probabilities exceed 1")
     if cfg.snr_db is not None:
         _check_range("snr_db", cfg.snr_db, low=-40.0)
+    if cfg.noise_uv is not None:
+        _check_range("noise_uv", cfg.noise_uv)
+    unknown = [name for name in cfg.lead_off if name not in names]
+    if unknown:
+        raise SimConfigError(f"lead_off names unknown channel(s): {', '.join(map(str, unknown))}")
     if cfg.hum_hz >= cfg.fs / 2:
         raise SimConfigError(f"hum at {cfg.hum_hz:g} Hz is above Nyquist")
     if cfg.rail_uv is not None and not cfg.rail_uv > 0:
-        raise SimConfigError(f"rail must be > 0 uV, got {cfg.rail_uv:g}")
+        raise SimConfigError(f"rail must be > 0 µV, got {cfg.rail_uv:g}")
 
 
 from devices.simulation.presets import PRESETS  # noqa: E402  (light module: the CLI lists them)
@@ -551,6 +566,7 @@ class EmgSimulator:
         self._plateau = np.array([c.plateau_uv for c in self._channels])
         self._noise = np.array([c.noise_uv for c in self._channels])
         self._ecg_gain = np.array([c.ecg_uv for c in self._channels])
+        self._lead_off = [cfg.channels.index(name) for name in cfg.lead_off]
         self._setup_carrier()
         self._setup_periodic(static)
         self.heart_rate_bpm = float(static.uniform(*cfg.heart_rate_bpm))
@@ -591,7 +607,11 @@ class EmgSimulator:
             kind = _ROLE_GROUP[role] if role is not None else "extra"
             base = {"glute": cfg.glute_uv, "lumbar": cfg.lumbar_uv, "extra": cfg.extra_uv}[kind]
             plateau = base * math.exp(rng.normal(0, cfg.channel_spread))
-            if cfg.snr_db is None:
+            snr: float | None
+            if cfg.noise_uv is not None:  # one draw either way: the other draws stay the same
+                noise = float(rng.uniform(*cfg.noise_uv))
+                snr = 20 * math.log10(plateau / noise) if noise > 0 else None
+            elif cfg.snr_db is None:
                 snr, noise = None, 0.0
             else:
                 snr = float(rng.uniform(*cfg.snr_db))
@@ -763,13 +783,15 @@ class EmgSimulator:
         emg = self._carrier()
         emg *= self._activation(i0, i1, t)
         emg *= self._plateau
-        if self.config.snr_db is not None:
+        if self._noise.any():
             emg += self._noise_floor()
         if len(self._freqs):
             emg += self._periodic(i0)
         if self.config.ecg_rel > 0 and any(c.kind == "lumbar" for c in self._channels):
             self._add_ecg(emg, i0, i1)
         self._add_transients(emg, i0, i1)
+        if self._lead_off:
+            emg[:, self._lead_off] = 0.0
         if self.config.rail_uv is not None:
             np.clip(emg, -self.config.rail_uv, self.config.rail_uv, out=emg)
             self._track_saturation(emg, i0)
