@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6 import QtCore, QtWidgets
+from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.theme import VERDICT_COLOR, VERDICT_TEXT
 from devices.session.tally import RepTally
@@ -13,9 +13,17 @@ from dsp.reps import GLUTE_FIRST, LUMBAR_FIRST, SIMULTANEOUS, UNDETERMINED, RepR
 
 
 class VerdictLabel(QtWidgets.QLabel):
+    """The verdict in big words. Its font shrinks to the panel's width rather than the
+    words setting the panel's (and so the window's) minimum width: at 26 pt "LUMBAR FIRST
+    +120 ms" alone was 360 px, and the window did not fit a 1366 px screen (issue 10)."""
+
+    MIN_WIDTH = 160
+    MIN_POINT_SIZE = 11
+
     def __init__(self, point_size: int = 26) -> None:
         super().__init__("waiting for a rep…")
         self.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.point_size = point_size
         font = self.font()
         font.setPointSize(point_size)
         font.setBold(True)
@@ -23,6 +31,34 @@ class VerdictLabel(QtWidgets.QLabel):
         self.setMinimumHeight(int(point_size * 2.4))
         self.order: str | None = None
         self._paint("#bdc3c7", "#2c3e50")
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt API)
+        return QtCore.QSize(self.MIN_WIDTH, self.minimumHeight())
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt API)
+        return QtCore.QSize(self.MIN_WIDTH, self.minimumHeight())
+
+    def setText(self, text: str | None) -> None:  # noqa: N802 (Qt API)
+        super().setText(text)
+        self._fit()
+
+    def resizeEvent(self, event: QtGui.QResizeEvent | None) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        """The largest size up to ``point_size`` at which the text fits the width."""
+        font = QtGui.QFont(self.font())
+        room = max(1, self.width() - 16)
+        size = self.point_size
+        font.setPointSize(size)
+        while size > self.MIN_POINT_SIZE and (
+            QtGui.QFontMetrics(font).horizontalAdvance(self.text()) > room
+        ):
+            size -= 1
+            font.setPointSize(size)
+        if font.pointSize() != self.font().pointSize():
+            self.setFont(font)
 
     def _paint(self, bg: str, fg: str = "white") -> None:
         self.setStyleSheet(f"QLabel {{ background: {bg}; color: {fg}; border-radius: 8px; }}")
@@ -123,6 +159,8 @@ class FiringOrderPanel(QtWidgets.QWidget):
         self.verdict = VerdictLabel()
         self.detail = QtWidgets.QLabel("")
         self.detail.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        # wrapped: both sides' results on one line made the panel 360 px wide at least
+        self.detail.setWordWrap(True)
         self.timing = TimingBar()
         self.history = LagHistory()
         self.counts = QtWidgets.QLabel("")

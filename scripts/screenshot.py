@@ -2,6 +2,10 @@
 
 Run under a real X server (``make screenshot`` uses Xvfb): the image is what a user sees,
 grabbed from the screen, not rendered offscreen.
+
+``--size WxH`` opens the window at that size (``make screenshot-1366``: a 1366x768 laptop,
+maximised by the window manager); ``--record``, ``--raw`` and ``--pause`` switch those states on
+through the window's own actions, so the state strip shows REC, RAW and PAUSED.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
 log = logging.getLogger("screenshot")
@@ -19,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=14.0)
     ap.add_argument("--out", default="docs/screenshot.png")
     ap.add_argument("--athlete", default="", help="also save the athlete view to this file")
+    ap.add_argument("--size", default="1600x980", help="window size WxH (max: maximised)")
+    ap.add_argument("--record", action="store_true", help="record (to a temporary folder)")
+    ap.add_argument("--raw", action="store_true", help="show the raw signal")
+    ap.add_argument("--pause", action="store_true", help="pause scrolling just before the shot")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
 
@@ -32,9 +41,20 @@ def main(argv: list[str] | None = None) -> int:
 
     store = SettingsStore()
     store.restore_defaults()
-    win = MainWindow(store)
-    win.resize(1600, 980)
-    win.show()
+    scratch = tempfile.TemporaryDirectory(prefix="fireorder-shot-")  # a recording goes here
+    win = MainWindow(store, recordings_dir=scratch.name)
+    if args.size == "max":
+        win.showMaximized()
+    else:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+        win.resize(w, h)
+        win.show()
+    if args.record:
+        QtCore.QTimer.singleShot(1000, win.act_record.trigger)
+    if args.raw:
+        win.act_raw.trigger()
+    if args.pause:  # half a second before the shot: the frozen picture still has reps on it
+        QtCore.QTimer.singleShot(max(0, int(args.seconds * 1000) - 500), win.act_pause.trigger)
 
     def shoot() -> None:
         screen = app.primaryScreen()
@@ -44,7 +64,13 @@ def main(argv: list[str] | None = None) -> int:
         pix = screen.grabWindow(0)  # the whole X screen, as the user sees it
         pix.save(str(out))
         log.info(
-            "saved %s (%dx%d), %d reps shown", out, pix.width(), pix.height(), len(win.tally.reps)
+            "saved %s (%dx%d), %d reps shown, window %dx%d",
+            out,
+            pix.width(),
+            pix.height(),
+            len(win.tally.reps),
+            win.width(),
+            win.height(),
         )
         if args.athlete:
             win.toggle_athlete_view()
@@ -62,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     QtCore.QTimer.singleShot(int(args.seconds * 1000), shoot)
     code = app.exec()
     win.close()
+    scratch.cleanup()
     return code
 
 
