@@ -11,6 +11,8 @@ from devices.session.tally import RepTally
 from dsp.contract import Role
 from dsp.reps import GLUTE_FIRST, LUMBAR_FIRST, SIMULTANEOUS, UNDETERMINED, RepResult, Verdict
 
+NBSP = "\u00a0"  # a no-break space: keeps "glute first (+12 ms)" on one line
+
 
 class VerdictLabel(QtWidgets.QLabel):
     """The verdict in big words. Its font shrinks to the panel's width rather than the
@@ -190,8 +192,10 @@ class FiringOrderPanel(QtWidgets.QWidget):
         sides = []
         for name, side in (("left", rep.left), ("right", rep.right)):
             if side is not None:
-                lag = "—" if side.lag_ms is None else f"{side.lag_ms:+.0f} ms"
-                sides.append(f"{name}: {side.order.replace('_', ' ')} ({lag})")
+                # (no-break spaces: a narrow panel wraps between the sides, not inside one)
+                lag = "—" if side.lag_ms is None else f"{side.lag_ms:+.0f}{NBSP}ms"
+                words = side.order.replace("_", NBSP)
+                sides.append(f"{name}: {words}{NBSP}({lag})")
         text = f"rep {rep.index + 1}" + ("  ·  " + "  ·  ".join(sides) if sides else "")
         if rep.reason:
             text += f"\n{rep.reason}"

@@ -3,9 +3,11 @@
 Run under a real X server (``make screenshot`` uses Xvfb): the image is what a user sees,
 grabbed from the screen, not rendered offscreen.
 
-``--size WxH`` opens the window at that size (``make screenshot-1366``: a 1366x768 laptop,
-maximised by the window manager); ``--record``, ``--raw`` and ``--pause`` switch those states on
-through the window's own actions, so the state strip shows REC, RAW and PAUSED.
+``--size WxH`` opens the window at that size (``--size max``: maximised by the window
+manager); ``--record``, ``--raw`` and ``--pause`` switch those states on through the window's
+own actions, so the state strip shows REC, RAW and PAUSED. docs/state-1366.png was made with
+Xvfb at 1366x768 and openbox running:
+``python scripts/screenshot.py --size max --record --raw --pause --out docs/state-1366.png``.
 """
 
 from __future__ import annotations
@@ -53,10 +55,15 @@ def main(argv: list[str] | None = None) -> int:
         QtCore.QTimer.singleShot(1000, win.act_record.trigger)
     if args.raw:
         win.act_raw.trigger()
-    if args.pause:  # half a second before the shot: the frozen picture still has reps on it
-        QtCore.QTimer.singleShot(max(0, int(args.seconds * 1000) - 500), win.act_pause.trigger)
+
+    def before_shot() -> None:
+        if args.pause:  # the frozen picture of the last seconds, with its reps
+            win.act_pause.trigger()
+        # a moment to paint what changed (a loaded machine may be slow to repaint)
+        QtCore.QTimer.singleShot(500, shoot)
 
     def shoot() -> None:
+        QtWidgets.QApplication.processEvents()
         screen = app.primaryScreen()
         assert screen is not None
         out = Path(args.out)
@@ -85,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("saved %s", args.athlete)
         app.quit()
 
-    QtCore.QTimer.singleShot(int(args.seconds * 1000), shoot)
+    QtCore.QTimer.singleShot(max(0, int(args.seconds * 1000) - 500), before_shot)
     code = app.exec()
     win.close()
     scratch.cleanup()
