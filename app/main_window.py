@@ -81,6 +81,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._error_shown: str | None = None
         self._last_recording: str | None = None
         self._export_job: object | None = None
+        self._maximise_on_show = False
         self.recordings_dir = str(
             recordings_dir or self.prefs.recordings_dir or locations.default_recordings_dir()
         )
@@ -171,6 +172,9 @@ class MainWindow(QtWidgets.QMainWindow):
         screen = self.screen() or QtGui.QGuiApplication.primaryScreen()
         if screen is not None:
             area = screen.availableGeometry()
+            # the window's frame (title bar) comes on top of its size: a screen that cannot
+            # take the size opens the window maximised, frame included (see showEvent)
+            self._maximise_on_show = width >= area.width() or height >= area.height()
             width, height = min(width, area.width()), min(height, area.height())
         self.resize(width, height)
         # The docks open at their size hints otherwise: the firing order's counts alone asked
@@ -865,6 +869,12 @@ class MainWindow(QtWidgets.QMainWindow):
             f"Python {platform.python_version()} · Qt {QT_VERSION_STR} · PyQt {PYQT_VERSION_STR}"
             f" · pyqtgraph {pyqtgraph.__version__} · numpy {np.__version__}",
         )
+
+    def showEvent(self, event: QtGui.QShowEvent | None) -> None:  # noqa: N802 (Qt API)
+        if self._maximise_on_show:  # once: a window the user restored stays restored
+            self._maximise_on_show = False
+            self.setWindowState(self.windowState() | QtCore.Qt.WindowState.WindowMaximized)
+        super().showEvent(event)
 
     def closeEvent(self, event: QtGui.QCloseEvent | None) -> None:  # noqa: N802 (Qt API)
         self.disconnect_source()

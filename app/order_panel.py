@@ -78,7 +78,7 @@ class TimingBar(pg.PlotWidget):
 
     def __init__(self) -> None:
         super().__init__(background="w")
-        self.setMinimumHeight(120)
+        self.setMinimumHeight(100)  # (leaves room for a wrapped detail at 768 px)
         plot = self.getPlotItem()
         plot.setMouseEnabled(x=False, y=False)
         plot.hideButtons()
@@ -121,7 +121,7 @@ class LagHistory(pg.PlotWidget):
 
     def __init__(self, tolerance_ms: float = 20.0) -> None:
         super().__init__(background="w")
-        self.setMinimumHeight(150)
+        self.setMinimumHeight(110)
         plot = self.getPlotItem()
         plot.setLabel("left", "lag", units="ms")
         plot.setLabel("bottom", "rep")
