@@ -172,9 +172,12 @@ class MainWindow(QtWidgets.QMainWindow):
         screen = self.screen() or QtGui.QGuiApplication.primaryScreen()
         if screen is not None:
             area = screen.availableGeometry()
-            # the window's frame (title bar) comes on top of its size: a screen that cannot
-            # take the size opens the window maximised, frame included (see showEvent)
-            self._maximise_on_show = width >= area.width() or height >= area.height()
+            # The window manager's frame (title bar) comes on top of the size: a screen that
+            # cannot take the size opens the window maximised, frame included (showEvent).
+            # Offscreen (tests) there is no frame and no one to restore it: the size as is.
+            framed = QtGui.QGuiApplication.platformName() not in ("offscreen", "minimal")
+            too_big = width >= area.width() or height >= area.height()
+            self._maximise_on_show = framed and too_big
             width, height = min(width, area.width()), min(height, area.height())
         self.resize(width, height)
         # The docks open at their size hints otherwise: the firing order's counts alone asked

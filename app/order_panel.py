@@ -78,7 +78,7 @@ class TimingBar(pg.PlotWidget):
 
     def __init__(self) -> None:
         super().__init__(background="w")
-        self.setMinimumHeight(100)  # (leaves room for a wrapped detail at 768 px)
+        self.setMinimumHeight(112)  # 4 rows of 9 pt labels; with the history, fits 768 px
         plot = self.getPlotItem()
         plot.setMouseEnabled(x=False, y=False)
         plot.hideButtons()
@@ -171,7 +171,7 @@ class FiringOrderPanel(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.addWidget(self.verdict)
         layout.addWidget(self.detail)
-        layout.addWidget(self.timing, 2)
+        layout.addWidget(self.timing, 3)
         layout.addWidget(self.history, 3)
         layout.addWidget(self.counts)
         self._shown = -1  # index of the rep on show

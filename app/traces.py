@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -549,8 +550,16 @@ class TracesView(pg.PlotWidget):
         if self.info is None or self.paused or snap.filtered.shape[0] == 0:
             return
         t = snap.t
-        # Raw keeps its offset: centre each lane on its newest sample, scale as filtered.
-        sig = snap.raw - snap.raw[-1] if self.show_raw else snap.filtered
+        # Raw keeps its offset: centre each lane on the median of what is on screen (its DC
+        # level; the newest sample alone is mid-burst EMG half the time and made the lanes
+        # jump by up to a lane per frame), scale as filtered.
+        if self.show_raw:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # an all-gap lane: NaN
+                centre = np.nanmedian(snap.raw, axis=0)
+            sig = snap.raw - np.where(np.isfinite(centre), centre, 0.0)
+        else:
+            sig = snap.filtered
         scale = snap.scale
         t_end = float(t[-1])
         self.t_end = t_end

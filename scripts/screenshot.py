@@ -3,11 +3,11 @@
 Run under a real X server (``make screenshot`` uses Xvfb): the image is what a user sees,
 grabbed from the screen, not rendered offscreen.
 
-``--size WxH`` opens the window at that size (``--size max``: maximised by the window
-manager); ``--record``, ``--raw`` and ``--pause`` switch those states on through the window's
-own actions, so the state strip shows REC, RAW and PAUSED. docs/state-1366.png was made with
-Xvfb at 1366x768 and openbox running:
-``python scripts/screenshot.py --size max --record --raw --pause --out docs/state-1366.png``.
+``--size WxH`` opens the window at that size (``max``: maximised; ``auto``: the size the app
+opens at by itself, maximised on a small screen). ``--record``, ``--raw`` and ``--pause``
+switch those states on through the window's own actions, so the state strip shows REC, RAW
+and PAUSED. docs/state-1366.png was made under Xvfb at 1366x768 with openbox running:
+``python scripts/screenshot.py --size auto --record --raw --pause --out docs/state-1366.png``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=14.0)
     ap.add_argument("--out", default="docs/screenshot.png")
     ap.add_argument("--athlete", default="", help="also save the athlete view to this file")
-    ap.add_argument("--size", default="1600x980", help="window size WxH (max: maximised)")
+    ap.add_argument("--size", default="1600x980", help="window size: WxH, max or auto")
     ap.add_argument("--record", action="store_true", help="record (to a temporary folder)")
     ap.add_argument("--raw", action="store_true", help="show the raw signal")
     ap.add_argument("--pause", action="store_true", help="pause scrolling just before the shot")
@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     win = MainWindow(store, recordings_dir=scratch.name)
     if args.size == "max":
         win.showMaximized()
+    elif args.size == "auto":
+        win.show()
     else:
         w, h = (int(v) for v in args.size.lower().split("x"))
         win.resize(w, h)

@@ -420,3 +420,37 @@ def test_scale_bar_values() -> None:
     assert scale_bar_uv(1000.0) == 1000.0 and uv_text(1000.0) == "1 mV"
     assert scale_bar_uv(0.7) == pytest.approx(0.5) and uv_text(0.5) == "0.5 µV"
     assert scale_bar_uv(float("nan")) is None and scale_bar_uv(0.0) is None
+
+
+def test_raw_lanes_stay_centred_whatever_the_newest_sample(qtbot) -> None:
+    """RAW: a lane is centred on its DC level, not on its newest sample (mid-burst EMG moved
+    the whole lane by up to a lane height from one frame to the next)."""
+    from app.traces import TracesView
+    from devices.session.live import Snapshot
+    from dsp.contract import StreamInfo
+
+    view = TracesView()
+    qtbot.addWidget(view)
+    view.resize(900, 500)
+    view.show()
+    view.configure(StreamInfo(2000.0, ("a", "b")))
+    view.show_raw = True
+    n = 4000
+    rng = np.random.default_rng(3)
+    raw = 500.0 + 20.0 * rng.standard_normal((n, 2))  # a 500 µV offset, 20 µV of noise
+    raw[-1] = [800.0, 200.0]  # the newest sample: a burst's peak, either way
+    snap = Snapshot(
+        0,
+        2000.0,
+        np.arange(n) / 2000.0,
+        raw,
+        raw - 500.0,
+        np.abs(raw - 500.0),
+        np.full(2, np.nan),
+        np.full(2, 100.0),
+    )
+    view.draw(snap)
+    for c, curve in enumerate(view._curves):
+        _, y = curve.getData()
+        # median within 0.05 of the lane's centre (old: 3 units off, a lane and a half)
+        assert abs(float(np.median(y)) - view.lane_offset(c)) < 0.05, c

@@ -83,8 +83,10 @@ def test_traces_draw_every_channel(qtbot, store: SettingsStore) -> None:
         x, y = c.getData()
         assert x is not None and len(x) > 0 and np.isfinite(y).any()
     x, _ = curves[0].getData()
-    # x is time before now; the newest sample is drawn (within one decimation bin of a few ms)
-    assert x[-1] == 0.0 and x[0] == pytest.approx(-10.0, abs=0.05)
+    # x is time before now; the newest sample is drawn, the oldest within one decimation bin
+    # (a min/max pair per bin: max_points / 2 bins over the window)
+    bin_s = 2 * win.traces.window_s / win.traces.max_points
+    assert x[-1] == 0.0 and x[0] == pytest.approx(-10.0, abs=bin_s + 1e-3)
     assert win.traces.t_end == pytest.approx(win.session.stats.samples / 2000.0, abs=0.03)  # type: ignore[union-attr]
     image = win.grab().toImage()
     assert image.width() > 800 and not image.isNull()

@@ -51,7 +51,7 @@ def test_window_and_state_strip_on_a_1366x768_screen(tmp_path: Path) -> None:
         "--seconds",
         "8",
         "--size",
-        "1366x768",
+        "auto",  # the size the window takes by itself: it must fit the screen
         "--record",
         "--raw",
         "--pause",
