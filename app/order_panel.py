@@ -78,11 +78,11 @@ class TimingBar(pg.PlotWidget):
 
     def __init__(self) -> None:
         super().__init__(background="w")
-        self.setMinimumHeight(112)  # 4 rows of 9 pt labels; with the history, fits 768 px
+        self.setMinimumHeight(104)  # 4 rows of 9 pt labels; with the history, fits 768 px
         plot = self.getPlotItem()
         plot.setMouseEnabled(x=False, y=False)
         plot.hideButtons()
-        plot.setLabel("bottom", "onset relative to first glute", units="ms")
+        plot.setLabel("bottom", "onset after first glute", units="ms")  # (fits the narrow panel)
         self._bars = pg.BarGraphItem(x0=[], y=[], height=0.6, width=[])
         plot.addItem(self._bars)
         self._zero = pg.InfiniteLine(0, angle=90, pen=pg.mkPen("#333", width=1))
@@ -121,7 +121,7 @@ class LagHistory(pg.PlotWidget):
 
     def __init__(self, tolerance_ms: float = 20.0) -> None:
         super().__init__(background="w")
-        self.setMinimumHeight(110)
+        self.setMinimumHeight(100)
         plot = self.getPlotItem()
         plot.setLabel("left", "lag", units="ms")
         plot.setLabel("bottom", "rep")
@@ -177,6 +177,19 @@ class FiringOrderPanel(QtWidgets.QWidget):
         self._shown = -1  # index of the rep on show
         self.update_counts()
 
+    def resizeEvent(self, event: QtGui.QResizeEvent | None) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        self._fit_wrapped()
+
+    def _fit_wrapped(self) -> None:
+        """Wrapped labels take the height their text needs at the panel's width: the dock's
+        minimum knows nothing of word wrap, and a narrow panel drew the lines over the plots."""
+        for label in (self.detail, self.counts):
+            width = label.width() or self.width()
+            need = label.heightForWidth(width) if label.text() else 0
+            if need > 0 and label.minimumHeight() != need:
+                label.setMinimumHeight(need)
+
     def show_final(self, rep: RepResult, fs: float) -> None:
         """A rep's final record (at its end): onsets that came after the verdict fill in its
         lag and the per-side results of the rep on show. The verdict itself never changes."""
@@ -200,6 +213,7 @@ class FiringOrderPanel(QtWidgets.QWidget):
         if rep.reason:
             text += f"\n{rep.reason}"
         self.detail.setText(text)
+        self._fit_wrapped()
         self.timing.show_rep(rep, fs)
         self.history.show_reps(self.tally.reps)
         self.update_counts()
@@ -207,20 +221,32 @@ class FiringOrderPanel(QtWidgets.QWidget):
     def update_counts(self) -> None:
         t = self.tally
 
-        def line(name: str, c: dict[str, int]) -> str:
+        # A table, not sentences: the four counts of a window line up under their verdicts,
+        # and the panel stays readable down to its minimum width (sentences took three lines
+        # each there, more than a 768 px screen's dock has room for).
+        heads = ("glute<br>first", "simul-<br>taneous", "lumbar<br>first", "undeter-<br>mined")
+        cell = "<td align=right>{}</td>"
+
+        def row(name: str, c: dict[str, int]) -> str:
             pct = t.percent(c)
             p = "—" if pct is None else f"{pct:.0f}%"
+            counts = (c[GLUTE_FIRST], c[SIMULTANEOUS], c[LUMBAR_FIRST], c[UNDETERMINED])
             return (
-                f"<b>{name}</b>: glute first {c[GLUTE_FIRST]} · simultaneous "
-                f"{c[SIMULTANEOUS]} · lumbar first {c[LUMBAR_FIRST]} · undetermined "
-                f"{c[UNDETERMINED]} — <b>{p}</b> glute first"
+                f"<tr><td><b>{name}</b></td>"
+                + "".join(cell.format(n) for n in counts)
+                + cell.format(f"<b>{p}</b>")
+                + "</tr>"
             )
 
-        rows = [
-            line(f"last {t.window}", t.recent),
-            line("session", t.session),
-            f"glute-first streak: <b>{t.streak}</b>",
-        ]
+        header = "".join(cell.format(f"<small>{h}</small>") for h in heads)
+        table = (
+            "<table cellspacing=0 cellpadding=2>"
+            f"<tr><td></td>{header}{cell.format('<small>glute<br>first</small>')}</tr>"
+            + row(f"last {t.window}", t.recent)
+            + row("session", t.session)
+            + "</table>"
+        )
+        rows = [f"glute-first streak: <b>{t.streak}</b>"]
         for side in ("left", "right"):
             c = t.side_counts(side)
             if sum(c.values()):
@@ -232,4 +258,5 @@ class FiringOrderPanel(QtWidgets.QWidget):
                     + ("" if pct is None else f" ({pct:.0f}%)")
                     + (f", {c[UNDETERMINED]} undetermined" if c[UNDETERMINED] else "")
                 )
-        self.counts.setText("<br>".join(rows))
+        self.counts.setText(table + "<br>".join(rows))
+        self._fit_wrapped()
