@@ -186,8 +186,8 @@ class MainWindow(QtWidgets.QMainWindow):
         side = [d for d in self.docks if d.windowTitle() in ("Source", "Firing order")]
         self.resizeDocks(side, [min(340, width // 4), min(420, int(width * 0.28))], horizontal)
         bottom = [d for d in self.docks if d.windowTitle() == "Signal check"]
-        # a header and four channel rows: the rest of the height goes to traces and verdict
-        self.resizeDocks(bottom, [150], vertical)
+        # a quarter of the height: the signal check's four channel rows at 768 px
+        self.resizeDocks(bottom, [max(150, height // 4)], vertical)
 
     def add_state_widget(self, widget: QtWidgets.QWidget) -> None:
         """The place for another feature's always-visible state (e.g. a calibration badge):
