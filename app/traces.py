@@ -440,6 +440,8 @@ class TracesView(pg.PlotWidget):
         self._x_window = 0.0
         self._tenth_shown = -1
         self._marker_channels: list[int] = []  # the lane of each marker drawn
+        self._centre: np.ndarray | None = None  # raw view: each lane's DC level
+        self._centre_at = -1  # (in quarter seconds of stream time)
         self.reference: np.ndarray | None = None  # per channel reference RMS (calibration)
         self._span_colors: dict[str, QtGui.QColor] = {}
         plot = self.getPlotItem()
@@ -480,6 +482,7 @@ class TracesView(pg.PlotWidget):
         )
         plot.addItem(self._overlay)
         self._x_window = 0.0
+        self._centre = None  # a new stream: its own DC levels
         self._onsets.clear()
         self._spans.clear()
         plot.setYRange(-LANE * (n - 0.5), LANE * 0.5, padding=0.02)
@@ -553,13 +556,7 @@ class TracesView(pg.PlotWidget):
         # Raw keeps its offset: centre each lane on the median of what is on screen (its DC
         # level; the newest sample alone is mid-burst EMG half the time and made the lanes
         # jump by up to a lane per frame), scale as filtered.
-        if self.show_raw:
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # an all-gap lane: NaN
-                centre = np.nanmedian(snap.raw, axis=0)
-            sig = snap.raw - np.where(np.isfinite(centre), centre, 0.0)
-        else:
-            sig = snap.filtered
+        sig = snap.raw - self._raw_centre(snap) if self.show_raw else snap.filtered
         scale = snap.scale
         t_end = float(t[-1])
         self.t_end = t_end
@@ -596,6 +593,25 @@ class TracesView(pg.PlotWidget):
         self._draw_events(t_end)
         sl.update()
         ov.update()
+
+    def _raw_centre(self, snap: Snapshot) -> np.ndarray:
+        """Each lane's DC level for the raw view: the median of every 8th point on screen,
+        at most four times a second (a median of all points each frame cost 0.4-0.8 ms;
+        the DC level drifts far slower than that)."""
+        quarter = int(float(snap.t[-1]) * 4)
+        cached = self._centre
+        if cached is not None and self._centre_at == quarter and cached.shape == snap.raw[0].shape:
+            return cached
+        sub = snap.raw[::8]
+        if np.isfinite(sub).all():
+            centre = np.median(sub, axis=0)
+        else:  # gaps: NaN rows
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # an all-gap lane
+                centre = np.nanmedian(sub, axis=0)
+        self._centre = np.where(np.isfinite(centre), centre, 0.0)
+        self._centre_at = quarter
+        return self._centre
 
     def _show_reference_percent(self, envelope: np.ndarray) -> None:
         """With a reference contraction calibrated, each lane says its level in % of it."""
