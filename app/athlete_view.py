@@ -213,9 +213,12 @@ class AthleteView(QtWidgets.QWidget):
             self.showFullScreen()
 
     def keyPressEvent(self, event: QtGui.QKeyEvent | None) -> None:  # noqa: N802 (Qt API)
+        # Esc closes the view (full screen or not): leaving full screen only left a big
+        # window over the operator's. F11 toggles full screen; F2 is the main window's
+        # "Athlete view" action, added to this window by the main window.
         key = event.key() if event is not None else None
-        if key == QtCore.Qt.Key.Key_Escape and self.isFullScreen():
-            self.showNormal()
+        if key == QtCore.Qt.Key.Key_Escape:
+            self.close()
         elif key == QtCore.Qt.Key.Key_F11:
             self.toggle_fullscreen()
         else:

@@ -22,6 +22,7 @@ from app.order_panel import FiringOrderPanel
 from app.review import ReplayBar, RepTable
 from app.signal_check import SignalCheckPanel
 from app.source_panel import DISCOVERED_KINDS, SourceChoice, SourcePanel
+from app.state_strip import StateStrip
 from app.traces import TracesView
 from devices.drivers.base import Device, create
 from devices.files import locations
@@ -80,6 +81,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._error_shown: str | None = None
         self._last_recording: str | None = None
         self._export_job: object | None = None
+        self._maximise_on_show = False
         self.recordings_dir = str(
             recordings_dir or self.prefs.recordings_dir or locations.default_recordings_dir()
         )
@@ -89,9 +91,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.traces.show_raw = self.prefs.show_raw
         self.replay_bar = ReplayBar()
         self.replay_bar.attach(None)
+        # LIVE/REPLAY, PAUSED, RAW, REC: above the traces, where the eyes are (not in the
+        # status bar's small black text, which nobody reads mid-session)
+        self.state_strip = StateStrip()
         central = QtWidgets.QWidget()
         box = QtWidgets.QVBoxLayout(central)
         box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(0)
+        box.addWidget(self.state_strip)
         box.addWidget(self.replay_bar)
         box.addWidget(self.traces, 1)
         self.setCentralWidget(central)
@@ -100,6 +107,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.order_panel.history.set_tolerance(self.settings.tolerance_ms)
         self.source_panel = SourcePanel()
         self.signal_check = SignalCheckPanel()
+        self.docks: list[QtWidgets.QDockWidget] = []  # in the View menu's order
         self._dock("Source", self.source_panel, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Firing order", self.order_panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         bottom = QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
@@ -127,7 +135,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.source_panel.discovered.connect(self._discovered)
         self.source_panel.discovery_failed.connect(self._discovery_failed)
         self._start_when_discovered = False
-        self.resize(1400, 860)
+        self._fit_screen(1400, 860)
+        self._update_state_strip()
 
         self.timer = QtCore.QTimer(self)
         # 16 ms for 60 fps (round() would give 17 ms: at most 58.8 fps); precise, because a
@@ -160,7 +169,37 @@ class MainWindow(QtWidgets.QMainWindow):
         dock.setObjectName(f"dock_{title.replace(' ', '_').lower()}")
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
+        self.docks.append(dock)
         return dock
+
+    def _fit_screen(self, width: int, height: int) -> None:
+        """Open at ``width`` x ``height``, or at the screen's available area if smaller (a
+        1366x768 laptop): a window larger than its screen hides its own status bar."""
+        screen = self.screen() or QtGui.QGuiApplication.primaryScreen()
+        if screen is not None:
+            area = screen.availableGeometry()
+            # The window manager's frame (title bar) comes on top of the size: a screen that
+            # cannot take the size opens the window maximised, frame included (showEvent).
+            # Offscreen (tests) there is no frame and no one to restore it: the size as is.
+            framed = QtGui.QGuiApplication.platformName() not in ("offscreen", "minimal")
+            too_big = width >= area.width() or height >= area.height()
+            self._maximise_on_show = framed and too_big
+            width, height = min(width, area.width()), min(height, area.height())
+        self.resize(width, height)
+        # The docks open at their size hints otherwise: the firing order's counts alone asked
+        # for 650 px and left the traces a third of a 1366 px screen.
+        horizontal, vertical = QtCore.Qt.Orientation.Horizontal, QtCore.Qt.Orientation.Vertical
+        side = [d for d in self.docks if d.windowTitle() in ("Source", "Firing order")]
+        self.resizeDocks(side, [min(340, width // 4), min(420, int(width * 0.28))], horizontal)
+        bottom = [d for d in self.docks if d.windowTitle() == "Signal check"]
+        # a quarter of the height: the signal check's four channel rows at 768 px
+        self.resizeDocks(bottom, [max(150, height // 4)], vertical)
+
+    def add_state_widget(self, widget: QtWidgets.QWidget) -> None:
+        """The place for another feature's always-visible state (e.g. a calibration badge):
+        the state strip above the traces, after LIVE/REPLAY, PAUSED, RAW and REC. An
+        :class:`app.state_strip.Badge` matches the look (``show_state(text, colour)``)."""
+        self.state_strip.add_widget(widget)
 
     def _build_status(self) -> None:
         bar = self.statusBar()
@@ -175,9 +214,9 @@ class MainWindow(QtWidgets.QMainWindow):
             "latency": "cue latency 000 ms",
             "fps": "000 fps",
             "buffer": "buffer 100%",
-            "rec": "● REC 00:00:00",
         }
-        for key in ("rec", "state", "rate", "dropped", "latency", "fps", "buffer", "audio"):
+        # (REC is a badge of the state strip: red and in view, not status-bar text)
+        for key in ("state", "rate", "dropped", "latency", "fps", "buffer", "audio"):
             label = QtWidgets.QLabel("")
             label.setObjectName(f"status_{key}")
             if key in widest:
@@ -238,11 +277,25 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(session, "Quit", self.close, "Ctrl+Q")
         view = menu("&View")
         self.act_athlete = self._action(view, "Athlete view", self.toggle_athlete_view, "F2")
+        # F2 also works while the athlete view has the focus (it gets this action too)
+        self.act_athlete.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
         self.act_raw = self._action(view, "Raw signal", self.set_raw, "R", checkable=True)
         self.act_raw.setChecked(self.traces.show_raw)
         self.act_pause = self._action(view, "Pause scrolling", self.set_paused, "P", checkable=True)
         self.act_mute = self._action(view, "Mute cues", self.set_muted, "Ctrl+M", checkable=True)
         self.act_mute.setChecked(self.cues.muted)
+        # Every panel, so a closed one comes back: Qt's own toggle action of each dock
+        # (checked while the dock is shown, whether closed by its X or by this menu).
+        view.addSeparator()
+        panels = view.addMenu("&Panels")
+        assert panels is not None
+        self.dock_actions: dict[str, QtGui.QAction] = {}
+        for dock in self.docks:
+            act = dock.toggleViewAction()
+            assert act is not None
+            panels.addAction(act)
+            self.dock_actions[dock.windowTitle()] = act
+        self._action(panels, "Show all panels", self.show_all_panels)
         settings = menu("Se&ttings")
         self._action(settings, "Settings…", self.open_settings, "Ctrl+,")
         help_menu = menu("&Help")
@@ -333,6 +386,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._configure_views()
         self._reuse_calibration()
         self._on_state(ctl.state)
+        self._update_state_strip()
 
     def _reuse_calibration(self) -> None:
         """Apply the athlete's stored calibration when it fits this stream and settings."""
@@ -493,6 +547,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.traces.window_s, self.traces.max_points, raw=self.traces.show_raw
             )
             self.traces.draw(snap)
+            self.state_strip.set_clock(self.traces.t_end if self.traces.info else None)
         if now - self._last_status > 0.25:  # text relayouts are costly; 4 Hz is readable
             self._last_status = now
             self._update_status(now)
@@ -500,7 +555,9 @@ class MainWindow(QtWidgets.QMainWindow):
             back = self.replay_bar.loop_target()
             if back is not None:
                 self.seek(back)
-            self._update_recording_status()
+        # Every frame, not at 4 Hz with the status bar: only a changed text costs anything, and
+        # REC, PAUSED and the file name must never lag what the user just did.
+        self._update_state_strip()
 
     # -- what the session reports (called from ctl.drain on the GUI thread) ------------------
     def _on_onset(self, ev: OnsetEvent) -> None:
@@ -530,6 +587,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_state(self, state: SessionState) -> None:
         """The state is shown as it is: nothing says "streaming" once the stream stopped."""
         self._set_status("state", f"device: {state.value}")
+        self._update_state_strip()
         if state not in (SessionState.STREAMING, SessionState.PAUSED):
             for key in ("rate", "latency", "fps"):
                 self._set_status(key, "")
@@ -575,13 +633,33 @@ class MainWindow(QtWidgets.QMainWindow):
         self.rep_shown.emit(rep)
 
     def _update_recording_status(self) -> None:
+        """REC with the time recorded so far: samples written over the rate, so it is the
+        file's length (it stands still while the device delivers nothing)."""
         rec = self.recorder
         if rec is None:
-            self._set_status("rec", "")
+            self.state_strip.set_recording(None)
             return
         info = self.ctl.info if self.ctl else None
-        secs = int(rec.samples_written / info.fs) if info else 0
-        self._set_status("rec", f"● REC {secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}")
+        secs = rec.samples_written / info.fs if info else 0.0
+        self.state_strip.set_recording(secs, str(rec.path))
+
+    def _update_state_strip(self) -> None:
+        """The strip's badges from the real state: the session's, the view's, the recorder's."""
+        strip = self.state_strip
+        ctl = self.ctl
+        if ctl is None or ctl.info is None:
+            strip.set_source(SessionState.CLOSED)
+            strip.set_paused(self.traces.paused, False)
+        else:
+            state = ctl.state
+            replay = ctl.replay
+            link = ctl.device.link_state if state == SessionState.STREAMING else None
+            strip.set_source(
+                state, replay.path if replay is not None else None, link, ctl.info.source
+            )
+            strip.set_paused(self.traces.paused, state == SessionState.PAUSED)
+        strip.set_raw(self.traces.show_raw)
+        self._update_recording_status()
 
     def _set_status(self, key: str, text: str) -> None:
         label = self.status_labels[key]
@@ -701,6 +779,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.act_record.setChecked(False)
             return False
         self.act_record.setChecked(True)
+        self._update_recording_status()
         self._say(f"recording to {path}", 5000)
         return True
 
@@ -717,7 +796,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _recording_saved(self, summary: RecordingSummary) -> None:
         self._last_recording = str(summary.path)
-        self._set_status("rec", "")
+        self._update_recording_status()
         self.sessions.refresh()
         if summary.error:
             self.show_error(summary.error)  # streaming and feedback go on
@@ -772,9 +851,15 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def set_raw(self, on: bool) -> None:
         self.traces.show_raw = bool(on)
+        self._update_state_strip()
 
     def set_paused(self, on: bool) -> None:
         self.traces.paused = bool(on)
+        self._update_state_strip()
+
+    def show_all_panels(self) -> None:
+        for dock in self.docks:
+            dock.show()
 
     def set_muted(self, on: bool) -> None:
         self.cues.set_muted(bool(on))
@@ -787,10 +872,17 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         if self.athlete_view is None:
             self.athlete_view = AthleteView(self.tally)
-            self.athlete_view.closed.connect(lambda: None)
+            # F2 in the athlete's window is this same action: the one toggle from both
+            self.athlete_view.addAction(self.act_athlete)
+            self.athlete_view.closed.connect(self._athlete_view_closed)
         self.athlete_view.show_on_screen(None, fullscreen=True)
         if self.tally.reps:
             self.athlete_view.show_rep(self.tally.reps[-1])
+
+    def _athlete_view_closed(self) -> None:
+        """Back to the operator's window, so its shortcuts work without a click."""
+        if self.isVisible():
+            self.activateWindow()
 
     def open_settings(self) -> None:
         from app.settings_dialog import SettingsDialog
@@ -852,6 +944,12 @@ class MainWindow(QtWidgets.QMainWindow):
             f"Python {platform.python_version()} · Qt {QT_VERSION_STR} · PyQt {PYQT_VERSION_STR}"
             f" · pyqtgraph {pyqtgraph.__version__} · numpy {np.__version__}",
         )
+
+    def showEvent(self, event: QtGui.QShowEvent | None) -> None:  # noqa: N802 (Qt API)
+        if self._maximise_on_show:  # once: a window the user restored stays restored
+            self._maximise_on_show = False
+            self.setWindowState(self.windowState() | QtCore.Qt.WindowState.WindowMaximized)
+        super().showEvent(event)
 
     def closeEvent(self, event: QtGui.QCloseEvent | None) -> None:  # noqa: N802 (Qt API)
         self.source_panel.cancel_discovery()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6 import QtCore, QtWidgets
+from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.review import side_text, verdict_lag_text
 from app.theme import VERDICT_COLOR, VERDICT_TEXT
@@ -12,11 +12,21 @@ from devices.session.tally import RepTally
 from dsp.contract import Role
 from dsp.reps import GLUTE_FIRST, LUMBAR_FIRST, SIMULTANEOUS, UNDETERMINED, RepResult, Verdict
 
+NBSP = "\u00a0"  # a no-break space: keeps "glute first (+12 ms)" on one line
+
 
 class VerdictLabel(QtWidgets.QLabel):
+    """The verdict in big words. Its font shrinks to the panel's width rather than the
+    words setting the panel's (and so the window's) minimum width: at 26 pt "LUMBAR FIRST
+    +120 ms" alone was 360 px, and the window did not fit a 1366 px screen (issue 10)."""
+
+    MIN_WIDTH = 160
+    MIN_POINT_SIZE = 11
+
     def __init__(self, point_size: int = 26) -> None:
         super().__init__("waiting for a rep…")
         self.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.point_size = point_size
         font = self.font()
         font.setPointSize(point_size)
         font.setBold(True)
@@ -24,6 +34,34 @@ class VerdictLabel(QtWidgets.QLabel):
         self.setMinimumHeight(int(point_size * 2.4))
         self.order: str | None = None
         self._paint("#bdc3c7", "#2c3e50")
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt API)
+        return QtCore.QSize(self.MIN_WIDTH, self.minimumHeight())
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt API)
+        return QtCore.QSize(self.MIN_WIDTH, self.minimumHeight())
+
+    def setText(self, text: str | None) -> None:  # noqa: N802 (Qt API)
+        super().setText(text)
+        self._fit()
+
+    def resizeEvent(self, event: QtGui.QResizeEvent | None) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        """The largest size up to ``point_size`` at which the text fits the width."""
+        font = QtGui.QFont(self.font())
+        room = max(1, self.width() - 16)
+        size = self.point_size
+        font.setPointSize(size)
+        while size > self.MIN_POINT_SIZE and (
+            QtGui.QFontMetrics(font).horizontalAdvance(self.text()) > room
+        ):
+            size -= 1
+            font.setPointSize(size)
+        if font.pointSize() != self.font().pointSize():
+            self.setFont(font)
 
     def _paint(self, bg: str, fg: str = "white") -> None:
         self.setStyleSheet(f"QLabel {{ background: {bg}; color: {fg}; border-radius: 8px; }}")
@@ -42,11 +80,11 @@ class TimingBar(pg.PlotWidget):
 
     def __init__(self) -> None:
         super().__init__(background="w")
-        self.setMinimumHeight(120)
+        self.setMinimumHeight(104)  # 4 rows of 9 pt labels; with the history, fits 768 px
         plot = self.getPlotItem()
         plot.setMouseEnabled(x=False, y=False)
         plot.hideButtons()
-        plot.setLabel("bottom", "onset relative to first glute", units="ms")
+        plot.setLabel("bottom", "onset after first glute", units="ms")  # (fits the narrow panel)
         self._bars = pg.BarGraphItem(x0=[], y=[], height=0.6, width=[])
         plot.addItem(self._bars)
         self._zero = pg.InfiniteLine(0, angle=90, pen=pg.mkPen("#333", width=1))
@@ -85,7 +123,7 @@ class LagHistory(pg.PlotWidget):
 
     def __init__(self, tolerance_ms: float = 20.0) -> None:
         super().__init__(background="w")
-        self.setMinimumHeight(150)
+        self.setMinimumHeight(100)
         plot = self.getPlotItem()
         plot.setLabel("left", "lag", units="ms")
         plot.setLabel("bottom", "rep")
@@ -125,6 +163,8 @@ class FiringOrderPanel(QtWidgets.QWidget):
         self.verdict = VerdictLabel()
         self.detail = QtWidgets.QLabel("")
         self.detail.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        # wrapped: both sides' results on one line made the panel 360 px wide at least
+        self.detail.setWordWrap(True)
         self.timing = TimingBar()
         self.history = LagHistory()
         self.counts = QtWidgets.QLabel("")
@@ -133,11 +173,24 @@ class FiringOrderPanel(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.addWidget(self.verdict)
         layout.addWidget(self.detail)
-        layout.addWidget(self.timing, 2)
+        layout.addWidget(self.timing, 3)
         layout.addWidget(self.history, 3)
         layout.addWidget(self.counts)
         self._shown = -1  # index of the rep on show
         self.update_counts()
+
+    def resizeEvent(self, event: QtGui.QResizeEvent | None) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        self._fit_wrapped()
+
+    def _fit_wrapped(self) -> None:
+        """Wrapped labels take the height their text needs at the panel's width: the dock's
+        minimum knows nothing of word wrap, and a narrow panel drew the lines over the plots."""
+        for label in (self.detail, self.counts):
+            width = label.width() or self.width()
+            need = label.heightForWidth(width) if label.text() else 0
+            if need > 0 and label.minimumHeight() != need:
+                label.setMinimumHeight(need)
 
     def show_final(self, rep: RepResult, fs: float) -> None:
         """A rep's final record (at its end): onsets that came after the verdict fill in its
@@ -151,8 +204,9 @@ class FiringOrderPanel(QtWidgets.QWidget):
 
     def _show(self, rep: RepResult, fs: float) -> None:
         self.verdict.show_verdict(rep.order, verdict_lag_text(rep))
+        # (no-break spaces: a narrow panel wraps between the sides, not inside one)
         sides = [
-            side_text(name, side, rep)
+            side_text(name, side, rep).replace(" ", NBSP)
             for name, side in (("left", rep.left), ("right", rep.right))
             if side is not None
         ]
@@ -160,6 +214,7 @@ class FiringOrderPanel(QtWidgets.QWidget):
         if rep.reason:
             text += f"\n{rep.reason}"
         self.detail.setText(text)
+        self._fit_wrapped()
         self.timing.show_rep(rep, fs)
         self.history.show_reps(self.tally.reps)
         self.update_counts()
@@ -167,20 +222,32 @@ class FiringOrderPanel(QtWidgets.QWidget):
     def update_counts(self) -> None:
         t = self.tally
 
-        def line(name: str, c: dict[str, int]) -> str:
+        # A table, not sentences: the four counts of a window line up under their verdicts,
+        # and the panel stays readable down to its minimum width (sentences took three lines
+        # each there, more than a 768 px screen's dock has room for).
+        heads = ("glute<br>first", "simul-<br>taneous", "lumbar<br>first", "undeter-<br>mined")
+        cell = "<td align=right>{}</td>"
+
+        def row(name: str, c: dict[str, int]) -> str:
             pct = t.percent(c)
             p = "—" if pct is None else f"{pct:.0f}%"
+            counts = (c[GLUTE_FIRST], c[SIMULTANEOUS], c[LUMBAR_FIRST], c[UNDETERMINED])
             return (
-                f"<b>{name}</b>: glute first {c[GLUTE_FIRST]} · simultaneous "
-                f"{c[SIMULTANEOUS]} · lumbar first {c[LUMBAR_FIRST]} · undetermined "
-                f"{c[UNDETERMINED]} — <b>{p}</b> glute first"
+                f"<tr><td><b>{name}</b></td>"
+                + "".join(cell.format(n) for n in counts)
+                + cell.format(f"<b>{p}</b>")
+                + "</tr>"
             )
 
-        rows = [
-            line(f"last {t.window}", t.recent),
-            line("session", t.session),
-            f"glute-first streak: <b>{t.streak}</b>",
-        ]
+        header = "".join(cell.format(f"<small>{h}</small>") for h in heads)
+        table = (
+            "<table cellspacing=0 cellpadding=2>"
+            f"<tr><td></td>{header}{cell.format('<small>glute<br>first</small>')}</tr>"
+            + row(f"last {t.window}", t.recent)
+            + row("session", t.session)
+            + "</table>"
+        )
+        rows = [f"glute-first streak: <b>{t.streak}</b>"]
         for side in ("left", "right"):
             c = t.side_counts(side)
             if sum(c.values()):
@@ -192,4 +259,5 @@ class FiringOrderPanel(QtWidgets.QWidget):
                     + ("" if pct is None else f" ({pct:.0f}%)")
                     + (f", {c[UNDETERMINED]} undetermined" if c[UNDETERMINED] else "")
                 )
-        self.counts.setText("<br>".join(rows))
+        self.counts.setText(table + "<br>".join(rows))
+        self._fit_wrapped()

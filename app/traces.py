@@ -1,7 +1,9 @@
 """Live traces: one lane per channel in a single plot, drawn by two fixed items per frame.
 
 Each lane shows the filtered (or raw) EMG scaled to the lane, its RMS envelope on top, the
-onset threshold, onset markers and shaded rep spans. Snapshots arrive min/max-decimated to
+onset threshold, onset markers and shaded rep spans. The left axis (:class:`LaneAxis`) names
+each lane beside it, never over the signal, with a microvolt scale bar that follows the lane's
+gain. Snapshots arrive min/max-decimated to
 about two points per pixel (peaks survive); the curves are painted as one column of pixels per
 horizontal pixel, from the lowest to the highest value the line passes through there.
 
@@ -16,6 +18,9 @@ while streaming (no bounds to recompute, nothing re-created) and each lane is on
 from __future__ import annotations
 
 import collections
+import math
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
@@ -31,6 +36,25 @@ LANE = 2.0  # lane height in plot units; a lane's signal spans about +-1
 _NO_AA = QtGui.QPainter.RenderHint.Antialiasing
 _EDGE = QtGui.QColor(200, 200, 100)  # rep span edges (pyqtgraph's region line colour)
 _MARKER = "t1"  # onset marker: a triangle pointing up, 11 px, black, no outline
+_MARKER_PX = 11
+
+
+def scale_bar_uv(scale: float) -> float | None:
+    """The scale bar's value for a lane of half-height ``scale`` µV: the largest 1-2-5 step
+    not above it, so the bar spans 40-100 % of the half lane and reads as a round number."""
+    if not math.isfinite(scale) or scale <= 0:
+        return None
+    e = math.floor(math.log10(scale))
+    m = scale / 10.0**e
+    step = 5.0 if m >= 5 else 2.0 if m >= 2 else 1.0
+    return step * 10.0**e
+
+
+def uv_text(value: float) -> str:
+    """A scale value as read on a bar: "100 µV", "2 mV", "0.5 µV"."""
+    if value >= 1000:
+        return f"{value / 1000:g} mV"
+    return f"{value:g} µV"
 
 
 def _rect_array(n: int) -> tuple[sip.array, np.ndarray]:
@@ -196,7 +220,7 @@ class _OverlayLayer(_Layer):
         self.env_x = np.empty(0)
         self.env = np.empty((0, 0))  # (points, lanes), plot units
         self.thr = np.empty((0, 3))  # rows x0, x1, y
-        self.markers = np.empty((0, 2))  # rows x, y
+        self.markers = np.empty((0, 2))  # rows x, lane top (plot units)
         self.symbol = renderSymbol(_MARKER, 11, pg.mkPen(None), pg.mkBrush("#000000"))
 
     def paint(self, p: QtGui.QPainter, *args: object) -> None:
@@ -233,10 +257,166 @@ class _OverlayLayer(_Layer):
             )
         if len(self.markers):
             sym = self.symbol
-            w, h = sym.width() / 2, sym.height() / 2
-            for x, y in self.markers:
-                p.drawImage(QtCore.QPointF(x * sx + dx - w, y * sy + dy - h), sym)
+            w = sym.width() / 2
+            # Just inside the top of the onset's lane whatever the lane height: a marker never
+            # reaches into the lane above, out of the plot or over an axis.
+            for x, top in self.markers:
+                p.drawImage(QtCore.QPointF(x * sx + dx - w, top * sy + dy + 1), sym)
         p.restore()
+
+
+@dataclass
+class LaneLabel:
+    """What the lane axis draws for one lane, in the axis item's pixels."""
+
+    band: tuple[float, float]  # visible top, bottom of the lane
+    lines: list[tuple[str, QtGui.QFont, QtCore.QRectF]] = field(default_factory=list)
+    bar: tuple[float, float, float] | None = None  # x, y top, y bottom of the scale bar
+    bar_uv: float | None = None  # what the bar spans, µV
+    named: bool = False  # the first line is the channel's name (drawn in its colour)
+
+
+class LaneAxis(pg.AxisItem):
+    """The left axis as a column of lane labels: each lane's channel name (in its colour),
+    muscle, level in % of the reference when calibrated, and a µV scale bar, drawn beside the
+    lane in pixels. Repainted only when a text or a bar changes: while the traces scroll, Qt
+    keeps the cached picture."""
+
+    WIDTH = 136  # px: "right lumbar ES" and "100 µV" in 8-9 pt fit beside the bar
+    BAR_X = 6  # px from the right edge to the scale bar
+
+    def __init__(self) -> None:
+        super().__init__("left")
+        self.setWidth(self.WIDTH)
+        self.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.names: list[str] = []
+        self.roles: list[str] = []
+        self.extras: list[str] = []  # "% ref" per lane ("" without a reference)
+        self.colors: list[QtGui.QColor] = []
+        self.offsets: list[float] = []  # lane centre (plot units)
+        self.scales = np.empty(0)  # µV per plot unit of each lane, as last drawn
+        self.name_font = QtGui.QFont("Sans", 9, QtGui.QFont.Weight.Bold)
+        self.small_font = QtGui.QFont("Sans", 8)
+        self.bar_pen = pg.mkPen("#222222", width=2)
+
+    def set_lanes(
+        self, names: list[str], roles: list[str], colors: list[QtGui.QColor], offsets: list[float]
+    ) -> None:
+        self.names, self.roles, self.colors = list(names), list(roles), list(colors)
+        self.offsets = list(offsets)
+        self.extras = [""] * len(names)
+        self.scales = np.full(len(names), np.nan)
+        self.update()
+
+    def set_extra(self, lane: int, text: str) -> None:
+        if 0 <= lane < len(self.extras) and self.extras[lane] != text:
+            self.extras[lane] = text
+            self.update()
+
+    def set_scales(self, scales: np.ndarray) -> None:
+        """The lanes' gains (µV per half lane). A change under 1 % moves a bar by less than a
+        pixel: not worth a repaint."""
+        new = np.asarray(scales, dtype=float)
+        old = self.scales
+        if new.shape != old.shape or not np.all(np.abs(new - old) <= 0.01 * np.abs(old)):
+            self.scales = new.copy()
+            self.update()
+
+    def _y(self, y: float) -> float | None:
+        view = self.linkedView()
+        if view is None:
+            return None
+        return float(self.mapFromScene(view.mapViewToScene(QtCore.QPointF(0, y))).y())
+
+    def lanes(self) -> list[LaneLabel]:
+        """What is drawn for each lane (the layout that :meth:`paint` draws).
+
+        The name, muscle and "% ref" stack from the lane's top; the scale's value sits beside
+        its bar at the lane's middle; a text line beside the value is shortened to end before
+        it. Lines that do not fit the lane's height are left out, the least needed first
+        (% ref, then muscle, then the scale's value): nothing is drawn outside its lane."""
+        out: list[LaneLabel] = []
+        vb = self.linkedView()
+        if vb is None or not self.offsets:
+            return out
+        rect = self.boundingRect()
+        vb_rect = self.mapRectFromScene(vb.sceneBoundingRect())
+        bar_x = rect.right() - self.BAR_X
+        left = rect.left() + 4
+        text_w = bar_x - 6 - left
+        name_fm = QtGui.QFontMetricsF(self.name_font)
+        small_fm = QtGui.QFontMetricsF(self.small_font)
+        elide = QtCore.Qt.TextElideMode.ElideRight
+        for c, centre in enumerate(self.offsets):
+            ys = [self._y(centre + LANE / 2), self._y(centre - LANE / 2), self._y(centre)]
+            unit_y = self._y(centre + 1.0)
+            if unit_y is None or any(y is None for y in ys):
+                return out
+            top_y, bottom_y, mid_y = (float(y) for y in ys)  # type: ignore[arg-type]
+            # the visible part of the lane (the view's padding may cut the outer lanes)
+            top, bottom = max(top_y, vb_rect.top()), min(bottom_y, vb_rect.bottom())
+            lane = LaneLabel((top, bottom))
+            scale = float(self.scales[c]) if c < len(self.scales) else float("nan")
+            bar_uv = scale_bar_uv(scale)
+            stack = [(self.names[c], self.name_font, name_fm)]
+            if self.roles[c]:
+                stack.append((self.roles[c], self.small_font, small_fm))
+            if self.extras[c]:
+                stack.append((self.extras[c], self.name_font, name_fm))
+            value = uv_text(bar_uv) if bar_uv is not None else ""
+            value_h = small_fm.height() if value else 0.0
+            room = bottom - top - 2
+            # drop lines until the stack fits, and the value's line below it if need be
+            while len(stack) > 1 and sum(fm.height() for _, _, fm in stack) > room - value_h:
+                stack.pop()
+            if stack and stack[0][2].height() > room:
+                stack = []
+            if value and sum(fm.height() for _, _, fm in stack) + value_h > room:
+                value = ""
+            lane.named = bool(stack)
+            y = top + 1
+            text_bottom = y + sum(fm.height() for _, _, fm in stack)
+            value_rect = None
+            if value:
+                value_w = small_fm.horizontalAdvance(value) + 1
+                # at the bar's middle when that clears the stack; else just under the stack
+                vy = min(max(mid_y - value_h / 2, text_bottom), bottom - 1 - value_h)
+                value_rect = QtCore.QRectF(bar_x - 5 - value_w, vy, value_w, value_h)
+            for text, font, fm in stack:
+                h = fm.height()
+                width = text_w
+                if value_rect is not None and y < value_rect.bottom() and y + h > value_rect.top():
+                    width = value_rect.left() - 4 - left
+                shown = fm.elidedText(text, elide, max(0.0, width))
+                lane.lines.append((shown, font, QtCore.QRectF(left, y, width, h)))
+                y += h
+            if value_rect is not None and bar_uv is not None:
+                lane.lines.append((value, self.small_font, value_rect))
+                half = abs(unit_y - mid_y) * bar_uv / scale / 2
+                half = min(half, (bottom - top) / 2 - 1)
+                lane.bar = (bar_x, mid_y - half, mid_y + half)
+                lane.bar_uv = bar_uv
+            out.append(lane)
+        return out
+
+    def paint(self, p: QtGui.QPainter, *args: object) -> None:
+        if self.linkedView() is None:
+            return
+        p.setRenderHint(QtGui.QPainter.RenderHint.TextAntialiasing)
+        flags = (QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignTop).value
+        for c, lane in enumerate(self.lanes()):
+            for i, (text, font, rect) in enumerate(lane.lines):
+                p.setFont(font)
+                # the name in the lane's colour; muscle, % and scale in dark grey
+                named = i == 0 and lane.named
+                p.setPen(self.colors[c] if named else QtGui.QColor("#333333"))
+                p.drawText(rect, flags, text)
+            if lane.bar is not None:
+                x, y0, y1 = lane.bar
+                p.setPen(self.bar_pen)
+                p.drawLine(QtCore.QPointF(x, y0), QtCore.QPointF(x, y1))
+                p.drawLine(QtCore.QPointF(x - 3, y0), QtCore.QPointF(x, y0))
+                p.drawLine(QtCore.QPointF(x - 3, y1), QtCore.QPointF(x, y1))
 
 
 class TracesView(pg.PlotWidget):
@@ -253,20 +433,20 @@ class TracesView(pg.PlotWidget):
         self._spans: collections.deque[tuple[float, float | None, str]] = collections.deque(
             maxlen=60
         )
-        self._labels: list[pg.TextItem] = []
         self.marks: list[tuple[float, pg.InfiniteLine]] = []
         # The x axis is time relative to now, so its labels never change while the traces
         # scroll: pyqtgraph then keeps the axis picture instead of re-rendering its text.
         self.t_end = 0.0
         self._x_window = 0.0
-        self._clock = pg.TextItem("", color="#444444", anchor=(1, 0))
-        self._clock.textItem.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self._clock_shown = -1
+        self._tenth_shown = -1
+        self._marker_channels: list[int] = []  # the lane of each marker drawn
+        self._centre: np.ndarray | None = None  # raw view: each lane's DC level
+        self._centre_at = -1  # (in quarter seconds of stream time)
         self.reference: np.ndarray | None = None  # per channel reference RMS (calibration)
-        self._label_texts: list[str] = []
-        self._label_shown: list[str] = []
         self._span_colors: dict[str, QtGui.QColor] = {}
         plot = self.getPlotItem()
+        self.lane_axis = LaneAxis()
+        plot.setAxisItems({"left": self.lane_axis})
         plot.disableAutoRange()
         plot.setMouseEnabled(x=False, y=False)
         plot.hideButtons()
@@ -275,17 +455,17 @@ class TracesView(pg.PlotWidget):
         # re-rendering its text every frame.
         cache = QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
         plot.getAxis("bottom").setCacheMode(cache)
-        plot.hideAxis("left")  # lanes are labelled in the plot; an empty axis still costs a repaint
+        plot.showAxis("left")  # the lane labels: beside the lanes, never over the signals
         plot.showGrid(x=True, y=False, alpha=0.2)
 
     def configure(self, info: StreamInfo) -> None:
         plot = self.getPlotItem()
-        for item in [*self._labels, self._signal, self._overlay, self._clock]:
+        for item in (self._signal, self._overlay):
             plot.removeItem(item)
         self.info = info
         n = info.n_channels
-        self._curves, self._labels, self._label_texts = [], [], []
-        cache = QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
+        self._curves = []
+        names, roles = [], []
         self._signal = _SignalLayer()
         self._overlay = _OverlayLayer()
         plot.addItem(self._signal)
@@ -294,20 +474,15 @@ class TracesView(pg.PlotWidget):
             self._signal.colors.append(color)
             self._signal.pens.append(pg.mkPen(color, width=1))
             role = info.role_of(c)
-            text = info.channel_names[c] + (f"  ({role.label})" if role else "")
-            self._label_texts.append(text)
-            label = pg.TextItem(text, color=color, anchor=(0, 1))
-            label.setFont(QtGui.QFont("Sans", 9, QtGui.QFont.Weight.Bold))
-            # (the text is drawn by the label's child item: cache that one, or every frame
-            # lays out and renders the text again)
-            label.textItem.setCacheMode(cache)
-            plot.addItem(label)
+            names.append(info.channel_names[c])
+            roles.append(role.label if role else "")
             self._curves.append(_Curve())
-            self._labels.append(label)
-        self._label_shown = list(self._label_texts)
+        self.lane_axis.set_lanes(
+            names, roles, self._signal.colors, [self.lane_offset(c) for c in range(n)]
+        )
         plot.addItem(self._overlay)
-        plot.addItem(self._clock)
         self._x_window = 0.0
+        self._centre = None  # a new stream: its own DC levels
         self._onsets.clear()
         self._spans.clear()
         plot.setYRange(-LANE * (n - 0.5), LANE * 0.5, padding=0.02)
@@ -356,6 +531,18 @@ class TracesView(pg.PlotWidget):
         self._onsets.clear()
         self._onsets.extend(sorted([*onsets, *kept_onsets]))
 
+    def marker_rects(self) -> list[tuple[int, QtCore.QRectF]]:
+        """Each onset marker on screen as (channel, its rectangle in this widget's pixels),
+        placed as the overlay paints it: just inside the top of its lane."""
+        vb = self.getPlotItem().getViewBox()
+        sym = self._overlay.symbol
+        out = []
+        for c, (x, top) in zip(self._marker_channels, self._overlay.markers, strict=True):
+            at = self.mapFromScene(vb.mapViewToScene(QtCore.QPointF(float(x), float(top))))
+            rect = QtCore.QRectF(at.x() - sym.width() / 2, at.y() + 1, sym.width(), sym.height())
+            out.append((c, rect))
+        return out
+
     @property
     def max_points(self) -> int:
         """Points per curve worth drawing: two (a min/max pair) per pixel of width."""
@@ -366,8 +553,10 @@ class TracesView(pg.PlotWidget):
         if self.info is None or self.paused or snap.filtered.shape[0] == 0:
             return
         t = snap.t
-        # Raw keeps its offset: centre each lane on its newest sample, scale as filtered.
-        sig = snap.raw - snap.raw[-1] if self.show_raw else snap.filtered
+        # Raw keeps its offset: centre each lane on the median of what is on screen (its DC
+        # level; the newest sample alone is mid-burst EMG half the time and made the lanes
+        # jump by up to a lane per frame), scale as filtered.
+        sig = snap.raw - self._raw_centre(snap) if self.show_raw else snap.filtered
         scale = snap.scale
         t_end = float(t[-1])
         self.t_end = t_end
@@ -377,9 +566,6 @@ class TracesView(pg.PlotWidget):
         if self._x_window != self.window_s:
             self._x_window = self.window_s
             self.getPlotItem().setXRange(-self.window_s, 0, padding=0)
-            for c, label in enumerate(self._labels):
-                label.setPos(-self.window_s, offsets[c] + LANE * 0.48)
-            self._clock.setPos(0, LANE * 0.5)
             # Spans shade the whole height; the view clips what lies outside its range.
             rect = QtCore.QRectF(
                 -self.window_s, -LANE * (n_ch + 1), self.window_s, LANE * (n_ch + 2)
@@ -399,14 +585,33 @@ class TracesView(pg.PlotWidget):
         thr = snap.thresholds / scale
         ok = np.isfinite(thr) & (not self.show_raw)
         ov.thr = np.column_stack([np.full(ok.sum(), x[0]), np.zeros(ok.sum()), (offsets + thr)[ok]])
+        self.lane_axis.set_scales(scale)
         tenth = int(t_end * 10)
-        if tenth != self._clock_shown:
-            self._clock_shown = tenth
-            self._clock.setText(f"t = {t_end:.1f} s")
+        if tenth != self._tenth_shown:  # (an axis repaint at most ten times a second)
+            self._tenth_shown = tenth
             self._show_reference_percent(snap.envelope)
         self._draw_events(t_end)
         sl.update()
         ov.update()
+
+    def _raw_centre(self, snap: Snapshot) -> np.ndarray:
+        """Each lane's DC level for the raw view: the median of every 8th point on screen,
+        at most four times a second (a median of all points each frame cost 0.4-0.8 ms;
+        the DC level drifts far slower than that)."""
+        quarter = int(float(snap.t[-1]) * 4)
+        cached = self._centre
+        if cached is not None and self._centre_at == quarter and cached.shape == snap.raw[0].shape:
+            return cached
+        sub = snap.raw[::8]
+        if np.isfinite(sub).all():
+            centre = np.median(sub, axis=0)
+        else:  # gaps: NaN rows
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # an all-gap lane
+                centre = np.nanmedian(sub, axis=0)
+        self._centre = np.where(np.isfinite(centre), centre, 0.0)
+        self._centre_at = quarter
+        return self._centre
 
     def _show_reference_percent(self, envelope: np.ndarray) -> None:
         """With a reference contraction calibrated, each lane says its level in % of it."""
@@ -414,12 +619,9 @@ class TracesView(pg.PlotWidget):
         if ref is None or envelope.shape[0] == 0:
             return
         now = envelope[-1]
-        for c, label in enumerate(self._labels):
+        for c in range(min(len(now), len(self.lane_axis.extras))):
             if c < len(ref) and np.isfinite(ref[c]) and ref[c] > 0 and np.isfinite(now[c]):
-                text = f"{self._label_texts[c]}   {100 * now[c] / ref[c]:.0f}% ref"
-                if text != self._label_shown[c]:  # (a text relayout only when it changes)
-                    self._label_shown[c] = text
-                    label.setText(text)
+                self.lane_axis.set_extra(c, f"{100 * now[c] / ref[c]:.0f}% ref")
 
     def _span_color(self, order: str) -> QtGui.QColor:
         color = self._span_colors.get(order)
@@ -437,7 +639,9 @@ class TracesView(pg.PlotWidget):
 
     def _draw_events(self, t_end: float) -> None:
         t0 = t_end - self.window_s
-        pts = [(t - t_end, self.lane_offset(c) + 0.9) for t, c in self._onsets if t >= t0]
+        shown = [(t, c) for t, c in self._onsets if t >= t0]
+        self._marker_channels = [c for _, c in shown]
+        pts = [(t - t_end, self.lane_offset(c) + LANE / 2) for t, c in shown]
         self._overlay.markers = np.array(pts) if pts else np.empty((0, 2))
         self._signal.spans = [
             (s - t_end, 0.0 if e is None else e - t_end, self._span_color(o))

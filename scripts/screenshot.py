@@ -2,6 +2,12 @@
 
 Run under a real X server (``make screenshot`` uses Xvfb): the image is what a user sees,
 grabbed from the screen, not rendered offscreen.
+
+``--size WxH`` opens the window at that size (``max``: maximised; ``auto``: the size the app
+opens at by itself, maximised on a small screen). ``--record``, ``--raw`` and ``--pause``
+switch those states on through the window's own actions, so the state strip shows REC, RAW
+and PAUSED. docs/state-1366.png was made under Xvfb at 1366x768 with openbox running:
+``python scripts/screenshot.py --size auto --record --raw --pause --out docs/state-1366.png``.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
 log = logging.getLogger("screenshot")
@@ -19,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=14.0)
     ap.add_argument("--out", default="docs/screenshot.png")
     ap.add_argument("--athlete", default="", help="also save the athlete view to this file")
+    ap.add_argument("--size", default="1600x980", help="window size: WxH, max or auto")
+    ap.add_argument("--record", action="store_true", help="record (to a temporary folder)")
+    ap.add_argument("--raw", action="store_true", help="show the raw signal")
+    ap.add_argument("--pause", action="store_true", help="pause scrolling just before the shot")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
 
@@ -32,11 +43,29 @@ def main(argv: list[str] | None = None) -> int:
 
     store = SettingsStore()
     store.restore_defaults()
-    win = MainWindow(store)
-    win.resize(1600, 980)
-    win.show()
+    scratch = tempfile.TemporaryDirectory(prefix="fireorder-shot-")  # a recording goes here
+    win = MainWindow(store, recordings_dir=scratch.name)
+    if args.size == "max":
+        win.showMaximized()
+    elif args.size == "auto":
+        win.show()
+    else:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+        win.resize(w, h)
+        win.show()
+    if args.record:
+        QtCore.QTimer.singleShot(1000, win.act_record.trigger)
+    if args.raw:
+        win.act_raw.trigger()
+
+    def before_shot() -> None:
+        if args.pause:  # the frozen picture of the last seconds, with its reps
+            win.act_pause.trigger()
+        # a moment to paint what changed (a loaded machine may be slow to repaint)
+        QtCore.QTimer.singleShot(500, shoot)
 
     def shoot() -> None:
+        QtWidgets.QApplication.processEvents()
         screen = app.primaryScreen()
         assert screen is not None
         out = Path(args.out)
@@ -44,7 +73,13 @@ def main(argv: list[str] | None = None) -> int:
         pix = screen.grabWindow(0)  # the whole X screen, as the user sees it
         pix.save(str(out))
         log.info(
-            "saved %s (%dx%d), %d reps shown", out, pix.width(), pix.height(), len(win.tally.reps)
+            "saved %s (%dx%d), %d reps shown, window %dx%d",
+            out,
+            pix.width(),
+            pix.height(),
+            len(win.tally.reps),
+            win.width(),
+            win.height(),
         )
         if args.athlete:
             win.toggle_athlete_view()
@@ -59,9 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         log.info("saved %s", args.athlete)
         app.quit()
 
-    QtCore.QTimer.singleShot(int(args.seconds * 1000), shoot)
+    QtCore.QTimer.singleShot(max(0, int(args.seconds * 1000) - 500), before_shot)
     code = app.exec()
     win.close()
+    scratch.cleanup()
     return code
 
 

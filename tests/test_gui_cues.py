@@ -254,7 +254,7 @@ def test_view_render_is_verdict_colour(qtbot, view: AthleteView) -> None:
 def test_view_fullscreen_keys_and_close(qtbot, view: AthleteView) -> None:
     view.show_on_screen(fullscreen=True)
     qtbot.waitUntil(view.isFullScreen, timeout=2000)
-    qtbot.keyClick(view, QtCore.Qt.Key.Key_Escape)
+    qtbot.keyClick(view, QtCore.Qt.Key.Key_F11)
     qtbot.waitUntil(lambda: not view.isFullScreen(), timeout=2000)
     qtbot.keyClick(view, QtCore.Qt.Key.Key_F11)
     qtbot.waitUntil(view.isFullScreen, timeout=2000)
@@ -262,5 +262,9 @@ def test_view_fullscreen_keys_and_close(qtbot, view: AthleteView) -> None:
     qtbot.waitUntil(lambda: not view.isFullScreen(), timeout=2000)
     view.show_on_screen(screen_index=99, fullscreen=False)  # no such screen: falls back
     assert view.isVisible() and not view.isFullScreen()
+    # Esc closes the view, full screen or not (it used to leave full screen only)
+    view.show_on_screen(fullscreen=True)
+    qtbot.waitUntil(view.isFullScreen, timeout=2000)
     with qtbot.waitSignal(view.closed, timeout=1000):
-        view.close()
+        qtbot.keyClick(view, QtCore.Qt.Key.Key_Escape)
+    assert not view.isVisible()
