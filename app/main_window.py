@@ -108,7 +108,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.source_panel = SourcePanel()
         self.signal_check = SignalCheckPanel()
         self.docks: list[QtWidgets.QDockWidget] = []  # in the View menu's order
-        self._dock("Source", self.source_panel, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock(
+            "Source", self.source_panel, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, scroll=True
+        )
         self._dock("Firing order", self.order_panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         bottom = QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
         check = self._dock("Signal check", self.signal_check, bottom)
@@ -163,11 +165,30 @@ class MainWindow(QtWidgets.QMainWindow):
         bar.showMessage(text, ms)
 
     def _dock(
-        self, title: str, widget: QtWidgets.QWidget, area: QtCore.Qt.DockWidgetArea
+        self,
+        title: str,
+        widget: QtWidgets.QWidget,
+        area: QtCore.Qt.DockWidgetArea,
+        *,
+        scroll: bool = False,
     ) -> QtWidgets.QDockWidget:
         dock = QtWidgets.QDockWidget(title, self)
         dock.setObjectName(f"dock_{title.replace(' ', '_').lower()}")
-        dock.setWidget(widget)
+        if scroll:
+            # A tall form (the source panel with its scale fields) scrolls rather than
+            # setting the window's minimum height: the window must fit a 768 px screen.
+            holder = QtWidgets.QScrollArea()
+            holder.setObjectName(f"scroll_{title.replace(' ', '_').lower()}")
+            holder.setWidget(widget)
+            holder.setWidgetResizable(True)
+            holder.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+            holder.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            bar = holder.verticalScrollBar()
+            extra = bar.sizeHint().width() if bar is not None else 16
+            holder.setMinimumWidth(widget.minimumSizeHint().width() + extra)
+            dock.setWidget(holder)
+        else:
+            dock.setWidget(widget)
         self.addDockWidget(area, dock)
         self.docks.append(dock)
         return dock

@@ -197,14 +197,22 @@ class SourcePanel(QtWidgets.QWidget):
         form.addRow("port", self.serial_port)
         form.addRow("protocol", self.serial_protocol)
         form.addRow("baud", self.serial_baud)
-        form.addRow("sampling rate (Hz)", self.serial_fs)
-        form.addRow("", self.serial_seq)
+        rate = QtWidgets.QLabel("rate (Hz)")  # (short: the label column sets the width)
+        rate.setToolTip("sampling rate the board sends at, in Hz")
+        form.addRow(rate, self.serial_fs)
+        form.addRow(self.serial_seq)  # spanning: the label column stays narrow
         self._build_scale(form)
 
     def _build_scale(self, form: QtWidgets.QFormLayout) -> None:
         """ADC bits, reference and front-end gain: what turns counts into microvolts."""
         self.scale_preset = _combo("serial_scale_preset", list(SCALE_PRESETS), NO_SCALE)
         self.scale_preset.setToolTip("how the board's numbers become microvolts")
+        # the long preset names show in the popup; closed, the box elides rather than set the
+        # panel's (and so the window's) minimum width
+        self.scale_preset.setSizeAdjustPolicy(
+            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.scale_preset.setMinimumContentsLength(10)
         self.adc_bits = _named(QtWidgets.QSpinBox(), "serial_adc_bits")
         self.adc_bits.setRange(8, 24)
         self.adc_bits.setValue(10)
@@ -230,7 +238,7 @@ class SourcePanel(QtWidgets.QWidget):
         form.addRow("scale", self.scale_preset)
         form.addRow("ADC", adc)
         form.addRow("front-end gain", self.amp_gain)
-        form.addRow("", self.scale_text)
+        form.addRow(self.scale_text)
         self.scale_preset.currentTextChanged.connect(self._preset_picked)
         for box in (self.adc_bits, self.vref, self.amp_gain):
             box.valueChanged.connect(self._scale_edited)
