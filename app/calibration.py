@@ -559,9 +559,10 @@ class SummaryPage(QtWidgets.QWizardPage):
         form = QtWidgets.QFormLayout()
         form.addRow("Save for athlete:", self.name)
         layout = QtWidgets.QVBoxLayout(self)
-        layout.addWidget(_scrolled(self.text), 1)
+        layout.addWidget(_scrolled(self.text), 3)
         layout.addLayout(form)
         layout.addWidget(self.verdict)
+        layout.addStretch(1)
 
     def initializePage(self) -> None:  # noqa: N802 (Qt API)
         self.wiz.request_rest(False)

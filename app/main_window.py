@@ -386,7 +386,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.ctl is not None:
             self.ctl.clear_calibration()
         self.calibration_badge.set_calibration(None, "cleared")
-        self._say("calibration cleared: using the adaptive baseline", 5000)
+        self._say("calibration cleared", 5000)
 
     @property
     def athlete_id(self) -> str:
