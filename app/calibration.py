@@ -197,9 +197,6 @@ class _CapturePage(QtWidgets.QWizardPage):
     def before_start(self) -> None:
         """Called when Start is pressed, before the countdown."""
 
-    def after_stop(self) -> None:
-        """Called when a recording ends however it ends (result, failure, cancel)."""
-
     # -- flow -----------------------------------------------------------------------------
     def isComplete(self) -> bool:  # noqa: N802 (Qt API)
         return self.phase == Phase.DONE
@@ -294,7 +291,6 @@ class _CapturePage(QtWidgets.QWizardPage):
         self.result, self.extra = result, extra
         self.progress.setValue(100)
         self.start_button.setEnabled(True)
-        self.after_stop()
         failures = self.failures()
         if failures:
             self.phase = Phase.REJECTED
@@ -320,7 +316,6 @@ class _CapturePage(QtWidgets.QWizardPage):
         self.result_label.setText(message)
         self.start_button.setText("Try again")
         self.start_button.setEnabled(True)
-        self.after_stop()
         log.warning("calibration %s: %s", self.prefix, message)
         self.completeChanged.emit()
 
@@ -335,7 +330,6 @@ class _CapturePage(QtWidgets.QWizardPage):
             self.start_button.setText("Start")
             self.start_button.setEnabled(True)
             self.completeChanged.emit()
-        self.after_stop()
 
     def cleanupPage(self) -> None:  # noqa: N802 (Qt API)
         self.cancel()  # Back pressed: do not leave a recording running

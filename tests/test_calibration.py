@@ -222,12 +222,13 @@ def test_reference_must_clear_rest_by_the_stated_margin() -> None:
 def test_rest_step_asks_the_simulator_to_rest_and_passes(
     qtbot: QtBot, busy: LiveSession, store: SettingsStore
 ) -> None:
+    asked_at = busy.stats.samples
     wiz = make_wizard(qtbot, busy, store)
-    assert busy.device._rest_wanted  # type: ignore[attr-defined]  asked as the step opened
     note = wiz.findChild(QtWidgets.QLabel, "rest_source_note")
     assert note is not None and "asked to rest" in note.text()
     record_rest(qtbot, wiz, busy)
     assert wiz.rest_page.phase == Phase.DONE, wiz.rest_page.failures()
+    rested_until = busy.stats.samples
     checks = wiz.rest_page.checks()
     assert len(checks) == 4 and all(c.verdict is Verdict.PASS for c in checks.values())
     assert all(c.rms_uv < 25.0 for c in checks.values())
@@ -235,7 +236,12 @@ def test_rest_step_asks_the_simulator_to_rest_and_passes(
     assert next_button is not None and next_button.isEnabled()
     assert busy.pipeline is not None and busy.pipeline.baseline.calibrated is not None
     click(wiz, NEXT)  # leaving the rest step: the source carries on
-    assert not busy.device._rest_wanted  # type: ignore[attr-defined]
+    busy.pump(4.0)
+    # the simulated athlete did no rep from the moment the step opened until it was left
+    truth = busy.device.truth()  # type: ignore[attr-defined]
+    onsets = [min(r.onsets.values()) * FS for r in truth.reps if r.onsets]
+    assert not [t for t in onsets if asked_at <= t < rested_until]
+    assert [t for t in onsets if t >= rested_until]  # and went back to its reps after
 
 
 def test_rest_window_with_bursts_is_rejected_with_the_reason(
