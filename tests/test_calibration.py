@@ -484,3 +484,28 @@ def test_reuse_concerns_name_source_mapping_and_age() -> None:
             {**fresh, "created": (now - datetime.timedelta(days=3)).isoformat()}, info, now
         )[0]
     )
+
+
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "biosppy" / "emg_1.txt"
+
+
+@pytest.mark.skipif(not REAL.is_file(), reason="the shared real sEMG data is not here")
+def test_real_recording_quiet_stretch_passes_and_its_bursts_do_not() -> None:
+    """BioSPPy's emg_1 (BITalino, 1 kHz): nobody here wrote it or tuned the checks to it."""
+    from devices.files.bitalino_reader import read_simple_text
+
+    rec = read_simple_text(str(REAL), fs=1000.0, units=None)
+    fs = rec.fs
+    x = np.asarray(rec.data[:, :1], dtype=np.float64)
+    filt = np.asarray(sosfilt(design_bandpass(fs, 20.0, 450.0, 4), (x - x[:2000].mean()).T)).T
+
+    def judge(start_s: float) -> tuple[Verdict, tuple[str, ...]]:
+        a, b = int(start_s * fs), int((start_s + 3.0) * fs)
+        c = check_rest(x[a:b], filt[a:b], fs, [0])[0]
+        return c.verdict, c.reasons
+
+    for quiet_s in (2.0, 4.0, 6.0, 10.0, 28.0, 50.0):  # the relaxed stretches
+        assert judge(quiet_s)[0] is Verdict.PASS, quiet_s
+    for burst_s in (14.0, 24.0):  # 3 s windows holding one of its bursts
+        verdict, reasons = judge(burst_s)
+        assert verdict is Verdict.FAIL and reasons[0].startswith("muscle activity"), burst_s
