@@ -8,27 +8,43 @@ threaded, so results are relayed to the GUI thread through a queued signal. Prog
 the samples the session has processed, so a stalled device stalls the countdown instead of
 faking it, and the wizard works the same whether a worker thread or a test pumps the session.
 
-On Finish the calibration is saved per athlete (:meth:`SettingsStore.save_calibration`) and
-can be put back on a later session with :func:`apply_calibration`.
+Nothing recorded is trusted blindly: the rest window and each reference contraction are
+judged by :mod:`devices.session.calibration` (bursts, movement, clipping, a reference that does
+not clear rest by 20 dB). A rejected recording shows its reasons and a Retry, and is taken off
+the session again. During the rest step the source is asked to rest
+(:meth:`Device.request_rest`: the simulator obeys, a person is told on screen). The summary
+page lists every channel's numbers and verdict; Finish stays disabled until every check passes
+and the athlete's name is entered. On Finish the calibration is saved under that name
+(:meth:`SettingsStore.save_calibration`) and can be put back on a later session with
+:func:`apply_calibration`.
 """
 
 from __future__ import annotations
 
 import datetime
+import html
 import logging
 import math
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from app.settings_store import SettingsStore
+from app.settings_store import SettingsStore, is_athlete_name
 from devices.session.calibration import (
     BASELINE_KEYS,
     CALIBRATION_VERSION,
-    HIGH_REST_NOISE_UV,
-    WEAK_REFERENCE_RATIO,
+    MIN_REFERENCE_SNR_DB,
+    MIN_SUBMAX_SNR_DB,
+    ReferenceCheck,
+    RestCheck,
+    Verdict,
+    check_reference,
+    check_rest,
+    min_reference_snr_db,
+    setup_of,
 )
 from devices.session.live import CalibrationResult, LiveSession
 from dsp.contract import Role
@@ -52,8 +68,29 @@ GROUP_TEXT: dict[str, tuple[str, str]] = {
 ID_INTRO, ID_REST, ID_REF_SETUP, ID_REF_GLUTE, ID_REF_LUMBAR, ID_SUMMARY = range(6)
 
 
+class Phase(StrEnum):
+    IDLE = "idle"
+    READY = "ready"  # get-ready countdown
+    RECORDING = "recording"
+    DONE = "done"  # recorded and every check passed
+    REJECTED = "rejected"  # recorded, but a check failed: Retry
+    FAILED = "failed"  # nothing recorded (not streaming, stream stopped, no data)
+
+
 def _group_of(role: Role) -> str:
     return "glute" if role.is_glute else "lumbar"
+
+
+def _scrolled(label: QtWidgets.QLabel) -> QtWidgets.QScrollArea:
+    """``label`` in a frameless scroll area: long text wraps to the page's width and scrolls
+    instead of being clipped (or of growing the dialog past a 768 px screen)."""
+    area = QtWidgets.QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
+    area.setWidget(label)
+    return area
 
 
 def _big(label: QtWidgets.QLabel, points: int) -> QtWidgets.QLabel:
@@ -65,7 +102,8 @@ def _big(label: QtWidgets.QLabel, points: int) -> QtWidgets.QLabel:
 
 
 class _CapturePage(QtWidgets.QWizardPage):
-    """One timed recording: get-ready countdown, recording with progress, then the result."""
+    """One timed recording: get-ready countdown, recording with progress, then the result
+    and its checks. A recording that fails a check is rejected (Retry); Next needs a pass."""
 
     # run id, (CalibrationResult, extra): emitted on whatever thread the session calls back
     _finished = QtCore.pyqtSignal(int, object)
@@ -85,7 +123,7 @@ class _CapturePage(QtWidgets.QWizardPage):
         self.channels = channels
         self.action = action  # shown while recording, e.g. "Relax" / "CONTRACT"
         self.setTitle(title)
-        self.phase = "idle"  # idle | ready | recording | done | failed
+        self.phase = Phase.IDLE
         self.result: CalibrationResult | None = None
         self.extra: dict[str, Any] = {}
         self._run = 0
@@ -97,11 +135,11 @@ class _CapturePage(QtWidgets.QWizardPage):
         self.instructions = QtWidgets.QLabel(instructions)
         self.instructions.setObjectName(f"{prefix}_instructions")
         self.instructions.setWordWrap(True)
-        _big(self.instructions, 13)
+        _big(self.instructions, 12)
         self.start_button = QtWidgets.QPushButton("Start")
         self.start_button.setObjectName(f"{prefix}_start")
         self.start_button.clicked.connect(self.start)
-        self.countdown_label = _big(QtWidgets.QLabel(""), 28)
+        self.countdown_label = _big(QtWidgets.QLabel(""), 24)
         self.countdown_label.setObjectName(f"{prefix}_countdown")
         self.countdown_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.progress = QtWidgets.QProgressBar()
@@ -111,6 +149,7 @@ class _CapturePage(QtWidgets.QWizardPage):
         self.result_label = QtWidgets.QLabel("")
         self.result_label.setObjectName(f"{prefix}_result")
         self.result_label.setWordWrap(True)
+        self.result_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
         self.result_label.setTextInteractionFlags(
             QtCore.Qt.TextInteractionFlag.TextSelectableByMouse
         )
@@ -120,8 +159,7 @@ class _CapturePage(QtWidgets.QWizardPage):
         layout.addWidget(self.start_button, 0, QtCore.Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.countdown_label)
         layout.addWidget(self.progress)
-        layout.addWidget(self.result_label)
-        layout.addStretch(1)
+        layout.addWidget(_scrolled(self.result_label), 1)
 
         self._timer = QtCore.QTimer(self)
         self._timer.timeout.connect(self._tick)
@@ -149,9 +187,19 @@ class _CapturePage(QtWidgets.QWizardPage):
     def describe(self) -> str:
         raise NotImplementedError
 
+    def failures(self) -> list[str]:
+        """Why the recording is refused, one line per channel that failed; [] = accepted."""
+        return []
+
+    def undo(self) -> None:
+        """Take a refused recording off the session again."""
+
+    def before_start(self) -> None:
+        """Called when Start is pressed, before the countdown."""
+
     # -- flow -----------------------------------------------------------------------------
     def isComplete(self) -> bool:  # noqa: N802 (Qt API)
-        return self.phase == "done"
+        return self.phase == Phase.DONE
 
     def start(self) -> None:
         session = self.wiz.session
@@ -165,10 +213,11 @@ class _CapturePage(QtWidgets.QWizardPage):
         self.progress.setValue(0)
         self.start_button.setEnabled(False)
         self.completeChanged.emit()
+        self.before_start()
         self._remaining = int(self.wiz.countdown_s)
         self._timer.setInterval(int(self.wiz.tick_ms))
         if self._remaining > 0:
-            self.phase = "ready"
+            self.phase = Phase.READY
             self.countdown_label.setText(f"Get ready… {self._remaining}")
             self._timer.start()
         else:
@@ -177,7 +226,7 @@ class _CapturePage(QtWidgets.QWizardPage):
     def _record(self) -> None:
         session = self.wiz.session
         assert session.info is not None
-        self.phase = "recording"
+        self.phase = Phase.RECORDING
         self._ticks = 0
         self._start_count = self._count()
         self._need = max(1, round(self.seconds() * session.info.fs))
@@ -212,13 +261,13 @@ class _CapturePage(QtWidgets.QWizardPage):
         self.countdown_label.setText(f"{self.action}… {left} s" if left > 0 else "Finishing…")
 
     def _tick(self) -> None:
-        if self.phase == "ready":
+        if self.phase == Phase.READY:
             self._remaining -= 1
             if self._remaining > 0:
                 self.countdown_label.setText(f"Get ready… {self._remaining}")
             else:
                 self._record()
-        elif self.phase == "recording":
+        elif self.phase == Phase.RECORDING:
             self._ticks += 1
             session = self.wiz.session
             arrived = self._count() - self._start_count >= self._need  # result under way
@@ -235,24 +284,34 @@ class _CapturePage(QtWidgets.QWizardPage):
             self._timer.stop()
 
     def _on_finished(self, run: int, payload: tuple[CalibrationResult, dict[str, Any]]) -> None:
-        if run != self._run or self.phase != "recording":
+        if run != self._run or self.phase != Phase.RECORDING:
             return  # a cancelled or superseded recording
         result, extra = payload
         self._timer.stop()
         self.result, self.extra = result, extra
-        self.phase = "done"
         self.progress.setValue(100)
-        self.countdown_label.setText("Done")
-        self.start_button.setText("Record again")
         self.start_button.setEnabled(True)
-        self.result_label.setText(self.describe())
-        log.info("calibration %s: %s", self.prefix, self.result_label.text().replace("\n", "; "))
+        failures = self.failures()
+        if failures:
+            self.phase = Phase.REJECTED
+            self.undo()
+            self.countdown_label.setText("Not usable — retry")
+            self.start_button.setText("Retry")
+            text = "REJECTED:\n" + "\n".join(f"  • {line}" for line in failures)
+            self.result_label.setText(text + "\n\n" + self.describe())
+            log.warning("calibration %s rejected: %s", self.prefix, "; ".join(failures))
+        else:
+            self.phase = Phase.DONE
+            self.countdown_label.setText("Done")
+            self.start_button.setText("Record again")
+            self.result_label.setText(self.describe())
+            log.info("calibration %s: %s", self.prefix, self.describe().replace("\n", "; "))
         self.completeChanged.emit()
 
     def _fail(self, message: str) -> None:
         self._timer.stop()
         self._run += 1  # ignore a late result of the failed attempt
-        self.phase = "failed"
+        self.phase = Phase.FAILED
         self.countdown_label.setText("")
         self.result_label.setText(message)
         self.start_button.setText("Try again")
@@ -263,9 +322,9 @@ class _CapturePage(QtWidgets.QWizardPage):
     def cancel(self) -> None:
         """Stop a countdown or recording in progress (its result will be ignored)."""
         self._timer.stop()
-        if self.phase in ("ready", "recording"):
+        if self.phase in (Phase.READY, Phase.RECORDING):
             self._run += 1
-            self.phase = "idle"
+            self.phase = Phase.IDLE
             self.countdown_label.setText("")
             self.progress.setValue(0)
             self.start_button.setText("Start")
@@ -294,38 +353,71 @@ class RestPage(_CapturePage):
             channels,
             "Relax",
         )
+        self.source_note = QtWidgets.QLabel("")
+        self.source_note.setObjectName("rest_source_note")
+        self.source_note.setWordWrap(True)
+        lay = self.layout()
+        assert isinstance(lay, QtWidgets.QVBoxLayout)
+        lay.insertWidget(1, self.source_note)
 
     def seconds(self) -> float:
         return self.wiz.rest_s
+
+    def initializePage(self) -> None:  # noqa: N802 (Qt API)
+        # Ask for rest as soon as the step is shown, so that the source has relaxed by the
+        # time Start is pressed (a simulated rep in progress takes its decay to fade).
+        self.wiz.request_rest(True)
+
+    def before_start(self) -> None:
+        self.wiz.request_rest(True)
+
+    def cleanupPage(self) -> None:  # noqa: N802 (Qt API)
+        super().cleanupPage()
+        self.wiz.request_rest(False)  # Back to the intro: the rest step is over
 
     def request(self, done: Callable[[CalibrationResult], None]) -> None:
         self.wiz.touched = True
         self.wiz.session.calibrate_rest(self.seconds(), done)
 
     def worker_extra(self, result: CalibrationResult) -> dict[str, Any]:
-        # The rest window is the newest stretch of the filtered buffer when the callback
-        # runs (the session writes its buffers before it collects): its RMS is the noise.
+        # The rest window is the newest stretch of the buffers when the callback runs (the
+        # session writes its buffers before it collects): judge it there, on the worker.
         session = self.wiz.session
         assert session.info is not None
-        _, filt = session.filtered.snapshot(round(self.seconds() * session.info.fs))
-        with np.errstate(all="ignore"):
-            rms = np.sqrt(np.nanmean(filt**2, axis=0))
-        return {"noise_rms_uv": [float(v) for v in rms]}
+        n = round(self.seconds() * session.info.fs)
+        _, raw = session.raw.snapshot(n)
+        _, filt = session.filtered.snapshot(n)
+        checks = check_rest(raw, filt, session.info.fs, self.channels)
+        return {"checks": {c.channel: c for c in checks}}
+
+    def checks(self) -> dict[int, RestCheck]:
+        checks: dict[int, RestCheck] = self.extra.get("checks", {})
+        return checks
 
     def noise(self) -> dict[int, float]:
-        values = self.extra.get("noise_rms_uv", [])
-        return {ch: values[ch] for ch in self.channels if ch < len(values)}
+        return {ch: c.rms_uv for ch, c in self.checks().items()}
+
+    def failures(self) -> list[str]:
+        return [
+            f"{self.channel_label(ch)}: {'; '.join(c.reasons)}"
+            for ch, c in self.checks().items()
+            if c.verdict is Verdict.FAIL
+        ]
+
+    def undo(self) -> None:
+        # The session fixed its baseline from the window already: put back what was before.
+        self.wiz.session.set_baseline(self.wiz._prev_baseline)
 
     def describe(self) -> str:
-        lines = ["Rest noise (filtered signal, RMS):"]
-        for ch, uv in self.noise().items():
-            note = ""
-            if not math.isfinite(uv):
-                note = " — no data"
-            elif uv > HIGH_REST_NOISE_UV:
-                note = " — high for rest: check electrode contact, or relax"
-            lines.append(f"  {self.channel_label(ch)}: {uv:.1f} µV{note}")
-        lines.append("The onset detector now uses this baseline.")
+        lines = ["Rest level (filtered signal, RMS):"]
+        for ch, c in self.checks().items():
+            mark = "ok" if c.verdict is Verdict.PASS else "FAIL"
+            lines.append(
+                f"  {self.channel_label(ch)}: {c.rms_uv:.1f} µV, loudest "
+                f"{c.peak_ratio:.1f}× the quiet level — {mark}"
+            )
+        if self.phase == Phase.DONE:
+            lines.append("The onset detector now uses this baseline.")
         return "\n".join(lines)
 
 
@@ -359,15 +451,39 @@ class ReferencePage(_CapturePage):
         values = self.result.values.get("peak_rms_uv", [])
         return dict(zip(self.result.channels, values, strict=False))
 
+    def checks(self) -> dict[int, ReferenceCheck]:
+        kind = self.wiz.ref_setup_page.kind
+        found = check_reference(self.peaks(), self.wiz.rest_page.noise(), kind)
+        return {c.channel: c for c in found}
+
+    def failures(self) -> list[str]:
+        return [
+            f"{self.channel_label(ch)}: {'; '.join(c.reasons)}"
+            for ch, c in self.checks().items()
+            if c.verdict is Verdict.FAIL
+        ]
+
+    def undo(self) -> None:
+        prev = self.wiz._prev_reference
+        channels = list(self.channels)
+
+        def restore(s: LiveSession) -> None:
+            if s.reference is None:
+                return
+            for ch in channels:
+                s.reference[ch] = prev[ch] if prev is not None else np.nan
+            if not np.isfinite(s.reference).any():
+                s.reference = None
+
+        self.wiz.session.post(restore)
+
     def describe(self) -> str:
-        noise = self.wiz.rest_page.noise()
-        lines = ["Peak RMS (250 ms):"]
-        for ch, uv in self.peaks().items():
-            note = ""
-            rest = noise.get(ch)
-            if rest and math.isfinite(rest) and uv < WEAK_REFERENCE_RATIO * rest:
-                note = " — weak, barely above rest: check the electrode or contract harder"
-            lines.append(f"  {self.channel_label(ch)}: {uv:.0f} µV{note}")
+        need = min_reference_snr_db(self.wiz.ref_setup_page.kind)
+        lines = [f"Peak RMS (250 ms); it must clear rest by {need:g} dB:"]
+        for ch, c in self.checks().items():
+            snr = f"{c.snr_db:.0f} dB" if math.isfinite(c.snr_db) else "SNR —"
+            mark = "ok" if c.verdict is Verdict.PASS else "FAIL"
+            lines.append(f"  {self.channel_label(ch)}: {c.peak_uv:.0f} µV, {snr} — {mark}")
         return "\n".join(lines)
 
 
@@ -399,6 +515,9 @@ class ReferenceSetupPage(QtWidgets.QWizardPage):
         layout.addWidget(self.skip)
         layout.addStretch(1)
 
+    def initializePage(self) -> None:  # noqa: N802 (Qt API)
+        self.wiz.request_rest(False)  # the rest step is over: the source may carry on
+
     def _skip_toggled(self, on: bool) -> None:
         self.mvc.setEnabled(not on)
         self.submax.setEnabled(not on)
@@ -412,21 +531,60 @@ class ReferenceSetupPage(QtWidgets.QWizardPage):
 
 
 class SummaryPage(QtWidgets.QWizardPage):
+    """Every channel's numbers and verdict, and the athlete's name: Finish needs both."""
+
     def __init__(self, wiz: CalibrationWizard) -> None:
         super().__init__()
         self.wiz = wiz
-        self.setTitle("Summary")
+        self.setTitle("Summary — check, name, accept")
         self.setFinalPage(True)
         self.text = QtWidgets.QLabel("")
         self.text.setObjectName("summary")
         self.text.setWordWrap(True)
+        self.text.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.text.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.name = QtWidgets.QLineEdit(wiz.athlete if is_athlete_name(wiz.athlete) else "")
+        self.name.setObjectName("athlete_name")
+        self.name.setPlaceholderText("athlete's name (required)")
+        self.name.textChanged.connect(lambda _text: self._update())
+        self.verdict = QtWidgets.QLabel("")
+        self.verdict.setObjectName("summary_verdict")
+        self.verdict.setWordWrap(True)
+        form = QtWidgets.QFormLayout()
+        form.addRow("Save for athlete:", self.name)
         layout = QtWidgets.QVBoxLayout(self)
-        layout.addWidget(self.text)
+        layout.addWidget(_scrolled(self.text), 3)
+        layout.addLayout(form)
+        layout.addWidget(self.verdict)
         layout.addStretch(1)
 
     def initializePage(self) -> None:  # noqa: N802 (Qt API)
-        self.text.setText(self.wiz.summary_text())
+        self.wiz.request_rest(False)
+        self.text.setText(self.wiz.summary_html())
+        self._update()
+
+    def athlete(self) -> str:
+        return self.name.text().strip()
+
+    def problems(self) -> list[str]:
+        """Why Finish is refused: failed checks, then a missing name."""
+        out = list(self.wiz.failures())
+        if not is_athlete_name(self.athlete()):
+            out.append("enter the athlete's name: calibrations are stored per athlete")
+        return out
+
+    def _update(self) -> None:
+        problems = self.problems()
+        if problems:
+            self.verdict.setText("Finish is disabled: " + "; ".join(problems) + ".")
+            self.verdict.setStyleSheet("color: #b00020; font-weight: bold;")
+        else:
+            self.verdict.setText(f"All checks passed. Finish saves this for {self.athlete()}.")
+            self.verdict.setStyleSheet("color: #1b5e20; font-weight: bold;")
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:  # noqa: N802 (Qt API)
+        return not self.problems()
 
     def nextId(self) -> int:  # noqa: N802 (Qt API)
         return -1
@@ -435,13 +593,18 @@ class SummaryPage(QtWidgets.QWizardPage):
 class IntroPage(QtWidgets.QWizardPage):
     def __init__(self, wiz: CalibrationWizard) -> None:
         super().__init__()
-        self.setTitle(f"Calibration for {wiz.athlete}")
+        who = f" for {wiz.athlete}" if is_athlete_name(wiz.athlete) else ""
+        self.setTitle(f"Calibration{who}")
         text = QtWidgets.QLabel(
             "<p>This takes about a minute:</p><ol>"
             f"<li><b>Rest</b> ({wiz.rest_s:g} s): the athlete relaxes so the app learns "
-            "the resting noise of each channel. Onsets are detected against it.</li>"
+            "the resting noise of each channel. Onsets are detected against it; a rest "
+            "with bursts, movement or clipping is refused.</li>"
             f"<li><b>Reference contractions</b> (optional, {wiz.contraction_s:g} s per muscle "
-            "group): a strong hold that scales the traces.</li></ol>"
+            f"group): a strong hold that scales the traces; it must clear rest by "
+            f"{MIN_REFERENCE_SNR_DB:g} dB (MVC) or {MIN_SUBMAX_SNR_DB:g} dB (sub-maximal).</li>"
+            "<li><b>Summary</b>: check every channel, enter the athlete's name, Finish.</li>"
+            "</ol>"
             "<p><b>Before you start:</b> check the electrodes — skin prepared, pads firmly "
             "stuck along the muscle fibres, cables taped so they do not swing, and the live "
             "traces quiet when the athlete is relaxed.</p>"
@@ -449,17 +612,18 @@ class IntroPage(QtWidgets.QWizardPage):
         text.setWordWrap(True)
         text.setObjectName("intro_text")
         layout = QtWidgets.QVBoxLayout(self)
-        layout.addWidget(text)
-        layout.addStretch(1)
+        layout.addWidget(_scrolled(text), 1)
 
 
 class CalibrationWizard(QtWidgets.QWizard):
-    """Calibrate ``session`` for ``athlete``; emits :attr:`calibration_done` on Finish.
+    """Calibrate ``session``; emits :attr:`calibration_done` on Finish.
 
-    Timing attributes (set before the pages run; tests shorten them): ``rest_s`` (rest
-    recording, 5 s), ``countdown_s`` (get-ready countdown before each recording, 3 s; 0 starts
-    at once), ``contraction_s`` (each reference contraction, 5 s), ``tick_ms`` (countdown tick,
-    1000) and ``timeout_margin_s`` (how long beyond the recording to wait for data).
+    ``athlete`` pre-fills the name asked for on the summary page (an empty or placeholder
+    name leaves it empty: Finish then waits for one). Timing attributes (set before the pages
+    run; tests shorten them): ``rest_s`` (rest recording, 5 s), ``countdown_s`` (get-ready
+    countdown before each recording, 3 s; 0 starts at once), ``contraction_s`` (each
+    reference contraction, 5 s), ``tick_ms`` (countdown tick, 1000) and ``timeout_margin_s``
+    (how long beyond the recording to wait for data).
     """
 
     calibration_done = QtCore.pyqtSignal(dict)
@@ -467,7 +631,7 @@ class CalibrationWizard(QtWidgets.QWizard):
     def __init__(
         self,
         session: LiveSession,
-        athlete: str,
+        athlete: str = "",
         store: SettingsStore | None = None,
         parent: QtWidgets.QWidget | None = None,
         *,
@@ -479,7 +643,7 @@ class CalibrationWizard(QtWidgets.QWizard):
         if session.info is None:
             raise ValueError("open the session before calibrating")
         self.session = session
-        self.athlete = athlete
+        self.athlete = athlete.strip()
         self.store = store if store is not None else SettingsStore()
         self.rest_s = rest_s
         self.countdown_s = countdown_s
@@ -488,6 +652,7 @@ class CalibrationWizard(QtWidgets.QWizard):
         self.timeout_margin_s = 10.0
         self.touched = False  # a recording changed the session's calibration
         self.saved: dict[str, Any] | None = None
+        self._resting = False
         # What to put back if the wizard is cancelled after changing the session.
         pipeline = session.pipeline
         self._prev_baseline = pipeline.baseline.calibrated if pipeline is not None else None
@@ -496,6 +661,8 @@ class CalibrationWizard(QtWidgets.QWizard):
         self.setWindowTitle("Calibration")
         self.setObjectName("calibration_wizard")
         self.setOption(QtWidgets.QWizard.WizardOption.NoBackButtonOnStartPage, True)
+        # One look on every platform (the native macOS/Windows styles size pages differently).
+        self.setWizardStyle(QtWidgets.QWizard.WizardStyle.ModernStyle)
         info = session.info
         mapped = sorted(info.roles.items(), key=lambda kv: kv[1])
         self.groups: dict[str, list[int]] = {"glute": [], "lumbar": []}
@@ -514,6 +681,38 @@ class CalibrationWizard(QtWidgets.QWizard):
         self.setPage(ID_REF_LUMBAR, self.ref_pages["lumbar"])
         self.setPage(ID_SUMMARY, self.summary_page)
         self.setStartId(ID_INTRO)
+        self._fit_screen()
+
+    def _fit_screen(self) -> None:
+        # Wide enough that the word-wrapped texts take few lines, never beyond the screen:
+        # the pages scroll their long texts, so 1366x768 shows everything.
+        screen = self.screen()
+        avail = screen.availableGeometry() if screen is not None else QtCore.QRect(0, 0, 1366, 768)
+        width = min(760, avail.width() - 40)
+        height = min(max(self.sizeHint().height(), 600), avail.height() - 60)
+        self.setMinimumSize(min(560, width), min(460, height))
+        self.resize(width, height)
+
+    # -- the source ---------------------------------------------------------------------------
+    def request_rest(self, on: bool) -> None:
+        """Ask the source to rest (the rest step) or to carry on; tells the rest page
+        whether the source obeys or the athlete must be told."""
+        if on == self._resting:
+            return
+        self._resting = on
+        try:
+            obeys = self.session.device.request_rest(on)
+        except Exception as exc:  # a driver's cue must never break the calibration
+            log.warning("the source did not take the rest request: %s", exc)
+            obeys = False
+        if on:
+            note = (
+                "The source was asked to rest: it stops its bursts for this step."
+                if obeys
+                else "Tell the athlete to relax now and stay still until the end."
+            )
+            self.rest_page.source_note.setText(note)
+        log.info("rest requested from the source: %s (obeyed: %s)", on, obeys)
 
     # -- navigation -------------------------------------------------------------------------
     def next_reference_id(self, after: int | None) -> int:
@@ -530,7 +729,19 @@ class CalibrationWizard(QtWidgets.QWizard):
     def references_used(self) -> list[ReferencePage]:
         if self.ref_setup_page.skip.isChecked():
             return []
-        return [p for p in self.ref_pages.values() if p.channels and p.phase == "done"]
+        return [p for p in self.ref_pages.values() if p.channels and p.phase == Phase.DONE]
+
+    def failures(self) -> list[str]:
+        """Why this calibration must not be saved ([] = it may)."""
+        if self.rest_page.phase != Phase.DONE:
+            return ["no accepted rest recording"]
+        out = self.rest_page.failures()
+        if not self.ref_setup_page.skip.isChecked():
+            for page in self.ref_pages.values():
+                if page.channels and page.phase != Phase.DONE:
+                    out.append(f"{page.title().lower()} not accepted")
+                out.extend(page.failures() if page.phase == Phase.DONE else [])
+        return out
 
     def calibration(self) -> dict[str, Any]:
         """The calibration as stored: JSON-friendly, channels keyed by name."""
@@ -540,78 +751,119 @@ class CalibrationWizard(QtWidgets.QWizard):
         rest = self.rest_page
         cal: dict[str, Any] = {
             "version": CALIBRATION_VERSION,
-            "athlete": self.athlete,
+            "athlete": self.summary_page.athlete(),
             "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "source": info.source,
+            **setup_of(info),
             "fs": info.fs,
-            "channel_names": list(names),
-            "roles": {role.value: names[ch] for role, ch in info.roles.items()},
             "dsp": {k: getattr(self.session.settings, k) for k in BASELINE_KEYS},
             "rest": None,
             "reference": None,
         }
-        if rest.result is not None:
+        if rest.result is not None and rest.phase == Phase.DONE:
             cal["rest"] = {
                 "seconds": self.rest_s,
                 "baseline": dict(rest.result.values),
                 "noise_rms_uv": {names[ch]: uv for ch, uv in rest.noise().items()},
+                "checks": {
+                    names[ch]: {
+                        "verdict": c.verdict.value,
+                        "quiet_uv": c.quiet_uv,
+                        "peak_ratio": c.peak_ratio,
+                        "motion_uv": c.motion_uv,
+                    }
+                    for ch, c in rest.checks().items()
+                },
             }
         refs = self.references_used()
         if refs:
             peaks: dict[str, float] = {}
+            snr: dict[str, float] = {}
             for page in refs:
                 peaks.update({names[ch]: uv for ch, uv in page.peaks().items()})
+                snr.update({names[ch]: c.snr_db for ch, c in page.checks().items()})
             cal["reference"] = {
                 "kind": self.ref_setup_page.kind,
                 "seconds": self.contraction_s,
                 "peak_rms_uv": peaks,
+                "snr_db": snr,
+                "min_snr_db": min_reference_snr_db(self.ref_setup_page.kind),
             }
         return cal
 
-    def summary_text(self) -> str:
-        cal = self.calibration()
-        lines = [f"Athlete: {self.athlete}", ""]
-        rest = cal["rest"] or {}
-        noise: dict[str, float] = rest.get("noise_rms_uv", {})
-        ref = cal["reference"]
-        peaks: dict[str, float] = ref["peak_rms_uv"] if ref else {}
+    def summary_html(self) -> str:
+        """The per-channel table of the summary page."""
         info = self.session.info
         assert info is not None
-        for role, ch in info.roles.items():
-            name = info.channel_names[ch]
-            parts = []
-            if name in noise:
-                parts.append(f"rest {noise[name]:.1f} µV")
-            if name in peaks:
-                parts.append(f"reference {peaks[name]:.0f} µV")
-                if noise.get(name, 0) > 0 and peaks[name] > 0:
-                    parts.append(f"SNR {20 * math.log10(peaks[name] / noise[name]):.0f} dB")
-            lines.append(f"{role.label} ({name}): " + (", ".join(parts) or "—"))
-        lines.append("")
-        if ref:
-            kind = "MVC" if ref["kind"] == "mvc" else "sub-maximal"
-            lines.append(f"Reference: {kind}.")
+        rest = self.rest_page.checks()
+        refs: dict[int, ReferenceCheck] = {}
+        for page in self.references_used():
+            refs.update(page.checks())
+        rows = []
+        for role, ch in sorted(info.roles.items(), key=lambda kv: kv[1]):
+            r = rest.get(ch)
+            ref = refs.get(ch)
+            reasons = [*(r.reasons if r else ("no rest recording",)), *(ref.reasons if ref else ())]
+            ok = not reasons
+            verdict = (
+                '<span style="color:#1b5e20"><b>pass</b></span>'
+                if ok
+                else '<span style="color:#b00020"><b>FAIL</b></span>: '
+                + html.escape("; ".join(reasons))
+            )
+            cells = [
+                html.escape(f"{role.label} ({info.channel_names[ch]})"),
+                f"{r.rms_uv:.1f}" if r else "—",
+                f"{ref.peak_uv:.0f}" if ref else "—",
+                f"{ref.snr_db:.0f}" if ref and math.isfinite(ref.snr_db) else "—",
+                verdict,
+            ]
+            rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        head = "".join(
+            f"<th align='left'>{h}</th>"
+            for h in ("Channel", "Rest µV RMS", "Reference µV", "SNR dB", "Result")
+        )
+        ref_pages = self.references_used()
+        if ref_pages:
+            kind = "MVC" if self.ref_setup_page.kind == "mvc" else "sub-maximal"
+            need = min_reference_snr_db(self.ref_setup_page.kind)
+            ref_note = f"Reference: {kind}; it must clear rest by {need:g} dB."
         else:
-            lines.append("No reference contraction: traces scale to the recent signal.")
-        lines.append("Press Finish to save this calibration for the athlete.")
-        return "\n".join(lines)
+            ref_note = "No reference contraction: traces scale to the recent signal."
+        return (
+            f"<table cellspacing='0' cellpadding='4' border='1'><tr>{head}</tr>"
+            + "".join(rows)
+            + f"</table><p>Rest: {self.rest_s:g} s. {html.escape(ref_note)}</p>"
+        )
+
+    def summary_text(self) -> str:
+        """The summary as plain text (the log; what the page shows as a table)."""
+        doc = QtGui.QTextDocument()
+        doc.setHtml(self.summary_html())
+        return doc.toPlainText()
 
     # -- finish / cancel ------------------------------------------------------------------
     def accept(self) -> None:
+        problems = self.summary_page.problems()
+        if problems:  # Finish is disabled then; this guards a programmatic accept()
+            log.warning("calibration not saved: %s", "; ".join(problems))
+            self.summary_page._update()
+            return
         cal = self.calibration()
         try:
-            self.store.save_calibration(self.athlete, cal)
+            self.store.save_calibration(cal["athlete"], cal)
         except Exception:  # saving must not lose the session's calibration
-            log.exception("could not save the calibration for %s", self.athlete)
+            log.exception("could not save the calibration for %s", cal["athlete"])
         self.saved = cal
         for page in self.capture_pages():
             page.cancel()
+        self.request_rest(False)
         self.calibration_done.emit(cal)
         super().accept()
 
     def reject(self) -> None:
         for page in self.capture_pages():
             page.cancel()
+        self.request_rest(False)
         if self.touched:
             # Put the session back as it was before the wizard.
             self.session.set_baseline(self._prev_baseline)

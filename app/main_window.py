@@ -129,6 +129,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.onset_editor.changed.connect(self.correct_onset)
         self.replay_bar.seek_requested.connect(self.seek)
         self._build_status()
+        self._build_calibration_badge()
         self._build_actions()
         self.source_panel.connect_requested.connect(self.connect_source)
         self.source_panel.start_requested.connect(self.start)
@@ -410,16 +411,74 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_state_strip()
 
     def _reuse_calibration(self) -> None:
-        """Apply the athlete's stored calibration when it fits this stream and settings."""
-        assert self.ctl is not None
-        cal = self.store.load_calibration(self.athlete_id)
+        """The athlete's stored calibration: applied when it matches this source, mapping and
+        is fresh, otherwise offered (Use / Don't use); never applied unseen -- the badge
+        always shows what is in use. Nothing is looked up under the placeholder name."""
+        from app.settings_store import is_athlete_name
+        from devices.session.calibration import reuse_concerns
+
+        ctl = self.ctl
+        assert ctl is not None and ctl.info is not None
+        self.calibration_badge.set_calibration(None)
+        name = self.source_panel.athlete.text().strip()
+        cal = self.store.load_calibration(name) if is_athlete_name(name) else None
         if not cal:
             return
+        concerns = reuse_concerns(cal, ctl.info)
+        if not concerns:
+            self._apply_stored_calibration(cal)
+            return
+        from app.calibration_badge import describe
+
+        box = QtWidgets.QMessageBox(self)
+        box.setObjectName("calibration_offer")
+        box.setIcon(QtWidgets.QMessageBox.Icon.Question)
+        box.setWindowTitle("Stored calibration")
+        box.setText(f"Use the stored {describe(cal)}?")
+        box.setInformativeText(
+            "It may not fit this session: " + "; ".join(concerns) + ". Without it, onsets "
+            "are judged against the adaptive baseline; you can also calibrate again (Ctrl+K)."
+        )
+        use = box.addButton("Use", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Don't use", QtWidgets.QMessageBox.ButtonRole.RejectRole)
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(button: QtWidgets.QAbstractButton | None) -> None:
+            if self.ctl is not ctl:
+                return  # the source changed while the question was open
+            if button is use:
+                self._apply_stored_calibration(cal)
+            else:
+                self.calibration_badge.set_calibration(None, "stored calibration declined")
+                self._say(f"stored calibration of {name} not used", 8000)
+
+        box.buttonClicked.connect(answered)
+        box.open()  # window-modal, not blocking: the stream runs on meanwhile
+
+    def _apply_stored_calibration(self, cal: dict) -> None:
+        assert self.ctl is not None
         why = self.ctl.apply_calibration(cal)
         if why is None:
-            self._say(f"calibration of {self.athlete_id} reused", 5000)
+            self.calibration_badge.set_calibration(cal)
+            self._say(f"calibration of {cal.get('athlete')} reused", 5000)
         else:
+            self.calibration_badge.set_calibration(None, f"stored calibration not usable: {why}")
             self._say(f"stored calibration not used: {why}", 8000)
+
+    def _build_calibration_badge(self) -> None:
+        from app.calibration_badge import CalibrationBadge
+
+        self.calibration_badge = CalibrationBadge()
+        self.calibration_badge.clear_requested.connect(self._clear_calibration)
+        bar = self.statusBar()
+        assert bar is not None
+        bar.addPermanentWidget(self.calibration_badge)
+
+    def _clear_calibration(self) -> None:
+        if self.ctl is not None:
+            self.ctl.clear_calibration()
+        self.calibration_badge.set_calibration(None, "cleared")
+        self._say("calibration cleared", 5000)
 
     @property
     def athlete_id(self) -> str:
@@ -941,14 +1000,19 @@ class MainWindow(QtWidgets.QMainWindow):
 
         if self.session is None:
             return
-        wiz = CalibrationWizard(self.session, self.athlete_id, store=self.store, parent=self)
+        name = self.source_panel.athlete.text().strip()  # the wizard asks when it is none
+        wiz = CalibrationWizard(self.session, name, store=self.store, parent=self)
         wiz.calibration_done.connect(self._calibrated)
         wiz.open()
 
     def _calibrated(self, result: dict) -> None:
         if self.ctl is not None:
             self.ctl.calibration_changed(result)  # the recording keeps the new calibration
-        self._say(f"calibration of {self.athlete_id} stored", 5000)
+        self.calibration_badge.set_calibration(result)
+        name = str(result.get("athlete", ""))
+        if self.source_panel.athlete.text().strip() != name:
+            self.source_panel.athlete.setText(name)  # the session is that athlete's now
+        self._say(f"calibration of {name} stored", 5000)
 
     def show_about(self) -> None:
         import platform

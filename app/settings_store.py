@@ -36,6 +36,16 @@ _MAPPINGS = "mappings"
 _CALIBRATIONS = "calibrations"
 
 
+#: the source panel's placeholder athlete id: never a name calibrations are stored under
+DEFAULT_ATHLETE = "athlete"
+
+
+def is_athlete_name(name: str) -> bool:
+    """True for a name a user entered (not empty, not the placeholder)."""
+    text = name.strip()
+    return bool(text) and text.casefold() != DEFAULT_ATHLETE
+
+
 @dataclass(frozen=True)
 class GuiPrefs:
     """GUI preferences (not DSP): what the screens show and how the cues sound."""
@@ -279,7 +289,11 @@ class SettingsStore:
         self._sync()
 
     # -- calibrations -----------------------------------------------------------------------
+    # Stored per athlete, and only under a name somebody typed: a calibration saved under the
+    # source panel's placeholder "athlete" would be reused for whoever trains next.
     def load_calibration(self, athlete: str) -> dict[str, Any] | None:
+        if not is_athlete_name(athlete):
+            return None
         key = self._key(_CALIBRATIONS, athlete)
         try:
             data = self._get(key)
@@ -294,5 +308,8 @@ class SettingsStore:
         return data
 
     def save_calibration(self, athlete: str, cal: dict[str, Any]) -> None:
+        """Store ``cal`` for ``athlete``; ValueError for an empty or placeholder name."""
+        if not is_athlete_name(athlete):
+            raise ValueError(f"not an athlete name: {athlete!r} (enter the athlete's name)")
         self._set(self._key(_CALIBRATIONS, athlete), cal)
         self._sync()

@@ -6,7 +6,7 @@ long: it returns the samples that have arrived, or ``None``. A gap (samples the 
 shows as a jump in ``Chunk.start``; a consumer never sees the same index twice.
 
 What a caller may ask of any device is declared here (``link_state``, ``finished``,
-``counters``, ``replay``), so the session and the window never probe a driver with
+``counters``, ``replay``, ``request_rest``), so the session and the window never probe a driver with
 ``hasattr``. A source that replays a file also implements :class:`Replay`, its transport.
 """
 
@@ -71,6 +71,13 @@ class Device(abc.ABC):
     def replay(self) -> Replay | None:
         """The transport of a source that replays a recording; ``None`` for live devices."""
         return None
+
+    def request_rest(self, on: bool) -> bool:
+        """Ask the source's athlete to relax (``on``) or to carry on; True if the source
+        obeys it. A hardware amplifier cannot (the default: False, nothing happens) -- the
+        person is told on screen instead; a simulated athlete can. Safe to call from any
+        thread: a driver applies it between reads."""
+        return False
 
     def __enter__(self) -> Device:
         self.open()

@@ -76,6 +76,7 @@ class SimulatorDevice(Device):
         self._t0 = 0.0
         self._pos = 0
         self._markers: list[Marker] = []
+        self._rest_wanted = False  # set by any thread, applied by read() between chunks
 
     def open(self) -> StreamInfo:
         self._sim = EmgSimulator(self.config)
@@ -117,10 +118,18 @@ class SimulatorDevice(Device):
             target = self._pos + self._chunk_n
         return min(target, self._total) if self._total is not None else target
 
+    def request_rest(self, on: bool) -> bool:
+        """The simulated athlete relaxes: no bursts from the next chunk on (see
+        :meth:`EmgSimulator.set_rest`); ``False`` goes back to the reps."""
+        self._rest_wanted = bool(on)
+        return True
+
     def read(self) -> Chunk | None:
         if not self._running or self._sim is None:
             return None
         sim = self._sim
+        if sim.resting != self._rest_wanted:
+            sim.set_rest(self._rest_wanted)
         target = self._target()
         while self._pos < target:
             drops = sim.dropouts(self._pos, target)

@@ -346,6 +346,13 @@ class SessionController:
             self.calibration_changed(cal)
         return why
 
+    def clear_calibration(self) -> None:
+        """Take the calibration off the session (adaptive baseline again; recorded)."""
+        from devices.session.calibration import clear_calibration
+
+        clear_calibration(self.session)
+        self.calibration_changed(None)
+
     def calibration_changed(self, calibration: Mapping[str, Any] | None) -> None:
         """A calibration was made or applied: it goes with the recording from now on."""
         self.calibration = None if calibration is None else dict(calibration)

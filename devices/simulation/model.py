@@ -64,6 +64,9 @@ COUNTER = "counter"
 BLOCK = 4096
 MAX_CHANNELS = 16
 ORDER_THRESHOLD_MS = 20.0
+#: after a rest request ends, the next rep starts this much later (a reaction to "go": a
+#: verbal cue takes a few hundred ms to turn into movement)
+RESUME_S = 0.5
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
 _ROLE_GROUP: dict[Role, str] = {
@@ -593,6 +596,13 @@ class EmgSimulator:
         self.position = 0  # samples handed out by generate()
         self._sat_open: list[int | None] = [None] * self._n_emg
         self._sat_spans: list[tuple[int, int, int]] = []
+        # What the current block was made of, so that a rest request can re-render the part
+        # not yet handed out (see set_rest): the unit carrier, the activation and (with a
+        # rail) the signal before clipping.
+        self._blk_carrier: FloatArray | None = None
+        self._blk_env: FloatArray | None = None
+        self._blk_unclipped: FloatArray | None = None
+        self.resting = False
 
     # ---------------------------------------------------------------- static parameters
 
@@ -781,7 +791,9 @@ class EmgSimulator:
         idx = np.arange(i0, i1)
         t = idx / self.fs
         emg = self._carrier()
-        emg *= self._activation(i0, i1, t)
+        self._blk_carrier = emg.copy()
+        self._blk_env = self._activation(i0, i1, t)
+        emg *= self._blk_env
         emg *= self._plateau
         if self._noise.any():
             emg += self._noise_floor()
@@ -793,6 +805,7 @@ class EmgSimulator:
         if self._lead_off:
             emg[:, self._lead_off] = 0.0
         if self.config.rail_uv is not None:
+            self._blk_unclipped = emg.copy()
             np.clip(emg, -self.config.rail_uv, self.config.rail_uv, out=emg)
             self._track_saturation(emg, i0)
         self._produced = i1
@@ -919,6 +932,58 @@ class EmgSimulator:
             self._buf_pos += take
         self.position += n_samples
         return out
+
+    def set_rest(self, on: bool) -> None:
+        """The simulated athlete relaxes (``on``) or goes back to doing reps, from the next
+        sample :meth:`generate` hands out -- what a coach's "relax now" does.
+
+        Relaxing: reps not yet begun are dropped (from the signal, the markers and the truth),
+        and the muscles of a rep in progress decay now with their own decay times; a muscle
+        of it that had not fired yet does not fire. No rep starts while resting. Back to
+        work: the next rep starts :data:`RESUME_S` later. Noise, hum, wander, ECG and motion
+        transients go on unchanged (they are not voluntary). The samples already produced
+        but not handed out are re-rendered with the new activation; the saturation truth of
+        those samples is not re-tracked (a rail and a rest request together are not needed
+        by anything). Deterministic for a seed and the sample positions of the requests.
+        """
+        if on == self.resting:
+            return
+        self.resting = on
+        t = self.position / self.fs
+        reps = self._reps
+        if on:
+            keep = bisect.bisect_left(self._rep_starts, t)
+            del reps.events[keep:]
+            del self._rep_starts[keep:]
+            for rep in reps.events[-1:]:
+                if rep.end <= t:
+                    continue
+                rep.bursts = [b for b in rep.bursts if b.onset < t]
+                for b in rep.bursts:
+                    b.decay_start = min(b.decay_start, t)
+                rep.end = max(b.offset for b in rep.bursts)
+            reps._next_t = math.inf
+        else:
+            reps._next_t = t + RESUME_S
+        self._rerender()
+
+    def _rerender(self) -> None:
+        """Recompute the activation of the buffered samples not handed out yet."""
+        if self._blk_carrier is None or self._blk_env is None or self._buf_pos >= len(self._buf):
+            return
+        i0 = self._produced - BLOCK
+        k = self._buf_pos
+        t = np.arange(i0 + k, self._produced) / self.fs
+        env = self._activation(i0 + k, self._produced, t)
+        delta = self._blk_carrier[k:] * (env - self._blk_env[k:]) * self._plateau
+        self._blk_env[k:] = env
+        cols = slice(0, self._n_emg)
+        if self.config.rail_uv is not None and self._blk_unclipped is not None:
+            self._blk_unclipped[k:] += delta
+            rail = self.config.rail_uv
+            self._buf[k:, cols] = np.clip(self._blk_unclipped[k:], -rail, rail)
+        else:
+            self._buf[k:, cols] += delta
 
     def skip(self, n_samples: int) -> None:
         """Advance without returning samples (they are still computed, for continuity)."""
