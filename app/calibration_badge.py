@@ -1,4 +1,4 @@
-"""The status bar's calibration badge: which calibration the detector uses, always visible.
+"""The calibration badge of the state strip: which calibration the detector uses, always visible.
 
 A wrong calibration gives wrong feedback without any other sign, so the window never applies
 or keeps one silently: the badge names the athlete and the time it was made, or says that the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PyQt6 import QtCore, QtWidgets
+from PyQt6 import QtCore, QtGui, QtWidgets
 
 from devices.session.calibration import created_at
 
@@ -23,6 +23,34 @@ def describe(cal: dict[str, Any]) -> str:
     return f"calibration: {cal.get('athlete') or '?'}, {stamp}"
 
 
+class _ElidingLabel(QtWidgets.QLabel):
+    """A label that may be narrower than its text (then drawn elided at the end, the whole
+    text in :meth:`text` and the badge's tooltip): the badge shares the state strip at
+    1366 px with LIVE/REPLAY, PAUSED, RAW and REC and must not set the window's width."""
+
+    MIN_PX = 90
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt API)
+        hint = super().minimumSizeHint()
+        hint.setWidth(min(hint.width(), self.MIN_PX))
+        return hint
+
+    def shown_text(self) -> str:
+        return self.fontMetrics().elidedText(
+            self.text(), QtCore.Qt.TextElideMode.ElideRight, max(0, self.width())
+        )
+
+    def paintEvent(self, event: QtGui.QPaintEvent | None) -> None:  # noqa: N802 (Qt API)
+        shown = self.shown_text()
+        if shown == self.text():
+            super().paintEvent(event)
+            return
+        painter = QtGui.QPainter(self)
+        painter.setPen(self.palette().color(QtGui.QPalette.ColorRole.WindowText))
+        painter.drawText(self.rect(), int(self.alignment()), shown)
+        painter.end()
+
+
 class CalibrationBadge(QtWidgets.QFrame):
     """Shows the calibration in use; :attr:`clear_requested` when its Clear is pressed."""
 
@@ -32,7 +60,13 @@ class CalibrationBadge(QtWidgets.QFrame):
         super().__init__(parent)
         self.setObjectName("calibration_badge")
         self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
-        self.label = QtWidgets.QLabel(NO_CALIBRATION)
+        self.label = _ElidingLabel(NO_CALIBRATION)
+        self.label.setSizePolicy(
+            QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Preferred
+        )
+        self.label.setAlignment(
+            QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter
+        )
         self.label.setObjectName("calibration_badge_text")
         self.clear_button = QtWidgets.QToolButton()
         self.clear_button.setObjectName("calibration_clear")

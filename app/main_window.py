@@ -470,9 +470,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.calibration_badge = CalibrationBadge()
         self.calibration_badge.clear_requested.connect(self._clear_calibration)
-        bar = self.statusBar()
-        assert bar is not None
-        bar.addPermanentWidget(self.calibration_badge)
+        # in the state strip, beside LIVE/REC: which calibration judges the reps is state
+        # the technician must see at all times (the status bar has no room left at 1366 px)
+        self.add_state_widget(self.calibration_badge)
 
     def _clear_calibration(self) -> None:
         if self.ctl is not None:

@@ -603,6 +603,7 @@ class EmgSimulator:
         self._blk_env: FloatArray | None = None
         self._blk_unclipped: FloatArray | None = None
         self.resting = False
+        self._due_after_rest = 0.0  # when the next rep was due as the rest began
 
     # ---------------------------------------------------------------- static parameters
 
@@ -953,6 +954,9 @@ class EmgSimulator:
         reps = self._reps
         if on:
             keep = bisect.bisect_left(self._rep_starts, t)
+            # the athlete's own schedule (a lead-in, the rest between reps) still holds after
+            # the rest: no rep comes earlier than it would have
+            self._due_after_rest = min([*self._rep_starts[keep:], reps._next_t])
             del reps.events[keep:]
             del self._rep_starts[keep:]
             for rep in reps.events[-1:]:
@@ -964,7 +968,7 @@ class EmgSimulator:
                 rep.end = max(b.offset for b in rep.bursts)
             reps._next_t = math.inf
         else:
-            reps._next_t = t + RESUME_S
+            reps._next_t = max(t + RESUME_S, self._due_after_rest)
         self._rerender()
 
     def _rerender(self) -> None:
