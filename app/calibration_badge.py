@@ -13,14 +13,14 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 
 from devices.session.calibration import created_at
 
-NO_CALIBRATION = "no calibration — using adaptive baseline"
+NO_CALIBRATION = "no calibration"  # (the tooltip: an adaptive baseline is in use)
 
 
 def describe(cal: dict[str, Any]) -> str:
-    """``"calibration: anna, 01 Dec 14:05"`` (local time) for a stored calibration."""
+    """``"calibrated: anna, 01 Dec 14:05"`` (local time) for a stored calibration."""
     when = created_at(cal)
     stamp = when.astimezone().strftime("%d %b %H:%M") if when is not None else "date unknown"
-    return f"calibration: {cal.get('athlete') or '?'}, {stamp}"
+    return f"calibrated: {cal.get('athlete') or '?'}, {stamp}"
 
 
 class _ElidingLabel(QtWidgets.QLabel):

@@ -53,6 +53,16 @@ def side_text(name: str, side: SideResult, rep: RepResult) -> str:
     is pending, not "undetermined"."""
     if side.lag_ms is None and rep.lag_ms is None and rep.lag_below_ms is not None:
         return f"{name}: glute not yet fired"
+    if side.lag_ms is None and not rep.reason:
+        # a side without a lag in a rep judged whole: say which muscle gave no onset
+        suffix = "_l" if name == "left" else "_r"
+        missing = [
+            "glute" if role.is_glute else "lumbar"
+            for role, index in rep.onsets.items()
+            if role.value.endswith(suffix) and index is None
+        ]
+        if missing:
+            return f"{name}: no {' or '.join(missing)} onset"
     lag = "—" if side.lag_ms is None else f"{side.lag_ms:+.0f} ms"
     return f"{name}: {side.order.replace('_', ' ')} ({lag})"
 

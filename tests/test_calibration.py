@@ -374,7 +374,7 @@ def test_badge_shows_athlete_and_time_and_clear_removes_it(
     wiz = calibrate_in_window(qtbot, win)
     assert wiz.saved is not None
     made = datetime.datetime.fromisoformat(wiz.saved["created"]).astimezone()
-    assert badge.label.text() == f"calibration: maria, {made:%d %b %H:%M}"
+    assert badge.label.text() == f"calibrated: maria, {made:%d %b %H:%M}"
     assert badge.clear_button.isVisible()
     session = win.session
     assert session is not None and session.pipeline is not None
@@ -425,7 +425,7 @@ def test_old_calibration_is_offered_and_use_applies_it(qtbot: QtBot, store: Sett
     answer(box, "Use")
     win.session.pump(0.1)
     assert win.session.pipeline.baseline.calibrated is not None
-    assert win.calibration_badge.label.text().startswith("calibration: maria, ")
+    assert win.calibration_badge.label.text().startswith("calibrated: maria, ")
 
 
 def test_matching_fresh_calibration_is_applied_and_shown(
@@ -437,7 +437,7 @@ def test_matching_fresh_calibration_is_applied_and_shown(
     assert win.findChild(QtWidgets.QMessageBox, "calibration_offer") is None
     assert win.session is not None and win.session.pipeline is not None
     assert win.session.pipeline.baseline.calibrated is not None
-    assert win.calibration_badge.label.text().startswith("calibration: maria, ")
+    assert win.calibration_badge.label.text().startswith("calibrated: maria, ")
 
 
 def test_nothing_is_reused_under_the_placeholder_name(qtbot: QtBot, store: SettingsStore) -> None:

@@ -100,3 +100,17 @@ def test_jsonl_final_lags_equal_analyze(tmp_path: Path) -> None:
     # every lumbar-first rep has its lag at its end, even those decided before a glute fired
     assert all(finals[r["index"] + 1]["lag_ms"] is not None for r in lumbar)
     assert any(d["lag_ms"] is None and d["lag_below_ms"] == -20.0 for d in decided)
+
+
+def test_a_side_without_a_lag_says_which_onset_is_missing() -> None:
+    from app.review import side_text, verdict_lag_text
+    from dsp.contract import Role
+    from dsp.reps import GLUTE_FIRST, UNDETERMINED, RepResult, SideResult
+
+    onsets = {Role.GLUTE_L: 100, Role.GLUTE_R: 102, Role.LUMBAR_L: None, Role.LUMBAR_R: 400}
+    rep = RepResult(4, 100, onsets, 150.0, GLUTE_FIRST, SideResult(None, UNDETERMINED),
+                    SideResult(149.0, GLUTE_FIRST), 420)
+    assert rep.left is not None and rep.right is not None
+    assert side_text("left", rep.left, rep) == "left: no lumbar onset"
+    assert side_text("right", rep.right, rep) == "right: glute first (+149 ms)"
+    assert verdict_lag_text(rep) == "+150 ms"
