@@ -61,6 +61,8 @@ def side_text(name: str, side: SideResult, rep: RepResult) -> str:
             for role, index in rep.onsets.items()
             if role.value.endswith(suffix) and index is None
         ]
+        if missing and rep.end is None:  # decided; the rep's end may still bring it
+            return f"{name}: {' and '.join(missing)} not yet fired"
         if missing:
             return f"{name}: no {' or '.join(missing)} onset"
     lag = "—" if side.lag_ms is None else f"{side.lag_ms:+.0f} ms"

@@ -103,6 +103,8 @@ def test_jsonl_final_lags_equal_analyze(tmp_path: Path) -> None:
 
 
 def test_a_side_without_a_lag_says_which_onset_is_missing() -> None:
+    from dataclasses import replace
+
     from app.review import side_text, verdict_lag_text
     from dsp.contract import Role
     from dsp.reps import GLUTE_FIRST, UNDETERMINED, RepResult, SideResult
@@ -111,6 +113,8 @@ def test_a_side_without_a_lag_says_which_onset_is_missing() -> None:
     rep = RepResult(4, 100, onsets, 150.0, GLUTE_FIRST, SideResult(None, UNDETERMINED),
                     SideResult(149.0, GLUTE_FIRST), 420)
     assert rep.left is not None and rep.right is not None
-    assert side_text("left", rep.left, rep) == "left: no lumbar onset"
+    assert side_text("left", rep.left, rep) == "left: lumbar not yet fired"  # as decided
+    ended = replace(rep, end=900)
+    assert side_text("left", rep.left, ended) == "left: no lumbar onset"  # at its end
     assert side_text("right", rep.right, rep) == "right: glute first (+149 ms)"
     assert verdict_lag_text(rep) == "+150 ms"
