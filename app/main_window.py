@@ -500,8 +500,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.source_panel.show_mapping(info, self._device_id)
         self.source_panel.set_state(f"connected: {info.source or 'device'} at {info.fs:g} Hz")
         self.order_panel.tally = ctl.tally
-        self.order_panel.history.show_reps([])
-        self.order_panel.update_counts()
+        self.order_panel.reset()
+        self.state_strip.clock.setText("")
         if self.athlete_view is not None:
             self.athlete_view.tally = ctl.tally
             self.athlete_view.reset()
@@ -550,8 +550,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.rep_table.reset(fs)
         self.signal_check.table.setRowCount(0)  # the previous source's electrodes
         self.order_panel.tally = self.tally
-        self.order_panel.history.show_reps([])
-        self.order_panel.update_counts()
+        self.order_panel.reset()
+        self.state_strip.clock.setText("")  # no stream yet: no time of one
+        if self.athlete_view is not None:
+            self.athlete_view.reset()
         if self._start_when_discovered:  # Start (or autostart) came before the look ended
             self._start_when_discovered = False
             choice = self.source_panel.mapped_choice()
@@ -669,7 +671,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._set_status("state", f"device: {state.value}")
         self._update_state_strip()
         if state not in (SessionState.STREAMING, SessionState.PAUSED):
-            for key in ("rate", "latency", "fps"):
+            for key in ("rate", "latency", "fps", "buffer"):
                 self._set_status(key, "")
         if state == SessionState.STREAMING:
             self.source_panel.set_state("streaming")

@@ -66,6 +66,11 @@ class VerdictLabel(QtWidgets.QLabel):
     def _paint(self, bg: str, fg: str = "white") -> None:
         self.setStyleSheet(f"QLabel {{ background: {bg}; color: {fg}; border-radius: 8px; }}")
 
+    def reset(self) -> None:
+        self.order = None
+        self.setText("waiting for a rep…")
+        self._paint("#bdc3c7", "#2c3e50")
+
     def show_verdict(self, order: str, lag: str = "—") -> None:
         """``lag`` as :func:`app.review.verdict_lag_text` words it ("—": none)."""
         self.order = order
@@ -116,6 +121,13 @@ class TimingBar(pg.PlotWidget):
         self.getPlotItem().setYRange(-0.6, len(roles) - 0.4)
         lo = min([0.0, *x0]) - 30
         self.getPlotItem().setXRange(lo, 300, padding=0)
+
+
+    def clear_rep(self) -> None:
+        # (not "clear": pyqtgraph's PlotWidget binds its plot's clear() on each instance)
+        self.roles = []
+        self._bars.setOpts(x0=[], y=[], width=[], height=0.6, brushes=[])
+        self.getPlotItem().getAxis("left").setTicks([[]])
 
 
 class LagHistory(pg.PlotWidget):
@@ -191,6 +203,15 @@ class FiringOrderPanel(QtWidgets.QWidget):
             need = label.heightForWidth(width) if label.text() else 0
             if need > 0 and label.minimumHeight() != need:
                 label.setMinimumHeight(need)
+
+    def reset(self) -> None:
+        """A new source or file: nothing of the previous session stays on show."""
+        self._shown = -1
+        self.verdict.reset()
+        self.detail.setText("")
+        self.timing.clear_rep()
+        self.history.show_reps([])
+        self.update_counts()
 
     def show_final(self, rep: RepResult, fs: float) -> None:
         """A rep's final record (at its end): onsets that came after the verdict fill in its

@@ -279,3 +279,28 @@ def test_a_window_opened_on_a_serial_board_looks_then_starts(
     assert win.ctl.info is not None and len(win.ctl.info.roles) == 4
     qtbot.waitUntil(lambda: win.session is not None and win.session.stats.samples > 300)
     win.close()
+
+
+def test_nothing_of_the_previous_source_stays_on_show(
+    qtbot, store: SettingsStore, ports: VirtualPorts, board: Board
+) -> None:
+    """Reps of the simulator on show, then Connect a board: the banner, timing bars, lag
+    history, counts, clock and the athlete view start empty (they showed the old verdict)."""
+    win = MainWindow(store, source=SIM, threaded=False, recordings_dir=None)
+    qtbot.addWidget(win)
+    win.show()
+    win.act_athlete.trigger()
+    assert win.ctl is not None and win.athlete_view is not None
+    for _ in range(40):
+        win.ctl.session.pump(0.25)
+        win.refresh()
+    assert win.tally.reps and win.order_panel.verdict.order is not None
+    assert win.state_strip.clock.text() and win.athlete_view.order is not None
+    pick_serial(win, ports.host)
+    click_connect(qtbot, win)
+    panel = win.order_panel
+    assert panel.verdict.order is None and panel.verdict.text() == "waiting for a rep…"
+    assert panel.detail.text() == "" and panel.timing.roles == []
+    assert "0" in panel.counts.text() or panel.counts.text() == ""
+    assert win.state_strip.clock.text() == ""
+    assert win.athlete_view.order is None
