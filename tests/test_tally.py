@@ -38,3 +38,18 @@ def test_counts_percent_and_streak() -> None:
     assert t.streak == 2
     assert t.side_counts("left")["glute_first"] == 4 and t.side_counts("right")["glute_first"] == 0
     assert RepTally().percent(RepTally().session) is None
+
+
+def test_a_side_pending_at_the_decision_is_not_undetermined() -> None:
+    from dataclasses import replace
+
+    t = RepTally()
+    decided = RepResult(0, 100, {Role.GLUTE_L: 100, Role.LUMBAR_L: None}, 120.0, "glute_first",
+                        SideResult(None, "undetermined"), SideResult(120.0, "glute_first"), 400)
+    t.add(decided)
+    assert t.side_counts("left")["undetermined"] == 0  # waiting for the left lumbar
+    assert t.side_counts("right")["glute_first"] == 1
+    t.add(replace(decided, end=900, left=SideResult(90.0, "glute_first")))  # its final record
+    assert t.side_counts("left")["glute_first"] == 1
+    t.add(replace(decided, start=2000, end=2500))  # ended without a left lumbar onset
+    assert t.side_counts("left")["undetermined"] == 1

@@ -64,5 +64,14 @@ class RepTally:
         return n
 
     def side_counts(self, side: str) -> dict[str, int]:
-        results = [getattr(r, side) for r in self.reps if getattr(r, side) is not None]
+        """Verdicts of one side. A side still waiting for its onset in a rep decided as a
+        whole (the rep has not ended) is not counted yet: it is pending, not undetermined."""
+        results = []
+        for r in self.reps:
+            s = getattr(r, side)
+            if s is None:
+                continue
+            pending = r.end is None and s.lag_ms is None and r.order != UNDETERMINED
+            if not pending:
+                results.append(s)
         return {o: sum(s.order == o for s in results) for o in ORDERS}
