@@ -43,3 +43,19 @@ def test_values_in_range_are_used(tmp_path: Path) -> None:
 
     settings = json.loads(proc.stdout)["settings"]
     assert (settings["k_on"], settings["min_on_ms"], settings["tolerance_ms"]) == (3.5, 25.0, 0.0)
+
+
+SCALE_BAD = [("--adc-bits", "99"), ("--adc-bits", "nan"), ("--gain", "0"), ("--gain", "nan"),
+             ("--gain", "inf"), ("--vref", "0"), ("--vref", "1e308"), ("--amp-gain", "0"),
+             ("--amp-gain", "-3"), ("--offset", "inf")]
+
+
+@pytest.mark.parametrize(("flag", "value"), SCALE_BAD)
+def test_out_of_range_serial_scale(flag: str, value: str) -> None:
+    extra = ["--vref", "5"] if flag == "--adc-bits" else []
+    extra = ["--adc-bits", "10"] if flag == "--vref" else extra
+    proc = _cli("live", "--source", "serial", "--port", "/dev/null", "--fs", "1000",
+                "--channels", "glute_l=ch1,lumbar_l=ch2", flag, value, *extra)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and flag in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +48,32 @@ def bounded(lo: float, hi: float, unit: str = "", *, low_open: bool = False) -> 
         if not ok:
             span = f"{'more than ' if low_open else ''}{lo:g} to {hi:g}{unit}"
             raise argparse.ArgumentTypeError(f"{text} is out of range: give {span}")
+        return value
+
+    return parse
+
+
+def nonzero_finite(text: str) -> float:
+    """argparse type: a finite number other than 0 (a scale factor; negative inverts)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value == 0 or abs(value) > 1e9:
+        raise argparse.ArgumentTypeError(f"{text} is not usable: give a finite number, not 0")
+    return value
+
+
+def int_between(lo: int, hi: int) -> Any:
+    """argparse type: a whole number in [lo, hi]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{text} is out of range: give {lo} to {hi}")
         return value
 
     return parse

@@ -6,7 +6,13 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from app.cli import CliError
-from app.commands.common import parse_role_map, sampling_rate
+from app.commands.common import (
+    bounded,
+    int_between,
+    nonzero_finite,
+    parse_role_map,
+    sampling_rate,
+)
 from devices.simulation.presets import PRESETS
 
 if TYPE_CHECKING:
@@ -61,11 +67,24 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--protocol", choices=["text", "fob1"], default="text", help="wire protocol")
     g.add_argument("--baud", type=int, default=115200, help="baud rate (default 115200)")
     g.add_argument("--seq", action="store_true", help="text: first field is a sample counter")
-    g.add_argument("--gain", type=float, help="scale: microvolts per ADC count")
-    g.add_argument("--offset", type=float, help="scale: ADC count of 0 V (subtracted first)")
-    g.add_argument("--adc-bits", type=int, help="scale: ADC resolution in bits")
-    g.add_argument("--vref", type=float, help="scale: ADC reference voltage (V)")
-    g.add_argument("--amp-gain", type=float, help="scale: analogue front-end gain")
+    # (the window's scale fields take the same ranges: 8-24 bits, a reference up to 10 V)
+    g.add_argument(
+        "--gain", type=nonzero_finite, help="scale: microvolts per ADC count (not 0)"
+    )
+    g.add_argument(
+        "--offset", type=bounded(-1e9, 1e9), help="scale: ADC count of 0 V (subtracted first)"
+    )
+    g.add_argument(
+        "--adc-bits", type=int_between(8, 24), help="scale: ADC resolution in bits (8-24)"
+    )
+    g.add_argument(
+        "--vref", type=bounded(0.0, 10.0, " V", low_open=True), help="scale: ADC reference (V)"
+    )
+    g.add_argument(
+        "--amp-gain",
+        type=bounded(0.0, 1e6, low_open=True),
+        help="scale: analogue front-end gain",
+    )
     g = p.add_argument_group("brainflow")
     g.add_argument("--board", help="BrainFlow board name or id, e.g. CYTON_BOARD, SYNTHETIC_BOARD")
     g.add_argument("--serial-port", default="", help="BrainFlow serial port")
