@@ -37,7 +37,12 @@ def run(args: argparse.Namespace) -> int:
     from dsp.reps import RepEnded, RepResult
 
     settings = dsp_settings_from_args(args)
-    ctl = SessionController(open_source(args), settings)
+    from devices.session.states import MarkKind
+
+    # The simulator's markers are its ground truth (not kept: hours of them); a device's are
+    # triggers or user marks.
+    kind = MarkKind.TRUTH if args.source == "simulator" else MarkKind.DEVICE
+    ctl = SessionController(open_source(args), settings, device_marks=kind)
     info = ctl.open()
     out = sys.stdout
     if not args.jsonl:

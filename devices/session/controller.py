@@ -411,7 +411,10 @@ class SessionController:
     # -- marks, notes, corrections ---------------------------------------------------------------
     def _add_mark(self, index: int, label: str, kind: MarkKind, record: bool = True) -> Mark:
         mark = Mark(int(index), label, kind)
-        self.marks.append(mark)
+        if kind != MarkKind.TRUTH:
+            # the simulator's truth (several per rep, for hours) goes to the recording and
+            # the callback only: kept here it would grow the session without bound
+            self.marks.append(mark)
         if record and self.recorder is not None:
             self.recorder.add_event(mark.index, recorded_text(mark))
         if self.on_mark is not None:

@@ -455,6 +455,10 @@ class _Event:
     weights: FloatArray | None = None
 
 
+#: how far back the simulator keeps its reps (and so its truth) in a long session
+TRUTH_HORIZON_S = 3600.0
+
+
 class _Timeline:
     """Events drawn lazily in time order from a private random stream.
 
@@ -462,11 +466,20 @@ class _Timeline:
     events does not depend on how far ahead anyone looked.
     """
 
-    def __init__(self, first_t: float, draw: Callable[[float], tuple[Any, float]]) -> None:
+    def __init__(
+        self,
+        first_t: float,
+        draw: Callable[[float], tuple[Any, float]],
+        *,
+        keep_past: bool = True,
+    ) -> None:
         self.events: list[Any] = []
         self._next_t = first_t
         self._draw = draw
         self._live = 0  # events before this index have ended (for block scans)
+        # Events nothing looks back at (heartbeats: not in the truth) are dropped once past,
+        # so a simulated session of hours does not grow by its beats.
+        self._keep_past = keep_past
 
     def extend_to(self, t_s: float) -> None:
         while self._next_t <= t_s:
@@ -478,6 +491,9 @@ class _Timeline:
         events = self.events
         while self._live < len(events) and events[self._live].stop <= i0:
             self._live += 1
+        if not self._keep_past and self._live >= 256:
+            del events[: self._live]
+            self._live = 0
         for ev in events[self._live :]:
             if ev.start >= i1:
                 break
@@ -577,9 +593,11 @@ class EmgSimulator:
 
         self._reps = _Timeline(cfg.lead_in_s + self._rng_reps.uniform(0, 0.25), self._draw_rep)
         self._rep_starts: list[float] = []
+        self._rep_count = 0  # reps drawn (their index; old ones are forgotten, see TRUTH_...)
         self._beats = _Timeline(
             self._rng_ecg.uniform(0, 60 / self.heart_rate_bpm),
             self._draw_beat,
+            keep_past=False,
         )
         self._trans = _Timeline(
             self._first_poisson(self._rng_trans, cfg.transient_rate_per_min), self._draw_transient
@@ -744,7 +762,8 @@ class EmgSimulator:
         end = max(b.offset for b in bursts)
         # the first onset (not the draw time: with one muscle group only, they differ)
         first = min(b.onset for b in bursts)
-        rep = _Rep(index=len(self._reps.events), start=first, end=end, bursts=bursts)
+        rep = _Rep(index=self._rep_count, start=first, end=end, bursts=bursts)
+        self._rep_count += 1
         self._rep_starts.append(first)
         if cfg.continuous:
             nxt = end + rng.uniform(*cfg.continuous_gap_s)
@@ -836,6 +855,13 @@ class EmgSimulator:
         env = np.full((i1 - i0, self._n_emg), tonic)
         self._reps.extend_to(i1 / self.fs)
         first = max(0, bisect.bisect_right(self._rep_starts, i0 / self.fs) - 1)
+        if first > 64 and self._rep_starts[first // 2] < i0 / self.fs - TRUTH_HORIZON_S:
+            # reps over an hour old are forgotten (truth() holds the last hour): a simulated
+            # session of hours stays the size of one
+            cut = first // 2
+            del self._reps.events[:cut]
+            del self._rep_starts[:cut]
+            first -= cut
         for rep in self._reps.events[first:]:
             if rep.start >= i1 / self.fs:
                 break
