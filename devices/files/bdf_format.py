@@ -31,7 +31,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from devices.files.common import microvolt_factor, parse_roles_line, role_of_label
+from devices.files.common import (
+    check_memory,
+    microvolt_factor,
+    parse_roles_line,
+    role_of_label,
+)
 from devices.files.model import Annotation, FormatError, ReaderError, Recording
 
 log = logging.getLogger(__name__)
@@ -633,6 +638,8 @@ def _read(name: str) -> Recording:
         )
     elif h.n_records > n_rec:
         log.warning("%s: truncated; reading %d of %d data records", name, n_rec, h.n_records)
+    # (a sparse file of zeros is "complete" records all the way: check before reading them)
+    check_memory(n_rec * spr * len(data_idx), "the file")
     with open(name, "rb") as f:
         raw = np.fromfile(f, dtype=np.uint8, count=n_rec * h.record_bytes, offset=h.header_bytes)
     if raw.size < n_rec * h.record_bytes:
