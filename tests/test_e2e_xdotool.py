@@ -82,6 +82,16 @@ def _window(
 
 
 def _xdo(env: dict[str, str], *args: str) -> None:
+    if args and args[0] == "windowactivate":
+        # openbox announces _NET_ACTIVE_WINDOW a moment after it starts (on a loaded machine,
+        # after the first window is up): until then xdotool refuses; try again for a while
+        deadline = time.monotonic() + 20
+        while True:
+            done = subprocess.run(["xdotool", *args], env=env, check=False, timeout=30)
+            if done.returncode == 0:
+                return
+            assert time.monotonic() < deadline, f"xdotool {' '.join(args)} kept failing"
+            time.sleep(0.5)
     subprocess.run(["xdotool", *args], env=env, check=True, timeout=30)
 
 
