@@ -85,3 +85,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 _TRACKED = pytest.StashKey[dict[str, tuple[int, int]] | None]()
+
+
+# -- a pair of linked pseudo-terminals (socat): a serial board and the port the host opens ----
+@pytest.fixture
+def ports(tmp_path: Path):  # -> Iterator[tests.test_serial_device.VirtualPorts]
+    import shutil
+
+    from tests.test_serial_device import VirtualPorts
+
+    if shutil.which("socat") is None:
+        pytest.skip("socat not installed")
+    vp = VirtualPorts(tmp_path)
+    vp.start()
+    yield vp
+    vp.kill()

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,16 +30,6 @@ from devices.drivers.serial_protocol import Scale
 from tests.test_serial_device import Board, VirtualPorts
 
 FOUR = "glute_l=ch1,glute_r=ch2,lumbar_l=ch3,lumbar_r=ch4"
-
-
-@pytest.fixture
-def ports(tmp_path: Path) -> Iterator[VirtualPorts]:
-    if shutil.which("socat") is None:
-        pytest.skip("socat not installed")
-    vp = VirtualPorts(tmp_path)
-    vp.start()
-    yield vp
-    vp.kill()
 
 
 def _port_is_free(port: Path) -> bool:

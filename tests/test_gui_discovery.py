@@ -9,7 +9,6 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,16 +35,6 @@ def store(tmp_path: Path) -> SettingsStore:
     return SettingsStore(
         QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
     )
-
-
-@pytest.fixture
-def ports(tmp_path: Path) -> Iterator[VirtualPorts]:
-    if shutil.which("socat") is None:
-        pytest.skip("socat not installed")
-    vp = VirtualPorts(tmp_path)
-    vp.start()
-    yield vp
-    vp.kill()
 
 
 @pytest.fixture

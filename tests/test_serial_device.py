@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,16 +72,6 @@ class VirtualPorts:
         self.proc = None
         for link in (self.board, self.host):  # socat removes them; be sure
             link.unlink(missing_ok=True)
-
-
-@pytest.fixture
-def ports(tmp_path: Path) -> Iterator[VirtualPorts]:
-    if shutil.which("socat") is None:
-        pytest.skip("socat not installed")
-    vp = VirtualPorts(tmp_path)
-    vp.start()
-    yield vp
-    vp.kill()
 
 
 class Board:

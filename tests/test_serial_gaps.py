@@ -18,7 +18,6 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -49,16 +48,6 @@ from tests.test_serial_device import (
 )
 
 FS = 1000
-
-
-@pytest.fixture
-def ports(tmp_path: Path) -> Iterator[VirtualPorts]:
-    if shutil.which("socat") is None:
-        pytest.skip("socat not installed")
-    vp = VirtualPorts(tmp_path)
-    vp.start()
-    yield vp
-    vp.kill()
 
 
 def true_jumps(chunks: list[Chunk]) -> list[tuple[int, int]]:
