@@ -134,6 +134,9 @@ def _until(ctl: SessionController, done: Callable[[], bool], timeout: float = 60
         assert time.monotonic() < deadline, f"still {ctl.state}"
         ctl.drain()
         time.sleep(0.02)
+    # The worker queues its last events (the file's final rep) before it turns FINISHED, so
+    # one more drain routes what arrived between the last drain and the state change.
+    ctl.drain()
 
 
 def test_seek_after_the_end_replays_again() -> None:
