@@ -30,6 +30,15 @@ CUE_MODE_TEXT: dict[str, str] = {
 }
 
 
+def _limit_range(name: str, decimals: int) -> tuple[float, float]:
+    """The spin box range of DSP setting ``name``: its own limit (DspSettings.LIMITS), so
+    the dialog can never offer a value the settings refuse (an open lower end starts one
+    step of the last decimal above it)."""
+    limit = DspSettings.LIMITS[name]
+    lo = limit.lo + 10.0**-decimals if limit.low_open else limit.lo
+    return lo, limit.hi
+
+
 def _dspin(
     name: str, lo: float, hi: float, step: float, decimals: int, suffix: str = "", tip: str = ""
 ) -> QtWidgets.QDoubleSpinBox:
@@ -97,8 +106,7 @@ class SettingsDialog(QtWidgets.QDialog):
         # -- Filters
         self.bandpass_low_hz = _dspin(
             "bandpass_low_hz",
-            1.0,
-            500.0,
+            *_limit_range("bandpass_low_hz", 1),
             1.0,
             1,
             " Hz",
@@ -106,8 +114,7 @@ class SettingsDialog(QtWidgets.QDialog):
         )
         self.bandpass_high_hz = _dspin(
             "bandpass_high_hz",
-            20.0,
-            5000.0,
+            *_limit_range("bandpass_high_hz", 1),
             10.0,
             1,
             " Hz",
@@ -117,8 +124,8 @@ class SettingsDialog(QtWidgets.QDialog):
         self.notch_hz.setToolTip("Mains frequency where you are (Europe 50 Hz, Americas 60 Hz).")
         self.notch_harmonics = _ispin(
             "notch_harmonics",
-            1,
-            10,
+            int(DspSettings.LIMITS["notch_harmonics"].lo),
+            int(DspSettings.LIMITS["notch_harmonics"].hi),
             "",
             "Number of hum frequencies removed: fundamental + harmonics.",
         )
@@ -127,7 +134,9 @@ class SettingsDialog(QtWidgets.QDialog):
         self.ecg_highpass_enabled.setToolTip(
             "Removes the heartbeat picked up by lumbar electrodes."
         )
-        self.ecg_highpass_hz = _dspin("ecg_highpass_hz", 5.0, 200.0, 5.0, 1, " Hz")
+        self.ecg_highpass_hz = _dspin(
+            "ecg_highpass_hz", *_limit_range("ecg_highpass_hz", 1), 5.0, 1, " Hz"
+        )
         self.ecg_highpass_enabled.toggled.connect(self.ecg_highpass_hz.setEnabled)
         self.notch_hz.currentIndexChanged.connect(self._notch_changed)
 
@@ -146,8 +155,7 @@ class SettingsDialog(QtWidgets.QDialog):
         self.detector = _combo("detector", DETECTOR_CHOICES)
         self.k_on = _dspin(
             "k_on",
-            0.5,
-            50.0,
+            *_limit_range("k_on", 1),
             0.5,
             1,
             " SD",
@@ -155,8 +163,7 @@ class SettingsDialog(QtWidgets.QDialog):
         )
         self.min_on_ms = _dspin(
             "min_on_ms",
-            0.0,
-            500.0,
+            *_limit_range("min_on_ms", 0),
             5.0,
             0,
             " ms",
@@ -164,18 +171,16 @@ class SettingsDialog(QtWidgets.QDialog):
         )
         self.k_off = _dspin(
             "k_off",
-            0.0,
-            50.0,
+            *_limit_range("k_off", 1),
             0.5,
             1,
             " SD",
             "Offset threshold (below the onset threshold: hysteresis).",
         )
-        self.min_off_ms = _dspin("min_off_ms", 0.0, 1000.0, 10.0, 0, " ms")
+        self.min_off_ms = _dspin("min_off_ms", *_limit_range("min_off_ms", 0), 10.0, 0, " ms")
         self.detector_lowpass_hz = _dspin(
             "detector_lowpass_hz",
-            1.0,
-            200.0,
+            *_limit_range("detector_lowpass_hz", 1),
             1.0,
             1,
             " Hz",
@@ -196,8 +201,7 @@ class SettingsDialog(QtWidgets.QDialog):
             self.exercise.setItemData(i, t.description, QtCore.Qt.ItemDataRole.ToolTipRole)
         self.tolerance_ms = _dspin(
             "tolerance_ms",
-            0.0,
-            200.0,
+            *_limit_range("tolerance_ms", 0),
             5.0,
             0,
             " ms",
@@ -205,8 +209,7 @@ class SettingsDialog(QtWidgets.QDialog):
         )
         self.settle_ms = _dspin(
             "settle_ms",
-            0.0,
-            1000.0,
+            *_limit_range("settle_ms", 0),
             10.0,
             0,
             " ms",
@@ -403,6 +406,10 @@ class SettingsDialog(QtWidgets.QDialog):
                 f"({self.k_on.value():g}): otherwise a burst ends as soon as it starts.",
                 self.k_off,
             )
+        try:  # the settings' own checks (their ranges and how fields go together)
+            self.result_settings()
+        except ValueError as exc:
+            return str(exc), self.bandpass_low_hz
         return None
 
     def accept(self) -> None:

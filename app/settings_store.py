@@ -113,7 +113,9 @@ def _as_int(value: Any) -> int:
 
 
 def _check_dsp(name: str, default: Any, value: Any) -> Any:
-    """The value if it suits DSP field ``name`` (typed like its default); ValueError if not."""
+    """The value if it suits DSP field ``name``; ValueError (with the range) if not. Numbers
+    are checked against the field's own limit (DspSettings.LIMITS), as the CLI and the
+    dialog check them."""
     if name == "detector":
         if value not in get_args(DetectorSignal):
             raise ValueError(f"expected one of {', '.join(get_args(DetectorSignal))}")
@@ -122,6 +124,10 @@ def _check_dsp(name: str, default: Any, value: Any) -> Any:
         if value not in TEMPLATES:
             raise ValueError("unknown exercise")
         return value
+    if name in DspSettings.LIMITS:
+        if isinstance(value, str):  # a number is stored as a number, never as its text
+            raise ValueError("expected a number")
+        return DspSettings.check(name, value)
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise ValueError("expected true/false")
@@ -130,11 +136,7 @@ def _check_dsp(name: str, default: Any, value: Any) -> Any:
         if not isinstance(value, str):
             raise ValueError("expected text")
         return value
-    x: float | int = _as_int(value) if isinstance(default, int) else _as_float(value)
-    # Every numeric DSP tunable is a frequency, duration, count, ratio or k: none negative.
-    if x < 0:
-        raise ValueError("must not be negative")
-    return x
+    raise ValueError("not a stored setting")
 
 
 def json_safe(value: Any) -> Any:
@@ -206,20 +208,23 @@ class SettingsStore:
                 values[f.name] = _check_dsp(f.name, default, value)
             except ValueError as exc:
                 log.warning("setting %s is invalid (%s); using the default %r", key, exc, default)
-        s = defaults.with_(**values)
-        if s.bandpass_low_hz >= s.bandpass_high_hz:
+        low = values.get("bandpass_low_hz", defaults.bandpass_low_hz)
+        high = values.get("bandpass_high_hz", defaults.bandpass_high_hz)
+        if low >= high:
             log.warning(
                 "stored band-pass %g-%g Hz is empty; using the default %g-%g Hz",
-                s.bandpass_low_hz,
-                s.bandpass_high_hz,
+                low,
+                high,
                 defaults.bandpass_low_hz,
                 defaults.bandpass_high_hz,
             )
-            s = s.with_(
-                bandpass_low_hz=defaults.bandpass_low_hz,
-                bandpass_high_hz=defaults.bandpass_high_hz,
-            )
-        return s
+            values.pop("bandpass_low_hz", None)
+            values.pop("bandpass_high_hz", None)
+        try:
+            return defaults.with_(**values)
+        except ValueError as exc:  # a combination no single check refused
+            log.warning("stored settings do not go together (%s); using the defaults", exc)
+            return defaults
 
     def save_dsp(self, s: DspSettings) -> None:
         for name, value in s.to_dict().items():

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from PyQt6 import QtCore, QtWidgets
 
-from dsp.contract import Role, StreamInfo
+from dsp.contract import FS_LIMIT, Role, StreamInfo
 
 if TYPE_CHECKING:
     from devices.drivers.discovery import Discovery
@@ -189,7 +189,7 @@ class SourcePanel(QtWidgets.QWidget):
             editable=True,
         )
         self.serial_fs = _named(QtWidgets.QDoubleSpinBox(), "serial_fs")
-        self.serial_fs.setRange(100, 20000)
+        self.serial_fs.setRange(FS_LIMIT.lo, 20000)  # (serial boards stay far below 100 kHz)
         self.serial_fs.setValue(1000)
         self.serial_seq = _named(
             QtWidgets.QCheckBox("first field is a sample counter"), "serial_seq"
@@ -204,7 +204,11 @@ class SourcePanel(QtWidgets.QWidget):
         self._build_scale(form)
 
     def _build_scale(self, form: QtWidgets.QFormLayout) -> None:
-        """ADC bits, reference and front-end gain: what turns counts into microvolts."""
+        """ADC bits, reference and front-end gain: what turns counts into microvolts. Their
+        ranges are the scale's own (Scale.ADC_LIMITS), as the CLI's options are."""
+        from devices.drivers.serial_protocol import Scale
+
+        limits = Scale.ADC_LIMITS
         self.scale_preset = _combo("serial_scale_preset", list(SCALE_PRESETS), NO_SCALE)
         self.scale_preset.setToolTip("how the board's numbers become microvolts")
         # the long preset names show in the popup; closed, the box elides rather than set the
@@ -214,17 +218,17 @@ class SourcePanel(QtWidgets.QWidget):
         )
         self.scale_preset.setMinimumContentsLength(10)
         self.adc_bits = _named(QtWidgets.QSpinBox(), "serial_adc_bits")
-        self.adc_bits.setRange(8, 24)
+        self.adc_bits.setRange(int(limits["adc_bits"].lo), int(limits["adc_bits"].hi))
         self.adc_bits.setValue(10)
         self.adc_bits.setSuffix(" bits")
         self.vref = _named(QtWidgets.QDoubleSpinBox(), "serial_vref")
-        self.vref.setRange(0.1, 10.0)
+        self.vref.setRange(0.1, limits["vref"].hi)  # (a lower reference: no sEMG ADC)
         self.vref.setDecimals(3)
         self.vref.setSingleStep(0.1)
         self.vref.setValue(5.0)
         self.vref.setSuffix(" V")
         self.amp_gain = _named(QtWidgets.QDoubleSpinBox(), "serial_amp_gain")
-        self.amp_gain.setRange(0.01, 100000.0)
+        self.amp_gain.setRange(0.01, limits["amp_gain"].hi)
         self.amp_gain.setDecimals(2)
         self.amp_gain.setValue(1.0)
         self.amp_gain.setSuffix(" ×")

@@ -13,6 +13,8 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import NDArray
 
+from dsp.limits import Limit
+
 
 class Role(StrEnum):
     """Muscle role of a channel. Channels without a role are kept and shown, not analysed."""
@@ -61,6 +63,8 @@ def parse_role(text: str) -> Role:
 #: 20-450 Hz band, but files of other biosignals at a few hundred Hz still open; no sEMG
 #: amplifier samples above 100 kHz, and buffers sized by the rate would exhaust memory.
 MIN_FS, MAX_FS = 100.0, 100_000.0
+#: The sampling rates fireorder accepts (a lying header or a typo beyond them is refused).
+FS_LIMIT = Limit(MIN_FS, MAX_FS, "Hz")
 #: no electrode sees more than this (µV, input-referred): sEMG peaks at a few mV, an electrode
 #: pop or a cable knock at tens of mV. Beyond ±1 V a value is not a voltage the skin made but
 #: a corrupt or mis-scaled number (1e308 in a file); it is treated as a missing sample.

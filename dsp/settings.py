@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, get_args
+
+from dsp.limits import Limit, SettingError
 
 DetectorSignal = Literal["power", "tkeo"]
 OnsetMethod = Literal["changepoint", "backdate"]
@@ -107,11 +109,83 @@ class DspSettings:
     # smoothed: the channel's onsets and offsets are suspended this long after its end.
     artefact_settle_ms: float = 100.0
 
+    #: The range of every numeric tunable: wide enough for any sEMG setup and for ablations,
+    #: narrow enough that no value in it breaks the pipeline (an empty band, a zero-length
+    #: window, a threshold at or below the rest mean). The CLI's options, the settings dialog
+    #: and stored settings all take their ranges from here.
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "bandpass_low_hz": Limit(1.0, 500.0, "Hz"),
+        "bandpass_high_hz": Limit(20.0, 5000.0, "Hz"),
+        "bandpass_order": Limit(1, 8, integer=True),
+        "notch_hz": Limit(40.0, 70.0, "Hz", off=0.0),
+        "notch_harmonics": Limit(1, 10, integer=True),
+        "notch_q": Limit(1.0, 200.0),
+        "ecg_highpass_hz": Limit(5.0, 200.0, "Hz", off=0.0),
+        "ecg_highpass_order": Limit(1, 8, integer=True),
+        "rms_window_ms": Limit(5.0, 1000.0, "ms"),
+        "envelope_lowpass_hz": Limit(0.5, 100.0, "Hz"),
+        "detector_lowpass_hz": Limit(1.0, 200.0, "Hz"),
+        "k_on": Limit(0.5, 50.0, "SD"),
+        "min_on_ms": Limit(0.0, 500.0, "ms", low_open=True),
+        "fast_ratio": Limit(1.0, 100.0, off=0.0),
+        "fast_min_on_ms": Limit(0.0, 500.0, "ms", low_open=True),
+        "k_back": Limit(0.0, 50.0, "SD"),
+        "backdate_max_ms": Limit(10.0, 2000.0, "ms"),
+        "changepoint_window_ms": Limit(50.0, 5000.0, "ms"),
+        "changepoint_ramp_power": Limit(0.5, 4.0),
+        "k_off": Limit(0.0, 50.0, "SD"),
+        "off_peak_fraction": Limit(0.0, 1.0),
+        "min_off_ms": Limit(0.0, 5000.0, "ms"),
+        "offset_lowpass_hz": Limit(0.5, 100.0, "Hz"),
+        "rearm_ratio": Limit(1.0, 100.0),
+        "floor_window_ms": Limit(10.0, 10000.0, "ms"),
+        "baseline_block_s": Limit(0.05, 10.0, "s"),
+        "baseline_history_s": Limit(1.0, 3600.0, "s"),
+        "baseline_quantile": Limit(0.0, 1.0, low_open=True),
+        "baseline_min_s": Limit(0.0, 60.0, "s"),
+        # up to ~30,000 years: "held" (an ablation that calibrates once and never adapts)
+        "baseline_adapt_tau_s": Limit(0.1, 1e12, "s"),
+        "baseline_rise_tau_s": Limit(0.1, 1e12, "s"),
+        "rejudge_after_s": Limit(0.0, 600.0, "s"),
+        "rejudge_ratio": Limit(1.0, 100.0),
+        "tolerance_ms": Limit(0.0, 200.0, "ms"),
+        "settle_ms": Limit(0.0, 1000.0, "ms"),
+        "rest_window_ms": Limit(10.0, 2000.0, "ms"),
+        "search_pre_ms": Limit(0.0, 2000.0, "ms"),
+        "gap_settle_ms": Limit(0.0, 5000.0, "ms"),
+        "artefact_settle_ms": Limit(0.0, 5000.0, "ms"),
+    }
+
+    def __post_init__(self) -> None:
+        # Values arrive from the CLI, the dialog, QSettings, JSON sidecars and code: each is
+        # checked here, once, and stored in its field's type.
+        for name, limit in self.LIMITS.items():
+            object.__setattr__(self, name, limit.parse(name, getattr(self, name)))
+        if self.bandpass_low_hz >= self.bandpass_high_hz:
+            raise SettingError(
+                f"band-pass {self.bandpass_low_hz:g}-{self.bandpass_high_hz:g} Hz is empty: "
+                "bandpass_low_hz must be below bandpass_high_hz"
+            )
+        for name, kind in (("detector", DetectorSignal), ("onset_method", OnsetMethod)):
+            if getattr(self, name) not in get_args(kind):
+                raise SettingError(
+                    f"{name} = {getattr(self, name)!r}: give one of {', '.join(get_args(kind))}"
+                )
+        if not isinstance(self.exercise, str) or not self.exercise:
+            raise SettingError(f"exercise = {self.exercise!r}: give an exercise name")
+
+    @classmethod
+    def check(cls, name: str, value: Any) -> float | int:
+        """``value`` for setting ``name`` within its range, or SettingError naming both."""
+        return cls.LIMITS[name].parse(name, value)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DspSettings:
+        """Settings from a mapping (a sidecar, stored settings); unknown keys are ignored,
+        a value outside its range raises SettingError."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 

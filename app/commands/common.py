@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.cli import CliError
-from dsp.contract import MAX_FS, MIN_FS, ContractError, Role, parse_role
+from dsp.contract import FS_LIMIT, ContractError, Role, parse_role
+from dsp.limits import Limit, SettingError
 from dsp.settings import DspSettings
 
 if TYPE_CHECKING:
@@ -22,35 +23,26 @@ if TYPE_CHECKING:
     from dsp.contract import StreamInfo
 
 
-def sampling_rate(text: str) -> float:
-    """argparse type of ``--fs``: a finite number of Hz in [MIN_FS, MAX_FS]."""
-    try:
-        fs = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of Hz") from None
-    if not MIN_FS <= fs <= MAX_FS:  # (also refuses nan: every comparison is false)
-        raise argparse.ArgumentTypeError(
-            f"{text} Hz is out of range: give {MIN_FS:g} to {MAX_FS:g} Hz"
-        )
-    return fs
+def limited(name: str, limit: Limit) -> Any:
+    """argparse type for a setting with ``limit`` (the one its dataclass checks itself
+    against): NaN, inf and absurd magnitudes are refused with the range, before any work."""
 
-
-def bounded(lo: float, hi: float, unit: str = "", *, low_open: bool = False) -> Any:
-    """argparse type: a finite number in [lo, hi] (``(lo, hi]`` with ``low_open``). NaN, inf
-    and absurd magnitudes are refused with the range, before any work starts."""
-
-    def parse(text: str) -> float:
+    def parse(text: str) -> float | int:
         try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        ok = (lo < value if low_open else lo <= value) and value <= hi  # false for nan
-        if not ok:
-            span = f"{'more than ' if low_open else ''}{lo:g} to {hi:g}{unit}"
-            raise argparse.ArgumentTypeError(f"{text} is out of range: give {span}")
-        return value
+            return limit.parse(name, text)
+        except SettingError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     return parse
+
+
+def dsp_setting(name: str) -> Any:
+    """argparse type of the DspSettings field ``name``, with that field's range."""
+    return limited(name, DspSettings.LIMITS[name])
+
+
+#: argparse type of ``--fs``: a finite number of Hz in the range fireorder accepts.
+sampling_rate = limited("sampling rate", FS_LIMIT)
 
 
 def nonzero_finite(text: str) -> float:
@@ -62,21 +54,6 @@ def nonzero_finite(text: str) -> float:
     if not math.isfinite(value) or value == 0 or abs(value) > 1e9:
         raise argparse.ArgumentTypeError(f"{text} is not usable: give a finite number, not 0")
     return value
-
-
-def int_between(lo: int, hi: int) -> Any:
-    """argparse type: a whole number in [lo, hi]."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"{text} is out of range: give {lo} to {hi}")
-        return value
-
-    return parse
 
 
 def parse_role_map(text: str) -> dict[Role, str]:
@@ -106,9 +83,7 @@ def add_dsp_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--exercise", default=d.exercise, help="exercise template (default hinge)")
     g.add_argument(
         "--tolerance-ms",
-        # the Settings dialog's ranges: a neutral zone wider than 200 ms calls every rep
-        # simultaneous (rep-to-rep scatter in healthy people is about +-100 ms)
-        type=bounded(0.0, 200.0, " ms"),
+        type=dsp_setting("tolerance_ms"),
         default=d.tolerance_ms,
         help="neutral zone +-ms for 'simultaneous' (default 20)",
     )
@@ -127,13 +102,13 @@ def add_dsp_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--k-on",
-        type=bounded(0.5, 50.0, " SD"),
+        type=dsp_setting("k_on"),
         default=d.k_on,
         help="onset threshold in baseline SDs (default 4)",
     )
     g.add_argument(
         "--min-on-ms",
-        type=bounded(0.0, 500.0, " ms", low_open=True),
+        type=dsp_setting("min_on_ms"),
         default=d.min_on_ms,
         help="minimum time above threshold (default 30)",
     )

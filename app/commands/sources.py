@@ -7,19 +7,32 @@ from typing import TYPE_CHECKING, Any
 
 from app.cli import CliError
 from app.commands.common import (
-    bounded,
-    int_between,
+    limited,
     nonzero_finite,
     parse_role_map,
     sampling_rate,
 )
 from devices.simulation.presets import PRESETS
+from dsp.limits import Limit
 
 if TYPE_CHECKING:
     from devices.drivers.base import Device
     from devices.drivers.discovery import Discovery
 
 SOURCES = ("simulator", "file", "serial", "brainflow")
+PROBABILITY = Limit(0.0, 1.0)
+
+
+def _scale_limit(name: str) -> Any:
+    from devices.drivers.serial_protocol import Scale
+
+    return limited(name, Scale.LIMITS[name])
+
+
+def _adc_limit(name: str) -> Any:
+    from devices.drivers.serial_protocol import Scale
+
+    return limited(name, Scale.ADC_LIMITS[name])
 
 
 def add_source_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,13 +58,13 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--glute-first",
-        type=float,
+        type=limited("glute-first probability", PROBABILITY),
         metavar="P",
         help="probability of a glute-first rep (default 0.7)",
     )
     g.add_argument(
         "--lumbar-first",
-        type=float,
+        type=limited("lumbar-first probability", PROBABILITY),
         metavar="P",
         help="probability of a lumbar-first rep (default 0.15)",
     )
@@ -72,17 +85,17 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
         "--gain", type=nonzero_finite, help="scale: microvolts per ADC count (not 0)"
     )
     g.add_argument(
-        "--offset", type=bounded(-1e9, 1e9), help="scale: ADC count of 0 V (subtracted first)"
+        "--offset", type=_scale_limit("offset"), help="scale: ADC count of 0 V (subtracted first)"
     )
     g.add_argument(
-        "--adc-bits", type=int_between(8, 24), help="scale: ADC resolution in bits (8-24)"
+        "--adc-bits", type=_adc_limit("adc_bits"), help="scale: ADC resolution in bits (8-24)"
     )
     g.add_argument(
-        "--vref", type=bounded(0.0, 10.0, " V", low_open=True), help="scale: ADC reference (V)"
+        "--vref", type=_adc_limit("vref"), help="scale: ADC reference (V)"
     )
     g.add_argument(
         "--amp-gain",
-        type=bounded(0.0, 1e6, low_open=True),
+        type=_adc_limit("amp_gain"),
         help="scale: analogue front-end gain",
     )
     g = p.add_argument_group("brainflow")

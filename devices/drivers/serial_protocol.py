@@ -23,10 +23,12 @@ import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from dsp.limits import Limit, SettingError, check_fields
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -102,18 +104,31 @@ class Scale:
     offset: float | tuple[float, ...] = 0.0
     unit: str = "uV"
 
+    #: Ranges of the scale and of the ADC description it is made from (the window's scale
+    #: fields and the CLI's options take theirs from here). A gain may be negative (an
+    #: inverting front end) but not 0.
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "gain": Limit(-1e9, 1e9, "µV/count"),
+        "offset": Limit(-1e9, 1e9, "counts"),
+    }
+    ADC_LIMITS: ClassVar[dict[str, Limit]] = {
+        "adc_bits": Limit(8, 24, "bits", integer=True),
+        "vref": Limit(0.0, 10.0, "V", low_open=True),
+        "amp_gain": Limit(0.0, 1e6, low_open=True),
+    }
+
     def __post_init__(self) -> None:
         for name in ("gain", "offset"):
             value = getattr(self, name)
             if isinstance(value, list | tuple | np.ndarray):
                 object.__setattr__(self, name, tuple(float(v) for v in value))
+                if not self.__dict__[name]:
+                    raise SettingError(f"scale {name} has no values")
             else:
                 object.__setattr__(self, name, float(value))
-            arr = np.asarray(getattr(self, name), dtype=float)
-            if not np.all(np.isfinite(arr)) or arr.size == 0:
-                raise ValueError(f"scale {name} must be finite, got {value!r}")
+        check_fields(self, self.LIMITS)
         if np.any(np.asarray(self.gain) == 0):
-            raise ValueError("scale gain must not be 0")
+            raise SettingError("scale gain = 0 is not usable: give a non-zero µV per count")
 
     @classmethod
     def from_adc(
@@ -131,8 +146,10 @@ class Scale:
         A unipolar ADC (Arduino ``analogRead``) sees the signal around mid-scale, so the
         offset defaults to ``2**(bits - 1)``; ``signed=True`` (bipolar ADC) defaults it to 0.
         """
-        if not 1 <= int(bits) <= 32 or not vref > 0 or not amp_gain > 0:
-            raise ValueError(f"bad ADC scale: bits={bits}, vref={vref}, amp_gain={amp_gain}")
+        limits = cls.ADC_LIMITS
+        bits = int(limits["adc_bits"].parse("adc_bits", bits))
+        vref = limits["vref"].parse("vref", vref)
+        amp_gain = limits["amp_gain"].parse("amp_gain", amp_gain)
         gain = vref / 2 ** int(bits) / amp_gain * 1e6
         if offset is None:
             offset = 0.0 if signed else float(2 ** (int(bits) - 1))
