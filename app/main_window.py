@@ -99,9 +99,30 @@ class MainWindow(QtWidgets.QMainWindow):
         box.setContentsMargins(0, 0, 0, 0)
         box.setSpacing(0)
         box.addWidget(self.state_strip)
-        box.addWidget(self.replay_bar)
         box.addWidget(self.traces, 1)
         self.setCentralWidget(central)
+        from app.review_mode import ReviewMode
+
+        self.review = ReviewMode(self)
+        # Replay's overview strip and seek slider span the whole window (a toolbar row above
+        # the docks), not only the traces between them.
+        replay_row = QtWidgets.QWidget()
+        replay_row.setObjectName("replay_row")
+        rows = QtWidgets.QVBoxLayout(replay_row)
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.setSpacing(0)
+        rows.addWidget(self.review.overview)
+        rows.addWidget(self.replay_bar)
+        self.replay_toolbar = QtWidgets.QToolBar("Replay", self)
+        self.replay_toolbar.setObjectName("replay_toolbar")
+        self.replay_toolbar.setMovable(False)
+        self.replay_toolbar.setFloatable(False)
+        self.replay_toolbar.setContentsMargins(0, 0, 0, 0)
+        self.replay_toolbar.setStyleSheet("QToolBar { padding: 0px; spacing: 0px; border: 0px }")
+        self.replay_toolbar.toggleViewAction().setVisible(False)  # type: ignore[union-attr]
+        self._replay_row_action = self.replay_toolbar.addWidget(replay_row)
+        self.addToolBar(QtCore.Qt.ToolBarArea.TopToolBarArea, self.replay_toolbar)
+        self.replay_toolbar.hide()
         self.rep_table = RepTable()
         self.order_panel = FiringOrderPanel(self.tally)
         self.order_panel.history.set_tolerance(self.settings.tolerance_ms)
@@ -111,7 +132,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self._dock(
             "Source", self.source_panel, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, scroll=True
         )
-        self._dock("Firing order", self.order_panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        # (scrolls rather than set the window's minimum height: at 11 pt with replay's strip and
+        # slider above, its 440 px of banner, bars, history and counts did not fit 768 px)
+        self._dock(
+            "Firing order",
+            self.order_panel,
+            QtCore.Qt.DockWidgetArea.RightDockWidgetArea,
+            scroll=True,
+        )
         bottom = QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
         check = self._dock("Signal check", self.signal_check, bottom)
         reps = self._dock("Reps", self.rep_table, bottom)
@@ -123,10 +151,12 @@ class MainWindow(QtWidgets.QMainWindow):
         check.raise_()
         self.sessions.open_requested.connect(self.open_recording)
         self.rep_table.rep_clicked.connect(self.go_to_rep)
+        self.traces.rep_clicked.connect(self.go_to_rep)
         from app.corrections import OnsetEditor
 
         self.onset_editor = OnsetEditor(self.traces)
         self.onset_editor.changed.connect(self.correct_onset)
+        self.onset_editor.selected.connect(self._onset_selected)
         self.replay_bar.seek_requested.connect(self.seek)
         self._build_status()
         self._build_calibration_badge()
@@ -320,6 +350,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(panels, "Show all panels", self.show_all_panels)
         settings = menu("Se&ttings")
         self._action(settings, "Settings…", self.open_settings, "Ctrl+,")
+        self.review.build_menu(menu("&Replay"))
         help_menu = menu("&Help")
         self._action(help_menu, "About fireorder", self.show_about)
 
@@ -496,7 +527,9 @@ class MainWindow(QtWidgets.QMainWindow):
             plot.removeItem(line)
         self.traces.marks.clear()
         self.rep_table.reset(info.fs)
-        self.replay_bar.attach(ctl.replay, info, ctl.settings)
+        self.replay_bar.attach(ctl.replay, info)
+        self.replay_toolbar.setVisible(ctl.replay is not None)
+        self.review.attach(ctl)
         self.source_panel.show_mapping(info, self._device_id)
         self.source_panel.set_state(f"connected: {info.source or 'device'} at {info.fs:g} Hz")
         self.order_panel.tally = ctl.tally
@@ -509,6 +542,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self._frame_times.clear()
         for mark in ctl.marks:  # a replayed file's own marks and notes
             self._draw_mark(mark)
+        prefix = "note: "  # (a note's mark label)
+        self.rep_table.set_notes(
+            [
+                (m.index, m.label[len(prefix) :])
+                for m in ctl.marks
+                if m.kind == MarkKind.NOTE and m.label.startswith(prefix)
+            ]
+        )
 
     def disconnect_source(self) -> None:
         self.stop_recording()
@@ -594,6 +635,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timer.stop()
 
     def toggle_running(self) -> None:
+        """Space: start / stop a live source; play / pause a replay (from the start again
+        once it has ended)."""
+        ctl = self.ctl
+        replay = ctl.replay if ctl is not None else None
+        if ctl is not None and replay is not None:
+            if ctl.state == SessionState.FINISHED:
+                self.seek(0, paused=False)
+                return
+            if ctl.state in (SessionState.STREAMING, SessionState.PAUSED):
+                self.replay_bar.toggle_play()
+                self._update_state_strip()
+                return
         if self.ctl is not None and self.ctl.state in (
             SessionState.STREAMING,
             SessionState.PAUSED,
@@ -630,10 +683,16 @@ class MainWindow(QtWidgets.QMainWindow):
             )
             self.traces.draw(snap)
             self.state_strip.set_clock(self.traces.t_end if self.traces.info else None)
+        self.review.frame()
         if now - self._last_status > 0.25:  # text relayouts are costly; 4 Hz is readable
             self._last_status = now
             self._update_status(now)
             self.replay_bar.update_position()
+            replay = ctl.replay
+            if replay is not None and self.act_pause.isChecked() != replay.paused:
+                self.act_pause.blockSignals(True)  # P's tick follows the transport
+                self.act_pause.setChecked(replay.paused)
+                self.act_pause.blockSignals(False)
             back = self.replay_bar.loop_target()
             if back is not None:
                 self.seek(back)
@@ -648,7 +707,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_rep_final(self, ev: RepEnded) -> None:
         fs = self.ctl.fs if self.ctl is not None else 1.0
         r = ev.result
-        self.traces.add_rep(r.start / fs, ev.end / fs, r.order)
+        self.traces.add_rep(r.start / fs, ev.end / fs, r.order, r.start)
         self.rep_table.show_rep(r)
         self.order_panel.show_final(r, fs)
         if self.athlete_view is not None:
@@ -665,6 +724,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # answer away.
         if mark.kind != MarkKind.TRUTH and self.ctl is not None and self.ctl.fs:
             self.traces.add_mark(mark.index / self.ctl.fs, mark.label)
+            self.review.marks_changed()
 
     def _on_state(self, state: SessionState) -> None:
         """The state is shown as it is: nothing says "streaming" once the stream stopped."""
@@ -705,7 +765,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.latencies.append(time.monotonic() - self.ctl.event_arrived)
         self.rep_table.show_rep(rep)
         self.order_panel.show_rep(rep, fs)
-        self.traces.add_rep(rep.start / fs, None, rep.order)
+        self.traces.add_rep(rep.start / fs, None, rep.order, rep.start)
         if self.cue_rules.should_cue(rep, len(self.tally.reps)):
             self.cues.play(rep.order)
             if self.recorder is not None:
@@ -799,19 +859,26 @@ class MainWindow(QtWidgets.QMainWindow):
         self.connect_source(panel.choice())
         self.start()
 
-    def seek(self, index: int) -> None:
-        """Replay: continue from sample ``index`` (the pipeline re-settles before it)."""
+    def seek(self, index: int, paused: bool | None = None) -> None:
+        """Replay: continue from sample ``index`` (the pipeline re-settles before it);
+        ``paused`` holds it there (None: as the transport was)."""
         ctl = self.ctl
-        if ctl is None or not ctl.seek(index):
+        if ctl is None or not ctl.seek(index, paused=paused):
             return
         self.timer.start()  # a replay that had reached its end runs again
-        self._say(f"replay from {index / ctl.fs:.1f} s", 3000)
+        from app.time_axis import clock_text
+
+        self._say(f"replay from {clock_text(index / ctl.fs)}", 3000)
 
     def go_to_rep(self, start: int) -> None:
-        """A click in the rep table: with the view paused, the rep's onsets become movable
-        lines (if it is on screen); otherwise replay from 2 s before it."""
+        """A click on a rep (its row, or its span on the traces). In a replay it is selected:
+        shown, playback paused, its onsets as handles. Live, with the view paused, its onsets
+        become movable lines (if it is on screen)."""
         ctl = self.ctl
         if ctl is None or ctl.info is None:
+            return
+        if ctl.replay is not None:
+            self.review.select(start)
             return
         fs = ctl.fs
         rep = next((r for r in ctl.tally.reps if r.start == start), None)
@@ -823,18 +890,32 @@ class MainWindow(QtWidgets.QMainWindow):
         self.seek(max(0, start - round(2 * fs)))
 
     def correct_onset(self, rep: RepResult, role: Role, index: int) -> None:
-        """Keep the detected rep; show and count the corrected one; save it with the file."""
+        """An onset handle was moved. In a replay this is an undoable step (Ctrl+Z)."""
         ctl = self.ctl
         if ctl is None or self.onset_editor.rep is None:
             return
-        if all(r.start != rep.start for r in ctl.tally.reps):
+        known = ctl.tally.reps if ctl.replay is None else self.review.reps()
+        if all(r.start != rep.start for r in known):
             return  # a line left from another recording: never write it into this one
+        if ctl.replay is not None:
+            self.review.corrected(rep, role, index)
+        else:
+            self.apply_correction(rep, role, index)
+
+    def apply_correction(self, rep: RepResult, role: Role, index: int) -> None:
+        """Keep the detected rep; show and count the corrected one; save it with the file."""
+        ctl = self.ctl
+        if ctl is None:
+            return
         fs = ctl.fs
         fixed, saved = ctl.correct(rep, role, index)
-        self.rep_table.show_rep(fixed)
+        detected = next((d for d, _ in ctl.corrections if d.start == rep.start), None)
+        self.rep_table.show_rep(fixed, detected)
         self.order_panel.history.show_reps(ctl.tally.reps)
         self.order_panel.update_counts()
-        self.onset_editor.rep = fixed
+        self.onset_editor.update_rep(fixed)
+        end = None if fixed.end is None else fixed.end / fs
+        self.traces.add_rep(fixed.start / fs, end, fixed.order, fixed.start)
         where = " (saved with the review)" if saved else ""
         self._say(
             f"rep {rep.index + 1}: {role.value} onset moved to {index / fs:.3f} s → "
@@ -928,7 +1009,12 @@ class MainWindow(QtWidgets.QMainWindow):
         recording, and for a replayed file in its review (notes travel with the file)."""
         if self.ctl is None or self.ctl.info is None:
             return
-        _mark, saved = self.ctl.note(text)
+        # A rep selected in review: the note is that rep's (it shows in its row)
+        rep = self.review.rep(self.review.selected) if self.review.selected is not None else None
+        _mark, saved = self.ctl.note(text, None if rep is None else rep.start)
+        if rep is not None:
+            self.rep_table.add_note(rep.start, text)
+        self.review.marks_changed()
         self._say("note added" + (" and saved" if saved else ""), 4000)
 
     def set_raw(self, on: bool) -> None:
@@ -936,8 +1022,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_state_strip()
 
     def set_paused(self, on: bool) -> None:
-        self.traces.paused = bool(on)
+        """P: live, the traces stop scrolling (the stream goes on); in a replay, playback
+        itself pauses (the traces then show where it stands)."""
+        ctl = self.ctl
+        replay = ctl.replay if ctl is not None else None
+        if replay is not None:
+            self.traces.paused = False
+            if bool(on) != replay.paused:
+                self.replay_bar.toggle_play()
+        else:
+            self.traces.paused = bool(on)
         self._update_state_strip()
+
+    def _onset_selected(self, role: Role | None) -> None:
+        if role is not None:
+            self._say(f"{role.label} onset selected: ←/→ move it 1 ms (Shift: 10 ms), Esc "
+                      "deselects", 6000)
 
     def show_all_panels(self) -> None:
         for dock in self.docks:

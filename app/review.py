@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import bisect
 import logging
-import threading
 from typing import TypeVar
 
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.theme import VERDICT_COLOR
+from app.time_axis import clock_text
 from devices.drivers.base import Replay
 from dsp.contract import StreamInfo
 from dsp.reps import RepResult, SideResult, Verdict
-from dsp.settings import DspSettings
 
 log = logging.getLogger(__name__)
-SPEEDS = ("0.25", "0.5", "1", "2", "4", "8")
+SPEEDS = ("0.1", "0.25", "0.5", "1", "2", "4", "8")  # the window offers these of 0.1-8x
+
+SLIDER_STEPS = 10_000  # a slider step is 0.01 % of the file (an hour: 0.36 s)
+KEYS_HINT = "Space play/pause · ←/→ rep · Home/End · +/− zoom · click a rep to correct"
 
 _W = TypeVar("_W", bound=QtWidgets.QWidget)
 
@@ -70,12 +72,25 @@ def side_text(name: str, side: SideResult, rep: RepResult) -> str:
 
 
 class RepTable(QtWidgets.QTableWidget):
-    """One row per rep: time, onsets, lag, verdict, per side, reason. Rows update when a rep
-    ends (its final record). ``rep_clicked`` carries the rep's start index."""
+    """One row per rep: file time, lag, verdict, per side, onsets, the machine's reason and
+    the reviewer's notes. Rows update when a rep ends (its final record) or is corrected (the
+    detected lag and verdict stay beside the corrected ones). ``rep_clicked`` carries the
+    rep's start index."""
 
     rep_clicked = QtCore.pyqtSignal(int)
 
-    HEAD = ("rep", "time s", "lag ms (95 %)", "verdict", "left", "right", "onsets (s)", "note")
+    HEAD = (
+        "rep",
+        "time",
+        "lag ms (95 %)",
+        "verdict",
+        "left",
+        "right",
+        "onsets (s)",
+        "reason",
+        "note",
+    )
+    REASON, NOTE = 7, 8
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(0, len(self.HEAD), parent)
@@ -85,13 +100,18 @@ class RepTable(QtWidgets.QTableWidget):
         rows.setVisible(False)
         self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        # Every column as wide as its content (the onsets, a lag with its interval, a
+        # corrected lag with the detected one beside it); the notes take what is left.
         columns.setStretchLastSection(True)
-        # The lag with its interval ("+62 (+38…+82)") must read on one line.
         self.setWordWrap(False)
         mode = QtWidgets.QHeaderView.ResizeMode.ResizeToContents
-        columns.setSectionResizeMode(2, mode)
+        for col in range(len(self.HEAD) - 1):
+            columns.setSectionResizeMode(col, mode)
         self.fs = 1.0
         self._starts: list[int] = []  # row -> rep start index (a rep's identity in replay)
+        self._spans: dict[int, int] = {}  # rep start -> end (where its notes may fall)
+        self._notes: list[tuple[int, str]] = []  # (sample index, text) of the file's notes
         self.cellClicked.connect(self._clicked)
 
     def reset(self, fs: float | None = None) -> None:
@@ -105,12 +125,58 @@ class RepTable(QtWidgets.QTableWidget):
         self.setRowCount(0)
         self.fs = fs
         self._starts.clear()
+        self._spans.clear()
+        self._notes.clear()
 
-    def show_rep(self, rep: RepResult) -> None:
+    def set_notes(self, notes: list[tuple[int, str]]) -> None:
+        """The file's notes (sample index, text): each shows in the row of the rep it is in."""
+        self._notes = sorted(notes)
+        for row, start in enumerate(self._starts):
+            self._show_notes(row, start)
+
+    def add_note(self, index: int, text: str) -> None:
+        self._notes.append((index, text))
+        self._notes.sort()
+        for row, start in enumerate(self._starts):
+            self._show_notes(row, start)
+
+    def _show_notes(self, row: int, start: int) -> None:
+        end = self._spans.get(start, start)
+        texts = [t for i, t in self._notes if start <= i <= max(end, start)]
+        item = self.item(row, self.NOTE)
+        text = "; ".join(texts)
+        if item is None:
+            self.setItem(row, self.NOTE, QtWidgets.QTableWidgetItem(text))
+        elif item.text() != text:
+            item.setText(text)
+
+    def note_text(self, start: int) -> str:
+        row = self.row_of(start)
+        item = None if row is None else self.item(row, self.NOTE)
+        return "" if item is None else item.text()
+
+    def row_of(self, start: int) -> int | None:
+        row = bisect.bisect_left(self._starts, start)
+        return row if row < len(self._starts) and self._starts[row] == start else None
+
+    def select_rep(self, start: int) -> None:
+        row = self.row_of(start)
+        if row is not None:
+            self.selectRow(row)
+            item = self.item(row, 0)
+            if item is not None:
+                self.scrollToItem(item)
+
+    def show_rep(self, rep: RepResult, detected: RepResult | None = None) -> None:
+        """Show ``rep``'s row (a new row, or its row updated). ``detected``: the rep as the
+        detector gave it, for a corrected rep."""
         row = bisect.bisect_left(self._starts, rep.start)
-        if row == len(self._starts) or self._starts[row] != rep.start:
+        inserted = row == len(self._starts) or self._starts[row] != rep.start
+        if inserted:
             self.insertRow(row)
             self._starts.insert(row, rep.start)
+        if rep.end is not None:
+            self._spans[rep.start] = rep.end
         onsets = ", ".join(
             f"{r.value} {i / self.fs:.3f}" for r, i in rep.onsets.items() if i is not None
         )
@@ -118,18 +184,24 @@ class RepTable(QtWidgets.QTableWidget):
         def side(result: SideResult | None) -> str:
             return "" if result is None else result.order.replace("_", " ")
 
-        note = rep.reason
+        reason = rep.reason
         if rep.rejudged:
-            note = "re-judged once rest was seen" + (f"; {note}" if note else "")
+            reason = "re-judged once rest was seen" + (f"; {reason}" if reason else "")
+        lag = lag_text(rep.lag_ms, rep.lag_ci_ms)
+        verdict = rep.order.replace("_", " ")
+        if detected is not None and detected is not rep:
+            lag += f" (detected {lag_text(detected.lag_ms, None)})"
+            if detected.order != rep.order:
+                verdict += f" (was {detected.order.replace('_', ' ')})"
         cells = [
-            str(row + 1),
-            f"{rep.start / self.fs:.2f}",
-            lag_text(rep.lag_ms, rep.lag_ci_ms),
-            rep.order.replace("_", " "),
+            str(row + 1),  # (in time order: rows re-judged later keep their place)
+            clock_text(rep.start / self.fs),
+            lag,
+            verdict,
             side(rep.left),
             side(rep.right),
             onsets,
-            note,
+            reason,
         ]
         for col, text in enumerate(cells):
             item = QtWidgets.QTableWidgetItem(text)
@@ -138,7 +210,13 @@ class RepTable(QtWidgets.QTableWidget):
                 color.setAlpha(90)
                 item.setBackground(QtGui.QBrush(color))
             self.setItem(row, col, item)
-        if row == self.rowCount() - 1:
+        self._show_notes(row, rep.start)
+        if inserted:
+            for later in range(row + 1, self.rowCount()):  # renumber the rows after it
+                item = self.item(later, 0)
+                if item is not None:
+                    item.setText(str(later + 1))
+        if row == self.rowCount() - 1 and not self.selectedItems():
             self.scrollToBottom()
 
     def rejudge(self, upto: int, reps: tuple[RepResult, ...]) -> None:
@@ -149,10 +227,6 @@ class RepTable(QtWidgets.QTableWidget):
                 del self._starts[row]
         for rep in reps:
             self.show_rep(rep)
-        for row in range(self.rowCount()):  # renumber
-            item = self.item(row, 0)
-            if item is not None:
-                item.setText(str(row + 1))
 
     def _clicked(self, row: int, _col: int) -> None:
         if 0 <= row < len(self._starts):
@@ -162,11 +236,10 @@ class RepTable(QtWidgets.QTableWidget):
 class ReplayBar(QtWidgets.QWidget):
     """Play/pause, speed, a seek slider, previous/next rep, for a file being replayed.
 
-    Rep starts for previous/next come from a quick offline pass over the file, run on a
-    background thread (the GUI thread does no DSP)."""
+    Rep starts for previous/next come from the replay index (app/replay_index.py), an
+    offline pass over the file on a background thread (the GUI thread does no DSP)."""
 
     seek_requested = QtCore.pyqtSignal(int)  # sample index
-    _reps_ready = QtCore.pyqtSignal(object)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -177,17 +250,35 @@ class ReplayBar(QtWidgets.QWidget):
         self.prev_btn = _named(QtWidgets.QPushButton("◀ rep"), "replay_prev")
         self.next_btn = _named(QtWidgets.QPushButton("rep ▶"), "replay_next")
         self.slider = _named(QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal), "replay_seek")
-        self.slider.setRange(0, 1000)
-        self.time = _named(QtWidgets.QLabel("0:00 / 0:00"), "replay_time")
+        self.slider.setRange(0, SLIDER_STEPS)
+        self.slider.setToolTip("drag to seek (or click the overview strip above the traces)")
+        self.time = _named(QtWidgets.QLabel("0:00.000 / 0:00"), "replay_time")
+        # the widest text it will hold, so the slider does not shift as the time changes
+        self.time.setMinimumWidth(
+            self.time.fontMetrics().horizontalAdvance("00:00.000 / 00:00") + 8
+        )
         self.a_btn = _named(QtWidgets.QPushButton("A"), "replay_a")
         self.b_btn = _named(QtWidgets.QPushButton("B"), "replay_b")
-        self.loop = _named(QtWidgets.QCheckBox("loop A–B"), "replay_loop")
-        for b, tip in ((self.a_btn, "loop start = now"), (self.b_btn, "loop end = now")):
-            b.setMaximumWidth(28)
+        self.loop = _named(QtWidgets.QCheckBox("loop"), "replay_loop")
+        self.loop.setToolTip("loop from A to B")
+        for b, tip in (
+            (self.a_btn, "loop start = now"),
+            (self.b_btn, "loop end = now"),
+            (self.prev_btn, "previous rep (←)"),
+            (self.next_btn, "next rep (→)"),
+            (self.play_btn, "play / pause (Space, P)"),
+        ):
+            # as wide as their text: the style's minimum button width (80 px) for each of
+            # them left the slider too little of a 1366 px window
+            b.setFixedWidth(b.fontMetrics().horizontalAdvance(max(b.text(), "Pause")) + 20)
             b.setToolTip(tip)
         self.loop_range: tuple[int, int] | None = None
+        # One row, the slider taking all the width the buttons leave (with the window
+        # maximised on a 1366 px screen about 900 px: a pixel is 70 ms of a minute's file);
+        # the overview strip above it spans the whole window too. Keys are in the Replay menu
+        # and the tooltip.
         row = QtWidgets.QHBoxLayout(self)
-        row.setContentsMargins(4, 0, 4, 0)
+        row.setContentsMargins(4, 0, 4, 2)
         for w in (
             self.play_btn,
             self.speed,
@@ -200,9 +291,9 @@ class ReplayBar(QtWidgets.QWidget):
             row.addWidget(w)
         row.addWidget(self.slider, 1)
         row.addWidget(self.time)
+        self.setToolTip(KEYS_HINT)
         self.source: Replay | None = None
         self.info: StreamInfo | None = None
-        self._generation = 0
         self.rep_starts: list[int] = []
         self._dragging = False
         self.play_btn.clicked.connect(self.toggle_play)
@@ -211,24 +302,17 @@ class ReplayBar(QtWidgets.QWidget):
         self.next_btn.clicked.connect(lambda: self.jump_rep(+1))
         self.slider.sliderPressed.connect(lambda: setattr(self, "_dragging", True))
         self.slider.sliderReleased.connect(self._released)
-        self._reps_ready.connect(self._set_reps)
+        # a click on the groove (or PgUp/PgDn on the focused slider) seeks too
+        self.slider.actionTriggered.connect(self._slider_action)
         self.a_btn.clicked.connect(lambda: self.set_loop_point(0))
         self.b_btn.clicked.connect(lambda: self.set_loop_point(1))
 
-    def attach(
-        self,
-        source: Replay | None,
-        info: StreamInfo | None = None,
-        settings: DspSettings | None = None,
-    ) -> None:
-        """Follow a replay's transport (None hides the bar). The rep index for previous /
-        next comes from the session's own settings and channel roles, so it lists the reps
-        the replay shows."""
+    def attach(self, source: Replay | None, info: StreamInfo | None = None) -> None:
+        """Follow a replay's transport (None hides the bar)."""
         self.source = source
         self.info = info
         self.setVisible(source is not None)
         self.rep_starts = []
-        self._generation += 1  # an index still being built for the previous file is dropped
         if source is None or info is None:
             return
         self.play_btn.setText("Play" if source.paused else "Pause")
@@ -236,19 +320,10 @@ class ReplayBar(QtWidgets.QWidget):
         speed = source.speed
         self.speed.setCurrentText("fast" if speed is None else f"{speed:g}")
         self.speed.blockSignals(False)
-        args = (source.samples(), info, settings, self._generation)
-        threading.Thread(target=self._find_reps, args=args, daemon=True).start()
 
-    def _find_reps(
-        self, data: np.ndarray, info: StreamInfo, settings: DspSettings | None, generation: int
-    ) -> None:
-        from dsp.analysis import analyze
-
-        try:
-            result = analyze(data[:, : len(info.channel_names)], info, settings)
-            self._reps_ready.emit((generation, [r.start for r in result.reps]))
-        except Exception as exc:  # navigation is a convenience: never break replay
-            log.warning("rep index for replay not built: %s", exc)
+    def set_rep_starts(self, starts: list[int]) -> None:
+        """The file's reps (from the replay index), for previous / next."""
+        self.rep_starts = sorted(starts)
 
     def set_loop_point(self, which: int, index: int | None = None) -> None:
         """Set the loop start (0) or end (1) to ``index`` (default: the current position)."""
@@ -265,11 +340,6 @@ class ReplayBar(QtWidgets.QWidget):
             return None
         a, b = self.loop_range
         return a if self.source.position >= b else None
-
-    def _set_reps(self, found: tuple[int, list[int]]) -> None:
-        generation, starts = found
-        if generation == self._generation:
-            self.rep_starts = list(starts)
 
     def toggle_play(self) -> None:
         src = self.source
@@ -290,7 +360,15 @@ class ReplayBar(QtWidgets.QWidget):
         self._dragging = False
         src = self.source
         if src is not None and src.n_samples:
-            self.seek_requested.emit(int(self.slider.value() / 1000 * src.n_samples))
+            self.seek_requested.emit(int(self.slider.value() / SLIDER_STEPS * src.n_samples))
+
+    def _slider_action(self, action: int) -> None:
+        if action in (
+            QtWidgets.QAbstractSlider.SliderAction.SliderMove.value,
+            QtWidgets.QAbstractSlider.SliderAction.SliderNoAction.value,
+        ):
+            return  # a drag: seek once, on release
+        QtCore.QTimer.singleShot(0, self._released)  # after the slider took its new value
 
     def jump_rep(self, step: int, now: int | None = None) -> None:
         src = self.source
@@ -319,12 +397,8 @@ class ReplayBar(QtWidgets.QWidget):
         if self.play_btn.text() != wanted:
             self.play_btn.setText(wanted)
         self.slider.blockSignals(True)
-        self.slider.setValue(int(1000 * src.position / src.n_samples))
+        self.slider.setValue(int(SLIDER_STEPS * src.position / src.n_samples))
         self.slider.blockSignals(False)
         fs = self.info.fs if self.info is not None else 1.0
-
-        def clock(n: int) -> str:
-            s = int(n / fs)
-            return f"{s // 60}:{s % 60:02d}"
-
-        self.time.setText(f"{clock(src.position)} / {clock(src.n_samples)}")
+        now = clock_text(src.position / fs)
+        self.time.setText(f"{now} / {clock_text(src.n_samples / fs, millis=False)}")

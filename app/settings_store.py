@@ -28,7 +28,7 @@ ORGANIZATION = "fireorder"
 APPLICATION = "fireorder"
 
 CUE_MODES: tuple[str, ...] = ("every", "lumbar_only", "faded")
-WINDOW_S_RANGE = (2.0, 30.0)
+WINDOW_S_RANGE = (1.0, 30.0)  # (1 s: 0.1 ms per pixel of a wide screen, for correcting)
 
 _DSP = "dsp"
 _PREFS = "prefs"

@@ -188,7 +188,7 @@ class StateStrip(QtWidgets.QFrame):
         elif display:
             text, tip = "PAUSED", "display frozen (P): acquisition and recording go on"
         elif playback:
-            text, tip = "PLAYBACK PAUSED", "replay held by its transport"
+            text, tip = "PAUSED", "replay paused (Space or P plays on)"
         else:
             self.paused.off()
             return

@@ -28,6 +28,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets, sip
 from pyqtgraph.graphicsItems.ScatterPlotItem import renderSymbol
 
 from app.theme import CHANNEL_COLORS, VERDICT_COLOR
+from app.time_axis import TimeAxis, give_to_plot
 from devices.session.live import Snapshot
 from dsp.contract import StreamInfo
 
@@ -420,6 +421,10 @@ class LaneAxis(pg.AxisItem):
 
 
 class TracesView(pg.PlotWidget):
+    """The lanes. ``rep_clicked`` carries the start index of the rep span clicked on."""
+
+    rep_clicked = QtCore.pyqtSignal(int)
+
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent=parent, background="w")
         self.window_s = 10.0
@@ -433,6 +438,8 @@ class TracesView(pg.PlotWidget):
         self._spans: collections.deque[tuple[float, float | None, str]] = collections.deque(
             maxlen=60
         )
+        self._span_index: dict[float, int] = {}  # span start (s) -> the rep's start index
+        self.file_time = False  # replay: the axis reads file time (m:ss.mmm)
         self.marks: list[tuple[float, pg.InfiniteLine]] = []
         # The x axis is time relative to now, so its labels never change while the traces
         # scroll: pyqtgraph then keeps the axis picture instead of re-rendering its text.
@@ -446,7 +453,8 @@ class TracesView(pg.PlotWidget):
         self._span_colors: dict[str, QtGui.QColor] = {}
         plot = self.getPlotItem()
         self.lane_axis = LaneAxis()
-        plot.setAxisItems({"left": self.lane_axis})
+        self.time_axis = TimeAxis()
+        give_to_plot(plot, {"left": self.lane_axis, "bottom": self.time_axis})
         plot.disableAutoRange()
         plot.setMouseEnabled(x=False, y=False)
         plot.hideButtons()
@@ -457,6 +465,34 @@ class TracesView(pg.PlotWidget):
         plot.getAxis("bottom").setCacheMode(cache)
         plot.showAxis("left")  # the lane labels: beside the lanes, never over the signals
         plot.showGrid(x=True, y=False, alpha=0.2)
+        self.scene().sigMouseClicked.connect(self._clicked)
+
+    def set_file_time(self, on: bool) -> None:
+        """Replay: the axis shows file time; live: seconds before now."""
+        self.file_time = bool(on)
+        label = "file time (m:ss)" if on else "time before now"
+        self.getPlotItem().setLabel("bottom", label, units=None if on else "s")
+        self.time_axis.set_file_time(self.t_end if on else None)
+
+    def rep_at(self, t: float) -> int | None:
+        """The start index of the rep whose span holds stream time ``t`` (s), if any."""
+        for start, end, _ in reversed(self._spans):
+            if start <= t and (end is None or t <= end) and start in self._span_index:
+                return self._span_index[start]
+        return None
+
+    def _clicked(self, ev: object) -> None:
+        button = getattr(ev, "button", lambda: None)()
+        if button != QtCore.Qt.MouseButton.LeftButton:
+            return
+        vb = self.getPlotItem().getViewBox()
+        pos = ev.scenePos()  # type: ignore[attr-defined]
+        if not vb.sceneBoundingRect().contains(pos):
+            return
+        x = float(vb.mapSceneToView(pos).x())
+        start = self.rep_at(x + self.t_end)
+        if start is not None:
+            self.rep_clicked.emit(start)
 
     def configure(self, info: StreamInfo) -> None:
         plot = self.getPlotItem()
@@ -485,6 +521,7 @@ class TracesView(pg.PlotWidget):
         self._centre = None  # a new stream: its own DC levels
         self._onsets.clear()
         self._spans.clear()
+        self._span_index.clear()
         plot.setYRange(-LANE * (n - 0.5), LANE * 0.5, padding=0.02)
 
     def lane_offset(self, channel: int) -> float:
@@ -509,7 +546,13 @@ class TracesView(pg.PlotWidget):
     def add_rep(
         self, start: float, end: float | None, order: str, index: int | None = None
     ) -> None:
-        """Shade a rep span (``end`` None while it lasts); a repeated start updates it."""
+        """Shade a rep span (``end`` None while it lasts); a repeated start updates it.
+        ``index`` (the rep's start sample) lets a click on the span select the rep."""
+        if index is not None:
+            self._span_index[start] = index
+            if len(self._span_index) > 4 * (self._spans.maxlen or 60):  # forget old spans
+                kept = {s for s, _, _ in self._spans}
+                self._span_index = {s: i for s, i in self._span_index.items() if s in kept}
         for i, (s, _, _) in enumerate(self._spans):
             if s == start:
                 self._spans[i] = (start, end, order)
@@ -560,6 +603,8 @@ class TracesView(pg.PlotWidget):
         scale = snap.scale
         t_end = float(t[-1])
         self.t_end = t_end
+        if self.file_time:
+            self.time_axis.set_file_time(t_end)
         x = t - t_end
         n_ch = self.info.n_channels
         offsets = -LANE * np.arange(n_ch)

@@ -9,6 +9,30 @@ from pathlib import Path
 
 import pytest
 
+#: Widgets a test gave to qtbot, held until its teardown. pytest-qt keeps only a weak
+#: reference, so a window held by nothing but the test's locals became garbage as soon as the
+#: test body returned, and the cycle collector could free it (deleting the C++ window) in the
+#: middle of the paint events pytest-qt still processes after the body: "Cannot destroy paint
+#: device that is being painted", then a segfault.
+_HELD: list[object] = []
+
+
+def _hold_widgets() -> None:
+    try:
+        from pytestqt.qtbot import QtBot
+    except ImportError:
+        return
+    add = QtBot.addWidget
+
+    def add_widget(self: QtBot, widget: object, **kwargs: object) -> None:
+        _HELD.append(widget)
+        add(self, widget, **kwargs)  # type: ignore[arg-type]
+
+    QtBot.addWidget = add_widget  # type: ignore[method-assign]
+
+
+_hold_widgets()
+
 
 @pytest.fixture(autouse=True)
 def _qt_objects_die_between_tests() -> Iterator[None]:
@@ -19,6 +43,7 @@ def _qt_objects_die_between_tests() -> Iterator[None]:
     middle of painting another view (a segfault in pyqtgraph's ``GraphicsView.paintEvent``).
     Deleting them here, between tests, leaves nothing to be freed mid-paint."""
     yield
+    _HELD.clear()  # (pytest-qt has closed them by now)
     qtwidgets = sys.modules.get("PyQt6.QtWidgets")
     if qtwidgets is None:
         return

@@ -148,7 +148,7 @@ def test_replay_badge_names_the_file_and_playback_pause_shows(qtbot, store, tmp_
     QTest.mouseClick(win.replay_bar.play_btn, QtCore.Qt.MouseButton.LeftButton)
     win.refresh()
     assert win.ctl is not None and win.ctl.state == SessionState.PAUSED
-    assert strip.paused.isVisible() and strip.paused.text() == "PLAYBACK PAUSED"
+    assert strip.paused.isVisible() and strip.paused.text() == "PAUSED"
     QTest.mouseClick(win.replay_bar.play_btn, QtCore.Qt.MouseButton.LeftButton)
     win.refresh()
     assert not strip.paused.isVisible()

@@ -326,11 +326,16 @@ def test_review_rep_table_and_replay_transport(qtbot, store, tmp_path: Path) -> 
     n_rows = table.rowCount()
     assert n_rows == len(win.tally.reps) >= 5
     assert table.item(0, 3).text() == win.tally.reps[0].order.replace("_", " ")
-    # click rep 2: replay restarts 2 s before it, and the same reps do not come twice
-    second = win.tally.reps[1].start
+    # click rep 2: it is shown 30 % into the traces, playback paused there, its onsets as
+    # handles; playing on, the same reps do not come twice
+    second = win.tally.reps[1]
     table.cellClicked.emit(1, 0)
     device = win.session.device  # type: ignore[union-attr]
-    assert device.position == second - 4000
+    window = round(win.traces.window_s * 2000)
+    assert device.position == max(second.start + round(0.7 * window), second.end + 200)
+    assert device.paused and win.review.selected == second.start
+    assert set(win.onset_editor.lines) == {r for r, i in second.onsets.items() if i is not None}
+    win.replay_bar.play_btn.click()
     run_for(win, 10.0, step=0.5)
     assert table.rowCount() == n_rows and len(win.tally.reps) == n_rows
     assert [r.start for r in win.tally.reps] == sorted(r.start for r in win.tally.reps)
@@ -348,7 +353,9 @@ def test_review_rep_table_and_replay_transport(qtbot, store, tmp_path: Path) -> 
     bar.play_btn.click()
     assert not device._paused
     bar.update_position()
-    assert bar.slider.value() == int(1000 * device.position / device.n_samples)
+    from app.review import SLIDER_STEPS
+
+    assert bar.slider.value() == int(SLIDER_STEPS * device.position / device.n_samples)
 
 
 def test_live_sources_hide_the_replay_bar(qtbot, store) -> None:
@@ -415,7 +422,7 @@ def test_drag_an_onset_to_correct_it(qtbot, store, tmp_path: Path) -> None:
     fixed = next(r for r in win.tally.reps if r.start == rep.start)
     assert fixed.order == "lumbar_first" and fixed.lag_ms == pytest.approx(-100, abs=1)
     assert win.corrections[-1][0] == rep  # the detected rep is kept beside the correction
-    assert win.rep_table.item(row, 3).text() == "lumbar first"
+    assert win.rep_table.item(row, 3).text() == "lumbar first (was glute first)"
     win.add_note("hips shot up early")
     doc = json.loads((tmp_path / (demo.name + ".json")).read_text())
     assert doc["notes"][-1]["text"] == "hips shot up early"

@@ -31,7 +31,7 @@ from devices.session.tally import RepTally
 from dsp.contract import Role, StreamInfo
 from dsp.events import GapEvent, RepsRejudged
 from dsp.onset import OnsetEvent
-from dsp.reps import RepEnded, RepResult, classify
+from dsp.reps import RepEnded, RepResult, SideResult, classify
 from dsp.settings import DspSettings
 
 log = logging.getLogger(__name__)
@@ -51,17 +51,33 @@ class RecordingError(RuntimeError):
 
 
 def corrected(rep: RepResult, role: Role, index: int, fs: float, tolerance_ms: float) -> RepResult:
-    """``rep`` with one onset moved by hand: lag and verdict recomputed from the onsets."""
+    """``rep`` with one onset moved by hand: lag, verdict and each side's result recomputed
+    from the onsets. A hand-placed onset has no estimator interval, so the lag's interval is
+    dropped (the detected rep keeps its own)."""
     onsets = dict(rep.onsets)
     onsets[role] = index
-    glutes = [i for r, i in onsets.items() if r.is_glute and i is not None]
-    lumbars = [i for r, i in onsets.items() if r.is_lumbar and i is not None]
-    lag = (min(lumbars) - min(glutes)) * 1000.0 / fs if glutes and lumbars else None
+
+    def lag_of(glute_roles: tuple[Role, ...], lumbar_roles: tuple[Role, ...]) -> float | None:
+        g = [i for r, i in onsets.items() if r in glute_roles and i is not None]
+        lu = [i for r, i in onsets.items() if r in lumbar_roles and i is not None]
+        return round((min(lu) - min(g)) * 1000.0 / fs, 3) if g and lu else None
+
+    def side(was: SideResult | None, glute: Role, lumbar: Role) -> SideResult | None:
+        if was is None:
+            return None
+        lag = lag_of((glute,), (lumbar,))
+        return SideResult(lag, classify(lag, tolerance_ms), None)
+
+    lag = lag_of(tuple(r for r in onsets if r.is_glute), tuple(r for r in onsets if r.is_lumbar))
     return dataclasses.replace(
         rep,
         onsets=onsets,
-        lag_ms=None if lag is None else round(lag, 3),
+        lag_ms=lag,
         order=classify(lag, tolerance_ms),
+        left=side(rep.left, Role.GLUTE_L, Role.LUMBAR_L),
+        right=side(rep.right, Role.GLUTE_R, Role.LUMBAR_R),
+        lag_ci_ms=None,
+        lag_below_ms=None,
         reason=f"{role.value} onset corrected by hand",
     )
 
@@ -479,12 +495,18 @@ class SessionController:
             self._add_mark(round(note.t_s * fs), f"note: {note.text}", MarkKind.NOTE, False)
 
     # -- replay ---------------------------------------------------------------------------------
-    def seek(self, index: int) -> bool:
-        """Replay: continue from sample ``index`` (the pipeline re-settles before it)."""
+    def seek(self, index: int, *, paused: bool | None = None) -> bool:
+        """Replay: continue from sample ``index`` (the pipeline re-settles before it).
+        ``paused`` True holds the transport there once the seek is done (review shows a rep
+        and waits), False plays on; None keeps it as it is."""
         replay = self.replay
         if replay is None:
             return False
+        was_paused = replay.paused
         self.session.seek(index)
+        hold = was_paused if paused is None else paused
+        # after the seek's own command (which plays the transport to run its pre-roll)
+        self.session.post(lambda _s: replay.pause() if hold else replay.play())
         self.session.resume_after_end()  # a replay that had reached its end goes on
         self._notice_state()
         return True

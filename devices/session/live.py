@@ -328,9 +328,10 @@ class LiveSession:
             return self.pipeline.samples + self.pipeline.lost_samples
 
         target = done() + round(seconds * self.info.fs)
+        replay = self.device.replay()
         while done() < target:
-            if not self.pump_once() and self.device.finished:
-                break
+            if not self.pump_once() and (self.device.finished or (replay and replay.paused)):
+                break  # (a paused replay delivers nothing until it plays again)
 
     # -- reader side ------------------------------------------------------------------------
     def drain_events(self) -> list[TimedEvent]:

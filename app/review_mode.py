@@ -1,0 +1,319 @@
+"""Review of a replayed file in the window: navigation in file time, rep selection, onset
+handles with keyboard nudges, and undo/redo of corrections.
+
+The window owns the session; this object owns what only a replay has (the overview strip,
+the file's rep index, the Replay menu's actions and the undo stack) and is attached to each
+new session, so nothing of one file is left when the next is opened.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from typing import TYPE_CHECKING
+
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from app.overview import OverviewStrip
+from app.replay_index import ReplayIndex, ReplayIndexer
+from app.settings_store import WINDOW_S_RANGE
+from dsp.contract import Role
+from dsp.reps import RepResult
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+    from devices.session.controller import SessionController
+
+log = logging.getLogger(__name__)
+
+#: where a selected rep is shown: its start this far into the traces' window
+SHOW_AT = 0.3
+
+
+class CorrectionCommand(QtGui.QUndoCommand):
+    """One onset moved by hand; undo puts it back where it was (both are kept in the
+    review's log, the last one counts)."""
+
+    def __init__(self, review: ReviewMode, start: int, role: Role, before: int, after: int):
+        super().__init__(f"move {role.value} onset")
+        self.review, self.start, self.role = review, start, role
+        self.before, self.after = before, after
+
+    def redo(self) -> None:
+        self.review.apply_correction(self.start, self.role, self.after)
+
+    def undo(self) -> None:
+        self.review.apply_correction(self.start, self.role, self.before)
+
+
+class ReviewMode(QtCore.QObject):
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.win = window
+        self.overview = OverviewStrip(window)  # (a Qt child from the start: see give_to_plot)
+        self.indexer = ReplayIndexer()
+        self.indexer.ready.connect(self._index_ready)
+        self.index: ReplayIndex | None = None
+        self.undo = QtGui.QUndoStack(self)
+        self.selected: int | None = None  # start index of the selected rep
+        self.overview.seek_requested.connect(self.centre_on)
+        self.overview.zoom_requested.connect(self.zoom_to)
+        self._drawn_view: tuple[float, float] | None = None
+
+    # -- the session ----------------------------------------------------------------------
+    @property
+    def ctl(self) -> SessionController | None:
+        ctl = self.win.ctl
+        return ctl if ctl is not None and ctl.replay is not None else None
+
+    def attach(self, ctl: SessionController | None) -> None:
+        """A new session: a replay gets its strip and index; anything else hides them."""
+        self.undo.clear()
+        self.selected = None
+        self.index = None
+        self._drawn_view = None
+        self.overview.clear_data()
+        replay = ctl.replay if ctl is not None else None
+        self.overview.setVisible(replay is not None)
+        self.win.traces.set_file_time(replay is not None)
+        for act in self.actions:
+            act.setEnabled(replay is not None)
+        if ctl is None or replay is None or ctl.info is None:
+            self.indexer.build(None, None, None)
+            return
+        self.overview.duration = replay.n_samples / ctl.fs
+        self.indexer.build(replay, ctl.info, ctl.settings)
+
+    def _index_ready(self, index: ReplayIndex) -> None:
+        if self.ctl is None:
+            return
+        self.index = index
+        self.win.replay_bar.set_rep_starts([r.start for r in index.reps])
+        if index.overview is not None:
+            index.overview.marks = self._marks()
+            self.overview.set_data(index.overview)
+            self._redraw_reps()
+
+    def _marks(self) -> list[tuple[float, str]]:
+        ctl = self.ctl
+        if ctl is None or not ctl.fs:
+            return []
+        from devices.session.controller import MarkKind
+
+        return [(m.index / ctl.fs, m.label) for m in ctl.marks if m.kind != MarkKind.TRUTH]
+
+    def marks_changed(self) -> None:
+        if self.ctl is not None and self.index is not None:
+            self.overview.set_marks(self._marks())
+
+    def reps(self) -> list[RepResult]:
+        """Every rep of the file: as played (with corrections) where played, else from the
+        index."""
+        ctl = self.ctl
+        played = {r.start: r for r in ctl.tally.reps} if ctl is not None else {}
+        known = {r.start: r for r in self.index.reps} if self.index is not None else {}
+        known.update(played)
+        return [known[k] for k in sorted(known)]
+
+    def rep(self, start: int) -> RepResult | None:
+        return next((r for r in self.reps() if r.start == start), None)
+
+    def _redraw_reps(self) -> None:
+        ctl = self.ctl
+        if ctl is None or not ctl.fs:
+            return
+        fs = ctl.fs
+        self.overview.set_reps(
+            [(r.start / fs, (r.end or r.start) / fs, r.order) for r in self.reps()]
+        )
+
+    # -- every frame ------------------------------------------------------------------------
+    def frame(self) -> None:
+        ctl = self.ctl
+        if ctl is None:
+            return
+        traces = self.win.traces
+        self.win.onset_editor.follow(traces.t_end)
+        view = (traces.t_end, traces.window_s)
+        if view != self._drawn_view:
+            self._drawn_view = view
+            self.overview.set_view(*view)
+
+    # -- navigation -------------------------------------------------------------------------
+    def _seek(self, index: int, paused: bool | None = None) -> None:
+        ctl = self.ctl
+        if ctl is None:
+            return
+        index = max(0, min(int(index), ctl.replay.n_samples if ctl.replay else index))
+        self.win.seek(index, paused=paused)
+
+    def centre_on(self, t: float) -> None:
+        """The overview was clicked at file time ``t``: show it mid-window."""
+        ctl = self.ctl
+        if ctl is not None:
+            self._seek(round((t + self.win.traces.window_s / 2) * ctl.fs))
+
+    def zoom_to(self, a: float, b: float) -> None:
+        """Show file time ``a``..``b`` in the traces, paused there."""
+        ctl = self.ctl
+        if ctl is None:
+            return
+        lo, hi = WINDOW_S_RANGE
+        width = min(max(b - a, lo), hi)
+        self.set_window(width)
+        self._seek(round((a + width) * ctl.fs), paused=True)
+
+    def set_window(self, seconds: float) -> None:
+        lo, hi = WINDOW_S_RANGE
+        self.win.traces.window_s = float(min(max(seconds, lo), hi))
+        self.win.onset_editor.follow(self.win.traces.t_end)
+
+    def zoom(self, factor: float) -> None:
+        """+/-: a narrower (``factor`` < 1) or wider window, ending where it ends now."""
+        self.set_window(self.win.traces.window_s * factor)
+
+    def home(self) -> None:
+        self._seek(0)
+
+    def end(self) -> None:
+        ctl = self.ctl
+        if ctl is not None and ctl.replay is not None:
+            self._seek(ctl.replay.n_samples, paused=True)
+
+    def step_rep(self, step: int) -> None:
+        """←/→: the previous / next rep. Paused, it is shown and selected; playing, the replay
+        goes on from just before it."""
+        ctl = self.ctl
+        if ctl is None or ctl.replay is None:
+            return
+        starts = [r.start for r in self.reps()]
+        if not starts:
+            self.win._say("no reps found in this file yet", 3000)
+            return
+        if self.selected is not None and ctl.replay.paused:
+            here = self.selected
+        else:  # from what the traces show: the rep starting in their first part
+            here = round(
+                (self.win.traces.t_end - self.win.traces.window_s * (1 - SHOW_AT)) * ctl.fs
+            )
+        i = bisect.bisect_right(starts, here) if step > 0 else bisect.bisect_left(starts, here) - 1
+        if not 0 <= i < len(starts):
+            self.win._say("no more reps " + ("after" if step > 0 else "before") + " this one", 3000)
+            return
+        if ctl.replay.paused:
+            self.select(starts[i])
+        else:
+            self.win.replay_bar.seek_requested.emit(max(0, starts[i] - round(2 * ctl.fs)))
+
+    def select(self, start: int) -> None:
+        """Select the rep starting at ``start``: shown in the traces, playback paused there,
+        its onsets as handles."""
+        ctl = self.ctl
+        rep = self.rep(start)
+        if ctl is None or rep is None or ctl.replay is None:
+            return
+        fs, traces = ctl.fs, self.win.traces
+        self.selected = start
+        t0, t1 = traces.t_end - traces.window_s, traces.t_end
+        end = rep.end if rep.end is not None else rep.start
+        shown = ctl.replay.paused and t0 <= rep.start / fs and end / fs <= t1 and traces.t_end > 0
+        if not shown:
+            target = rep.start + round(traces.window_s * (1 - SHOW_AT) * fs)
+            self._seek(max(target, end + round(0.1 * fs)), paused=True)
+            traces.t_end = min(target, ctl.replay.n_samples) / fs  # (drawn at the next frame)
+        else:
+            ctl.replay.pause()
+        self.win.onset_editor.edit(rep, fs)
+        self.win.rep_table.select_rep(start)
+        self.win._say(
+            f"rep {rep.index + 1} selected: drag an onset, or click one and use ←/→ "
+            "(Shift: 10 ms); Ctrl+Z undoes",
+            8000,
+        )
+
+    def deselect(self) -> None:
+        if self.win.onset_editor.current is not None:
+            self.win.onset_editor.select(None)  # Esc: first the handle, then the rep
+            return
+        self.selected = None
+        self.win.onset_editor.clear()
+
+    def left_right(self, step: int, big: bool = False) -> None:
+        """←/→ nudge the selected onset handle (±1 ms, Shift ±10 ms); with no handle
+        selected they go rep to rep."""
+        ms = (10.0 if big else 1.0) * step
+        if not self.win.onset_editor.nudge(ms):
+            self.step_rep(step)
+
+    # -- corrections --------------------------------------------------------------------------
+    def corrected(self, rep: RepResult, role: Role, index: int) -> None:
+        """A handle was moved: one undoable step."""
+        before = rep.onsets.get(role)
+        if before is None or before == index:
+            return
+        self.undo.push(CorrectionCommand(self, rep.start, role, before, index))
+
+    def apply_correction(self, start: int, role: Role, index: int) -> None:
+        rep = self.rep(start)
+        if rep is None or self.ctl is None:
+            return
+        self.win.apply_correction(rep, role, index)
+        self._redraw_reps()
+
+    # -- actions ----------------------------------------------------------------------------
+    def build_menu(self, menu: QtWidgets.QMenu) -> None:
+        """The Replay menu: every key of review, so it can be found (enabled in replay)."""
+        win = self.win
+        act = win._action
+        self.act_prev = act(
+            menu, "Previous rep / nudge onset −1 ms", lambda *_: self.left_right(-1), "Left"
+        )
+        self.act_next = act(
+            menu, "Next rep / nudge onset +1 ms", lambda *_: self.left_right(+1), "Right"
+        )
+        self.act_prev10 = act(
+            menu, "Nudge onset −10 ms", lambda *_: self.left_right(-1, True), "Shift+Left"
+        )
+        self.act_next10 = act(
+            menu, "Nudge onset +10 ms", lambda *_: self.left_right(+1, True), "Shift+Right"
+        )
+        self.act_onset_next = act(
+            menu, "Select next onset", lambda *_: win.onset_editor.cycle(+1), "]"
+        )
+        self.act_onset_prev = act(
+            menu, "Select previous onset", lambda *_: win.onset_editor.cycle(-1), "["
+        )
+        self.act_deselect = act(menu, "Deselect", self.deselect, "Esc")
+        menu.addSeparator()
+        self.act_home = act(menu, "Go to start", self.home, "Home")
+        self.act_end = act(menu, "Go to end", self.end, "End")
+        self.act_zoom_in = act(menu, "Zoom in", lambda *_: self.zoom(0.5), "+")
+        self.act_zoom_in.setShortcuts([QtGui.QKeySequence("+"), QtGui.QKeySequence("=")])
+        self.act_zoom_out = act(menu, "Zoom out", lambda *_: self.zoom(2.0), "-")
+        menu.addSeparator()
+        self.act_undo = self.undo.createUndoAction(self, "Undo")
+        self.act_redo = self.undo.createRedoAction(self, "Redo")
+        assert self.act_undo is not None and self.act_redo is not None
+        self.act_undo.setShortcut(QtGui.QKeySequence.StandardKey.Undo)
+        self.act_redo.setShortcuts(
+            [QtGui.QKeySequence("Ctrl+Shift+Z"), QtGui.QKeySequence("Ctrl+Y")]
+        )
+        menu.addAction(self.act_undo)
+        menu.addAction(self.act_redo)
+        win.addAction(self.act_undo)
+        win.addAction(self.act_redo)
+        self.actions = [
+            self.act_prev,
+            self.act_next,
+            self.act_prev10,
+            self.act_next10,
+            self.act_onset_next,
+            self.act_onset_prev,
+            self.act_deselect,
+            self.act_home,
+            self.act_end,
+            self.act_zoom_in,
+            self.act_zoom_out,
+        ]
+        for a in self.actions:
+            a.setEnabled(False)
