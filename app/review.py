@@ -213,9 +213,9 @@ class RepTable(QtWidgets.QTableWidget):
         self._show_notes(row, rep.start)
         if inserted:
             for later in range(row + 1, self.rowCount()):  # renumber the rows after it
-                item = self.item(later, 0)
-                if item is not None:
-                    item.setText(str(later + 1))
+                number = self.item(later, 0)
+                if number is not None:
+                    number.setText(str(later + 1))
         if row == self.rowCount() - 1 and not self.selectedItems():
             self.scrollToBottom()
 
