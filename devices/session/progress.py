@@ -19,7 +19,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
@@ -95,10 +95,27 @@ def _same(a: str, b: str) -> bool:
     return a.strip().casefold() == b.strip().casefold()
 
 
-def athletes(folder: str | os.PathLike[str]) -> list[str]:
-    """The athletes named in the recordings of ``folder`` (as first spelled), sorted."""
+Folders = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+
+def _folders(folders: Folders) -> list[Path]:
+    if isinstance(folders, str | os.PathLike):
+        return [Path(folders)]
+    out: list[Path] = []
+    for f in folders:
+        if Path(f).resolve() not in [x.resolve() for x in out]:
+            out.append(Path(f))
+    return out
+
+
+def _rows(folders: Folders) -> list[SessionRow]:
+    return [row for f in _folders(folders) for row in browse(f)]
+
+
+def athletes(folders: Folders) -> list[str]:
+    """The athletes named in the recordings of ``folders`` (as first spelled), sorted."""
     seen: dict[str, str] = {}
-    for row in browse(folder):
+    for row in _rows(folders):
         if row.athlete.strip():
             seen.setdefault(row.athlete.strip().casefold(), row.athlete.strip())
     return sorted(seen.values(), key=str.casefold)
@@ -151,18 +168,19 @@ def analysis_of(bdf: Path) -> tuple[dict[str, Any], list[Annotation]]:
 
 
 def progress(
-    folder: str | os.PathLike[str],
+    folder: Folders,
     athlete: str,
     *,
     tolerance_ms: float | None = None,
     on_file: Callable[[int, int], None] | None = None,
 ) -> Progress:
-    """The progress of ``athlete`` (case-insensitive) over the recordings in ``folder``.
+    """The progress of ``athlete`` (case-insensitive) over the recordings in ``folder`` (one
+    folder or several: the recordings folder and the shipped examples).
 
     ``tolerance_ms`` is the neutral band drawn around a lag of 0 (default: the recordings'
     own, their median); ``on_file(done, total)`` reports while files are analysed."""
-    base = Path(folder)
-    rows = [r for r in browse(base) if _same(r.athlete, athlete)]
+    base = _folders(folder)[0] if _folders(folder) else Path(".")
+    rows = sorted((r for r in _rows(folder) if _same(r.athlete, athlete)), key=lambda r: r.date)
     skipped: list[tuple[Path, str]] = []
     pooled: dict[tuple[datetime.date, str], list[tuple[SessionRow, dict[str, Any]]]] = {}
     tolerances: list[float] = []
