@@ -44,6 +44,7 @@ class ProgressView(QtWidgets.QWidget):
         self.folders = [Path(f) for f in folders]
         self.progress: Progress | None = None
         self._job = 0
+        self._shown = -1  # the job whose numbers are drawn
         self._pending: str | None = None
         self.athlete = QtWidgets.QComboBox()
         self.athlete.setObjectName("progress_athlete")
@@ -155,6 +156,7 @@ class ProgressView(QtWidgets.QWidget):
         job, result = payload
         if job != self._job:
             return  # an athlete picked before this one: its numbers are stale
+        self._shown = job
         if not isinstance(result, Progress):
             self.status.setText(f"Progress not available: {result}")
             return
@@ -171,7 +173,7 @@ class ProgressView(QtWidgets.QWidget):
     @property
     def busy(self) -> bool:
         """True while the picked athlete's recordings are being read."""
-        return self.progress is None or self.progress.athlete != self.athlete.currentText()
+        return self._pending is not None or self._shown != self._job
 
     # -- drawing ---------------------------------------------------------------------------
     def _clear(self) -> None:
@@ -200,7 +202,8 @@ class ProgressView(QtWidgets.QWidget):
         xs = [_x(s.day) for s in have]
         ys = [float(s.glute_first_pct or 0.0) for s in have]
         self.pct_scatter.setData(xs, ys, brush=brush)
-        self.pct_line.setData(xs, ys)
+        if len(xs) >= MIN_TREND_SESSIONS:  # joined from 3 on: a line between two reads as a trend
+            self.pct_line.setData(xs, ys)
         for s, x, y in zip(have, xs, ys, strict=True):
             label = pg.TextItem(f"n={s.decided}", color=color, anchor=(0.5, 1.2))
             label.setPos(x, y)
@@ -210,19 +213,17 @@ class ProgressView(QtWidgets.QWidget):
         lx = [_x(s.day) for s in lagged]
         ly = [float(s.median_lag_ms or 0.0) for s in lagged]
         self.lag_scatter.setData(lx, ly, brush=brush)
-        self.lag_line.setData(lx, ly)
+        if len(lx) >= MIN_TREND_SESSIONS:
+            self.lag_line.setData(lx, ly)
         tol = prog.tolerance_ms
         self.band.setRegion((-tol, tol))
         lim = max([3 * tol, 60.0, *(abs(v) * 1.2 for v in ly)])
         self.lag_plot.setYRange(-lim, lim, padding=0)
         ex = self.exercise.currentText()
         line = prog.trend(ex)
-        if line is not None and have:
-            d0 = have[0].day
-            ends = [have[0].day, have[-1].day]
-            self.trend_line.setData(
-                [_x(d) for d in ends], [line[1] + line[0] * (d - d0).days / 7.0 for d in ends]
-            )
+        seg = prog.trend_segment(ex)
+        if line is not None and seg is not None:
+            self.trend_line.setData([t.timestamp() for t, _ in seg], [y for _, y in seg])
             said = f"trend {line[0]:+.1f} points a week over {len(have)} sessions"
         else:
             said = (

@@ -1243,6 +1243,7 @@ def build_report(
     tick(0.02)
 
     signal_ok = data is not None and info is not None and data.shape[0] > 0
+    notes_section = f'<section id="notes"><h2>Notes</h2>{_notes_html(doc)}</section>'
     # Share of the progress bar: the overview filters every sample; the plots are fixed cost.
     overview_share = 0.7 if signal_ok else 0.0
 
@@ -1286,6 +1287,7 @@ def build_report(
                 "session overview",
             ),
             "</section>",
+            notes_section,  # right under the timeline they are pinned on
         ]
         if reps:
             body += [
@@ -1315,10 +1317,9 @@ def build_report(
         )
     tick(0.92)
 
+    if not signal_ok:
+        body.append(notes_section)  # no overview to sit under
     body += [
-        '<section id="notes"><h2>Notes</h2>',
-        _notes_html(doc),
-        "</section>",
         '<section id="reptable"><h2>Rep by rep</h2>',
         _rep_table_html(doc),
         "</section>",
@@ -1427,6 +1428,11 @@ def trend_text(prog: Any, exercise: str) -> str:
     )
 
 
+def _noon(day: Any) -> datetime:
+    """A session day on the date axis: its noon (the trend line's ends are too)."""
+    return datetime(day.year, day.month, day.day, 12)
+
+
 def plot_progress(prog: Any) -> Figure:
     """Glute-first % per session over dates (n reps at each point, trend line from 3
     sessions) above the median lag per session with the neutral band."""
@@ -1441,34 +1447,42 @@ def plot_progress(prog: Any) -> Figure:
     )
     bottom.axhline(0, color="#999999", lw=0.8)
     lags_all: list[float] = []
-    for ex in prog.exercises:
+    for k, ex in enumerate(prog.exercises):
         pts = prog.series(ex)
         col = colors[ex]
-        days = [s.day for s in pts if s.glute_first_pct is not None]
+        days = [_noon(s.day) for s in pts if s.glute_first_pct is not None]
         pcts = [s.glute_first_pct for s in pts if s.glute_first_pct is not None]
-        top.plot(days, pcts, color=col, lw=1.0, alpha=0.5)
+        # sessions are joined only from 3 on: a line between two reads as a trend
+        joined = len(days) >= MIN_TREND_PARTS
+        if joined:
+            top.plot(days, pcts, color=col, lw=1.0, alpha=0.5)
         top.scatter(days, pcts, color=col, s=36, zorder=3, label=ex, edgecolor="white")
         for s in pts:
             if s.glute_first_pct is not None:
                 top.annotate(
                     f"n={s.decided}",
-                    (s.day, s.glute_first_pct),
-                    xytext=(0, 7),
+                    (_noon(s.day), s.glute_first_pct),
+                    xytext=(0, 7 if k % 2 == 0 else -12),  # series alternate above/below
                     textcoords="offset points",
                     ha="center",
                     fontsize=7,
                     color=col,
                 )
-        line = prog.trend(ex)
-        if line is not None:
-            d0 = days[0]
-            xs = [days[0], days[-1]]
-            ys = [line[1] + line[0] * (d - d0).days / 7.0 for d in xs]
-            top.plot(xs, ys, color=col, lw=1.2, ls="--", label=f"{ex} trend")
-        ldays = [s.day for s in pts if s.median_lag_ms is not None]
+        seg = prog.trend_segment(ex)
+        if seg is not None:
+            top.plot(
+                [t.replace(tzinfo=None) for t, _ in seg],  # noon of the days, as the points
+                [y for _, y in seg],
+                color=col,
+                lw=1.2,
+                ls="--",
+                label=f"{ex} trend",
+            )
+        ldays = [_noon(s.day) for s in pts if s.median_lag_ms is not None]
         lags = [float(s.median_lag_ms) for s in pts if s.median_lag_ms is not None]
         lags_all += lags
-        bottom.plot(ldays, lags, color=col, lw=1.0, alpha=0.5)
+        if len(ldays) >= MIN_TREND_PARTS:
+            bottom.plot(ldays, lags, color=col, lw=1.0, alpha=0.5)
         bottom.scatter(ldays, lags, color=col, s=36, zorder=3, edgecolor="white")
     for ax in (top, bottom):
         _style(ax)
@@ -1482,7 +1496,7 @@ def plot_progress(prog: Any) -> Figure:
     days = sorted({s.day for s in prog.sessions})
     if days:
         pad = timedelta(days=max(1, (days[-1] - days[0]).days // 20 + 1))
-        bottom.set_xlim(days[0] - pad, days[-1] + pad)
+        bottom.set_xlim(_noon(days[0]) - pad, _noon(days[-1]) + pad)
     bottom.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
     bottom.set_xlabel("session date")
     handles, labels = top.get_legend_handles_labels()

@@ -39,8 +39,13 @@ def _bursts(fs: float = 1000.0) -> tuple[np.ndarray, StreamInfo, dict]:
     doc = {
         "settings": {},
         "reps": [
-            {"index": k, "start_s": s - 0.2, "end_s": s + 1.2, "order": "glute_first",
-             "onsets": {"glute_l": s, "lumbar_l": s + 0.1}}
+            {
+                "index": k,
+                "start_s": s - 0.2,
+                "end_s": s + 1.2,
+                "order": "glute_first",
+                "onsets": {"glute_l": s, "lumbar_l": s + 0.1},
+            }
             for k, s in enumerate(starts)
         ]
         + [{"index": 4, "start_s": 19.9, "order": "glute_first", "onsets": {"glute_l": 19.95}}],
@@ -82,13 +87,27 @@ def test_corrected_reps_count_under_their_corrected_verdict(tmp_path: Path) -> N
     rep = next(r for r in doc["reps"] if r["order"] == "glute_first")
     lumbar = min(v for k, v in rep["onsets"].items() if k.startswith("lumbar") and v is not None)
     ReviewStore(bdf).add_correction(
-        Correction(rep["start_s"], "glute_l", rep["onsets"]["glute_l"], lumbar + 0.06, -60.0,
-                   "lumbar_first", "glute_first")
+        Correction(
+            rep["start_s"],
+            "glute_l",
+            rep["onsets"]["glute_l"],
+            lumbar + 0.06,
+            -60.0,
+            "lumbar_first",
+            "glute_first",
+        )
     )
     rep_r = next(r for r in doc["reps"] if r["index"] == rep["index"])
     ReviewStore(bdf).add_correction(
-        Correction(rep_r["start_s"], "glute_r", rep_r["onsets"]["glute_r"], lumbar + 0.06, -60.0,
-                   "lumbar_first", "glute_first")
+        Correction(
+            rep_r["start_s"],
+            "glute_r",
+            rep_r["onsets"]["glute_r"],
+            lumbar + 0.06,
+            -60.0,
+            "lumbar_first",
+            "glute_first",
+        )
     )
     after = ensemble(reviewed_document(doc, str(bdf)), m.data, m.info).reps
     assert after["glute_first"] == before["glute_first"] - 1

@@ -65,8 +65,15 @@ def test_progress_per_session_day_from_the_reviewed_reps(history: Path) -> None:
     w3 = history / "w3.bdf"
     rep = next(r for r in _reps(w3) if r["order"] == "glute_first")
     ReviewStore(w3).add_correction(
-        Correction(rep["start_s"], "lumbar_l", rep["onsets"]["lumbar_l"],
-                   rep["onsets"]["glute_l"] - 0.08, -80.0, "lumbar_first", "glute_first")
+        Correction(
+            rep["start_s"],
+            "lumbar_l",
+            rep["onsets"]["lumbar_l"],
+            rep["onsets"]["glute_l"] - 0.08,
+            -80.0,
+            "lumbar_first",
+            "glute_first",
+        )
     )
     again = progress(history, "Ana").sessions[-1]
     assert (again.glute_first, again.corrected) == (17, 1)
@@ -121,6 +128,7 @@ def test_progress_view_plots_the_picked_athlete(history: Path, qtbot) -> None:
     assert len(view.pct_scatter.getData()[0]) == 1
     assert view.trend_line.getData()[0] is None or len(view.trend_line.getData()[0]) == 0
     assert "no trend line" in view.status.text()
+    assert len(view.pct_line.getData()[0] or []) == 0  # one session: nothing joined
     view.athlete.setCurrentText("Ana")
     qtbot.waitUntil(lambda: not view.busy and view.progress.athlete == "Ana", timeout=60000)
     xs, ys = view.pct_scatter.getData()

@@ -116,7 +116,11 @@ def test_cli_subprocess_report_of_the_example_reads_its_data_folder_review(tmp_p
     out = tmp_path / "demo.html"
     proc = subprocess.run(
         [sys.executable, "-m", "app", "report", str(DEMO), "--out", str(out)],
-        capture_output=True, text=True, timeout=180, check=False, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr
     assert "warm-up set" in out.read_text(encoding="utf-8")
@@ -125,10 +129,20 @@ def test_cli_subprocess_report_of_the_example_reads_its_data_folder_review(tmp_p
 def test_a_correction_of_a_rep_the_analysis_did_not_find_is_said_not_applied() -> None:
     from devices.files.sidecar import Correction
 
-    doc = {"settings": {"tolerance_ms": 20.0},
-           "reps": [{"index": 0, "start_s": 1.0, "end_s": 2.0, "lag_ms": 50.0,
-                     "order": "glute_first", "onsets": {"glute_l": 1.1, "lumbar_l": 1.15}}],
-           "summary": {"reps": 1}}
+    doc = {
+        "settings": {"tolerance_ms": 20.0},
+        "reps": [
+            {
+                "index": 0,
+                "start_s": 1.0,
+                "end_s": 2.0,
+                "lag_ms": 50.0,
+                "order": "glute_first",
+                "onsets": {"glute_l": 1.1, "lumbar_l": 1.15},
+            }
+        ],
+        "summary": {"reps": 1},
+    }
     far = Correction(30.0, "lumbar_l", 30.1, 30.0, -100.0, "lumbar_first", "glute_first")
     near = Correction(1.0, "lumbar_l", 1.15, 1.05, -50.0, "lumbar_first", "glute_first")
     out = reviewed(doc, [far, near], [Note(1.5, "in rep 1"), Note(9.0, "between reps")])
@@ -136,7 +150,10 @@ def test_a_correction_of_a_rep_the_analysis_did_not_find_is_said_not_applied() -
     (rep,) = out["reps"]
     assert rep["order"] == "lumbar_first" and rep["lag_ms"] == pytest.approx(-50.0)
     assert rep["detected"]["order"] == "glute_first" and rep["detected"]["lag_ms"] == 50.0
-    assert [(n["text"], n["rep"]) for n in out["notes"]] == [("in rep 1", 1), ("between reps", None)]
+    assert [(n["text"], n["rep"]) for n in out["notes"]] == [
+        ("in rep 1", 1),
+        ("between reps", None),
+    ]
     assert doc["reps"][0]["order"] == "glute_first"  # the analysis itself is untouched
 
 

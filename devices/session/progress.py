@@ -90,6 +90,29 @@ class Progress:
         slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
         return slope, my - slope * mx
 
+    def trend_segment(
+        self, exercise: str
+    ) -> tuple[tuple[datetime.datetime, float], tuple[datetime.datetime, float]] | None:
+        """The trend line from the first to the last session, cut where it would leave
+        0..100 % (a share cannot): its two ends as (moment, %), or None with no trend."""
+        line = self.trend(exercise)
+        days = [s.day for s in self.series(exercise) if s.glute_first_pct is not None]
+        if line is None or not days:
+            return None
+        slope, at0 = line
+        lo, hi = 0.0, (days[-1] - days[0]).days / 7.0  # weeks from the first session
+        if slope:
+            a, b = sorted(((0.0 - at0) / slope, (100.0 - at0) / slope))
+            lo, hi = max(lo, a), min(hi, b)
+        if hi < lo:
+            return None
+        start = datetime.datetime.combine(days[0], datetime.time(12), tzinfo=datetime.UTC)
+
+        def end(w: float) -> tuple[datetime.datetime, float]:
+            return start + datetime.timedelta(weeks=w), at0 + slope * w
+
+        return end(lo), end(hi)
+
 
 def _same(a: str, b: str) -> bool:
     return a.strip().casefold() == b.strip().casefold()
@@ -225,4 +248,6 @@ def progress(
             )
         )
     tol = tolerance_ms if tolerance_ms is not None else (median(tolerances) if tolerances else 20.0)
-    return Progress(athlete, base, float(tol), points, skipped)
+    # the athlete as the recordings spell them (the newest spelling), not as typed
+    named = rows[-1].athlete.strip() if rows else athlete
+    return Progress(named, base, float(tol), points, skipped)
