@@ -217,3 +217,22 @@ def test_a_damaged_data_folder_review_is_kept_aside_not_overwritten(tmp_path: Pa
     aside = list(store.path.parent.glob(store.path.name + ".damaged-*"))
     assert len(aside) == 1 and aside[0].read_text().endswith('"t_s": 1')
     assert [n.text for n in store.notes()] == ["new"]
+
+
+def test_the_windows_export_uses_the_review_too(tmp_path: Path, qtbot) -> None:
+    """Ctrl+E's worker (the exporter the window starts) writes the same reviewed CSV."""
+    from app.export_dialog import ReportExporter
+    from dsp.settings import DspSettings
+
+    bdf = _copy(tmp_path / "rec")
+    _review(bdf)
+    out = tmp_path / "win.html"
+    job = ReportExporter(str(bdf), str(out), None, DspSettings(), {"athlete": "Ana"})
+    with qtbot.waitSignal(job.finished, timeout=120000) as done:
+        job.start()
+    assert done.args == [""]
+    with out.with_suffix(".csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    (fixed,) = [r for r in rows if r["corrected"] == "yes"]
+    assert fixed["order"] == LUMBAR_FIRST and fixed["detected_order"] == GLUTE_FIRST
+    assert "hips shot up" in out.read_text(encoding="utf-8")

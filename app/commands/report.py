@@ -218,9 +218,13 @@ def run(args: argparse.Namespace) -> int:
         doc = reviewed_document(
             result.to_dict(source_of(rec, args.file)), args.file, rec.annotations
         )
+        from devices.files.bdf_format import read_sidecar, sidecar_part
+
+        # a fireorder recording names its athlete and session: the header need not be typed
+        recorded = sidecar_part(read_sidecar(args.file), "meta")
         meta = {
-            "athlete": args.athlete,
-            "session": args.session,
+            "athlete": args.athlete or recorded.get("athlete"),
+            "session": args.session or recorded.get("session"),
             "date": args.date
             or (rec.start_time.strftime("%Y-%m-%d %H:%M") if rec.start_time else None),
         }
