@@ -135,3 +135,27 @@ def test_ensemble_view_draws_a_panel_per_verdict(qtbot) -> None:
     # the window's lane colour of the file's third channel (lumbar_l)
     assert mean.opts["pen"].color().name() == CHANNEL_COLORS[2].lower()
     assert "undetermined" in view.status.text()
+
+
+def test_the_hook_adds_an_ensemble_dock_that_averages_the_replayed_file(qtbot, tmp_path) -> None:
+    from PyQt6 import QtCore, QtWidgets
+
+    from app.ensemble_view import add_ensemble_tab
+    from app.main_window import MainWindow
+    from app.settings_store import SettingsStore
+
+    store = SettingsStore(
+        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    )
+    win = MainWindow(store, threaded=False, recordings_dir=str(tmp_path))
+    qtbot.addWidget(win)
+    win.show()
+    view = add_ensemble_tab(win)
+    dock = win.findChild(QtWidgets.QDockWidget, "dock_ensemble")
+    assert dock is not None and dock.widget() is view
+    view.button.click()  # nothing open yet: says so
+    assert "Nothing to average" in view.status.text()
+    win.open_recording(str(BAD))
+    view.button.click()
+    qtbot.waitUntil(lambda: view.ensemble is not None, timeout=90000)
+    assert view.path == str(BAD) and set(view.plots) == {"glute_first", "lumbar_first"}
