@@ -41,6 +41,7 @@ class ReportExporter(QtCore.QObject):
     def _run(self) -> None:
         from app.report import rep_table_csv, write_report
         from devices.files.mapping import load_mapped
+        from devices.session.review_model import reviewed_document
         from dsp.analysis import analyze
 
         try:
@@ -52,7 +53,12 @@ class ReportExporter(QtCore.QObject):
                 self.settings,
                 progress=lambda f: self.progress.emit(int(80 * f)),
             )
-            doc = result.to_dict(mapped.source(self.source_path))
+            # the same reviewed reps as `fireorder report`: corrections and notes applied
+            doc = reviewed_document(
+                result.to_dict(mapped.source(self.source_path)),
+                self.source_path,
+                mapped.recording.annotations,
+            )
             write_report(
                 doc,
                 data,

@@ -18,14 +18,15 @@ import logging
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from itertools import pairwise
 from statistics import median
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from app.theme import VERDICT_COLOR, VERDICT_TEXT
+from app.theme import CHANNEL_COLORS, VERDICT_COLOR, VERDICT_TEXT
 from dsp.contract import Role, StreamInfo
 from dsp.quality import HUM_FLOOR_DB, ISSUE_LABELS
 from dsp.reps import (
@@ -49,17 +50,16 @@ PathLike = str | os.PathLike[str]
 
 #: Verdicts in the order a coach reads them: the goal first, "no reading" last.
 VERDICT_ORDER = (GLUTE_FIRST, SIMULTANEOUS, LUMBAR_FIRST, UNDETERMINED)
-#: Lane colours per role (not the verdict colours, which mean good/bad).
-ROLE_COLOR = {
-    Role.GLUTE_L: "#4363d8",
-    Role.GLUTE_R: "#42a5c4",
-    Role.LUMBAR_L: "#f58231",
-    Role.LUMBAR_R: "#911eb4",
-}
+#: Lane colours per role when the file's channel order is not known: the window's colours of
+#: a fireorder recording, whose channels are glute_l, glute_r, lumbar_l, lumbar_r in that order.
+ROLE_COLOR = {role: CHANNEL_COLORS[k] for k, role in enumerate(Role)}
+CORRECTED_COLOR = "#222222"  # the ring around a rep corrected by hand
+NOTE_COLOR = "#8e44ad"  # notes, as the window draws them on the traces
 SIDE_COLOR = {"left": "#4363d8", "right": "#911eb4"}
 ISSUE_TEXT = ISSUE_LABELS  # one wording for the window, the CLI and the report
 STATUS_COLOR = {"ok": "#1b9e4b", "warn": "#e0a000", "bad": "#d7263d"}
 MIN_TREND_REPS = 6  # fewer reps with a verdict than this: halves of 3 say nothing
+MIN_TREND_PARTS = 3  # a direction needs three points: a line through two always "goes" somewhere
 TREND_POINTS = 10  # glute-first % difference between halves worth calling a change
 INTERPRETATION = (
     "Glute-first is a training goal, not a diagnosis. Healthy people often fire the lumbar "
@@ -70,6 +70,19 @@ INTERPRETATION = (
 
 # ------------------------------------------------------------------------------------------
 # Small helpers shared by the CSV and the HTML
+
+
+def role_colors(doc: Mapping[str, Any]) -> dict[Role, str]:
+    """Lane colour of each role as the window draws it: by the channel's place in the file
+    (``source.channels``), falling back to the role order."""
+    channels = list((doc.get("source") or {}).get("channels") or [])
+    out = dict(ROLE_COLOR)
+    for role, name in (doc.get("roles") or {}).items():
+        try:
+            out[Role(role)] = CHANNEL_COLORS[channels.index(name) % len(CHANNEL_COLORS)]
+        except ValueError:
+            continue  # a derived (bipolar) channel or an unknown role: the fallback stays
+    return out
 
 
 def compared_roles(doc: Mapping[str, Any]) -> list[str]:
@@ -119,6 +132,9 @@ def rep_table_columns(doc: Mapping[str, Any]) -> list[str]:
         "lag_ci_low_ms",
         "lag_ci_high_ms",
         "order",
+        "corrected",
+        "detected_lag_ms",
+        "detected_order",
         "left_lag_ms",
         "left_order",
         "right_lag_ms",
@@ -134,6 +150,8 @@ def rep_table_rows(doc: Mapping[str, Any]) -> list[list[str]]:
     rows = []
     for rep in doc.get("reps", []):
         left, right = _side(rep, "left"), _side(rep, "right")
+        was = rep.get("detected") if rep.get("corrected") else None
+        was = was if isinstance(was, Mapping) else rep  # not corrected: detected = shown
         rows.append(
             [
                 str(int(rep["index"]) + 1),  # 1-based, as the coach counts reps
@@ -144,6 +162,9 @@ def rep_table_rows(doc: Mapping[str, Any]) -> list[list[str]]:
                 _num((rep.get("lag_ci_ms") or [None, None])[0], 1),
                 _num((rep.get("lag_ci_ms") or [None, None])[1], 1),
                 str(rep.get("order", "")),
+                "yes" if rep.get("corrected") else "",
+                _num(was.get("lag_ms"), 2),
+                str(was.get("order") or ""),
                 _num(left["lag_ms"], 2) if left else "",
                 str(left["order"]) if left else "",
                 _num(right["lag_ms"], 2) if right else "",
@@ -192,17 +213,34 @@ def trend(doc: Mapping[str, Any]) -> dict[str, Any]:
         )
     out["halves"] = halves
     p1, p2 = halves[0]["percent"], halves[1]["percent"]
-    if p2 - p1 >= TREND_POINTS:
-        word = "More reps were glute-first later in the session"
-    elif p1 - p2 >= TREND_POINTS:
-        word = "Fewer reps were glute-first later in the session"
-    else:
-        word = "The glute-first share was about the same through the session"
-    out["note"] = (
-        f"{word}: {p1:.0f} % in the first half ({halves[0]['glute_first']} of "
-        f"{halves[0]['reps']}) vs {p2:.0f} % in the second half ({halves[1]['glute_first']} of "
-        f"{halves[1]['reps']})."
+    said = (
+        f"Glute first {p1:.0f} % in the first half ({halves[0]['glute_first']} of "
+        f"{halves[0]['reps']}) and {p2:.0f} % in the second half ({halves[1]['glute_first']} "
+        f"of {halves[1]['reps']})."
     )
+    # Two halves are two numbers: a line through them always points somewhere. A direction
+    # is only claimed when three thirds of the set agree on it.
+    k = len(decided) // MIN_TREND_PARTS
+    if k < 3:
+        out["note"] = (
+            f"{said} Two numbers are not a trend; a direction needs {MIN_TREND_PARTS} parts "
+            f"of at least 3 reps with a verdict ({3 * MIN_TREND_PARTS}, this set has "
+            f"{len(decided)})."
+        )
+        return out
+    parts = [decided[:k], decided[k : 2 * k], decided[2 * k :]]
+    pcts = [float(glute_first_pct(verdict_counts(x)) or 0.0) for x in parts]
+    out["thirds"] = pcts
+    rising = all(b >= a for a, b in pairwise(pcts))
+    falling = all(b <= a for a, b in pairwise(pcts))
+    if rising and pcts[-1] - pcts[0] >= TREND_POINTS:
+        word = "more reps were glute-first as the set went on"
+    elif falling and pcts[0] - pcts[-1] >= TREND_POINTS:
+        word = "fewer reps were glute-first as the set went on"
+    else:
+        word = "no steady change through the set"
+    thirds = ", ".join(f"{x:.0f} %" for x in pcts)
+    out["note"] = f"{said} By thirds of the set ({thirds}): {word}."
     return out
 
 
@@ -382,6 +420,49 @@ def plot_lags(reps: Sequence[Mapping[str, Any]], tolerance_ms: float) -> Figure:
                     zorder=3,
                     clip_on=False,
                 )
+    fixed = [
+        (int(r["index"]) + 1, (r.get("detected") or {}).get("lag_ms"), r.get("lag_ms"))
+        for r in reps
+        if r.get("corrected")
+    ]
+    if fixed:
+        # the detected lag stays visible (hollow), joined to the corrected one (ringed)
+        for xi, was, now in fixed:
+            if was is not None and now is not None:
+                ax.plot(
+                    [xi, xi],
+                    np.clip([was, now], -lim, lim),
+                    color=CORRECTED_COLOR,
+                    lw=0.8,
+                    ls=":",
+                    zorder=2,
+                )
+        xs = [xi for xi, _, now in fixed if now is not None]
+        ys = [float(np.clip(now, -lim, lim)) for _, _, now in fixed if now is not None]
+        ax.scatter(
+            xs,
+            ys,
+            s=size * 3.2,
+            facecolor="none",
+            edgecolor=CORRECTED_COLOR,
+            linewidth=1.2,
+            zorder=4,
+            label="corrected by hand",
+            clip_on=False,
+        )
+        xd = [xi for xi, was, _ in fixed if was is not None]
+        yd = [float(np.clip(was, -lim, lim)) for _, was, _ in fixed if was is not None]
+        ax.scatter(
+            xd,
+            yd,
+            s=size,
+            facecolor="white",
+            edgecolor=CORRECTED_COLOR,
+            linewidth=0.9,
+            zorder=3,
+            label="detected (before correction)",
+            clip_on=False,
+        )
     nolag = ~finite
     if nolag.any():
         # reps without a lag still happened: crosses along the bottom edge
@@ -415,7 +496,7 @@ def plot_lags(reps: Sequence[Mapping[str, Any]], tolerance_ms: float) -> Figure:
     ax.set_xlabel("rep")
     ax.set_ylabel("lag (ms, lumbar − glute onset)")
     _integer_ticks(ax)
-    fig.legend(loc="outside upper center", fontsize=8, ncols=6, frameon=False)
+    fig.legend(loc="outside upper center", fontsize=8, ncols=4 if fixed else 6, frameon=False)
     return fig
 
 
@@ -498,8 +579,12 @@ def plot_overview(
     roles: Sequence[Role],
     names: Sequence[str],
     reps: Sequence[Mapping[str, Any]],
+    notes: Sequence[Mapping[str, Any]] = (),
+    colors: Mapping[Role, str] | None = None,
 ) -> Figure:
-    """Whole-session activity per muscle with the reps shaded in verdict colours."""
+    """Whole-session activity per muscle with the reps shaded in verdict colours; notes are
+    numbered lines (the numbers of the report's Notes table), corrected reps hatched."""
+    colors = colors or ROLE_COLOR
     fig = _figure(9.0, 0.9 + 0.85 * len(roles))
     axes = fig.subplots(len(roles), 1, sharex=True, squeeze=False)[:, 0]
     spans: dict[str, list[tuple[float, float]]] = {o: [] for o in ORDERS}
@@ -521,14 +606,51 @@ def plot_overview(
                     alpha=0.22,
                     lw=0,
                 )
+        fixed = [
+            (float(r["start_s"]), float(r.get("end_s") or r["start_s"] + 0.5) - float(r["start_s"]))
+            for r in reps
+            if r.get("corrected") and r.get("start_s") is not None
+        ]
+        if fixed:
+            ax.broken_barh(
+                fixed,
+                (0, 1),
+                transform=ax.get_xaxis_transform(),
+                facecolor="none",
+                edgecolor=CORRECTED_COLOR,
+                hatch="///",
+                lw=0,
+                alpha=0.5,
+            )
+        for n in notes:
+            ax.axvline(float(n["t_s"]), color=NOTE_COLOR, lw=1.0, ls="--", zorder=3)
         y = rms[:, k]
-        ax.plot(t, y, color=ROLE_COLOR[role], lw=0.8)
+        ax.plot(t, y, color=colors[role], lw=0.8)
         top = np.nanpercentile(y, 99.5) if np.isfinite(y).any() else 1.0
         ax.set_ylim(0, max(float(top) * 1.1, 1e-6))
         ax.set_ylabel(f"{role.label}\n{names[k]}", fontsize=8, rotation=0, ha="right", va="center")
         ax.tick_params(axis="y", labelsize=7)
+    for i, n in enumerate(notes, 1):
+        axes[0].annotate(
+            str(i),
+            (float(n["t_s"]), 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(0, 2),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color="white",
+            fontweight="bold",
+            bbox={"boxstyle": "circle,pad=0.2", "fc": NOTE_COLOR, "lw": 0},
+        )
     axes[-1].set_xlabel("time in session (s)")
-    axes[0].set_title("RMS of the filtered EMG (µV); shading = reps in verdict colours", fontsize=9)
+    title = "RMS of the filtered EMG (µV); shading = reps in verdict colours"
+    if any(r.get("corrected") for r in reps):
+        title += "; hatched = corrected by hand"
+    if notes:
+        title += "; numbered lines = notes"
+    axes[0].set_title(title, fontsize=9, pad=14 if notes else 6)
     return fig
 
 
@@ -540,9 +662,11 @@ def plot_example(
     roles: Sequence[Role],
     channels: Sequence[int],
     names: Sequence[str],
+    colors: Mapping[Role, str] | None = None,
 ) -> Figure:
     """One rep's compared channels: filtered EMG (light), envelope (dark), onsets marked, the
     glute-to-lumbar interval shaded in the verdict colour."""
+    colors = colors or ROLE_COLOR
     fig = _figure(9.0, 0.7 + 1.05 * len(roles))
     axes = fig.subplots(len(roles), 1, sharex=True, squeeze=False)[:, 0]
     onsets = {Role(k): v for k, v in rep.get("onsets", {}).items() if v is not None}
@@ -554,8 +678,8 @@ def plot_example(
         ax.grid(False)
         if g and lu:
             ax.axvspan(min(*g, *lu), max(min(g), min(lu)), color=color, alpha=0.18, lw=0)
-        ax.plot(t, filtered[:, ch], color=ROLE_COLOR[role], lw=0.5, alpha=0.45)
-        ax.plot(t, envelope[:, ch], color=ROLE_COLOR[role], lw=1.6)
+        ax.plot(t, filtered[:, ch], color=colors[role], lw=0.5, alpha=0.45)
+        ax.plot(t, envelope[:, ch], color=colors[role], lw=1.6)
         if role in onsets:
             ax.axvline(onsets[role], color="#222222", lw=1.0, ls="--")
             ax.plot(
@@ -581,6 +705,80 @@ def plot_example(
     )
     axes[-1].set_xlabel("time in session (s)")
     return fig
+
+
+def plot_ensemble(ens: Any, colors: Mapping[Role, str] | None = None) -> Figure:
+    """One panel per verdict: each muscle's mean envelope over its reps, aligned at the first
+    glute onset (t = 0), with the 25-75 % band; the same y scale in every panel."""
+    from devices.session.ensemble import verdict_order
+
+    colors = colors or ROLE_COLOR
+    verdicts = verdict_order(list(dict.fromkeys(c.verdict for c in ens.curves)))
+    fig = _figure(9.0, 3.3)
+    axes = fig.subplots(1, max(1, len(verdicts)), sharey=True, squeeze=False)[0]
+    top = max((float(np.nanmax(c.hi)) for c in ens.curves if np.isfinite(c.hi).any()), default=1.0)
+    for ax, verdict in zip(axes, verdicts, strict=False):
+        _style(ax)
+        curves = ens.of(verdict)
+        for c in curves:
+            col = colors[c.role]
+            ax.fill_between(ens.t_ms, c.lo, c.hi, color=col, alpha=0.16, lw=0)
+            ax.plot(ens.t_ms, c.mean, color=col, lw=1.5, label=c.role.label)
+        ax.axvline(0, color="#222222", lw=0.9, ls="--")
+        n = curves[0].n if curves else 0
+        ax.set_title(
+            f"{VERDICT_TEXT[Verdict(verdict)].lower()} ({n} reps)",
+            fontsize=9,
+            color=VERDICT_COLOR[Verdict(verdict)],
+            fontweight="bold",
+        )
+        ax.set_xlabel("ms from the first glute onset")
+        ax.set_ylim(0, top * 1.05)
+    axes[0].set_ylabel("envelope (µV)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", fontsize=8, ncols=4, frameon=False)
+    return fig
+
+
+def _ensemble_html(
+    doc: Mapping[str, Any],
+    data: NDArray[np.float64],
+    info: StreamInfo,
+    settings: DspSettings,
+    colors: Mapping[Role, str],
+) -> str:
+    from devices.session.ensemble import ensemble, summary_rows
+
+    ens = ensemble(doc, data, info, settings)
+    intro = (
+        "<p>Every rep's envelopes cut from 300 ms before to 700 ms after its first glute onset "
+        "(dashed line), averaged per verdict: the line is the mean, the band the middle half "
+        "of the reps (25–75 %). Corrected reps count under their corrected verdict.</p>"
+    )
+    if not ens.curves:
+        return intro + (
+            "<p>Too few reps of any one verdict to average (an average needs 2 reps).</p>"
+        )
+    rows = [
+        [
+            _chip(r["verdict"]),
+            _e(Role(r["role"]).label),
+            str(r["reps"]),
+            _e(f"{r['peak_uv']:.0f} µV"),
+            _e(f"{r['peak_ms']:+.0f} ms"),
+        ]
+        for r in summary_rows(ens)
+    ]
+    lone = [v for v, n in ens.reps.items() if n < 2]
+    extra = (
+        f"<p>Not averaged (a single rep): {', '.join(_chip(v) for v in lone)}.</p>" if lone else ""
+    )
+    return (
+        intro
+        + _img(_png(plot_ensemble(ens, colors)), "ensemble of reps per verdict")
+        + extra
+        + _table(["verdict", "muscle", "reps", "peak of the mean", "peak at"], rows, "ensemble")
+    )
 
 
 def pick_example(reps: Sequence[Mapping[str, Any]], order: str) -> Mapping[str, Any] | None:
@@ -663,6 +861,12 @@ img.plot{max-width:100%;height:auto;display:block;margin:6px 0}
 ul.advice{margin:2px 0;padding-left:18px}
 details summary{cursor:pointer;color:#4363d8}
 footer{color:#888;font-size:12px;margin:30px 0 10px}
+.fixed{border:1.5px solid #222;border-radius:10px;padding:0 7px;font-size:11px;font-weight:600}
+.was{color:#666;font-size:12px}.said{color:#8e44ad;font-style:italic}
+.pin{display:inline-block;background:#8e44ad;color:#fff;border-radius:50%;width:18px;
+ text-align:center;font-size:11px;font-weight:700}
+.review{background:#f6f6f6;border-left:4px solid #222;padding:8px 12px;margin:10px 0}
+table.ensemble td{font-variant-numeric:tabular-nums}
 @media print{body{margin:0;max-width:none}section{break-inside:avoid}
  details{display:block}}
 """
@@ -827,14 +1031,22 @@ def _rep_table_html(doc: Mapping[str, Any]) -> str:
         if ci and rep.get("lag_ms") is not None:
             lag += f" ({ci[0]:+.0f}…{ci[1]:+.0f})"
         cells.append(_e(lag))
-        cells.append(_chip(rep.get("order")))
+        verdict = _chip(rep.get("order"))
+        was = rep.get("detected") if rep.get("corrected") else None
+        if isinstance(was, Mapping):
+            verdict += (
+                ' <span class="fixed">corrected</span><br><span class="was">detected: '
+                f"{_chip(was.get('order'))} {_e(_lag_text(was.get('lag_ms')))}</span>"
+            )
+        cells.append(verdict)
         for side in ("left", "right"):
             s = _side(rep, side)
             cells.append("" if s is None else f"{_chip(s['order'])} {_e(_lag_text(s['lag_ms']))}")
         note = rep.get("reason") or ""
         if rep.get("rejudged"):
             note = "re-judged once rest was seen" + (f"; {note}" if note else "")
-        cells.append(_e(note))
+        said = [n["text"] for n in doc.get("notes", []) if n.get("rep") == int(rep["index"]) + 1]
+        cells.append(_e(note) + "".join(f'<br><span class="said">“{_e(t)}”</span>' for t in said))
         rows.append(cells)
     th = "".join(f"<th>{_e(h)}</th>" for h in head)
     body = []
@@ -844,8 +1056,54 @@ def _rep_table_html(doc: Mapping[str, Any]) -> str:
             f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>"
             for i, c in enumerate(cells)
         )
-        body.append(f'<tr class="rep" data-rep="{int(rep["index"]) + 1}">{tds}</tr>')
+        fixed = ' data-corrected="yes"' if rep.get("corrected") else ""
+        body.append(f'<tr class="rep" data-rep="{int(rep["index"]) + 1}"{fixed}>{tds}</tr>')
     return f'<table class="reps"><thead><tr>{th}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _notes_html(doc: Mapping[str, Any]) -> str:
+    """The timeline's notes: numbered as on the session overview, with the rep they fall in."""
+    notes = doc.get("notes") or []
+    if not notes:
+        return "<p>No notes on this recording.</p>"
+    rows = []
+    for i, n in enumerate(notes, 1):
+        t = float(n["t_s"])
+        rows.append(
+            [
+                f'<span class="pin">{i}</span>',
+                _e(f"{int(t // 60)}:{t % 60:04.1f}"),
+                "—" if n.get("rep") is None else _e(f"rep {n['rep']}"),
+                _e(n.get("text", "")),
+                _e("made in review" if n.get("source") == "review" else "in the recording"),
+            ]
+        )
+    return _table(["", "time", "rep", "note", "where"], rows, "notes")
+
+
+def _review_line(doc: Mapping[str, Any]) -> str:
+    """What the review changed, in one sentence (empty without a review)."""
+    review = doc.get("review") or {}
+    fixed = int(review.get("corrected_reps", 0))
+    parts = []
+    if fixed:
+        was = doc.get("detected_summary") or {}
+        pct_was = glute_first_pct({o: int(was.get(o, 0)) for o in ORDERS})
+        parts.append(
+            f"{fixed} rep{'s' if fixed != 1 else ''} corrected by hand in review: the figures "
+            "use the corrected onsets"
+            + ("" if pct_was is None else f" (as detected: glute first {pct_was:.0f} %)")
+            + "; the rep table shows both."
+        )
+    if review.get("unmatched_corrections"):
+        n = int(review["unmatched_corrections"])
+        parts.append(
+            f"{n} correction{'s' if n != 1 else ''} of the review match no rep of this analysis "
+            "(analysed with other settings) and are not applied."
+        )
+    if review.get("notice"):
+        parts.append(str(review["notice"]) + ".")
+    return f'<p class="review" id="review">{_e(" ".join(parts))}</p>' if parts else ""
 
 
 def _hum_figure(q: Mapping[str, Any]) -> str:
@@ -969,6 +1227,7 @@ def build_report(
     title = title or ("Firing-order report" + (f" — {athlete}" if athlete else ""))
     stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
     counts: dict[str, int] = {o: int((doc.get("summary") or {}).get(o, 0)) for o in ORDERS}
+    colors = role_colors(doc)
 
     body: list[str] = [
         f"<header><h1>{_e(title)}</h1>",
@@ -978,11 +1237,13 @@ def build_report(
         "</header>",
         '<section id="summary"><h2>Summary</h2>',
         _summary_html(doc, reps, tol),
+        _review_line(doc),
         f'<p class="note">{_e(INTERPRETATION)}</p></section>',
     ]
     tick(0.02)
 
     signal_ok = data is not None and info is not None and data.shape[0] > 0
+    notes_section = f'<section id="notes"><h2>Notes</h2>{_notes_html(doc)}</section>'
     # Share of the progress bar: the overview filters every sample; the plots are fixed cost.
     overview_share = 0.7 if signal_ok else 0.0
 
@@ -990,7 +1251,8 @@ def build_report(
         body += [
             '<section id="lags"><h2>Lag per rep</h2>',
             "<p>Each point is one rep: above the shaded neutral zone the glutes fired first, "
-            "below it the lumbar muscles did. The line is the running median of 5 reps.</p>",
+            "below it the lumbar muscles did. The line is the running median of 5 reps "
+            "(drawn from 5 reps with a lag on).</p>",
             _img(_png(plot_lags(reps, tol)), "lag per rep"),
             "</section>",
             '<section id="counts"><h2>Verdicts</h2>',
@@ -1020,9 +1282,19 @@ def build_report(
         )
         body += [
             '<section id="overview"><h2>Session overview</h2>',
-            _img(_png(plot_overview(t, rms, roles, names, reps)), "session overview"),
+            _img(
+                _png(plot_overview(t, rms, roles, names, reps, doc.get("notes") or [], colors)),
+                "session overview",
+            ),
             "</section>",
+            notes_section,  # right under the timeline they are pinned on
         ]
+        if reps:
+            body += [
+                '<section id="ensemble"><h2>Ensemble of reps</h2>',
+                _ensemble_html(doc, data, info, settings, colors),
+                "</section>",
+            ]
         picked = [(o, pick_example(reps, o)) for o in (GLUTE_FIRST, LUMBAR_FIRST)]
         examples = [(o, r) for o, r in picked if r is not None]
         if examples:
@@ -1033,7 +1305,7 @@ def build_report(
                 "the first lumbar onset.</p>"
             )
             for order, rep in examples:
-                body.append(_example_html(rep, order, data, info, settings))
+                body.append(_example_html(rep, order, data, info, settings, colors))
             missing = {GLUTE_FIRST, LUMBAR_FIRST} - {o for o, _ in examples}
             for o in sorted(missing):
                 body.append(f"<p>No {_e(VERDICT_TEXT[o].lower())} rep in this session.</p>")
@@ -1045,6 +1317,8 @@ def build_report(
         )
     tick(0.92)
 
+    if not signal_ok:
+        body.append(notes_section)  # no overview to sit under
     body += [
         '<section id="reptable"><h2>Rep by rep</h2>',
         _rep_table_html(doc),
@@ -1085,6 +1359,7 @@ def _example_html(
     data: NDArray[np.float64],
     info: StreamInfo,
     settings: DspSettings,
+    colors: Mapping[Role, str] | None = None,
 ) -> str:
     roles = [Role(r) for r in rep.get("onsets", {}) if Role(r) in info.roles]
     roles = [r for r in Role if r in roles]
@@ -1094,7 +1369,7 @@ def _example_html(
     t, filt, env = rep_traces(data, info, settings, max(0.0, t0), t1)
     channels = [info.roles[r] for r in roles]
     names = [info.channel_names[c] for c in channels]
-    fig = plot_example(rep, t, filt, env, roles, channels, names)
+    fig = plot_example(rep, t, filt, env, roles, channels, names, colors)
     title = f"{VERDICT_TEXT[Verdict(order)].lower()} example (rep {int(rep['index']) + 1})"
     return f"<h3>{_chip(order)} rep {int(rep['index']) + 1}</h3>" + _img(_png(fig), title)
 
@@ -1121,3 +1396,200 @@ def write_report(
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text)
     log.info("wrote report %s (%d reps)", path, len(doc.get("reps", [])))
+
+
+# ------------------------------------------------------------------------------------------
+# Progress across sessions (``fireorder report --athlete NAME``)
+
+PROGRESS_SERIES = ("#4363d8", "#f58231", "#911eb4", "#469990", "#9a6324", "#000075")
+
+
+def progress_colors(exercises: Sequence[str]) -> dict[str, str]:
+    """One colour per exercise, the same in the report and the window's progress view."""
+    return {ex: PROGRESS_SERIES[k % len(PROGRESS_SERIES)] for k, ex in enumerate(exercises)}
+
+
+def trend_text(prog: Any, exercise: str) -> str:
+    """The sentence under the progress plot for one exercise."""
+    from devices.session.progress import MIN_TREND_SESSIONS
+
+    n = sum(s.glute_first_pct is not None for s in prog.series(exercise))
+    line = prog.trend(exercise)
+    if line is None:
+        return (
+            f"{exercise}: {n} session(s) with a verdict; no trend line is drawn, because a "
+            f"line through fewer than {MIN_TREND_SESSIONS} sessions always points somewhere."
+        )
+    slope = line[0]
+    return (
+        f"{exercise}: over {n} sessions the glute-first share changed by {slope:+.1f} "
+        "percentage points a week (least-squares line; each session's share rests on the "
+        "reps shown beside its point, so a few reps move it a lot)."
+    )
+
+
+def _noon(day: Any) -> datetime:
+    """A session day on the date axis: its noon (the trend line's ends are too)."""
+    return datetime(day.year, day.month, day.day, 12)
+
+
+def plot_progress(prog: Any) -> Figure:
+    """Glute-first % per session over dates (n reps at each point, trend line from 3
+    sessions) above the median lag per session with the neutral band."""
+    import matplotlib.dates as mdates
+
+    fig = _figure(9.0, 5.6)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    colors = progress_colors(prog.exercises)
+    tol = float(prog.tolerance_ms)
+    bottom.axhspan(
+        -tol, tol, color=VERDICT_COLOR[SIMULTANEOUS], alpha=0.18, lw=0, label=f"neutral ±{tol:g} ms"
+    )
+    bottom.axhline(0, color="#999999", lw=0.8)
+    lags_all: list[float] = []
+    for k, ex in enumerate(prog.exercises):
+        pts = prog.series(ex)
+        col = colors[ex]
+        days = [_noon(s.day) for s in pts if s.glute_first_pct is not None]
+        pcts = [s.glute_first_pct for s in pts if s.glute_first_pct is not None]
+        # sessions are joined only from 3 on: a line between two reads as a trend
+        joined = len(days) >= MIN_TREND_PARTS
+        if joined:
+            top.plot(days, pcts, color=col, lw=1.0, alpha=0.5)
+        top.scatter(days, pcts, color=col, s=36, zorder=3, label=ex, edgecolor="white")
+        for s in pts:
+            if s.glute_first_pct is not None:
+                top.annotate(
+                    f"n={s.decided}",
+                    (_noon(s.day), s.glute_first_pct),
+                    xytext=(0, 7 if k % 2 == 0 else -12),  # series alternate above/below
+                    textcoords="offset points",
+                    ha="center",
+                    fontsize=7,
+                    color=col,
+                )
+        seg = prog.trend_segment(ex)
+        if seg is not None:
+            top.plot(
+                [t.replace(tzinfo=None) for t, _ in seg],  # noon of the days, as the points
+                [y for _, y in seg],
+                color=col,
+                lw=1.2,
+                ls="--",
+                label=f"{ex} trend",
+            )
+        ldays = [_noon(s.day) for s in pts if s.median_lag_ms is not None]
+        lags = [float(s.median_lag_ms) for s in pts if s.median_lag_ms is not None]
+        lags_all += lags
+        if len(ldays) >= MIN_TREND_PARTS:
+            bottom.plot(ldays, lags, color=col, lw=1.0, alpha=0.5)
+        bottom.scatter(ldays, lags, color=col, s=36, zorder=3, edgecolor="white")
+    for ax in (top, bottom):
+        _style(ax)
+    top.set_ylim(-5, 112)
+    top.set_ylabel("glute first (% of reps\nwith a verdict)")
+    lim = _lag_limit(lags_all, tol)
+    bottom.set_ylim(-lim, lim)
+    bottom.set_ylabel("median lag (ms)\n+ = glute first")
+    bottom.text(0.005, 0.98, "↑ glute first", transform=bottom.transAxes, va="top", fontsize=8)
+    bottom.text(0.005, 0.02, "↓ lumbar first", transform=bottom.transAxes, va="bottom", fontsize=8)
+    days = sorted({s.day for s in prog.sessions})
+    if days:
+        pad = timedelta(days=max(1, (days[-1] - days[0]).days // 20 + 1))
+        bottom.set_xlim(_noon(days[0]) - pad, _noon(days[-1]) + pad)
+    bottom.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+    bottom.set_xlabel("session date")
+    handles, labels = top.get_legend_handles_labels()
+    h2, l2 = bottom.get_legend_handles_labels()
+    fig.legend(
+        handles + h2,
+        labels + l2,
+        loc="outside upper center",
+        fontsize=8,
+        ncols=min(6, len(labels) + len(l2)),
+        frameon=False,
+    )
+    return fig
+
+
+def build_progress_report(prog: Any, *, title: str | None = None) -> str:
+    """One athlete's progress as one self-contained HTML string."""
+    title = title or f"Progress — {prog.athlete}"
+    stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
+    days = [s.day for s in prog.sessions]
+    meta = [
+        ["Athlete", _e(prog.athlete)],
+        ["Recordings folder", _e(str(prog.folder))],
+        ["Sessions", _e(f"{len(set(days))} day(s), {days[0]} to {days[-1]}" if days else "none")],
+        ["Exercises", _e(", ".join(prog.exercises) or "—")],
+        ["Neutral zone", _e(f"±{prog.tolerance_ms:g} ms (a lag inside it is simultaneous)")],
+    ]
+    rows = []
+    for s in prog.sessions:
+        rows.append(
+            [
+                _e(s.day.isoformat()),
+                _e(s.exercise),
+                _e(", ".join(s.sessions) or "—"),
+                str(s.reps),
+                _e(f"{s.glute_first} of {s.decided}"),
+                "—" if s.glute_first_pct is None else _e(f"{s.glute_first_pct:.0f} %"),
+                _e(_lag_text(s.median_lag_ms)),
+                str(s.corrected) if s.corrected else "",
+                _e(", ".join(p.name for p in s.files)),
+            ]
+        )
+    head = [
+        "date",
+        "exercise",
+        "session",
+        "reps",
+        "glute first",
+        "%",
+        "median lag",
+        "corrected",
+        "recordings",
+    ]
+    body = [
+        f"<header><h1>{_e(title)}</h1>",
+        '<p class="sub">Glute-vs-lumbar firing order across sessions (surface EMG). '
+        f"Report made {_e(stamp)} with fireorder {_e(_version())}.</p>",
+        _table([], meta, "meta"),
+        "</header>",
+        '<section id="progress"><h2>Progress</h2>',
+        "<p>Each point is one session day of one exercise (its recordings pooled), from the "
+        "reviewed reps: corrections made in review count. The number at a point is the reps "
+        "with a verdict behind it. Below: the median lag of each session, with the neutral "
+        "zone shaded.</p>",
+        _img(_png(plot_progress(prog)), "progress over sessions"),
+        "".join(f'<p class="trend">{_e(trend_text(prog, ex))}</p>' for ex in prog.exercises),
+        "</section>",
+        '<section id="sessions"><h2>Sessions</h2>',
+        _table(head, rows, "progress"),
+        "</section>",
+    ]
+    if prog.skipped:
+        items = "".join(f"<li>{_e(p.name)}: {_e(why)}</li>" for p, why in prog.skipped)
+        body += ['<section id="skipped"><h2>Not counted</h2>', f"<ul>{items}</ul>", "</section>"]
+    body += [
+        '<section id="interpretation"><h2>How to read this report</h2>',
+        f"<p>{_e(INTERPRETATION)}</p>",
+        "</section>",
+        f"<footer>fireorder {_e(_version())} · {_e(stamp)}</footer>",
+    ]
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+
+
+def write_progress_report(prog: Any, path: PathLike, *, title: str | None = None) -> None:
+    """Write :func:`build_progress_report` to ``path``."""
+    text = build_progress_report(prog, title=title)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    log.info("wrote progress report %s (%d sessions)", path, len(prog.sessions))

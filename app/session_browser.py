@@ -1,6 +1,7 @@
 """Session browser: the recordings in the recordings folder (and the shipped examples) with
 athlete, date, exercise, reps and glute-first %, from their sidecars and reviews (no sample
-data is read). Double-click replays one."""
+data is read). Double-click replays one. Its Progress tab shows one athlete's sessions over
+dates (app/progress_view.py)."""
 
 from __future__ import annotations
 
@@ -42,15 +43,31 @@ class SessionBrowser(QtWidgets.QWidget):
         refresh = QtWidgets.QPushButton("Refresh")
         refresh.setObjectName("sessions_refresh")
         refresh.clicked.connect(self.refresh)
+        listing = QtWidgets.QWidget()
+        inner = QtWidgets.QVBoxLayout(listing)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addWidget(self.table)
+        inner.addWidget(refresh)
+        from app.progress_view import ProgressView
+
+        folders = [self.folder] + ([self.examples] if self.examples is not None else [])
+        self.progress = ProgressView(folders)
+        self.tabs = QtWidgets.QTabWidget()
+        self.tabs.setObjectName("sessions_tabs")
+        self.tabs.addTab(listing, "Recordings")
+        self.tabs.addTab(self.progress, "Progress")
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(self.table)
-        layout.addWidget(refresh)
+        layout.addWidget(self.tabs)
         self.rows: list[SessionRow] = []
+        self._listed = False
         self.table.cellDoubleClicked.connect(self._open)
         self.refresh()
 
     def refresh(self) -> None:
+        if self._listed:
+            self.progress.refresh()  # new recordings, new reviews: the progress follows
+        self._listed = True
         rows = browse(self.folder)
         if self.examples is not None and self.examples.resolve() != self.folder.resolve():
             rows += browse(self.examples)  # read-only: reviews of them go to the data folder

@@ -1,4 +1,6 @@
-"""``fireorder report FILE --out report.html``: a session report a coach can hand over."""
+"""``fireorder report FILE --out report.html``: a session report a coach can hand over, with
+the review of the file (corrections, notes) applied; ``fireorder report --athlete NAME --out
+progress.html``: one athlete's progress over every recording in the recordings folder."""
 
 from __future__ import annotations
 
@@ -35,9 +37,21 @@ def register(sub: Any) -> None:
         "report",
         help="HTML session report (plots, rep table, signal quality) and optional CSV",
         description="Analyse a recorded file and write a self-contained HTML report "
-        "(and the rep table as CSV).",
+        "(and the rep table as CSV), with the corrections and notes of its review. Without "
+        "FILE, --athlete NAME writes that athlete's progress over every recording in the "
+        "recordings folder (--folder).",
     )
-    p.add_argument("file", help="CSV, EDF/EDF+/BDF/BDF+ or BITalino/OpenSignals text file")
+    p.add_argument(
+        "file",
+        nargs="?",
+        help="CSV, EDF/EDF+/BDF/BDF+ or BITalino/OpenSignals text file (omit with --athlete "
+        "for a progress report)",
+    )
+    p.add_argument(
+        "--folder",
+        metavar="DIR",
+        help="progress report: the recordings folder (default: the data folder's recordings)",
+    )
     p.add_argument("--out", required=True, metavar="REPORT.html", help="HTML file to write")
     p.add_argument("--csv", metavar="REPS.csv", help="also write the rep table as CSV")
     p.add_argument(
@@ -52,7 +66,10 @@ def register(sub: Any) -> None:
     p.add_argument("--stream", help="XDF files: the name of the EMG stream")
     g = p.add_argument_group("report header")
     g.add_argument("--title", help="report title (default: Firing-order report — ATHLETE)")
-    g.add_argument("--athlete", help="athlete name or id")
+    g.add_argument(
+        "--athlete",
+        help="athlete name or id (without FILE: the athlete of the progress report)",
+    )
     g.add_argument("--session", help="session name, e.g. 'week 3, set 2'")
     g.add_argument("--date", help="session date (default: the recording's start, if known)")
     bar = p.add_mutually_exclusive_group()
@@ -124,11 +141,57 @@ class ProgressBar:
 # ------------------------------------------------------------------------------------------
 
 
+def run_progress(args: argparse.Namespace) -> int:
+    """``fireorder report --athlete NAME [--folder DIR] --out progress.html``."""
+    from app.report import write_progress_report
+    from devices.files import locations
+    from devices.session.progress import athletes, progress
+
+    if not args.athlete:
+        raise CliError("give a FILE to report on, or --athlete NAME for a progress report")
+    if args.csv:
+        raise CliError("--csv is for a FILE's rep table; a progress report is HTML only")
+    folder = Path(args.folder) if args.folder else locations.default_recordings_dir()
+    if not folder.is_dir():
+        raise CliError(f"--folder {folder}: not a folder")
+    out = Path(args.out)
+    check_writable(out, "--out")
+    try:
+        import matplotlib  # noqa: F401  (draws the plot; imported lazily by app.report)
+    except ImportError as exc:
+        raise CliError(f"the report needs matplotlib ({exc}); pip install matplotlib") from None
+    # each recording is analysed with its own settings (as its session's feedback was)
+    prog = progress(folder, args.athlete)
+    if not prog.sessions:
+        known = athletes(folder)
+        raise CliError(
+            f"no recordings of athlete {args.athlete!r} in {folder}; "
+            + (f"athletes there: {', '.join(known)}" if known else "it has no fireorder recordings")
+        )
+    try:
+        with atomic_outputs(out) as (html_tmp,):
+            assert html_tmp is not None
+            write_progress_report(prog, html_tmp, title=args.title)
+    except OSError as exc:
+        raise CliError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
+    reps = sum(s.reps for s in prog.sessions)
+    sys.stdout.write(
+        f"wrote {out}: {args.athlete}, {len(prog.sessions)} session(s) of "
+        f"{', '.join(prog.exercises)}, {reps} reps\n"
+    )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from app.report import rep_table_csv, write_report
+    from devices.session.review_model import reviewed_document
     from dsp.analysis import analyze
     from dsp.reps import glute_first_pct
 
+    if args.file is None:
+        return run_progress(args)
+    if args.folder:
+        raise CliError("--folder is for a progress report (--athlete NAME without FILE)")
     settings = dsp_settings_from_args(args)
     out = Path(args.out)
     csv_path = Path(args.csv) if args.csv else None
@@ -151,10 +214,17 @@ def run(args: argparse.Namespace) -> int:
     bar = ProgressBar(sys.stderr, bool(show))
     try:
         result = analyze(data, info, settings, progress=bar.stage("analysing", 0, ANALYSIS_SHARE))
-        doc = result.to_dict(source_of(rec, args.file))
+        # the review of the file (its corrections and notes) and the notes it was recorded with
+        doc = reviewed_document(
+            result.to_dict(source_of(rec, args.file)), args.file, rec.annotations
+        )
+        from devices.files.bdf_format import read_sidecar, sidecar_part
+
+        # a fireorder recording names its athlete and session: the header need not be typed
+        recorded = sidecar_part(read_sidecar(args.file), "meta")
         meta = {
-            "athlete": args.athlete,
-            "session": args.session,
+            "athlete": args.athlete or recorded.get("athlete"),
+            "session": args.session or recorded.get("session"),
             "date": args.date
             or (rec.start_time.strftime("%Y-%m-%d %H:%M") if rec.start_time else None),
         }
@@ -178,9 +248,11 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     s = doc["summary"]
     pct = glute_first_pct(s)
+    fixed = doc["review"]["corrected_reps"]
     sys.stdout.write(
         f"wrote {out}: {s['reps']} reps"
         + ("" if pct is None else f", glute first {pct:.0f} % of reps with a verdict")
+        + (f", {fixed} corrected in review" if fixed else "")
         + (f"; rep table in {csv_path}" if csv_path is not None else "")
         + "\n"
     )

@@ -130,30 +130,72 @@ def _load_json(path: Path) -> object:
         return None
 
 
+def sidecar_trouble(recording: str | os.PathLike[str]) -> str | None:
+    """Why the own sidecar of ``recording`` cannot be trusted, in a few words (None when it
+    reads as a ``fireorder.recording/1`` sidecar, or when the file is not a BDF and so has
+    no business having one)."""
+    side = sidecar_path(recording)
+    if not side.exists():
+        return "has no sidecar" if Path(recording).suffix.lower() == ".bdf" else None
+    try:
+        if side.stat().st_size > _MAX_SIDECAR_BYTES:
+            return f"has a sidecar larger than {_MAX_SIDECAR_BYTES >> 20} MB"
+        doc = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return "has an unreadable sidecar (cut short or damaged)"
+    schema = doc.get("schema") if isinstance(doc, dict) else None
+    if schema == SIDECAR_SCHEMA:
+        return None
+    family, _, version = str(schema).rpartition("/")
+    if family == SIDECAR_SCHEMA.rpartition("/")[0] and version.isdigit() and int(version) > 1:
+        return f"has a sidecar from a newer fireorder (schema {schema})"
+    return f"has a sidecar of unknown schema {json.dumps(schema)[:40]}"
+
+
 class ReviewStore:
-    """Corrections and notes of one recording, wherever they are kept (see the module doc)."""
+    """Corrections and notes of one recording, wherever they are kept (see the module doc).
+
+    A sidecar that cannot be trusted (missing, cut short, a newer or unknown schema) is never
+    written: the review goes to the data-folder copy, and :attr:`notice` says so in one line.
+    """
 
     def __init__(self, recording: str | os.PathLike[str]) -> None:
         self.recording = Path(recording)
+        self.trouble = sidecar_trouble(self.recording)
         self.path = self._where()
+
+    def _copy_path(self) -> Path:
+        resolved = str(self.recording.resolve())
+        digest = hashlib.sha1(resolved.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+        return locations.reviews_dir() / f"{self.recording.name}-{digest}.json"
 
     def _where(self) -> Path:
         own = sidecar_path(self.recording)
         if (
             not locations.is_example(self.recording)
+            and self.trouble is None
             and read_sidecar(self.recording) is not None
             and os.access(own, os.W_OK)
             and os.access(own.parent, os.W_OK)
         ):
             return own
-        resolved = str(self.recording.resolve())
-        digest = hashlib.sha1(resolved.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-        return locations.reviews_dir() / f"{self.recording.name}-{digest}.json"
+        return self._copy_path()
 
     @property
     def in_sidecar(self) -> bool:
         """True when the review travels with the recording (its own sidecar)."""
         return self.path == sidecar_path(self.recording)
+
+    @property
+    def notice(self) -> str | None:
+        """One line for the window when the recording's sidecar cannot be trusted: the file
+        opens read-only (samples and BDF+ annotations) and where its review goes instead."""
+        if self.trouble is None:
+            return None
+        return (
+            f"{self.recording.name} {self.trouble}: opened read-only from its BDF+ "
+            f"annotations; notes and corrections are kept in {self.path}"
+        )
 
     def _doc(self) -> dict[str, Any]:
         doc = _load_json(self.path)
@@ -173,11 +215,31 @@ class ReviewStore:
         found = (Note.parse(x) for x in self._items("notes"))
         return [n for n in found if n is not None]
 
+    def _writable_doc(self) -> dict[str, Any]:
+        """The document to add to, read again now; never a fresh one over a file it could
+        not read (that would lose what is in it)."""
+        doc = _load_json(self.path)
+        if isinstance(doc, dict) and doc.get("schema") in (SIDECAR_SCHEMA, REVIEW_SCHEMA):
+            return doc
+        if self.in_sidecar:
+            # the sidecar went bad since it was opened (another program, a cut copy): it is
+            # left as it is and the review goes to the data-folder copy
+            self.trouble = sidecar_trouble(self.recording) or "has a sidecar that changed"
+            log.warning("%s: %s; review kept in the data folder", self.path, self.trouble)
+            self.path = self._copy_path()
+            return self._writable_doc()
+        if self.path.exists():  # a damaged copy of ours: kept aside, not overwritten
+            stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+            aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+            os.replace(self.path, aside)
+            log.warning("%s: unreadable; kept as %s, a new review is started", self.path, aside)
+        return {"schema": REVIEW_SCHEMA, "recording": str(self.recording.resolve())}
+
     def _append(self, key: str, item: dict[str, Any]) -> Path:
-        doc = self._doc()
+        doc = self._writable_doc()  # may move the review to the data folder: then mkdir
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         items = doc.get(key)
         doc[key] = [*(items if isinstance(items, list) else []), item]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.path, doc)
         return self.path
 
