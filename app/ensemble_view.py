@@ -219,4 +219,5 @@ def add_ensemble_tab(window: Any) -> EnsembleView:
     view.button.clicked.connect(current)
     dock.visibilityChanged.connect(lambda shown: current() if shown else None)
     window.ensemble_view = view
+    window.ensemble_dock = dock
     return view

@@ -148,6 +148,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.sessions = SessionBrowser(self.recordings_dir)
         self.tabifyDockWidget(reps, self._dock("Sessions", self.sessions, bottom))
+        from app.ensemble_view import add_ensemble_tab
+
+        self.ensemble_view = add_ensemble_tab(self)  # (tabbed after Sessions; View ▸ Panels)
+        self.docks.append(self.ensemble_view.parentWidget())  # type: ignore[arg-type]
         check.raise_()
         self.sessions.open_requested.connect(self.open_recording)
         self.rep_table.rep_clicked.connect(self.go_to_rep)
@@ -530,6 +534,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.replay_bar.attach(ctl.replay, info)
         self.replay_toolbar.setVisible(ctl.replay is not None)
         self.review.attach(ctl)
+        if ctl.replay is not None:
+            from devices.files.sidecar import ReviewStore
+
+            notice = ReviewStore(ctl.replay.path).notice  # a sidecar it will not write into
+            if notice:
+                self._say(notice, 10000)
         self.source_panel.show_mapping(info, self._device_id)
         self.source_panel.set_state(f"connected: {info.source or 'device'} at {info.fs:g} Hz")
         self.order_panel.tally = ctl.tally

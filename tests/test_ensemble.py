@@ -140,7 +140,6 @@ def test_ensemble_view_draws_a_panel_per_verdict(qtbot) -> None:
 def test_the_hook_adds_an_ensemble_dock_that_averages_the_replayed_file(qtbot, tmp_path) -> None:
     from PyQt6 import QtCore, QtWidgets
 
-    from app.ensemble_view import add_ensemble_tab
     from app.main_window import MainWindow
     from app.settings_store import SettingsStore
 
@@ -150,9 +149,10 @@ def test_the_hook_adds_an_ensemble_dock_that_averages_the_replayed_file(qtbot, t
     win = MainWindow(store, threaded=False, recordings_dir=str(tmp_path))
     qtbot.addWidget(win)
     win.show()
-    view = add_ensemble_tab(win)
+    view = win.ensemble_view  # the window adds it (View ▸ Panels lists it)
     dock = win.findChild(QtWidgets.QDockWidget, "dock_ensemble")
-    assert dock is not None and dock.widget() is view
+    assert dock is not None and dock.widget() is view and dock in win.docks
+    assert "Ensemble" in win.dock_actions
     view.button.click()  # nothing open yet: says so
     assert "Nothing to average" in view.status.text()
     win.open_recording(str(BAD))
