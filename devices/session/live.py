@@ -332,6 +332,8 @@ class LiveSession:
         while done() < target:
             if not self.pump_once() and (self.device.finished or (replay and replay.paused)):
                 break  # (a paused replay delivers nothing until it plays again)
+        if self.device.finished and self.state == SessionState.STREAMING:
+            self._finish()  # as the worker does at the end of a file
 
     # -- reader side ------------------------------------------------------------------------
     def drain_events(self) -> list[TimedEvent]:

@@ -1,0 +1,305 @@
+"""Review in the real window (offscreen Qt), driven as a reviewer drives it: keys, clicks on
+the traces and the overview strip, the slider, the Replay menu's actions, the note dialog.
+
+Each test is one finding of the review issue: a replay could not be restarted after its end,
+the slider was 35 px wide, the axis said "time before now", P froze the picture while playback
+went on, a click on a rep's span did nothing, the four onset lines of a rep overlapped, a
+correction left the per-side results and counts as they were, the notes column held machine
+reasons. The session is stepped synchronously (``pump``), so nothing depends on wall time.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import itertools
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PyQt6 import QtCore, QtWidgets
+from PyQt6.QtTest import QTest
+
+from app.main_window import MainWindow
+from app.settings_store import SettingsStore
+from app.source_panel import SourceChoice
+from devices.files.sidecar import ReviewStore, browse
+from devices.session.states import SessionState
+from dsp.contract import Role
+
+DEMO = Path(__file__).resolve().parents[1] / "recordings" / "demo_glute_first.bdf"
+FS = 2000  # the demo recordings' rate
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SettingsStore:
+    return SettingsStore(
+        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    )
+
+
+def pump(win: MainWindow, seconds: float, step: float = 0.5) -> None:
+    assert win.session is not None
+    for _ in range(round(seconds / step)):
+        win.session.pump(step)
+        win._last_status = 0.0  # the 4 Hz housekeeping (slider, clock) runs every call
+        win.refresh()
+
+
+@pytest.fixture
+def review(qtbot, store: SettingsStore, tmp_path: Path) -> MainWindow:
+    """A copy of a demo recording replayed in a 1366x740 window, its rep index built."""
+    bdf = tmp_path / DEMO.name
+    shutil.copy(DEMO, bdf)
+    shutil.copy(DEMO.with_name(DEMO.name + ".json"), bdf.with_name(bdf.name + ".json"))
+    win = MainWindow(store, source=SourceChoice("file", {"path": str(bdf)}), threaded=False)
+    qtbot.addWidget(win)
+    win.resize(1366, 740)
+    win.show()
+    qtbot.waitUntil(lambda: win.review.index is not None, timeout=60_000)
+    return win
+
+
+def key(win: MainWindow, k: QtCore.Qt.Key, mod=QtCore.Qt.KeyboardModifier.NoModifier) -> None:
+    QTest.keyClick(win, k, mod)
+
+
+def test_a_replay_restarts_after_its_end(review: MainWindow) -> None:
+    win = review
+    pump(win, 70.0, step=2.0)
+    ctl = win.ctl
+    assert ctl is not None and ctl.state == SessionState.FINISHED
+    n = len(ctl.tally.reps)
+    key(win, QtCore.Qt.Key.Key_Space)  # Space after the end: from the start again
+    assert ctl.state == SessionState.STREAMING and ctl.replay is not None
+    assert ctl.replay.position < FS
+    pump(win, 5.0)
+    assert 0 < win.traces.t_end == pytest.approx(ctl.replay.position / FS, abs=0.05)  # drawn
+    pump(win, 70.0, step=2.0)
+    assert ctl.state == SessionState.FINISHED and len(ctl.tally.reps) == n  # none twice
+    # after the end again, the slider dragged to 0:00 plays from there
+    bar = win.replay_bar
+    bar.slider.sliderPressed.emit()
+    bar.slider.setValue(0)
+    bar.slider.sliderReleased.emit()
+    assert ctl.state == SessionState.STREAMING
+    pump(win, 3.0)
+    assert 0 < win.traces.t_end < 30
+    assert win.traces.t_end == pytest.approx(ctl.replay.position / FS, abs=0.05)
+
+
+def test_file_time_axis_and_a_slider_across_the_window(review: MainWindow) -> None:
+    win = review
+    pump(win, 12.0)
+    axis = win.traces.time_axis
+    assert axis.offset == pytest.approx(win.traces.t_end)
+    levels = axis.tickValues(-10, 0, 600)
+    labels = list(itertools.chain(*(axis.tickStrings(v, 1, s) for s, v in levels)))
+    assert labels and all(":" in t for t in labels)  # m:ss, not seconds before now
+    assert "file time" in win.traces.getPlotItem().getAxis("bottom").labelText
+    # the slider and the overview strip span the window, not the gap between the docks
+    assert win.replay_bar.slider.width() > 0.5 * win.width()
+    assert win.review.overview.width() > 0.95 * win.width()
+    from app.time_axis import clock_text
+
+    position = win.ctl.replay.position / FS  # type: ignore[union-attr]
+    assert win.replay_bar.time.text() == f"{clock_text(position)} / 1:00"
+
+
+def test_live_keeps_time_before_now(qtbot, store) -> None:
+    sim = SourceChoice("simulator", {"fs": 2000.0, "preset": "clean", "seed": 3})
+    win = MainWindow(store, source=sim, threaded=False)
+    qtbot.addWidget(win)
+    pump(win, 2.0)
+    assert win.traces.time_axis.offset is None and win.replay_toolbar.isHidden()
+    assert not win.review.act_next.isEnabled()  # the Replay menu is for replays
+
+
+def test_p_pauses_playback_itself(review: MainWindow) -> None:
+    win = review
+    pump(win, 5.0)
+    replay = win.ctl.replay  # type: ignore[union-attr]
+    assert replay is not None
+    win.act_pause.trigger()
+    assert replay.paused and win.ctl.state == SessionState.PAUSED  # type: ignore[union-attr]
+    at = replay.position
+    pump(win, 3.0)
+    assert replay.position == at and not win.traces.paused  # nothing plays on unseen
+    assert win.state_strip.paused.text() == "PAUSED"
+    win.act_pause.trigger()
+    pump(win, 2.0)
+    assert replay.position > at
+
+
+def _span_point(win: MainWindow, start: int) -> QtCore.QPoint:
+    """Where the rep starting at ``start`` is drawn in the traces' viewport (its middle)."""
+    rep = win.review.rep(start)
+    assert rep is not None and rep.end is not None
+    t = (rep.start + rep.end) / 2 / FS - win.traces.t_end
+    vb = win.traces.getPlotItem().getViewBox()
+    scene = vb.mapViewToScene(QtCore.QPointF(t, -1.0))
+    return win.traces.mapFromScene(scene)
+
+
+def test_click_a_rep_on_the_traces_and_its_handles_do_not_overlap(review: MainWindow) -> None:
+    win = review
+    pump(win, 20.0)
+    win.act_pause.trigger()
+    t0, t1 = win.traces.t_end - win.traces.window_s, win.traces.t_end
+    rep = next(
+        r
+        for r in win.tally.reps
+        if r.end is not None and t0 + 0.2 < r.start / FS and r.end / FS < t1 - 0.2
+    )
+    QTest.mouseClick(
+        win.traces.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=_span_point(win, rep.start)
+    )
+    assert win.review.selected == rep.start
+    lines = win.onset_editor.lines
+    assert set(lines) == {r for r, i in rep.onsets.items() if i is not None} and len(lines) == 4
+    # each handle on its own lane: spans and labels never overlap
+    spans = sorted(line.span for line in lines.values())
+    assert all(a[1] <= b[0] + 1e-9 for a, b in itertools.pairwise(spans))
+    QtWidgets.QApplication.processEvents()
+    boxes = [line.label.sceneBoundingRect() for line in lines.values()]
+    assert not any(a.intersects(b) for a, b in itertools.combinations(boxes, 2))
+    # the rep's row is selected in the table
+    rows = {i.row() for i in win.rep_table.selectedItems()}
+    assert rows == {win.rep_table.row_of(rep.start)}
+
+
+def test_keyboard_nudges_with_undo_and_redo(review: MainWindow) -> None:
+    win = review
+    pump(win, 12.0)
+    win.act_pause.trigger()
+    key(win, QtCore.Qt.Key.Key_Right)  # paused: the next rep is selected and shown
+    start = win.review.selected
+    assert start is not None and win.onset_editor.lines
+    key(win, QtCore.Qt.Key.Key_BracketRight)  # the first onset handle
+    role = win.onset_editor.current
+    assert role is not None
+    before = win.review.rep(start).onsets[role]  # type: ignore[union-attr]
+    key(win, QtCore.Qt.Key.Key_Right)  # +1 ms
+    key(win, QtCore.Qt.Key.Key_Right, QtCore.Qt.KeyboardModifier.ShiftModifier)  # +10 ms
+    assert win.review.rep(start).onsets[role] == before + 22  # type: ignore[union-attr]
+    QTest.keyClick(win, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert win.review.rep(start).onsets[role] == before + 2  # type: ignore[union-attr]
+    QTest.keyClick(
+        win,
+        QtCore.Qt.Key.Key_Z,
+        QtCore.Qt.KeyboardModifier.ControlModifier | QtCore.Qt.KeyboardModifier.ShiftModifier,
+    )
+    assert win.review.rep(start).onsets[role] == before + 22  # type: ignore[union-attr]
+    saved = ReviewStore(win.ctl.replay.path).corrections()  # type: ignore[union-attr]
+    assert [round(c.corrected_s * FS) for c in saved][-1] == before + 22
+    key(win, QtCore.Qt.Key.Key_Escape)  # the handle, then the rep
+    key(win, QtCore.Qt.Key.Key_Escape)
+    assert win.review.selected is None and not win.onset_editor.lines
+
+
+def test_a_correction_moves_every_figure(review: MainWindow, tmp_path: Path) -> None:
+    win = review
+    pump(win, 20.0)
+    win.act_pause.trigger()
+    rep = next(r for r in win.tally.reps if r.order == "glute_first" and r.end is not None)
+    win.rep_table.cellClicked.emit(win.rep_table.row_of(rep.start), 0)
+    assert win.review.selected == rep.start
+    left_before = dict(win.tally.side_counts("left"))
+    counts_before = win.order_panel.counts.text()
+    glute_l = rep.onsets[Role.GLUTE_L]
+    assert glute_l is not None
+    line = win.onset_editor.lines[Role.LUMBAR_L]
+    target = glute_l - round(0.1 * FS)
+    line.setValue(target / FS - win.traces.t_end)  # a drag, released
+    line.sigPositionChangeFinished.emit(line)
+    fixed = next(r for r in win.tally.reps if r.start == rep.start)
+    assert fixed.left is not None and fixed.left.order == "lumbar_first"
+    assert fixed.left.lag_ms == pytest.approx(-100, abs=1)
+    assert fixed.order == "lumbar_first"
+    row = win.rep_table.row_of(rep.start)
+    assert row is not None
+    assert win.rep_table.item(row, 3).text() == "lumbar first (was glute first)"
+    assert "detected" in win.rep_table.item(row, 2).text()
+    assert win.rep_table.item(row, 4).text() == "lumbar first"  # the left side follows
+    left = win.tally.side_counts("left")
+    assert left["lumbar_first"] == left_before["lumbar_first"] + 1
+    assert left["glute_first"] == left_before["glute_first"] - 1
+    assert win.order_panel.counts.text() != counts_before  # "left side: k/n glute first"
+    # the session browser's figures follow the correction
+    (listed,) = [r for r in browse(tmp_path) if r.path.name == DEMO.name]
+    assert listed.corrected == 1
+    # the overview recolours the rep
+    fs_start = rep.start / FS
+    spans = win.review.overview.reps.spans
+    assert any(abs(a - fs_start) < 1e-6 and c.name() == "#d7263d" for a, _, c in spans)
+
+
+def test_a_note_goes_to_the_selected_reps_row(review: MainWindow, qtbot) -> None:
+    win = review
+    pump(win, 20.0)
+    win.act_pause.trigger()
+    rep = next(r for r in win.tally.reps if r.end is not None)
+    win.rep_table.cellClicked.emit(win.rep_table.row_of(rep.start), 0)
+
+    def answer() -> None:  # the N dialog, typed into and accepted as a user does
+        dialog = next(
+            w
+            for w in QtWidgets.QApplication.topLevelWidgets()
+            if isinstance(w, QtWidgets.QInputDialog) and w.isVisible()
+        )
+        dialog.setTextValue("hips shot up")
+        dialog.accept()
+
+    QtCore.QTimer.singleShot(200, answer)
+    win.act_note.trigger()
+    assert win.rep_table.note_text(rep.start) == "hips shot up"
+    row = win.rep_table.row_of(rep.start)
+    assert win.rep_table.item(row, win.rep_table.REASON).text() != "hips shot up"
+    doc = json.loads(Path(str(win.ctl.replay.path) + ".json").read_text())  # type: ignore[union-attr]
+    assert doc["notes"][-1]["text"] == "hips shot up"
+    assert doc["notes"][-1]["t_s"] == pytest.approx(rep.start / FS, abs=1e-3)
+
+
+def test_home_end_zoom_and_speed(review: MainWindow) -> None:
+    win = review
+    pump(win, 10.0)
+    replay = win.ctl.replay  # type: ignore[union-attr]
+    assert replay is not None
+    w = win.traces.window_s
+    key(win, QtCore.Qt.Key.Key_Minus)
+    assert win.traces.window_s == min(2 * w, 30.0)
+    key(win, QtCore.Qt.Key.Key_Plus)
+    key(win, QtCore.Qt.Key.Key_Plus)
+    assert win.traces.window_s == pytest.approx(w / 2)
+    key(win, QtCore.Qt.Key.Key_End)
+    assert replay.position == replay.n_samples and replay.paused
+    key(win, QtCore.Qt.Key.Key_Home)
+    assert replay.position == 0
+    win.replay_bar.speed.setCurrentText("0.1")
+    assert replay.speed == pytest.approx(0.1)
+
+
+def test_overview_click_and_drag(review: MainWindow, qtbot) -> None:
+    win = review
+    pump(win, 5.0)
+    strip = win.review.overview
+    vb = strip.getPlotItem().getViewBox()
+
+    def at(t: float) -> QtCore.QPoint:
+        return strip.mapFromScene(vb.mapViewToScene(QtCore.QPointF(t, 0.5)))
+
+    QTest.mouseClick(strip.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=at(30.0))
+    replay = win.ctl.replay  # type: ignore[union-attr]
+    assert replay is not None
+    # 30 s is centred in the traces
+    assert replay.position == pytest.approx((30.0 + win.traces.window_s / 2) * FS, abs=FS * 0.3)
+    # a drag from 40 to 44 s shows exactly that range, paused
+    QTest.mousePress(strip.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=at(40.0))
+    for t in (41.0, 42.0, 43.0, 44.0):
+        QTest.mouseMove(strip.viewport(), at(t))
+    QTest.mouseRelease(strip.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=at(44.0))
+    assert win.traces.window_s == pytest.approx(4.0, abs=0.2)
+    assert replay.paused and replay.position == pytest.approx(44.0 * FS, abs=FS * 0.2)
