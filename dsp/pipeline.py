@@ -315,25 +315,37 @@ class Pipeline:
             shape = (n_rows - lo, data.shape[1])
             shown = (np.full(shape, np.nan), np.full(shape, np.nan))
         runs = list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+        ch = self.info.n_channels
+        stat_all = np.zeros((n_rows, ch))
+        usable = np.zeros((n_rows, ch), dtype=bool)
+        w = self._rms_window
         for k, (a, b) in enumerate(runs):
             self._restart_filters()
             rows, stat_rows, _ = self._front(data[a:b])
-            stat = np.ascontiguousarray(stat_rows.T)
-            if (shown is not None and b > lo) or k == len(runs) - 1:
-                env = self._envelope(rows).T  # (the last run: its window state carries on)
+            stat_all[a:b] = stat_rows.T
+            usable[min(b, a + settle) : b] = True  # the filters' start-up after a gap
+            # The envelope where it is shown, and over the last run's end (its window state
+            # carries on): from one window earlier on, it equals the envelope of the whole run.
+            want = [max(a, lo)] if shown is not None and b > lo else []
+            if k == len(runs) - 1:
+                want.append(max(a, b - (w - 1)))
+            if want:
+                c = min(want)
+                e0 = max(a, c - (w - 1))  # one window before c (or the run's start)
+                env = self._envelope(rows[:, e0 - a :]).T[c - e0 :]
                 if shown is not None and b > lo:
-                    c = max(a, lo)
-                    shown[0][c - lo : b - lo] = rows.T[c - a :]
-                    shown[1][c - lo : b - lo] = env[c - a :]
-            pos, n = 0, b - a
-            while pos < n:
-                at = start + a + pos
-                m = min(n - pos, self.baseline.next_boundary(at) - at)
-                usable = None
-                if pos < settle:  # the filters' start-up after a gap (or the first sample)
-                    usable = np.repeat((pos + np.arange(m) >= settle)[:, None], stat.shape[1], 1)
-                self.baseline.update(at, stat[pos : pos + m], usable, quiet)
-                pos += m
+                    d = max(a, lo)
+                    shown[0][d - lo : b - lo] = rows.T[d - a :]
+                    shown[1][d - lo : b - lo] = env[d - c :]
+        block = self.baseline.block
+        whole = (n_rows // block) * block if start % block == 0 else 0
+        self.baseline.prime(start, stat_all[:whole], usable[:whole])
+        pos = whole
+        while pos < n_rows:
+            at = start + pos
+            m = min(n_rows - pos, self.baseline.next_boundary(at) - at)
+            self.baseline.update(at, stat_all[pos : pos + m], usable[pos : pos + m], quiet)
+            pos += m
         # as if these rows had been processed: the next chunk continues them, no gap
         self._started = True
         self._first = start
