@@ -187,6 +187,26 @@ def test_any_speed_from_a_tenth_to_eight_times() -> None:
             FileSource(str(DEMOS[0]), speed=bad)  # type: ignore[arg-type]
 
 
+def test_cli_refuses_a_speed_the_replay_cannot_play_in_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "app", "live", "--source", "file", "--file", str(DEMOS[0])]
+        + ["--speed", "9"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "fireorder: error: --speed must be between 0.1 and 8 (or 'fast')"
+    ]
+
+
 # ------------------------------------------------------------------------ seek
 
 

@@ -170,7 +170,9 @@ class _FireorderRaw(_Raw):
             raw = _pread_records(self._fd, h.header_bytes, h.record_bytes, r0, r1)
             for i in ann:
                 block = raw[:, starts[i] : starts[i + 1]]
-                for k in np.flatnonzero(~_only_timekeeping(block)).tolist():
+                # (an all-zero block holds no TAL: what a sparse, never-written stretch reads)
+                skip = _only_timekeeping(block) | ~block.any(axis=1)
+                for k in np.flatnonzero(~skip).tolist():
                     try:
                         tals = fmt.parse_tals(block[k].tobytes())
                     except FormatError:
@@ -461,7 +463,11 @@ class BlockFile:
                 for a in range(start, stop, _MAX_ROWS_PER_PIECE)
             ]
             return np.concatenate(pieces)
-        raw = self._raw.read(start, stop)
+        try:
+            raw = self._raw.read(start, stop)
+        except OSError as exc:  # the file went away, or was closed by another thread
+            reason = "the replay file is closed" if self._closed else (exc.strerror or str(exc))
+            raise ReaderError(f"cannot read {self.recording.path!r}: {reason}") from None
         data = raw if self._identity else self._map(raw)
         # one pass decides the usual case: the peak is NaN if any sample is, inf if any is
         peak = float(np.max(np.abs(data))) if data.size else 0.0
