@@ -191,9 +191,9 @@ def test_cli_refuses_a_speed_the_replay_cannot_play_in_one_line(tmp_path: Path) 
     import subprocess
     import sys
 
+    args = ["live", "--source", "file", "--file", str(DEMOS[0]), "--speed", "9"]
     out = subprocess.run(
-        [sys.executable, "-m", "app", "live", "--source", "file", "--file", str(DEMOS[0])]
-        + ["--speed", "9"],
+        [sys.executable, "-m", "app", *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
