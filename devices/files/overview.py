@@ -76,7 +76,10 @@ def compute_overview(
     for a in range(0, n, step):
         x = np.asarray(read(a, min(n, a + step)), dtype=np.float64)
         m = x.shape[0]
-        bad: NDArray[np.bool_] = np.asarray(~np.isfinite(x).all(axis=1), dtype=bool)
+        if np.isfinite(x.sum()):  # the usual case, one pass: no lost row in this block
+            bad: NDArray[np.bool_] = np.zeros(m, dtype=bool)
+        else:
+            bad = np.asarray(~np.isfinite(x).all(axis=1), dtype=bool)
         flags: NDArray[np.int8] = bad.view(np.int8)
         for s, e in _runs(flags, 1):  # lost rows: gap spans (joined across blocks)
             if gaps and gaps[-1][1] == a + s:
