@@ -178,13 +178,14 @@ class FileSource(Device, Replay):
         replay itself never holds it)."""
         return self.read_range(0, self.n_samples)
 
-    def read_range(self, start: int, stop: int) -> np.ndarray:
+    def read_range(self, start: int, stop: int, channels_first: bool = False) -> np.ndarray:
         """Samples ``[start, stop)`` as the stream's channels (NaN rows: lost samples),
-        straight from the file; does not move the replay. Read-only."""
+        straight from the file, ``(samples, channels)`` (``channels_first``: transposed);
+        does not move the replay. Read-only."""
         blocks = self._file
         if blocks is None:
             raise DeviceError("replay: the file is not open")
-        data = blocks.read(start, stop)
+        data = blocks.read_channels(start, stop) if channels_first else blocks.read(start, stop)
         data.flags.writeable = False
         return data
 
@@ -196,7 +197,15 @@ class FileSource(Device, Replay):
 
         if self.info is None or self._file is None:
             raise DeviceError("replay: the file is not open")
-        return compute_overview(self.read_range, self.n_samples, self.info, columns)
+        blocks = self._file
+        return compute_overview(
+            blocks.read_channels,  # a new array each read: filtered in place
+            self.n_samples,
+            self.info,
+            columns,
+            channels_first=True,
+            fresh=True,
+        )
 
     # -- transport -------------------------------------------------------------------------
     def play(self) -> None:

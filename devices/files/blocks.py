@@ -48,7 +48,22 @@ class _Raw:
     n_samples: int
     temp_path: str | None = None
 
-    def read(self, start: int, stop: int) -> Array:  # pragma: no cover - abstract
+    width = 0  # channels
+
+    def read(self, start: int, stop: int) -> Array:
+        """Rows ``[start, stop)`` as ``(samples, channels)``."""
+        out = np.empty((stop - start, self.width))
+        self._fill(start, stop, out.T)
+        return out
+
+    def read_channels(self, start: int, stop: int) -> Array:
+        """The same as ``(channels, samples)``: what per-channel filtering wants."""
+        out = np.empty((self.width, stop - start))
+        self._fill(start, stop, out)
+        return out
+
+    def _fill(self, start: int, stop: int, out: Array) -> None:  # pragma: no cover - abstract
+        """Decode ``[start, stop)`` into ``out`` (channels, samples), a view either way."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -131,6 +146,7 @@ class _FireorderRaw(_Raw):
         self._signals = [h.signals[i] for i in data_idx]
         self._data_idx = data_idx
         self._factors = [microvolt_factor(s.dimension) for s in self._signals]
+        self.width = len(self._signals)
         self._fd = os.open(name, os.O_RDONLY)
         try:
             annotations, end = self._scan_annotations(name, fmt)
@@ -190,12 +206,11 @@ class _FireorderRaw(_Raw):
         annotations.sort(key=lambda a: a.onset_s)
         return annotations, end
 
-    def read(self, start: int, stop: int) -> Array:
+    def _fill(self, start: int, stop: int, out: Array) -> None:
         spr, h = self._spr, self._h
         r0, r1 = start // spr, -(-stop // spr)
         raw = _pread_records(self._fd, h.header_bytes, h.record_bytes, r0, r1)
         lo, hi = start - r0 * spr, stop - r0 * spr
-        out = np.empty((stop - start, len(self._signals)))
         for j, i in enumerate(self._data_idx):
             sig = self._signals[j]
             # the signal's bytes in every record, as a view: (records, samples, 3)
@@ -210,8 +225,7 @@ class _FireorderRaw(_Raw):
             factor = self._factors[j]
             if factor is not None and factor != 1.0:
                 values *= factor
-            out[:, j] = values
-        return out
+            out[j] = values
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -334,6 +348,7 @@ class _EdfRaw(_Raw):
             columns.append(_EdfColumn(at, False, bitvalue, offset, factor))
             units.append(dims[i])
         self._columns = columns
+        self.width = len(columns)
         self._bps = header.bytes_per_sample
         self._bdf = header.kind == "BDF"
         self._spr = layout[keep[0]][1]
@@ -381,12 +396,11 @@ class _EdfRaw(_Raw):
             start_time=start,
         )
 
-    def read(self, start: int, stop: int) -> Array:
+    def _fill(self, start: int, stop: int, out: Array) -> None:
         spr, bps = self._spr, self._bps
         r0, r1 = start // spr, -(-stop // spr)
         raw = _pread_records(self._fd, self._header_bytes, self._record_bytes, r0, r1)
         lo, hi = start - r0 * spr, stop - r0 * spr
-        out = np.empty((stop - start, len(self._columns)))
         for j, c in enumerate(self._columns):
             b = raw[:, c.at : c.at + spr * bps].reshape(-1, bps)[lo:hi]
             if bps == 2:
@@ -401,15 +415,14 @@ class _EdfRaw(_Raw):
                 d = v.astype(np.int64)
                 if self._bdf:
                     d &= 0xFFFF  # BioSemi: low 16 bits are the trigger code
-                out[:, j] = d
+                out[j] = d
                 continue
             x = v.astype(np.float64)
             x += c.offset
             x *= c.bitvalue
-            out[:, j] = x
             if c.factor is not None and c.factor != 1.0:
-                out[:, j] *= c.factor
-        return out
+                x *= c.factor
+            out[j] = x
 
     def close(self) -> None:
         with contextlib.suppress(OSError, AttributeError):
@@ -459,23 +472,34 @@ class BlockFile:
         return self._raw.temp_path
 
     def read(self, start: int, stop: int) -> Array:
-        """Samples ``[start, stop)`` (clipped to the recording), mapped, float64 microvolts."""
+        """Samples ``[start, stop)`` (clipped to the recording), mapped, float64 microvolts,
+        as ``(samples, channels)``."""
+        return self._read(start, stop, channels_first=False)
+
+    def read_channels(self, start: int, stop: int) -> Array:
+        """The same as ``(channels, samples)`` (rows ready for per-channel filtering)."""
+        return self._read(start, stop, channels_first=True)
+
+    def _read(self, start: int, stop: int, channels_first: bool) -> Array:
         start = max(0, min(int(start), self.n_samples))
         stop = max(start, min(int(stop), self.n_samples))
         if self._closed:
             raise ReaderError(f"{self.recording.path}: the replay file is closed")
         if stop - start > _MAX_ROWS_PER_PIECE:
             pieces = [
-                self.read(a, min(stop, a + _MAX_ROWS_PER_PIECE))
+                self._read(a, min(stop, a + _MAX_ROWS_PER_PIECE), channels_first)
                 for a in range(start, stop, _MAX_ROWS_PER_PIECE)
             ]
-            return np.concatenate(pieces)
+            return np.concatenate(pieces, axis=1 if channels_first else 0)
         try:
-            raw = self._raw.read(start, stop)
+            if channels_first:
+                raw = self._raw.read_channels(start, stop)
+            else:
+                raw = self._raw.read(start, stop)
         except OSError as exc:  # the file went away, or was closed by another thread
             reason = "the replay file is closed" if self._closed else (exc.strerror or str(exc))
             raise ReaderError(f"cannot read {self.recording.path!r}: {reason}") from None
-        data = raw if self._identity else self._map(raw)
+        data = raw if self._identity else self._map(raw, channels_first)
         # one pass decides the usual case: the peak is NaN if any sample is, inf if any is
         peak = max(float(data.max()), -float(data.min())) if data.size else 0.0
         wild = None if peak <= MAX_PLAUSIBLE_UV else np.abs(data) > MAX_PLAUSIBLE_UV
@@ -491,15 +515,16 @@ class BlockFile:
                 )
         return data
 
-    def _map(self, raw: Array) -> Array:
+    def _map(self, raw: Array, channels_first: bool) -> Array:
         assert self._columns is not None
-        out = np.empty((raw.shape[0], len(self._columns)))
+        src = raw if channels_first else raw.T  # (channels, samples) either way
+        out = np.empty((len(self._columns), src.shape[1]))
         for j, c in enumerate(self._columns):
             if c.b is None:
-                out[:, j] = raw[:, c.a]
+                out[j] = src[c.a]
             else:
-                np.subtract(raw[:, c.a], raw[:, c.b], out=out[:, j])
-        return out
+                np.subtract(src[c.a], src[c.b], out=out[j])
+        return out if channels_first else np.ascontiguousarray(out.T)
 
     def close(self) -> None:
         """Release the file (and delete the decoded temporary file, if any). Idempotent."""
@@ -521,12 +546,12 @@ class _TempRaw(_Raw):
     def __init__(self, data: Array, name: str) -> None:
         fd, self.temp_path = tempfile.mkstemp(prefix="fireorder-replay-", suffix=".f32")
         self._fd = fd
-        self.n_samples, self._width = int(data.shape[0]), int(data.shape[1])
+        self.n_samples, self.width = int(data.shape[0]), int(data.shape[1])
         try:
-            step = max(1, (8 << 20) // max(1, 4 * self._width))  # 8 MB slabs: bounded copies
+            step = max(1, (8 << 20) // max(1, 4 * self.width))  # 8 MB slabs: bounded copies
             for a in range(0, self.n_samples, step):
                 piece = np.ascontiguousarray(data[a : a + step], dtype="<f4").tobytes()
-                _write_all(fd, piece, a * 4 * self._width)
+                _write_all(fd, piece, a * 4 * self.width)
         except OSError as exc:
             self.close()
             raise ReaderError(
@@ -537,10 +562,10 @@ class _TempRaw(_Raw):
             self.close()
             raise
 
-    def read(self, start: int, stop: int) -> Array:
-        row = 4 * self._width
+    def _fill(self, start: int, stop: int, out: Array) -> None:
+        row = 4 * self.width
         buf = os.pread(self._fd, (stop - start) * row, start * row)
-        return np.frombuffer(buf, dtype="<f4").reshape(-1, self._width).astype(np.float64)
+        out[...] = np.frombuffer(buf, dtype="<f4").reshape(-1, self.width).T
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

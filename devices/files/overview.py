@@ -59,9 +59,13 @@ def compute_overview(
     *,
     low_hz: float = 20.0,
     block_rows: int = BLOCK_ROWS,
+    channels_first: bool = False,
+    fresh: bool = False,
 ) -> Overview:
-    """The overview of a recording read by ``read(start, stop)`` (rows of ``info``'s
-    channels, NaN rows lost), ``n_samples`` long, in at most ``columns`` columns."""
+    """The overview of a recording read by ``read(start, stop)`` (``(samples, channels)``
+    of ``info``'s channels, NaN rows lost; ``channels_first``: ``(channels, samples)``, which
+    saves a transposed copy), ``n_samples`` long, in at most ``columns`` columns. ``fresh``
+    says each read returns a new array that may be filtered in place (saves another copy)."""
     fs, ch = info.fs, info.n_channels
     n = max(0, int(n_samples))
     cols = max(1, min(int(columns), n)) if n else 0
@@ -74,20 +78,25 @@ def compute_overview(
     gaps: list[tuple[int, int]] = []
     step = max(1, int(block_rows))
     for a in range(0, n, step):
-        x = np.asarray(read(a, min(n, a + step)), dtype=np.float64)
-        m = x.shape[0]
+        got = np.asarray(read(a, min(n, a + step)), dtype=np.float64)
+        x = got if channels_first else got.T  # (channels, samples)
+        m = x.shape[1]
         if np.isfinite(x.sum()):  # the usual case, one pass: no lost row in this block
             bad: NDArray[np.bool_] = np.zeros(m, dtype=bool)
+            good_runs, bad_runs = [(0, m)], []
         else:
-            bad = np.asarray(~np.isfinite(x).all(axis=1), dtype=bool)
-        flags: NDArray[np.int8] = bad.view(np.int8)
-        for s, e in _runs(flags, 1):  # lost rows: gap spans (joined across blocks)
+            bad = np.asarray(~np.isfinite(x).all(axis=0), dtype=bool)
+            flags: NDArray[np.int8] = bad.view(np.int8)
+            good_runs, bad_runs = _runs(flags, 0), _runs(flags, 1)
+        for s, e in bad_runs:  # lost rows: gap spans (joined across blocks)
             if gaps and gaps[-1][1] == a + s:
                 gaps[-1] = (gaps[-1][0], a + e)
             else:
                 gaps.append((a + s, a + e))
-        for s, e in _runs(flags, 0):
-            rows = np.array(x[s:e].T, order="C")
+        for s, e in good_runs:
+            # the run's rows, C-contiguous and writable (filtered in place)
+            whole = s == 0 and e == m and x.flags.c_contiguous and x.flags.writeable
+            rows = x if fresh and channels_first and whole else np.array(x[:, s:e], order="C")
             if zi is None or s > 0:
                 zi = np.ascontiguousarray(unit[None] * rows[:, :1, None])  # steady state
             sosfilt_rows(sos, rows, zi)
