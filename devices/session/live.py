@@ -589,7 +589,9 @@ class LiveSession:
         if cached is None or cached[0] is not self.info or cached[1] != self.settings:
             cached = (self.info, self.settings, Pipeline(self.info, self.settings, display=True))
             self._pristine = cached
-        return copy.deepcopy(cached[2])
+        # (the stream's info and the settings are immutable: shared, not copied)
+        shared: dict[int, Any] = {id(self.info): self.info, id(self.settings): self.settings}
+        return copy.deepcopy(cached[2], shared)
 
     def set_baseline(self, estimate: BaselineEstimate | None) -> None:
         self.post(lambda s: s.pipeline.set_baseline(estimate) if s.pipeline else None)
