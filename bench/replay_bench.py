@@ -198,9 +198,7 @@ def measure(path: str, seeks: int, seed: int) -> dict[str, Any]:
     res["rss_end_mb"] = _rss_mb()
     hwm = _hwm_mb()
     res["rss_peak_mb"] = max([*samples, res["rss_end_mb"], *([hwm] if hwm else [])])
-    temp = src.temp_path
     ctl.close()
-    res["temp_file_left"] = bool(temp and os.path.exists(temp))
     return res
 
 

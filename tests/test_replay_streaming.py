@@ -4,8 +4,10 @@ any speed in 0.1-8x, fast seeks whose verdicts equal a full pass, and an overvie
 from __future__ import annotations
 
 import copy
+import gc
 import math
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +84,7 @@ def _read_in_pieces(path: str, channels: dict[str, str] | None, piece: int) -> n
 def test_demo_recordings_read_by_range_are_bit_identical(path: Path) -> None:
     whole = load_mapped(str(path), keep_unmapped=True)
     with open_blocks(str(path)) as blocks:
-        assert blocks.temp_path is None  # read in place, by records
+        assert not blocks.decoded_copy  # read in place, by records
         assert blocks.info == whole.info and blocks.n_samples == whole.data.shape[0]
         assert blocks.annotations == whole.recording.annotations
     got = _read_in_pieces(str(path), None, 777)  # pieces that cut records anywhere
@@ -103,24 +105,26 @@ def test_real_edf_and_bdf_with_bipolar_roles_are_bit_identical(name: str) -> Non
     path = str(MYONSET / name)
     whole = load_mapped(path, PAIRS, keep_unmapped=True)
     with open_blocks(path, PAIRS) as blocks:
-        assert blocks.temp_path is None
+        assert not blocks.decoded_copy
         assert blocks.info == whole.info
         assert blocks.info.channel_names[:2] == ("EXG1-EXG2", "EXG3-EXG4")
     assert np.array_equal(_read_in_pieces(path, PAIRS, 1000), whole.data)
 
 
 @pytest.mark.skipif(not (DATA / "biosppy").exists(), reason="shared data absent")
-def test_text_formats_go_through_a_float32_copy_that_close_deletes() -> None:
+def test_text_formats_go_through_a_float32_copy_that_close_releases() -> None:
     path = str(DATA / "biosppy" / "emg_1.txt")
     ch = {"glute_l": load_mapped(path, {"glute_l": "EMG"}).info.channel_names[0]}
     whole = load_mapped(path, ch, keep_unmapped=True)
+    before = _open_fds(), _named_copies()
     blocks = open_blocks(path, ch)
-    temp = blocks.temp_path
-    assert temp is not None and os.path.exists(temp)
+    assert blocks.decoded_copy and _open_fds() == before[0] + 1
+    assert _named_copies() == before[1]  # the copy has no name: nothing can be left behind
     got = blocks.read(0, blocks.n_samples)
     assert np.allclose(got, whole.data, rtol=1e-6, atol=1e-6)
+    assert np.array_equal(np.isnan(got), np.isnan(whole.data))
     blocks.close()
-    assert not os.path.exists(temp)
+    assert _open_fds() == before[0]
 
 
 def test_missing_file_is_one_clear_line(tmp_path: Path) -> None:
@@ -150,19 +154,35 @@ def test_the_buffer_is_a_few_seconds_whatever_the_file_length(long_file: Path) -
     assert sizes[0] <= round(BUFFER_S * 2000) and sizes[1] <= round(BUFFER_S * FS)
 
 
-def test_a_csv_replay_removes_its_decoded_copy_on_close(tmp_path: Path) -> None:
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _named_copies() -> int:
+    return sum(n.startswith("fireorder-replay-") for n in os.listdir(tempfile.gettempdir()))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc (Linux)")
+def test_a_csv_replay_releases_its_decoded_copy_closed_or_forgotten(tmp_path: Path) -> None:
     rec = simulate(preset("clean", seed=3, fs=1000, channels=("glute_l", "lumbar_l")), 5)
     path = tmp_path / "s.csv"
     write_csv(path, rec)
+    fds = _open_fds()
     src = FileSource(str(path), speed=None)
     src.open()
-    temp = src.temp_path
-    assert temp is not None and os.path.exists(temp)
+    assert src.decoded_copy and _open_fds() == fds + 1
     src.start()
     got = np.concatenate([c.data for c in iter(src.read, None)])
     assert np.allclose(got, rec.data, atol=1e-3)
     src.close()
-    assert not os.path.exists(temp)
+    assert _open_fds() == fds
+    for kept in (path, DEMOS[0]):  # never closed: released when dropped
+        forgotten = FileSource(str(kept), speed=None)
+        forgotten.open()
+        assert _open_fds() == fds + 1
+        del forgotten
+        gc.collect()
+        assert _open_fds() == fds, kept
 
 
 # ------------------------------------------------------------------------ speed

@@ -153,9 +153,10 @@ class FileSource(Device, Replay):
         return self._buf_rows
 
     @property
-    def temp_path(self) -> str | None:
-        """The decoded temporary copy of a file not read by range (None: read in place)."""
-        return None if self._file is None else self._file.temp_path
+    def decoded_copy(self) -> bool:
+        """Whether the replay reads a decoded temporary copy (a format not read by range:
+        CSV, XDF, ...) rather than the file itself."""
+        return self._file is not None and self._file.decoded_copy
 
     # -- Replay ----------------------------------------------------------------------------
     def replay(self) -> Replay:

@@ -23,6 +23,7 @@ import os
 import tempfile
 import threading
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +47,7 @@ class _Raw:
     """The file's own channels by sample range (float64, the whole-file reader's values)."""
 
     n_samples: int
-    temp_path: str | None = None
+    decoded_copy = False  # a decoded temporary copy, not the file itself
 
     width = 0  # channels
 
@@ -148,10 +149,11 @@ class _FireorderRaw(_Raw):
         self._factors = [microvolt_factor(s.dimension) for s in self._signals]
         self.width = len(self._signals)
         self._fd = os.open(name, os.O_RDONLY)
+        self._closer = weakref.finalize(self, _close_fd, self._fd)  # closed even if forgotten
         try:
             annotations, end = self._scan_annotations(name, fmt)
         except BaseException:
-            os.close(self._fd)
+            self._closer()
             raise
         n = n_rec * spr
         self.n_samples = end if end is not None and 0 <= end < n else n
@@ -228,8 +230,7 @@ class _FireorderRaw(_Raw):
             out[j] = values
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
+        self._closer()
 
 
 @dataclass(frozen=True)
@@ -274,6 +275,7 @@ class _EdfRaw(_Raw):
                 for w in caught:
                     log.info("%s: %s", name, w.message)
         self._fd = os.open(name, os.O_RDONLY)
+        self._closer = weakref.finalize(self, _close_fd, self._fd)  # closed even if forgotten
 
     def _plan(
         self, r: Any, path: str, header: Any, user_fs: float | None, user_units: str | None
@@ -425,8 +427,7 @@ class _EdfRaw(_Raw):
             out[j] = x
 
     def close(self) -> None:
-        with contextlib.suppress(OSError, AttributeError):
-            os.close(self._fd)
+        self._closer()
 
 
 class _NotByRangeError(Exception):
@@ -467,9 +468,10 @@ class BlockFile:
         return self.recording.annotations
 
     @property
-    def temp_path(self) -> str | None:
-        """The decoded temporary file (formats not read by range), None otherwise."""
-        return self._raw.temp_path
+    def decoded_copy(self) -> bool:
+        """Whether samples come from a decoded temporary copy (formats not read by range)
+        rather than from the file itself."""
+        return self._raw.decoded_copy
 
     def read(self, start: int, stop: int) -> Array:
         """Samples ``[start, stop)`` (clipped to the recording), mapped, float64 microvolts,
@@ -541,11 +543,16 @@ class BlockFile:
 
 
 class _TempRaw(_Raw):
-    """A whole-file decode kept as float32 in a temporary file (deleted on close)."""
+    """A whole-file decode kept as float32 in an anonymous temporary file: it has no name
+    (nothing is left behind, even when the process dies), and its space goes on close."""
+
+    decoded_copy = True
 
     def __init__(self, data: Array, name: str) -> None:
-        fd, self.temp_path = tempfile.mkstemp(prefix="fireorder-replay-", suffix=".f32")
-        self._fd = fd
+        # (no context manager: the copy lives as long as the replay; the finalizer closes it)
+        tmp = tempfile.TemporaryFile(prefix="fireorder-replay-", suffix=".f32")  # noqa: SIM115
+        self._closer = weakref.finalize(self, tmp.close)  # closed even if forgotten
+        fd = self._fd = tmp.fileno()
         self.n_samples, self.width = int(data.shape[0]), int(data.shape[1])
         try:
             step = max(1, (8 << 20) // max(1, 4 * self.width))  # 8 MB slabs: bounded copies
@@ -556,7 +563,7 @@ class _TempRaw(_Raw):
             self.close()
             raise ReaderError(
                 f"cannot replay {name!r}: no room for its decoded copy in "
-                f"{os.path.dirname(self.temp_path)} ({exc.strerror or exc})"
+                f"{tempfile.gettempdir()} ({exc.strerror or exc})"
             ) from None
         except BaseException:
             self.close()
@@ -568,11 +575,12 @@ class _TempRaw(_Raw):
         out[...] = np.frombuffer(buf, dtype="<f4").reshape(-1, self.width).T
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
-        if self.temp_path is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self.temp_path)
+        self._closer()
+
+
+def _close_fd(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes, offset: int) -> None:
