@@ -241,10 +241,11 @@ def full_pass(long_file: Path) -> list:
     return _final(session)
 
 
-@pytest.mark.parametrize("target_s", [30.0, 64.5, 97.3, 121.0])
+@pytest.mark.parametrize("target_s", [30.0, 48.0, 64.5, 97.3, 121.0])
 def test_verdicts_after_a_seek_equal_a_full_pass(long_file: Path, full_pass: list, target_s):
-    """Seeks to before the gap, just after the file's first minute, and past the gap (its
-    pre-roll primes the baseline across it); 30 s re-runs from the start."""
+    """Seeks to before the gap (48 s: primed from the file's start), just after the file's
+    first minute, and past the gap (its pre-roll primes the baseline across it); 30 s re-runs
+    the full pipeline from the start."""
     src = FileSource(str(long_file), speed=None)
     session = LiveSession(src)
     session.open()

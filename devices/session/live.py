@@ -519,9 +519,9 @@ class LiveSession:
         A source that reads by range (``read_range``, e.g. a file) costs little: the minute
         before the target only primes the baseline's history (filters, no detector; see
         :meth:`Pipeline.prime_baseline`), and the full pipeline runs the last ``settle_s``
-        (the detector, artefact scan and rep tracker settle within a few seconds). Near the
-        file's start (``preroll_s`` reaches it), and for other sources, the full pipeline
-        re-runs the whole ``preroll_s``, flat out, as a full pass from the start does."""
+        (the detector, artefact scan and rep tracker settle within a few seconds). Within the
+        file's first half minute (while a full pass may still re-judge its first reps), and
+        for other sources, the full pipeline re-runs the pre-roll, flat out."""
 
         def cmd(s: LiveSession) -> None:
             assert s.info is not None and s.pipeline is not None
@@ -538,7 +538,10 @@ class LiveSession:
             reader = getattr(device, "read_range", None)
             full_from = max(start, int(index - settle_s * s.info.fs))
             full_from -= full_from % block
-            primed = start > 0 and callable(reader) and full_from > start
+            # From the file's start, a full pass re-judges its first reps until the baseline is
+            # sound (at the latest 4 x rejudge_after_s in): priming is a full pass from then on.
+            early = round(4 * s.settings.rejudge_after_s * s.info.fs)
+            primed = callable(reader) and full_from > start and (start > 0 or full_from >= early)
             for ring in (s.raw, s.filtered, s.envelope):
                 ring.clear(start)
             if primed:
