@@ -120,6 +120,69 @@ class BaselineTracker:
             self._close_block(quiet)
             self._block_id = block_id + 1
 
+    def prime(self, start: int, s: Array, usable: NDArray[np.bool_]) -> None:
+        """Whole blocks of history at once, as :meth:`update` block by block would give them
+        (up to rounding): ``s`` (n, ch) from ``start``, a block boundary, ``n`` a whole number
+        of blocks; ``usable`` (n, ch) marks the samples to count. For a seek, which needs the
+        minute before its target: the block statistics and every block's estimate are computed
+        together (the estimate after each block matters: a rising rest level is capped from
+        the one before). A fresh tracker without calibration only; otherwise block by block."""
+        n, ch = s.shape
+        b = self.block
+        if self.calibrated is not None or self._n_blocks or self._block_id is not None or (
+            start % b or n % b
+        ):
+            quiet = np.ones(ch, dtype=bool)
+            for a in range(0, n, b):
+                self.update(start + a, s[a : a + b], usable[a : a + b], quiet)
+            return
+        k = n // b
+        if k == 0:
+            return
+        w = usable.astype(np.float64).reshape(k, b, ch)
+        xw = s.reshape(k, b, ch) * w
+        count = np.einsum("kbc->kc", w)  # (einsum: a sum over the middle axis, fast)
+        total = np.einsum("kbc->kc", xw)
+        total_sq = np.einsum("kbc,kbc->kc", xw, s.reshape(k, b, ch))
+        full = count >= 0.5 * b
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(full, total / np.maximum(count, 1), np.nan)
+            var = total_sq / np.maximum(count, 1) - means * means
+        sds = np.sqrt(np.maximum(np.where(full, var, np.nan), 0.0))
+        h = self.history_blocks
+        # every block's history window (the last h blocks, fewer at first): (k, ch, h)
+        pad_m = np.concatenate((np.full((h - 1, ch), np.nan), means))
+        pad_s = np.concatenate((np.full((h - 1, ch), np.nan), sds))
+        win_m = np.lib.stride_tricks.sliding_window_view(pad_m, h, axis=0)
+        win_s = np.lib.stride_tricks.sliding_window_view(pad_s, h, axis=0)
+        valid = np.isfinite(win_m)
+        counts = valid.sum(axis=2)
+        ready = counts >= self.min_blocks
+        take = np.maximum(np.floor(self.quantile * (counts - 1)).astype(int), 0)
+        ranked = np.sort(np.where(valid, win_m, np.inf), axis=2)
+        cut = np.take_along_axis(ranked, take[..., None], axis=2)
+        sel = valid & (win_m <= cut)
+        kk = np.maximum(sel.sum(axis=2), 1.0)
+        mean_u = np.where(sel, win_m, 0.0).sum(axis=2) / kk
+        within = np.where(sel, win_s**2, 0.0).sum(axis=2) / kk
+        between = np.where(sel, (win_m - mean_u[..., None]) ** 2, 0.0).sum(axis=2) / kk
+        sd_u = np.sqrt(within + between)
+        mean, sd = self.mean, self.sd
+        for j in np.flatnonzero(ready.any(axis=1)).tolist():  # the rise cap, block by block
+            cap = mean * self.rise_per_block
+            capped = np.isfinite(cap) & (mean_u[j] > cap)
+            scale = np.where(capped, cap / np.where(mean_u[j] > 0, mean_u[j], 1.0), 1.0)
+            mean = np.where(ready[j], np.where(capped, cap, mean_u[j]), mean)
+            sd = np.where(ready[j], sd_u[j] * scale, sd)
+        self.mean, self.sd = mean, sd
+        keep = min(k, h)
+        slots = np.arange(k - keep, k) % h
+        self._means[slots] = means[k - keep :]
+        self._sds[slots] = sds[k - keep :]
+        self._n_blocks = k
+        self._block_id = start // b + k
+        self.version += k
+
     def _close_block(self, quiet: NDArray[np.bool_]) -> None:
         self.version += 1
         full = self._count >= 0.5 * self.block

@@ -413,9 +413,10 @@ class OnsetDetector:
         activity, whose recent maximum stays above its mean, keeps its floor.
         """
         w = self.floor_window
+        need = s_off.shape[0] - pos + w - 1  # a whole window behind every sample from pos
         ext = s_off[max(pos - w + 1, 0) :]
-        if ext.shape[0] < w:  # the history is shorter than a window: pad with the first value
-            ext = np.concatenate((np.full(w - ext.shape[0], ext[0]), ext))
+        if ext.shape[0] < need:  # the history is shorter than a window: pad with the first value
+            ext = np.concatenate((np.full(need - ext.shape[0], ext[0]), ext))
         recent = np.lib.stride_tricks.sliding_window_view(ext, w).max(axis=1)
         return np.minimum.accumulate(np.minimum(recent, floor))
 

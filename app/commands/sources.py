@@ -72,7 +72,7 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--speed",
         default="1",
-        help="replay speed 0.25-8, or 'fast' for as fast as possible (default 1)",
+        help="replay speed 0.1-8 (any factor), or 'fast' for as fast as possible (default 1)",
     )
     g.add_argument("--stream", help="XDF: the EMG stream to replay (by name or type)")
     g = p.add_argument_group("serial")
@@ -157,8 +157,8 @@ def source_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             speed = None if args.speed == "fast" else float(args.speed)
         except ValueError:
             raise CliError(f"--speed must be a number or 'fast', not {args.speed!r}") from None
-        if speed is not None and not 0.1 <= speed <= 16:
-            raise CliError("--speed must be between 0.1 and 16 (or 'fast')")
+        if speed is not None and not 0.1 <= speed <= 8:  # what FileSource replays
+            raise CliError("--speed must be between 0.1 and 8 (or 'fast')")
         return "file", {
             "path": args.file,
             "channels": _roles(args),

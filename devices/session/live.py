@@ -9,6 +9,7 @@ A device error stops the stream, is logged, and is reported through :attr:`state
 from __future__ import annotations
 
 import collections
+import copy
 import dataclasses
 import logging
 import queue
@@ -35,6 +36,10 @@ from dsp.settings import DspSettings
 
 log = logging.getLogger(__name__)
 Array = NDArray[np.float64]
+
+#: seconds before a seek's target that the full pipeline runs (the rest of the pre-roll only
+#: primes the baseline): the detector, artefact scan and rep tracker settle well within it
+SEEK_SETTLE_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,7 @@ class LiveSession:
         self._threaded = True
         self._stop = threading.Event()
         self._collect: tuple[str, int, list[Array], Callable[[Array], None]] | None = None
+        self._pristine: tuple[StreamInfo, DspSettings, Pipeline] | None = None  # see seek
         self._quality_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -508,10 +514,17 @@ class LiveSession:
 
         self.post(lambda s: s._start_collect("filtered", seconds, finish))
 
-    def seek(self, index: int, preroll_s: float = 60.0) -> None:
-        """Replay sources: continue from sample ``index``. The causal pipeline re-runs from
-        ``preroll_s`` earlier, as fast as possible and without emitting its events, so that
-        filters, baseline (its history is 60 s) and detector are settled at the target."""
+    def seek(self, index: int, preroll_s: float = 60.0, settle_s: float = SEEK_SETTLE_S) -> None:
+        """Replay sources: continue from sample ``index``, with filters, baseline (its history
+        is 60 s) and detector settled at the target as in a full pass, and no events from
+        before it.
+
+        A source that reads by range (``read_range``, e.g. a file) costs little: the minute
+        before the target only primes the baseline's history (filters, no detector; see
+        :meth:`Pipeline.prime_baseline`), and the full pipeline runs the last ``settle_s``
+        (the detector, artefact scan and rep tracker settle within a few seconds). Within the
+        file's first half minute (while a full pass may still re-judge its first reps), and
+        for other sources, the full pipeline re-runs the pre-roll, flat out."""
 
         def cmd(s: LiveSession) -> None:
             assert s.info is not None and s.pipeline is not None
@@ -522,12 +535,31 @@ class LiveSession:
             start = max(0, int(index - preroll_s * s.info.fs))
             start -= start % block  # baseline blocks stay aligned as in a full pass
             calibrated = s.pipeline.baseline.calibrated
-            s.pipeline = Pipeline(s.info, s.settings, display=True)
+            s.pipeline = s._fresh_pipeline()
             if calibrated is not None:
                 s.pipeline.set_baseline(calibrated)
-            s.pipeline.resume_at(start)
+            reader = getattr(device, "read_range", None)
+            full_from = max(start, int(index - settle_s * s.info.fs))
+            full_from -= full_from % block
+            # From the file's start, a full pass re-judges its first reps until the baseline is
+            # sound (at the latest 4 x rejudge_after_s in): priming is a full pass from then on.
+            early = round(4 * s.settings.rejudge_after_s * s.info.fs)
+            primed = callable(reader) and full_from > start and (start > 0 or full_from >= early)
             for ring in (s.raw, s.filtered, s.envelope):
                 ring.clear(start)
+            if primed:
+                assert callable(reader)
+                # the display's history too: only what the rings keep (buffer_s) is shown
+                keep = max(start, full_from - s.raw.capacity)
+                raw = np.asarray(reader(start, full_from))
+                shown = s.pipeline.prime_baseline(start, raw, display_from=keep)
+                assert shown is not None
+                s.raw.write(keep, raw[keep - start :])
+                s.filtered.write(keep, shown[0])
+                s.envelope.write(keep, shown[1])
+                start = full_from
+            else:
+                s.pipeline.resume_at(start)
             s.display = None
             speed = device.speed
             device.seek(start)
@@ -554,6 +586,18 @@ class LiveSession:
             s._events.clear()  # verdicts of the pre-roll belong to the past
 
         self.post(cmd)
+
+    def _fresh_pipeline(self) -> Pipeline:
+        """A new pipeline for the current stream and settings: a copy of one built once (the
+        filter design is most of a new pipeline's cost, and a seek wants it small)."""
+        assert self.info is not None
+        cached = self._pristine
+        if cached is None or cached[0] is not self.info or cached[1] != self.settings:
+            cached = (self.info, self.settings, Pipeline(self.info, self.settings, display=True))
+            self._pristine = cached
+        # (the stream's info and the settings are immutable: shared, not copied)
+        shared: dict[int, Any] = {id(self.info): self.info, id(self.settings): self.settings}
+        return copy.deepcopy(cached[2], shared)
 
     def set_baseline(self, estimate: BaselineEstimate | None) -> None:
         self.post(lambda s: s.pipeline.set_baseline(estimate) if s.pipeline else None)
