@@ -52,6 +52,19 @@ def overview_of(data: np.ndarray, fs: float, columns: int = OVERVIEW_COLUMNS) ->
     return OverviewData(duration, 0.0, per / fs, env)
 
 
+class _Blocks:
+    """What ``analyze`` reads of its data (its length and consecutive row slices), read
+    from the file as it asks: the whole recording is never in memory."""
+
+    def __init__(self, read: object, n: int, n_ch: int) -> None:
+        self._read, self._n, self._n_ch = read, n, n_ch
+        self.shape = (n, n_ch)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        start, stop, _ = rows.indices(self._n)
+        return np.asarray(self._read(start, stop))[:, : self._n_ch]  # type: ignore[operator]
+
+
 class ReplayIndexer(QtCore.QObject):
     """``ready(ReplayIndex)`` once the file's index is built (on the GUI thread)."""
 
@@ -79,10 +92,24 @@ class ReplayIndexer(QtCore.QObject):
         from dsp.analysis import analyze
 
         try:
-            data = source.samples()[:, : len(info.channel_names)]
             index = ReplayIndex(info.fs)
-            index.overview = overview_of(data, info.fs)
-            result = analyze(data, info, settings)
+            n_ch = len(info.channel_names)
+            reader = getattr(source, "read_range", None)
+            if reader is not None and hasattr(source, "overview"):
+                # streamed from the file, block by block: an hour costs a bounded buffer
+                ov = source.overview()  # type: ignore[attr-defined]
+                index.overview = OverviewData(
+                    ov.n_samples / ov.fs,
+                    0.0,
+                    (ov.n_samples / max(ov.columns, 1)) / ov.fs,
+                    np.asarray(ov.rms)[:, :n_ch],
+                )
+                data: object = _Blocks(reader, source.n_samples, n_ch)
+            else:
+                whole = source.samples()[:, :n_ch]
+                index.overview = overview_of(whole, info.fs)
+                data = whole
+            result = analyze(data, info, settings)  # type: ignore[arg-type]
             index.reps = list(result.reps)
             index.overview.gaps = [(g.start / info.fs, g.length / info.fs) for g in result.gaps]
             index.overview.reps = [

@@ -173,7 +173,7 @@ class SourcePanel(QtWidgets.QWidget):
         row = QtWidgets.QHBoxLayout()
         row.addWidget(self.file_path)
         row.addWidget(browse)
-        self.file_speed = _combo("file_speed", ["0.25", "0.5", "1", "2", "4", "8"], "1")
+        self.file_speed = _combo("file_speed", ["0.1", "0.25", "0.5", "1", "2", "4", "8"], "1")
         form.addRow("file", row)
         form.addRow("speed (×)", self.file_speed)
 
