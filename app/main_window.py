@@ -132,13 +132,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self._dock(
             "Source", self.source_panel, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, scroll=True
         )
-        # (scrolls rather than set the window's minimum height: at 11 pt with replay's strip and
-        # slider above, its 440 px of banner, bars, history and counts did not fit 768 px)
-        self._dock(
-            "Firing order",
-            self.order_panel,
-            QtCore.Qt.DockWidgetArea.RightDockWidgetArea,
-            scroll=True,
+        self._dock("Firing order", self.order_panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        # The firing order runs the window's full height and the bottom docks stop at it:
+        # its 440 px of banner, bars, history and counts then share the height only with the
+        # replay strip above (at 11 pt, stacked over the bottom docks too, it did not fit a
+        # 768 px screen).
+        self.setCorner(
+            QtCore.Qt.Corner.BottomRightCorner, QtCore.Qt.DockWidgetArea.RightDockWidgetArea
         )
         bottom = QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
         check = self._dock("Signal check", self.signal_check, bottom)
@@ -532,7 +532,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.traces.marks.clear()
         self.rep_table.reset(info.fs)
         self.replay_bar.attach(ctl.replay, info)
-        self.replay_toolbar.setVisible(ctl.replay is not None)
+        if self.replay_toolbar.isVisible() != (ctl.replay is not None):
+            self.replay_toolbar.setVisible(ctl.replay is not None)
+            # the strip took (or gave back) height: the bottom docks keep their quarter
+            bottom = [d for d in self.docks if d.windowTitle() == "Signal check"]
+            self.resizeDocks(bottom, [max(150, self.height() // 4)], QtCore.Qt.Orientation.Vertical)
         self.review.attach(ctl)
         if ctl.replay is not None:
             from devices.files.sidecar import ReviewStore
@@ -725,9 +729,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_gap(self, ev: GapEvent) -> None:
         fs = self.ctl.fs if self.ctl is not None else 1.0
-        self._say(
-            f"gap: {ev.length} samples lost at {ev.start / fs:.2f} s", 5000
-        )
+        self._say(f"gap: {ev.length} samples lost at {ev.start / fs:.2f} s", 5000)
 
     def _draw_mark(self, mark: Mark) -> None:
         # The simulator's truth is recorded for checking, never shown: it would give the
@@ -765,9 +767,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.order_panel.history.show_reps(self.tally.reps)
         self.order_panel.update_counts()
         # (short: the status bar's permanent fields leave little room)
-        self._say(
-            f"{len(ev.reps)} early rep(s) re-judged: rest seen late", 10000
-        )
+        self._say(f"{len(ev.reps)} early rep(s) re-judged: rest seen late", 10000)
 
     def _show_rep(self, rep: RepResult) -> None:
         fs = self.ctl.fs if self.ctl is not None else 1.0
@@ -926,12 +926,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.onset_editor.update_rep(fixed)
         end = None if fixed.end is None else fixed.end / fs
         self.traces.add_rep(fixed.start / fs, end, fixed.order, fixed.start)
-        where = " (saved with the review)" if saved else ""
+        from app.time_axis import clock_text
+
+        # (short: the status bar's permanent fields leave it about 400 px at 1366)
         self._say(
-            f"rep {rep.index + 1}: {role.value} onset moved to {index / fs:.3f} s → "
-            f"{fixed.order.replace('_', ' ')}{where}",
+            f"{role.value} → {clock_text(index / fs)}: {fixed.order.replace('_', ' ')}"
+            + (" (saved)" if saved else ""),
             8000,
         )
+        self.order_panel.show_final(fixed, fs)  # the banner shows the rep being reviewed
 
     def toggle_recording(self) -> None:
         if self.recorder is None:
@@ -1046,8 +1049,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _onset_selected(self, role: Role | None) -> None:
         if role is not None:
-            self._say(f"{role.label} onset selected: ←/→ move it 1 ms (Shift: 10 ms), Esc "
-                      "deselects", 6000)
+            self._say(
+                f"{role.label} onset selected: ←/→ move it 1 ms (Shift: 10 ms), Esc deselects", 6000
+            )
 
     def show_all_panels(self) -> None:
         for dock in self.docks:

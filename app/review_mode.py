@@ -225,11 +225,8 @@ class ReviewMode(QtCore.QObject):
             ctl.replay.pause()
         self.win.onset_editor.edit(rep, fs)
         self.win.rep_table.select_rep(start)
-        self.win._say(
-            f"rep {rep.index + 1} selected: drag an onset, or click one and use ←/→ "
-            "(Shift: 10 ms); Ctrl+Z undoes",
-            8000,
-        )
+        self.win.order_panel.show_final(rep, fs)  # its verdict on the banner
+        self.win._say(f"rep {rep.index + 1}: drag an onset, or ] then ←/→; Ctrl+Z undoes", 8000)
 
     def deselect(self) -> None:
         if self.win.onset_editor.current is not None:
