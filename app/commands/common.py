@@ -53,6 +53,16 @@ def bounded(lo: float, hi: float, unit: str = "", *, low_open: bool = False) -> 
     return parse
 
 
+#: a live session or a recording longer than a week is a typo; 1e308 s overflows the sample
+#: count (a traceback, not a message)
+MAX_SESSION_S = 7 * 86400.0
+
+
+def session_duration(text: str) -> float:
+    """argparse type of ``live``/``record`` ``--duration``: seconds in (0, a week]."""
+    return float(bounded(0.0, MAX_SESSION_S, " s", low_open=True)(text))
+
+
 def nonzero_finite(text: str) -> float:
     """argparse type: a finite number other than 0 (a scale factor; negative inverts)."""
     try:

@@ -34,7 +34,14 @@ from xml.etree.ElementTree import ParseError, fromstring
 import numpy as np
 from numpy.typing import NDArray
 
-from .common import check_user_units, clip, microvolt_factor, reconcile_fs, roles_from_labels
+from .common import (
+    check_user_units,
+    clean_name,
+    clip,
+    microvolt_factor,
+    reconcile_fs,
+    roles_from_labels,
+)
 from .model import Annotation, FormatError, Recording
 
 log = logging.getLogger(__name__)
@@ -330,7 +337,7 @@ def _channels(s: Mapping[str, Any], n: int) -> tuple[list[str], list[str | None]
         value = value[0] if isinstance(value, list) and value else value
         return value.strip() if isinstance(value, str) else ""
 
-    labels = [field(e, "label") or f"ch{i}" for i, e in enumerate(entries, start=1)]
+    labels = [clean_name(field(e, "label")) or f"ch{i}" for i, e in enumerate(entries, start=1)]
     units = [field(e, "unit") or None for e in entries]
     return _unique(labels), units
 
