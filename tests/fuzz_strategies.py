@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -446,5 +445,33 @@ def hostile_value() -> st.SearchStrategy[str]:
     return st.sampled_from(HOSTILE_ARGS) | st.floats().map(repr) | st.integers().map(str)
 
 
-def varlen(n: int) -> bytes:
-    return b"\x01" + bytes([n]) if n < 256 else b"\x04" + struct.pack("<I", n)
+# ------------------------------------------------------------- pinned cases (@example)
+
+
+def replaced(name: str, old: bytes, new: bytes) -> Case:
+    """Seed ``name`` with the first ``old`` replaced by ``new``."""
+    seed = seed_named(name)
+    assert old in seed.data, (name, old)
+    return Case(seed, f"{old!r} -> {new!r}", seed.data.replace(old, new, 1), seed.sidecar)
+
+
+def line_replaced(name: str, index: int, line: str) -> Case:
+    """Text seed ``name`` with line ``index`` (0-based) replaced by ``line``."""
+    seed = seed_named(name)
+    lines = seed.data.decode().split("\n")
+    lines[index] = line
+    return Case(seed, f"line {index + 1} = {line!r}", "\n".join(lines).encode(), seed.sidecar)
+
+
+def sparse(name: str, extra: int) -> Case:
+    seed = seed_named(name)
+    return Case(seed, f"sparse +{extra} bytes", seed.data, seed.sidecar, len(seed.data) + extra)
+
+
+def sidecar_set(name: str, path: tuple[Any, ...], value: Any) -> Case:
+    seed = seed_named(name)
+    assert seed.sidecar is not None
+    doc = json.loads(seed.sidecar)
+    _set(doc, path, value)
+    what = f"sidecar {'/'.join(map(str, path))} = {value!r}"
+    return Case(seed, what, seed.data, json.dumps(doc).encode())

@@ -184,7 +184,7 @@ def _number(text: str) -> float:
      ("live", "--duration", "1e308"), ("record", "--seed", "-1"), ("report", "--k-on", "١٢")],
 )
 def test_hostile_values_through_a_real_process(command: str, option: str, value: str) -> None:
-    nargs = dict(((c, o), n) for c, o, n in OPTIONS)[(command, option)]
+    nargs = {(c, o): n for c, o, n in OPTIONS}[(command, option)]
     with tempfile.TemporaryDirectory() as tmp:
         argv = option_value_argv(command, option, nargs, [value, value], Path(tmp))
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}

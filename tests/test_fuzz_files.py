@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, example, given, settings
 
 from devices.files import ReaderError
 from devices.files.mapping import load_mapped
-from tests.fuzz_strategies import Case, cases, seed_named, seeds
+from tests.fuzz_strategies import Case, cases, line_replaced, replaced, seeds, sidecar_set, sparse
 
 TIME_BOUND_S = 20.0  # per case, on a loaded 2-CPU machine; a valid seed reads in < 0.2 s
 MEMORY_BOUND = 500 * 2**20
@@ -47,7 +47,7 @@ fuzz = settings(
 )
 
 
-class TookTooLong(BaseException):  # noqa: N818 (a verdict, not an error)
+class TookTooLong(BaseException):
     """Not an ``Exception``: a reader's ``except Exception`` must not swallow it."""
 
 
@@ -82,6 +82,9 @@ def memory_bound(limit: int) -> Iterator[None]:
     assert peak < limit, f"allocated {peak / 2**20:.0f} MB at the peak"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def one_line(message: str) -> bool:
     return bool(message) and "\n" not in message and "\r" not in message
 
@@ -102,6 +105,8 @@ def read_case(case: Case) -> None:
         except TookTooLong as exc:
             pytest.fail(f"{case.what}: {exc}")
         rec = mapped.recording
+        for name in rec.channel_names:  # printed in tables and one-line messages
+            assert name and not _CONTROL.search(name), f"{case.what}: channel {name!r}"
         assert rec.data.shape == (rec.n_samples, len(rec.channel_names))
         assert 0 < rec.fs < float("inf")
         assert mapped.data.shape[0] == rec.n_samples
@@ -120,18 +125,26 @@ def test_every_seed_reads() -> None:
 
 @fuzz
 @given(case=cases(("rec.bdf", "plain.edf", "plain.bdf")))
+@example(case=sidecar_set("rec.bdf", ("stream", "channel_names", 0), "glute\nl"))
+@example(case=sidecar_set("rec.bdf", ("stream", "channel_names"), [[1], {}, None, 1e308]))
+@example(case=replaced("rec.bdf", b"glute_l         ", b"glu\rte_l        "))
 def test_fuzz_edf_bdf(case: Case) -> None:
     read_case(case)
 
 
 @fuzz
 @given(case=cases(("emg.csv", "os.txt", "simple.txt", "bf.csv")))
+@example(case=sparse("bf.csv", 2**31))  # read a 2 GB line of NULs whole: > 20 s
+@example(case=sparse("emg.csv", 2**31))
+@example(case=line_replaced("emg.csv", 3, "0.001,1e308,1e308"))  # 1e308 mV overflowed
+@example(case=replaced("os.txt", b'"A1", "A2"]', b'"A\\n1", "A2"]'))
 def test_fuzz_text_formats(case: Case) -> None:
     read_case(case)
 
 
 @fuzz
 @given(case=cases(("emg.xdf",)))
+@example(case=replaced("emg.xdf", b"<label>glute_l<", b"<label>g&#10;l<"))  # label "g\nl"
 def test_fuzz_xdf(case: Case) -> None:
     read_case(case)
 
@@ -216,4 +229,3 @@ def test_time_bound_rings() -> None:
         time.sleep(1)
 
 
-_ = (example, seed_named)

@@ -689,8 +689,9 @@ def _read(name: str) -> Recording:
     side = read_sidecar(name)
     names = labels
     full = sidecar_part(side, "stream").get("channel_names")
-    if isinstance(full, list) and len(full) == len(labels):
-        untruncated = [clean_name(str(x)) for x in full]
+    # untruncated names, if the sidecar holds usable ones (a hand edit may hold anything)
+    if isinstance(full, list) and len(full) == len(labels) and all(map(_is_str, full)):
+        untruncated = [clean_name(x) for x in full]
         if all(untruncated) and len(set(untruncated)) == len(untruncated):
             names = untruncated
     roles = _roles(h, data_idx, names)
@@ -705,6 +706,10 @@ def _read(name: str) -> Recording:
         roles=roles,
         start_time=h.start,
     )
+
+
+def _is_str(value: object) -> bool:
+    return isinstance(value, str)
 
 
 def _roles(h: BdfHeader, data_idx: Sequence[int], names: Sequence[str]) -> dict[str, str]:
