@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,10 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hypothesis import configuration
 from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "recordings" / "demo_glute_first.bdf"
+
+# Hypothesis (6.1xx) caches the constants it finds in the code under test, and keeps its
+# example database, under ./.hypothesis: the suite leaves the checkout alone, so both go to a
+# temp folder (for the whole run: it is one setting). HYPOTHESIS_STORAGE_DIRECTORY still wins.
+if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+    configuration.set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "fireorder-hypothesis")
 
 #: numbers and non-numbers a field that should hold a number may hold instead
 HOSTILE_NUMBERS = (
@@ -187,8 +196,6 @@ def _brainflow(path: Path) -> bytes:
 @functools.cache
 def seeds() -> tuple[Seed, ...]:
     """Every valid seed file (built once per test session)."""
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         edf = _pyedflib_file(Path(tmp) / "a.edf", bdf=False)
         bdf = _pyedflib_file(Path(tmp) / "a.bdf", bdf=True)

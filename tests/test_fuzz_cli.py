@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from app.cli import build_parser, main
 from tests.fuzz_strategies import HOSTILE_ARGS, hostile_value, seed_named
-from tests.test_fuzz_files import TookTooLong, memory_bound, time_bound
+from tests.test_fuzz_files import TookTooLong, examples, memory_bound, time_bound
 
 TIME_BOUND_S = 30.0
 _ERROR = re.compile(r"^fireorder( [a-z]+)?: error: \S")
@@ -134,7 +134,7 @@ def option_value_argv(command: str, option: str, nargs: int, values: list[str],
 
 
 fuzz = settings(
-    max_examples=int(os.environ.get("FIREORDER_FUZZ_CLI_ARGS", "60")),
+    max_examples=examples(120),  # in process: 0.05-1.5 s each
     deadline=None,
     derandomize=not os.environ.get("FIREORDER_FUZZ_RANDOM"),
     database=None,

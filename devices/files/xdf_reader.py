@@ -34,6 +34,8 @@ from xml.etree.ElementTree import ParseError, fromstring
 import numpy as np
 from numpy.typing import NDArray
 
+from dsp.contract import MAX_FS
+
 from .common import (
     check_user_units,
     clean_name,
@@ -404,6 +406,11 @@ def _to_recording(
     if stamps.shape != (values.shape[0],):
         raise FormatError(f"stream {clip(name)}: one time stamp per sample expected")
     fs = reconcile_fs(_srate(s), user_fs, "stream's nominal rate")
+    if not fs <= MAX_FS:  # (1e30 Hz makes the gap arithmetic overflow: check it first)
+        raise FormatError(
+            f"stream {clip(name)}: nominal_srate {fs:.4g} Hz is not plausible "
+            f"(at most {MAX_FS:g} Hz)"
+        )
     effective = float(s.get("info", {}).get("effective_srate") or 0.0)
     if effective > 0 and abs(effective - fs) > FS_WARN * fs:
         log.warning(
