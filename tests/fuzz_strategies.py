@@ -434,6 +434,23 @@ def mutations(seed: Seed) -> st.SearchStrategy[Case]:
     return st.one_of([make(seed) for make in options])
 
 
+def killed(case: Case) -> Case:
+    """What a kill leaves of ``case``: record count -1, a partial last record, and a sidecar
+    still saying "recording" (when it is a JSON object)."""
+    data = case.data
+    if len(data) >= 244:
+        data = data[:236] + b"-1      " + data[244:]
+    data += b"\x01" * 999
+    side = case.sidecar
+    try:
+        doc = json.loads(side or b"")
+    except (ValueError, RecursionError):
+        doc = None
+    if isinstance(doc, dict):
+        side = json.dumps({**doc, "state": "recording"}).encode()
+    return Case(case.seed, f"killed, {case.what}", data, side)
+
+
 def cases(names: tuple[str, ...] | None = None) -> st.SearchStrategy[Case]:
     chosen = [s for s in seeds() if names is None or s.name in names]
     return st.sampled_from(chosen).flatmap(mutations)

@@ -14,6 +14,7 @@ Reproducible (``derandomize``) and bounded: the whole file runs in well under a 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import resource
@@ -32,7 +33,16 @@ from hypothesis import HealthCheck, example, given, settings
 
 from devices.files import ReaderError
 from devices.files.mapping import load_mapped
-from tests.fuzz_strategies import Case, cases, line_replaced, replaced, seeds, sidecar_set, sparse
+from tests.fuzz_strategies import (
+    Case,
+    cases,
+    killed,
+    line_replaced,
+    replaced,
+    seeds,
+    sidecar_set,
+    sparse,
+)
 
 TIME_BOUND_S = 20.0  # per case, on a loaded 2-CPU machine; a valid seed reads in < 0.2 s
 MEMORY_BOUND = 500 * 2**20
@@ -154,6 +164,44 @@ def test_fuzz_text_formats(case: Case) -> None:
 @example(case=replaced("emg.xdf", b"srate>2000<", b"srate>1e30<"))  # overflowed: "internal error"
 def test_fuzz_xdf(case: Case) -> None:
     read_case(case)
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@settings(fuzz, max_examples=examples(100))
+@given(case=cases(("rec.bdf",)).map(killed))
+def test_fuzz_recovery_of_a_killed_recording(case: Case) -> None:
+    """What ``record`` and the window do on start: repair what a killed writer left, whatever
+    its header or sidecar holds; then the file reads or is refused in one line."""
+    from devices.files.recorder import recover_folder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = case.write(Path(tmp))
+        seen = _Records()
+        logger = logging.getLogger("devices.files.recorder")
+        logger.addHandler(seen)
+        try:
+            with time_bound(TIME_BOUND_S), memory_bound(MEMORY_BOUND):
+                recover_folder(tmp)
+        except TookTooLong as exc:
+            pytest.fail(f"{case.what}: {exc}")
+        finally:
+            logger.removeHandler(seen)
+        for r in seen.records:  # recover_folder's catch-all: repair met something unexpected
+            assert r.msg != "cannot repair %s: %s: %s", f"{case.what}: {r.getMessage()}"
+        read_case(Case(case.seed, case.what, path.read_bytes(), _read_or_none(path)))
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    side = path.with_name(path.name + ".json")
+    return side.read_bytes() if side.exists() else None
 
 
 # -------------------------------------------------------------------------- the real CLI
