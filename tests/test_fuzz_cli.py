@@ -134,7 +134,7 @@ def option_value_argv(command: str, option: str, nargs: int, values: list[str],
 
 
 fuzz = settings(
-    max_examples=examples(120),  # in process: 0.05-1.5 s each
+    max_examples=examples(80),  # in process: 0.05-1.5 s each
     deadline=None,
     derandomize=not os.environ.get("FIREORDER_FUZZ_RANDOM"),
     database=None,

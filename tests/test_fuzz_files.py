@@ -256,13 +256,13 @@ def check_cli(case: Case, command: str) -> None:
     assert rss < MEMORY_BOUND / 2**20, f"{case.what}: peak RSS {rss:.0f} MB"
 
 
-@settings(fuzz, max_examples=examples(8))  # a process each: about 1 s
+@settings(fuzz, max_examples=examples(6))  # a process each: about 1 s
 @given(case=cases())
 def test_fuzz_analyze_cli(case: Case) -> None:
     check_cli(case, "analyze")
 
 
-@settings(fuzz, max_examples=examples(4))  # about 2 s each
+@settings(fuzz, max_examples=examples(3))  # about 2 s each
 @given(case=cases(("rec.bdf", "plain.edf", "emg.csv")))
 def test_fuzz_report_cli(case: Case) -> None:
     check_cli(case, "report")

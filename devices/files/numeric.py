@@ -21,12 +21,13 @@ from .model import FormatError
 log = logging.getLogger(__name__)
 
 BLOCK_CHARS = 1 << 20  # ~1 MiB of text per np.loadtxt call: fast, bounded memory
+MAX_LINE_CHARS = 1 << 20  # a row of 4096 channels is ~80 kB; a megabyte is no row of numbers
 
 
 def text_blocks(f: TextIO, block_chars: int | None = None) -> Iterator[str]:
     """Whole-line blocks of text from ``f`` (each ends at a line break or EOF).
 
-    A NUL character or a line longer than a block is a FormatError: a file extended by a hole
+    A NUL character or a line longer than a megabyte is a FormatError: a file extended by a hole
     (a crashed writer, a pre-allocating tool) reads as gigabytes of NULs without a line break,
     which an unbounded ``readline`` would hold in memory whole."""
     size = block_chars or BLOCK_CHARS  # looked up per call so tests can shrink it
@@ -36,10 +37,10 @@ def text_blocks(f: TextIO, block_chars: int | None = None) -> Iterator[str]:
         if not text:
             return
         if not text.endswith("\n"):
-            tail = f.readline(max(size, BLOCK_CHARS))
-            if len(tail) >= max(size, BLOCK_CHARS) and not tail.endswith("\n"):
+            tail = f.readline(MAX_LINE_CHARS)
+            if len(tail) >= MAX_LINE_CHARS and not tail.endswith("\n"):
                 raise FormatError(
-                    f"a line longer than {max(size, BLOCK_CHARS) >> 10} kB after character "
+                    f"a line longer than {MAX_LINE_CHARS >> 10} kB after character "
                     f"{done + len(text)}: not a table of numbers"
                 )
             text += tail
