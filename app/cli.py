@@ -48,6 +48,20 @@ class _Parser(argparse.ArgumentParser):
         # argparse prints usage + message and exits 2; keep that but on one line.
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        words = list(sys.argv[1:] if args is None else args)
+        for word in words:
+            if word == "--":
+                break
+            # argparse (3.11) strips the "--" of "--k-on=--" and gives the option [] without
+            # calling its type: every check is skipped and a traceback follows
+            option, eq, value = word.partition("=")
+            if eq and option.startswith("--") and value == "--":
+                self.error(f"argument {option}: expected one argument")
+        return super().parse_known_args(words, namespace)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
@@ -146,5 +160,7 @@ def _main(argv: list[str]) -> int:
             msg = flag_wording(msg)
         if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in msg:
             msg = f"{msg}: {exc.filename}"
-        print(f"fireorder: error: {msg}", file=sys.stderr)
+        # One line whatever the message quotes (a file's channel name, a path with a line
+        # break): a second line would read as a separate message, or be overwritten (\r).
+        print(f"fireorder: error: {' '.join(msg.split())}", file=sys.stderr)
         return 2

@@ -45,6 +45,20 @@ def dsp_setting(name: str) -> Any:
 sampling_rate = limited("sampling rate", FS_LIMIT)
 
 
+#: a live session or a recording longer than a week is a typo; 1e308 s overflows the sample
+#: count (a traceback, not a message)
+MAX_SESSION_S = 7 * 86400.0
+
+#: argparse type of ``live``/``record`` ``--duration``: seconds in (0, a week]
+session_duration = limited("duration", Limit(0.0, MAX_SESSION_S, "s", low_open=True))
+
+
+def bounded(lo: float, hi: float, unit: str = "", *, low_open: bool = False) -> Any:
+    """argparse type: a finite number in [lo, hi] (``(lo, hi]`` with ``low_open``), for
+    options that are not a setting of a dataclass (the simulator's signal options)."""
+    return limited("value", Limit(lo, hi, unit.strip(), low_open=low_open))
+
+
 def nonzero_finite(text: str) -> float:
     """argparse type: a finite number other than 0 (a scale factor; negative inverts)."""
     try:

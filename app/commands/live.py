@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from app.cli import CliError
-from app.commands.common import add_dsp_arguments, dsp_settings_from_args
+from app.commands.common import add_dsp_arguments, dsp_settings_from_args, session_duration
 from app.commands.sources import add_source_arguments, open_source
 from dsp.reps import GLUTE_FIRST, UNDETERMINED
 
@@ -19,7 +19,9 @@ def register(sub: Any) -> None:
         help="stream from a source and print each rep's verdict as it is decided",
         description="Stream from a source through the live pipeline; Ctrl-C stops.",
     )
-    p.add_argument("--duration", type=float, help="stop after this many seconds of data")
+    p.add_argument(
+        "--duration", type=session_duration, help="stop after this many seconds of data"
+    )
     add_source_arguments(p)
     p.add_argument(
         "--jsonl",

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.cli import CliError
-from app.commands.common import add_dsp_arguments, dsp_settings_from_args
+from app.commands.common import add_dsp_arguments, dsp_settings_from_args, session_duration
 from app.commands.sources import add_source_arguments, open_source
 from devices.files.locations import default_recordings_dir
 
@@ -39,7 +39,9 @@ def register(sub: Any) -> None:
             "Ctrl-C (or SIGTERM) stops and finalises the file."
         ),
     )
-    p.add_argument("--duration", type=float, help="seconds to record (default: until Ctrl-C)")
+    p.add_argument(
+        "--duration", type=session_duration, help="seconds to record (default: until Ctrl-C)"
+    )
     p.add_argument(
         "--out", help="output .bdf file (default: a name from the session and time in --folder)"
     )

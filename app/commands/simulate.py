@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.cli import CliError
-from app.commands.common import atomic_outputs, check_writable, sampling_rate
+from app.commands.common import atomic_outputs, bounded, check_writable, sampling_rate
 from devices.simulation.presets import PRESETS
 
 if TYPE_CHECKING:
@@ -88,45 +88,55 @@ def register(sub: Any) -> None:
     g.add_argument("--lumbar-first", type=float, metavar="P", help="probability (default 0.15)")
     g.add_argument(
         "--glute-lag",
-        type=float,
+        type=bounded(0.0, 2000.0, " ms"),
         nargs=2,
         metavar=("LO", "HI"),
         help="glute-first lag range in ms (default 40 150)",
     )
     g.add_argument(
         "--lumbar-lag",
-        type=float,
+        type=bounded(0.0, 2000.0, " ms"),
         nargs=2,
         metavar=("LO", "HI"),
         help="lumbar-first lag magnitude range in ms (default 40 150)",
     )
     g.add_argument(
         "--simultaneous-ms",
-        type=float,
+        type=bounded(0.0, 1000.0, " ms"),
         metavar="MS",
         help="simultaneous reps have |lag| below this (default 10)",
     )
     g.add_argument(
         "--side-jitter",
-        type=float,
+        type=bounded(0.0, 1000.0, " ms"),
         metavar="MS",
         help="SD of the left/right onset jitter (default 8)",
     )
 
     g = p.add_argument_group("reps")
-    g.add_argument("--rep-period", type=float, metavar="S", help="rep period (default 3)")
-    g.add_argument("--rep-jitter", type=float, metavar="S", help="+- period jitter (default 0.3)")
+    g.add_argument(
+        "--rep-period",
+        type=bounded(0.1, 3600.0, " s"),
+        metavar="S",
+        help="rep period (default 3)",
+    )
+    g.add_argument(
+        "--rep-jitter",
+        type=bounded(0.0, 3600.0, " s"),
+        metavar="S",
+        help="+- period jitter (default 0.3)",
+    )
     g.add_argument("--burst", type=float, metavar="S", help="burst duration (default 1)")
     g.add_argument(
         "--rise",
-        type=float,
+        type=bounded(1.0, 10_000.0, " ms"),
         nargs=2,
         metavar=("LO", "HI"),
         help="activation rise time range in ms (default 20 100)",
     )
     g.add_argument(
         "--decay",
-        type=float,
+        type=bounded(1.0, 10_000.0, " ms"),
         nargs=2,
         metavar=("LO", "HI"),
         help="activation decay time range in ms (default 60 200)",
@@ -142,14 +152,14 @@ def register(sub: Any) -> None:
     g = p.add_argument_group("noise and artefacts")
     g.add_argument(
         "--snr",
-        type=float,
+        type=bounded(-40.0, 100.0, " dB"),
         nargs=2,
         metavar=("LO", "HI"),
         help="per-channel SNR range in dB (default 14 26; replaces a preset's --noise-uv)",
     )
     g.add_argument(
         "--noise-uv",
-        type=float,
+        type=bounded(0.0, 10_000.0, " µV"),
         nargs=2,
         metavar=("LO", "HI"),
         help="per-channel rest noise floor range in µV RMS, instead of --snr (clean: 2.5 4)",
@@ -160,19 +170,27 @@ def register(sub: Any) -> None:
         choices=[0.0, 50.0, 60.0],
         help="mains hum frequency, 0 = off (default 50)",
     )
-    g.add_argument("--hum-uv", type=float, metavar="UV", help="hum amplitude in µV (default 3)")
     g.add_argument(
-        "--wander", type=float, metavar="UV", help="baseline wander RMS in µV (default 15)"
+        "--hum-uv",
+        type=bounded(0.0, 100_000.0, " µV"),
+        metavar="UV",
+        help="hum amplitude in µV (default 3)",
+    )
+    g.add_argument(
+        "--wander",
+        type=bounded(0.0, 100_000.0, " µV"),
+        metavar="UV",
+        help="baseline wander RMS in µV (default 15)",
     )
     g.add_argument(
         "--ecg",
-        type=float,
+        type=bounded(0.0, 100.0),
         metavar="REL",
         help="ECG R-wave on lumbar channels / plateau RMS; >= 3.5 is strong (default 1)",
     )
     g.add_argument(
         "--transients",
-        type=float,
+        type=bounded(0.0, 600.0, " per minute"),
         metavar="PER_MIN",
         help="motion transients per minute (default 0.5)",
     )
@@ -181,15 +199,25 @@ def register(sub: Any) -> None:
         action="store_true",
         help=f"lose runs of samples ({DEFAULT_DROPOUT_RATE:g}/min unless --dropout-rate)",
     )
-    g.add_argument("--dropout-rate", type=float, metavar="PER_MIN", help="dropouts per minute")
+    g.add_argument(
+        "--dropout-rate",
+        type=bounded(0.0, 600.0, " per minute"),
+        metavar="PER_MIN",
+        help="dropouts per minute",
+    )
     g.add_argument(
         "--dropout-ms",
-        type=float,
+        type=bounded(0.0, 10_000.0, " ms"),
         nargs=2,
         metavar=("LO", "HI"),
         help="dropout length range in ms (default 5 80)",
     )
-    g.add_argument("--rail", type=float, metavar="UV", help="clip (saturate) at ±UV µV")
+    g.add_argument(
+        "--rail",
+        type=bounded(0.0, 1e6, " µV", low_open=True),
+        metavar="UV",
+        help="clip (saturate) at ±UV µV",
+    )
     g.add_argument(
         "--lead-off",
         metavar="NAMES",

@@ -33,9 +33,11 @@ from numpy.typing import NDArray
 
 from devices.files.common import (
     check_memory,
+    clean_name,
     microvolt_factor,
     parse_roles_line,
     role_of_label,
+    unique_names,
 )
 from devices.files.model import Annotation, FormatError, ReaderError, Recording
 
@@ -683,12 +685,15 @@ def _read(name: str) -> Recording:
         data = data[:end]  # the last record was padded to full length
     annotations.sort(key=lambda a: a.onset_s)
 
-    labels = [h.signals[i].label for i in data_idx]
+    labels = list(unique_names(h.signals[i].label for i in data_idx))
     side = read_sidecar(name)
     names = labels
     full = sidecar_part(side, "stream").get("channel_names")
-    if isinstance(full, list) and len(full) == len(labels) and len(set(full)) == len(full):
-        names = [str(x) for x in full]  # untruncated names
+    # untruncated names, if the sidecar holds usable ones (a hand edit may hold anything)
+    if isinstance(full, list) and len(full) == len(labels) and all(map(_is_str, full)):
+        untruncated = [clean_name(x) for x in full]
+        if all(untruncated) and len(set(untruncated)) == len(untruncated):
+            names = untruncated
     roles = _roles(h, data_idx, names)
     return Recording(
         path=name,
@@ -701,6 +706,10 @@ def _read(name: str) -> Recording:
         roles=roles,
         start_time=h.start,
     )
+
+
+def _is_str(value: object) -> bool:
+    return isinstance(value, str)
 
 
 def _roles(h: BdfHeader, data_idx: Sequence[int], names: Sequence[str]) -> dict[str, str]:

@@ -77,12 +77,23 @@ def one_line(text: str, limit: int = 200) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
+# Characters that break a line or move the cursor on a terminal (C0/C1 controls, Unicode line
+# and paragraph separators): a channel name holding one would split the one-line error
+# messages and the tables that print it.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def clean_name(name: str) -> str:
+    """A channel name on one line: control characters and line breaks become a space."""
+    return _CONTROL.sub(" ", name).strip()
+
+
 def unique_names(names: Iterable[str], fallback: str = "ch") -> tuple[str, ...]:
-    """Non-empty, unique channel names (StreamInfo requires both)."""
+    """Non-empty, unique, single-line channel names (StreamInfo requires the first two)."""
     out: list[str] = []
     seen: set[str] = set()
     for i, raw in enumerate(names, start=1):
-        name = raw.strip() or f"{fallback}{i}"
+        name = clean_name(raw) or f"{fallback}{i}"
         base, k = name, 2
         while name in seen:
             name = f"{base}#{k}"

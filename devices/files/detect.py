@@ -8,6 +8,8 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from .bitalino_reader import OPENSIGNALS_MAGIC, SIMPLE_MAGIC, read_opensignals, read_simple_text
 from .brainflow_reader import read_brainflow
 from .common import check_user_fs, one_line
@@ -114,11 +116,15 @@ def read_recording(
         if stream is not None and key != "xdf":
             raise FormatError(f"the stream setting applies to XDF files only (this is {key})")
         log.debug("reading %s as %s", name, key)
-        if key == "brainflow":
-            return read_brainflow(name, fs=user_fs, units=units, board=board)
-        if key == "xdf":
-            return read_xdf(name, fs=user_fs, units=units, stream=stream)
-        return _READERS[key](name, fs=user_fs, units=units)
+        # A value the file holds that overflows when scaled to µV (1e308 mV) becomes inf,
+        # which the mapping treats as a missing sample; numpy's RuntimeWarning about it would
+        # only print two lines of source code at the user.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if key == "brainflow":
+                return read_brainflow(name, fs=user_fs, units=units, board=board)
+            if key == "xdf":
+                return read_xdf(name, fs=user_fs, units=units, stream=stream)
+            return _READERS[key](name, fs=user_fs, units=units)
     except FormatError as exc:
         raise ReaderError(f"cannot read {name!r}: {one_line(str(exc), 300)}") from None
     except ReaderError:

@@ -21,17 +21,33 @@ from .model import FormatError
 log = logging.getLogger(__name__)
 
 BLOCK_CHARS = 1 << 20  # ~1 MiB of text per np.loadtxt call: fast, bounded memory
+MAX_LINE_CHARS = 1 << 20  # a row of 4096 channels is ~80 kB; a megabyte is no row of numbers
 
 
 def text_blocks(f: TextIO, block_chars: int | None = None) -> Iterator[str]:
-    """Whole-line blocks of text from ``f`` (each ends at a line break or EOF)."""
+    """Whole-line blocks of text from ``f`` (each ends at a line break or EOF).
+
+    A NUL character or a line longer than a megabyte is a FormatError: a file extended by a hole
+    (a crashed writer, a pre-allocating tool) reads as gigabytes of NULs without a line break,
+    which an unbounded ``readline`` would hold in memory whole."""
     size = block_chars or BLOCK_CHARS  # looked up per call so tests can shrink it
+    done = 0
     while True:
         text = f.read(size)
         if not text:
             return
         if not text.endswith("\n"):
-            text += f.readline()
+            tail = f.readline(MAX_LINE_CHARS)
+            if len(tail) >= MAX_LINE_CHARS and not tail.endswith("\n"):
+                raise FormatError(
+                    f"a line longer than {MAX_LINE_CHARS >> 10} kB after character "
+                    f"{done + len(text)}: not a table of numbers"
+                )
+            text += tail
+        if "\x00" in text:
+            at = done + text.index("\x00")
+            raise FormatError(f"binary content (a NUL byte at character {at}), not a text file")
+        done += len(text)
         yield text
 
 

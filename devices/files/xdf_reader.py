@@ -34,7 +34,16 @@ from xml.etree.ElementTree import ParseError, fromstring
 import numpy as np
 from numpy.typing import NDArray
 
-from .common import check_user_units, clip, microvolt_factor, reconcile_fs, roles_from_labels
+from dsp.contract import MAX_FS
+
+from .common import (
+    check_user_units,
+    clean_name,
+    clip,
+    microvolt_factor,
+    reconcile_fs,
+    roles_from_labels,
+)
 from .model import Annotation, FormatError, Recording
 
 log = logging.getLogger(__name__)
@@ -330,7 +339,7 @@ def _channels(s: Mapping[str, Any], n: int) -> tuple[list[str], list[str | None]
         value = value[0] if isinstance(value, list) and value else value
         return value.strip() if isinstance(value, str) else ""
 
-    labels = [field(e, "label") or f"ch{i}" for i, e in enumerate(entries, start=1)]
+    labels = [clean_name(field(e, "label")) or f"ch{i}" for i, e in enumerate(entries, start=1)]
     units = [field(e, "unit") or None for e in entries]
     return _unique(labels), units
 
@@ -397,6 +406,11 @@ def _to_recording(
     if stamps.shape != (values.shape[0],):
         raise FormatError(f"stream {clip(name)}: one time stamp per sample expected")
     fs = reconcile_fs(_srate(s), user_fs, "stream's nominal rate")
+    if not fs <= MAX_FS:  # (1e30 Hz makes the gap arithmetic overflow: check it first)
+        raise FormatError(
+            f"stream {clip(name)}: nominal_srate {fs:.4g} Hz is not plausible "
+            f"(at most {MAX_FS:g} Hz)"
+        )
     effective = float(s.get("info", {}).get("effective_srate") or 0.0)
     if effective > 0 and abs(effective - fs) > FS_WARN * fs:
         log.warning(
