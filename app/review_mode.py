@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
@@ -21,7 +21,6 @@ from dsp.contract import Role
 from dsp.reps import RepResult
 
 if TYPE_CHECKING:
-    from app.main_window import MainWindow
     from devices.session.controller import SessionController
 
 log = logging.getLogger(__name__)
@@ -47,7 +46,8 @@ class CorrectionCommand(QtGui.QUndoCommand):
 
 
 class ReviewMode(QtCore.QObject):
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: Any) -> None:
+        """``window``: the MainWindow (not imported here: it imports this module)."""
         super().__init__(window)
         self.win = window
         self.overview = OverviewStrip(window)  # (a Qt child from the start: see give_to_plot)
