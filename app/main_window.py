@@ -397,6 +397,11 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self._start_when_discovered = False
         self.source_panel.cancel_discovery()  # a look still running is for another source
+        if choice.kind == "file" and choice.options.get("path"):
+            # (a file given on the command line or from the Sessions tab: the panel says so,
+            # not the simulator it was set to)
+            self.source_panel.kind.setCurrentText("file")
+            self.source_panel.file_path.setText(str(choice.options["path"]))
         self.disconnect_source()
         try:
             device = self._make_device(choice)
@@ -539,6 +544,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.resizeDocks(bottom, [max(150, self.height() // 4)], QtCore.Qt.Orientation.Vertical)
         self.review.attach(ctl)
         if ctl.replay is not None:
+            # a reviewer works in the rep table; the signal check is the technician's, live
+            reps_dock = next((d for d in self.docks if d.windowTitle() == "Reps"), None)
+            if reps_dock is not None:
+                reps_dock.raise_()
             from devices.files.sidecar import ReviewStore
 
             notice = ReviewStore(ctl.replay.path).notice  # a sidecar it will not write into
@@ -724,6 +733,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.traces.add_rep(r.start / fs, ev.end / fs, r.order, r.start)
         self.rep_table.show_rep(r)
         self.order_panel.show_final(r, fs)
+        self.review.keep_banner()
         if self.athlete_view is not None:
             self.athlete_view.show_final(r)
 
@@ -775,6 +785,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.latencies.append(time.monotonic() - self.ctl.event_arrived)
         self.rep_table.show_rep(rep)
         self.order_panel.show_rep(rep, fs)
+        self.review.keep_banner()
         self.traces.add_rep(rep.start / fs, None, rep.order, rep.start)
         if self.cue_rules.should_cue(rep, len(self.tally.reps)):
             self.cues.play(rep.order)
@@ -934,7 +945,7 @@ class MainWindow(QtWidgets.QMainWindow):
             + (" (saved)" if saved else ""),
             8000,
         )
-        self.order_panel.show_final(fixed, fs)  # the banner shows the rep being reviewed
+        self.order_panel.show_rep(fixed, fs)  # the banner shows the rep being reviewed
 
     def toggle_recording(self) -> None:
         if self.recorder is None:
@@ -1049,9 +1060,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _onset_selected(self, role: Role | None) -> None:
         if role is not None:
-            self._say(
-                f"{role.label} onset selected: ←/→ move it 1 ms (Shift: 10 ms), Esc deselects", 6000
-            )
+            self._say(f"{role.label} onset: ←/→ 1 ms, Shift 10 ms, Esc", 6000)
 
     def show_all_panels(self) -> None:
         for dock in self.docks:

@@ -89,6 +89,12 @@ class ReviewMode(QtCore.QObject):
             return
         self.index = index
         self.win.replay_bar.set_rep_starts([r.start for r in index.reps])
+        # every rep of the file in the table from the start, to be picked in any order (rows
+        # of reps already played keep what the replay said)
+        played = {r.start for r in self.ctl.tally.reps}
+        for rep in index.reps:
+            if rep.start not in played:
+                self.win.rep_table.show_rep(rep)
         if index.overview is not None:
             index.overview.marks = self._marks()
             self.overview.set_data(index.overview)
@@ -225,8 +231,16 @@ class ReviewMode(QtCore.QObject):
             ctl.replay.pause()
         self.win.onset_editor.edit(rep, fs)
         self.win.rep_table.select_rep(start)
-        self.win.order_panel.show_final(rep, fs)  # its verdict on the banner
+        self.win.order_panel.show_rep(rep, fs)  # its verdict on the banner
         self.win._say(f"rep {rep.index + 1}: drag an onset, or ] then ←/→; Ctrl+Z undoes", 8000)
+
+    def keep_banner(self) -> None:
+        """A rep selected in review keeps the banner while later reps arrive (a seek's last
+        seconds, playback): the reviewer reads the rep being corrected."""
+        ctl = self.ctl
+        rep = self.rep(self.selected) if self.selected is not None and ctl else None
+        if rep is not None and ctl is not None:
+            self.win.order_panel.show_rep(rep, ctl.fs)
 
     def deselect(self) -> None:
         if self.win.onset_editor.current is not None:

@@ -30,6 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--record", action="store_true", help="record (to a temporary folder)")
     ap.add_argument("--raw", action="store_true", help="show the raw signal")
     ap.add_argument("--pause", action="store_true", help="pause scrolling just before the shot")
+    ap.add_argument("--replay", default="", help="replay this recording instead (review)")
+    ap.add_argument(
+        "--select-rep",
+        type=int,
+        default=0,
+        help="replay: pause, press → this many times (select a rep), ] (an onset handle)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
 
@@ -44,7 +51,20 @@ def main(argv: list[str] | None = None) -> int:
     store = SettingsStore()
     store.restore_defaults()
     scratch = tempfile.TemporaryDirectory(prefix="fireorder-shot-")  # a recording goes here
-    win = MainWindow(store, recordings_dir=scratch.name)
+    if args.replay:  # a copy: a review made for the picture never touches the original
+        import shutil
+
+        copy = Path(scratch.name) / Path(args.replay).name
+        shutil.copy(args.replay, copy)
+        side = Path(args.replay + ".json")
+        if side.exists():
+            shutil.copy(side, str(copy) + ".json")
+        from app.source_panel import SourceChoice
+
+        source = SourceChoice("file", {"path": str(copy), "speed": 1.0})
+        win = MainWindow(store, source=source, recordings_dir=scratch.name)
+    else:
+        win = MainWindow(store, recordings_dir=scratch.name)
     if args.size == "max":
         win.showMaximized()
     elif args.size == "auto":
@@ -59,8 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         win.act_raw.trigger()
 
     def before_shot() -> None:
-        if args.pause:  # the frozen picture of the last seconds, with its reps
+        if args.pause or args.select_rep:  # the frozen picture of the last seconds
             win.act_pause.trigger()
+        for _ in range(args.select_rep):
+            win.review.act_next.trigger()
+        if args.select_rep:
+            win.review.act_onset_next.trigger()
         # a moment to paint what changed (a loaded machine may be slow to repaint)
         QtCore.QTimer.singleShot(500, shoot)
 
