@@ -40,6 +40,8 @@ clean:
 
 screenshot: setup
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python scripts/screenshot.py --seconds 14 --out docs/screenshot.png --athlete docs/athlete.png
+	xvfb-run -a -s "-screen 0 1366x768x24" $(BIN)/python scripts/screenshot.py --size 1366x740 --replay recordings/demo_lumbar_first.bdf --seconds 16 --select-rep 1 --out docs/review-1366.png
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python scripts/review_screenshots.py
 
 demo: setup
 	$(BIN)/fireorder record --source simulator --fast --duration 60 --seed 11 --glute-first 0.9 --lumbar-first 0.05 --athlete demo --session mostly-glute-first --out recordings/demo_glute_first.bdf --overwrite
