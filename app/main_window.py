@@ -887,6 +887,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if ctl is None or not ctl.seek(index, paused=paused):
             return
         self.timer.start()  # a replay that had reached its end runs again
+        self.review.redraw_spans(index)
         from app.time_axis import clock_text
 
         self._say(f"replay from {clock_text(index / ctl.fs)}", 3000)

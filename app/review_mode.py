@@ -133,6 +133,32 @@ class ReviewMode(QtCore.QObject):
             [(r.start / fs, (r.end or r.start) / fs, r.order) for r in self.reps()]
         )
 
+    def redraw_spans(self, index: int) -> None:
+        """After a seek to ``index``: the traces' rep spans and onset markers are those of the
+        reps before it (the seek's pre-roll reports none, and spans of reps still open at the
+        old place must not stretch to the new one)."""
+        ctl = self.ctl
+        info = ctl.info if ctl is not None else None
+        if ctl is None or info is None or not ctl.fs:
+            return
+        fs, traces = ctl.fs, self.win.traces
+        lo = index - round(60 * fs)  # (the traces hold at most 30 s)
+        near = [r for r in self.reps() if lo <= r.start <= index]
+        spans = [
+            (r.start / fs, None if r.end is None or r.end > index else r.end / fs, r.order)
+            for r in near
+        ]
+        onsets = [
+            (i / fs, info.roles[role])
+            for r in near
+            for role, i in r.onsets.items()
+            if i is not None and i <= index and role in info.roles and role not in r.censored
+        ]
+        traces.clear_events()
+        for (start, end, order), rep in zip(spans, near, strict=True):
+            traces.add_rep(start, end, order, rep.start)
+        traces.rejudge(0.0, [], onsets)  # (replaces the markers with these)
+
     # -- every frame ------------------------------------------------------------------------
     def frame(self) -> None:
         ctl = self.ctl

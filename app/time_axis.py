@@ -67,4 +67,5 @@ class TimeAxis(pg.AxisItem):
         if off is None:
             return super().tickStrings(values, scale, spacing)
         millis = spacing < 1.0
-        return [clock_text(v + off, millis=millis) for v in values]
+        # (nothing before the file's start: no "-0:06" under an empty stretch)
+        return [clock_text(v + off, millis=millis) if v + off >= 0 else "" for v in values]

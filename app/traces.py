@@ -559,6 +559,12 @@ class TracesView(pg.PlotWidget):
                 return
         self._spans.append((start, end, order))
 
+    def clear_events(self) -> None:
+        """No rep spans and no onset markers (a replay jumped elsewhere)."""
+        self._spans.clear()
+        self._onsets.clear()
+        self._span_index.clear()
+
     def rejudge(
         self,
         upto: float,
