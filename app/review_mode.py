@@ -9,6 +9,7 @@ new session, so nothing of one file is left when the next is opened.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -118,7 +119,12 @@ class ReviewMode(QtCore.QObject):
         ctl = self.ctl
         played = {r.start: r for r in ctl.tally.reps} if ctl is not None else {}
         known = {r.start: r for r in self.index.reps} if self.index is not None else {}
-        known.update(played)
+        for start, rep in played.items():
+            whole = known.get(start)
+            if rep.end is None and whole is not None and whole.end is not None:
+                # decided but not yet ended when playback stopped: the file says where it ends
+                rep = dataclasses.replace(rep, end=whole.end)
+            known[start] = rep
         return [known[k] for k in sorted(known)]
 
     def rep(self, start: int) -> RepResult | None:
