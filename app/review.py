@@ -74,6 +74,9 @@ class RepTable(QtWidgets.QTableWidget):
     ends (its final record). ``rep_clicked`` carries the rep's start index."""
 
     rep_clicked = QtCore.pyqtSignal(int)
+    #: rows kept: 8 items a rep made the table the window's largest growth over hours
+    #: (issue 11); older reps are in the recording, and in the tally's counts
+    MAX_ROWS = 500
 
     HEAD = ("rep", "time s", "lag ms (95 %)", "verdict", "left", "right", "onsets (s)", "note")
 
@@ -92,6 +95,7 @@ class RepTable(QtWidgets.QTableWidget):
         columns.setSectionResizeMode(2, mode)
         self.fs = 1.0
         self._starts: list[int] = []  # row -> rep start index (a rep's identity in replay)
+        self._above = 0  # rows dropped from the top: the first row's rep number - 1
         self.cellClicked.connect(self._clicked)
 
     def reset(self, fs: float | None = None) -> None:
@@ -105,6 +109,7 @@ class RepTable(QtWidgets.QTableWidget):
         self.setRowCount(0)
         self.fs = fs
         self._starts.clear()
+        self._above = 0
 
     def show_rep(self, rep: RepResult) -> None:
         row = bisect.bisect_left(self._starts, rep.start)
@@ -122,7 +127,7 @@ class RepTable(QtWidgets.QTableWidget):
         if rep.rejudged:
             note = "re-judged once rest was seen" + (f"; {note}" if note else "")
         cells = [
-            str(row + 1),
+            str(row + 1 + self._above),
             f"{rep.start / self.fs:.2f}",
             lag_text(rep.lag_ms, rep.lag_ci_ms),
             rep.order.replace("_", " "),
@@ -140,6 +145,11 @@ class RepTable(QtWidgets.QTableWidget):
             self.setItem(row, col, item)
         if row == self.rowCount() - 1:
             self.scrollToBottom()
+        if self.rowCount() > self.MAX_ROWS:  # drop the row farthest from the one just shown
+            far = 0 if row >= self.rowCount() // 2 else self.rowCount() - 1
+            self.removeRow(far)
+            del self._starts[far]
+            self._above += far == 0
 
     def rejudge(self, upto: int, reps: tuple[RepResult, ...]) -> None:
         """The reps before sample ``upto`` were judged again: these rows replace theirs."""
@@ -152,7 +162,7 @@ class RepTable(QtWidgets.QTableWidget):
         for row in range(self.rowCount()):  # renumber
             item = self.item(row, 0)
             if item is not None:
-                item.setText(str(row + 1))
+                item.setText(str(row + 1 + self._above))
 
     def _clicked(self, row: int, _col: int) -> None:
         if 0 <= row < len(self._starts):
