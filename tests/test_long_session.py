@@ -93,6 +93,28 @@ def test_structures_stay_bounded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert truth.reps and truth.reps[-1].index > 250
 
 
+def test_device_marks_keep_the_newest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A device marking every rep for hours (a trigger box): the session keeps the newest
+    marks (the window draws 50; the recording has them all), and numbers the user's on."""
+    from devices.session import controller
+
+    monkeypatch.setattr(controller, "MARKS_KEPT", 20)
+    dev = SimulatorDevice(realtime=False, preset="clean", seed=5, duration_s=120)
+    ctl = SessionController(dev, DspSettings(), device_marks=MarkKind.DEVICE)
+    ctl.open()
+    seen: list[object] = []
+    kept: list[int] = []
+    ctl.on_mark = lambda m: (seen.append(m), kept.append(len(ctl.marks)))
+    ctl.start(threaded=False)
+    first = ctl.mark()
+    for _ in range(120):
+        ctl.pump(1.0)
+    last = ctl.mark()
+    ctl.close()
+    assert len(seen) > 100 and max(kept) == 20 and len(ctl.marks) == 20
+    assert (first.label, last.label) == ("mark 1", "mark 2") and ctl.marks[-1] == last
+
+
 def _rep(i: int, order: str, side: str | None = None, end: int | None = 1) -> RepResult:
     start = 1000 * i
     return RepResult(
