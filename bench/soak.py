@@ -50,7 +50,7 @@ PARTS = ("live", "record", "window")
 @dataclass(frozen=True)
 class Config:
     duration_s: float = 14400.0
-    window_min: float = 45.0
+    window_min: float = 40.0
     every_s: float = 120.0
     seed: int = 7
 
