@@ -73,7 +73,8 @@ def test_structures_stay_bounded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     summary = ctl.close()
     reps_kept = [s[0] for s in sizes]
     assert len(sizes) > 250
-    assert max(reps_kept) <= 2 * (60 / 3 + 64)  # ~a horizon of reps (period ~3 s) + slack
+    # a horizon of reps (period >= 2.7 s) and the 64 past it dropped at a time, no more
+    assert max(reps_kept) <= 60 / 2.7 + 64 + 2
     assert max(reps_kept[-50:]) <= max(reps_kept[100:150]) + 5  # no longer growing
     assert all(s[1] <= 300 for s in sizes)  # beats: only those not yet past
     assert all(s[2] == 0 for s in sizes) and seen_marks  # truth marks passed on, not kept
@@ -91,6 +92,17 @@ def test_structures_stay_bounded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     }
     # the truth still names every rep of the last horizon, numbered on from the first
     assert truth.reps and truth.reps[-1].index > 250
+
+
+def test_a_live_simulator_keeps_ten_minutes_of_truth() -> None:
+    from devices.drivers.simulator import LIVE_TRUTH_HORIZON_S
+
+    dev = SimulatorDevice(realtime=False, preset="clean", seed=4, duration_s=10)
+    dev.open()
+    sim = dev._sim
+    assert sim is not None and sim.truth_horizon_s == LIVE_TRUTH_HORIZON_S == 600.0
+    assert model.EmgSimulator(dev.config).truth_horizon_s == model.TRUTH_HORIZON_S  # files
+    dev.close()
 
 
 def test_device_marks_keep_the_newest(monkeypatch: pytest.MonkeyPatch) -> None:
