@@ -787,7 +787,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.order_panel.show_rep(rep, fs)
         self.review.keep_banner()
         self.traces.add_rep(rep.start / fs, None, rep.order, rep.start)
-        if self.cue_rules.should_cue(rep, len(self.tally.reps)):
+        if self.cue_rules.should_cue(rep, self.tally.count):
             self.cues.play(rep.order)
             if self.recorder is not None:
                 self.recorder.add_event(rep.decided_at, f"cue {rep.order}")

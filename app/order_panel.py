@@ -153,8 +153,13 @@ class LagHistory(pg.PlotWidget):
     def set_tolerance(self, tolerance_ms: float) -> None:
         self._zone.setRegion((-tolerance_ms, tolerance_ms))
 
+    #: points drawn: the view shows the last 30 reps; all of them made every new rep redraw
+    #: (and hold) the whole session's points
+    POINTS = 60
+
     def show_reps(self, reps: list[RepResult]) -> None:
-        pts = [(r.index + 1, r.lag_ms, r.order) for r in reps if r.lag_ms is not None]
+        recent = reps[-self.POINTS :]
+        pts = [(r.index + 1, r.lag_ms, r.order) for r in recent if r.lag_ms is not None]
         if not pts:
             self._points.setData([], [])
             return

@@ -78,6 +78,9 @@ class RepTable(QtWidgets.QTableWidget):
     rep's start index."""
 
     rep_clicked = QtCore.pyqtSignal(int)
+    #: rows kept: 8 items a rep made the table the window's largest growth over hours
+    #: (issue 11); older reps are in the recording, and in the tally's counts
+    MAX_ROWS = 500
 
     HEAD = (
         "rep",
@@ -112,6 +115,8 @@ class RepTable(QtWidgets.QTableWidget):
         self._starts: list[int] = []  # row -> rep start index (a rep's identity in replay)
         self._spans: dict[int, int] = {}  # rep start -> end (where its notes may fall)
         self._notes: list[tuple[int, str]] = []  # (sample index, text) of the file's notes
+        self._above = 0  # rows dropped from the top: the first row's rep number - 1
+        self.limit_rows = True  # live: the newest MAX_ROWS reps
         self.cellClicked.connect(self._clicked)
 
     def reset(self, fs: float | None = None) -> None:
@@ -127,6 +132,7 @@ class RepTable(QtWidgets.QTableWidget):
         self._starts.clear()
         self._spans.clear()
         self._notes.clear()
+        self._above = 0
 
     def set_notes(self, notes: list[tuple[int, str]]) -> None:
         """The file's notes (sample index, text): each shows in the row of the rep it is in."""
@@ -194,7 +200,7 @@ class RepTable(QtWidgets.QTableWidget):
             if detected.order != rep.order:
                 verdict += f" (was {detected.order.replace('_', ' ')})"
         cells = [
-            str(row + 1),  # (in time order: rows re-judged later keep their place)
+            str(row + 1 + self._above),  # (in time order: rows re-judged later keep their place)
             clock_text(rep.start / self.fs),
             lag,
             verdict,
@@ -215,9 +221,16 @@ class RepTable(QtWidgets.QTableWidget):
             for later in range(row + 1, self.rowCount()):  # renumber the rows after it
                 number = self.item(later, 0)
                 if number is not None:
-                    number.setText(str(later + 1))
+                    number.setText(str(later + 1 + self._above))
         if row == self.rowCount() - 1 and not self.selectedItems():
             self.scrollToBottom()
+        # (a replay lists the whole file, every rep to be picked: a file's reps are bounded)
+        if self.limit_rows and self.rowCount() > self.MAX_ROWS:  # drop the row farthest away
+            far = 0 if row >= self.rowCount() // 2 else self.rowCount() - 1
+            self.removeRow(far)
+            self._spans.pop(self._starts[far], None)
+            del self._starts[far]
+            self._above += far == 0
 
     def rejudge(self, upto: int, reps: tuple[RepResult, ...]) -> None:
         """The reps before sample ``upto`` were judged again: these rows replace theirs."""

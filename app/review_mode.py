@@ -76,6 +76,7 @@ class ReviewMode(QtCore.QObject):
         self.overview.clear_data()
         replay = ctl.replay if ctl is not None else None
         self.overview.setVisible(replay is not None)
+        self.win.rep_table.limit_rows = replay is None
         self.win.traces.set_file_time(replay is not None)
         for act in self.actions:
             act.setEnabled(replay is not None)
@@ -119,12 +120,12 @@ class ReviewMode(QtCore.QObject):
         ctl = self.ctl
         played = {r.start: r for r in ctl.tally.reps} if ctl is not None else {}
         known = {r.start: r for r in self.index.reps} if self.index is not None else {}
-        for start, rep in played.items():
+        for start, seen in played.items():
             whole = known.get(start)
-            if rep.end is None and whole is not None and whole.end is not None:
+            if seen.end is None and whole is not None and whole.end is not None:
                 # decided but not yet ended when playback stopped: the file says where it ends
-                rep = dataclasses.replace(rep, end=whole.end)
-            known[start] = rep
+                seen = dataclasses.replace(seen, end=whole.end)  # noqa: PLW2901
+            known[start] = seen
         return [known[k] for k in sorted(known)]
 
     def rep(self, start: int) -> RepResult | None:

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     def line(ev: RepResult, note: str = "") -> None:
         counts = ctl.tally.session
-        reps, glute = len(ctl.tally.reps), counts[GLUTE_FIRST]
+        reps, glute = ctl.tally.count, counts[GLUTE_FIRST]
         pct = ctl.tally.percent(counts)
         if ev.lag_ms is not None:
             lag = f"{ev.lag_ms:+6.0f} ms"
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     summary.update({k: v for k, v in ctl.device.counters.items() if k != "samples"})
     summary.update(gaps=stats.gaps, lost_samples=stats.lost_samples)
     summary.update(
-        reps=len(ctl.tally.reps),
+        reps=ctl.tally.count,
         glute_first=counts[GLUTE_FIRST],
         undetermined=counts[UNDETERMINED],
         glute_first_pct=_round(ctl.tally.percent(counts)),

@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     assert summary is not None
     line = dataclasses.replace(summary, error=None).line()  # the error goes to stderr
     counts = ctl.tally.session  # as finally judged (early reps may have been re-judged)
-    reps, glute = len(ctl.tally.reps), counts[GLUTE_FIRST]
+    reps, glute = ctl.tally.count, counts[GLUTE_FIRST]
     sys.stdout.write(f"{line}, {reps} reps ({glute} glute first)\n")
     sys.stdout.flush()
     if summary.error:

@@ -26,6 +26,8 @@ from dsp.contract import Chunk, StreamInfo
 
 log = logging.getLogger(__name__)
 
+LIVE_TRUTH_HORIZON_S = 600.0  # SimulatorDevice.truth() covers the last ten minutes
+
 
 class SimulatorDevice(Device):
     """The simulator as a :class:`~devices.drivers.base.Device`.
@@ -80,6 +82,9 @@ class SimulatorDevice(Device):
 
     def open(self) -> StreamInfo:
         self._sim = EmgSimulator(self.config)
+        # A live source's truth is checked over the last seconds, never hours back: its reps
+        # are kept ten minutes, not an hour (1 MB of them in a 4-hour session, issue 11).
+        self._sim.truth_horizon_s = min(self._sim.truth_horizon_s, LIVE_TRUTH_HORIZON_S)
         self._pos = 0
         self._markers = []
         log.info("simulator open: %s", self._sim.info.channel_names)

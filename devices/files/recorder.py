@@ -50,6 +50,7 @@ DEFAULT_FOLDER = Path("recordings")
 ANNOTATION_BYTES_PER_S = 2400  # ~20 typical events per second before carry-over
 _BATCH_ITEMS = 256  # queue items handled between writes
 _BATCH_RECORDS = 64  # records kept in memory at most before writing
+VERDICTS_KEPT = 1000  # reps whose verdict can still be replaced (see Recorder._older_verdicts)
 
 
 @dataclass
@@ -249,6 +250,10 @@ class Recorder:
         self.calibration = calibration
         self.device_info = dict(device_info or {})
         self._verdicts: dict[int, tuple[int, str]] = {}  # rep index -> (start, order)
+        # verdicts of reps older than the newest VERDICTS_KEPT, counted only: a rep is judged
+        # again (replaced) only early on or soon after its decision, and hours of reps kept
+        # one entry each grew the session without bound (issue 11)
+        self._older_verdicts: dict[str, int] = {}
         self.sync_s = sync_s
         self.overwrite = overwrite
         self.record_s, _, self.spr = fmt.record_duration(info.fs, record_s)
@@ -430,6 +435,9 @@ class Recorder:
         if self.state == "recording":  # verdict counts for the session browser (sidecar)
             if isinstance(event, RepResult):
                 self._verdicts[event.index] = (event.start, event.order)
+                while len(self._verdicts) > VERDICTS_KEPT:
+                    _, order = self._verdicts.pop(next(iter(self._verdicts)))
+                    self._older_verdicts[order] = self._older_verdicts.get(order, 0) + 1
             elif isinstance(event, RepsRejudged):
                 self._verdicts = {i: v for i, v in self._verdicts.items() if v[0] >= event.upto} | {
                     r.index: (r.start, r.order) for r in event.reps
@@ -445,7 +453,7 @@ class Recorder:
 
     @property
     def verdicts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
+        counts = dict(self._older_verdicts)
         for _, order in self._verdicts.values():
             counts[order] = counts.get(order, 0) + 1
         return counts

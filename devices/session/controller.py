@@ -83,6 +83,7 @@ def corrected(rep: RepResult, role: Role, index: int, fs: float, tolerance_ms: f
 
 
 Callback = Callable[..., None]
+MARKS_KEPT = 1000
 _CALLBACKS = (
     "on_onset",
     "on_rep",
@@ -157,7 +158,8 @@ class SessionController:
         self.meta = meta or SessionMeta()
         self.recordings_dir = Path(recordings_dir) if recordings_dir is not None else None
         self.tally = RepTally(window=tally_window)
-        self.marks: list[Mark] = []
+        self.marks: list[Mark] = []  # the newest MARKS_KEPT (all are in the recording)
+        self._user_marks = 0  # the user's marks so far: the next one's number
         self.corrections: list[tuple[RepResult, RepResult]] = []  # (detected, corrected)
         self.calibration: dict[str, Any] | None = None
         self.recorder: Recorder | None = None
@@ -431,6 +433,10 @@ class SessionController:
             # the simulator's truth (several per rep, for hours) goes to the recording and
             # the callback only: kept here it would grow the session without bound
             self.marks.append(mark)
+            # a device's trigger every rep for hours: the window draws the last 50 only
+            del self.marks[:-MARKS_KEPT]
+            if kind == MarkKind.MARK:
+                self._user_marks += 1
         if record and self.recorder is not None:
             self.recorder.add_event(mark.index, recorded_text(mark))
         if self.on_mark is not None:
@@ -439,7 +445,7 @@ class SessionController:
 
     def mark(self, label: str | None = None) -> Mark:
         """The user marks the moment (file time in a replay)."""
-        n = 1 + sum(m.kind == MarkKind.MARK for m in self.marks)
+        n = 1 + self._user_marks
         return self._add_mark(self.position, label or f"mark {n}", MarkKind.MARK)
 
     def note(self, text: str, index: int | None = None) -> tuple[Mark, Path | None]:

@@ -593,6 +593,7 @@ class EmgSimulator:
 
         self._reps = _Timeline(cfg.lead_in_s + self._rng_reps.uniform(0, 0.25), self._draw_rep)
         self._rep_starts: list[float] = []
+        self.truth_horizon_s = TRUTH_HORIZON_S  # how far back reps (and truth) are kept
         self._rep_count = 0  # reps drawn (their index; old ones are forgotten, see TRUTH_...)
         self._beats = _Timeline(
             self._rng_ecg.uniform(0, 60 / self.heart_rate_bpm),
@@ -855,10 +856,12 @@ class EmgSimulator:
         env = np.full((i1 - i0, self._n_emg), tonic)
         self._reps.extend_to(i1 / self.fs)
         first = max(0, bisect.bisect_right(self._rep_starts, i0 / self.fs) - 1)
-        if first > 64 and self._rep_starts[first // 2] < i0 / self.fs - TRUTH_HORIZON_S:
-            # reps over an hour old are forgotten (truth() holds the last hour): a simulated
-            # session of hours stays the size of one
-            cut = first // 2
+        old = bisect.bisect_left(self._rep_starts, i0 / self.fs - self.truth_horizon_s)
+        cut = min(first, old)  # (never the rep under way, however long a rest before it)
+        if cut > 64:
+            # reps older than the horizon are forgotten (truth() covers the horizon), 64 at
+            # a time: a simulated session of hours stays the size of one (halving the list
+            # instead let it grow to twice the horizon first: +6 MB over 2 hours, issue 11)
             del self._reps.events[:cut]
             del self._rep_starts[:cut]
             first -= cut
