@@ -98,6 +98,29 @@ class Correction:
         )
 
 
+# Annotations fireorder writes for its own events (onsets, reps, verdicts, artefacts...): a
+# replay shows its reps from the pipeline and a report from its analysis, so these are not
+# marks. Anything else (the user's marks and notes, device markers, another tool's events) is.
+MACHINE_TEXT = (
+    "onset ",
+    "offset ",
+    "rep ",
+    "artefact ",
+    "cue ",
+    "truth ",
+    "gap",
+    "settings",
+    "calibration",
+    "roles changed",
+    "end of recording",
+)
+
+
+def is_user_annotation(text: str) -> bool:
+    """Whether a recording's annotation is a person's (or another tool's), not fireorder's."""
+    return not text.startswith(MACHINE_TEXT)
+
+
 @dataclass(frozen=True)
 class Note:
     """A reviewer's or operator's note at a time of the recording (s from its start)."""

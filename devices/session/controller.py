@@ -24,7 +24,7 @@ from typing import Any
 
 from devices.drivers.base import Device, Replay
 from devices.files.recorder import Recorder, RecordingSummary, SessionMeta, recording_path
-from devices.files.sidecar import Correction, Note, ReviewStore
+from devices.files.sidecar import Correction, Note, ReviewStore, is_user_annotation
 from devices.session.live import LiveSession, SessionStats, TimedEvent
 from devices.session.states import MarkKind, SessionState
 from devices.session.tally import RepTally
@@ -95,27 +95,6 @@ _CALLBACKS = (
     "on_error",
     "on_recording_stopped",
 )
-
-# Annotations fireorder writes for its own events (onsets, reps, verdicts, artefacts...): a
-# replay shows its reps from the pipeline, so these are not marks. Anything else (the user's
-# marks and notes, device markers, another tool's annotations) is.
-_MACHINE_TEXT = (
-    "onset ",
-    "offset ",
-    "rep ",
-    "artefact ",
-    "cue ",
-    "truth ",
-    "gap",
-    "settings",
-    "calibration",
-    "roles changed",
-    "end of recording",
-)
-
-
-def _is_user_annotation(text: str) -> bool:
-    return not text.startswith(_MACHINE_TEXT)
 
 
 def recorded_text(mark: Mark) -> str:
@@ -238,7 +217,7 @@ class SessionController:
         replay = self.replay
         if replay is not None:  # a replayed file's own marks and notes, in file time
             for onset_s, _dur, text in replay.annotations:
-                if _is_user_annotation(text):
+                if is_user_annotation(text):
                     self._add_mark(round(onset_s * info.fs), text, MarkKind.FILE, record=False)
             self._load_review(replay.path)
         return info

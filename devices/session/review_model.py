@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from statistics import median
 from typing import Any
 
-from devices.files.sidecar import Correction, Note, ReviewStore
+from devices.files.sidecar import Correction, Note, ReviewStore, is_user_annotation
 from dsp.contract import Role
 from dsp.reps import ORDERS, classify
 
@@ -24,23 +24,6 @@ log = logging.getLogger(__name__)
 #: a correction belongs to the rep whose start is this close (s): both are the same sample
 #: index over fs, rounded to 0.1 ms in the two documents
 MATCH_S = 0.002
-
-# Annotations fireorder writes for its own events; anything else in a file (the user's marks
-# and notes made while recording, another tool's events) belongs on the report's timeline.
-_MACHINE_TEXT = (
-    "onset ",
-    "offset ",
-    "rep ",
-    "artefact ",
-    "cue ",
-    "truth ",
-    "gap",
-    "settings",
-    "calibration",
-    "roles changed",
-    "end of recording",
-)
-
 
 @dataclass(frozen=True)
 class TimelineNote:
@@ -142,7 +125,7 @@ def user_annotations(annotations: Iterable[Any]) -> list[tuple[float, str]]:
     out = []
     for a in annotations:
         text = str(getattr(a, "text", "")).strip()
-        if text and not text.startswith(_MACHINE_TEXT):
+        if text and is_user_annotation(text):
             out.append((float(a.onset_s), text))
     return out
 
