@@ -191,6 +191,9 @@ def test_switching_files_carries_nothing_over(qtbot, store, tmp_path: Path) -> N
     assert win.ctl is not None and win.ctl.replay is not None and win.ctl.replay.path == str(b)
     assert win.onset_editor.lines == {} and win.tally.reps == [] and win.corrections == []
     assert win.rep_table.rowCount() == 0 and win.traces.marks == []
+    # review state is the new file's: no selection, no undo steps, an overview being rebuilt
+    assert win.review.selected is None and win.review.undo.count() == 0
+    assert win.review.index is None or win.review.index.reps != reps_a
     # a line left over from file A, moved now, must not write into file B's review
     stale.sigPositionChangeFinished.emit(stale)
     assert ReviewStore(b).corrections() == [] and ReviewStore(a).corrections() == []
