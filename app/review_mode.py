@@ -97,6 +97,8 @@ class ReviewMode(QtCore.QObject):
         for rep in index.reps:
             if rep.start not in played:
                 self.win.rep_table.show_rep(rep)
+        if self.selected is None:
+            self.win.rep_table.scrollToTop()  # (the rows came in at the bottom: the file's start)
         if index.overview is not None:
             index.overview.marks = self._marks()
             self.overview.set_data(index.overview)
