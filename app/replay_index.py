@@ -30,28 +30,6 @@ class ReplayIndex:
     overview: OverviewData | None = None
 
 
-def overview_of(data: np.ndarray, fs: float, columns: int = OVERVIEW_COLUMNS) -> OverviewData:
-    """Per channel the standard deviation of each column of samples (the activity there;
-    the deviation ignores a channel's DC offset), NaN where a column holds no sample."""
-    n, n_ch = data.shape
-    duration = n / fs
-    if n == 0:
-        return OverviewData(0.0)
-    cols = max(1, min(columns, n))
-    per = n // cols
-    used = per * cols
-    env = np.full((cols, n_ch), np.nan)
-    with np.errstate(all="ignore"):
-        blocks = data[:used].reshape(cols, per, n_ch)
-        finite = np.isfinite(blocks)
-        count = finite.sum(axis=1)
-        filled = np.where(finite, blocks, 0.0)
-        mean = filled.sum(axis=1) / np.maximum(count, 1)
-        var = (np.where(finite, blocks - mean[:, None, :], 0.0) ** 2).sum(axis=1)
-        env = np.where(count > 1, np.sqrt(var / np.maximum(count - 1, 1)), np.nan)
-    return OverviewData(duration, 0.0, per / fs, env)
-
-
 class _Blocks:
     """What ``analyze`` reads of its data (its length and consecutive row slices), read
     from the file as it asks: the whole recording is never in memory."""
@@ -94,21 +72,24 @@ class ReplayIndexer(QtCore.QObject):
         try:
             index = ReplayIndex(info.fs)
             n_ch = len(info.channel_names)
+            from devices.files.overview import compute_overview
+
+            # streamed from the file where the source can (FileSource: block by block, an hour
+            # costs a bounded buffer); any other replay hands over its samples
             reader = getattr(source, "read_range", None)
             if reader is not None and hasattr(source, "overview"):
-                # streamed from the file, block by block: an hour costs a bounded buffer
-                ov = source.overview()  # type: ignore[attr-defined]
-                index.overview = OverviewData(
-                    ov.n_samples / ov.fs,
-                    0.0,
-                    (ov.n_samples / max(ov.columns, 1)) / ov.fs,
-                    np.asarray(ov.rms)[:, :n_ch],
-                )
+                ov = source.overview(OVERVIEW_COLUMNS)  # type: ignore[attr-defined]
                 data: object = _Blocks(reader, source.n_samples, n_ch)
             else:
                 whole = source.samples()[:, :n_ch]
-                index.overview = overview_of(whole, info.fs)
+                ov = compute_overview(lambda a, b: whole[a:b], len(whole), info, OVERVIEW_COLUMNS)
                 data = whole
+            index.overview = OverviewData(
+                ov.n_samples / ov.fs,
+                0.0,
+                (ov.n_samples / max(ov.columns, 1)) / ov.fs,
+                np.asarray(ov.rms)[:, :n_ch],
+            )
             result = analyze(data, info, settings)  # type: ignore[arg-type]
             index.reps = list(result.reps)
             index.overview.gaps = [(g.start / info.fs, g.length / info.fs) for g in result.gaps]

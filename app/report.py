@@ -872,6 +872,18 @@ table.ensemble td{font-variant-numeric:tabular-nums}
 """
 
 
+
+def _html_page(title: str, body: list[str]) -> str:
+    """One self-contained HTML document (the report and the progress page share its head)."""
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+
 def _meta_rows(
     doc: Mapping[str, Any], info: StreamInfo | None, meta: Mapping[str, Any]
 ) -> list[list[str]]:
@@ -1343,14 +1355,7 @@ def build_report(
         f"· {_e(stamp)}</footer>",
     ]
     tick(1.0)
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
-    )
+    return _html_page(title, body)
 
 
 def _example_html(
@@ -1577,14 +1582,7 @@ def build_progress_report(prog: Any, *, title: str | None = None) -> str:
         "</section>",
         f"<footer>fireorder {_e(_version())} · {_e(stamp)}</footer>",
     ]
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
-    )
+    return _html_page(title, body)
 
 
 def write_progress_report(prog: Any, path: PathLike, *, title: str | None = None) -> None:
