@@ -9,6 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.lsl_env import use_loopback_lsl
+
+#: Network safety: liblsl multicasts its stream queries to the whole network unless told
+#: otherwise. Every test process (and every child it starts) uses the loopback-only config
+#: beside the checkout; without it the LSL tests skip (see tests/lsl_env.py).
+use_loopback_lsl()
+
 #: Widgets a test gave to qtbot, held until its teardown. pytest-qt keeps only a weak
 #: reference, so a window held by nothing but the test's locals became garbage as soon as the
 #: test body returned, and the cycle collector could free it (deleting the C++ window) in the

@@ -72,6 +72,13 @@ class Device(abc.ABC):
         """The transport of a source that replays a recording; ``None`` for live devices."""
         return None
 
+    def index_at(self, t: float) -> int | None:
+        """The stream index of the sample taken at host time ``t`` (``time.monotonic``, which
+        is ``pylsl.local_clock`` on Linux), for a source that knows its own sample times (an
+        LSL stream's timestamps); ``None`` (the default) means the session maps times from
+        chunk arrivals instead. Used to place external markers on the EMG timeline."""
+        return None
+
     def request_rest(self, on: bool) -> bool:
         """Ask the source's athlete to relax (``on``) or to carry on; True if the source
         obeys it. A hardware amplifier cannot (the default: False, nothing happens) -- the
