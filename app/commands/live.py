@@ -9,6 +9,7 @@ from typing import Any
 
 from app.cli import CliError
 from app.commands.common import add_dsp_arguments, dsp_settings_from_args, session_duration
+from app.commands.lsl_options import add_lsl_arguments, attach_lsl, check_lsl_arguments
 from app.commands.sources import add_source_arguments, open_source
 from dsp.reps import GLUTE_FIRST, UNDETERMINED
 
@@ -30,6 +31,7 @@ def register(sub: Any) -> None:
         "then stats",
     )
     add_dsp_arguments(p)
+    add_lsl_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -39,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from dsp.reps import RepEnded, RepResult
 
     settings = dsp_settings_from_args(args)
+    check_lsl_arguments(args)
     from devices.session.states import MarkKind
 
     # The simulator's markers are its ground truth (not kept: hours of them); a device's are
@@ -120,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     ctl.on_rep = show
     ctl.on_rep_final = ended
     ctl.on_rejudged = rejudged
+    attach_lsl(args, ctl)
     fast = args.fast or (args.source == "file" and args.speed == "fast")
     try:
         ctl.run(args.duration, until_exhausted=fast)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.cli import CliError
 from app.commands.common import add_dsp_arguments, dsp_settings_from_args, session_duration
+from app.commands.lsl_options import add_lsl_arguments, attach_lsl, check_lsl_arguments
 from app.commands.sources import add_source_arguments, open_source
 from devices.files.locations import default_recordings_dir
 
@@ -65,6 +66,7 @@ def register(sub: Any) -> None:
         help="simulator: add a 'counter' channel holding the sample index (loss checks)",
     )
     add_dsp_arguments(p)
+    add_lsl_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -112,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if args.counter and args.source != "simulator":
         raise CliError("--counter is a simulator option")
     settings = dsp_settings_from_args(args)
+    check_lsl_arguments(args)
     folder = Path(args.folder) if args.folder else default_recordings_dir()
     # What the app does on start: finalise recordings whose writer was killed.
     folders = {folder, Path(args.out).parent} if args.out else {folder}
@@ -139,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
     except RecordingError as exc:
         ctl.close()
         raise CliError(str(exc)) from None
+    attach_lsl(args, ctl)
     roles = ", ".join(f"{r.value}={info.channel_names[i]}" for r, i in info.roles.items())
     sys.stderr.write(f"recording {info.fs:g} Hz ({roles}) to {path}; Ctrl-C stops\n")
     sys.stderr.flush()

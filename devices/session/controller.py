@@ -10,6 +10,12 @@ through plain callbacks (no Qt); they are called on the thread that calls :meth:
 
 Opening another source or file means a new controller: nothing of the previous one (tally,
 marks, corrections, recorder) can be drawn, counted or saved into the next.
+
+Lab Streaming Layer (both off unless asked for): :meth:`attach_markers` subscribes to an LSL
+marker stream whose markers become :attr:`MarkKind.DEVICE` marks at the sample taken when
+the marker was stamped (the device's own sample times where it knows them, else a
+:class:`~devices.session.clock_map.ClockMap` of chunk arrivals); :meth:`set_lsl_out` sends
+every finished rep's verdict as an LSL marker (:mod:`devices.session.lsl_out`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +32,12 @@ from typing import Any
 from devices.drivers.base import Device, Replay
 from devices.files.recorder import Recorder, RecordingSummary, SessionMeta, recording_path
 from devices.files.sidecar import Correction, Note, ReviewStore, is_user_annotation
+from devices.session.clock_map import ClockMap
 from devices.session.live import LiveSession, SessionStats, TimedEvent
+from devices.session.markers_in import ExternalMarker, MarkerFeed
 from devices.session.states import MarkKind, SessionState
 from devices.session.tally import RepTally
-from dsp.contract import Role, StreamInfo
+from dsp.contract import Chunk, Role, StreamInfo
 from dsp.events import GapEvent, RepsRejudged
 from dsp.onset import OnsetEvent
 from dsp.reps import RepEnded, RepResult, SideResult, classify
@@ -84,6 +93,11 @@ def corrected(rep: RepResult, role: Role, index: int, fs: float, tolerance_ms: f
 
 Callback = Callable[..., None]
 MARKS_KEPT = 1000
+#: an external marker whose sample has not arrived this long (s) after its time (a stalled
+#: stream) is placed where its sample will be, rather than held on
+MARKER_HOLD_S = 2.0
+#: external markers held at most (a stream that never delivers a sample)
+MARKERS_HELD = 10_000
 _CALLBACKS = (
     "on_onset",
     "on_rep",
@@ -94,6 +108,7 @@ _CALLBACKS = (
     "on_state",
     "on_error",
     "on_recording_stopped",
+    "on_notice",
 )
 
 
@@ -116,7 +131,9 @@ class SessionController:
       ``on_rejudged(RepsRejudged)``, ``on_gap(GapEvent)``, ``on_mark(Mark)``;
     * ``on_state(SessionState)`` when the state changes, ``on_error(str)`` once per error;
     * ``on_recording_stopped(RecordingSummary)`` when the recording stopped by itself (a
-      full disk): its ``error`` says why; the stream goes on.
+      full disk): its ``error`` says why; the stream goes on;
+    * ``on_notice(str)``: a status line of the LSL marker feed or outlet (found, lost, back,
+      a marker placed at the recording's start); the session goes on.
     """
 
     def __init__(
@@ -157,12 +174,24 @@ class SessionController:
         self.on_state: Callback | None = None
         self.on_error: Callback | None = None
         self.on_recording_stopped: Callback | None = None
+        self.on_notice: Callback | None = None
+        # LSL: the marker feed, its markers waiting for their sample, the verdict outlet
+        self.clock: ClockMap | None = None  # made at open (the rate is known then)
+        self.marker_feed: MarkerFeed | None = None
+        self.markers_placed = 0
+        self._held: list[ExternalMarker] = []
+        self._rec_first: int | None = None  # stream index of the recording's first sample
+        self.lsl_out: Any = None  # a devices.session.lsl_out.VerdictOutlet while on
+        self.session.on_raw = self._on_raw
 
     def detach(self) -> None:
-        """Drop every observer (a window that moves on to another source, or closes)."""
+        """Drop every observer (a window that moves on to another source, or closes); the
+        LSL outlet and marker feed end with it."""
         for name in _CALLBACKS:
             setattr(self, name, None)
         self.session.on_verdict = None
+        self.set_lsl_out(False)
+        self.attach_markers(None, wait_s=0.0)
 
     # -- what the consumers read -----------------------------------------------------------
     @property
@@ -214,6 +243,7 @@ class SessionController:
             info = self.session.open()
         finally:
             self._notice_state()
+        self.clock = ClockMap(info.fs)
         replay = self.replay
         if replay is not None:  # a replayed file's own marks and notes, in file time
             for onset_s, _dur, text in replay.annotations:
@@ -234,7 +264,9 @@ class SessionController:
     def close(self) -> RecordingSummary | None:
         """Stop streaming, settle the open rep, finish the recording; idempotent."""
         self.session.close()
-        self.drain()
+        self.drain()  # (the last reps' verdicts still go out over LSL)
+        self.set_lsl_out(False)
+        self.attach_markers(None)
         summary = self.stop_recording()
         self._notice_state()
         return summary
@@ -244,8 +276,7 @@ class SessionController:
 
         def routed(chunk: Any) -> None:
             rec = self.recorder
-            if rec is not None:
-                rec.write(chunk)
+            self._on_raw(chunk)
             self.drain()
             if rec is not None and rec.error:
                 self.session.stop()  # a headless recorder has nothing left to do
@@ -254,7 +285,7 @@ class SessionController:
         try:
             self.session.run(duration_s, until_exhausted=until_exhausted)
         finally:
-            self.session.on_raw = self._raw_sink()
+            self.session.on_raw = self._on_raw
             self.drain()
             self._notice_state()
 
@@ -274,6 +305,7 @@ class SessionController:
         while self.session.markers:
             marker = self.session.markers.popleft()
             self._add_mark(marker.index, marker.label, self.device_marks)
+        self._place_external()
         if info is not None and self.session.state == SessionState.ERROR:
             err = self.session.error or "unknown error"
             if err != self._error_told:
@@ -303,10 +335,13 @@ class SessionController:
                 self.on_rep(ev)
         elif isinstance(ev, RepEnded):
             self.tally.add(ev.result)  # the final record: onsets that came after the verdict
+            self._send_verdict(ev.result, final=True)
             if self.on_rep_final is not None:
                 self.on_rep_final(ev)
         elif isinstance(ev, RepsRejudged):
             self.tally.rejudge(ev.upto, ev.reps)
+            for rep in ev.reps:  # they replace the verdicts sent for those reps
+                self._send_verdict(rep, final=rep.end is not None)
             if self.on_rejudged is not None:
                 self.on_rejudged(ev)
         elif isinstance(ev, GapEvent) and self.on_gap is not None:
@@ -358,9 +393,18 @@ class SessionController:
             self.recorder.add_event(self.position, "calibration changed")
 
     # -- recording -------------------------------------------------------------------------------
-    def _raw_sink(self) -> Callable[[Any], None] | None:
+    def _on_raw(self, chunk: Chunk) -> None:
+        """Every raw chunk, on the acquisition thread: the clock map learns when it arrived,
+        the recorder (if any) queues it."""
+        clock = self.clock
+        if clock is not None:
+            arrived = chunk.timestamp if chunk.timestamp > 0 else time.monotonic()
+            clock.feed(arrived, chunk.stop - 1)
         rec = self.recorder
-        return rec.write if rec is not None else None
+        if rec is not None:
+            if self._rec_first is None:
+                self._rec_first = chunk.start
+            rec.write(chunk)
 
     def start_recording(
         self,
@@ -393,13 +437,12 @@ class SessionController:
             raise RecordingError(f"cannot record to {target}: {exc}") from None
         if not rec.start():
             raise RecordingError(rec.error or f"cannot record to {target}")
+        self._rec_first = None  # (set by the first chunk the recorder gets)
         self.recorder = rec
-        self.session.on_raw = rec.write
         return target
 
     def stop_recording(self) -> RecordingSummary | None:
         rec, self.recorder = self.recorder, None
-        self.session.on_raw = None
         if rec is None:
             return None
         self.last_recording = rec.stop()
@@ -495,3 +538,119 @@ class SessionController:
         self.session.resume_after_end()  # a replay that had reached its end goes on
         self._notice_state()
         return True
+
+    # -- Lab Streaming Layer: markers in, verdicts out -------------------------------------------
+    def _notice(self, text: str) -> None:
+        log.info("%s", text)
+        if self.on_notice is not None:
+            self.on_notice(text)
+
+    def index_at(self, t: float) -> int | None:
+        """The stream index of the sample taken at host time ``t`` (``time.monotonic``, LSL's
+        ``local_clock``): the device's own answer where it knows its sample times, else the
+        clock map of chunk arrivals; None before any sample."""
+        index = self.device.index_at(t)
+        if index is not None:
+            return index
+        return self.clock.index_at(t) if self.clock is not None else None
+
+    def time_of(self, index: int) -> float | None:
+        """The host time at which sample ``index`` was taken (the inverse of :meth:`index_at`);
+        None before any sample."""
+        clock, fs = self.clock, self.fs
+        t = clock.time_of(index) if clock is not None else None
+        if t is None or not fs:
+            return t
+        for _ in range(3):  # a device that knows its sample times: refine on its own map
+            known = self.device.index_at(t)
+            if known is None or known == index:
+                break
+            t += (index - known) / fs
+        return t
+
+    def attach_markers(self, feed: MarkerFeed | str | None, *, wait_s: float = 1.5) -> None:
+        """Put the markers of an LSL marker stream (a feed, or a stream name) on this
+        session's timeline from now on; None detaches the current one. The previous feed is
+        stopped (waiting at most ``wait_s`` for its thread)."""
+        old, self.marker_feed = self.marker_feed, None
+        if old is not None:
+            old.stop(timeout=wait_s)
+            self._held.clear()
+        if feed is None:
+            return
+        if isinstance(feed, str):
+            feed = MarkerFeed(feed)
+        self.marker_feed = feed
+        feed.start()
+
+    def _place_external(self) -> None:
+        """External markers onto the timeline: each at the sample taken at its time, once
+        that sample has arrived (so a mark never runs ahead of the traces; a stalled stream
+        holds a marker at most MARKER_HOLD_S)."""
+        feed = self.marker_feed
+        if feed is not None:
+            for text in feed.notices():
+                self._notice(text)
+            self._held.extend(feed.poll())
+            del self._held[:-MARKERS_HELD]
+        if not self._held or self.info is None:
+            return
+        newest = self.position - 1
+        now = time.monotonic()
+        waiting = []
+        for marker in self._held:
+            index = self.index_at(marker.t)
+            if index is None or (index > newest and now - marker.t < MARKER_HOLD_S):
+                waiting.append(marker)  # its sample is not here yet
+                continue
+            self._place_marker(marker, index)
+        self._held = waiting
+
+    def _place_marker(self, marker: ExternalMarker, index: int) -> None:
+        label = marker.label
+        if self.recorder is not None:
+            floor = self._rec_first if self._rec_first is not None else self.position
+            what = "recording"
+        else:
+            floor, what = 0, "stream"
+        if index < floor:
+            # kept, never dropped: at the first sample, saying how much earlier it was
+            early = (floor - index) / self.fs
+            label = f"{label} ({early:.3f} s before the {what} began)"
+            self._notice(f"marker {marker.label!r} came before the {what} began: put at its start")
+            index = floor
+        self.markers_placed += 1
+        self._add_mark(index, label, MarkKind.DEVICE)
+
+    def set_lsl_out(self, on: bool, name: str | None = None) -> str | None:
+        """Turn the LSL verdict outlet on (one JSON marker per finished rep) or off (the
+        outlet is destroyed). Returns why it could not be opened, else None."""
+        if not on:
+            out, self.lsl_out = self.lsl_out, None
+            if out is not None:
+                out.close()
+            return None
+        from devices.session.lsl_out import DEFAULT_NAME, VerdictOutlet
+
+        name = name or DEFAULT_NAME
+        if self.lsl_out is not None and self.lsl_out.name == name:
+            return None
+        self.set_lsl_out(False)
+        try:
+            self.lsl_out = VerdictOutlet(name)
+        except Exception as exc:  # liblsl missing or refusing: one line, the session goes on
+            why = f"LSL verdict outlet {name} not opened: {exc}"
+            self._notice(why)
+            return why
+        return None
+
+    def _send_verdict(self, rep: RepResult, *, final: bool) -> None:
+        out = self.lsl_out
+        if out is None or not self.fs:
+            return
+        from devices.session.lsl_out import verdict_message
+
+        try:
+            out.send(verdict_message(rep, self.fs, self.time_of, final=final))
+        except Exception as exc:  # the network side must never stop the feedback
+            log.warning("verdict not sent over LSL: %s", exc)

@@ -1,0 +1,110 @@
+"""fireorder's verdicts as an LSL marker stream, for LabRecorder or another lab tool. No Qt.
+
+Off unless asked for (``--lsl-out``, the window's setting): while a :class:`VerdictOutlet`
+exists, liblsl announces a string marker stream (default name ``fireorder-verdicts``, type
+``Markers``, irregular rate, a stable ``source_id`` so LabRecorder picks it up again after
+a restart) and sends one JSON object per rep when the rep is over (its final record):
+
+``{"rep": 3, "final": true, "rejudged": false, "order": "glute_first", "lag_ms": 42.0,
+"lag_ci_ms": [30.1, 55.2] | null, "lag_below_ms": null, "reason": "", "t_s": 12.34,
+"start_lsl": ..., "end_lsl": ..., "onsets_lsl": {"glute_l": ..., ...},
+"onset_ci_lsl": {"glute_l": [lo, hi]}, "left": {"lag_ms", "order", "lag_ci_ms"} | null,
+"right": ... | null}``
+
+``*_lsl`` are LSL times (this host's ``local_clock``) of the samples they name, so they
+line up with every other stream LabRecorder writes; ``t_s`` is the rep's start in stream
+time. The LSL timestamp of the marker itself is when it was sent. Reps re-judged once a sound
+rest baseline is known (a stream that began mid-activity) are sent again with
+``"rejudged": true``: they replace the earlier marker of the same ``rep``.
+
+:meth:`close` destroys the outlet (the stream disappears from the network).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from dsp.reps import RepResult
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NAME = "fireorder-verdicts"
+
+#: stream index -> LSL time (s), or None while the stream's clock is not known yet
+TimeOf = Callable[[int], float | None]
+
+
+def verdict_message(rep: RepResult, fs: float, time_of: TimeOf, *, final: bool = True) -> str:
+    """The JSON string sent for ``rep`` (see the module docstring)."""
+
+    def lsl(index: int | None) -> float | None:
+        if index is None:
+            return None
+        t = time_of(int(index))
+        return None if t is None else round(t, 6)
+
+    doc: dict[str, Any] = {
+        "rep": rep.index + 1,
+        "final": final,
+        "rejudged": rep.rejudged,
+        "order": rep.order,
+        "lag_ms": rep.lag_ms,
+        "lag_ci_ms": None if rep.lag_ci_ms is None else list(rep.lag_ci_ms),
+        "lag_below_ms": rep.lag_below_ms,
+        "reason": rep.reason,
+        "t_s": round(rep.start / fs, 4),
+        "start_lsl": lsl(rep.start),
+        "end_lsl": lsl(rep.end),
+        "onsets_lsl": {r.value: lsl(i) for r, i in rep.onsets.items()},
+        "onset_ci_lsl": {r.value: [lsl(a), lsl(b)] for r, (a, b) in rep.onset_ci.items()},
+        "left": rep.left.to_dict() if rep.left else None,
+        "right": rep.right.to_dict() if rep.right else None,
+    }
+    return json.dumps(doc)
+
+
+class VerdictOutlet:
+    """The verdict marker stream (see the module docstring); exists until :meth:`close`."""
+
+    def __init__(self, name: str = DEFAULT_NAME) -> None:
+        import pylsl
+
+        self.name = name
+        self.sent = 0
+        info = pylsl.StreamInfo(
+            name,
+            "Markers",
+            1,
+            pylsl.IRREGULAR_RATE,
+            pylsl.cf_string,
+            # stable across restarts on this machine: LabRecorder re-links a known stream
+            f"fireorder:{name}@{socket.gethostname()}",
+        )
+        info.desc().append_child_value("manufacturer", "fireorder")
+        info.desc().append_child_value("content", "one JSON verdict per rep (see README)")
+        self._outlet: Any = pylsl.StreamOutlet(info)
+        log.info("LSL outlet %s open", name)
+
+    @property
+    def open(self) -> bool:
+        return self._outlet is not None
+
+    def send(self, message: str) -> None:
+        outlet = self._outlet
+        if outlet is None:
+            return
+        outlet.push_sample([message])
+        self.sent += 1
+
+    def close(self) -> None:
+        outlet, self._outlet = self._outlet, None
+        if outlet is not None:
+            del outlet  # liblsl withdraws the stream when its last reference goes
+            log.info("LSL outlet %s closed after %d verdicts", self.name, self.sent)
+
+
+__all__ = ["DEFAULT_NAME", "VerdictOutlet", "verdict_message"]

@@ -1,0 +1,296 @@
+"""LSL markers in: a real pylsl outlet's markers land on the EMG timeline and in the BDF+.
+
+Every test runs liblsl on the loopback-only config (tests/lsl_env.py) with a stream name of
+its own, and bounds every wait.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devices.drivers.simulator import SimulatorDevice
+from devices.files import read_recording
+from devices.session.clock_map import ClockMap
+from devices.session.controller import SessionController
+from devices.session.markers_in import MarkerFeed, list_marker_streams
+from devices.session.states import MarkKind
+from dsp.settings import DspSettings
+from tests.lsl_env import lsl_loopback  # noqa: F401 (the fixture, used by pytestmark)
+
+pytestmark = pytest.mark.usefixtures("lsl_loopback")
+
+FS = 2000.0
+
+
+def unique(stem: str) -> str:
+    return f"fireorder-test-{stem}-{uuid.uuid4().hex[:8]}"
+
+
+def marker_outlet(name: str, fmt: str = "string") -> Any:
+    import pylsl
+
+    channel_format = pylsl.cf_string if fmt == "string" else pylsl.cf_float32
+    info = pylsl.StreamInfo(name, "Markers", 1, pylsl.IRREGULAR_RATE, channel_format, name)
+    return pylsl.StreamOutlet(info)
+
+
+def until(ctl: SessionController, done: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        ctl.drain()
+        time.sleep(0.01)
+    ctl.drain()
+
+
+def realtime_sim() -> SimulatorDevice:
+    return SimulatorDevice(preset="clean", realtime=True, seed=5, fs=FS)
+
+
+# -- the clock map (pure) ---------------------------------------------------------------------
+
+
+def test_clock_map_follows_the_earliest_arrivals_and_the_drift() -> None:
+    """Chunks arrive 0-30 ms late (never early) from a board whose clock runs 200 ppm slow:
+    the map puts a host time within a sample or two of the sample taken then."""
+    import random
+
+    rnd = random.Random(1)
+    fs, t0, true_fs = 1000.0, 500.0, 1000.0 * (1 - 200e-6)
+    cm = ClockMap(fs)
+    assert cm.index_at(t0) is None and not cm.ready
+    last = 0
+    while last < 30_000:
+        last += 10
+        delay = rnd.choice([0.0005, 0.001, 0.002, 0.008, 0.03])
+        if rnd.random() < 0.02:
+            delay += 0.4  # a stall, then a burst of late chunks
+        cm.feed(t0 + last / true_fs + delay, last)
+    for i in (25_000, 29_000, 30_500):
+        t = t0 + i / true_fs
+        assert abs(cm.index_at(t) - i) <= 2  # type: ignore[operator]
+        assert abs(cm.time_of(i) - t) <= 0.002  # type: ignore[operator]
+
+
+# -- markers into a recording ------------------------------------------------------------------
+
+
+def test_markers_land_in_the_recording_within_a_chunk_of_their_sample(tmp_path: Path) -> None:
+    import pylsl
+
+    name = unique("rec")
+    outlet = marker_outlet(name)
+    device = realtime_sim()
+    ctl = SessionController(device, recordings_dir=tmp_path, device_marks=MarkKind.TRUTH)
+    notices: list[str] = []
+    ctl.on_notice = notices.append
+    ctl.open()
+    ctl.attach_markers(name)
+    feed = ctl.marker_feed
+    assert feed is not None
+    path = ctl.start_recording()
+    ctl.start(threaded=True)
+    try:
+        until(ctl, feed.connected.is_set)
+        until(ctl, lambda: ctl.position >= FS * 1.0)
+        sent: list[tuple[str, float]] = []
+        # one from before the stream began: kept at the recording's start, with a note
+        early = device._t0 - 0.75  # (the simulator's own start time is its sample clock)
+        outlet.push_sample(["before start"], early)
+        for k in range(6):
+            now = pylsl.local_clock()
+            # some stamped when pushed, some back-dated (a trigger box reporting late)
+            stamp = now - (0.15 if k % 2 else 0.0)
+            outlet.push_sample([f"stim {k}"], stamp)
+            sent.append((f"stim {k}", stamp))
+            time.sleep(0.21)
+            ctl.drain()
+        until(ctl, lambda: ctl.markers_placed >= 7)
+        status = feed.status()
+    finally:
+        ctl.close()
+    assert status.endswith("7 markers received")
+    got = {a.text: a.onset_s for a in read_recording(path).annotations}
+    errors = []
+    for label, stamp in sent:
+        true_s = stamp - device._t0  # the simulator's sample i is taken at t0 + i / fs
+        errors.append(got[f"marker {label}"] - true_s)
+    # within one chunk (the simulator's packets are 10 ms) of the true sample
+    assert max(abs(e) for e in errors) <= 0.010, errors
+    (before,) = [t for t in got if t.startswith("marker before start")]
+    assert "0.750 s before the recording began" in before and got[before] == 0.0
+    assert any("came before the recording began" in n for n in notices)
+    device_marks = [m for m in ctl.marks if m.kind == MarkKind.DEVICE]
+    assert [m.label for m in device_marks][1:] == [label for label, _ in sent]
+
+
+def test_markers_of_the_cli_recording_show_in_its_report(tmp_path: Path) -> None:
+    """``fireorder record --markers NAME`` as a user runs it: the markers are in the BDF+
+    annotations and in the report's notes table."""
+    import subprocess
+    import sys
+
+    name = unique("cli")
+    outlet = marker_outlet(name, "float")
+    out = tmp_path / "session.bdf"
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "record",
+            "--source",
+            "simulator",
+            "--duration",
+            "6",
+            "--markers",
+            name,
+            "--out",
+            str(out),
+            "--folder",
+            str(tmp_path),
+        ],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not outlet.have_consumers():
+            assert time.monotonic() < deadline and proc.poll() is None, "no inlet came"
+            time.sleep(0.05)
+        time.sleep(1.0)
+        for code in (11.0, 22.0, 33.0):
+            outlet.push_sample([code])
+            time.sleep(0.5)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert f"marker stream {name} connected" in stderr
+    texts = [a.text for a in read_recording(out).annotations]
+    assert [t for t in texts if t.startswith("marker ")] == ["marker 11", "marker 22", "marker 33"]
+    report = tmp_path / "report.html"
+    done = subprocess.run(  # noqa: PLW1510 (the return code is asserted)
+        [sys.executable, "-m", "app", "report", str(out), "--out", str(report)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    html = report.read_text()
+    assert "marker 11" in html and "marker 33" in html
+
+
+def test_bad_marker_option_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(  # noqa: PLW1510 (the return code is asserted)
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "live",
+            "--source",
+            "simulator",
+            "--fast",
+            "--duration",
+            "1",
+            "--markers",
+            "  ",
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "fireorder: error: --markers needs the name of an LSL marker stream"
+    ]
+
+
+# -- the outlet going away ----------------------------------------------------------------------
+
+
+def test_the_marker_outlet_stopping_is_a_notice_and_the_session_goes_on() -> None:
+    name = unique("gone")
+    outlet = marker_outlet(name)
+    ctl = SessionController(realtime_sim(), device_marks=MarkKind.TRUTH)
+    notices: list[str] = []
+    ctl.on_notice = notices.append
+    ctl.open()
+    ctl.attach_markers(MarkerFeed(name, resolve_s=0.3))
+    feed = ctl.marker_feed
+    assert feed is not None
+    ctl.start(threaded=True)
+    try:
+        until(ctl, feed.connected.is_set)
+        outlet.push_sample(["one"])
+        until(ctl, lambda: ctl.markers_placed == 1)
+        del outlet  # the trigger program quits
+        until(ctl, lambda: any(n.endswith("lost; waiting for it to come back") for n in notices))
+        assert "lost" in feed.status()
+        at = ctl.position
+        until(ctl, lambda: ctl.position > at + FS * 0.5)  # the EMG goes on
+        outlet = marker_outlet(name)  # ... and starts again
+        until(ctl, lambda: any(n.endswith(f"{name} back") for n in notices))
+        outlet.push_sample(["two"])
+        until(ctl, lambda: ctl.markers_placed == 2)
+    finally:
+        ctl.close()
+    assert [m.label for m in ctl.marks if m.kind == MarkKind.DEVICE] == ["one", "two"]
+    assert sum(" lost;" in n for n in notices) == 1  # one line, not one per retry
+    assert ctl.error is None
+    assert feed.state == "stopped" and not feed.running
+
+
+def test_the_picker_lists_marker_streams_not_emg() -> None:
+    import pylsl
+
+    name = unique("list")
+    _markers = marker_outlet(name)
+    emg_name = unique("emg")
+    emg = pylsl.StreamOutlet(pylsl.StreamInfo(emg_name, "EMG", 4, 2000.0, pylsl.cf_float32, "e"))
+    found = {s.name: s for s in list_marker_streams(wait_s=1.0)}
+    assert name in found and emg_name not in found
+    assert found[name].format == "string" and found[name].channels == 1
+    del emg
+
+
+# -- BrainFlow's marker channel, the same path ----------------------------------------------------
+
+
+def test_brainflow_markers_reach_the_recording(tmp_path: Path) -> None:
+    from devices.drivers.brainflow_board import BrainFlowDevice
+
+    device = BrainFlowDevice("SYNTHETIC_BOARD", stall_timeout_s=0.5, retry_s=(0.1, 0.5))
+    settings = DspSettings().with_(bandpass_high_hz=100.0, notch_hz=0.0)
+    ctl = SessionController(device, settings, recordings_dir=tmp_path)
+    try:
+        ctl.open()
+        path = ctl.start_recording()
+        ctl.start(threaded=True)
+        until(ctl, lambda: ctl.position >= 100)
+        assert device.mark(7.0)
+        until(ctl, lambda: any(m.kind == MarkKind.DEVICE for m in ctl.marks))
+        until(ctl, lambda: ctl.position >= 300)
+    finally:
+        ctl.close()
+    (mark,) = [m for m in ctl.marks if m.kind == MarkKind.DEVICE]
+    assert mark.label == "7"
+    got = [a for a in read_recording(path).annotations if a.text == "marker 7"]
+    assert len(got) == 1
+    assert got[0].onset_s == pytest.approx(mark.index / ctl.fs, abs=1e-6)
