@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,10 @@ from dsp.reps import RepResult
 log = logging.getLogger(__name__)
 
 DEFAULT_NAME = "fireorder-verdicts"
+
+#: the outlet is held open this long (s) after its last verdict, so that liblsl's sender
+#: delivers the session's last reps to the inlets before the stream is withdrawn
+LINGER_S = 0.2
 
 #: stream index -> LSL time (s), or None while the stream's clock is not known yet
 TimeOf = Callable[[int], float | None]
@@ -75,6 +80,7 @@ class VerdictOutlet:
 
         self.name = name
         self.sent = 0
+        self._last_sent = 0.0
         info = pylsl.StreamInfo(
             name,
             "Markers",
@@ -99,10 +105,14 @@ class VerdictOutlet:
             return
         outlet.push_sample([message])
         self.sent += 1
+        self._last_sent = time.monotonic()
 
     def close(self) -> None:
         outlet, self._outlet = self._outlet, None
         if outlet is not None:
+            linger = self._last_sent + LINGER_S - time.monotonic()
+            if linger > 0 and outlet.have_consumers():
+                time.sleep(linger)
             del outlet  # liblsl withdraws the stream when its last reference goes
             log.info("LSL outlet %s closed after %d verdicts", self.name, self.sent)
 
