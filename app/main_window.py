@@ -152,6 +152,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.ensemble_view = add_ensemble_tab(self)  # (tabbed after Sessions; View ▸ Panels)
         self.docks.append(self.ensemble_view.parentWidget())  # type: ignore[arg-type]
+        from app.markers_panel import add_markers_dock
+
+        self.markers_panel = add_markers_dock(self)  # LSL markers in, verdicts out
         check.raise_()
         self.sessions.open_requested.connect(self.open_recording)
         self.rep_table.rep_clicked.connect(self.go_to_rep)
@@ -444,6 +447,7 @@ class MainWindow(QtWidgets.QMainWindow):
         ctl.on_error = self.show_error
         ctl.on_recording_stopped = self._recording_stopped
         self.ctl = ctl
+        self.markers_panel.attach(ctl, self.prefs)
         self._device_id = choice.device_id
         self._configure_views()
         self._reuse_calibration()
@@ -1120,6 +1124,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.cues.set_volume(prefs.cue_volume)
         if self.ctl is not None:
             self.ctl.apply_settings(settings)  # recorded when recording
+        self.markers_panel.prefs_changed(prefs)  # the LSL verdict outlet on or off
 
     def open_calibration(self) -> None:
         from app.calibration import CalibrationWizard

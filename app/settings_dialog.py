@@ -270,6 +270,22 @@ class SettingsDialog(QtWidgets.QDialog):
         c.addRow("Volume", self.cue_volume)
         c.addRow(self.cue_mute)
 
+        # -- Lab Streaming Layer
+        self.lsl_out = QtWidgets.QCheckBox("Send verdicts over LSL")
+        self.lsl_out.setObjectName("lsl_out")
+        self.lsl_out.setToolTip(
+            "One JSON marker per finished rep on an LSL marker stream, for LabRecorder or "
+            "another lab tool. Off: fireorder opens no network socket."
+        )
+        self.lsl_out_name = QtWidgets.QLineEdit()
+        self.lsl_out_name.setObjectName("lsl_out_name")
+        self.lsl_out_name.setToolTip("The stream's name (give each station its own).")
+        self.lsl_out.toggled.connect(self.lsl_out_name.setEnabled)
+        lsl = QtWidgets.QGroupBox("Lab Streaming Layer")
+        lsl_form = QtWidgets.QFormLayout(lsl)
+        lsl_form.addRow(self.lsl_out)
+        lsl_form.addRow("Stream name", self.lsl_out_name)
+
         # -- errors and buttons
         self.error_label = QtWidgets.QLabel()
         self.error_label.setObjectName("error_label")
@@ -294,6 +310,7 @@ class SettingsDialog(QtWidgets.QDialog):
         right.addWidget(verdict)
         right.addWidget(display)
         right.addWidget(cues)
+        right.addWidget(lsl)
         right.addStretch(1)
         columns = QtWidgets.QHBoxLayout()
         columns.addLayout(left)
@@ -335,6 +352,9 @@ class SettingsDialog(QtWidgets.QDialog):
         self.cue_mute.setChecked(p.cue_mute)
         self.cue_volume.setValue(round(p.cue_volume * 100))
         self.cue_volume.setEnabled(not p.cue_mute)
+        self.lsl_out.setChecked(p.lsl_out)
+        self.lsl_out_name.setText(p.lsl_out_name)
+        self.lsl_out_name.setEnabled(p.lsl_out)
         self._notch_changed()
         self._cue_mode_changed()
         self._show_error(None)
@@ -376,6 +396,8 @@ class SettingsDialog(QtWidgets.QDialog):
             cue_every_n=self.cue_every_n.value(),
             cue_mute=self.cue_mute.isChecked(),
             cue_volume=self.cue_volume.value() / 100.0,
+            lsl_out=self.lsl_out.isChecked(),
+            lsl_out_name=self.lsl_out_name.text().strip() or GuiPrefs().lsl_out_name,
         )
         return dsp, prefs
 

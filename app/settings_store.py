@@ -59,6 +59,8 @@ class GuiPrefs:
     show_raw: bool = False
     recent_window_n: int = 10  # reps in the "recent" tally
     recordings_dir: str = ""  # "" = the user's data folder (devices.files.locations)
+    lsl_out: bool = False  # send verdicts as an LSL marker stream (off: no socket is opened)
+    lsl_out_name: str = "fireorder-verdicts"  # that stream's name (two stations: two names)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -69,10 +71,14 @@ class GuiPrefs:
 
 def _check_pref(name: str, value: Any) -> Any:
     """The value if it is valid for GUI preference ``name``; raise ValueError otherwise."""
-    if name in ("cue_mute", "athlete_screen", "show_raw"):
+    if name in ("cue_mute", "athlete_screen", "show_raw", "lsl_out"):
         if not isinstance(value, bool):
             raise ValueError("expected true/false")
         return value
+    if name == "lsl_out_name":
+        if not isinstance(value, str) or not value.strip() or "\0" in value or len(value) > 200:
+            raise ValueError("expected a stream name")
+        return value.strip()
     if name == "recordings_dir":
         if not isinstance(value, str) or "\0" in value:
             raise ValueError("expected a folder path")

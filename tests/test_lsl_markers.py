@@ -6,6 +6,7 @@ its own, and bounds every wait.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -294,3 +295,46 @@ def test_brainflow_markers_reach_the_recording(tmp_path: Path) -> None:
     got = [a for a in read_recording(path).annotations if a.text == "marker 7"]
     assert len(got) == 1
     assert got[0].onset_s == pytest.approx(mark.index / ctl.fs, abs=1e-6)
+
+
+# -- the window's picker ------------------------------------------------------------------------
+
+
+def test_the_picker_lists_a_marker_outlet_and_its_markers_show_on_the_traces(
+    qtbot: Any, tmp_path: Path
+) -> None:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PyQt6 import QtCore
+
+    from app.main_window import MainWindow
+    from app.settings_store import SettingsStore
+    from app.source_panel import SourceChoice
+
+    name = unique("pick")
+    outlet = marker_outlet(name)
+    store = SettingsStore(
+        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    )
+    source = SourceChoice("simulator", {"fs": FS, "preset": "clean", "seed": 11})
+    # threaded: the real-time simulator, as the app runs it (marks need host times)
+    win = MainWindow(store, source=source, threaded=True, recordings_dir=str(tmp_path))
+    qtbot.addWidget(win)
+    win.show()
+    panel = win.markers_panel
+    assert panel.stream.count() == 1 and panel.chosen is None  # nothing looked up unasked
+    qtbot.mouseClick(panel.refresh_button, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.stream.findData(name) >= 0, timeout=5000)
+    assert panel.refresh_button.isEnabled() and "found" in panel.status.text()
+    panel.stream.setCurrentIndex(panel.stream.findData(name))  # the user picks it
+    ctl = win.ctl
+    assert ctl is not None and ctl.marker_feed is not None
+    qtbot.waitUntil(ctl.marker_feed.connected.is_set, timeout=5000)
+    outlet.push_sample(["squat cue"])
+    qtbot.waitUntil(lambda: any(m.label == "squat cue" for m in ctl.marks), timeout=5000)
+    (mark,) = [m for m in ctl.marks if m.label == "squat cue"]
+    assert mark.kind == MarkKind.DEVICE
+    assert any(abs(t - mark.index / FS) < 1e-9 for t, _ in win.traces.marks)  # drawn
+    qtbot.waitUntil(lambda: panel.status.text() == f"{name}: 1 marker received", timeout=3000)
+    panel.stream.setCurrentIndex(0)  # "none": no more listening
+    assert ctl.marker_feed is None and panel.status.text() == "no marker stream"
+    win.close()

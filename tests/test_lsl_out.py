@@ -6,6 +6,7 @@ Loopback-only liblsl (tests/lsl_env.py), a stream name per test, every wait boun
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -206,3 +207,61 @@ def test_cli_lsl_out_sends_verdicts() -> None:
     assert printed and [(m["rep"], m["lag_ms"], m["order"]) for m in sent] == [
         (p["rep"], p["lag_ms"], p["order"]) for p in printed
     ]
+
+
+def test_the_settings_checkbox_turns_the_outlet_on_and_off(qtbot: Any, tmp_path: Path) -> None:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PyQt6 import QtCore, QtWidgets
+
+    from app.main_window import MainWindow
+    from app.settings_dialog import SettingsDialog
+    from app.settings_store import SettingsStore
+    from app.source_panel import SourceChoice
+
+    name = unique("gui")
+    store = SettingsStore(
+        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    )
+    source = SourceChoice("simulator", {"fs": 2000.0, "preset": "clean", "seed": 11})
+    win = MainWindow(store, source=source, threaded=False, recordings_dir=str(tmp_path))
+    qtbot.addWidget(win)
+    win.show()
+    assert win.ctl is not None and win.ctl.lsl_out is None  # off by default
+    assert not store.load_prefs().lsl_out
+
+    def answer(on: bool) -> None:  # the dialog, clicked and typed into as a user does
+        dlg = next(
+            w
+            for w in QtWidgets.QApplication.topLevelWidgets()
+            if isinstance(w, SettingsDialog) and w.isVisible()
+        )
+        if dlg.lsl_out.isChecked() != on:
+            box = QtCore.QPoint(8, dlg.lsl_out.height() // 2)  # on the box, not past its text
+            qtbot.mouseClick(dlg.lsl_out, QtCore.Qt.MouseButton.LeftButton, pos=box)
+        assert dlg.lsl_out.isChecked() == on
+        if on:
+            dlg.lsl_out_name.clear()
+            qtbot.keyClicks(dlg.lsl_out_name, name)
+        ok = dlg.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok)
+        assert ok is not None
+        qtbot.mouseClick(ok, QtCore.Qt.MouseButton.LeftButton)
+
+    settings = next(a for a in win.actions() if a.text() == "Settings…")
+    QtCore.QTimer.singleShot(200, lambda: answer(True))
+    settings.trigger()
+    assert store.load_prefs().lsl_out and store.load_prefs().lsl_out_name == name
+    assert len(visible(name)) == 1  # resolvable: LabRecorder would list it
+    inlet = inlet_for(name)
+    session = win.session
+    assert session is not None
+    for _ in range(80):  # 20 s of stream, stepped as the window's timer would
+        session.pump(0.25)
+        win.refresh()
+    sent = [json.loads(m) for m in pull_all(inlet, quiet_s=0.3)]
+    assert sent and {m["rep"] for m in sent} <= {r.index + 1 for r in win.tally.reps}
+    assert win.markers_panel.outlet_status.text().startswith(f"verdicts over LSL: {name}")
+    QtCore.QTimer.singleShot(200, lambda: answer(False))
+    settings.trigger()
+    assert win.ctl.lsl_out is None and not visible(name)
+    assert not store.load_prefs().lsl_out
+    win.close()
