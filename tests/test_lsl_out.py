@@ -146,6 +146,40 @@ def test_no_outlet_unless_asked_and_off_destroys_it() -> None:
     ctl.close()
 
 
+def test_emg_outlet_sends_the_filtered_signal_and_envelopes_sample_for_sample() -> None:
+    import numpy as np
+
+    name = unique("emg")
+    ctl = SessionController(SimulatorDevice(preset="clean", realtime=False, seed=6))
+    info = ctl.open()
+    assert ctl.set_lsl_out_emg(True, name) is None
+    inlet = inlet_for(name)
+    stream = inlet.info(timeout=2.0)
+    assert stream.channel_count() == 2 * info.n_channels and stream.nominal_srate() == info.fs
+    ctl.start(threaded=False)
+    ctl.pump(0.5)  # the outlet sends from the first drain on
+    first = ctl.session.envelope.end
+    for _ in range(8):
+        ctl.pump(0.25)
+    last = ctl.session.envelope.end
+    got: list[Any] = []
+    deadline = time.monotonic() + 5
+    while sum(len(c) for c in got) < last - first and time.monotonic() < deadline:
+        chunk, _ = inlet.pull_chunk(timeout=0.0)
+        if chunk:
+            got.append(np.asarray(chunk))
+        time.sleep(0.02)
+    rows = np.vstack(got)
+    _, filt = ctl.session.filtered.snapshot(last - first)
+    _, env = ctl.session.envelope.snapshot(last - first)
+    ctl.close()
+    assert rows.shape == (last - first, 2 * info.n_channels)  # every sample, once
+    n = info.n_channels
+    np.testing.assert_allclose(rows[:, :n], filt, rtol=1e-6, atol=1e-3)  # (float32)
+    np.testing.assert_allclose(rows[:, n:], env, rtol=1e-6, atol=1e-3)
+    assert ctl.lsl_emg is None and not visible(name, 0.5)
+
+
 def test_live_without_lsl_options_never_loads_liblsl() -> None:
     """``fireorder live`` as run by default: liblsl is not loaded, so no LSL socket exists
     (and no fireorder outlet can be visible)."""

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 #: the verdict stream's name when ``--lsl-out`` is given without one
 DEFAULT_OUT_NAME = "fireorder-verdicts"  # = devices.session.lsl_out.DEFAULT_NAME
+DEFAULT_EMG_NAME = "fireorder-emg"  # = devices.session.lsl_out.DEFAULT_EMG_NAME
 
 
 def add_lsl_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,6 +37,15 @@ def add_lsl_arguments(p: argparse.ArgumentParser) -> None:
         help="send each finished rep's verdict as one JSON string on an LSL marker stream "
         f"(default name {DEFAULT_OUT_NAME})",
     )
+    g.add_argument(
+        "--lsl-out-emg",
+        nargs="?",
+        const=DEFAULT_EMG_NAME,
+        default=None,
+        metavar="NAME",
+        help="send the filtered EMG and the envelopes as an LSL float stream "
+        f"(default name {DEFAULT_EMG_NAME})",
+    )
 
 
 def check_lsl_arguments(args: argparse.Namespace) -> None:
@@ -44,11 +54,15 @@ def check_lsl_arguments(args: argparse.Namespace) -> None:
         raise CliError("--markers needs the name of an LSL marker stream")
     if args.lsl_out is not None and not args.lsl_out.strip():
         raise CliError("--lsl-out needs a stream name (or none, for the default)")
+    if args.lsl_out_emg is not None and not args.lsl_out_emg.strip():
+        raise CliError("--lsl-out-emg needs a stream name (or none, for the default)")
+    if args.lsl_out is not None and args.lsl_out.strip() == (args.lsl_out_emg or "").strip():
+        raise CliError("--lsl-out and --lsl-out-emg need two different stream names")
 
 
 def attach_lsl(args: argparse.Namespace, ctl: SessionController) -> None:
     """Start what was asked for on ``ctl`` (after it is open)."""
-    if args.markers is None and args.lsl_out is None:
+    if args.markers is None and args.lsl_out is None and args.lsl_out_emg is None:
         return
 
     def say(text: str) -> None:
@@ -62,6 +76,12 @@ def attach_lsl(args: argparse.Namespace, ctl: SessionController) -> None:
             ctl.close()
             raise CliError(why)
         say(f"sending verdicts on LSL stream {args.lsl_out.strip()}")
+    if args.lsl_out_emg is not None:
+        why = ctl.set_lsl_out_emg(True, args.lsl_out_emg.strip())
+        if why is not None:
+            ctl.close()
+            raise CliError(why)
+        say(f"sending filtered EMG and envelopes on LSL stream {args.lsl_out_emg.strip()}")
     if args.markers is not None:
         ctl.attach_markers(args.markers.strip())
 

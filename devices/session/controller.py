@@ -182,6 +182,8 @@ class SessionController:
         self._held: list[ExternalMarker] = []
         self._rec_first: int | None = None  # stream index of the recording's first sample
         self.lsl_out: Any = None  # a devices.session.lsl_out.VerdictOutlet while on
+        self.lsl_emg: Any = None  # a devices.session.lsl_out.EmgOutlet while on
+        self._emg_next: int | None = None  # the next sample index it sends
         self.session.on_raw = self._on_raw
 
     def detach(self) -> None:
@@ -191,6 +193,7 @@ class SessionController:
             setattr(self, name, None)
         self.session.on_verdict = None
         self.set_lsl_out(False)
+        self.set_lsl_out_emg(False)
         self.attach_markers(None, wait_s=0.0)
 
     # -- what the consumers read -----------------------------------------------------------
@@ -266,6 +269,7 @@ class SessionController:
         self.session.close()
         self.drain()  # (the last reps' verdicts still go out over LSL)
         self.set_lsl_out(False)
+        self.set_lsl_out_emg(False)
         self.attach_markers(None)
         summary = self.stop_recording()
         self._notice_state()
@@ -306,6 +310,7 @@ class SessionController:
             marker = self.session.markers.popleft()
             self._add_mark(marker.index, marker.label, self.device_marks)
         self._place_external()
+        self._send_emg()
         if info is not None and self.session.state == SessionState.ERROR:
             err = self.session.error or "unknown error"
             if err != self._error_told:
@@ -654,3 +659,52 @@ class SessionController:
             out.send(verdict_message(rep, self.fs, self.time_of, final=final))
         except Exception as exc:  # the network side must never stop the feedback
             log.warning("verdict not sent over LSL: %s", exc)
+
+    def set_lsl_out_emg(self, on: bool, name: str | None = None) -> str | None:
+        """Send the filtered EMG and envelopes as an LSL float stream from now on (or stop:
+        the outlet is destroyed). Returns why it could not be opened, else None."""
+        if not on:
+            out, self.lsl_emg = self.lsl_emg, None
+            if out is not None:
+                out.close()
+            return None
+        info = self.info
+        if info is None:
+            return "no stream to send: open the source first"
+        from devices.session.lsl_out import DEFAULT_EMG_NAME, EmgOutlet
+
+        name = name or DEFAULT_EMG_NAME
+        self.set_lsl_out_emg(False)
+        try:
+            self.lsl_emg = EmgOutlet(name, tuple(info.channel_names), info.fs)
+        except Exception as exc:
+            why = f"LSL EMG outlet {name} not opened: {exc}"
+            self._notice(why)
+            return why
+        self._emg_next = None
+        return None
+
+    def _send_emg(self) -> None:
+        """What the worker filtered since the last call, from the session's buffers (the
+        filtered ring is written before the envelope ring: the envelope's end bounds both)."""
+        out, s = self.lsl_emg, self.session
+        if out is None or s.info is None:
+            return
+        env_end = s.envelope.end
+        if self._emg_next is None or self._emg_next > env_end:  # (from now; after a seek)
+            self._emg_next = env_end
+            return
+        start, env = s.envelope.snapshot(min(env_end - self._emg_next, s.envelope.capacity))
+        if not len(env):
+            return
+        f_start, filt = s.filtered.snapshot(s.filtered.end - start)
+        cut = start - f_start
+        filt = filt[cut : cut + len(env)]
+        if len(filt) != len(env):  # the rings were rebuilt meanwhile (a seek): next time
+            return
+        stop = start + len(env)
+        try:
+            out.send(filt, env, self.time_of(stop - 1))
+        except Exception as exc:  # the network side must never stop the feedback
+            log.warning("EMG not sent over LSL: %s", exc)
+        self._emg_next = stop

@@ -34,6 +34,7 @@ from dsp.reps import RepResult
 log = logging.getLogger(__name__)
 
 DEFAULT_NAME = "fireorder-verdicts"
+DEFAULT_EMG_NAME = "fireorder-emg"
 
 #: the outlet is held open this long (s) after its last verdict, so that liblsl's sender
 #: delivers the session's last reps to the inlets before the stream is withdrawn
@@ -117,4 +118,50 @@ class VerdictOutlet:
             log.info("LSL outlet %s closed after %d verdicts", self.name, self.sent)
 
 
-__all__ = ["DEFAULT_NAME", "VerdictOutlet", "verdict_message"]
+class EmgOutlet:
+    """The filtered EMG and the envelopes as one float stream (``--lsl-out-emg``): for each
+    channel of the stream its band-passed signal (µV) then, after all of them, its envelope
+    (µV RMS), at the stream's rate, each chunk stamped with the LSL time of its newest sample.
+    Samples the source lost are NaN (the stream's index line has no holes)."""
+
+    def __init__(self, name: str, channel_names: tuple[str, ...], fs: float) -> None:
+        import pylsl
+
+        self.name = name
+        self.sent = 0
+        n = len(channel_names)
+        info = pylsl.StreamInfo(
+            name, "EMG", 2 * n, fs, pylsl.cf_float32, f"fireorder:{name}@{socket.gethostname()}"
+        )
+        chans = info.desc().append_child("channels")
+        for kind, unit in (("filtered", "microvolts"), ("envelope", "microvolts RMS")):
+            for ch in channel_names:
+                c = chans.append_child("channel")
+                c.append_child_value("label", f"{ch} {kind}")
+                c.append_child_value("unit", unit)
+                c.append_child_value("type", "EMG" if kind == "filtered" else "envelope")
+        info.desc().append_child_value("manufacturer", "fireorder")
+        self._outlet: Any = pylsl.StreamOutlet(info)
+        log.info("LSL outlet %s open (%d channels)", name, 2 * n)
+
+    def send(self, filtered: Any, envelope: Any, t_last: float | None) -> None:
+        import numpy as np
+
+        outlet = self._outlet
+        if outlet is None or not len(filtered):
+            return
+        rows = np.ascontiguousarray(np.hstack([filtered, envelope]), dtype=np.float32)
+        if t_last is None:
+            outlet.push_chunk(rows)
+        else:
+            outlet.push_chunk(rows, t_last)
+        self.sent += len(rows)
+
+    def close(self) -> None:
+        outlet, self._outlet = self._outlet, None
+        if outlet is not None:
+            del outlet
+            log.info("LSL outlet %s closed after %d samples", self.name, self.sent)
+
+
+__all__ = ["DEFAULT_EMG_NAME", "DEFAULT_NAME", "EmgOutlet", "VerdictOutlet", "verdict_message"]
