@@ -131,6 +131,37 @@ def test_markers_land_in_the_recording_within_a_chunk_of_their_sample(tmp_path: 
     assert [m.label for m in device_marks][1:] == [label for label, _ in sent]
 
 
+def test_a_marker_still_waiting_when_the_stream_ends_is_kept_on_its_last_sample(
+    tmp_path: Path,
+) -> None:
+    import pylsl
+
+    name = unique("late")
+    outlet = marker_outlet(name)
+    ctl = SessionController(realtime_sim(), recordings_dir=tmp_path, device_marks=MarkKind.TRUTH)
+    ctl.open()
+    ctl.attach_markers(name)
+    feed = ctl.marker_feed
+    assert feed is not None
+    path = ctl.start_recording()
+    ctl.start(threaded=True)
+    try:
+        until(ctl, feed.connected.is_set)
+        until(ctl, lambda: ctl.position >= FS * 0.5)
+        outlet.push_sample(["end of set"], pylsl.local_clock() + 1.0)  # its sample never comes
+        until(ctl, lambda: feed.received == 1)
+        ctl.drain()
+        assert ctl.markers_placed == 0  # held: its sample has not arrived
+    finally:
+        ctl.stop()
+        last = ctl.position - 1
+        ctl.close()
+    (mark,) = [m for m in ctl.marks if m.kind == MarkKind.DEVICE]
+    assert mark.index == last and mark.label.startswith("end of set (")
+    texts = [a.text for a in read_recording(path).annotations]
+    assert f"marker {mark.label}" in texts
+
+
 def test_markers_of_the_cli_recording_show_in_its_report(tmp_path: Path) -> None:
     """``fireorder record --markers NAME`` as a user runs it: the markers are in the BDF+
     annotations and in the report's notes table."""

@@ -268,6 +268,7 @@ class SessionController:
         """Stop streaming, settle the open rep, finish the recording; idempotent."""
         self.session.close()
         self.drain()  # (the last reps' verdicts still go out over LSL)
+        self._place_external(final=True)  # markers still waiting: at the last sample
         self.set_lsl_out(False)
         self.set_lsl_out_emg(False)
         self.attach_markers(None)
@@ -537,6 +538,8 @@ class SessionController:
             return False
         was_paused = replay.paused
         self.session.seek(index)
+        if self.fs:  # chunk arrivals before the jump say nothing about the index line after it
+            self.clock = ClockMap(self.fs)
         hold = was_paused if paused is None else paused
         # after the seek's own command (which plays the transport to run its pre-roll)
         self.session.post(lambda _s: replay.pause() if hold else replay.play())
@@ -588,10 +591,11 @@ class SessionController:
         self.marker_feed = feed
         feed.start()
 
-    def _place_external(self) -> None:
+    def _place_external(self, final: bool = False) -> None:
         """External markers onto the timeline: each at the sample taken at its time, once
         that sample has arrived (so a mark never runs ahead of the traces; a stalled stream
-        holds a marker at most MARKER_HOLD_S)."""
+        holds a marker at most MARKER_HOLD_S). ``final``: the stream has ended, a marker
+        still waiting goes on the last sample, saying so."""
         feed = self.marker_feed
         if feed is not None:
             for text in feed.notices():
@@ -605,11 +609,18 @@ class SessionController:
         waiting = []
         for marker in self._held:
             index = self.index_at(marker.t)
+            if final and newest >= 0 and (index is None or index > newest):
+                late = "" if index is None else f" ({(index - newest) / self.fs:.3f} s after it)"
+                self._notice(f"marker {marker.label!r} came after the last sample: put on it")
+                self._place_marker(ExternalMarker(marker.t, f"{marker.label}{late}"), newest)
+                continue
             if index is None or (index > newest and now - marker.t < MARKER_HOLD_S):
                 waiting.append(marker)  # its sample is not here yet
                 continue
             self._place_marker(marker, index)
         self._held = waiting
+        if final and waiting:  # no sample ever arrived: nothing to put them on
+            log.info("%d external markers and no sample to place them on", len(waiting))
 
     def _place_marker(self, marker: ExternalMarker, index: int) -> None:
         label = marker.label
