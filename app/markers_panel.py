@@ -15,12 +15,11 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PyQt6 import QtCore, QtWidgets
 
 if TYPE_CHECKING:
-    from app.main_window import MainWindow
     from app.settings_store import GuiPrefs
     from devices.session.controller import SessionController
 
@@ -180,8 +179,9 @@ class MarkersPanel(QtWidgets.QWidget):
             self.timer.stop()
 
 
-def add_markers_dock(win: MainWindow) -> MarkersPanel:
-    """The panel as a tab beside the Sessions tab (View ▸ Panels lists it)."""
+def add_markers_dock(win: Any) -> MarkersPanel:
+    """The panel as a tab beside the Sessions tab (View ▸ Panels lists it) of ``win``, the
+    main window (typed loosely: the window imports this module)."""
     ref = weakref.ref(win)  # the panel must not keep the window alive in a cycle
 
     def current() -> SessionController | None:
@@ -191,7 +191,7 @@ def add_markers_dock(win: MainWindow) -> MarkersPanel:
     def say(text: str) -> None:
         w = ref()
         if w is not None:
-            w.statusBar().showMessage(text, 8000)  # type: ignore[union-attr]
+            w.statusBar().showMessage(text, 8000)
 
     panel = MarkersPanel(current, say)
     dock = win._dock("LSL", panel, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
