@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,6 +69,9 @@ class VideoCapture(QtCore.QObject):
         self.sink.videoFrameChanged.connect(self._frame)
         self.arrivals = 0
         self.early = 0  # frames before the EMG's first sample (nothing to put them beside)
+        # (arrival host time, session time) of the newest frames: the benchmark's and the
+        # tests' view of the stamping
+        self.stamps: deque[tuple[float, float]] = deque(maxlen=20_000)
         self._camera: object | None = None
         self._session: object | None = None
         self._player: object | None = None
@@ -109,6 +113,7 @@ class VideoCapture(QtCore.QObject):
         image = frame.toImage()  # type: ignore[attr-defined]
         if image.isNull():
             return
+        self.stamps.append((arrived, t))
         self.writer.put(image_to_rgb(image), t)
 
     def stop(self) -> WriterStats:

@@ -230,7 +230,8 @@ class VideoDock(QtWidgets.QWidget):
         self.wanted: int | None = None
         self.scrubbing = False  # the user moves the video by hand: it stops following
         self.capture: VideoCapture | None = None
-        self._capture_base: tuple[float, float] | None = None
+        self.last_capture: VideoCapture | None = None
+        self._capture_first: float | None = None
         self._set_controls(False)
 
     # -- the dock widget and the menu actions (built by the window) -------------------------------
@@ -544,7 +545,7 @@ class VideoDock(QtWidgets.QWidget):
         # then the position at its start)
         first = getattr(rec, "_first", None)
         if first is None:
-            first = self._capture_base[0] if self._capture_base else None
+            first = self._capture_first
         return None if first is None else (index - first) / ctl.fs
 
     def recording_started(self, bdf: str | Path, source: object | None = None) -> None:
@@ -555,7 +556,7 @@ class VideoDock(QtWidgets.QWidget):
         from app.video_capture import VideoCapture
 
         ctl = self.win.ctl
-        self._capture_base = (float(ctl.position), 0.0) if ctl is not None else None
+        self._capture_first = float(ctl.position) if ctl is not None else None
         out = Path(bdf).with_suffix(".mp4")
         self.capture = VideoCapture(out, self.clock, self)
         try:
@@ -572,6 +573,7 @@ class VideoDock(QtWidgets.QWidget):
         cap, self.capture = self.capture, None
         if cap is None:
             return None
+        self.last_capture = cap  # (its stamps: for the benchmark)
         stats = cap.stop()
         if stats.error:
             self._say(stats.error + "; the EMG recording is complete", 10000)

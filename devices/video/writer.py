@@ -106,7 +106,10 @@ class VideoWriter:
                     container = av.open(str(self.path), mode="w")
                     stream = container.add_stream("libx264", rate=self.fps_hint)
                     stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+                    # ms in the encoder too: with 1/fps it would round every stamp to a
+                    # whole frame of a constant rate the camera never keeps exactly
                     stream.time_base = TIME_BASE
+                    stream.codec_context.time_base = TIME_BASE
                     # fast and with keyframes every 2 s: review seeks decode at most 2 s
                     stream.options = {"preset": "veryfast", "g": str(2 * self.fps_hint)}
                     times = self.times_path.open("w", encoding="utf-8")
