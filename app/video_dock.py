@@ -26,7 +26,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.theme import VERDICT_COLOR, VERDICT_TEXT
 from devices.files.sidecar import ReviewStore, VideoEntry
-from devices.video.sync import Timeline, stream_index_at, sync_offset
+from devices.video.sync import Timeline, stream_index_at, sync_offset, timeline_for
 
 if TYPE_CHECKING:
     from app.video_capture import VideoCapture
@@ -324,21 +324,11 @@ class VideoDock(QtWidgets.QWidget):
         if decoder.error is not None or decoder.reader is None:
             decoder.close()
             return self._trouble(f"video {path.name} unreadable: {decoder.error}; EMG review goes on")
-        reader = decoder.reader
-        times = list(reader.times)
-        if entry.kind == "recorded":
-            from devices.video.reader import read_frame_times
-
-            stamped = read_frame_times(entry.times_file(self.recording) or "")
-            if stamped is not None and len(stamped) == len(times):
-                times = stamped  # the EMG time of each frame's arrival
-            else:  # the pts are the EMG times too (ms), from the first frame's
-                first = reader.pts[0] * reader.time_base
-                times = [t + first for t in times]
         self.decoder = decoder
         decoder.decoded.connect(self._decoded)
         decoder.failed.connect(self._failed)
-        self.timeline = Timeline(times, entry.offset_s)
+        self.timeline = timeline_for(entry, self.recording, decoder.reader)
+        times = self.timeline.frame_times
         self.slider.setRange(0, len(times) - 1)
         self.offset.blockSignals(True)
         self.offset.setValue(entry.offset_s)

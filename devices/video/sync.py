@@ -53,6 +53,25 @@ class Timeline:
         return i
 
 
+def timeline_for(entry: Any, recording: Any, reader: Any) -> Timeline:
+    """The timeline of a recording's video: ``entry`` a ``sidecar.VideoEntry``, ``reader`` its
+    open :class:`devices.video.reader.VideoReader`. A recorded video's frames are at the EMG
+    times of its frame-times file (or, without it, at its pts: EMG ms too); an attached
+    clip's at its own times from its first frame."""
+    from devices.video.reader import read_frame_times
+
+    times = list(reader.times)
+    if entry.kind == "recorded":
+        where = entry.times_file(recording)
+        stamped = read_frame_times(where) if where is not None else None
+        if stamped is not None and len(stamped) == len(times):
+            times = stamped
+        else:
+            first = reader.pts[0] * reader.time_base
+            times = [t + first for t in times]
+    return Timeline(times, float(entry.offset_s))
+
+
 def sync_offset(video_s: float, emg_s: float) -> float:
     """The offset that shows the video at ``video_s`` when the traces are at ``emg_s``."""
     return round(video_s - emg_s, 4)
