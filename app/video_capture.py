@@ -51,8 +51,7 @@ def image_to_rgb(image: QtGui.QImage, max_width: int = 640) -> NDArray[np.uint8]
     w, h, stride = image.width(), image.height(), image.bytesPerLine()
     bits = image.constBits()
     assert bits is not None
-    bits.setsize(h * stride)
-    rows = np.frombuffer(bits, np.uint8).reshape(h, stride)
+    rows = np.frombuffer(bits.asstring(h * stride), np.uint8).reshape(h, stride)
     return rows[:, : 3 * w].reshape(h, w, 3).copy()
 
 

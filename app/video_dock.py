@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from app.theme import VERDICT_COLOR, VERDICT_TEXT
 from devices.files.sidecar import ReviewStore, VideoEntry
 from devices.video.sync import Timeline, stream_index_at, sync_offset, timeline_for
+from dsp.reps import Verdict
 
 if TYPE_CHECKING:
     from app.video_capture import VideoCapture
@@ -36,6 +38,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VIDEO_FILTER = "Video (*.mp4 *.mov *.m4v *.mkv *.avi *.webm *.3gp);;All files (*)"
+
+
+def _verdict(order: str) -> Verdict | None:
+    try:
+        return Verdict(order)
+    except ValueError:
+        return None
 
 
 class FrameView(QtWidgets.QWidget):
@@ -80,7 +89,8 @@ class FrameView(QtWidgets.QWidget):
         p.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform)
         p.drawImage(target, self.image)
         if self.verdict is not None:
-            text = VERDICT_TEXT.get(self.verdict, self.verdict.upper())
+            verdict = _verdict(self.verdict)
+            text = self.verdict.upper() if verdict is None else VERDICT_TEXT[verdict]
             font = QtGui.QFont(self.font())
             font.setBold(True)
             # big: a fifth of the picture's height, narrowed to fit its width
@@ -92,7 +102,7 @@ class FrameView(QtWidgets.QWidget):
             p.setFont(font)
             fm = QtGui.QFontMetrics(font)
             band = QtCore.QRect(target.left(), target.top(), target.width(), fm.height() + 10)
-            colour = QtGui.QColor(VERDICT_COLOR.get(self.verdict, "#7f8c8d"))
+            colour = QtGui.QColor(VERDICT_COLOR[verdict] if verdict is not None else "#7f8c8d")
             colour.setAlpha(220)
             p.fillRect(band, colour)
             p.setPen(QtGui.QColor("white"))
@@ -101,18 +111,22 @@ class FrameView(QtWidgets.QWidget):
                 small = QtGui.QFont(self.font())
                 small.setPixelSize(max(11, font.pixelSize() // 2))
                 p.setFont(small)
-                sub = QtCore.QRect(band.left(), band.bottom(), band.width(),
-                                   QtGui.QFontMetrics(small).height() + 4)
+                sub = QtCore.QRect(
+                    band.left(), band.bottom(), band.width(), QtGui.QFontMetrics(small).height() + 4
+                )
                 p.fillRect(sub, QtGui.QColor(0, 0, 0, 160))
                 p.drawText(sub, QtCore.Qt.AlignmentFlag.AlignCenter, self.caption)
         p.end()
 
 
 class Decoder(QtCore.QObject):
-    """A worker thread that decodes the newest frame asked for; emits it as a QImage."""
+    """A worker thread that decodes the newest frame asked for and emits it as a QImage;
+    while the replay plays it decodes the next frames ahead into a small cache of QImages,
+    which the GUI thread shows at once (no round trip to the worker)."""
 
     decoded = QtCore.pyqtSignal(int, QtGui.QImage)
     failed = QtCore.pyqtSignal(str)
+    CACHE = 40  # QImages (at 640x480 about 37 MB): 1.3 s of playback, a few steps back
 
     def __init__(self, path: Path, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
@@ -120,11 +134,20 @@ class Decoder(QtCore.QObject):
         self._wanted: int | None = None
         self._stop = False
         self._cond = threading.Condition()
+        self._images: OrderedDict[int, QtGui.QImage] = OrderedDict()
+        self.ahead = 0  # frames to decode past the one asked for (0 = paused: none)
         self.reader: Any = None
         self.ready = threading.Event()
         self.error: str | None = None
         self._thread = threading.Thread(target=self._run, name="video-decode", daemon=True)
         self._thread.start()
+
+    def cached(self, index: int) -> QtGui.QImage | None:
+        with self._cond:
+            image = self._images.get(index)
+            if image is not None:
+                self._images.move_to_end(index)
+            return image
 
     def want(self, index: int) -> None:
         with self._cond:
@@ -137,33 +160,63 @@ class Decoder(QtCore.QObject):
             self._cond.notify()
         self._thread.join(5.0)
 
+    def _image(self, index: int) -> QtGui.QImage:
+        rgb = self.reader.frame(index)
+        h, w = rgb.shape[:2]
+        image = QtGui.QImage(rgb.data, w, h, 3 * w, QtGui.QImage.Format.Format_RGB888).copy()
+        with self._cond:  # (a copy above: rgb may leave the reader's cache)
+            self._images[index] = image
+            self._images.move_to_end(index)
+            while len(self._images) > self.CACHE:
+                self._images.popitem(last=False)
+        return image
+
     def _run(self) -> None:
         from devices.video.reader import VideoError, VideoReader
 
         try:
-            self.reader = VideoReader(self.path)
+            self.reader = VideoReader(self.path, cache_frames=8)
         except VideoError as exc:
             self.error = str(exc)
             self.ready.set()
             self.failed.emit(self.error)
             return
         self.ready.set()
+        last = -1
         try:
             while True:
                 with self._cond:
                     while self._wanted is None and not self._stop:
+                        # nothing asked: decode ahead of the last frame while playing
+                        nxt = (
+                            next(
+                                (
+                                    i
+                                    for i in range(last + 1, last + 1 + self.ahead)
+                                    if i < self.reader.n_frames and i not in self._images
+                                ),
+                                None,
+                            )
+                            if last >= 0
+                            else None
+                        )
+                        if nxt is not None:
+                            break
                         self._cond.wait()
                     if self._stop:
                         return
                     index, self._wanted = self._wanted, None
                 try:
-                    rgb = self.reader.frame(index)
+                    if index is None:  # ahead
+                        self._image(nxt)  # type: ignore[arg-type]
+                        continue
+                    hit = self.cached(index)
+                    image = hit if hit is not None else self._image(index)
                 except VideoError as exc:
                     self.failed.emit(str(exc))
                     continue
-                h, w = rgb.shape[:2]
-                image = QtGui.QImage(rgb.data, w, h, 3 * w, QtGui.QImage.Format.Format_RGB888)
-                self.decoded.emit(index, image.copy())  # (a copy: rgb may leave the cache)
+                last = index
+                self.decoded.emit(index, image)
         finally:
             self.reader.close()
 
@@ -181,8 +234,10 @@ class VideoDock(QtWidgets.QWidget):
         self.slider.setEnabled(False)
         self.slider.sliderMoved.connect(self.scrub_to)
         self.slider.setToolTip("scrub the video (, and . step one frame)")
-        self.back = QtWidgets.QToolButton(text="◀")
-        self.fwd = QtWidgets.QToolButton(text="▶")
+        self.back = QtWidgets.QToolButton()
+        self.fwd = QtWidgets.QToolButton()
+        self.back.setText("◀")
+        self.fwd.setText("▶")
         self.back.setToolTip("previous frame (,)")
         self.fwd.setToolTip("next frame (.)")
         self.back.clicked.connect(lambda: self.step(-1))
@@ -253,8 +308,13 @@ class VideoDock(QtWidgets.QWidget):
         self.act_prev_frame = act(menu, "Video: previous frame", lambda *_: self.step(-1), ",")
         self.act_next_frame = act(menu, "Video: next frame", lambda *_: self.step(+1), ".")
         self.act_sync = act(menu, "Video: sync here", self.sync_here, "Ctrl+Shift+S")
-        return [self.act_attach, self.act_detach, self.act_prev_frame, self.act_next_frame,
-                self.act_sync]
+        return [
+            self.act_attach,
+            self.act_detach,
+            self.act_prev_frame,
+            self.act_next_frame,
+            self.act_sync,
+        ]
 
     def build_session_action(self, menu: QtWidgets.QMenu) -> QtGui.QAction:
         from app.video_capture import cameras
@@ -277,8 +337,14 @@ class VideoDock(QtWidgets.QWidget):
         self.win._say(text, ms)
 
     def _set_controls(self, on: bool) -> None:
-        for w in (self.slider, self.back, self.fwd, self.sync_button, self.offset,
-                  self.detach_button):
+        for w in (
+            self.slider,
+            self.back,
+            self.fwd,
+            self.sync_button,
+            self.offset,
+            self.detach_button,
+        ):
             w.setEnabled(on)
 
     # -- the replayed file's video ----------------------------------------------------------------
@@ -323,7 +389,9 @@ class VideoDock(QtWidgets.QWidget):
         decoder.ready.wait(30.0)
         if decoder.error is not None or decoder.reader is None:
             decoder.close()
-            return self._trouble(f"video {path.name} unreadable: {decoder.error}; EMG review goes on")
+            return self._trouble(
+                f"video {path.name} unreadable: {decoder.error}; EMG review goes on"
+            )
         self.decoder = decoder
         decoder.decoded.connect(self._decoded)
         decoder.failed.connect(self._failed)
@@ -343,7 +411,7 @@ class VideoDock(QtWidgets.QWidget):
 
     def _trouble(self, message: str) -> bool:
         log.warning("%s", message)
-        self.view.message = message.split(":")[0]
+        self.view.message = message.split(":", 1)[0]
         self.view.update()
         self.label.setText(message)
         self.label.setWordWrap(True)
@@ -384,10 +452,20 @@ class VideoDock(QtWidgets.QWidget):
         self._update_verdict()
 
     def _want(self, index: int) -> None:
-        if index != self.wanted:
-            self.wanted = index
-            assert self.decoder is not None
-            self.decoder.want(index)
+        if index == self.wanted:
+            return
+        self.wanted = index
+        decoder = self.decoder
+        assert decoder is not None
+        ctl = self.win.ctl
+        replay = ctl.replay if ctl is not None else None
+        playing = replay is not None and not replay.paused and not self.scrubbing
+        speed = (replay.speed or 4.0) if replay is not None else 1.0
+        decoder.ahead = max(4, round(12 * speed)) if playing else 0
+        image = decoder.cached(index)
+        if image is not None:  # decoded ahead: shown in this very frame
+            self._decoded(index, image)
+        decoder.want(index)  # (also when cached: the worker then decodes on from it)
 
     def _decoded(self, index: int, image: QtGui.QImage) -> None:
         if index != self.wanted:
@@ -452,8 +530,11 @@ class VideoDock(QtWidgets.QWidget):
         self.set_offset(offset)
         from app.time_axis import clock_text
 
-        self._say(f"video synced: frame {self.wanted + 1} at EMG {clock_text(emg)} "
-                  f"(offset {offset:+.3f} s)", 8000)
+        self._say(
+            f"video synced: frame {self.wanted + 1} at EMG {clock_text(emg)} "
+            f"(offset {offset:+.3f} s)",
+            8000,
+        )
 
     def _offset_typed(self) -> None:
         if self.timeline is not None and abs(self.offset.value() - self.timeline.offset_s) > 1e-6:
@@ -502,8 +583,11 @@ class VideoDock(QtWidgets.QWidget):
         ok = self._open(entry)
         if ok:
             self._store(entry)
-            self._say(f"video {Path(path).name} attached: scrub to an event, put the traces "
-                      "at it, Sync here", 10000)
+            self._say(
+                f"video {Path(path).name} attached: scrub to an event, put the traces "
+                "at it, Sync here",
+                10000,
+            )
         return ok
 
     def detach_video(self) -> None:

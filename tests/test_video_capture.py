@@ -141,7 +141,8 @@ def test_a_live_recording_keeps_the_stand_in_camera_beside_the_bdf(
     drift = (stamped - stamped[0]) - (arrived - arrived[0])
     assert np.abs(drift).max() < 1 / FPS, drift
     # what was written is what was stamped (a frame the writer dropped is only missing)
-    assert set(np.round(times, 5)) <= set(np.round(stamped, 5))
+    nearest = np.abs(np.asarray(times)[:, None] - stamped[None, :]).min(axis=1)
+    assert nearest.max() < 2e-6  # (the file keeps 6 decimals)
     win.close()
     # replayed, the recording shows its own video
     again = MainWindow(store, source=SourceChoice("file", {"path": str(bdf)}), threaded=False)

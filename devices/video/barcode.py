@@ -36,8 +36,10 @@ def read_number(img: NDArray[np.uint8]) -> int:
     for bit in range(rows * cols):
         r, c = divmod(bit, cols)
         y, x = int((r + 0.5) * h / rows), int((c + 0.5) * w / cols)
-        patch = grey[max(0, y - h // (4 * rows)) : y + h // (4 * rows) + 1,
-                     max(0, x - w // (4 * cols)) : x + w // (4 * cols) + 1]
+        patch = grey[
+            max(0, y - h // (4 * rows)) : y + h // (4 * rows) + 1,
+            max(0, x - w // (4 * cols)) : x + w // (4 * cols) + 1,
+        ]
         value = (value << 1) | int(patch.mean() > 127)
     return value
 

@@ -12,6 +12,7 @@ Not thread-safe: one reader per decoding thread.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -56,7 +57,7 @@ class VideoReader:
         self.pts = sorted(pts)
         self._keys = sorted(keys) or [self.pts[0]]
         tb = self._s.time_base
-        self.time_base = float(tb)
+        self.time_base = float(tb) if tb is not None else 1e-3
         self.times = [(p - self.pts[0]) * self.time_base for p in self.pts]
         w, h = int(self._s.codec_context.width), int(self._s.codec_context.height)
         scale = min(1.0, max_width / w) if w else 1.0
@@ -134,10 +135,8 @@ class VideoReader:
 
     def close(self) -> None:
         self._frames = None
-        try:
+        with contextlib.suppress(Exception):  # closing a damaged file must not raise
             self._c.close()
-        except Exception:
-            pass
 
 
 def read_frame_times(path: str | Path) -> list[float] | None:

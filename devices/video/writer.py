@@ -49,9 +49,7 @@ class VideoWriter:
         self.fps_hint = int(fps_hint)
         self.max_width = int(max_width)
         self.stats = WriterStats()
-        self._queue: queue.Queue[tuple[NDArray[np.uint8], float] | None] = queue.Queue(
-            QUEUE_FRAMES
-        )
+        self._queue: queue.Queue[tuple[NDArray[np.uint8], float] | None] = queue.Queue(QUEUE_FRAMES)
         self._thread: threading.Thread | None = None
         self._last_pts = -1
 
