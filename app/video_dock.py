@@ -93,8 +93,9 @@ class FrameView(QtWidgets.QWidget):
             text = self.verdict.upper() if verdict is None else VERDICT_TEXT[verdict]
             font = QtGui.QFont(self.font())
             font.setBold(True)
-            # big: a fifth of the picture's height, narrowed to fit its width
-            font.setPixelSize(max(12, min(target.height() // 5, 48)))
+            # big (a seventh of the picture's height, narrowed to fit its width), and the
+            # rest of the picture -- the hinge -- stays in view
+            font.setPixelSize(max(12, min(target.height() // 7, 40)))
             while font.pixelSize() > 12 and (
                 QtGui.QFontMetrics(font).horizontalAdvance(text) > target.width() - 16
             ):
@@ -260,6 +261,16 @@ class VideoDock(QtWidgets.QWidget):
         self.detach_button.clicked.connect(self.detach_video)
         self.label = QtWidgets.QLabel("")
         self.label.setObjectName("video_label")
+        # live: the camera to record (QMediaDevices.videoInputs()) and the Record video toggle
+        self.camera_row = QtWidgets.QWidget()
+        self.camera_box = QtWidgets.QComboBox()
+        self.camera_box.setObjectName("video_camera")
+        self.record_button = QtWidgets.QToolButton()
+        row0 = QtWidgets.QHBoxLayout(self.camera_row)
+        row0.setContentsMargins(0, 0, 0, 0)
+        row0.addWidget(QtWidgets.QLabel("Camera"))
+        row0.addWidget(self.camera_box, 1)
+        row0.addWidget(self.record_button)
         row1 = QtWidgets.QHBoxLayout()
         row1.setContentsMargins(0, 0, 0, 0)
         row1.addWidget(self.back)
@@ -274,6 +285,7 @@ class VideoDock(QtWidgets.QWidget):
         box = QtWidgets.QVBoxLayout(self)
         box.setContentsMargins(2, 2, 2, 2)
         box.setSpacing(2)
+        box.addWidget(self.camera_row)
         box.addWidget(self.view, 1)
         box.addLayout(row1)
         box.addLayout(row2)
@@ -323,13 +335,16 @@ class VideoDock(QtWidgets.QWidget):
             menu, "Record video", self.set_record_video, checkable=True
         )
         found = cameras()
-        self.camera_box = QtWidgets.QComboBox()
         for cam in found:
             self.camera_box.addItem(cam.description(), cam)  # type: ignore[attr-defined]
+        if not found:
+            self.camera_box.addItem("no camera found")
+        self.camera_box.setEnabled(bool(found))
         self.act_record_video.setEnabled(bool(found))
         self.act_record_video.setToolTip(
             "record the camera beside the EMG" if found else "no camera found"
         )
+        self.record_button.setDefaultAction(self.act_record_video)
         menu.setToolTipsVisible(True)
         return self.act_record_video
 
@@ -353,6 +368,10 @@ class VideoDock(QtWidgets.QWidget):
         self._close_video()
         replay = ctl.replay if ctl is not None else None
         self.recording = Path(replay.path) if replay is not None else None
+        self.camera_row.setVisible(ctl is not None and replay is None)
+        if ctl is not None and replay is None:
+            self.view.message = "live: Record video records the camera with the EMG"
+            self.view.update()
         for a in getattr(self, "act_attach", None), getattr(self, "act_detach", None):
             if a is not None:
                 a.setEnabled(replay is not None)
