@@ -56,7 +56,10 @@ def image_to_rgb(image: QtGui.QImage, max_width: int = 640) -> NDArray[np.uint8]
 
 
 class VideoCapture(QtCore.QObject):
-    """Frames of a camera (or a stand-in player) to ``out`` (an MP4), stamped by ``clock``."""
+    """Frames of a camera (or a stand-in player) to ``out`` (an MP4), stamped by ``clock``.
+    ``failed(message)`` once when the camera or the writer gives up (the EMG goes on)."""
+
+    failed = QtCore.pyqtSignal(str)
 
     def __init__(self, out: str | Path, clock: Clock, parent: QtCore.QObject | None = None):
         super().__init__(parent)
@@ -74,6 +77,7 @@ class VideoCapture(QtCore.QObject):
         self._camera: object | None = None
         self._session: object | None = None
         self._player: object | None = None
+        self._told = False
 
     @property
     def path(self) -> Path:
@@ -88,6 +92,7 @@ class VideoCapture(QtCore.QObject):
         session.setCamera(camera)
         session.setVideoSink(self.sink)
         self._camera, self._session = camera, session
+        camera.errorOccurred.connect(lambda _e, text: self._fail(f"camera: {text}"))
         camera.start()
 
     def start_player(self, clip: str | Path) -> object:
@@ -102,6 +107,12 @@ class VideoCapture(QtCore.QObject):
         player.play()
         return player
 
+    def _fail(self, message: str) -> None:
+        if not self._told:
+            self._told = True
+            log.warning("video recording: %s", message)
+            self.failed.emit(message)
+
     def _frame(self, frame: object) -> None:
         arrived = time.monotonic()  # first: the stamp is the arrival, not after converting
         self.arrivals += 1
@@ -114,6 +125,8 @@ class VideoCapture(QtCore.QObject):
             return
         self.stamps.append((arrived, t))
         self.writer.put(image_to_rgb(image), t)
+        if self.writer.stats.error is not None:
+            self._fail(self.writer.stats.error)
 
     def stop(self) -> WriterStats:
         """Stop the camera (or player) and finish the file; the counts."""

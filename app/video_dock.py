@@ -487,8 +487,11 @@ class VideoDock(QtWidgets.QWidget):
         decoder.want(index)  # (also when cached: the worker then decodes on from it)
 
     def _decoded(self, index: int, image: QtGui.QImage) -> None:
-        if index != self.wanted:
-            return  # overtaken: a newer frame is on its way
+        wanted, shown = self.wanted, self.view.index
+        if wanted is None or index > wanted:
+            return  # overtaken (the user stepped back, a seek): the right one is on its way
+        if index != wanted and shown is not None and abs(wanted - shown) <= abs(wanted - index):
+            return  # an older frame no nearer than the picture shown
         self.view.show_image(index, image)
         if not self.slider.isSliderDown():
             self.slider.blockSignals(True)
@@ -652,6 +655,9 @@ class VideoDock(QtWidgets.QWidget):
         self._capture_first = float(ctl.position) if ctl is not None else None
         out = Path(bdf).with_suffix(".mp4")
         self.capture = VideoCapture(out, self.clock, self)
+        self.capture.failed.connect(
+            lambda why: self._say(f"video recording stopped ({why}); the EMG records on", 10000)
+        )
         try:
             if source is not None:
                 self.capture.start_player(source)  # type: ignore[arg-type]

@@ -103,6 +103,7 @@ def measure_sync(folder: Path, seconds: float, seed: int = 5) -> dict[str, Any]:
     seek_started: list[float] = []
     seek_ms: list[float] = []
     jump_ms: list[float] = []
+    steady: list[float] = []
     state: dict[str, Any] = {
         "next_seek": time.monotonic() + 8.0,
         "pending": None,
@@ -129,9 +130,12 @@ def measure_sync(folder: Path, seconds: float, seed: int = 5) -> dict[str, Any]:
             state["jumped"] = now  # the traces jumped (a seek landed): the picture follows
         state["due"] = due
         errors.append((numbers[shown] - due) * 1000.0 / FPS)
+        if state["jumped"] is None and now - state.get("landed", 0.0) > 1.0:
+            steady.append(errors[-1])  # playing on, a second or more after any seek
         if state["jumped"] is not None and abs(numbers[shown] - due) <= 1:
             jump_ms.append((now - state["jumped"]) * 1000)
             state["jumped"] = None
+            state["landed"] = now
         if state["pending"] is not None and numbers[shown] == due:
             seek_ms.append((time.monotonic() - float(state["pending"])) * 1000)
             state["pending"] = None
@@ -156,6 +160,12 @@ def measure_sync(folder: Path, seconds: float, seed: int = 5) -> dict[str, Any]:
         "gui_frames": len(errors),
         "gui_fps": ticks[0] / seconds,
         "error": _stats_ms(errors),
+        "steady_error": _stats_ms(steady),
+        "steady_within_one_frame_pct": float(
+            100 * np.mean(np.abs(np.asarray(steady)) <= 1000.0 / FPS)
+        )
+        if steady
+        else None,
         "within_one_frame_pct": float(100 * np.mean(frames_off <= 1)) if errors else None,
         "seeks": len(seek_started),
         "seek_to_right_picture": _stats_ms(seek_ms),
@@ -276,6 +286,14 @@ def markdown(res: dict[str, Any]) -> str:
             f"{f(s.get('within_one_frame_pct'))} % within one frame"
             + (" ✅" if ok else " ❌")
             + f" (target p95 ≤ {TARGET_P95_MS:.1f} ms)",
+        ],
+        [
+            "sync error while playing on (from 1 s after a seek)",
+            f(s["steady_error"].get("median_ms")),
+            f(s["steady_error"].get("p95_ms")),
+            f(s["steady_error"].get("max_ms")),
+            f"{s['steady_error'].get('n')} frames, "
+            f"{f(s.get('steady_within_one_frame_pct'))} % within one frame",
         ],
         [
             "seek request to the right picture painted",
