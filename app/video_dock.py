@@ -276,6 +276,11 @@ class VideoDock(QtWidgets.QWidget):
         row0.setContentsMargins(0, 0, 0, 0)
         row0.addWidget(self.camera_box, 1)
         row0.addWidget(self.record_button)
+        # review: the controls to scrub and align (hidden live, where they mean nothing)
+        self.align_box = QtWidgets.QWidget()
+        rows = QtWidgets.QVBoxLayout(self.align_box)
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.setSpacing(2)
         row1 = QtWidgets.QHBoxLayout()
         row1.setContentsMargins(0, 0, 0, 0)
         row1.addWidget(self.back)
@@ -291,8 +296,9 @@ class VideoDock(QtWidgets.QWidget):
         box.setSpacing(2)
         box.addWidget(self.camera_row)
         box.addWidget(self.view, 1)
-        box.addLayout(row1)
-        box.addLayout(row2)
+        rows.addLayout(row1)
+        rows.addLayout(row2)
+        box.addWidget(self.align_box)
         box.addWidget(self.label)
         self.recording: Path | None = None  # the replayed file the video belongs to
         self.entry: VideoEntry | None = None
@@ -373,6 +379,7 @@ class VideoDock(QtWidgets.QWidget):
         replay = ctl.replay if ctl is not None else None
         self.recording = Path(replay.path) if replay is not None else None
         self.camera_row.setVisible(ctl is not None and replay is None)
+        self.align_box.setVisible(replay is not None)
         if ctl is not None and replay is None:
             self.view.message = "live: Record video records the camera with the EMG"
             self.view.update()
