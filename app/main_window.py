@@ -1173,6 +1173,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event: QtGui.QCloseEvent | None) -> None:  # noqa: N802 (Qt API)
         self.source_panel.cancel_discovery()
         self.disconnect_source()
+        self.video.shutdown()
         if self.athlete_view is not None:
             self.athlete_view.close()
         super().closeEvent(event)

@@ -392,6 +392,11 @@ class VideoDock(QtWidgets.QWidget):
         if entry is not None:
             self._open(entry)
 
+    def shutdown(self) -> None:
+        """The window closes: the decoding thread ends, a camera recording is finished."""
+        self.recording_stopped(None)
+        self._close_video()
+
     def _close_video(self) -> None:
         if self.decoder is not None:
             self.decoder.decoded.disconnect(self._decoded)
@@ -463,8 +468,8 @@ class VideoDock(QtWidgets.QWidget):
     def follow(self, emg_s: float) -> None:
         """Every frame: show the frame at EMG time ``emg_s`` (unless the user scrubs)."""
         tl = self.timeline
-        if tl is None or self.decoder is None:
-            return
+        if tl is None or self.decoder is None or not self.isVisible():
+            return  # (behind the Source tab, or closed: nothing decoded for no one)
         ctl = self.win.ctl
         replay = ctl.replay if ctl is not None else None
         if self.scrubbing:
