@@ -156,6 +156,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.markers_panel = add_markers_dock(self)  # LSL markers in, verdicts out
         check.raise_()
+        from app.video_dock import VideoDock
+
+        self.video = VideoDock(self)  # (tabbed with Source; raised when a video is shown)
+        self.video.build()
         self.sessions.open_requested.connect(self.open_recording)
         self.rep_table.rep_clicked.connect(self.go_to_rep)
         self.traces.rep_clicked.connect(self.go_to_rep)
@@ -331,6 +335,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_record = self._action(
             session, "Record", self.toggle_recording, "Ctrl+R", checkable=True
         )
+        self.act_record_video = self.video.build_session_action(session)
         self.act_calibrate = self._action(session, "Calibrate…", self.open_calibration, "Ctrl+K")
         session.addSeparator()
         self._action(session, "Quit", self.close, "Ctrl+Q")
@@ -971,6 +976,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.act_record.setChecked(False)
             return False
         self.act_record.setChecked(True)
+        self.video.recording_started(path)  # the camera too, when Record video is on
         self._update_recording_status()
         self._say(f"recording to {path}", 5000)
         return True
@@ -979,11 +985,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_record.setChecked(False)
         ctl = self.ctl
         summary = ctl.stop_recording() if ctl is not None else None
+        self.video.recording_stopped(summary)
         if summary is not None:
             self._recording_saved(summary)
 
     def _recording_stopped(self, summary: RecordingSummary) -> None:
         self.act_record.setChecked(False)
+        self.video.recording_stopped(summary)
         self._recording_saved(summary)
 
     def _recording_saved(self, summary: RecordingSummary) -> None:
@@ -1170,6 +1178,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event: QtGui.QCloseEvent | None) -> None:  # noqa: N802 (Qt API)
         self.source_panel.cancel_discovery()
         self.disconnect_source()
+        self.video.shutdown()
         if self.athlete_view is not None:
             self.athlete_view.close()
         super().closeEvent(event)

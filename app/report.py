@@ -1223,6 +1223,7 @@ def build_report(
     title: str | None = None,
     meta: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
+    stills: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The report as one HTML string (see :func:`write_report`)."""
     meta = dict(meta or {})
@@ -1252,6 +1253,8 @@ def build_report(
         _review_line(doc),
         f'<p class="note">{_e(INTERPRETATION)}</p></section>',
     ]
+    if stills:  # the hinge a verdict belongs to, seen (right under the summary)
+        body += ['<section id="stills"><h2>Video</h2>', _stills_html(stills), "</section>"]
     tick(0.02)
 
     signal_ok = data is not None and info is not None and data.shape[0] > 0
@@ -1379,6 +1382,84 @@ def _example_html(
     return f"<h3>{_chip(order)} rep {int(rep['index']) + 1}</h3>" + _img(_png(fig), title)
 
 
+# ------------------------------------------------------------------------------------------
+# A still of a rep from the recording's video (``fireorder report FILE --still REP``)
+
+
+def rep_onset_s(rep: Mapping[str, Any]) -> float:
+    """The rep's onset: its first muscle onset (the moment the hinge starts), else its start."""
+    onsets = [float(v) for v in (rep.get("onsets") or {}).values() if v is not None]
+    return min(onsets) if onsets else float(rep.get("start_s") or 0.0)
+
+
+def video_still(recording: PathLike, rep: Mapping[str, Any]) -> dict[str, Any]:
+    """The video frame at ``rep``'s onset as a JPEG (base64) with its caption, or
+    ``{"error": why}`` (no video, missing, unreadable, none at that time)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from devices.files.sidecar import ReviewStore
+    from devices.video.reader import VideoError, VideoReader
+    from devices.video.sync import timeline_for
+
+    number = int(rep["index"]) + 1
+    entry = ReviewStore(recording).video()
+    if entry is None:
+        return {"rep": number, "error": "the recording has no video (attach one in review)"}
+    path = entry.resolve(recording)
+    if not path.is_file():
+        return {"rep": number, "error": f"video {path} not found"}
+    try:
+        reader = VideoReader(path, max_width=960)
+    except VideoError as exc:
+        return {"rep": number, "error": f"video unreadable: {exc}"}
+    try:
+        timeline = timeline_for(entry, recording, reader)
+        t = rep_onset_s(rep)
+        index = timeline.index_at(t)
+        if index is None:
+            return {"rep": number, "error": f"the video has no frame at {t:.2f} s of the EMG"}
+        rgb = reader.frame(index)
+    except VideoError as exc:
+        return {"rep": number, "error": str(exc)}
+    finally:
+        reader.close()
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=85)
+    order = str(rep.get("order") or "")
+    verdict = _verdict(order)
+    word = VERDICT_TEXT[verdict] if verdict is not None else order
+    lag = rep.get("lag_ms")
+    caption = (
+        f"Rep {number}: {word.lower()}"
+        + ("" if lag is None else f", lag {float(lag):+.0f} ms")
+        + f" — video frame {index + 1} at the rep's onset ({t:.2f} s)"
+    )
+    return {
+        "rep": number,
+        "order": order,
+        "caption": caption,
+        "jpeg_b64": base64.b64encode(buf.getvalue()).decode("ascii"),
+    }
+
+
+def _stills_html(stills: Sequence[Mapping[str, Any]]) -> str:
+    parts = []
+    for st in stills:
+        if "jpeg_b64" in st:
+            parts.append(
+                f'<figure class="still"><h3>{_chip(st.get("order"))} rep {int(st["rep"])}</h3>'
+                f'<img class="plot" alt="video still of rep {int(st["rep"])}" '
+                f'src="data:image/jpeg;base64,{st["jpeg_b64"]}">'
+                f"<figcaption>{_e(st['caption'])}</figcaption></figure>"
+            )
+        else:
+            parts.append(f"<p>Rep {int(st['rep'])}: no still ({_e(st.get('error', ''))}).</p>")
+    return "".join(parts)
+
+
 def write_report(
     doc: Mapping[str, Any],
     data: NDArray[np.float64] | None,
@@ -1388,6 +1469,7 @@ def write_report(
     title: str | None = None,
     meta: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
+    stills: Sequence[Mapping[str, Any]] = (),
 ) -> None:
     """Write a single self-contained HTML report of an analysed session to ``path``.
 
@@ -1395,9 +1477,12 @@ def write_report(
     ``info`` (with the roles) are the analysed samples; with them the report adds a session
     overview and example traces of a glute-first and a lumbar-first rep. ``meta`` holds
     free-form header fields (``athlete``, ``session``, ``date`` first, then any other).
-    ``progress`` receives 0..1 while the signal is processed (long files).
+    ``progress`` receives 0..1 while the signal is processed (long files). ``stills``: video
+    frames of chosen reps (:func:`video_still`), shown under the summary.
     """
-    text = build_report(doc, data, info, title=title, meta=meta, progress=progress)
+    text = build_report(
+        doc, data, info, title=title, meta=meta, progress=progress, stills=stills
+    )
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text)
     log.info("wrote report %s (%d reps)", path, len(doc.get("reps", [])))

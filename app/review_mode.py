@@ -80,6 +80,7 @@ class ReviewMode(QtCore.QObject):
         self.win.traces.set_file_time(replay is not None)
         for act in self.actions:
             act.setEnabled(replay is not None)
+        self.win.video.attach(ctl)  # the replayed file's video, if it has one
         if ctl is None or replay is None or ctl.info is None:
             self.indexer.build(None, None, None)
             return
@@ -175,6 +176,7 @@ class ReviewMode(QtCore.QObject):
             return
         traces = self.win.traces
         self.win.onset_editor.follow(traces.t_end)
+        self.win.video.follow(traces.t_end)  # the video at the traces' newest sample
         view = (traces.t_end, traces.window_s)
         if view != self._drawn_view:
             self._drawn_view = view
@@ -360,6 +362,7 @@ class ReviewMode(QtCore.QObject):
             self.act_end,
             self.act_zoom_in,
             self.act_zoom_out,
+            *win.video.build_replay_actions(menu),
         ]
         for a in self.actions:
             a.setEnabled(False)

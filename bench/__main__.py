@@ -8,7 +8,17 @@ import shutil
 import time
 from collections.abc import Sequence
 
-from bench import accuracy, common, gui, recording_bench, replay_bench, serial_bench, soak, speed
+from bench import (
+    accuracy,
+    common,
+    gui,
+    recording_bench,
+    replay_bench,
+    serial_bench,
+    soak,
+    speed,
+    video_bench,
+)
 
 log = logging.getLogger("bench")
 
@@ -43,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     recording_md = recording_bench.markdown(recording_bench.main(["--quick"] if args.quick else []))
     replay_md = replay_bench.markdown(replay_bench.main(["--quick"] if args.quick else []))
     soak_md = soak.markdown(soak.main(["--quick"] if args.quick else []))  # hours, in children
+    soak_md += "\n\n" + video_bench.markdown(video_bench.main(["--quick"] if args.quick else []))
 
     total = time.perf_counter() - t0
     mode = "quick smoke run (`python -m bench --quick`)" if args.quick else "`make bench`"

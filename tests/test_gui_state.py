@@ -277,7 +277,7 @@ def test_the_window_fits_1366x768_with_every_dock(
     QtWidgets.QApplication.processEvents()
     assert (win.width(), win.height()) == (1366, 740)
     docks = win.findChildren(QtWidgets.QDockWidget)
-    assert len(docks) == len(win.docks) == 7  # (the 7th: the LSL tab)
+    assert len(docks) == len(win.docks) == 8  # the 7th: the LSL tab; the 8th: Video
     assert all(d.isVisible() and not d.isFloating() for d in docks)
     # nothing squeezed below what it needs; the traces keep a usable share of the width
     for w in [*(d.widget() for d in docks), win.traces, win.replay_bar, win.state_strip]:

@@ -55,6 +55,14 @@ def register(sub: Any) -> None:
     p.add_argument("--out", required=True, metavar="REPORT.html", help="HTML file to write")
     p.add_argument("--csv", metavar="REPS.csv", help="also write the rep table as CSV")
     p.add_argument(
+        "--still",
+        type=int,
+        action="append",
+        metavar="REP",
+        help="embed the recording's video frame at rep REP's onset (1 = the first rep; "
+        "repeat for more); the video is the one recorded or attached in review",
+    )
+    p.add_argument(
         "--channels",
         help="role=COLUMN mapping, e.g. glute_l=EXG1-EXG2,lumbar_l=EXG3-EXG4 (A-B = bipolar)",
     )
@@ -151,6 +159,8 @@ def run_progress(args: argparse.Namespace) -> int:
         raise CliError("give a FILE to report on, or --athlete NAME for a progress report")
     if args.csv:
         raise CliError("--csv is for a FILE's rep table; a progress report is HTML only")
+    if args.still:
+        raise CliError("--still is for a FILE's report: a video frame of one of its reps")
     folder = Path(args.folder) if args.folder else locations.default_recordings_dir()
     if not folder.is_dir():
         raise CliError(f"--folder {folder}: not a folder")
@@ -180,6 +190,31 @@ def run_progress(args: argparse.Namespace) -> int:
         f"{', '.join(prog.exercises)}, {reps} reps\n"
     )
     return 0
+
+
+def _stills(args: argparse.Namespace, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The video stills asked for with --still. A rep the file does not have is bad input
+    (one error line); a missing or unreadable video is one warning line and the report is
+    written without the still (the EMG report never depends on the video)."""
+    if not args.still:
+        return []
+    from app.report import video_still
+
+    reps = list(doc.get("reps") or [])
+    out = []
+    told: set[str] = set()
+    for number in args.still:
+        if not 1 <= number <= len(reps):
+            raise CliError(
+                f"--still {number}: the file has {len(reps)} rep(s)"
+                + (f" (1..{len(reps)})" if reps else "")
+            )
+        still = video_still(args.file, reps[number - 1])
+        if "error" in still and still["error"] not in told:  # one line per reason
+            told.add(still["error"])
+            sys.stderr.write(f"fireorder: warning: --still {number}: {still['error']}\n")
+        out.append(still)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -228,6 +263,7 @@ def run(args: argparse.Namespace) -> int:
             "date": args.date
             or (rec.start_time.strftime("%Y-%m-%d %H:%M") if rec.start_time else None),
         }
+        stills = _stills(args, doc)
         try:
             with atomic_outputs(out, csv_path) as (html_tmp, csv_tmp):
                 assert html_tmp is not None
@@ -239,6 +275,7 @@ def run(args: argparse.Namespace) -> int:
                     title=args.title,
                     meta={k: v for k, v in meta.items() if v},
                     progress=bar.stage("report", ANALYSIS_SHARE, 1.0),
+                    stills=stills,
                 )
                 if csv_tmp is not None:
                     rep_table_csv(doc, csv_tmp)

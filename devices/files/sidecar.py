@@ -10,6 +10,9 @@ A fireorder recording ``FILE.bdf`` has a sidecar ``FILE.bdf.json`` (schema
   shipped demo recordings (never changed: they are tracked files), for read-only files, and
   for files of other tools (CSV, EDF, XDF).
 
+The same goes for the video of a recording (``"video"``: see :class:`VideoEntry`): one
+recorded beside it, or a clip attached later, with its offset to the EMG.
+
 Every reader here survives a hostile file: wrong types, missing keys and deep nesting are
 skipped with one log line, never an exception (one bad sidecar must not stop the app).
 """
@@ -138,6 +141,70 @@ class Note:
             return None
         t, text = _number(item.get("t_s")), _text(item.get("text"), 2000)
         return None if t is None or not text else cls(t, text, _text(item.get("when")))
+
+
+VIDEO_KINDS = ("recorded", "attached")
+
+
+@dataclass(frozen=True)
+class VideoEntry:
+    """The video of a recording: ``path`` (relative to the recording's folder when it lies
+    there), ``kind`` recorded|attached, ``offset_s`` (video time = EMG time + offset), the
+    frame-times file of a recorded video (EMG seconds per frame), and its counts."""
+
+    path: str
+    kind: str = "attached"
+    offset_s: float = 0.0
+    frame_times: str | None = None
+    frames: int | None = None
+    dropped: int | None = None
+    when: str = ""
+
+    def resolve(self, recording: str | os.PathLike[str]) -> Path:
+        p = Path(self.path).expanduser()
+        return p if p.is_absolute() else Path(recording).resolve().parent / p
+
+    def times_file(self, recording: str | os.PathLike[str]) -> Path | None:
+        if not self.frame_times:
+            return None
+        p = Path(self.frame_times).expanduser()
+        return p if p.is_absolute() else Path(recording).resolve().parent / p
+
+    @staticmethod
+    def relative(path: str | os.PathLike[str], recording: str | os.PathLike[str]) -> str:
+        """``path`` as kept in the entry: relative when beside the recording (it travels)."""
+        p, folder = Path(path).resolve(), Path(recording).resolve().parent
+        return str(p.relative_to(folder)) if p.is_relative_to(folder) else str(p)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "offset_s": round(self.offset_s, 4),
+            "frame_times": self.frame_times,
+            "frames": self.frames,
+            "dropped": self.dropped,
+            "when": self.when or _now(),
+        }
+
+    @classmethod
+    def parse(cls, item: object) -> VideoEntry | None:
+        if not isinstance(item, Mapping):
+            return None
+        path, kind = _text(item.get("path"), 4096), _text(item.get("kind"))
+        offset = _number(item.get("offset_s"))
+        if not path or "\x00" in path:
+            return None
+        frames, dropped = _number(item.get("frames")), _number(item.get("dropped"))
+        return cls(
+            path,
+            kind if kind in VIDEO_KINDS else "attached",
+            0.0 if offset is None or abs(offset) > 1e6 else offset,
+            _text(item.get("frame_times"), 4096) or None,
+            None if frames is None else int(frames),
+            None if dropped is None else int(dropped),
+            _text(item.get("when")),
+        )
 
 
 def _load_json(path: Path) -> object:
@@ -272,6 +339,27 @@ class ReviewStore:
 
     def add_note(self, note: Note) -> Path:
         return self._append("notes", note.to_dict())
+
+    def video(self) -> VideoEntry | None:
+        """The recording's video: the review's entry (an attached clip, a moved offset, a
+        detach) wins over the one its recorder wrote into its own sidecar."""
+        doc = self._doc()
+        if "video" in doc:
+            return VideoEntry.parse(doc.get("video"))
+        if not self.in_sidecar and self.trouble is None:
+            own = _load_json(sidecar_path(self.recording))
+            if isinstance(own, dict) and own.get("schema") == SIDECAR_SCHEMA:
+                return VideoEntry.parse(own.get("video"))
+        return None
+
+    def set_video(self, entry: VideoEntry | None) -> Path:
+        """Keep (or with None, detach) the recording's video (OSError if it cannot be
+        written: the caller says so)."""
+        doc = self._writable_doc()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        doc["video"] = None if entry is None else entry.to_dict()
+        write_json_atomic(self.path, doc)
+        return self.path
 
 
 def corrected_counts(
