@@ -47,6 +47,11 @@ def _verdict(order: str) -> Verdict | None:
         return None
 
 
+#: frames between the picture shown and the one due beyond which the picture is dimmed
+#: while the right one decodes (a third of a second at 30 fps: playback never gets there)
+_STALE_FRAMES = 10
+
+
 class FrameView(QtWidgets.QWidget):
     """The picture, scaled to fit, with the current rep's verdict in big coloured text."""
 
@@ -58,6 +63,9 @@ class FrameView(QtWidgets.QWidget):
         self.verdict: str | None = None
         self.caption = ""
         self.message = "no video"
+        #: the picture is far from the frame due (just after a seek): drawn dimmed until the
+        #: right frame is decoded, so a stale hinge is never read as the rep's
+        self.stale = False
         self.setMinimumSize(160, 120)
         self.setSizePolicy(
             QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding
@@ -68,7 +76,13 @@ class FrameView(QtWidgets.QWidget):
 
     def show_image(self, index: int | None, image: QtGui.QImage | None) -> None:
         self.index, self.image = index, image
+        self.stale = False
         self.update()
+
+    def set_stale(self, stale: bool) -> None:
+        if stale != self.stale:
+            self.stale = stale
+            self.update()
 
     def set_verdict(self, order: str | None, caption: str = "") -> None:
         if (order, caption) != (self.verdict, self.caption):
@@ -88,6 +102,12 @@ class FrameView(QtWidgets.QWidget):
         target = QtCore.QRect(x, y, size.width(), size.height())
         p.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform)
         p.drawImage(target, self.image)
+        if self.stale:
+            p.fillRect(target, QtGui.QColor(0, 0, 0, 170))
+            p.setPen(QtGui.QColor("#ddd"))
+            p.drawText(target, QtCore.Qt.AlignmentFlag.AlignCenter, "finding the frame...")
+            p.end()
+            return
         if self.verdict is not None:
             verdict = _verdict(self.verdict)
             text = self.verdict.upper() if verdict is None else VERDICT_TEXT[verdict]
@@ -477,6 +497,15 @@ class VideoDock(QtWidgets.QWidget):
                 self._update_verdict()
                 return
             self.scrubbing = False  # playback took over again
+        selected = self.win.review.selected
+        if selected is not None and (replay is None or replay.paused):
+            # a rep picked for review (←/→, a click in the Reps table): the picture is that
+            # rep's first onset -- the hinge the verdict over it belongs to -- not whatever
+            # the traces' edge happens to be at
+            rep = self.win.review.rep(selected)
+            if rep is not None and ctl is not None and ctl.fs:
+                first = min((i for i in rep.onsets.values() if i is not None), default=rep.start)
+                emg_s = first / ctl.fs
         index = tl.index_at(emg_s)
         if index is None:
             if self.view.image is not None:
@@ -500,6 +529,8 @@ class VideoDock(QtWidgets.QWidget):
         image = decoder.cached(index)
         if image is not None:  # decoded ahead: shown in this very frame
             self._decoded(index, image)
+        elif self.view.index is not None and abs(index - self.view.index) > _STALE_FRAMES:
+            self.view.set_stale(True)  # a seek: the old picture is not this moment's
         decoder.want(index)  # (also when cached: the worker then decodes on from it)
 
     def _decoded(self, index: int, image: QtGui.QImage) -> None:
@@ -622,8 +653,7 @@ class VideoDock(QtWidgets.QWidget):
         if ok:
             self._store(entry)
             self._say(
-                f"video {Path(path).name} attached: scrub to an event, put the traces "
-                "at it, Sync here",
+                f"video {Path(path).name} attached; to align it: pause at an event, Sync here",
                 10000,
             )
         return ok

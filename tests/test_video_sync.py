@@ -97,6 +97,7 @@ def shown_number(qtbot, win: MainWindow) -> int:
     )
     image = dock.view.image
     assert image is not None
+    assert not dock.view.stale  # the right frame is never drawn dimmed as "finding the frame"
     image = image.convertToFormat(QtGui.QImage.Format.Format_RGB888)
     w, h, stride = image.width(), image.height(), image.bytesPerLine()
     bits = image.constBits()
@@ -147,7 +148,13 @@ def test_attached_clip_follows_seek_rep_jump_and_playback(qtbot, store, tmp_path
         QTest.keyClick(win, QtCore.Qt.Key.Key_Left)
     assert win.review.selected is not None and win.traces.t_end < 30
     win.refresh()
-    checks.append(("rep jump", expected(win, offset), shown_number(qtbot, win)))
+    # a selected rep shows its own first onset (the hinge its verdict is about), not the
+    # traces' edge, which lies seconds later
+    rep = win.review.rep(win.review.selected)
+    first_s = min(i for i in rep.onsets.values() if i is not None) / FS
+    assert win.traces.t_end - first_s > 1.0
+    want = math.floor((first_s + offset) * FPS + 1e-6)
+    checks.append(("rep jump", want, shown_number(qtbot, win)))
     assert win.video.view.verdict == win.review.rep(win.review.selected).order  # over it
     win.act_pause.trigger()
     pump(win, 3.0)
