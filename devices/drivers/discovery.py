@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import serial
@@ -31,6 +31,9 @@ import serial
 from devices.drivers.base import DeviceError
 from devices.drivers.serial_protocol import Fob1Parser, Parsed, TextParser, make_parser
 from dsp.contract import Role
+
+if TYPE_CHECKING:
+    from devices.drivers.lsl_source import LslStream
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +68,12 @@ class Discovery:
     """What a source sends. ``rate_hz`` is an estimate (serial: host clock, with the
     device counter when there is one) or the descriptor's rate (BrainFlow)."""
 
-    source: str  # "serial:/dev/ttyACM0", "brainflow:SYNTHETIC_BOARD"
+    source: str  # "serial:/dev/ttyACM0", "brainflow:SYNTHETIC_BOARD", "lsl:Trigno"
     channel_names: tuple[str, ...]
-    protocol: str  # "text", "fob1" or "brainflow"
+    protocol: str  # "text", "fob1", "brainflow" or "lsl"
     rate_hz: float | None
-    rate_source: str  # "host clock", "device counter", "board descriptor"
+    # "host clock", "device counter", "board descriptor", "stream description"
+    rate_source: str
     samples: int = 0
     labelled: bool = False  # the names come from the board (text labels, descriptor)
     rows: tuple[int, ...] = ()  # BrainFlow rows of the channels
@@ -88,7 +92,8 @@ class Discovery:
         rate = self.nominal_hz
         if rate is None:
             return "rate unknown"
-        return f"{rate:g} Hz" if self.rate_source == "board descriptor" else f"~{rate:g} Hz"
+        exact = self.rate_source in ("board descriptor", "stream description")
+        return f"{rate:g} Hz" if exact else f"~{rate:g} Hz"
 
     def describe(self) -> str:
         """``4 channels ch1, ch2, ch3, ch4 (text, ~1000 Hz)``."""
@@ -365,6 +370,57 @@ def discover_brainflow(board: str | int, **params: Any) -> Discovery:
     )
 
 
+# --------------------------------------------------------------------------------------
+# Lab Streaming Layer (opt-in: resolving sends stream queries to the network LSL is set up for)
+# --------------------------------------------------------------------------------------
+
+
+def list_lsl_streams(wait_s: float | None = None) -> list[LslStream]:
+    """The LSL streams that answer within ``wait_s`` (about a second), numeric regular ones
+    (EMG candidates) first, with their channel labels; what ``fireorder devices --lsl`` and
+    the window's LSL page list."""
+    from devices.drivers.lsl_source import LIST_WAIT_S, list_streams
+
+    return list_streams(wait_s=LIST_WAIT_S if wait_s is None else wait_s)
+
+
+def lsl_discovery(stream: LslStream) -> Discovery:
+    """A listed LSL stream as a :class:`Discovery` (its labels, rate from the description)."""
+    names = stream.labels or tuple(f"ch{i + 1}" for i in range(stream.channel_count))
+    return Discovery(
+        source=f"lsl:{stream.name}",
+        channel_names=tuple(names),
+        protocol="lsl",
+        rate_hz=stream.rate,
+        rate_source="stream description",
+        labelled=bool(stream.labels),
+    )
+
+
+def discover_lsl(
+    stream: str | None = None,
+    *,
+    type: str | None = None,  # (the LSL property's name)
+    source_id: str | None = None,
+    timeout_s: float | None = None,
+) -> Discovery:
+    """The named LSL stream's channels (labels from its description) and rate; the same
+    one-line errors as opening it (not there: what there is; markers; irregular rate)."""
+    from devices.drivers.lsl_source import (
+        RESOLVE_TIMEOUT_S,
+        describe_info,
+        import_pylsl,
+        resolve_stream,
+        stream_of,
+    )
+
+    wait = RESOLVE_TIMEOUT_S if timeout_s is None else timeout_s
+    pylsl = import_pylsl()
+    info, _ = resolve_stream(pylsl, stream, type, source_id, wait)
+    found = stream_of(describe_info(pylsl, info, timeout_s=wait), described=True)
+    return lsl_discovery(found)
+
+
 def discover(
     kind: str,
     options: Mapping[str, Any],
@@ -390,4 +446,15 @@ def discover(
         opts = {k: v for k, v in options.items() if k != "board"}
         board = options.get("board") or "SYNTHETIC_BOARD"
         return discover_brainflow(board if isinstance(board, int) else str(board), **opts)
+    if kind == "lsl":
+        return discover_lsl(
+            _text(options.get("stream")),
+            type=_text(options.get("type")),
+            source_id=_text(options.get("source_id")),
+            timeout_s=timeout_s,
+        )
     raise DeviceError(f"{kind}: nothing to discover")
+
+
+def _text(value: object) -> str | None:
+    return str(value).strip() or None if value else None
