@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 #: how long open() waits for the named stream (LSL answers within milliseconds on a LAN)
 RESOLVE_TIMEOUT_S = 2.0
-#: how long a listing waits for answers (liblsl's resolve_streams waits exactly this long)
+#: how long a listing waits for answers
 LIST_WAIT_S = 1.0
 #: no sample for this long: the outlet is gone ("disconnected")
 SILENCE_S = 1.0
@@ -181,12 +181,29 @@ def describe_info(pylsl: ModuleType, info: Any, timeout_s: float) -> Any:
         return info
 
 
+def resolve(pylsl: ModuleType, pred: str | None, wait_s: float, first: bool) -> list[Any]:
+    """The streams matching ``pred`` (all: None) that answer within ``wait_s``; with
+    ``first``, as soon as one does. A continuous resolver polled here, because liblsl's
+    one-shot resolves (``resolve_bypred``, ``resolve_streams``) overran their timeout by
+    5.5 s in three of four tries on the loopback config (the unicast RTT of its peers)."""
+    resolver = pylsl.ContinuousResolver(pred=pred) if pred else pylsl.ContinuousResolver()
+    deadline = time.monotonic() + wait_s
+    try:
+        while True:
+            found = list(resolver.results())
+            if (first and found) or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.02)
+    finally:
+        del resolver
+
+
 def list_streams(wait_s: float = LIST_WAIT_S, describe: bool = True) -> list[LslStream]:
     """Every LSL stream that answers within ``wait_s`` (name, type, channels, rate, host,
     source id; with ``describe`` also the channel labels of the usable ones)."""
     pylsl = import_pylsl()
     found = []
-    for info in pylsl.resolve_streams(wait_time=wait_s):
+    for info in resolve(pylsl, None, wait_s, first=False):
         short = stream_of(info)
         if describe and short.usable:
             found.append(stream_of(describe_info(pylsl, info, timeout_s=1.0), described=True))
@@ -237,7 +254,7 @@ def resolve_stream(
     a marker or irregular stream, which is not EMG."""
     pred = predicate(name, type_, source_id)
     try:
-        infos = pylsl.resolve_bypred(pred, minimum=1, timeout=timeout_s)
+        infos = resolve(pylsl, pred, timeout_s, first=True)
     except Exception as exc:
         raise DeviceError(f"lsl: cannot resolve streams: {exc}") from None
     what = selection(name, type_, source_id)
@@ -661,7 +678,7 @@ class LslSource(Device):
         assert pylsl is not None
         while not self._closing.is_set():
             try:
-                infos = pylsl.resolve_bypred(self._pred, minimum=1, timeout=1.0)
+                infos = resolve(pylsl, self._pred, 1.0, first=True)
                 if infos:
                     inlet = self._make_inlet(infos[0])
                     inlet.open_stream(timeout=self.timeout_s)
