@@ -323,8 +323,9 @@ class _Pusher(threading.Thread):
         while not self.halt.is_set():
             due = int((self.pylsl.local_clock() - t0) * self.fs)
             while self.pushed + 10 <= due:
-                x = np.full((10, self.n_ch), float(self.pushed), np.float32)
-                self.outlet.push_chunk(x, self.pylsl.local_clock())
+                k = self.pushed + np.arange(10)
+                x = np.repeat(0.05 * np.sin(k / 7.0)[:, None], self.n_ch, axis=1)  # (±50 µV in mV)
+                self.outlet.push_chunk(x.astype(np.float32), self.pylsl.local_clock())
                 self.pushed += 10
             time.sleep(0.004)
 
@@ -395,3 +396,64 @@ def test_an_outlet_that_stops_and_comes_back_is_one_counted_gap(pylsl: Any) -> N
     assert t_first - t_last > 2.5  # at least the silence
     starts = [k for k, _, _ in dev.seen]
     assert starts == sorted(set(starts))  # never an index twice
+
+
+def test_the_window_lists_an_lsl_outlet_after_refresh_and_connect_starts_it(
+    pylsl: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PyQt6 import QtCore, QtWidgets
+    from PyQt6.QtTest import QTest
+
+    from app.main_window import MainWindow
+    from app.settings_store import SettingsStore
+    from devices.session.states import SessionState
+
+    name = unique("window")
+    labels = ["Trigno EMG 1", "Trigno EMG 2", "Trigno EMG 3", "Trigno EMG 4"]
+    outlet = make_outlet(pylsl, name, labels, "mV")
+    store = SettingsStore(
+        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    )
+    win = MainWindow(store, autostart=False, threaded=True, recordings_dir=None)
+    qtbot.addWidget(win)
+    win.show()
+    panel = win.source_panel
+    left = QtCore.Qt.MouseButton.LeftButton
+    panel.kind.setCurrentText("lsl")  # opening the page looks once
+    qtbot.waitUntil(lambda: not panel.lsl_listing, timeout=10_000)
+    QTest.mouseClick(panel.lsl_refresh, left)  # and Refresh looks again
+    assert panel.lsl_listing
+    qtbot.waitUntil(lambda: not panel.lsl_listing, timeout=10_000)
+    items = [panel.lsl_stream.itemText(i) for i in range(panel.lsl_stream.count())]
+    ours = [i for i, text in enumerate(items) if text.startswith(f"{name} — ")]
+    assert len(ours) == 1, items
+    host = panel.lsl_stream.itemData(ours[0]).host
+    assert items[ours[0]].endswith(f"EMG, 4 ch @ 2000 Hz, {host}")
+    panel.lsl_stream.setCurrentIndex(ours[0])  # what a user's pick in the list does
+    table = panel.mapping
+    rows = []
+    for r in range(table.rowCount()):
+        combo = table.cellWidget(r, 1)
+        assert isinstance(combo, QtWidgets.QComboBox)
+        rows.append((table.item(r, 0).text(), combo.currentText()))  # type: ignore[union-attr]
+    assert rows == list(zip(labels, ROLES, strict=True))  # the labels, the suggested roles
+    QTest.mouseClick(panel.connect_btn, left)
+    qtbot.waitUntil(lambda: win.ctl is not None, timeout=10_000)
+    assert win.ctl is not None and win.ctl.info is not None
+    assert win.ctl.info.source == f"lsl:{name}" and win.ctl.info.units == ("mV",) * 4
+    QTest.mouseClick(panel.start_btn, left)
+    qtbot.waitUntil(lambda: win.ctl is not None and win.ctl.state == SessionState.STREAMING)
+    _wait_consumer(outlet, 10.0)
+    pusher = _Pusher(outlet, pylsl, 2000.0, 4)
+    pusher.start()
+    try:
+        qtbot.waitUntil(
+            lambda: win.ctl is not None and win.ctl.stats.samples >= 2000, timeout=10_000
+        )
+    finally:
+        pusher.halt.set()
+        pusher.join(5)
+    raw = win.ctl.session.raw
+    assert raw.end >= 2000
+    win.disconnect_source()

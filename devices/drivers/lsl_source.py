@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 RESOLVE_TIMEOUT_S = 2.0
 #: how long a listing waits for answers
 LIST_WAIT_S = 1.0
+#: how long a listing waits for one stream's description (labels, units)
+DESCRIBE_S = 1.0
 #: no sample for this long: the outlet is gone ("disconnected")
 SILENCE_S = 1.0
 #: lateness of a sample's time stamp against the stream's time line that is still jitter
@@ -202,13 +204,18 @@ def list_streams(wait_s: float = LIST_WAIT_S, describe: bool = True) -> list[Lsl
     """Every LSL stream that answers within ``wait_s`` (name, type, channels, rate, host,
     source id; with ``describe`` also the channel labels of the usable ones)."""
     pylsl = import_pylsl()
-    found = []
-    for info in resolve(pylsl, None, wait_s, first=False):
-        short = stream_of(info)
-        if describe and short.usable:
-            found.append(stream_of(describe_info(pylsl, info, timeout_s=1.0), described=True))
-        else:
-            found.append(short)
+    infos = resolve(pylsl, None, wait_s, first=False)
+    found = [stream_of(info) for info in infos]
+    wanted = [i for i, s in enumerate(found) if describe and s.usable]
+    if wanted:
+        # side by side: an outlet that just quit is still listed for a few seconds and makes
+        # its description wait the whole timeout
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:
+            full = list(pool.map(lambda i: describe_info(pylsl, infos[i], DESCRIBE_S), wanted))
+        for i, info in zip(wanted, full, strict=True):
+            found[i] = stream_of(info, described=True)
     found.sort(key=lambda s: (not s.usable, s.name.lower(), s.host))
     return found
 
