@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +29,10 @@ import numpy as np
 import serial
 
 from devices.drivers.base import DeviceError
+
+# re-exported: the CLI, the window and the tests import them from here
+from devices.drivers.role_guess import ROLE_ORDER, has_both_roles, suggest_roles  # noqa: F401
 from devices.drivers.serial_protocol import Fob1Parser, Parsed, TextParser, make_parser
-from dsp.contract import Role
 
 if TYPE_CHECKING:
     from devices.drivers.lsl_source import LslStream
@@ -58,9 +60,6 @@ COMMON_RATES_HZ = (
 )  # fmt: skip
 _READ_TIMEOUT_S = 0.05
 
-#: the order roles are suggested in for four or more channels (the simulator's and the
-#: BrainFlow driver's default order)
-ROLE_ORDER: tuple[Role, ...] = (Role.GLUTE_L, Role.GLUTE_R, Role.LUMBAR_L, Role.LUMBAR_R)
 
 
 @dataclass(frozen=True)
@@ -117,41 +116,6 @@ def nominal_rate(rate: float | None) -> float | None:
     if abs(near - rate) <= 0.03 * near:
         return float(near)
     return float(round(rate))
-
-
-def has_both_roles(roles: Mapping[str, str] | Mapping[Role, Any]) -> bool:
-    """At least one glute and one lumbar role (what the analysis needs)."""
-    parsed = [Role(str(r.value if isinstance(r, Role) else r)) for r in roles]
-    return any(r.is_glute for r in parsed) and any(r.is_lumbar for r in parsed)
-
-
-def suggest_roles(
-    channel_names: Sequence[str], stored: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """A role -> channel name mapping to start from.
-
-    A stored mapping of the device wins when all its channels are there and it has a glute
-    and a lumbar role; then channels named after roles (``glute_l:``-labelled text); then
-    by position: four or more channels are glute_l, glute_r, lumbar_l, lumbar_r (the order
-    the simulator and the BrainFlow driver use), two or three are one glute and one lumbar
-    channel (ch1 glute_l, ch2 lumbar_l); a single channel cannot be mapped.
-    """
-    names = list(channel_names)
-    if stored:
-        try:
-            if all(n in names for n in stored.values()) and has_both_roles(stored):
-                return {Role(r).value: str(n) for r, n in stored.items()}
-        except ValueError:  # an unknown role in an old store: fall through to a guess
-            log.info("stored mapping %s ignored", dict(stored))
-    by_name = {n.strip().lower(): n for n in names}
-    named: dict[str, str] = {r.value: by_name[r.value] for r in Role if r.value in by_name}
-    if has_both_roles(named):
-        return named
-    if len(names) >= len(ROLE_ORDER):
-        return {r.value: names[i] for i, r in enumerate(ROLE_ORDER)}
-    if len(names) >= 2:
-        return {Role.GLUTE_L.value: names[0], Role.LUMBAR_L.value: names[1]}
-    return {}
 
 
 # --------------------------------------------------------------------------------------

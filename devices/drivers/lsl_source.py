@@ -727,7 +727,7 @@ class LslSource(Device):
 
 
 def _suggest(names: Sequence[str]) -> dict[str, str]:
-    from devices.drivers.discovery import suggest_roles
+    from devices.drivers.role_guess import suggest_roles
 
     return suggest_roles(names)
 
