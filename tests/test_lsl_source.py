@@ -80,6 +80,16 @@ def test_after_a_silence_the_outage_is_a_gap_at_once() -> None:
     assert (tm.gaps, tm.lost) == (1, 2000)
 
 
+def test_an_outage_in_the_middle_of_late_samples_is_still_one_gap() -> None:
+    fs = 1000.0
+    k = np.r_[np.arange(3000), np.arange(3000, 3100), np.arange(6000, 8000)]
+    t = 10 + k / fs
+    t[3000:3100] += 0.05  # late (pending), then the outlet went silent
+    tm = TimeMap(fs)
+    idx = _feed(tm, t, chunk=100, resumed_at=(3100,))
+    assert (tm.gaps, tm.lost) == (1, 2900) and np.array_equal(idx[3100:], k[3100:])
+
+
 def test_a_device_clock_off_its_nominal_rate_makes_no_gaps() -> None:
     fs, k = 2000.0, np.arange(80_000)  # 40 s
     for ppm in (-300, 300):
@@ -117,7 +127,8 @@ def make_outlet(
     source_id: str | None = None,
     type_: str = "EMG",
 ) -> Any:
-    info = pylsl.StreamInfo(name, type_, len(labels), fs, fmt, source_id or f"{name}_sid")
+    sid = f"{name}_sid" if source_id is None else source_id
+    info = pylsl.StreamInfo(name, type_, len(labels), fs, fmt, sid)
     chans = info.desc().append_child("channels")
     unit_list = [units] * len(labels) if isinstance(units, str) else list(units)
     for label, unit in zip(labels, unit_list, strict=True):
@@ -342,10 +353,16 @@ class _Seen(LslSource):
         return chunk
 
 
-def test_an_outlet_that_stops_and_comes_back_is_one_counted_gap(pylsl: Any) -> None:
+@pytest.mark.parametrize("recoverable", [True, False], ids=["same source_id", "no source_id"])
+def test_an_outlet_that_stops_and_comes_back_is_one_counted_gap(
+    pylsl: Any, recoverable: bool
+) -> None:
+    """With a source_id liblsl reconnects the inlet itself; without one it reports the
+    stream lost and the driver finds it again by name."""
     from devices.session.controller import SessionController
 
-    name, sid, fs = unique("outage"), unique("sid"), 1000.0
+    name, fs = unique("outage"), 1000.0
+    sid = unique("sid") if recoverable else ""
     labels = ["g", "l"]
     outlet = make_outlet(pylsl, name, labels, fs=fs, source_id=sid)
     dev = _Seen(name, roles={"glute_l": "g", "lumbar_l": "l"})

@@ -6,7 +6,9 @@ text fields) and the protocol only show in the data, and the rate only in its ti
 closes the port again and reports what it saw. Both parsers of
 :mod:`devices.drivers.serial_protocol` read the same bytes, so a board speaking ``fob1``
 while ``text`` was chosen is named, not reported as garbage. A BrainFlow board's layout is
-its descriptor (:func:`discover_brainflow`, no session is prepared).
+its descriptor (:func:`discover_brainflow`, no session is prepared), an LSL stream's its
+description (:func:`discover_lsl`, :func:`list_lsl_streams`: only when a user asks, as a
+resolve sends LSL queries to the network).
 
 With the channels known, :func:`suggest_roles` proposes a mapping (a stored one for the
 device wins) and :meth:`Discovery.channels_option` spells it as ``--channels``.

@@ -329,6 +329,8 @@ class TimeMap:
         if self._t_a is None:
             self._t_a, self._k_a = float(t[0]), self.next
             self._new_line(float(t[0]))
+        if resumed:  # a late run cut by the silence: the outage decides, at once
+            self._pending_from = None
         runs: list[tuple[int, int, int]] = []
         confirm_n = max(1, round(self.confirm_s * fs))
         i = 0
@@ -659,7 +661,7 @@ class LslSource(Device):
                 total += n
                 if n < buf.shape[0]:
                     break
-        except self._pylsl.LostError:
+        except _lost_error():  # a stream without a source id: liblsl cannot recover it
             self._lost()
         if not parts:
             return None, None
@@ -724,6 +726,12 @@ class LslSource(Device):
     def index_at(self, t: float) -> int | None:
         m = self._map
         return m.index_at(t) if m is not None else None
+
+
+def _lost_error() -> type[Exception]:
+    from pylsl.util import LostError  # (not exported at pylsl's top level)
+
+    return LostError
 
 
 def _suggest(names: Sequence[str]) -> dict[str, str]:
