@@ -15,12 +15,15 @@ from dsp.contract import FS_LIMIT, Role, StreamInfo
 
 if TYPE_CHECKING:
     from devices.drivers.discovery import Discovery
+    from devices.drivers.lsl_source import LslStream
     from devices.drivers.serial_protocol import Scale
 
 log = logging.getLogger(__name__)
 NO_ROLE = "—"
 #: sources whose channels are only known once the board is asked (Connect looks first)
-DISCOVERED_KINDS = ("serial", "brainflow")
+DISCOVERED_KINDS = ("serial", "brainflow", "lsl")
+#: how long Refresh on the LSL page waits for streams to answer (on a worker thread)
+LSL_LIST_WAIT_S = 1.0
 
 #: the serial form's scale presets: (ADC bits, ADC reference V, front-end gain), or None
 #: for a board that already sends microvolts. A unipolar ADC reads the signal around
@@ -57,10 +60,18 @@ class SourceChoice:
     @property
     def device_id(self) -> str:
         """What channel mappings are remembered by: the kind and the port/board/file."""
-        for key in ("port", "board", "path"):
+        for key in ("port", "board", "path", "stream"):
             if self.options.get(key):
                 return f"{self.kind}:{self.options[key]}"
         return self.kind
+
+
+def _lsl_item(stream: LslStream) -> str:
+    """``Trigno — EMG, 8 ch @ 2000 Hz, host lab-pc``."""
+    return (
+        f"{stream.name} — {stream.type or 'no type'}, {stream.channel_count} ch @ "
+        f"{stream.rate:g} Hz, {stream.host}"
+    )
 
 
 def _combo(
@@ -83,6 +94,8 @@ class SourcePanel(QtWidgets.QWidget):
     discovery_failed = QtCore.pyqtSignal(str)  # one line: why the board could not be read
     # (token, choice, stored mapping, Discovery or error text), emitted on the worker thread
     _discovery_done = QtCore.pyqtSignal(int, object, object, object)
+    # (token, [LslStream] or error text), emitted on the LSL listing's worker thread
+    _lsl_listed = QtCore.pyqtSignal(int, object)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -104,6 +117,7 @@ class SourcePanel(QtWidgets.QWidget):
         self._build_file()
         self._build_serial()
         self._build_brainflow()
+        self._build_lsl()
         self.athlete = _named(QtWidgets.QLineEdit("athlete"), "athlete")
         self.athlete.setToolTip("athlete id: calibrations are stored and reused per athlete")
         self.connect_btn = _named(QtWidgets.QPushButton("Connect"), "connect")
@@ -143,6 +157,7 @@ class SourcePanel(QtWidgets.QWidget):
         self.start_btn.clicked.connect(self.start_requested)
         self.stop_btn.clicked.connect(self.stop_requested)
         self._discovery_done.connect(self._on_discovery_done)
+        self._lsl_listed.connect(self._on_lsl_listed)
 
     # -- per-source forms ----------------------------------------------------------------
     def _page(self, kind: str) -> QtWidgets.QFormLayout:
@@ -313,6 +328,100 @@ class SourcePanel(QtWidgets.QWidget):
         form.addRow("playback file", self.bf_file)
         form.addRow("master board", self.bf_master)
 
+    def _build_lsl(self) -> None:
+        """Lab Streaming Layer: the streams are resolved only when this page is opened or
+        Refresh is clicked (a resolve sends LSL queries to the network), on a worker thread."""
+        form = self._page("lsl")
+        self.lsl_stream = _named(QtWidgets.QComboBox(), "lsl_stream")
+        self.lsl_stream.setToolTip("EMG streams LSL found: name — type, channels, rate, host")
+        self.lsl_stream.setSizeAdjustPolicy(
+            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.lsl_stream.setMinimumContentsLength(12)
+        self.lsl_refresh = _named(QtWidgets.QPushButton("Refresh"), "lsl_refresh")
+        self.lsl_refresh.setToolTip("look for LSL streams again (about a second)")
+        self.lsl_text = _named(QtWidgets.QLabel("not looked for yet"), "lsl_text")
+        self.lsl_text.setWordWrap(True)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.lsl_stream, 1)
+        row.addWidget(self.lsl_refresh)
+        form.addRow("stream", row)
+        form.addRow(self.lsl_text)
+        self._lsl_token = 0
+        self._lsl_thread: threading.Thread | None = None
+        self._lsl_listed_once = False
+        self.lsl_refresh.clicked.connect(self.refresh_lsl)
+        self.lsl_stream.currentIndexChanged.connect(self._lsl_picked)
+
+    @property
+    def lsl_listing(self) -> bool:
+        return self._lsl_thread is not None
+
+    def refresh_lsl(self) -> None:
+        """Resolve LSL streams on a worker thread (bounded: LSL_LIST_WAIT_S plus a second
+        per stream's description at most); the combo lists the EMG candidates."""
+        from devices.drivers.discovery import list_lsl_streams
+
+        self._lsl_listed_once = True
+        self._lsl_token += 1
+        token = self._lsl_token
+        self.lsl_refresh.setEnabled(False)
+        self.lsl_text.setText("looking for LSL streams …")
+
+        def work() -> None:
+            try:
+                result: object = list_lsl_streams(LSL_LIST_WAIT_S)
+            except Exception as exc:  # pylsl missing, liblsl failing: a line in the page
+                result = str(exc) or type(exc).__name__
+            with contextlib.suppress(RuntimeError):  # the panel was deleted meanwhile
+                self._lsl_listed.emit(token, result)
+
+        self._lsl_thread = threading.Thread(target=work, name="lsl-list", daemon=True)
+        self._lsl_thread.start()
+
+    def _on_lsl_listed(self, token: int, result: object) -> None:
+        if token != self._lsl_token:
+            return
+        self._lsl_thread = None
+        self.lsl_refresh.setEnabled(True)
+        if isinstance(result, str):
+            self.lsl_text.setText(result)
+            return
+        assert isinstance(result, list)
+        usable = [s for s in result if s.usable]
+        other = len(result) - len(usable)
+        picked = self.lsl_stream.currentData()
+        self.lsl_stream.blockSignals(True)
+        self.lsl_stream.clear()
+        for stream in usable:
+            self.lsl_stream.addItem(_lsl_item(stream), stream)
+        keep = next(
+            (i for i, st in enumerate(usable) if picked is not None and st.name == picked.name),
+            0,
+        )
+        self.lsl_stream.setCurrentIndex(keep if usable else -1)
+        self.lsl_stream.blockSignals(False)
+        n = len(usable)
+        text = f"{n} EMG stream{'s' if n != 1 else ''}" if n else "no EMG stream answered"
+        if other:
+            text += f" ({other} marker or irregular stream{'s' if other != 1 else ''} not listed)"
+        self.lsl_text.setText(text)
+        if usable:
+            self._lsl_picked(keep)
+
+    def _lsl_picked(self, index: int) -> None:
+        """A stream picked: the table lists its labels with the suggested mapping."""
+        stream = self.lsl_stream.itemData(index) if index >= 0 else None
+        if stream is None:
+            return
+        from devices.drivers.discovery import lsl_discovery
+
+        found = lsl_discovery(stream)
+        self.show_discovery(found, SourceChoice("lsl", {"stream": stream.name}))
+        self.lsl_text.setText(
+            f"{stream.describe()} on {stream.host}; source_id {stream.source_id or '—'}"
+        )
+
     @staticmethod
     def _serial_ports() -> list[str]:
         try:
@@ -353,6 +462,8 @@ class SourcePanel(QtWidgets.QWidget):
             self.bf_board.clear()
             self.bf_board.addItems(self._boards())
             self.bf_board.setCurrentText(current)
+        if kind == "lsl" and not self._lsl_listed_once:  # LSL stays off until asked for
+            self.refresh_lsl()
 
     # -- the choice --------------------------------------------------------------------------
     def choice(self, mapped: bool = True) -> SourceChoice:
@@ -390,6 +501,10 @@ class SourcePanel(QtWidgets.QWidget):
                 if edit.text().strip():
                     opts[key] = edit.text().strip()
             return self._mapped(SourceChoice("brainflow", opts), mapped)
+        if kind == "lsl":
+            stream = self.lsl_stream.currentData()
+            name = stream.name if stream is not None else ""
+            return self._mapped(SourceChoice("lsl", {"stream": name}), mapped)
         n = self.channels.value()
         roles = ["glute_l", "glute_r", "lumbar_l", "lumbar_r"]
         names = roles[:n] + [f"extra{i + 1}" for i in range(max(0, n - 4))]
@@ -419,8 +534,10 @@ class SourcePanel(QtWidgets.QWidget):
         return SourceChoice(found.kind, {**found.options, "roles": self._table_roles()})
 
     def _connect(self) -> None:
-        # Connect always looks again at a board (it may have been re-plugged or re-flashed)
-        self.connect_requested.emit(self.choice(mapped=False))
+        # Connect always looks again at a board (it may have been re-plugged or re-flashed);
+        # an LSL stream was just listed with its labels: it opens with the table's mapping
+        lsl = self.kind.currentText() == "lsl"
+        self.connect_requested.emit(self.choice(mapped=lsl))
 
     def set_state(self, text: str) -> None:
         self.state.setText(text)

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from devices.drivers.base import Device
     from devices.drivers.discovery import Discovery
 
-SOURCES = ("simulator", "file", "serial", "brainflow")
+SOURCES = ("simulator", "file", "serial", "brainflow", "lsl")
+#: what --stream may name an LSL stream by (a bare name is its name)
+LSL_KEYS = ("name", "type", "source_id")
 PROBABILITY = Limit(0.0, 1.0)
 
 
@@ -74,7 +76,11 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
         default="1",
         help="replay speed 0.1-8 (any factor), or 'fast' for as fast as possible (default 1)",
     )
-    g.add_argument("--stream", help="XDF: the EMG stream to replay (by name or type)")
+    g.add_argument(
+        "--stream",
+        help="XDF: the EMG stream to replay (by name or type); --source lsl: the LSL stream's "
+        "name, or type=EMG / source_id=ID (see `fireorder devices --lsl`)",
+    )
     g = p.add_argument_group("serial")
     g.add_argument("--port", help="serial port, e.g. /dev/ttyACM0, /dev/serial/by-id/..., COM3")
     g.add_argument("--protocol", choices=["text", "fob1"], default="text", help="wire protocol")
@@ -187,6 +193,8 @@ def source_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             "roles": _roles(args),
             "scale": _scale(args),
         }
+    if args.source == "lsl":
+        return "lsl", lsl_options(args)
     if not args.board:
         raise CliError("--source brainflow needs --board (see `fireorder devices`)")
     if not args.channels:
@@ -218,17 +226,50 @@ def source_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     }
 
 
+def lsl_selector(text: str) -> dict[str, str]:
+    """``--stream``: a name, or ``type=EMG`` / ``source_id=ID`` (``name=X`` too), comma
+    separated to combine them."""
+    if "=" not in text:
+        return {"stream": text.strip()}
+    out: dict[str, str] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in LSL_KEYS or not value.strip():
+            keys = ", ".join(f"{k}=..." for k in LSL_KEYS)
+            raise CliError(f"--stream {text!r}: give a stream name or {keys}")
+        out["stream" if key == "name" else key] = value.strip()
+    return out
+
+
+def lsl_options(args: argparse.Namespace) -> dict[str, Any]:
+    if not (args.stream or "").strip():
+        raise CliError("--source lsl needs --stream NAME (see `fireorder devices --lsl`)")
+    selector = lsl_selector(args.stream)
+    if not args.channels:
+        # an LSL stream names its channels, not its muscles: say which there are
+        from devices.drivers.discovery import discover_lsl
+
+        found = discover_lsl(
+            selector.get("stream"), type=selector.get("type"), source_id=selector.get("source_id")
+        )
+        raise CliError(mapping_hint(found, args))
+    return {**selector, "roles": _roles(args)}
+
+
 def mapping_hint(found: Discovery, args: argparse.Namespace) -> str:
     """One line: the channels the board sends and a ``--channels`` that maps them."""
     names = ",".join(found.channel_names)
     flags = []
-    wrong_protocol = found.protocol not in ("brainflow", args.protocol)
+    described = found.protocol in ("brainflow", "lsl")  # rate and names from a descriptor
+    wrong_protocol = not described and found.protocol != args.protocol
     if wrong_protocol:
         flags.append(f"--protocol {found.protocol}")
-    if not args.fs and found.nominal_hz and found.protocol != "brainflow":
+    if not args.fs and found.nominal_hz and not described:
         flags.append(f"--fs {found.nominal_hz:g}")
     what = "--fs and --channels" if any(f.startswith("--fs") for f in flags) else "--channels"
-    sent = f"the board sends {names} ({found.protocol + ', ' if wrong_protocol else ''}"
+    who = "the stream" if found.protocol == "lsl" else "the board"
+    sent = f"{who} sends {names} ({found.protocol + ', ' if wrong_protocol else ''}"
     sent += f"{found.rate_text()})"
     option = found.channels_option()
     if not option:  # one channel: nothing to compare it with

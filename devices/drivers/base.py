@@ -156,6 +156,7 @@ _BUILTIN = (
     "devices.drivers.file_replay",
     "devices.drivers.serial_board",
     "devices.drivers.brainflow_board",
+    "devices.drivers.lsl_source",  # (pylsl is loaded when a stream is opened, not here)
 )
 
 

@@ -6,7 +6,9 @@ text fields) and the protocol only show in the data, and the rate only in its ti
 closes the port again and reports what it saw. Both parsers of
 :mod:`devices.drivers.serial_protocol` read the same bytes, so a board speaking ``fob1``
 while ``text`` was chosen is named, not reported as garbage. A BrainFlow board's layout is
-its descriptor (:func:`discover_brainflow`, no session is prepared).
+its descriptor (:func:`discover_brainflow`, no session is prepared), an LSL stream's its
+description (:func:`discover_lsl`, :func:`list_lsl_streams`: only when a user asks, as a
+resolve sends LSL queries to the network).
 
 With the channels known, :func:`suggest_roles` proposes a mapping (a stored one for the
 device wins) and :meth:`Discovery.channels_option` spells it as ``--channels``.
@@ -21,16 +23,21 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import serial
 
 from devices.drivers.base import DeviceError
+
+# re-exported: the CLI, the window and the tests import them from here
+from devices.drivers.role_guess import ROLE_ORDER, has_both_roles, suggest_roles  # noqa: F401
 from devices.drivers.serial_protocol import Fob1Parser, Parsed, TextParser, make_parser
-from dsp.contract import Role
+
+if TYPE_CHECKING:
+    from devices.drivers.lsl_source import LslStream
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +62,6 @@ COMMON_RATES_HZ = (
 )  # fmt: skip
 _READ_TIMEOUT_S = 0.05
 
-#: the order roles are suggested in for four or more channels (the simulator's and the
-#: BrainFlow driver's default order)
-ROLE_ORDER: tuple[Role, ...] = (Role.GLUTE_L, Role.GLUTE_R, Role.LUMBAR_L, Role.LUMBAR_R)
 
 
 @dataclass(frozen=True)
@@ -65,11 +69,12 @@ class Discovery:
     """What a source sends. ``rate_hz`` is an estimate (serial: host clock, with the
     device counter when there is one) or the descriptor's rate (BrainFlow)."""
 
-    source: str  # "serial:/dev/ttyACM0", "brainflow:SYNTHETIC_BOARD"
+    source: str  # "serial:/dev/ttyACM0", "brainflow:SYNTHETIC_BOARD", "lsl:Trigno"
     channel_names: tuple[str, ...]
-    protocol: str  # "text", "fob1" or "brainflow"
+    protocol: str  # "text", "fob1", "brainflow" or "lsl"
     rate_hz: float | None
-    rate_source: str  # "host clock", "device counter", "board descriptor"
+    # "host clock", "device counter", "board descriptor", "stream description"
+    rate_source: str
     samples: int = 0
     labelled: bool = False  # the names come from the board (text labels, descriptor)
     rows: tuple[int, ...] = ()  # BrainFlow rows of the channels
@@ -88,7 +93,8 @@ class Discovery:
         rate = self.nominal_hz
         if rate is None:
             return "rate unknown"
-        return f"{rate:g} Hz" if self.rate_source == "board descriptor" else f"~{rate:g} Hz"
+        exact = self.rate_source in ("board descriptor", "stream description")
+        return f"{rate:g} Hz" if exact else f"~{rate:g} Hz"
 
     def describe(self) -> str:
         """``4 channels ch1, ch2, ch3, ch4 (text, ~1000 Hz)``."""
@@ -112,41 +118,6 @@ def nominal_rate(rate: float | None) -> float | None:
     if abs(near - rate) <= 0.03 * near:
         return float(near)
     return float(round(rate))
-
-
-def has_both_roles(roles: Mapping[str, str] | Mapping[Role, Any]) -> bool:
-    """At least one glute and one lumbar role (what the analysis needs)."""
-    parsed = [Role(str(r.value if isinstance(r, Role) else r)) for r in roles]
-    return any(r.is_glute for r in parsed) and any(r.is_lumbar for r in parsed)
-
-
-def suggest_roles(
-    channel_names: Sequence[str], stored: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """A role -> channel name mapping to start from.
-
-    A stored mapping of the device wins when all its channels are there and it has a glute
-    and a lumbar role; then channels named after roles (``glute_l:``-labelled text); then
-    by position: four or more channels are glute_l, glute_r, lumbar_l, lumbar_r (the order
-    the simulator and the BrainFlow driver use), two or three are one glute and one lumbar
-    channel (ch1 glute_l, ch2 lumbar_l); a single channel cannot be mapped.
-    """
-    names = list(channel_names)
-    if stored:
-        try:
-            if all(n in names for n in stored.values()) and has_both_roles(stored):
-                return {Role(r).value: str(n) for r, n in stored.items()}
-        except ValueError:  # an unknown role in an old store: fall through to a guess
-            log.info("stored mapping %s ignored", dict(stored))
-    by_name = {n.strip().lower(): n for n in names}
-    named: dict[str, str] = {r.value: by_name[r.value] for r in Role if r.value in by_name}
-    if has_both_roles(named):
-        return named
-    if len(names) >= len(ROLE_ORDER):
-        return {r.value: names[i] for i, r in enumerate(ROLE_ORDER)}
-    if len(names) >= 2:
-        return {Role.GLUTE_L.value: names[0], Role.LUMBAR_L.value: names[1]}
-    return {}
 
 
 # --------------------------------------------------------------------------------------
@@ -365,6 +336,57 @@ def discover_brainflow(board: str | int, **params: Any) -> Discovery:
     )
 
 
+# --------------------------------------------------------------------------------------
+# Lab Streaming Layer (opt-in: resolving sends stream queries to the network LSL is set up for)
+# --------------------------------------------------------------------------------------
+
+
+def list_lsl_streams(wait_s: float | None = None) -> list[LslStream]:
+    """The LSL streams that answer within ``wait_s`` (about a second), numeric regular ones
+    (EMG candidates) first, with their channel labels; what ``fireorder devices --lsl`` and
+    the window's LSL page list."""
+    from devices.drivers.lsl_source import LIST_WAIT_S, list_streams
+
+    return list_streams(wait_s=LIST_WAIT_S if wait_s is None else wait_s)
+
+
+def lsl_discovery(stream: LslStream) -> Discovery:
+    """A listed LSL stream as a :class:`Discovery` (its labels, rate from the description)."""
+    names = stream.labels or tuple(f"ch{i + 1}" for i in range(stream.channel_count))
+    return Discovery(
+        source=f"lsl:{stream.name}",
+        channel_names=tuple(names),
+        protocol="lsl",
+        rate_hz=stream.rate,
+        rate_source="stream description",
+        labelled=bool(stream.labels),
+    )
+
+
+def discover_lsl(
+    stream: str | None = None,
+    *,
+    type: str | None = None,  # (the LSL property's name)
+    source_id: str | None = None,
+    timeout_s: float | None = None,
+) -> Discovery:
+    """The named LSL stream's channels (labels from its description) and rate; the same
+    one-line errors as opening it (not there: what there is; markers; irregular rate)."""
+    from devices.drivers.lsl_source import (
+        RESOLVE_TIMEOUT_S,
+        describe_info,
+        import_pylsl,
+        resolve_stream,
+        stream_of,
+    )
+
+    wait = RESOLVE_TIMEOUT_S if timeout_s is None else timeout_s
+    pylsl = import_pylsl()
+    info, _ = resolve_stream(pylsl, stream, type, source_id, wait)
+    found = stream_of(describe_info(pylsl, info, timeout_s=wait), described=True)
+    return lsl_discovery(found)
+
+
 def discover(
     kind: str,
     options: Mapping[str, Any],
@@ -390,4 +412,15 @@ def discover(
         opts = {k: v for k, v in options.items() if k != "board"}
         board = options.get("board") or "SYNTHETIC_BOARD"
         return discover_brainflow(board if isinstance(board, int) else str(board), **opts)
+    if kind == "lsl":
+        return discover_lsl(
+            _text(options.get("stream")),
+            type=_text(options.get("type")),
+            source_id=_text(options.get("source_id")),
+            timeout_s=timeout_s,
+        )
     raise DeviceError(f"{kind}: nothing to discover")
+
+
+def _text(value: object) -> str | None:
+    return str(value).strip() or None if value else None
