@@ -455,7 +455,19 @@ class SourcePanel(QtWidgets.QWidget):
     def _kind_changed(self, kind: str) -> None:
         page = self._pages.get(kind)
         if page is not None:
+            # the stack takes the height of the page shown, not of the tallest (the serial
+            # page with its scale fields): otherwise a short page leaves an empty band that
+            # pushes the channel → muscle table below the fold at 768 px
+            ignored, preferred = (
+                QtWidgets.QSizePolicy.Policy.Ignored,
+                QtWidgets.QSizePolicy.Policy.Preferred,
+            )
+            for other in self._pages.values():
+                other.setSizePolicy(
+                    preferred if other is page else ignored, preferred if other is page else ignored
+                )
             self.forms.setCurrentWidget(page)
+            self.forms.adjustSize()
         if kind == "brainflow" and not self._boards_listed:
             self._boards_listed = True
             current = self.bf_board.currentText()
