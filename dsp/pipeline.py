@@ -87,6 +87,12 @@ class Pipeline:
         self._hp_sos: Array | None = None
         self._hp_unit: Array | None = None
         self._lumbar = np.array(sorted(lumbar_idx), dtype=np.intp)
+        # Lumbar channels side by side (the usual layout): their rows are one contiguous
+        # slice, filtered in place instead of copied out and back.
+        n_lumbar = len(self._lumbar)
+        lo = int(self._lumbar[0]) if n_lumbar else 0
+        side_by_side = n_lumbar and np.array_equal(self._lumbar, np.arange(lo, lo + n_lumbar))
+        self._lumbar_rows = slice(lo, lo + n_lumbar) if side_by_side else None
         if s.ecg_highpass_hz > 0 and lumbar_idx:
             ecg = cascade(base, design_highpass(fs, s.ecg_highpass_hz, s.ecg_highpass_order))
             k = len(self._base_sos)
@@ -481,9 +487,12 @@ class Pipeline:
                 self._zi_hp = np.ascontiguousarray(self._hp_unit * x0[self._lumbar] + 0.0)
         sosfilt_rows(self._base_sos, rows, self._zi_base)
         if self._hp_sos is not None and self._zi_hp is not None:
-            sub = rows[self._lumbar]
-            sosfilt_rows(self._hp_sos, sub, self._zi_hp)
-            rows[self._lumbar] = sub
+            if self._lumbar_rows is not None:
+                sosfilt_rows(self._hp_sos, rows[self._lumbar_rows], self._zi_hp)
+            else:
+                sub = rows[self._lumbar]
+                sosfilt_rows(self._hp_sos, sub, self._zi_hp)
+                rows[self._lumbar] = sub
         if self._tkeo is not None:
             # Teager-Kaiser energy, one sample late: output j is psi at input j - 1.
             prev = self._tk_prev
