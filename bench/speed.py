@@ -441,8 +441,7 @@ def markdown(res: dict[str, Any]) -> str:
         f"Python {m['python']}, numpy {m['numpy']}, scipy {m['scipy']}; fireorder at "
         f"{common.code_version_text(res.get('code', {}))}. `time.perf_counter`, median of "
         "repeats; CPU times from `time.process_time` / `time.thread_time` / the children's "
-        "rusage."
-        + _load_text(res),
+        "rusage." + _load_text(res),
         "",
     ]
     rows = [
