@@ -7,7 +7,8 @@
 * **live**: ``Pipeline(info, settings, display=True)`` fed 20 ms chunks (40 samples x 8
   channels), the way the acquisition loop feeds it; per-chunk time of ``process`` after a
   5 s warm-up, median and 95th percentile per run, median over runs (target: p95 <= 150 us,
-  issue 8).
+  issue 8); the thread's CPU time per chunk as well, and each chunk's least CPU time over the
+  runs (on a shared machine the figure the load of others moves least).
 * **peers** on the same data: NeuroKit2 ``emg_process`` (public, which includes a per-sample
   pandas loop formatting its output), NeuroKit2's processing without that loop, and BioSPPy's
   high-pass + Hodges-Bui detector, per channel.
@@ -19,7 +20,8 @@
   analyze --json`` of the offline data written as a BDF+ file (8 channels, the four roles named
   in the labels), in file samples x channels per second (target >= 10 M/s).
 
-The offline, live and peer figures run pinned to one CPU (``os.sched_setaffinity``) where the
+Every timed command reports its CPU time (the children's rusage) beside the wall time, and the
+run its load average before and after. The offline, live and peer figures run pinned to one CPU (``os.sched_setaffinity``) where the
 OS allows it.
 
 Run ``python -m bench.speed [--quick]``.
