@@ -21,8 +21,8 @@
   in the labels), in file samples x channels per second (target >= 10 M/s).
 
 Every timed command reports its CPU time (the children's rusage) beside the wall time, and the
-run its load average before and after. The offline, live and peer figures run pinned to one CPU (``os.sched_setaffinity``) where the
-OS allows it.
+run its load average before and after. The offline, live and peer figures run pinned to one
+CPU (``os.sched_setaffinity``) where the OS allows it.
 
 Run ``python -m bench.speed [--quick]``.
 """
