@@ -17,6 +17,12 @@ import re
 import sys
 from collections.abc import Sequence
 
+# numpy's BLAS starts a thread per CPU when it is imported (about 0.1 s of CPU at every start,
+# on a machine the acquisition shares); fireorder's matrix products are small (the changepoint
+# fit), so one thread does them as fast. Set before anything imports numpy; a user's own
+# setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 log = logging.getLogger("fireorder")
 
 COMMANDS = ("simulate", "analyze", "live", "record", "report", "devices")
@@ -63,7 +69,22 @@ class _Parser(argparse.ArgumentParser):
         return super().parse_known_args(words, namespace)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _only_command(argv: Sequence[str] | None) -> str | None:
+    """The command ``argv`` names before any other word, if help of every command is not
+    wanted: then only its module is imported (each costs start-up time, issue 8)."""
+    if argv is None:
+        return None
+    for word in argv:
+        if word in ("-h", "--help", "--"):
+            return None
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with ``argv`` naming a command, a parser of that command alone
+    (it parses that ``argv`` the same way)."""
     parser = _Parser(
         prog="fireorder",
         description="Glute-vs-lumbar firing order from surface EMG.",
@@ -74,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    for name in COMMANDS:
+    only = _only_command(argv)
+    for name in COMMANDS if only is None else (only,):
         module = importlib.import_module(f"app.commands.{name}")
         module.register(sub)
     return parser
@@ -133,7 +155,7 @@ def _main(argv: list[str]) -> int:
         from app.gui_main import run_gui
 
         return int(run_gui(review=review))
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),

@@ -97,6 +97,28 @@ def first_run(mask: Mask, carry: int, need: int) -> tuple[int | None, int]:
     return None, tail
 
 
+def sliding_max(x: Array, w: int) -> Array:
+    """``max(x[k : k + w])`` for every k (len(x) - w + 1 values; NaN where a window holds one).
+
+    Van Herk / Gil-Werman: cut ``x`` into blocks of ``w``; a window spans the end of one
+    block and the start of the next, so its maximum is that of a running maximum from the
+    right in the first and one from the left in the second: O(len(x)) work in a few array
+    operations, where a reduction over every window's ``w`` values costs ``w`` times as much.
+    Maxima are exact, so the result equals the direct one to the bit."""
+    m = x.shape[0] - w + 1
+    if m <= 0:
+        return np.empty(0)
+    if w == 1:
+        return np.array(x, dtype=np.float64)
+    blocks = -(-x.shape[0] // w)
+    padded = np.full(blocks * w, -np.inf)
+    padded[: x.shape[0]] = x
+    grid = padded.reshape(blocks, w)
+    ahead = np.maximum.accumulate(grid, axis=1).reshape(-1)
+    behind = np.maximum.accumulate(grid[:, ::-1], axis=1)[:, ::-1].reshape(-1)
+    return np.maximum(behind[:m], ahead[w - 1 : w - 1 + m])
+
+
 class _ChannelState:
     __slots__ = ("onset", "rest_from")
 
@@ -303,6 +325,21 @@ class OnsetDetector:
         events: list[OnsetEvent | OffsetEvent] = []
         i = 0
         n = s.shape[0]
+        if not active and st_floor > on_c and n:
+            # Quiet over a tonic floor, nothing above the threshold (the re-arm level and
+            # the fast level are higher still): only the floor follows the channel down.
+            # The loop below would find no run and keep the floor's last value.
+            top = float(np.max(s))
+            mean_c = thr.mean[c]
+            if not top > on_c and not (
+                self.fast_ratio > 0 and top > mean_c + self.fast_ratio * (on_c - mean_c)
+            ):
+                end = np.minimum(np.min(self._recent_max(off_hist, tail)), st_floor)
+                self._floor[c] = float(end) if end > on_c else 0.0
+                self._carries[0, c] = 0
+                if self.fast_ratio > 0:
+                    self._carries[1, c] = 0
+                return events
         while i < n:
             seg = s[i:]
             free_i = None if free is None else free[i:]
@@ -412,13 +449,17 @@ class OnsetDetector:
         a floor follows the channel down within one window once it is quieter, and tonic
         activity, whose recent maximum stays above its mean, keeps its floor.
         """
+        return np.minimum.accumulate(np.minimum(self._recent_max(s_off, pos), floor))
+
+    def _recent_max(self, s_off: Array, pos: int) -> Array:
+        """The highest of the last ``floor_window`` samples of ``s_off`` at each sample from
+        ``pos`` on (a shorter history is padded with its first value)."""
         w = self.floor_window
         need = s_off.shape[0] - pos + w - 1  # a whole window behind every sample from pos
         ext = s_off[max(pos - w + 1, 0) :]
         if ext.shape[0] < need:  # the history is shorter than a window: pad with the first value
             ext = np.concatenate((np.full(need - ext.shape[0], ext[0]), ext))
-        recent = np.lib.stride_tricks.sliding_window_view(ext, w).max(axis=1)
-        return np.minimum.accumulate(np.minimum(recent, floor))
+        return sliding_max(ext, w)
 
     def first_at_rest(self, channel: int, index: int) -> int | None:
         """First reported index >= ``index`` at which the channel's statistic was at rest

@@ -87,6 +87,12 @@ class Pipeline:
         self._hp_sos: Array | None = None
         self._hp_unit: Array | None = None
         self._lumbar = np.array(sorted(lumbar_idx), dtype=np.intp)
+        # Lumbar channels side by side (the usual layout): their rows are one contiguous
+        # slice, filtered in place instead of copied out and back.
+        n_lumbar = len(self._lumbar)
+        lo = int(self._lumbar[0]) if n_lumbar else 0
+        side_by_side = n_lumbar and np.array_equal(self._lumbar, np.arange(lo, lo + n_lumbar))
+        self._lumbar_rows = slice(lo, lo + n_lumbar) if side_by_side else None
         if s.ecg_highpass_hz > 0 and lumbar_idx:
             ecg = cascade(base, design_highpass(fs, s.ecg_highpass_hz, s.ecg_highpass_order))
             k = len(self._base_sos)
@@ -159,6 +165,10 @@ class Pipeline:
         self._cut_rep = False  # the last gap cut a rep in progress
         self._chan_blocked = np.zeros(ch, dtype=np.int64)
         self._any_blocked_until = 0  # the largest of _chan_blocked
+        # (channel, from, until) of a channel's earlier transient span that a later one
+        # replaced in _chan_from/_chan_blocked while it still covers samples to come (two
+        # artefacts in one chunk): without it, how many spans block depended on the chunking
+        self._held_blocks: list[tuple[int, int, int]] = []
         # Until the baseline is sound: the raw chunks, the rest levels in force and the reps
         # judged with them (see _maybe_rejudge). None once settled.
         self._early: list[Chunk] | None = [] if s.rejudge_after_s > 0 else None
@@ -481,9 +491,12 @@ class Pipeline:
                 self._zi_hp = np.ascontiguousarray(self._hp_unit * x0[self._lumbar] + 0.0)
         sosfilt_rows(self._base_sos, rows, self._zi_base)
         if self._hp_sos is not None and self._zi_hp is not None:
-            sub = rows[self._lumbar]
-            sosfilt_rows(self._hp_sos, sub, self._zi_hp)
-            rows[self._lumbar] = sub
+            if self._lumbar_rows is not None:
+                sosfilt_rows(self._hp_sos, rows[self._lumbar_rows], self._zi_hp)
+            else:
+                sub = rows[self._lumbar]
+                sosfilt_rows(self._hp_sos, sub, self._zi_hp)
+                rows[self._lumbar] = sub
         if self._tkeo is not None:
             # Teager-Kaiser energy, one sample late: output j is psi at input j - 1.
             prev = self._tk_prev
@@ -550,6 +563,10 @@ class Pipeline:
                 # Blocked from the artefact's first sample, not from the block that reported
                 # it: the same samples are blocked however the stream was chunked.
                 fresh = self._chan_blocked[c] <= a
+                if fresh and self._chan_blocked[c] > start:  # still ahead: keep blocking it
+                    self._held_blocks.append(
+                        (c, int(self._chan_from[c]), int(self._chan_blocked[c]))
+                    )
                 self._chan_from[c] = a if fresh else min(self._chan_from[c], a)
                 self._chan_blocked[c] = max(self._chan_blocked[c], b)
                 self._any_blocked_until = max(self._any_blocked_until, b)
@@ -577,6 +594,9 @@ class Pipeline:
                 blocked = (idx < self._blocked_until) | (
                     (idx >= self._chan_from[None, :]) & (idx < self._chan_blocked[None, :])
                 )
+                for c, a, b in self._held_blocks:
+                    if a < at + m and b > at:
+                        blocked[max(a - at, 0) : b - at, c] = True
             if self._thr_version != self.baseline.version:  # levels change with the estimate
                 self._thr, self._thr_version = self._thresholds(), self.baseline.version
             found = self.detector.process(at, seg, self._thr, blocked, stat_off[pos : pos + m])
@@ -610,6 +630,8 @@ class Pipeline:
                 at, seg, None if blocked is None else ~blocked, self.detector.quiet
             )
             pos += m
+            if self._held_blocks:
+                self._held_blocks = [h for h in self._held_blocks if h[2] > at + m]
             if self._early is not None and (at + m) % self.baseline.block == 0:
                 if np.isfinite(self.baseline.mean).any():
                     self._early_means.append(self.baseline.mean.copy())
