@@ -25,7 +25,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 log = logging.getLogger("fireorder")
 
-COMMANDS = ("simulate", "analyze", "live", "record", "report", "devices")
+COMMANDS = ("simulate", "analyze", "live", "record", "report", "video", "devices")
 
 
 # The libraries name their settings ("no time column: set fs"); the CLI says its flags.

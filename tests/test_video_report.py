@@ -132,3 +132,77 @@ def test_video_entry_round_trip(recording: Path, tmp_path: Path) -> None:
     assert doc["schema"] == "fireorder.recording/1" and "stream" in doc
     store.set_video(None)
     assert ReviewStore(recording).video() is None
+
+
+def video_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FIREORDER_DATA_DIR": str(tmp_path / "data")}
+    return subprocess.run(
+        [sys.executable, "-m", "app", "video", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def test_video_attached_from_the_cli_aligns_the_reports_still(
+    recording: Path, tmp_path: Path, capsys
+) -> None:
+    """`fireorder video REC --attach CLIP --offset S` keeps what the window's Attach video…
+    keeps: the report's still is then the frame at the rep's onset shifted by S."""
+    clip = tmp_path / "phone.mp4"
+    write_clip(clip, 64.0, FPS)
+    proc = video_cli(tmp_path, str(recording))
+    assert (proc.returncode, proc.stdout.strip()) == (0, f"{recording}: no video"), proc.stderr
+    proc = video_cli(tmp_path, str(recording), "--attach", str(clip), "--offset", "0.9")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert "offset +0.900 s, 1920 frames" in proc.stdout
+    proc = video_cli(tmp_path, str(recording), "--offset", "2.2")  # moved later, as Sync here
+    assert proc.returncode == 0, proc.stderr
+    entry = ReviewStore(recording).video()
+    assert entry is not None and entry.offset_s == pytest.approx(2.2)
+    assert entry.resolve(recording) == clip.resolve()
+
+    assert main(["analyze", str(recording), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)["reps"][4]
+    onset = min(v for v in rep["onsets"].values() if v is not None)
+    out = tmp_path / "r.html"
+    proc = report(tmp_path, str(recording), "--out", str(out), "--still", "5")
+    assert proc.returncode == 0, proc.stderr
+    (found,) = re.findall(r'src="data:image/jpeg;base64,([^"]+)"', out.read_text("utf-8"))
+    img = np.asarray(Image.open(io.BytesIO(base64.b64decode(found))).convert("RGB"))
+    assert abs(read_number(img) - math.floor((onset + 2.2) * FPS + 1e-6)) <= 1
+
+    proc = video_cli(tmp_path, str(recording), "--detach")
+    assert proc.returncode == 0 and "no video (detached)" in proc.stdout
+    assert ReviewStore(recording).video() is None
+    assert clip.is_file()  # the clip itself is never touched
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--attach", "MISSING"], "no such video file"),
+        (["--attach", "NOTVIDEO"], "is not a readable video"),
+        (["--offset", "nan"], "out of range"),
+        (["--offset", "1"], "has no video attached"),
+        (["--detach"], "has no video attached"),
+    ],
+)
+def test_video_cli_bad_input_is_one_line(
+    recording: Path, tmp_path: Path, args: list[str], says: str
+) -> None:
+    (tmp_path / "notes.txt").write_text("not a video\n")
+    args = [
+        {"MISSING": str(tmp_path / "nowhere.mp4"), "NOTVIDEO": str(tmp_path / "notes.txt")}.get(
+            a, a
+        )
+        for a in args
+    ]
+    before = recording.with_name(recording.name + ".json").read_bytes()
+    proc = video_cli(tmp_path, str(recording), *args)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and says in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert recording.with_name(recording.name + ".json").read_bytes() == before  # nothing kept
