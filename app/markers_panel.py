@@ -43,7 +43,8 @@ class MarkersPanel(QtWidgets.QWidget):
         super().__init__(parent)
         self._current = current
         self._say = say
-        self.chosen: str | None = None
+        self.chosen: tuple[str, str | None] | None = None  # (name, source_id)
+        self.prefs_out = False  # verdicts over LSL asked for in Settings
         self.looking = False
         self._filling = False  # the list is being rebuilt: not a user's choice
         self.stream = QtWidgets.QComboBox()
@@ -106,12 +107,17 @@ class MarkersPanel(QtWidgets.QWidget):
         try:
             self.stream.clear()
             self.stream.addItem("none", None)
+            names = [s.name for s in result]
             for s in result:
-                self.stream.addItem(s.describe(), s.name)
+                text = s.describe()
+                if names.count(s.name) > 1:  # two trigger boxes of one name: say which is which
+                    text += f", source_id {s.source_id or '(none)'}"
+                self.stream.addItem(text, f"{s.name}\x1f{s.source_id}")
             if self.chosen is not None:
-                at = self.stream.findData(self.chosen)
+                key = f"{self.chosen[0]}\x1f{self.chosen[1] or ''}"
+                at = self.stream.findData(key)
                 if at < 0:  # chosen earlier, not seen now: still listened for
-                    self.stream.addItem(f"{self.chosen} (not seen now)", self.chosen)
+                    self.stream.addItem(f"{self.chosen[0]} (not seen now)", key)
                     at = self.stream.count() - 1
                 self.stream.setCurrentIndex(at)
         finally:
@@ -124,30 +130,50 @@ class MarkersPanel(QtWidgets.QWidget):
     def _picked(self, index: int) -> None:
         if self._filling:
             return
-        name = self.stream.itemData(index)
-        self.choose(name if isinstance(name, str) else None)
+        key = self.stream.itemData(index)
+        if not isinstance(key, str):
+            self.choose(None)
+            return
+        name, _, source_id = key.partition("\x1f")
+        self.choose(name, source_id or None)
 
-    def choose(self, name: str | None) -> None:
-        """Listen to the marker stream ``name`` (None: to none) from now on."""
-        self.chosen = name
+    def choose(self, name: str | None, source_id: str | None = None) -> None:
+        """Listen to the marker stream ``name`` (that outlet, given its ``source_id``; None:
+        to none) from now on."""
+        self.chosen = None if name is None else (name, source_id)
         ctl = self._current()
         if ctl is not None:
-            # (the old feed's thread ends on its own: the window does not wait on liblsl)
-            ctl.attach_markers(name, wait_s=0.0)
+            self._feed(ctl)
         self.update_status()
 
+    @staticmethod
+    def _live(ctl: SessionController) -> bool:
+        # a replayed file is not happening now: today's trigger box does not belong on its
+        # timeline, and its verdicts are not news for the lab's recorder
+        return ctl.replay is None
+
+    def _feed(self, ctl: SessionController) -> None:
+        # (the old feed's thread ends on its own: the window does not wait on liblsl)
+        if self.chosen is None or not self._live(ctl):
+            ctl.attach_markers(None, wait_s=0.0)
+            return
+        from devices.session.markers_in import MarkerFeed
+
+        ctl.attach_markers(MarkerFeed(self.chosen[0], source_id=self.chosen[1]), wait_s=0.0)
+
     def attach(self, ctl: SessionController, prefs: GuiPrefs) -> None:
-        """A new source's controller: the chosen stream and the outlet carry over."""
+        """A new source's controller: the chosen stream and the outlet carry over to live
+        sources (a replay gets neither)."""
         ctl.on_notice = self._notice
-        if self.chosen is not None:
-            ctl.attach_markers(self.chosen, wait_s=0.0)
+        self._feed(ctl)
         self.prefs_changed(prefs)
 
     def prefs_changed(self, prefs: GuiPrefs) -> None:
         """The Settings dialog was answered: the outlet on or off as it says."""
+        self.prefs_out = prefs.lsl_out
         ctl = self._current()
         if ctl is not None:
-            why = ctl.set_lsl_out(prefs.lsl_out, prefs.lsl_out_name)
+            why = ctl.set_lsl_out(prefs.lsl_out and self._live(ctl), prefs.lsl_out_name)
             if why is not None:
                 self._say(why)
         self.update_status()
@@ -160,6 +186,8 @@ class MarkersPanel(QtWidgets.QWidget):
     def _feed_status(self) -> str:
         ctl = self._current()
         feed = ctl.marker_feed if ctl is not None else None
+        if feed is None and self.chosen is not None and ctl is not None and not self._live(ctl):
+            return f"{self.chosen[0]}: not listened to while a file is replayed"
         return feed.status() if feed is not None else "no marker stream"
 
     def update_status(self) -> None:
@@ -167,7 +195,9 @@ class MarkersPanel(QtWidgets.QWidget):
         if not self.looking:
             self.status.setText(self._feed_status())
         out = ctl.lsl_out if ctl is not None else None
-        if out is None:
+        if out is None and ctl is not None and not self._live(ctl) and self.prefs_out:
+            self.outlet_status.setText("verdicts over LSL: not sent for a replayed file")
+        elif out is None:
             self.outlet_status.setText("verdicts over LSL: off (Settings)")
         else:
             sent = f", {out.sent} sent" if out.sent else ""

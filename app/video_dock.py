@@ -427,6 +427,9 @@ class VideoDock(QtWidgets.QWidget):
         self.wanted = None
         self.scrubbing = False
         self.view.message = "no video: Replay ▸ Attach video…"
+        self.offset.blockSignals(True)
+        self.offset.setValue(0.0)  # (the next recording's own offset, not the last one's)
+        self.offset.blockSignals(False)
         self.view.show_image(None, None)
         self.view.set_verdict(None)
         self.label.setText("")
@@ -439,14 +442,13 @@ class VideoDock(QtWidgets.QWidget):
         self._close_video()
         self.entry = entry
         if not path.is_file():
-            return self._trouble(f"video {path.name} not found ({path}): EMG review goes on")
+            self.label.setToolTip(str(path))  # (where it was looked for)
+            return self._trouble(f"video {path.name} not found; EMG review goes on")
         decoder = Decoder(path, self)
         decoder.ready.wait(30.0)
         if decoder.error is not None or decoder.reader is None:
             decoder.close()
-            return self._trouble(
-                f"video {path.name} unreadable: {decoder.error}; EMG review goes on"
-            )
+            return self._trouble(f"video unreadable: {decoder.error}; EMG review goes on")
         self.decoder = decoder
         decoder.decoded.connect(self._decoded)
         decoder.failed.connect(self._failed)
@@ -505,7 +507,9 @@ class VideoDock(QtWidgets.QWidget):
             rep = self.win.review.rep(selected)
             if rep is not None and ctl is not None and ctl.fs:
                 first = min((i for i in rep.onsets.values() if i is not None), default=rep.start)
-                emg_s = first / ctl.fs
+                window = self.win.traces.window_s
+                if emg_s - window <= first / ctl.fs <= emg_s:  # (a seek elsewhere: follow it)
+                    emg_s = first / ctl.fs
         index = tl.index_at(emg_s)
         if index is None:
             if self.view.image is not None:

@@ -354,9 +354,10 @@ def test_the_picker_lists_a_marker_outlet_and_its_markers_show_on_the_traces(
     panel = win.markers_panel
     assert panel.stream.count() == 1 and panel.chosen is None  # nothing looked up unasked
     qtbot.mouseClick(panel.refresh_button, QtCore.Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: panel.stream.findData(name) >= 0, timeout=5000)
+    key = f"{name}\x1f{name}"  # (the item's data: name and source_id)
+    qtbot.waitUntil(lambda: panel.stream.findData(key) >= 0, timeout=5000)
     assert panel.refresh_button.isEnabled() and "found" in panel.status.text()
-    panel.stream.setCurrentIndex(panel.stream.findData(name))  # the user picks it
+    panel.stream.setCurrentIndex(panel.stream.findData(key))  # the user picks it
     ctl = win.ctl
     assert ctl is not None and ctl.marker_feed is not None
     qtbot.waitUntil(ctl.marker_feed.connected.is_set, timeout=5000)
@@ -366,6 +367,72 @@ def test_the_picker_lists_a_marker_outlet_and_its_markers_show_on_the_traces(
     assert mark.kind == MarkKind.DEVICE
     assert any(abs(t - mark.index / FS) < 1e-9 for t, _ in win.traces.marks)  # drawn
     qtbot.waitUntil(lambda: panel.status.text() == f"{name}: 1 marker received", timeout=3000)
+    # a recording opened for review: today's trigger box stays off its timeline, and no
+    # verdict of the replay goes out as if it were live, whatever Settings say
+    from dataclasses import replace
+
+    win.apply_settings(win.settings, replace(win.prefs, lsl_out=True, lsl_out_name=unique("out")))
+    assert ctl.lsl_out is not None  # live: on
+    demo = Path(__file__).resolve().parents[1] / "recordings" / "demo_lumbar_first.bdf"
+    win.connect_source(SourceChoice("file", {"path": str(demo)}))
+    replay = win.ctl
+    assert replay is not None and replay is not ctl and replay.replay is not None
+    assert replay.marker_feed is None and replay.lsl_out is None
+    assert "not listened to while a file is replayed" in panel.status.text()
+    assert "not sent for a replayed file" in panel.outlet_status.text()
+    win.connect_source(source)  # live again: both come back
+    assert win.ctl is not None and win.ctl.marker_feed is not None and win.ctl.lsl_out is not None
     panel.stream.setCurrentIndex(0)  # "none": no more listening
-    assert ctl.marker_feed is None and panel.status.text() == "no marker stream"
+    assert win.ctl.marker_feed is None and panel.status.text() == "no marker stream"
     win.close()
+
+
+def test_after_an_outage_only_the_same_outlet_is_taken_back() -> None:
+    """Two trigger boxes publish under one name (two stations): the feed keeps to the outlet
+    it first connected to; when that one restarts it is taken back, the other never is."""
+    import pylsl
+
+    name = unique("twin")
+
+    def outlet(source_id: str) -> Any:
+        info = pylsl.StreamInfo(name, "Markers", 1, pylsl.IRREGULAR_RATE, "string", source_id)
+        return pylsl.StreamOutlet(info)
+
+    mine = outlet("box-A")
+    feed = MarkerFeed(name, resolve_s=0.5)
+    feed.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not feed.connected.is_set():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert feed.source_id == "box-A"
+        other = outlet("box-B")  # the other station's box appears
+        del mine  # ours goes away...
+        deadline = time.monotonic() + 10
+        while feed.state != "lost":
+            assert time.monotonic() < deadline, feed.state
+            time.sleep(0.02)
+        time.sleep(1.5)  # ...the other is there all along: it is never taken
+        assert not feed.connected.is_set()
+        other.push_sample(["theirs"])
+        mine = outlet("box-A")  # ours is back (a new outlet, the same source_id)
+        deadline = time.monotonic() + 10
+        while not feed.connected.is_set():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(0.3)
+        mine.push_sample(["ours"])
+        other.push_sample(["theirs"])
+        deadline = time.monotonic() + 5
+        got: list[str] = []
+        while "ours" not in got:
+            assert time.monotonic() < deadline
+            got += [m.label for m in feed.poll()]
+            time.sleep(0.02)
+        time.sleep(0.3)
+        got += [m.label for m in feed.poll()]
+        assert got == ["ours"]
+        assert any("back" in n for n in feed.notices())
+    finally:
+        feed.stop()

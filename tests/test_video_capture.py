@@ -150,3 +150,57 @@ def test_a_live_recording_keeps_the_stand_in_camera_beside_the_bdf(
     assert again.video.timeline is not None and again.video.entry is not None
     assert again.video.entry.kind == "recorded"
     assert ReviewStore(bdf).video() == again.video.entry
+
+
+_WRITE_UNTIL_KILLED = """
+import sys, time
+from devices.video.barcode import frame_image
+from devices.video.writer import VideoWriter
+w = VideoWriter(sys.argv[1])
+w.start()
+k = 0
+while True:
+    w.put(frame_image(k, 320, 240), k / 30)
+    k += 1
+    time.sleep(1 / 60)
+"""
+
+
+def test_a_camera_recording_cut_by_a_crash_is_playable_and_found_again(tmp_path: Path) -> None:
+    """The app dies (SIGKILL) while the camera records: the MP4 (fragmented) plays up to its
+    last fragment, its frame times are on disk, and the review finds the video beside the
+    recording though no sidecar lists it."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    bdf = tmp_path / "crashed.bdf"
+    shutil.copy(root / "recordings" / "demo_lumbar_first.bdf", bdf)
+    video = bdf.with_suffix(".mp4")
+    times = video.with_name(video.name + ".times.csv")
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen([sys.executable, "-c", _WRITE_UNTIL_KILLED, str(video)], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (times.is_file() and times.read_text().count("\n") > 200):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    written = times.read_text().count("\n") - 1  # (header)
+    reader = VideoReader(video)
+    try:
+        # every frame up to the last keyframe fragment (keyframes every 2 s = 60 frames)
+        assert written - 90 <= reader.n_frames <= written
+        last = reader.n_frames - 1
+        assert read_number(reader.frame(last)) == last
+    finally:
+        reader.close()
+    entry = ReviewStore(bdf).video()
+    assert entry is not None and entry.kind == "recorded"
+    assert entry.resolve(bdf) == video.resolve() and entry.times_file(bdf) == times.resolve()
+    stamped = read_frame_times(times)
+    assert stamped is not None and len(stamped) >= reader.n_frames

@@ -184,7 +184,7 @@ def test_video_attached_from_the_cli_aligns_the_reports_still(
     ("args", "says"),
     [
         (["--attach", "MISSING"], "no such video file"),
-        (["--attach", "NOTVIDEO"], "is not a readable video"),
+        (["--attach", "NOTVIDEO"], "not a readable video: notes.txt: "),
         (["--offset", "nan"], "out of range"),
         (["--offset", "1"], "has no video attached"),
         (["--detach"], "has no video attached"),

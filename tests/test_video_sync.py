@@ -156,12 +156,19 @@ def test_attached_clip_follows_seek_rep_jump_and_playback(qtbot, store, tmp_path
     want = math.floor((first_s + offset) * FPS + 1e-6)
     checks.append(("rep jump", want, shown_number(qtbot, win)))
     assert win.video.view.verdict == win.review.rep(win.review.selected).order  # over it
+    # still paused, a seek far from the selected rep (a click on the overview strip): the
+    # picture follows the traces there, it does not stay on the rep
+    win.replay_bar.seek_requested.emit(50 * FS)
+    pump(win, 0.3)
+    win.refresh()
+    assert win.traces.t_end > 45
+    checks.append(("paused seek", expected(win, offset), shown_number(qtbot, win)))
     win.act_pause.trigger()
     pump(win, 3.0)
     checks.append(("playing on", expected(win, offset), shown_number(qtbot, win)))
     for what, want, got in checks:
         assert abs(got - want) <= 1, (what, want, got)
-    assert len({want for _, want, _ in checks}) == len(checks)  # four different places
+    assert len({want for _, want, _ in checks}) == len(checks)  # five different places
 
 
 def test_sync_here_keeps_the_offset_and_it_comes_back(qtbot, store, tmp_path, clip) -> None:
@@ -235,3 +242,21 @@ def test_shipped_recording_keeps_its_video_in_the_data_folder(
     entry = kept.video()
     assert entry is not None and entry.offset_s == pytest.approx(0.75)
     win.video.detach_video()
+
+
+def test_the_next_recording_shows_nothing_of_the_last_ones_video(
+    qtbot, store, tmp_path, clip
+) -> None:
+    first = demo_copy(tmp_path)
+    ReviewStore(first).set_video(VideoEntry(str(clip), "attached", 1.5))
+    win = open_window(qtbot, store, first)
+    assert win.video.timeline is not None and win.video.offset.value() == pytest.approx(1.5)
+    other = tmp_path / "other" / "plain.bdf"
+    other.parent.mkdir()
+    shutil.copy(DEMO, other)  # (no sidecar, no video)
+    win.connect_source(SourceChoice("file", {"path": str(other)}))
+    qtbot.waitUntil(lambda: win.review.index is not None, timeout=60_000)
+    dock = win.video
+    assert dock.timeline is None and dock.entry is None and dock.view.image is None
+    assert dock.offset.value() == 0.0 and not dock.offset.isEnabled()
+    assert dock.view.verdict is None and dock.label.text() == ""

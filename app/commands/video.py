@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         try:  # refuse what the review could not play, before it is kept
             VideoReader(clip).close()
         except VideoError as exc:
-            raise CliError(f"{clip} is not a readable video: {exc}") from None
+            raise CliError(f"not a readable video: {exc}") from None
         entry = VideoEntry(VideoEntry.relative(clip, rec), "attached", args.offset or 0.0)
         where = store.set_video(entry)
     elif args.detach:

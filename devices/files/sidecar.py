@@ -348,8 +348,19 @@ class ReviewStore:
             return VideoEntry.parse(doc.get("video"))
         if not self.in_sidecar and self.trouble is None:
             own = _load_json(sidecar_path(self.recording))
-            if isinstance(own, dict) and own.get("schema") == SIDECAR_SCHEMA:
+            if isinstance(own, dict) and own.get("schema") == SIDECAR_SCHEMA and "video" in own:
                 return VideoEntry.parse(own.get("video"))
+        return self._unlisted_video()
+
+    def _unlisted_video(self) -> VideoEntry | None:
+        """A camera recording beside the recording that no sidecar lists: the app stopped
+        (a crash, power) before it could list it. ``NAME.mp4`` with its frame-times file
+        ``NAME.mp4.times.csv`` is what the live recorder writes; the writer's fragmented MP4
+        stays playable up to its last fragment."""
+        video = Path(self.recording).with_suffix(".mp4")
+        times = video.with_name(video.name + ".times.csv")
+        if video.is_file() and times.is_file():
+            return VideoEntry(video.name, "recorded", 0.0, frame_times=times.name)
         return None
 
     def set_video(self, entry: VideoEntry | None) -> Path:

@@ -115,10 +115,15 @@ class MarkerFeed:
         resolve_s: float = 1.0,
         pull_s: float = 0.02,
         clock_timeout_s: float = 1.0,
+        source_id: str | None = None,
     ) -> None:
         if not name.strip():
             raise ValueError("a marker stream needs a name")
         self.name = name.strip()
+        #: the outlet this feed belongs to: given (a stream picked in the window), or that of
+        #: the first one it connects to. After an outage only that outlet is taken back -- a
+        #: second stream of the same name (another station's trigger box) never is.
+        self.source_id = (source_id or "").strip() or None
         self.resolve_s = resolve_s
         self.pull_s = pull_s  # the longest a marker waits in the inlet before it is handed on
         self.clock_timeout_s = clock_timeout_s
@@ -150,7 +155,8 @@ class MarkerFeed:
         if thread is not None:
             thread.join(timeout=timeout)
             if thread.is_alive():
-                log.warning("marker feed %s: thread still waiting on liblsl", self.name)
+                # (it ends by itself within liblsl's timeout; nothing for the user to do)
+                log.debug("marker feed %s: thread still waiting on liblsl", self.name)
         self.state = "stopped"
         self.connected.clear()
 
@@ -199,7 +205,9 @@ class MarkerFeed:
         self._was_connected = False
         while not self._stop.is_set():
             try:
-                found = pylsl.resolve_byprop("name", self.name, 1, self.resolve_s)
+                # (minimum 2: a second stream of this name is seen, not hidden behind the
+                # first that answers)
+                found = pylsl.resolve_byprop("name", self.name, 2, self.resolve_s)
             except Exception as exc:
                 self._tell(f"marker stream {self.name}: cannot look for it ({exc})")
                 self._stop.wait(self.resolve_s)
@@ -207,12 +215,24 @@ class MarkerFeed:
             # liblsl's resolver may still answer for an outlet that is gone; a restarted
             # outlet has a new uid, so the dead one is skipped (connecting to it gives nothing)
             found = [f for f in found if f.uid() not in self._dead]
+            if self.source_id is not None:
+                found = [f for f in found if f.source_id() == self.source_id]
             if not found:
                 if not told_missing and not self._was_connected:
                     told_missing = True
                     self._tell(f"marker stream {self.name} not found yet; still looking")
                 self._stop.wait(min(0.1, self.resolve_s))
                 continue
+            if self.source_id is None:
+                chosen = found[0]
+                sid = chosen.source_id()
+                if len(found) > 1:
+                    self._tell(
+                        f"{len(found)} marker streams are called {self.name}; using the one "
+                        f"on {chosen.hostname()}" + (f" (source_id {sid})" if sid else "")
+                    )
+                self.source_id = sid or None  # (an outlet without one: matched by name only)
+                found = [chosen]
             try:
                 self._stream(pylsl, found[0])
             except LostError:  # gone while connecting: as lost while streaming

@@ -51,7 +51,9 @@ class VideoReader:
         except VideoError:
             raise
         except Exception as exc:  # av.error.* (missing, not a video, damaged)
-            raise VideoError(f"{self.path.name}: {exc}") from None
+            # FFmpeg's own words without its errno and the path repeated after them
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise VideoError(f"{self.path.name}: {why}") from None
         if not pts:
             raise VideoError(f"{self.path.name}: no frames")
         self.pts = sorted(pts)

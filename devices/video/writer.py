@@ -40,6 +40,9 @@ class WriterStats:
     error: str | None = None
 
 
+FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+delay_moov", "flush_packets": "1"}
+
+
 class VideoWriter:
     """Write frames to ``path`` (H.264 in MP4) with their session times. See the module doc."""
 
@@ -101,7 +104,13 @@ class VideoWriter:
                     scale = min(1.0, self.max_width / w)
                     w, h = int(w * scale) // 2 * 2, int(h * scale) // 2 * 2  # yuv420p: even
                     self.path.parent.mkdir(parents=True, exist_ok=True)
-                    container = av.open(str(self.path), mode="w")
+                    # fragmented MP4 (the index with the first fragment -- delay_moov keeps
+                    # the first frame's pts, i.e. its session time --, a fragment per keyframe,
+                    # each flushed):
+                    # if the app dies mid-recording the file is still playable up to its
+                    # last fragment (2 s at most lost), where a plain MP4 whose index is
+                    # only written at close would be unreadable as a whole
+                    container = av.open(str(self.path), mode="w", options=FRAGMENTED)
                     stream = container.add_stream("libx264", rate=self.fps_hint)
                     stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
                     # ms in the encoder too: with 1/fps it would round every stamp to a
@@ -110,7 +119,8 @@ class VideoWriter:
                     stream.codec_context.time_base = TIME_BASE
                     # fast and with keyframes every 2 s: review seeks decode at most 2 s
                     stream.options = {"preset": "veryfast", "g": str(2 * self.fps_hint)}
-                    times = self.times_path.open("w", encoding="utf-8")
+                    # line-buffered: a crash loses no frame time already written
+                    times = self.times_path.open("w", encoding="utf-8", buffering=1)
                     times.write("frame,pts_ms,emg_s\n")
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
                 if (frame.width, frame.height) != (stream.width, stream.height):
