@@ -66,6 +66,15 @@ class SourceChoice:
         return self.kind
 
 
+def _lsl_choice(stream: LslStream) -> SourceChoice:
+    """The picked stream: by name and, where it has one, its source_id -- the very outlet
+    picked, not another of the same name, now and when it reconnects."""
+    options: dict[str, object] = {"stream": stream.name}
+    if stream.source_id:
+        options["source_id"] = stream.source_id
+    return SourceChoice("lsl", options)
+
+
 def _lsl_item(stream: LslStream) -> str:
     """``Trigno — EMG, 8 ch @ 2000 Hz, host lab-pc``."""
     return (
@@ -393,10 +402,19 @@ class SourcePanel(QtWidgets.QWidget):
         picked = self.lsl_stream.currentData()
         self.lsl_stream.blockSignals(True)
         self.lsl_stream.clear()
+        names = [st.name for st in usable]
         for stream in usable:
-            self.lsl_stream.addItem(_lsl_item(stream), stream)
+            text = _lsl_item(stream)
+            if names.count(stream.name) > 1:  # two amplifiers of one name: say which is which
+                text += f", source_id {stream.source_id or '(none)'}"
+            self.lsl_stream.addItem(text, stream)
         keep = next(
-            (i for i, st in enumerate(usable) if picked is not None and st.name == picked.name),
+            (
+                i
+                for i, st in enumerate(usable)
+                if picked is not None
+                and (st.name, st.source_id) == (picked.name, picked.source_id)
+            ),
             0,
         )
         self.lsl_stream.setCurrentIndex(keep if usable else -1)
@@ -417,7 +435,7 @@ class SourcePanel(QtWidgets.QWidget):
         from devices.drivers.discovery import lsl_discovery
 
         found = lsl_discovery(stream)
-        self.show_discovery(found, SourceChoice("lsl", {"stream": stream.name}))
+        self.show_discovery(found, _lsl_choice(stream))
         self.lsl_text.setText(
             f"{stream.describe()} on {stream.host}; source_id {stream.source_id or '—'}"
         )
@@ -515,8 +533,9 @@ class SourcePanel(QtWidgets.QWidget):
             return self._mapped(SourceChoice("brainflow", opts), mapped)
         if kind == "lsl":
             stream = self.lsl_stream.currentData()
-            name = stream.name if stream is not None else ""
-            return self._mapped(SourceChoice("lsl", {"stream": name}), mapped)
+            if stream is None:
+                return self._mapped(SourceChoice("lsl", {"stream": ""}), mapped)
+            return self._mapped(_lsl_choice(stream), mapped)
         n = self.channels.value()
         roles = ["glute_l", "glute_r", "lumbar_l", "lumbar_r"]
         names = roles[:n] + [f"extra{i + 1}" for i in range(max(0, n - 4))]

@@ -304,6 +304,26 @@ def test_without_channels_the_cli_names_the_stream_labels(pylsl: Any) -> None:
     del outlet
 
 
+def test_the_suggested_channels_paste_as_is_when_labels_have_spaces(pylsl: Any) -> None:
+    """A vendor's labels are often "EMG 1": the hint quotes them for the shell, so the line
+    the user copies is one that runs."""
+    import shlex
+
+    name = unique("spaced")
+    outlet = make_outlet(pylsl, name, ["EMG 1", "EMG 2", "EMG 3", "EMG 4"])
+    line = _one_error_line(_cli("live", "--source", "lsl", "--stream", name))
+    example = line.split("e.g. ", 1)[1]
+    words = shlex.split(example)  # what the shell makes of the pasted text
+    assert words[0] == "--channels" and len(words) == 2
+    assert words[1] == "glute_l=EMG 1,glute_r=EMG 2,lumbar_l=EMG 3,lumbar_r=EMG 4"
+    from app.cli import build_parser
+
+    argv = ["live", "--source", "lsl", "--stream", name, *words]
+    args = build_parser(argv).parse_args(argv)  # the real parser takes it whole
+    assert args.channels == words[1]
+    del outlet
+
+
 def test_fireorder_devices_lists_lsl_streams_only_when_asked(pylsl: Any) -> None:
     name = unique("listed")
     outlet = make_outlet(pylsl, name, ["L1", "L2", "L3"], fs=1500.0)
@@ -409,7 +429,9 @@ def test_an_outlet_that_stops_and_comes_back_is_one_counted_gap(
     k1, n1, t_end = dev.seen[at]
     t_first = t_end - (n1 - 1) / fs
     assert k1 - (k0 + n0) == st.lost_samples == c["lost_samples"]
-    assert st.lost_samples / fs == pytest.approx(t_first - t_last - 1 / fs, abs=0.005)
+    # (within about one push: the pusher stamps each 10-sample chunk when it gets to push
+    # it, so on a loaded machine a stamp can be late by up to a chunk, 10 ms here)
+    assert st.lost_samples / fs == pytest.approx(t_first - t_last - 1 / fs, abs=0.012)
     assert t_first - t_last > 2.5  # at least the silence
     starts = [k for k, _, _ in dev.seen]
     assert starts == sorted(set(starts))  # never an index twice

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from typing import TYPE_CHECKING, Any
 
 from app.cli import CliError
@@ -274,7 +275,8 @@ def mapping_hint(found: Discovery, args: argparse.Namespace) -> str:
     option = found.channels_option()
     if not option:  # one channel: nothing to compare it with
         return f"{sent[:-1]}, one channel): fireorder needs a glute and a lumbar channel"
-    example = " ".join([*flags, f"--channels {option}"])
+    # quoted for the shell where a label has spaces ("EMG 1"): the example pastes as is
+    example = " ".join([*flags, f"--channels {shlex.quote(option)}"])
     return f"give {what}; {sent}: e.g. {example}"
 
 

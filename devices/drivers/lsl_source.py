@@ -249,6 +249,10 @@ def selection(name: str | None, type_: str | None, source_id: str | None) -> str
     )
 
 
+#: how long a resolve by name goes on looking for a second stream of that name (s)
+SECOND_LOOK_S = 0.5
+
+
 def resolve_stream(
     pylsl: ModuleType,
     name: str | None,
@@ -271,8 +275,23 @@ def resolve_stream(
         except DeviceError:
             found = []
         raise DeviceError(f"no LSL stream {what}; found: {what_found(found)}")
+    if source_id is None:
+        # a name is not unique on a lab network (two stations, a vendor default): look a
+        # moment longer, and say which one is taken and how to pick the other
+        try:
+            infos = resolve(pylsl, pred, SECOND_LOOK_S, first=False) or infos
+        except Exception as exc:
+            log.debug("second look for LSL streams %s: %s", what, exc)
     if len(infos) > 1:
-        log.info("%d LSL streams %s; using the one on %s", len(infos), what, infos[0].hostname())
+        taken = infos[0]
+        others = ", ".join(
+            f"source_id={i.source_id() or '(none)'} on {i.hostname()}" for i in infos[1:]
+        )
+        log.warning(
+            "%d LSL streams %s; using source_id=%s on %s (also: %s); give --stream "
+            "source_id=ID to choose",
+            len(infos), what, taken.source_id() or "(none)", taken.hostname(), others,
+        )  # fmt: skip
     short = stream_of(infos[0])
     if short.is_string:
         raise DeviceError(f"{short.name!r} is a marker stream; use --markers")
@@ -498,6 +517,9 @@ class LslSource(Device):
         resolved, short = resolve_stream(
             pylsl, self.stream_name, self.stream_type, self.source_id, self.timeout_s
         )
+        sid = str(resolved.source_id() or "")
+        if sid:  # found again after an outage: this outlet, not another of the same name
+            self._pred = predicate(self.stream_name, self.stream_type, sid)
         self._inlet = self._make_inlet(resolved)
         try:
             full = self._inlet.info(timeout=self.timeout_s)
