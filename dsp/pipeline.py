@@ -291,9 +291,12 @@ class Pipeline:
             self._note_reps(events)
         return Processed(start, filtered, envelope, events)
 
-    def resume_at(self, index: int) -> None:
+    def resume_at(self, index: int, reps_done: int = 0) -> None:
         """Continue an index line begun by another pipeline (settings changed mid-stream):
-        the next chunk at ``index`` is no gap; filters start afresh."""
+        the next chunk at ``index`` is no gap; filters start afresh; reps go on being
+        numbered after the ``reps_done`` the other pipeline numbered (the rep table, the
+        lag plot and the LSL verdicts keep one numbering per session)."""
+        self.reps._count = max(self.reps._count, int(reps_done))
         self._next = self._first = index
         self._started = True
         self._blocked_until = index + self._ms(self.settings.gap_settle_ms)  # start-up
@@ -370,6 +373,11 @@ class Pipeline:
         self._thr = self._thresholds()
         self._thr_version = self.baseline.version
         return shown
+
+    @property
+    def reps_numbered(self) -> int:
+        """How many reps this pipeline has numbered (the next rep's index)."""
+        return self.reps._count
 
     @property
     def next_index(self) -> int:

@@ -245,3 +245,25 @@ def test_a_source_failure_is_one_line_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_settings_changed_mid_session_keep_one_rep_numbering() -> None:
+    """Settings ▸ OK (or a re-mapping) mid-set: the reps after it go on being numbered after
+    those before (it restarted at rep 1, so the banner, the table, the lag plot and the LSL
+    verdicts disagreed about which rep was which)."""
+    ctl = SessionController(sim())
+    numbers: list[int] = []
+    ctl.on_rep_final = lambda e: numbers.append(e.result.index)
+    ctl.open()
+    ctl.start(threaded=False)
+    ctl.pump(12.0)
+    before = len(numbers)
+    assert before >= 2
+    ctl.apply_settings(ctl.settings.with_(k_on=ctl.settings.k_on + 0.5))
+    ctl.pump(12.0)
+    assert ctl.info is not None
+    ctl.apply_roles(dict(ctl.info.roles))  # the same mapping given again: a new pipeline too
+    ctl.pump(12.0)
+    ctl.close()
+    assert len(numbers) >= before + 4
+    assert numbers == sorted(set(numbers)), numbers  # rising, never a number twice

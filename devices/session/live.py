@@ -451,7 +451,7 @@ class LiveSession:
             old = s.pipeline
             s.settings = settings
             s.pipeline = Pipeline(s.info, settings, display=True)
-            s.pipeline.resume_at(old.next_index)
+            s.pipeline.resume_at(old.next_index, old.reps_numbered)
             if old.baseline.calibrated is None:
                 pass
             elif not settings.same_statistic(old.settings):
@@ -473,7 +473,7 @@ class LiveSession:
             assert old is not None
             s.info = info
             s.pipeline = Pipeline(info, s.settings, display=True)
-            s.pipeline.resume_at(old.next_index)
+            s.pipeline.resume_at(old.next_index, old.reps_numbered)
 
         self.post(cmd)
         return info
