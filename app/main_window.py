@@ -757,9 +757,19 @@ class MainWindow(QtWidgets.QMainWindow):
             self.traces.add_mark(mark.index / self.ctl.fs, mark.label)
             self.review.marks_changed()
 
+    def _state_text(self, state: SessionState, link: str | None = None) -> str:
+        """The status bar's first field: a device's link, or a replayed file's transport (a
+        file under review is not a device "streaming")."""
+        replay = self.ctl.replay if self.ctl is not None else None
+        if replay is None:
+            return f"device: {link or state.value}"
+        if state == SessionState.STREAMING:
+            return "file: paused" if replay.paused else "file: playing"
+        return f"file: {state.value}"
+
     def _on_state(self, state: SessionState) -> None:
         """The state is shown as it is: nothing says "streaming" once the stream stopped."""
-        self._set_status("state", f"device: {state.value}")
+        self._set_status("state", self._state_text(state))
         self._update_state_strip()
         if state not in (SessionState.STREAMING, SessionState.PAUSED):
             for key in ("rate", "latency", "fps", "buffer"):
@@ -846,7 +856,7 @@ class MainWindow(QtWidgets.QMainWindow):
         state = ctl.state
         # The driver knows more (e.g. "disconnected" while it reconnects); the session less.
         link = ctl.device.link_state if state == SessionState.STREAMING else None
-        self._set_status("state", f"device: {link or state.value}")
+        self._set_status("state", self._state_text(state, link))
         self._set_status("dropped", f"dropped {st.lost_samples} ({st.gaps} gaps)")
         fill = min(1.0, s.raw.end / s.raw.capacity)
         self._set_status("buffer", f"buffer {100 * fill:.0f}%")

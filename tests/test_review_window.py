@@ -129,9 +129,13 @@ def test_p_pauses_playback_itself(review: MainWindow) -> None:
     pump(win, 3.0)
     assert replay.position == at and not win.traces.paused  # nothing plays on unseen
     assert win.state_strip.paused.text() == "PAUSED"
+    # a file under review is no device "streaming": the status bar names its transport
+    assert win.status_labels["state"].text() == "file: paused"
     win.act_pause.trigger()
     pump(win, 2.0)
     assert replay.position > at
+    win._update_status(1e9)
+    assert win.status_labels["state"].text() == "file: playing"
 
 
 def _span_point(win: MainWindow, start: int) -> QtCore.QPoint:
