@@ -87,8 +87,10 @@ def list_marker_streams(wait_s: float = 1.0) -> list[MarkerStream]:
     """The marker streams visible now (blocks ``wait_s``: call it off the GUI thread)."""
     import pylsl
 
+    from devices.drivers.lsl_source import resolve
+
     found = []
-    for info in pylsl.resolve_streams(wait_time=wait_s):
+    for info in resolve(pylsl, None, wait_s, first=False):
         stream = _stream_of(info)
         if is_marker_stream(stream, info.nominal_srate()):
             found.append(stream)
@@ -197,6 +199,8 @@ class MarkerFeed:
         try:
             import pylsl
             from pylsl.util import LostError
+
+            from devices.drivers.lsl_source import predicate, resolve
         except Exception as exc:  # a broken liblsl: one line, the session goes on
             self.state = "stopped"
             self._tell(f"marker stream {self.name}: LSL unavailable ({exc})")
@@ -205,9 +209,10 @@ class MarkerFeed:
         self._was_connected = False
         while not self._stop.is_set():
             try:
-                # (minimum 2: a second stream of this name is seen, not hidden behind the
-                # first that answers)
-                found = pylsl.resolve_byprop("name", self.name, 2, self.resolve_s)
+                # the whole wait, not the first answer: a second stream of this name is
+                # seen, not hidden behind the first (and the LSL source's resolver keeps to
+                # its timeout, where liblsl's one-shot resolves overran it by seconds)
+                found = resolve(pylsl, predicate(self.name, None, None), self.resolve_s, False)
             except Exception as exc:
                 self._tell(f"marker stream {self.name}: cannot look for it ({exc})")
                 self._stop.wait(self.resolve_s)
