@@ -540,6 +540,9 @@ class MainWindow(QtWidgets.QMainWindow):
         info = ctl.info
         self.onset_editor.clear()
         self.traces.configure(info)
+        # a new stream begins at its own time 0: a file connected but not started showed the
+        # previous source's time on its file-time axis (0:40-0:48 for a file at 0:00)
+        self.traces.t_end = 0.0
         plot = self.traces.getPlotItem()
         for _, line in self.traces.marks:  # marks belong to the session that made them
             plot.removeItem(line)

@@ -312,3 +312,20 @@ def test_overview_click_and_drag(review: MainWindow, qtbot) -> None:
     QTest.mouseRelease(strip.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=at(44.0))
     assert win.traces.window_s == pytest.approx(4.0, abs=0.2)
     assert replay.paused and replay.position == pytest.approx(44.0 * FS, abs=FS * 0.2)
+
+
+def test_a_file_connected_after_live_shows_its_own_time_zero(qtbot, store, tmp_path) -> None:
+    """Live for a while, then a file connected through the source panel (not started yet):
+    its file-time axis starts at 0:00, not at the live session's clock (it read 0:40-0:48)."""
+    live = SourceChoice("simulator", {"fs": 2000.0, "preset": "clean", "seed": 2})
+    win = MainWindow(store, source=live, threaded=False, recordings_dir=str(tmp_path))
+    qtbot.addWidget(win)
+    win.show()
+    pump(win, 20.0)
+    assert win.traces.t_end > 15
+    panel = win.source_panel
+    panel.kind.setCurrentText("file")
+    panel.file_path.setText(str(DEMO))
+    qtbot.mouseClick(panel.connect_btn, QtCore.Qt.MouseButton.LeftButton)
+    assert win.ctl is not None and win.ctl.replay is not None
+    assert win.traces.t_end == 0.0 and win.traces.time_axis.offset == 0.0
