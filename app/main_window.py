@@ -177,6 +177,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.source_panel.stop_requested.connect(self.stop)
         self.source_panel.mapping_changed.connect(self._mapping_changed)
         self.source_panel.discovered.connect(self._discovered)
+        self.source_panel.kind.currentTextChanged.connect(self._source_kind_changed)
         self.source_panel.discovery_failed.connect(self._discovery_failed)
         self._start_when_discovered = False
         self._fit_screen(1400, 860)
@@ -615,6 +616,12 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         return True
 
+    def _source_kind_changed(self, _kind: str) -> None:
+        """Another kind of source chosen while none streams: the signal check's rows were the
+        stopped source's electrodes and would read as the new one's (a newcomer's finding)."""
+        if self.ctl is None or self.ctl.state not in (SessionState.STREAMING, SessionState.PAUSED):
+            self.signal_check.clear()
+
     def _discovered(self, found: object) -> None:
         """The table lists the board's channels: the views start empty on them."""
         from devices.drivers.discovery import Discovery
@@ -624,7 +631,7 @@ class MainWindow(QtWidgets.QMainWindow):
         fs = found.nominal_hz or 1000.0
         self.traces.configure(StreamInfo(fs, found.channel_names))
         self.rep_table.reset(fs)
-        self.signal_check.table.setRowCount(0)  # the previous source's electrodes
+        self.signal_check.clear()  # the previous source's electrodes
         self.order_panel.tally = self.tally
         self.order_panel.reset()
         self.state_strip.clock.setText("")  # no stream yet: no time of one
@@ -860,14 +867,24 @@ class MainWindow(QtWidgets.QMainWindow):
         # The driver knows more (e.g. "disconnected" while it reconnects); the session less.
         link = ctl.device.link_state if state == SessionState.STREAMING else None
         self._set_status("state", self._state_text(state, link))
-        self._set_status("dropped", f"dropped {st.lost_samples} ({st.gaps} gaps)")
+        replay = ctl.replay
+        if replay is None:
+            self._set_status("dropped", f"dropped {st.lost_samples} ({st.gaps} gaps)")
+        elif st.gaps:
+            # A file drops nothing while it plays: what it has are the gaps it was recorded with.
+            self._set_status("dropped", f"gaps in file {st.gaps} ({st.lost_samples} samples)")
+        else:
+            self._set_status("dropped", "")
         fill = min(1.0, s.raw.end / s.raw.capacity)
         self._set_status("buffer", f"buffer {100 * fill:.0f}%")
         if now - self._last_quality > 1.0:
             self._last_quality = now
             self.signal_check.update_quality(ctl.info, s.quality_report(recent=True))
-        if state != SessionState.STREAMING:
-            return  # no rate, latency or frame rate of a stream that does not run
+        if state != SessionState.STREAMING or (replay is not None and replay.paused):
+            # no rate, latency or frame rate of a stream that does not run
+            for key in ("rate", "latency", "fps"):
+                self._set_status(key, "")
+            return
         self._set_status("rate", f"{st.rate_hz:,.0f} Hz" if st.rate_hz else f"{ctl.fs:g} Hz")
         lat = np.median(self.latencies) * 1000 if self.latencies else float("nan")
         self._set_status(

@@ -64,6 +64,11 @@ class SignalCheckPanel(QtWidgets.QWidget):
         layout.addWidget(self.table)
         self.statuses: list[str] = []
 
+    def clear(self) -> None:
+        """No rows: the electrodes listed belonged to a source no longer chosen."""
+        self.table.setRowCount(0)
+        self.statuses = []
+
     def update_quality(self, info: StreamInfo, report: list[ChannelQuality]) -> None:
         t = self.table
         t.setRowCount(len(report))

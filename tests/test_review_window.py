@@ -131,11 +131,16 @@ def test_p_pauses_playback_itself(review: MainWindow) -> None:
     assert win.state_strip.paused.text() == "PAUSED"
     # a file under review is no device "streaming": the status bar names its transport
     assert win.status_labels["state"].text() == "file: paused"
+    # a paused file has no rate or frame rate, and a file drops nothing (no gaps: no field)
+    win._update_status(1e9)
+    for key in ("rate", "fps", "latency", "dropped"):
+        assert win.status_labels[key].text() == "", key
     win.act_pause.trigger()
     pump(win, 2.0)
     assert replay.position > at
     win._update_status(1e9)
     assert win.status_labels["state"].text() == "file: playing"
+    assert win.status_labels["rate"].text().endswith("Hz")
 
 
 def _span_point(win: MainWindow, start: int) -> QtCore.QPoint:

@@ -107,3 +107,20 @@ def test_a_fault_shows_its_colour_reason_and_fix(
         assert row["status"] in (f"check: {reason}", f"fix: {reason}"), row
         assert advice in str(row["advice"])
         assert "uV" not in str(row["advice"])
+
+
+def test_choosing_another_source_clears_the_stopped_sources_rows(
+    qtbot, store: SettingsStore
+) -> None:
+    """A newcomer stopped the simulator, picked "serial" and read the simulator's green rows
+    as the board's electrodes: the rows go when another source is chosen with nothing
+    streaming, and stay while a source streams."""
+    win = window_after(qtbot, store, "clean", seconds=3.0)
+    assert set(rows(win)) == set(NAMES)
+    win.source_panel.kind.setCurrentText("serial")  # chosen while streaming: rows stay
+    assert set(rows(win)) == set(NAMES)
+    win.source_panel.kind.setCurrentText("simulator")
+    win.source_panel.stop_btn.click()
+    assert set(rows(win)) == set(NAMES)  # stopped: still the last quality of that source
+    win.source_panel.kind.setCurrentText("serial")
+    assert rows(win) == {} and win.signal_check.statuses == []
