@@ -39,7 +39,7 @@ class ReportExporter(QtCore.QObject):
         threading.Thread(target=self._run, name="report", daemon=True).start()
 
     def _run(self) -> None:
-        from app.report import rep_table_csv, write_report
+        from app.report import header_meta, rep_table_csv, write_report
         from devices.files.mapping import load_mapped
         from devices.session.review_model import reviewed_document
         from dsp.analysis import analyze
@@ -64,7 +64,9 @@ class ReportExporter(QtCore.QObject):
                 data,
                 info,
                 self.out,
-                meta=self.meta,
+                # the recording's own athlete and session win: the window's athlete field is
+                # for the live session, and may name someone else by now
+                meta={**self.meta, **header_meta(self.source_path, mapped.recording.start_time)},
                 progress=lambda f: self.progress.emit(80 + int(20 * f)),
             )
             rep_table_csv(doc, str(Path(self.out).with_suffix(".csv")))

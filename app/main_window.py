@@ -1062,7 +1062,9 @@ class MainWindow(QtWidgets.QMainWindow):
             if info is not None and replay is not None
             else None
         )
-        meta = {"athlete": self.athlete_id}
+        # the name typed is only a fallback: a recording that names its athlete keeps it
+        typed = self.source_panel.athlete.text().strip()
+        meta = {"athlete": typed} if typed else {}
         self._export_job = export_report(self, str(path), channels, self.settings, meta, out)
         return self._export_job
 

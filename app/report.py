@@ -1460,6 +1460,26 @@ def _stills_html(stills: Sequence[Mapping[str, Any]]) -> str:
     return "".join(parts)
 
 
+def header_meta(
+    path: str,
+    start_time: datetime | None,
+    athlete: str | None = None,
+    session: str | None = None,
+    date: str | None = None,
+) -> dict[str, str]:
+    """The report's header: what was given, else what the recording says of itself (a
+    fireorder recording names its athlete and session; a file may know its start)."""
+    from devices.files.bdf_format import read_sidecar, sidecar_part
+
+    recorded = sidecar_part(read_sidecar(path), "meta")
+    meta = {
+        "athlete": athlete or recorded.get("athlete"),
+        "session": session or recorded.get("session"),
+        "date": date or (start_time.strftime("%Y-%m-%d %H:%M") if start_time else None),
+    }
+    return {k: str(v) for k, v in meta.items() if v}
+
+
 def write_report(
     doc: Mapping[str, Any],
     data: NDArray[np.float64] | None,

@@ -111,6 +111,24 @@ def test_export_menu_action_opens_the_dialog_not_a_bad_path(qtbot, store, tmp_pa
     assert "Bad file descriptor" not in win.statusBar().currentMessage()
 
 
+def test_a_report_names_the_recordings_athlete_not_the_one_typed_for_live(
+    qtbot, store, tmp_path
+) -> None:
+    """The athlete field is for the live session; a recording reviewed after it keeps the
+    athlete and session it was recorded with (as `fireorder report` does)."""
+    bdf = demo_copy(tmp_path, "demo_lumbar_first.bdf")
+    win = make(qtbot, store, SourceChoice("file", {"path": str(bdf)}))
+    qtbot.keyClicks(win.source_panel.athlete, "Ben")
+    out = tmp_path / "named.html"
+    answer_save_dialog(qtbot, out)
+    win.act_export.trigger()
+    qtbot.waitUntil(lambda: out.with_suffix(".csv").exists(), timeout=60_000)
+    qtbot.waitUntil(lambda: "report saved" in win.statusBar().currentMessage(), timeout=10_000)
+    page = out.read_text(encoding="utf-8")
+    assert "Firing-order report — demo" in page and "mostly-lumbar-first" in page
+    assert ">Ben<" not in page and "— Ben" not in page
+
+
 def test_record_action_starts_and_stops_a_recording_with_markers_and_settings(
     qtbot, store, tmp_path: Path
 ) -> None:

@@ -253,16 +253,9 @@ def run(args: argparse.Namespace) -> int:
         doc = reviewed_document(
             result.to_dict(source_of(rec, args.file)), args.file, rec.annotations
         )
-        from devices.files.bdf_format import read_sidecar, sidecar_part
+        from app.report import header_meta
 
-        # a fireorder recording names its athlete and session: the header need not be typed
-        recorded = sidecar_part(read_sidecar(args.file), "meta")
-        meta = {
-            "athlete": args.athlete or recorded.get("athlete"),
-            "session": args.session or recorded.get("session"),
-            "date": args.date
-            or (rec.start_time.strftime("%Y-%m-%d %H:%M") if rec.start_time else None),
-        }
+        meta = header_meta(args.file, rec.start_time, args.athlete, args.session, args.date)
         stills = _stills(args, doc)
         try:
             with atomic_outputs(out, csv_path) as (html_tmp, csv_tmp):
@@ -273,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
                     info,
                     html_tmp,
                     title=args.title,
-                    meta={k: v for k, v in meta.items() if v},
+                    meta=meta,
                     progress=bar.stage("report", ANALYSIS_SHARE, 1.0),
                     stills=stills,
                 )
