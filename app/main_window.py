@@ -395,7 +395,9 @@ class MainWindow(QtWidgets.QMainWindow):
         return create(choice.kind, **opts)
 
     def _meta(self, device: str = "") -> SessionMeta:
-        return SessionMeta(athlete=self.athlete_id, exercise=self.settings.exercise, device=device)
+        return SessionMeta(
+            athlete=self.athlete_name, exercise=self.settings.exercise, device=device
+        )
 
     def connect_source(self, choice: SourceChoice) -> None:
         """Open a source. A serial or BrainFlow board without a mapping is asked first what
@@ -531,8 +533,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self._say("calibration cleared", 5000)
 
     @property
-    def athlete_id(self) -> str:
-        return self.source_panel.athlete.text().strip() or "athlete"
+    def athlete_name(self) -> str:
+        """The athlete typed in the source panel ("" when none: a recording names nobody)."""
+        from app.settings_store import is_athlete_name
+
+        name = self.source_panel.athlete.text().strip()
+        return name if is_athlete_name(name) else ""
 
     def _configure_views(self) -> None:
         """Every view starts empty for the new session (nothing of the previous one)."""

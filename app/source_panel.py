@@ -127,7 +127,10 @@ class SourcePanel(QtWidgets.QWidget):
         self._build_serial()
         self._build_brainflow()
         self._build_lsl()
-        self.athlete = _named(QtWidgets.QLineEdit("athlete"), "athlete")
+        # empty until someone types a name: a prefilled word ended up as the athlete of every
+        # unnamed recording (and of its report and progress)
+        self.athlete = _named(QtWidgets.QLineEdit(), "athlete")
+        self.athlete.setPlaceholderText("name (for calibration, progress)")
         self.athlete.setToolTip("athlete id: calibrations are stored and reused per athlete")
         self.connect_btn = _named(QtWidgets.QPushButton("Connect"), "connect")
         self.start_btn = _named(QtWidgets.QPushButton("Start"), "start")

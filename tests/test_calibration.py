@@ -456,8 +456,8 @@ def test_nothing_is_reused_under_the_placeholder_name(qtbot: QtBot, store: Setti
     import json
 
     qs.setValue("calibrations/athlete", json.dumps(cal))
-    win = make_window(qtbot, store)  # athlete field left at its placeholder
-    assert win.source_panel.athlete.text() == "athlete"
+    win = make_window(qtbot, store)  # athlete field left empty: nobody is named
+    assert win.source_panel.athlete.text() == ""
     assert win.session is not None and win.session.pipeline is not None
     win.session.pump(0.1)
     assert win.session.pipeline.baseline.calibrated is None
