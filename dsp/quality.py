@@ -413,7 +413,10 @@ class _QuietSums:
         with np.errstate(divide="ignore"):
             logk = np.log10(np.maximum(key, 1e-12))
         scale = _LOGP_BINS / (_LOGP_HI - _LOGP_LO)
-        idx = np.clip(((logk - _LOGP_LO) * scale).astype(np.int64), 0, _LOGP_BINS - 1)
+        # (np.clip's dispatch costs more than the two ufuncs on a few values)
+        idx = np.minimum(
+            np.maximum(((logk - _LOGP_LO) * scale).astype(np.int64), 0), _LOGP_BINS - 1
+        )
         rows = np.flatnonzero(ok)
         self.count[rows, idx[rows]] += 1
         self.sums[:, rows, idx[rows]] += values[:, rows]
@@ -746,6 +749,10 @@ class QualityMonitor:
         s = self.settings
         n_hist = max(s.recent_windows, s.clip_windows, round(s.rest_history_s / s.window_s))
         self._recent: deque[_Window] = deque(maxlen=n_hist)
+        # the rest test's keys of the windows in _recent (inf: none yet), one row each in turn:
+        # stacking them from the windows every second cost more than the test itself
+        self._keys = np.full((n_hist, c), np.inf)
+        self._key_at = 0
         self._live: list[dict[str, str]] = [{} for _ in range(c)]  # active issues, for hysteresis
         # live rest averages: decayed sums of [EMG power, hum per family] and of
         # [periodicity x QRS power, reference power, periodicity], with their decayed counts
@@ -968,6 +975,8 @@ class QualityMonitor:
             noise=noise,
         )
         self._recent.append(w)
+        np.copyto(self._keys[self._key_at], np.where(w.spec_ok, w.p_emg, np.inf))
+        self._key_at = (self._key_at + 1) % self._keys.shape[0]
         self._tot_samples += n
         self._tot_valid += w.n_valid
         self._tot_sat += w.n_sat
@@ -980,8 +989,7 @@ class QualityMonitor:
 
     def _rest_update(self, w: _Window) -> None:
         """Feed this block into the live rest averages if it is rest (see module docstring)."""
-        keys = np.stack([np.where(x.spec_ok, x.p_emg, np.inf) for x in self._recent])
-        rest = w.spec_ok & (w.p_emg <= _REST_SPAN * keys.min(axis=0))
+        rest = w.spec_ok & (w.p_emg <= _REST_SPAN * self._keys.min(axis=0))
         if not rest.any():
             return
         a = math.exp(-1.0 / self.settings.rest_tau_blocks)

@@ -86,8 +86,13 @@ def map_recording(
     role_index: dict[Role, int] = {r: i for i, r in enumerate(roles)}
     info = StreamInfo(rec.fs, tuple(names), role_index, source=source)
     data = np.ascontiguousarray(data, dtype=np.float64)
-    wild = np.abs(data) > MAX_PLAUSIBLE_UV  # (inf too; NaN stays NaN)
-    if wild.any():
+    # Two reductions decide the usual case without a temporary the size of the data: within
+    # range (a NaN fails both tests and takes the full look below, where it stays NaN).
+    tame = data.size == 0 or (
+        float(np.max(data)) <= MAX_PLAUSIBLE_UV and float(np.min(data)) >= -MAX_PLAUSIBLE_UV
+    )
+    wild = None if tame else np.abs(data) > MAX_PLAUSIBLE_UV  # (inf too; NaN stays NaN)
+    if wild is not None and wild.any():
         if not data.flags.writeable or np.shares_memory(data, rec.data):
             data = data.copy()
         data[wild] = np.nan
