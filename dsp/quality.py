@@ -682,7 +682,10 @@ class QualityMonitor:
         """What ``_floor_gain`` depends on, besides this module's constants."""
         s = self.settings
         return (
-            self.fs,
+            # A rate estimated from a time column is 2000.0000000000002 as often as 2000: a
+            # part-per-trillion change of rate moves the gain by far less than its last bit
+            # matters (a floor read to 0.1 µV), so the table answers for both.
+            round(self.fs, 6),
             tuple(s.emg_band_hz),
             s.flat_window_s,
             s.noise_percentile,

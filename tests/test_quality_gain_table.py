@@ -29,6 +29,14 @@ def test_every_stored_gain_equals_the_calibration() -> None:
         assert q._calibrate_floor_gain() == gain
 
 
+def test_a_rate_estimated_from_a_time_column_uses_the_table() -> None:
+    """A CSV's time column gives 2000.0000000000002 Hz: the stored gain, not 31 s of noise."""
+    exact = QualityMonitor(2000.0, 2, QualitySettings(line_freq=50.0))
+    q = QualityMonitor(2000.0000000000002, 2, QualitySettings(line_freq=50.0))
+    assert q._gain_key() in FLOOR_GAINS and q._noise_gain == exact._noise_gain
+    assert abs(q._calibrate_floor_gain() / q._noise_gain - 1) < 1e-9
+
+
 def test_another_rate_is_calibrated() -> None:
     q = QualityMonitor(1500.0, 1, QualitySettings())
     assert q._gain_key() not in FLOOR_GAINS
