@@ -5,6 +5,11 @@ minimum time. The moment the detector becomes sure is later than the real start 
 the onset is back-dated to where the statistic last sat at baseline level (a second, lower
 threshold, as in Bonato's double-threshold detector). The offset uses hysteresis: the statistic
 must stay below a lower level for a minimum time.
+
+Beside the two run tiers, a sequential test confirms an onset too (whichever is first): Page's
+CUSUM on the statistic in baseline SDs, each sample's contribution capped. At low SNR a burst's
+statistic crosses the threshold only now and then, so a run of 30 ms comes late; the CUSUM adds
+up the evidence of the crossings and of the near misses between them.
 """
 
 from __future__ import annotations
@@ -97,6 +102,28 @@ def first_run(mask: Mask, carry: int, need: int) -> tuple[int | None, int]:
     return None, tail
 
 
+def lindley(x: Array, s0: float) -> Array:
+    """Page's CUSUM ``S_t = max(0, S_{t-1} + x_t)`` from ``S_{-1} = s0``, for every t.
+
+    The closed form of the recursion (Lindley's): with ``W = s0 + cumsum(x)``,
+    ``S_t = W_t - min(0, min_{j <= t} W_j)`` -- a few array operations instead of a loop."""
+    w = np.add.accumulate(x)
+    w += s0
+    return w - np.minimum.accumulate(np.minimum(w, 0.0))
+
+
+def cusum_segments(x: Array, free: Mask | None, s0: float) -> Array:
+    """:func:`lindley` over ``x``, held at 0 on samples that are not ``free`` (an artefact's
+    ringing must neither add evidence nor leave any behind)."""
+    if free is None or bool(free.all()):
+        return lindley(x, s0)
+    out = np.zeros(x.shape[0])
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], free, [False])).astype(np.int8)))
+    for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        out[a:b] = lindley(x[a:b], s0 if a == 0 else 0.0)
+    return out
+
+
 def sliding_max(x: Array, w: int) -> Array:
     """``max(x[k : k + w])`` for every k (len(x) - w + 1 values; NaN where a window holds one).
 
@@ -150,6 +177,10 @@ class OnsetDetector:
         ramp_power: float = 2.0,
         fast_ratio: float = 0.0,
         min_on_fast: int = 1,
+        k_on: float = 4.0,
+        cusum_k: float = 0.0,
+        cusum_cap: float = 0.0,
+        cusum_h: float = 0.0,
     ) -> None:
         self.n_channels = n_channels
         self.min_on = max(1, int(min_on))
@@ -173,6 +204,14 @@ class OnsetDetector:
         self._fine_cache: dict[tuple[int, int, int], tuple[Array, Array, Array]] = {}
         self.fast_ratio = fast_ratio
         self.min_on_fast = max(1, int(min_on_fast))
+        # The sequential tier, in baseline SDs: ``k_on`` SDs make the distance from the rest
+        # mean to the threshold in force (so over a tonic floor the SD scales with the re-arm
+        # level, as the fast tier does); reference ``cusum_k``, cap ``cusum_cap``, alarm
+        # level ``cusum_h`` in SD x samples (0: off).
+        self.k_on = float(k_on)
+        self.cusum_k = float(cusum_k)
+        self.cusum_cap = float(cusum_cap)
+        self.cusum_h = float(cusum_h)
         self.reset()
 
     def reset(self) -> None:
@@ -186,6 +225,10 @@ class OnsetDetector:
         self._carries = np.zeros((2, ch), dtype=np.int64)
         self._peak = np.zeros(ch)
         self._floor = np.zeros(ch)
+        self._cusum = np.zeros(ch)  # the sequential tier's sum, carried while quiet
+        # and the first statistic index it may count again after the last offset: the
+        # statistic just after a burst is its tail, not rest, for ``rest_window`` samples
+        self._seq_from = np.zeros(ch, dtype=np.int64)
         keep = max(max(self.backdate_max, self.window) + self.min_on + 1, self.rest_memory)
         self._hist_rows = SlidingRows(keep, ch)  # the statistic
         # Per sample: was the statistic at rest level (<= the back-dating level in force at
@@ -214,6 +257,8 @@ class OnsetDetector:
         self._active[channel] = False
         self._carries[0, channel] = 0
         self._floor[channel] = 0.0
+        self._cusum[channel] = 0.0
+        self._seq_from[channel] = 0
 
     def process(
         self,
@@ -271,6 +316,8 @@ class OnsetDetector:
             # (any sample above a level <=> the largest, NaN aside, above it)
             on_level = thr.on if n_active == 0 else np.where(active, np.inf, thr.on)
             quiet_work = (np.fmax.reduce(s_m, axis=0) > on_level) | (self._floor > thr.on)
+            if self.cusum_h > 0:
+                quiet_work |= self._cusum_bulk(start, s, thr, blocked, ~active & ~quiet_work)
         if n_active:
             # The offset level only rises with the running peak, so nothing below the level of
             # the final peak means nothing below at any sample.
@@ -320,6 +367,8 @@ class OnsetDetector:
         active = bool(self._active[c])
         carry, carry_fast = int(self._carries[0, c]), int(self._carries[1, c])
         peak, st_floor = float(self._peak[c]), float(self._floor[c])
+        seq = float(self._cusum[c])  # the sequential tier's sum (0 in a burst)
+        use_seq = self.cusum_h > 0
         on_c, back_c, off_c = thr.on[c], thr.back[c], thr.off[c]
         s_off = off_hist[tail:]
         events: list[OnsetEvent | OffsetEvent] = []
@@ -334,12 +383,24 @@ class OnsetDetector:
             if not top > on_c and not (
                 self.fast_ratio > 0 and top > mean_c + self.fast_ratio * (on_c - mean_c)
             ):
-                end = np.minimum(np.min(self._recent_max(off_hist, tail)), st_floor)
-                self._floor[c] = float(end) if end > on_c else 0.0
-                self._carries[0, c] = 0
-                if self.fast_ratio > 0:
-                    self._carries[1, c] = 0
-                return events
+                alarm = None
+                if use_seq:
+                    # The sequential tier sleeps over a tonic floor (the baseline SDs do not
+                    # describe activity's fluctuations) and wakes where the floor has gone.
+                    calm = ~(self._floor_track(st_floor, off_hist, tail) > on_c)
+                    calm[: max(0, min(int(self._seq_from[c]) - start, n))] = False
+                    alarm, seq = self._cusum_alarm(
+                        s, mean_c, on_c, calm if free is None else free & calm, seq
+                    )
+                if alarm is None:
+                    end = np.minimum(np.min(self._recent_max(off_hist, tail)), st_floor)
+                    self._floor[c] = float(end) if end > on_c else 0.0
+                    self._carries[0, c] = 0
+                    if self.fast_ratio > 0:
+                        self._carries[1, c] = 0
+                    self._cusum[c] = seq
+                    return events
+                seq = float(self._cusum[c])  # the loop below finds the alarm again
         while i < n:
             seg = s[i:]
             free_i = None if free is None else free[i:]
@@ -368,11 +429,29 @@ class OnsetDetector:
                         run is None or run_f + self.min_on_fast < run + self.min_on
                     ):
                         run, need = run_f, self.min_on_fast
+                if use_seq:
+                    # Accumulated evidence confirms too: an intermittent crossing at low SNR
+                    # (off over a tonic floor, held at 0 on blocked samples).
+                    seq_free = free_i
+                    if floor is not None:
+                        calm = ~tonic
+                        seq_free = calm if seq_free is None else seq_free & calm
+                    wait = int(self._seq_from[c]) - start - i  # a burst's tail: not rest
+                    if wait > 0:
+                        mine = np.ones(seg.shape[0], dtype=bool)
+                        seq_free = mine if seq_free is None else seq_free & mine
+                        seq_free[: min(wait, seg.shape[0])] = False
+                    alarm, seq_end = self._cusum_alarm(seg, float(thr.mean[c]), on, seq_free, seq)
+                    if alarm is not None and (run is None or alarm < run + need - 1):
+                        run, need = alarm, 1
                 if run is None:
                     if floor is not None:
                         st_floor = float(floor[-1]) if floor[-1] > on_c else 0.0
+                    if use_seq:
+                        seq = seq_end
                     break
                 carry_fast = 0
+                seq = 0.0
                 if floor is not None:
                     level = float(floor[max(run, 0)])
                     if level > on_c:
@@ -429,6 +508,7 @@ class OnsetDetector:
                 peak = float(peaks[min(max(run, 0), len(peaks) - 1)])
                 st_floor = float(np.mean(hist[lo : detected - hist_start + 1]))
                 st.rest_from = run_start - self.off_delay
+                self._seq_from[c] = detected + 1 + self.rest_window
                 off_at = run_start - self.delay - self.off_delay
                 events.append(OffsetEvent(c, off_at, detected - self.delay, peak))
                 active, carry = False, 0
@@ -436,7 +516,53 @@ class OnsetDetector:
         self._active[c] = active
         self._carries[0, c], self._carries[1, c] = carry, carry_fast
         self._peak[c], self._floor[c] = peak, st_floor
+        self._cusum[c] = 0.0 if active else seq
         return events
+
+    def _cusum_bulk(
+        self, start: int, s: Array, thr: Thresholds, blocked: Mask | None, quiet: Mask
+    ) -> Mask:
+        """Run the sequential tier over the block for the ``quiet`` channels (not in a burst,
+        no tonic floor, nothing above the threshold) at once; store their sums and return which
+        of them need the per-channel pass (an alarm, a blocked sample, a NaN, a burst's
+        tail)."""
+        cols = np.flatnonzero(quiet)
+        need = np.zeros(self.n_channels, dtype=bool)
+        if not cols.size:
+            return need
+        x = self._cusum_increments(s[:, cols], thr.mean[cols], thr.on[cols])
+        w = np.add.accumulate(x, axis=0)
+        w += self._cusum[cols]
+        sums = w - np.minimum.accumulate(np.minimum(w, 0.0), axis=0)
+        hit = ~(np.max(sums, axis=0) <= self.cusum_h)  # (NaN: to the per-channel pass)
+        if blocked is not None:
+            hit |= np.any(blocked[:, cols], axis=0)
+        hit |= self._seq_from[cols] > start
+        need[cols[hit]] = True
+        keep = cols[~hit]
+        self._cusum[keep] = sums[-1, ~hit]
+        return need
+
+    def _cusum_increments(self, s: Array, mean: Array | float, on: Array | float) -> Array:
+        """Each sample's contribution to the sum: the statistic in baseline SDs (``k_on`` of
+        them from the rest mean to the threshold in force), capped, less the reference."""
+        z = (s - mean) * (self.k_on / np.maximum(on - mean, 1e-300))
+        np.minimum(z, self.cusum_cap, out=z)
+        z -= self.cusum_k
+        return z
+
+    def _cusum_alarm(
+        self, seg: Array, mean: float, on: float | Array, free: Mask | None, s0: float
+    ) -> tuple[int | None, float]:
+        """First sample of ``seg`` at which the sum exceeds its alarm level (None if none),
+        and the sum at the end. Samples that are not ``free`` hold it at 0."""
+        x = self._cusum_increments(seg, mean, on)
+        ok = ~np.isnan(x)
+        if free is not None:
+            ok &= free
+        sums = cusum_segments(np.where(ok, x, 0.0), None if ok.all() else ok, s0)
+        hits = np.flatnonzero(sums > self.cusum_h)
+        return (int(hits[0]) if hits.size else None), float(sums[-1])
 
     def _floor_track(self, floor: float, s_off: Array, pos: int) -> Array:
         """The tonic floor per sample of ``s_off[pos:]`` while the channel is quiet: never
