@@ -369,6 +369,18 @@ class OnsetDetector:
         peak, st_floor = float(self._peak[c]), float(self._floor[c])
         seq = float(self._cusum[c])  # the sequential tier's sum (0 in a burst)
         use_seq = self.cusum_h > 0
+        seq_from = int(self._seq_from[c])  # the tier counts from this index on
+        seq_next = seq_from
+        seq_ok: Mask | None = None  # and not on the samples marked False here
+        if use_seq and free is not None and not bool(free.all()):
+            # What follows an artefact's blocked stretch is its ringing's tail (the notches
+            # ring longest), not rest: the sequential tier, which adds up exactly such
+            # intermittent crossings, waits ``rest_window`` samples after each blocked one.
+            w = self.rest_window
+            cnt = np.concatenate(([0], np.add.accumulate(~free, dtype=np.int64)))
+            idx = np.arange(1, s.shape[0] + 1)
+            seq_ok = cnt[idx] - cnt[np.maximum(idx - w - 1, 0)] == 0
+            seq_next = max(seq_from, start + int(np.flatnonzero(~free)[-1]) + 1 + w)
         on_c, back_c, off_c = thr.on[c], thr.back[c], thr.off[c]
         s_off = off_hist[tail:]
         events: list[OnsetEvent | OffsetEvent] = []
@@ -388,7 +400,9 @@ class OnsetDetector:
                     # The sequential tier sleeps over a tonic floor (the baseline SDs do not
                     # describe activity's fluctuations) and wakes where the floor has gone.
                     calm = ~(self._floor_track(st_floor, off_hist, tail) > on_c)
-                    calm[: max(0, min(int(self._seq_from[c]) - start, n))] = False
+                    calm[: max(0, min(seq_from - start, n))] = False
+                    if seq_ok is not None:
+                        calm &= seq_ok
                     alarm, seq = self._cusum_alarm(
                         s, mean_c, on_c, calm if free is None else free & calm, seq
                     )
@@ -399,6 +413,7 @@ class OnsetDetector:
                     if self.fast_ratio > 0:
                         self._carries[1, c] = 0
                     self._cusum[c] = seq
+                    self._seq_from[c] = seq_next
                     return events
                 seq = float(self._cusum[c])  # the loop below finds the alarm again
         while i < n:
@@ -436,7 +451,9 @@ class OnsetDetector:
                     if floor is not None:
                         calm = ~tonic
                         seq_free = calm if seq_free is None else seq_free & calm
-                    wait = int(self._seq_from[c]) - start - i  # a burst's tail: not rest
+                    if seq_ok is not None:
+                        seq_free = seq_ok[i:] if seq_free is None else seq_free & seq_ok[i:]
+                    wait = seq_from - start - i  # a burst's tail: not rest
                     if wait > 0:
                         mine = np.ones(seg.shape[0], dtype=bool)
                         seq_free = mine if seq_free is None else seq_free & mine
@@ -508,7 +525,7 @@ class OnsetDetector:
                 peak = float(peaks[min(max(run, 0), len(peaks) - 1)])
                 st_floor = float(np.mean(hist[lo : detected - hist_start + 1]))
                 st.rest_from = run_start - self.off_delay
-                self._seq_from[c] = detected + 1 + self.rest_window
+                seq_from = detected + 1 + self.rest_window
                 off_at = run_start - self.delay - self.off_delay
                 events.append(OffsetEvent(c, off_at, detected - self.delay, peak))
                 active, carry = False, 0
@@ -517,6 +534,7 @@ class OnsetDetector:
         self._carries[0, c], self._carries[1, c] = carry, carry_fast
         self._peak[c], self._floor[c] = peak, st_floor
         self._cusum[c] = 0.0 if active else seq
+        self._seq_from[c] = max(seq_from, seq_next)
         return events
 
     def _cusum_bulk(
