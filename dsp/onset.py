@@ -229,6 +229,7 @@ class OnsetDetector:
         # and the first statistic index it may count again after the last offset: the
         # statistic just after a burst is its tail, not rest, for ``rest_window`` samples
         self._seq_from = np.zeros(ch, dtype=np.int64)
+        self._seq_level: tuple[Thresholds, Array] | None = None  # reference level per channel
         keep = max(max(self.backdate_max, self.window) + self.min_on + 1, self.rest_memory)
         self._hist_rows = SlidingRows(keep, ch)  # the statistic
         # Per sample: was the statistic at rest level (<= the back-dating level in force at
@@ -315,9 +316,10 @@ class OnsetDetector:
         if n_active < self.n_channels:
             # (any sample above a level <=> the largest, NaN aside, above it)
             on_level = thr.on if n_active == 0 else np.where(active, np.inf, thr.on)
-            quiet_work = (np.fmax.reduce(s_m, axis=0) > on_level) | (self._floor > thr.on)
+            top = np.fmax.reduce(s_m, axis=0)
+            quiet_work = (top > on_level) | (self._floor > thr.on)
             if self.cusum_h > 0:
-                quiet_work |= self._cusum_bulk(start, s, thr, blocked, ~active & ~quiet_work)
+                quiet_work |= self._cusum_bulk(start, s, top, thr, blocked, ~active & ~quiet_work)
         if n_active:
             # The offset level only rises with the running peak, so nothing below the level of
             # the final peak means nothing below at any sample.
@@ -538,14 +540,30 @@ class OnsetDetector:
         return events
 
     def _cusum_bulk(
-        self, start: int, s: Array, thr: Thresholds, blocked: Mask | None, quiet: Mask
+        self,
+        start: int,
+        s: Array,
+        top: Array,
+        thr: Thresholds,
+        blocked: Mask | None,
+        quiet: Mask,
     ) -> Mask:
         """Run the sequential tier over the block for the ``quiet`` channels (not in a burst,
         no tonic floor, nothing above the threshold) at once; store their sums and return which
         of them need the per-channel pass (an alarm, a blocked sample, a NaN, a burst's
         tail)."""
-        cols = np.flatnonzero(quiet)
         need = np.zeros(self.n_channels, dtype=bool)
+        # Most of the time at rest the sum is 0 and no sample is above the reference: then it
+        # stays 0 (every increment is negative), and nothing needs computing.
+        # (``top``: the block's highest unblocked sample per channel; blocked channels are
+        # passed on, their ringing's tail is for the per-channel pass to hold back)
+        if self._seq_level is None or self._seq_level[0] is not thr:
+            level = thr.mean + self.cusum_k * (thr.on - thr.mean) / self.k_on
+            self._seq_level = (thr, level)
+        moving = (self._cusum > 0) | ~(top <= self._seq_level[1])
+        if blocked is not None:
+            moving |= np.any(blocked, axis=0)
+        cols = np.flatnonzero(quiet & moving)
         if not cols.size:
             return need
         x = self._cusum_increments(s[:, cols], thr.mean[cols], thr.on[cols])
