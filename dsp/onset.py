@@ -5,6 +5,11 @@ minimum time. The moment the detector becomes sure is later than the real start 
 the onset is back-dated to where the statistic last sat at baseline level (a second, lower
 threshold, as in Bonato's double-threshold detector). The offset uses hysteresis: the statistic
 must stay below a lower level for a minimum time.
+
+Beside the two run tiers, a sequential test confirms an onset too (whichever is first): Page's
+CUSUM on the statistic in baseline SDs, each sample's contribution capped. At low SNR a burst's
+statistic crosses the threshold only now and then, so a run of 30 ms comes late; the CUSUM adds
+up the evidence of the crossings and of the near misses between them.
 """
 
 from __future__ import annotations
@@ -97,6 +102,28 @@ def first_run(mask: Mask, carry: int, need: int) -> tuple[int | None, int]:
     return None, tail
 
 
+def lindley(x: Array, s0: float) -> Array:
+    """Page's CUSUM ``S_t = max(0, S_{t-1} + x_t)`` from ``S_{-1} = s0``, for every t.
+
+    The closed form of the recursion (Lindley's): with ``W = s0 + cumsum(x)``,
+    ``S_t = W_t - min(0, min_{j <= t} W_j)`` -- a few array operations instead of a loop."""
+    w = np.add.accumulate(x)
+    w += s0
+    return w - np.minimum.accumulate(np.minimum(w, 0.0))
+
+
+def cusum_segments(x: Array, free: Mask | None, s0: float) -> Array:
+    """:func:`lindley` over ``x``, held at 0 on samples that are not ``free`` (an artefact's
+    ringing must neither add evidence nor leave any behind)."""
+    if free is None or bool(free.all()):
+        return lindley(x, s0)
+    out = np.zeros(x.shape[0])
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], free, [False])).astype(np.int8)))
+    for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        out[a:b] = lindley(x[a:b], s0 if a == 0 else 0.0)
+    return out
+
+
 def sliding_max(x: Array, w: int) -> Array:
     """``max(x[k : k + w])`` for every k (len(x) - w + 1 values; NaN where a window holds one).
 
@@ -150,6 +177,10 @@ class OnsetDetector:
         ramp_power: float = 2.0,
         fast_ratio: float = 0.0,
         min_on_fast: int = 1,
+        k_on: float = 4.0,
+        cusum_k: float = 0.0,
+        cusum_cap: float = 0.0,
+        cusum_h: float = 0.0,
     ) -> None:
         self.n_channels = n_channels
         self.min_on = max(1, int(min_on))
@@ -173,6 +204,14 @@ class OnsetDetector:
         self._fine_cache: dict[tuple[int, int, int], tuple[Array, Array, Array]] = {}
         self.fast_ratio = fast_ratio
         self.min_on_fast = max(1, int(min_on_fast))
+        # The sequential tier, in baseline SDs: ``k_on`` SDs make the distance from the rest
+        # mean to the threshold in force (so over a tonic floor the SD scales with the re-arm
+        # level, as the fast tier does); reference ``cusum_k``, cap ``cusum_cap``, alarm
+        # level ``cusum_h`` in SD x samples (0: off).
+        self.k_on = float(k_on)
+        self.cusum_k = float(cusum_k)
+        self.cusum_cap = float(cusum_cap)
+        self.cusum_h = float(cusum_h)
         self.reset()
 
     def reset(self) -> None:
@@ -186,6 +225,11 @@ class OnsetDetector:
         self._carries = np.zeros((2, ch), dtype=np.int64)
         self._peak = np.zeros(ch)
         self._floor = np.zeros(ch)
+        self._cusum = np.zeros(ch)  # the sequential tier's sum, carried while quiet
+        # and the first statistic index it may count again after the last offset: the
+        # statistic just after a burst is its tail, not rest, for ``rest_window`` samples
+        self._seq_from = np.zeros(ch, dtype=np.int64)
+        self._seq_level: tuple[Thresholds, Array] | None = None  # reference level per channel
         keep = max(max(self.backdate_max, self.window) + self.min_on + 1, self.rest_memory)
         self._hist_rows = SlidingRows(keep, ch)  # the statistic
         # Per sample: was the statistic at rest level (<= the back-dating level in force at
@@ -214,6 +258,8 @@ class OnsetDetector:
         self._active[channel] = False
         self._carries[0, channel] = 0
         self._floor[channel] = 0.0
+        self._cusum[channel] = 0.0
+        self._seq_from[channel] = 0
 
     def process(
         self,
@@ -270,7 +316,10 @@ class OnsetDetector:
         if n_active < self.n_channels:
             # (any sample above a level <=> the largest, NaN aside, above it)
             on_level = thr.on if n_active == 0 else np.where(active, np.inf, thr.on)
-            quiet_work = (np.fmax.reduce(s_m, axis=0) > on_level) | (self._floor > thr.on)
+            top = np.fmax.reduce(s_m, axis=0)
+            quiet_work = (top > on_level) | (self._floor > thr.on)
+            if self.cusum_h > 0:
+                quiet_work |= self._cusum_bulk(start, s, top, thr, blocked, ~active & ~quiet_work)
         if n_active:
             # The offset level only rises with the running peak, so nothing below the level of
             # the final peak means nothing below at any sample.
@@ -320,6 +369,20 @@ class OnsetDetector:
         active = bool(self._active[c])
         carry, carry_fast = int(self._carries[0, c]), int(self._carries[1, c])
         peak, st_floor = float(self._peak[c]), float(self._floor[c])
+        seq = float(self._cusum[c])  # the sequential tier's sum (0 in a burst)
+        use_seq = self.cusum_h > 0
+        seq_from = int(self._seq_from[c])  # the tier counts from this index on
+        seq_next = seq_from
+        seq_ok: Mask | None = None  # and not on the samples marked False here
+        if use_seq and free is not None and not bool(free.all()):
+            # What follows an artefact's blocked stretch is its ringing's tail (the notches
+            # ring longest), not rest: the sequential tier, which adds up exactly such
+            # intermittent crossings, waits ``rest_window`` samples after each blocked one.
+            w = self.rest_window
+            cnt = np.concatenate(([0], np.add.accumulate(~free, dtype=np.int64)))
+            idx = np.arange(1, s.shape[0] + 1)
+            seq_ok = cnt[idx] - cnt[np.maximum(idx - w - 1, 0)] == 0
+            seq_next = max(seq_from, start + int(np.flatnonzero(~free)[-1]) + 1 + w)
         on_c, back_c, off_c = thr.on[c], thr.back[c], thr.off[c]
         s_off = off_hist[tail:]
         events: list[OnsetEvent | OffsetEvent] = []
@@ -334,12 +397,27 @@ class OnsetDetector:
             if not top > on_c and not (
                 self.fast_ratio > 0 and top > mean_c + self.fast_ratio * (on_c - mean_c)
             ):
-                end = np.minimum(np.min(self._recent_max(off_hist, tail)), st_floor)
-                self._floor[c] = float(end) if end > on_c else 0.0
-                self._carries[0, c] = 0
-                if self.fast_ratio > 0:
-                    self._carries[1, c] = 0
-                return events
+                alarm = None
+                if use_seq:
+                    # The sequential tier sleeps over a tonic floor (the baseline SDs do not
+                    # describe activity's fluctuations) and wakes where the floor has gone.
+                    calm = ~(self._floor_track(st_floor, off_hist, tail) > on_c)
+                    calm[: max(0, min(seq_from - start, n))] = False
+                    if seq_ok is not None:
+                        calm &= seq_ok
+                    alarm, seq = self._cusum_alarm(
+                        s, mean_c, on_c, calm if free is None else free & calm, seq
+                    )
+                if alarm is None:
+                    end = np.minimum(np.min(self._recent_max(off_hist, tail)), st_floor)
+                    self._floor[c] = float(end) if end > on_c else 0.0
+                    self._carries[0, c] = 0
+                    if self.fast_ratio > 0:
+                        self._carries[1, c] = 0
+                    self._cusum[c] = seq
+                    self._seq_from[c] = seq_next
+                    return events
+                seq = float(self._cusum[c])  # the loop below finds the alarm again
         while i < n:
             seg = s[i:]
             free_i = None if free is None else free[i:]
@@ -368,11 +446,31 @@ class OnsetDetector:
                         run is None or run_f + self.min_on_fast < run + self.min_on
                     ):
                         run, need = run_f, self.min_on_fast
+                if use_seq:
+                    # Accumulated evidence confirms too: an intermittent crossing at low SNR
+                    # (off over a tonic floor, held at 0 on blocked samples).
+                    seq_free = free_i
+                    if floor is not None:
+                        calm = ~tonic
+                        seq_free = calm if seq_free is None else seq_free & calm
+                    if seq_ok is not None:
+                        seq_free = seq_ok[i:] if seq_free is None else seq_free & seq_ok[i:]
+                    wait = seq_from - start - i  # a burst's tail: not rest
+                    if wait > 0:
+                        mine = np.ones(seg.shape[0], dtype=bool)
+                        seq_free = mine if seq_free is None else seq_free & mine
+                        seq_free[: min(wait, seg.shape[0])] = False
+                    alarm, seq_end = self._cusum_alarm(seg, float(thr.mean[c]), on, seq_free, seq)
+                    if alarm is not None and (run is None or alarm < run + need - 1):
+                        run, need = alarm, 1
                 if run is None:
                     if floor is not None:
                         st_floor = float(floor[-1]) if floor[-1] > on_c else 0.0
+                    if use_seq:
+                        seq = seq_end
                     break
                 carry_fast = 0
+                seq = 0.0
                 if floor is not None:
                     level = float(floor[max(run, 0)])
                     if level > on_c:
@@ -429,6 +527,7 @@ class OnsetDetector:
                 peak = float(peaks[min(max(run, 0), len(peaks) - 1)])
                 st_floor = float(np.mean(hist[lo : detected - hist_start + 1]))
                 st.rest_from = run_start - self.off_delay
+                seq_from = detected + 1 + self.rest_window
                 off_at = run_start - self.delay - self.off_delay
                 events.append(OffsetEvent(c, off_at, detected - self.delay, peak))
                 active, carry = False, 0
@@ -436,7 +535,70 @@ class OnsetDetector:
         self._active[c] = active
         self._carries[0, c], self._carries[1, c] = carry, carry_fast
         self._peak[c], self._floor[c] = peak, st_floor
+        self._cusum[c] = 0.0 if active else seq
+        self._seq_from[c] = max(seq_from, seq_next)
         return events
+
+    def _cusum_bulk(
+        self,
+        start: int,
+        s: Array,
+        top: Array,
+        thr: Thresholds,
+        blocked: Mask | None,
+        quiet: Mask,
+    ) -> Mask:
+        """Run the sequential tier over the block for the ``quiet`` channels (not in a burst,
+        no tonic floor, nothing above the threshold) at once; store their sums and return which
+        of them need the per-channel pass (an alarm, a blocked sample, a NaN, a burst's
+        tail)."""
+        need = np.zeros(self.n_channels, dtype=bool)
+        # Most of the time at rest the sum is 0 and no sample is above the reference: then it
+        # stays 0 (every increment is negative), and nothing needs computing.
+        # (``top``: the block's highest unblocked sample per channel; blocked channels are
+        # passed on, their ringing's tail is for the per-channel pass to hold back)
+        if self._seq_level is None or self._seq_level[0] is not thr:
+            level = thr.mean + self.cusum_k * (thr.on - thr.mean) / self.k_on
+            self._seq_level = (thr, level)
+        moving = (self._cusum > 0) | ~(top <= self._seq_level[1])
+        if blocked is not None:
+            moving |= np.any(blocked, axis=0)
+        cols = np.flatnonzero(quiet & moving)
+        if not cols.size:
+            return need
+        x = self._cusum_increments(s[:, cols], thr.mean[cols], thr.on[cols])
+        w = np.add.accumulate(x, axis=0)
+        w += self._cusum[cols]
+        sums = w - np.minimum.accumulate(np.minimum(w, 0.0), axis=0)
+        hit = ~(np.max(sums, axis=0) <= self.cusum_h)  # (NaN: to the per-channel pass)
+        if blocked is not None:
+            hit |= np.any(blocked[:, cols], axis=0)
+        hit |= self._seq_from[cols] > start
+        need[cols[hit]] = True
+        keep = cols[~hit]
+        self._cusum[keep] = sums[-1, ~hit]
+        return need
+
+    def _cusum_increments(self, s: Array, mean: Array | float, on: Array | float) -> Array:
+        """Each sample's contribution to the sum: the statistic in baseline SDs (``k_on`` of
+        them from the rest mean to the threshold in force), capped, less the reference."""
+        z = (s - mean) * (self.k_on / np.maximum(on - mean, 1e-300))
+        np.minimum(z, self.cusum_cap, out=z)
+        z -= self.cusum_k
+        return z
+
+    def _cusum_alarm(
+        self, seg: Array, mean: float, on: float | Array, free: Mask | None, s0: float
+    ) -> tuple[int | None, float]:
+        """First sample of ``seg`` at which the sum exceeds its alarm level (None if none),
+        and the sum at the end. Samples that are not ``free`` hold it at 0."""
+        x = self._cusum_increments(seg, mean, on)
+        ok = ~np.isnan(x)
+        if free is not None:
+            ok &= free
+        sums = cusum_segments(np.where(ok, x, 0.0), None if ok.all() else ok, s0)
+        hits = np.flatnonzero(sums > self.cusum_h)
+        return (int(hits[0]) if hits.size else None), float(sums[-1])
 
     def _floor_track(self, floor: float, s_off: Array, pos: int) -> Array:
         """The tonic floor per sample of ``s_off[pos:]`` while the channel is quiet: never

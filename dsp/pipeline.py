@@ -142,6 +142,11 @@ class Pipeline:
             ramp_power=s.changepoint_ramp_power,
             fast_ratio=s.fast_ratio,
             min_on_fast=self._ms(s.fast_min_on_ms),
+            k_on=s.k_on,
+            cusum_k=s.cusum_k_sd,
+            cusum_cap=s.cusum_cap_sd,
+            # SD x ms -> SD x samples: the sum grows by one increment per sample
+            cusum_h=s.cusum_h_sd_ms * fs / 1000.0,
         )
         self.reps = RepTracker(
             dict(self.info.roles),

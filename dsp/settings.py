@@ -49,6 +49,15 @@ class DspSettings:
     # rise through it, so a cue can follow the lumbar onset within tens of milliseconds.
     fast_ratio: float = 4.0
     fast_min_on_ms: float = 15.0
+    # Sequential tier (Page 1954's CUSUM): S = max(0, S + min(z, cusum_cap_sd) - cusum_k_sd)
+    # on the statistic in baseline SDs, z = (s - mean) / SD, an onset confirmed when S exceeds
+    # cusum_h_sd_ms (SD x ms). At low SNR a burst's statistic crosses the threshold only
+    # intermittently; the sum adds up that evidence where a run has to start again at every
+    # dip. The cap keeps one spike (the statistic is heavy-tailed) from confirming alone.
+    # cusum_h_sd_ms = 0 disables it.
+    cusum_k_sd: float = 3.0
+    cusum_cap_sd: float = 4.0
+    cusum_h_sd_ms: float = 40.0
     # Back-dating (double threshold in spirit of Bonato 1998): walk back from the sure crossing
     # to where the statistic last sat at baseline level (mean + k_back * SD).
     k_back: float = 1.0
@@ -129,6 +138,9 @@ class DspSettings:
         "min_on_ms": Limit(0.0, 500.0, "ms", low_open=True),
         "fast_ratio": Limit(1.0, 100.0, off=0.0),
         "fast_min_on_ms": Limit(0.0, 500.0, "ms", low_open=True),
+        "cusum_k_sd": Limit(0.0, 50.0, "SD", low_open=True),
+        "cusum_cap_sd": Limit(0.0, 100.0, "SD", low_open=True),
+        "cusum_h_sd_ms": Limit(1.0, 100000.0, "SD ms", off=0.0),
         "k_back": Limit(0.0, 50.0, "SD"),
         "backdate_max_ms": Limit(10.0, 2000.0, "ms"),
         "changepoint_window_ms": Limit(50.0, 5000.0, "ms"),
