@@ -35,6 +35,7 @@ from dsp.contract import StreamInfo
 LANE = 2.0  # lane height in plot units; a lane's signal spans about +-1
 
 _NO_AA = QtGui.QPainter.RenderHint.Antialiasing
+_BACKGROUND = QtGui.QColor("white")  # the view's (TracesView: background="w")
 _EDGE = QtGui.QColor(200, 200, 100)  # rep span edges (pyqtgraph's region line colour)
 _MARKER = "t1"  # onset marker: a triangle pointing up, 11 px, black, no outline
 _MARKER_PX = 11
@@ -84,23 +85,38 @@ def _columns(px: np.ndarray, py: np.ndarray, dense: bool = True) -> np.ndarray |
     values it passes through; a column reaches to the next one used, so the trace stays
     connected. None when there are fewer points than pixels (lines are then cheaper), unless
     ``dense`` is False (the caller knows they are dense: a stretch with a gap in it)."""
+    # (few, plain numpy calls: per frame this runs on a handful of new points, where each
+    # call's overhead is the cost; np.r_ alone cost 10 us)
     n_lanes = py.shape[1]
     ok = np.isfinite(py[:, 0])
     seg = ok[:-1] & ok[1:]
-    if not seg.any():
+    if seg.all():  # no gap: slices, no copies
+        p0, p1, a, b = px[:-1], px[1:], py[:-1], py[1:]
+    elif not seg.any():
         return np.empty((n_lanes, 0, 4), dtype=np.int32)
-    col = np.floor(px[:-1][seg]).astype(np.int64)
-    if dense and seg.sum() < col[-1] - col[0] + 1:
+    else:
+        p0, p1, a, b = px[:-1][seg], px[1:][seg], py[:-1][seg], py[1:][seg]
+    col = np.floor(p0).astype(np.int64)
+    m = len(col)
+    if dense and m < col[-1] - col[0] + 1:
         return None
-    a, b = py[:-1][seg], py[1:][seg]
-    first = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
+    change = np.flatnonzero(col[1:] != col[:-1])
+    first = np.empty(len(change) + 1, dtype=np.int64)
+    first[0] = 0
+    first[1:] = change + 1
     x1 = col[first]
     # a column reaches the next used column (not across a gap: there it ends where it ends)
-    nxt = np.r_[x1[1:], x1[-1] + 1]
-    end_px = np.floor(px[1:][seg][np.r_[first[1:] - 1, len(col) - 1]]).astype(np.int64)
+    nxt = np.empty_like(x1)
+    nxt[:-1] = x1[1:]
+    nxt[-1] = x1[-1] + 1
+    last = np.empty_like(first)
+    last[:-1] = change
+    last[-1] = m - 1
+    end_px = np.floor(p1[last]).astype(np.int64)
     x2 = np.maximum(x1, np.minimum(nxt, end_px + 1) - 1)
     out = np.empty((n_lanes, len(first), 4), dtype=np.int32)
-    out[:, :, 0], out[:, :, 2] = x1, x2
+    out[:, :, 0] = x1
+    out[:, :, 2] = x2
     out[:, :, 1] = np.floor(np.minimum.reduceat(np.minimum(a, b), first, axis=0)).T
     out[:, :, 3] = np.floor(np.maximum.reduceat(np.maximum(a, b), first, axis=0)).T
     return out
@@ -158,6 +174,7 @@ class _TraceCache:
         self.top = 0  # device y of the image's row 0
         self.done_col: int | None = None  # the newest point's column when last painted
         self.done_t = -math.inf
+        self.spans: list[tuple[float, float | None, int]] = []  # as painted: start, end, rgb
 
     def invalidate(self) -> None:
         self.key = None
@@ -177,6 +194,8 @@ class _SignalLayer(_Layer):
         self.env = np.empty((0, 0))  # (points, lanes), plot units
         self.content: tuple[object, ...] = ()  # what the drawn y of old points depends on
         self.spans: list[tuple[float, float, QtGui.QColor]] = []  # x0, x1 (plot units)
+        # the same in stream time, an end of None while the rep lasts (for the cache)
+        self.spans_t: list[tuple[float, float | None, QtGui.QColor]] = []
         self.edge_pen = pg.mkPen(_EDGE, width=1)
         self.env_pen = pg.mkPen("#111111", width=1)
         self.cache = _TraceCache()
@@ -197,21 +216,34 @@ class _SignalLayer(_Layer):
         top = self._rect.top() * sy + dy
         bottom = self._rect.bottom() * sy + dy
         y0, y1 = min(top, bottom), max(top, bottom)
-        if self.spans:
-            p.setPen(QtCore.Qt.PenStyle.NoPen)
-            edges = []
-            for a, b, color in self.spans:
-                xa, xb = a * sx + dx, b * sx + dx
-                p.setBrush(color)
-                p.drawRect(QtCore.QRectF(xa, y0, xb - xa, y1 - y0))
-                edges += [QtCore.QLineF(xa, y0, xa, y1), QtCore.QLineF(xb, y0, xb, y1)]
-            if edges:
-                p.setPen(self.edge_pen)
-                p.drawLines(*edges)
         if not (self.use_cache and self._paint_cached(p, sx, sy, dx, dy)):
             self.cache.invalidate()
+            self._paint_spans(p, [(a * sx + dx, b * sx + dx, c) for a, b, c in self.spans], y0, y1)
             self._paint_direct(p, sx, sy, dx, dy)
         p.restore()
+
+    def _paint_spans(
+        self,
+        p: QtGui.QPainter,
+        spans: list[tuple[float, float | None, QtGui.QColor]],
+        y0: float,
+        y1: float,
+        open_end: float = 0.0,
+    ) -> None:
+        """Shaded rep spans in device x; an end of None (the rep lasts) reaches ``open_end``,
+        with no edge drawn there."""
+        if not spans:
+            return
+        p.setPen(QtCore.Qt.PenStyle.NoPen)
+        edges = []
+        for xa, xb, color in spans:
+            p.setBrush(color)
+            p.drawRect(QtCore.QRectF(xa, y0, (xb if xb is not None else open_end) - xa, y1 - y0))
+            edges.append(QtCore.QLineF(xa, y0, xa, y1))
+            if xb is not None:
+                edges.append(QtCore.QLineF(xb, y0, xb, y1))
+        p.setPen(self.edge_pen)
+        p.drawLines(*edges)
 
     # -- every column every frame (sparse points, uneven gaps, or the cache off) -------------
     def _paint_direct(self, p: QtGui.QPainter, sx: float, sy: float, dx: float, dy: float) -> None:
@@ -270,9 +302,8 @@ class _SignalLayer(_Layer):
         t, y = self.t, self.y
         n = len(t)
         if n < 3 or not y.shape[1] or sx <= 0:
-            return n < 2 or not y.shape[1]  # nothing to draw
-        span_px = (float(t[-1]) - float(t[0])) * sx
-        if n - 1 < span_px + 1:
+            return False
+        if n - 1 < (float(t[-1]) - float(t[0])) * sx + 1:
             return False  # sparse: lines are drawn instead
         vb = self.getViewBox()
         if vb is None:
@@ -282,10 +313,6 @@ class _SignalLayer(_Layer):
         top, height = math.floor(min(ya, yb)), math.ceil(abs(yb - ya)) + 2
         xl, xr = vr.left() * sx + dx, vr.right() * sx + dx
         width = math.ceil(xr - xl) + _TraceCache.MARGIN
-        ok = np.isfinite(y)
-        seg = ok[:-1] & ok[1:]
-        if not bool((seg == seg[:, :1]).all()):
-            return False
         cache = self.cache
         key = (self.content, sx, sy, dy, width, height, round(float(t[1] - t[0]), 9))
         t_new = float(t[-1])
@@ -297,72 +324,93 @@ class _SignalLayer(_Layer):
         ):
             cache.key = key
             cache.width, cache.top = width, top
-            cache.image = QtGui.QImage(
-                width, height, QtGui.QImage.Format.Format_ARGB32_Premultiplied
-            )
+            # opaque: compositing it is a copy (blending a transparent one cost 0.5 ms)
+            cache.image = QtGui.QImage(width, height, QtGui.QImage.Format.Format_RGB32)
             cache.done_col = None
+            cache.spans = []
         image = cache.image
-        pa = t * sx  # the stream-time pixel grid
-        col = np.floor(pa).astype(np.int64)
-        newest = int(col[-1])
+        newest = math.floor(t_new * sx)  # the stream-time pixel grid: pixel a is [a, a+1) / sx
         if cache.done_col is None:
-            image.fill(0)
-            c_from = int(col[0])
+            c_from = math.floor(float(t[0]) * sx)
         else:
             c_from = min(cache.done_col - 2, newest)
-        if cache.done_col is None or cache.done_col != newest or cache.done_t != t_new:
-            self._paint_new(image, pa, col, c_from, newest, sx, sy, dy - top)
-            cache.done_col, cache.done_t = newest, t_new
+        # a rep span that appeared, ended, changed colour or was re-judged: repaint from it
+        spans = [(a, b, c.rgb()) for a, b, c in self.spans_t]
+        if spans != cache.spans:
+            t_left = t_new - (xr - xl) / sx
+            changed = set(spans) ^ set(cache.spans)
+            starts = [a for a, b, _ in changed if b is None or b >= t_left]
+            if starts:
+                c_from = min(c_from, math.floor(max(min(starts), t_left) * sx) - 1)
+        c_from = max(c_from, newest + 4 - width)  # (never more than the ring)
+        if cache.done_col is None or c_from < cache.done_col - 2 or cache.done_t != t_new:
+            if not self._paint_new(image, c_from, newest, sx, sy, dy - top):
+                return False
+            cache.done_col, cache.done_t, cache.spans = newest, t_new, spans
         # composite: stream-time pixel a is at device x a + shift
         shift = round(dx - t_new * sx)
         a_lo = math.floor(xl) - shift
         a_hi = min(math.ceil(xr) - shift, newest + 1)
-        w = width
         a = a_lo
         while a < a_hi:
-            r = a % w
-            m = min(a_hi - a, w - r)
-            p.drawImage(QtCore.QPointF(a + shift, top), image, QtCore.QRectF(r, 0, m, image.height()))
+            r = a % width
+            m = min(a_hi - a, width - r)
+            p.drawImage(QtCore.QPoint(a + shift, top), image, QtCore.QRect(r, 0, m, height))
             a += m
         return True
 
     def _paint_new(
         self,
         image: QtGui.QImage,
-        pa: np.ndarray,
-        col: np.ndarray,
         c_from: int,
         newest: int,
         sx: float,
         sy: float,
         y_off: float,
-    ) -> None:
-        """Clear the ring columns from ``c_from`` to a few past ``newest`` and paint into them
-        the columns and envelope segments that reach them (one column earlier as context: a
-        column may reach one pixel into the next)."""
-        w = image.width()
-        i0 = int(np.searchsorted(col, c_from - 1))
-        py = self.y[i0:] * sy + y_off
-        lanes = _columns(pa[i0:], py, dense=False)
+    ) -> bool:
+        """Paint the ring columns from ``c_from`` to a few past ``newest`` afresh: background,
+        rep spans, the columns and envelope segments that reach them (one column earlier as
+        context: a column may reach one pixel into the next). False, painting nothing: gaps
+        that differ between lanes (drawn lane by lane, uncached)."""
+        w, h = image.width(), image.height()
+        # the points from the first in column c_from - 1 on
+        i0 = int(np.searchsorted(self.t, (c_from - 1) / sx))
+        while i0 > 0 and math.floor(self.t[i0 - 1] * sx) >= c_from - 1:
+            i0 -= 1  # (t * sx rounds differently than a division)
+        y = self.y[i0:]
+        ok = np.isfinite(y)
+        seg = ok[:-1] & ok[1:]
+        if not bool((seg == seg[:, :1]).all()):
+            return False
+        lanes = _columns(self.t[i0:] * sx, y * sy + y_off, dense=False)
         c_to = newest + 3
         base = math.floor(c_from / w) * w
+        env = self.env
+        pe, ey = np.empty(0), np.empty((0, 0))
+        if env.shape[0] > 1:
+            j0 = max(0, int(np.searchsorted(self.env_t, c_from / sx, side="right")) - 2)
+            pe, ey = self.env_t[j0:] * sx, env[j0:] * sy + y_off
+        t_from, t_to = c_from / sx, (c_to + 1) / sx
+        spans = [
+            (a * sx, None if b is None else b * sx, color)
+            for a, b, color in self.spans_t
+            if a <= t_to and (b is None or b >= t_from)
+        ]
         q = QtGui.QPainter(image)
         q.setRenderHint(_NO_AA, False)
-        clip = QtGui.QRegion()
         for shift in (base, base + w):
-            clip += QtGui.QRegion(c_from - shift, 0, c_to - c_from + 1, image.height())
-        q.setClipRegion(clip)
-        q.setCompositionMode(QtGui.QPainter.CompositionMode.CompositionMode_Clear)
-        q.fillRect(image.rect(), QtGui.QColor(0, 0, 0, 0))
-        q.setCompositionMode(QtGui.QPainter.CompositionMode.CompositionMode_SourceOver)
-        env = self.env
-        if env.shape[0] > 1:
-            pe = self.env_t * sx
-            j0 = max(0, int(np.searchsorted(pe, c_from, side="right")) - 1)
-            pe, ey = pe[j0:], env[j0:] * sy + y_off
-        for shift in (base, base + w):
-            if c_from - shift >= w or c_to - shift < 0:
+            # this pass: the ring columns of stream-time pixels [shift, shift + w)
+            lo, hi = max(c_from - shift, 0), min(c_to - shift, w - 1)
+            if lo > hi:
                 continue
+            piece = QtCore.QRect(lo, 0, hi - lo + 1, h)
+            q.setClipRect(piece)
+            q.fillRect(piece, _BACKGROUND)
+            q.resetTransform()
+            q.translate(-shift, 0)
+            # a lasting span reaches past the newest column (repainted as it grows)
+            self._paint_spans(q, spans, 0, h, open_end=c_to + 2)
+            q.resetTransform()
             q.setPen(QtCore.Qt.PenStyle.NoPen)
             if lanes is not None and lanes.shape[1]:
                 n_lanes, n_cols = lanes.shape[:2]
@@ -373,9 +421,10 @@ class _SignalLayer(_Layer):
                 for c, color in enumerate(self.colors[:n_lanes]):
                     q.setBrush(color)
                     q.drawRects(arr[c * n_cols : (c + 1) * n_cols])
-            if env.shape[0] > 1 and len(pe) > 1:
+            if len(pe) > 1:
                 self._envelope(q, pe - shift, ey)
         q.end()
+        return True
 
     @staticmethod
     def _polyline(p: QtGui.QPainter, px: np.ndarray, py: np.ndarray, pen: QtGui.QPen) -> None:
@@ -775,12 +824,12 @@ class TracesView(pg.PlotWidget):
         if self._x_window != self.window_s:
             self._x_window = self.window_s
             self.getPlotItem().setXRange(-self.window_s, 0, padding=0)
-            # Spans shade the whole height; the view clips what lies outside its range.
-            rect = QtCore.QRectF(
-                -self.window_s, -LANE * (n_ch + 1), self.window_s, LANE * (n_ch + 2)
-            )
-            self._signal.set_rect(rect)
-            self._overlay.set_rect(rect)
+        # Spans shade the whole height. The layers' bounds are the view's range exactly: what
+        # Qt repaints each frame is their bounds, and any larger repaints the axes too.
+        vr = self.getPlotItem().getViewBox().viewRect()
+        rect = QtCore.QRectF(-self.window_s, vr.top(), self.window_s, vr.height())
+        self._signal.set_rect(rect)
+        self._overlay.set_rect(rect)
         ys = sig / scale + offsets
         sl = self._signal
         sl.x, sl.t, sl.y = x, t, ys
@@ -855,10 +904,11 @@ class TracesView(pg.PlotWidget):
         self._marker_channels = [c for _, c in shown]
         pts = [(t - t_end, self.lane_offset(c) + LANE / 2) for t, c in shown]
         self._overlay.markers = np.array(pts) if pts else np.empty((0, 2))
+        self._signal.spans_t = [
+            (s, e, self._span_color(o)) for s, e, o in self._spans if e is None or e >= t0
+        ]
         self._signal.spans = [
-            (s - t_end, 0.0 if e is None else e - t_end, self._span_color(o))
-            for s, e, o in self._spans
-            if e is None or e >= t0
+            (s - t_end, 0.0 if e is None else e - t_end, c) for s, e, c in self._signal.spans_t
         ]
         for t, line in self.marks:
             line.setPos(t - t_end)
