@@ -283,6 +283,15 @@ class _SignalLayer(_Layer):
 
     def _envelope(self, p: QtGui.QPainter, px: np.ndarray, py: np.ndarray) -> None:
         ok = np.isfinite(py)
+        if ok.all():  # no gap: the same lines, lane by lane, without masks
+            n_lanes, m = py.shape[1], len(px) - 1
+            arr, view = _line_array(n_lanes * m)
+            v3 = view.reshape(n_lanes, m, 4)
+            v3[:, :, 0], v3[:, :, 2] = px[:-1], px[1:]
+            v3[:, :, 1], v3[:, :, 3] = py[:-1].T, py[1:].T
+            p.setPen(self.env_pen)
+            p.drawLines(arr)
+            return
         seg = ok[:-1] & ok[1:]  # (segments, lanes): no line across a gap or between lanes
         n = int(seg.sum())
         if n:
