@@ -199,6 +199,7 @@ class _SignalLayer(_Layer):
         self.edge_pen = pg.mkPen(_EDGE, width=1)
         self.env_pen = pg.mkPen("#111111", width=1)
         self.cache = _TraceCache()
+        self.overlay: _OverlayLayer | None = None  # thresholds and markers, painted on top
         self.use_cache = True  # (False: every column painted every frame, as before)
 
     @property
@@ -220,6 +221,8 @@ class _SignalLayer(_Layer):
             self.cache.invalidate()
             self._paint_spans(p, [(a * sx + dx, b * sx + dx, c) for a, b, c in self.spans], y0, y1)
             self._paint_direct(p, sx, sy, dx, dy)
+        if self.overlay is not None:
+            self.overlay.paint_device(p, sx, sy, dx, dy)
         p.restore()
 
     def _paint_spans(
@@ -458,12 +461,17 @@ class _OverlayLayer(_Layer):
 
     def paint(self, p: QtGui.QPainter, *args: object) -> None:
         tr = p.transform()
-        sx, sy, dx, dy = tr.m11(), tr.m22(), tr.dx(), tr.dy()
         if tr.m12() or tr.m21():
             return
         p.save()
         p.resetTransform()
         p.setRenderHint(_NO_AA, False)
+        self.paint_device(p, tr.m11(), tr.m22(), tr.dx(), tr.dy())
+        p.restore()
+
+    def paint_device(self, p: QtGui.QPainter, sx: float, sy: float, dx: float, dy: float) -> None:
+        """Paint with ``p`` in device pixels (the signal layer paints this over its own: one
+        item less for Qt to visit and repaint every frame)."""
         if len(self.thr):
             p.setPen(self.thr_pen)
             p.drawLines(
@@ -479,7 +487,6 @@ class _OverlayLayer(_Layer):
             # reaches into the lane above, out of the plot or over an axis.
             for x, top in self.markers:
                 p.drawImage(QtCore.QPointF(x * sx + dx - w, top * sy + dy + 1), sym)
-        p.restore()
 
 
 @dataclass
@@ -732,7 +739,7 @@ class TracesView(pg.PlotWidget):
         self.lane_axis.set_lanes(
             names, roles, self._signal.colors, [self.lane_offset(c) for c in range(n)]
         )
-        plot.addItem(self._overlay)
+        self._signal.overlay = self._overlay  # (painted by the signal layer, not an item)
         self._x_window = 0.0
         self._centre = None  # a new stream: its own DC levels
         self._onsets.clear()
