@@ -10,9 +10,12 @@ horizontal pixel, from the lowest to the highest value the line passes through t
 Painting cost, measured under Xvfb by bench/gui.py (8 channels at 2 kHz, 60 fps): a stroked
 line through thousands of points per lane lights each pixel of the dense EMG separately, and
 pyqtgraph's per-item bookkeeping (bounds, pixel vectors, one item per curve and per span)
-costs as much again in Python. Here the whole view is two items whose bounds never change
-while streaming (no bounds to recompute, nothing re-created) and each lane is one
-``drawRects`` call of 1-pixel-wide columns, which the raster engine fills a row span at a time.
+costs as much again in Python. Here the whole view is one item whose bounds never change
+while streaming, and each lane is ``drawRects`` of 1-pixel-wide columns. Those columns sit on
+a pixel grid fixed to stream time, so a finished column never changes while the traces scroll:
+they are kept in an opaque image (with the rep spans and envelopes) and each frame paints only
+the newest few columns and copies the rest at the scroll offset (:class:`_TraceCache`; painting
+every column every frame took 1.5-3 ms of GUI time per frame, the copy about 0.2 ms).
 """
 
 from __future__ import annotations
