@@ -10,9 +10,12 @@ horizontal pixel, from the lowest to the highest value the line passes through t
 Painting cost, measured under Xvfb by bench/gui.py (8 channels at 2 kHz, 60 fps): a stroked
 line through thousands of points per lane lights each pixel of the dense EMG separately, and
 pyqtgraph's per-item bookkeeping (bounds, pixel vectors, one item per curve and per span)
-costs as much again in Python. Here the whole view is two items whose bounds never change
-while streaming (no bounds to recompute, nothing re-created) and each lane is one
-``drawRects`` call of 1-pixel-wide columns, which the raster engine fills a row span at a time.
+costs as much again in Python. Here the whole view is one item whose bounds never change
+while streaming, and each lane is ``drawRects`` of 1-pixel-wide columns. Those columns sit on
+a pixel grid fixed to stream time, so a finished column never changes while the traces scroll:
+they are kept in an opaque image (with the rep spans and envelopes) and each frame paints only
+the newest few columns and copies the rest at the scroll offset (:class:`_TraceCache`; painting
+every column every frame took 1.5-3 ms of GUI time per frame, the copy about 0.2 ms).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from dsp.contract import StreamInfo
 LANE = 2.0  # lane height in plot units; a lane's signal spans about +-1
 
 _NO_AA = QtGui.QPainter.RenderHint.Antialiasing
+_BACKGROUND = QtGui.QColor("white")  # the view's (TracesView: background="w")
 _EDGE = QtGui.QColor(200, 200, 100)  # rep span edges (pyqtgraph's region line colour)
 _MARKER = "t1"  # onset marker: a triangle pointing up, 11 px, black, no outline
 _MARKER_PX = 11
@@ -75,31 +79,47 @@ def _line_array(n: int) -> tuple[sip.array, np.ndarray]:
     return arr, view.reshape(n, 4)
 
 
-def _columns(px: np.ndarray, py: np.ndarray) -> np.ndarray | None:
+def _columns(px: np.ndarray, py: np.ndarray, dense: bool = True) -> np.ndarray | None:
     """The pixels 1-pixel lines through (px, py[:, lane]) (device coordinates, x increasing,
     the same finite rows in every lane) light, as one column per pixel of x: an int32 array
     (lanes, columns, 4) of inclusive rectangles x1, y1, x2, y2 for ``drawRects``.
 
     Each segment between two finite points goes to the column it starts in, spanning the
     values it passes through; a column reaches to the next one used, so the trace stays
-    connected. None when there are fewer points than pixels (lines are then cheaper)."""
+    connected. None when there are fewer points than pixels (lines are then cheaper), unless
+    ``dense`` is False (the caller knows they are dense: a stretch with a gap in it)."""
+    # (few, plain numpy calls: per frame this runs on a handful of new points, where each
+    # call's overhead is the cost; np.r_ alone cost 10 us)
     n_lanes = py.shape[1]
     ok = np.isfinite(py[:, 0])
     seg = ok[:-1] & ok[1:]
-    if not seg.any():
+    if seg.all():  # no gap: slices, no copies
+        p0, p1, a, b = px[:-1], px[1:], py[:-1], py[1:]
+    elif not seg.any():
         return np.empty((n_lanes, 0, 4), dtype=np.int32)
-    col = np.floor(px[:-1][seg]).astype(np.int64)
-    if seg.sum() < col[-1] - col[0] + 1:
+    else:
+        p0, p1, a, b = px[:-1][seg], px[1:][seg], py[:-1][seg], py[1:][seg]
+    col = np.floor(p0).astype(np.int64)
+    m = len(col)
+    if dense and m < col[-1] - col[0] + 1:
         return None
-    a, b = py[:-1][seg], py[1:][seg]
-    first = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
+    change = np.flatnonzero(col[1:] != col[:-1])
+    first = np.empty(len(change) + 1, dtype=np.int64)
+    first[0] = 0
+    first[1:] = change + 1
     x1 = col[first]
     # a column reaches the next used column (not across a gap: there it ends where it ends)
-    nxt = np.r_[x1[1:], x1[-1] + 1]
-    end_px = np.floor(px[1:][seg][np.r_[first[1:] - 1, len(col) - 1]]).astype(np.int64)
+    nxt = np.empty_like(x1)
+    nxt[:-1] = x1[1:]
+    nxt[-1] = x1[-1] + 1
+    last = np.empty_like(first)
+    last[:-1] = change
+    last[-1] = m - 1
+    end_px = np.floor(p1[last]).astype(np.int64)
     x2 = np.maximum(x1, np.minimum(nxt, end_px + 1) - 1)
     out = np.empty((n_lanes, len(first), 4), dtype=np.int32)
-    out[:, :, 0], out[:, :, 2] = x1, x2
+    out[:, :, 0] = x1
+    out[:, :, 2] = x2
     out[:, :, 1] = np.floor(np.minimum.reduceat(np.minimum(a, b), first, axis=0)).T
     out[:, :, 3] = np.floor(np.maximum.reduceat(np.maximum(a, b), first, axis=0)).T
     return out
@@ -137,17 +157,57 @@ class _Layer(pg.GraphicsObject):
         return None  # no auto-range from these items: the view's ranges are fixed
 
 
+class _TraceCache:
+    """The EMG columns and envelopes of every lane, kept in a transparent image between frames.
+
+    Columns sit on a pixel grid fixed to stream time (pixel ``a`` covers times
+    ``[a, a + 1) / pixels-per-second``), so a column once complete never changes while the
+    traces scroll: each frame paints only the newest few columns into a ring of image columns
+    and the frame is the ring composited at the current scroll offset (about 0.3 ms for a
+    1200 x 700 view; painting every column again cost 3-4 ms). A change of gain, centring,
+    bin size, view geometry or a jump in time repaints the whole image, twice a second at
+    most while streaming (the gains update every 0.5 s)."""
+
+    MARGIN = 8  # ring columns beyond the view: the few cleared ahead of the newest never show
+
+    def __init__(self) -> None:
+        self.key: tuple[object, ...] | None = None
+        self.image: QtGui.QImage | None = None
+        self.width = 0
+        self.top = 0  # device y of the image's row 0
+        self.done_col: int | None = None  # the newest point's column when last painted
+        self.done_t = -math.inf
+        self.spans: list[tuple[float, float | None, int]] = []  # as painted: start, end, rgb
+
+    def invalidate(self) -> None:
+        self.key = None
+
+
 class _SignalLayer(_Layer):
-    """Rep spans (shaded, behind) and the EMG curves of every lane."""
+    """Rep spans (shaded, behind), the EMG curves and the envelopes of every lane."""
 
     def __init__(self) -> None:
         super().__init__()
         self.colors: list[QtGui.QColor] = []
         self.pens: list[QtGui.QPen] = []
-        self.x = np.empty(0)  # plot units, shared by the lanes
-        self.ys: list[np.ndarray] = []
+        self.x = np.empty(0)  # plot units (time before now), shared by the lanes
+        self.t = np.empty(0)  # the same points in stream time (s): the cache's pixel grid
+        self.y = np.empty((0, 0))  # (points, lanes), plot units
+        self.env_t = np.empty(0)  # stream time of the envelope points
+        self.env = np.empty((0, 0))  # (points, lanes), plot units
+        self.content: tuple[object, ...] = ()  # what the drawn y of old points depends on
         self.spans: list[tuple[float, float, QtGui.QColor]] = []  # x0, x1 (plot units)
+        # the same in stream time, an end of None while the rep lasts (for the cache)
+        self.spans_t: list[tuple[float, float | None, QtGui.QColor]] = []
         self.edge_pen = pg.mkPen(_EDGE, width=1)
+        self.env_pen = pg.mkPen("#111111", width=1)
+        self.cache = _TraceCache()
+        self.overlay: _OverlayLayer | None = None  # thresholds and markers, painted on top
+        self.use_cache = True  # (False: every column painted every frame, as before)
+
+    @property
+    def ys(self) -> list[np.ndarray]:
+        return [self.y[:, c] for c in range(self.y.shape[1])]
 
     def paint(self, p: QtGui.QPainter, *args: object) -> None:
         tr = p.transform()
@@ -160,20 +220,42 @@ class _SignalLayer(_Layer):
         top = self._rect.top() * sy + dy
         bottom = self._rect.bottom() * sy + dy
         y0, y1 = min(top, bottom), max(top, bottom)
-        if self.spans:
-            p.setPen(QtCore.Qt.PenStyle.NoPen)
-            edges = []
-            for a, b, color in self.spans:
-                xa, xb = a * sx + dx, b * sx + dx
-                p.setBrush(color)
-                p.drawRect(QtCore.QRectF(xa, y0, xb - xa, y1 - y0))
-                edges += [QtCore.QLineF(xa, y0, xa, y1), QtCore.QLineF(xb, y0, xb, y1)]
-            if edges:
-                p.setPen(self.edge_pen)
-                p.drawLines(*edges)
+        if not (self.use_cache and self._paint_cached(p, sx, sy, dx, dy)):
+            self.cache.invalidate()
+            self._paint_spans(p, [(a * sx + dx, b * sx + dx, c) for a, b, c in self.spans], y0, y1)
+            self._paint_direct(p, sx, sy, dx, dy)
+        if self.overlay is not None:
+            self.overlay.paint_device(p, sx, sy, dx, dy)
+        p.restore()
+
+    def _paint_spans(
+        self,
+        p: QtGui.QPainter,
+        spans: list[tuple[float, float | None, QtGui.QColor]],
+        y0: float,
+        y1: float,
+        open_end: float = 0.0,
+    ) -> None:
+        """Shaded rep spans in device x; an end of None (the rep lasts) reaches ``open_end``,
+        with no edge drawn there."""
+        if not spans:
+            return
+        p.setPen(QtCore.Qt.PenStyle.NoPen)
+        edges = []
+        for xa, xb, color in spans:
+            p.setBrush(color)
+            p.drawRect(QtCore.QRectF(xa, y0, (xb if xb is not None else open_end) - xa, y1 - y0))
+            edges.append(QtCore.QLineF(xa, y0, xa, y1))
+            if xb is not None:
+                edges.append(QtCore.QLineF(xb, y0, xb, y1))
+        p.setPen(self.edge_pen)
+        p.drawLines(*edges)
+
+    # -- every column every frame (sparse points, uneven gaps, or the cache off) -------------
+    def _paint_direct(self, p: QtGui.QPainter, sx: float, sy: float, dx: float, dy: float) -> None:
         px = self.x * sx + dx
-        if len(self.ys) and len(px) > 1:
-            py = np.column_stack(self.ys) * sy + dy
+        if self.y.shape[1] and len(px) > 1:
+            py = self.y * sy + dy
             ok = np.isfinite(py)
             seg = ok[:-1] & ok[1:]
             common = bool((seg == seg[:, :1]).all())  # gaps (NaN rows) are usually in all lanes
@@ -198,7 +280,166 @@ class _SignalLayer(_Layer):
                         p.setPen(QtCore.Qt.PenStyle.NoPen)
                         p.setBrush(color)
                         p.drawRects(arr)
-        p.restore()
+        if self.env.shape[0] > 1:
+            self._envelope(p, self.env_x_px(sx, dx), self.env * sy + dy)
+
+    def env_x_px(self, sx: float, dx: float) -> np.ndarray:
+        t_end = float(self.t[-1]) if len(self.t) else 0.0
+        return (self.env_t - t_end) * sx + dx
+
+    def _envelope(self, p: QtGui.QPainter, px: np.ndarray, py: np.ndarray) -> None:
+        ok = np.isfinite(py)
+        if ok.all():  # no gap: the same lines, lane by lane, without masks
+            n_lanes, m = py.shape[1], len(px) - 1
+            arr, view = _line_array(n_lanes * m)
+            v3 = view.reshape(n_lanes, m, 4)
+            v3[:, :, 0], v3[:, :, 2] = px[:-1], px[1:]
+            v3[:, :, 1], v3[:, :, 3] = py[:-1].T, py[1:].T
+            p.setPen(self.env_pen)
+            p.drawLines(arr)
+            return
+        seg = ok[:-1] & ok[1:]  # (segments, lanes): no line across a gap or between lanes
+        n = int(seg.sum())
+        if n:
+            arr, view = _line_array(n)
+            segT = seg.T
+            view[:, 0] = np.broadcast_to(px[:-1], segT.shape)[segT]
+            view[:, 2] = np.broadcast_to(px[1:], segT.shape)[segT]
+            view[:, 1] = py[:-1].T[segT]
+            view[:, 3] = py[1:].T[segT]
+            p.setPen(self.env_pen)
+            p.drawLines(arr)
+
+    # -- the cache: only the newest columns painted, the rest scrolled ------------------------
+    def _paint_cached(self, p: QtGui.QPainter, sx: float, sy: float, dx: float, dy: float) -> bool:
+        """Composite the cached traces, painting what is new first. False: not cacheable
+        (too few points for a column per pixel, or gaps that differ between lanes)."""
+        t, y = self.t, self.y
+        n = len(t)
+        if n < 3 or not y.shape[1] or sx <= 0:
+            return False
+        if n - 1 < (float(t[-1]) - float(t[0])) * sx + 1:
+            return False  # sparse: lines are drawn instead
+        vb = self.getViewBox()
+        if vb is None:
+            return False
+        vr = vb.viewRect()
+        ya, yb = vr.top() * sy + dy, vr.bottom() * sy + dy
+        top, height = math.floor(min(ya, yb)), math.ceil(abs(yb - ya)) + 2
+        xl, xr = vr.left() * sx + dx, vr.right() * sx + dx
+        width = math.ceil(xr - xl) + _TraceCache.MARGIN
+        cache = self.cache
+        key = (self.content, sx, sy, dy, width, height, round(float(t[1] - t[0]), 9))
+        t_new = float(t[-1])
+        if (
+            cache.key != key
+            or cache.image is None
+            or t_new < cache.done_t
+            or float(t[0]) > cache.done_t
+        ):
+            cache.key = key
+            cache.width, cache.top = width, top
+            # opaque: compositing it is a copy (blending a transparent one cost 0.5 ms)
+            cache.image = QtGui.QImage(width, height, QtGui.QImage.Format.Format_RGB32)
+            cache.done_col = None
+            cache.spans = []
+        image = cache.image
+        newest = math.floor(t_new * sx)  # the stream-time pixel grid: pixel a is [a, a+1) / sx
+        if cache.done_col is None:
+            c_from = math.floor(float(t[0]) * sx)
+        else:
+            c_from = min(cache.done_col - 2, newest)
+        # a rep span that appeared, ended, changed colour or was re-judged: repaint from it
+        spans = [(a, b, c.rgb()) for a, b, c in self.spans_t]
+        if spans != cache.spans:
+            t_left = t_new - (xr - xl) / sx
+            changed = set(spans) ^ set(cache.spans)
+            starts = [a for a, b, _ in changed if b is None or b >= t_left]
+            if starts:
+                c_from = min(c_from, math.floor(max(min(starts), t_left) * sx) - 1)
+        c_from = max(c_from, newest + 4 - width)  # (never more than the ring)
+        if cache.done_col is None or c_from < cache.done_col - 2 or cache.done_t != t_new:
+            if not self._paint_new(image, c_from, newest, sx, sy, dy - top):
+                return False
+            cache.done_col, cache.done_t, cache.spans = newest, t_new, spans
+        # composite: stream-time pixel a is at device x a + shift
+        shift = round(dx - t_new * sx)
+        a_lo = math.floor(xl) - shift
+        a_hi = min(math.ceil(xr) - shift, newest + 1)
+        a = a_lo
+        while a < a_hi:
+            r = a % width
+            m = min(a_hi - a, width - r)
+            p.drawImage(QtCore.QPoint(a + shift, top), image, QtCore.QRect(r, 0, m, height))
+            a += m
+        return True
+
+    def _paint_new(
+        self,
+        image: QtGui.QImage,
+        c_from: int,
+        newest: int,
+        sx: float,
+        sy: float,
+        y_off: float,
+    ) -> bool:
+        """Paint the ring columns from ``c_from`` to a few past ``newest`` afresh: background,
+        rep spans, the columns and envelope segments that reach them (one column earlier as
+        context: a column may reach one pixel into the next). False, painting nothing: gaps
+        that differ between lanes (drawn lane by lane, uncached)."""
+        w, h = image.width(), image.height()
+        # the points from the first in column c_from - 1 on
+        i0 = int(np.searchsorted(self.t, (c_from - 1) / sx))
+        while i0 > 0 and math.floor(self.t[i0 - 1] * sx) >= c_from - 1:
+            i0 -= 1  # (t * sx rounds differently than a division)
+        y = self.y[i0:]
+        ok = np.isfinite(y)
+        seg = ok[:-1] & ok[1:]
+        if not bool((seg == seg[:, :1]).all()):
+            return False
+        lanes = _columns(self.t[i0:] * sx, y * sy + y_off, dense=False)
+        c_to = newest + 3
+        base = math.floor(c_from / w) * w
+        env = self.env
+        pe, ey = np.empty(0), np.empty((0, 0))
+        if env.shape[0] > 1:
+            j0 = max(0, int(np.searchsorted(self.env_t, c_from / sx, side="right")) - 2)
+            pe, ey = self.env_t[j0:] * sx, env[j0:] * sy + y_off
+        t_from, t_to = c_from / sx, (c_to + 1) / sx
+        spans = [
+            (a * sx, None if b is None else b * sx, color)
+            for a, b, color in self.spans_t
+            if a <= t_to and (b is None or b >= t_from)
+        ]
+        q = QtGui.QPainter(image)
+        q.setRenderHint(_NO_AA, False)
+        for shift in (base, base + w):
+            # this pass: the ring columns of stream-time pixels [shift, shift + w)
+            lo, hi = max(c_from - shift, 0), min(c_to - shift, w - 1)
+            if lo > hi:
+                continue
+            piece = QtCore.QRect(lo, 0, hi - lo + 1, h)
+            q.setClipRect(piece)
+            q.fillRect(piece, _BACKGROUND)
+            q.resetTransform()
+            q.translate(-shift, 0)
+            # a lasting span reaches past the newest column (repainted as it grows)
+            self._paint_spans(q, spans, 0, h, open_end=c_to + 2)
+            q.resetTransform()
+            q.setPen(QtCore.Qt.PenStyle.NoPen)
+            if lanes is not None and lanes.shape[1]:
+                n_lanes, n_cols = lanes.shape[:2]
+                arr, view = _rect_array(n_lanes * n_cols)
+                view[:] = lanes.reshape(-1, 4)
+                view[:, 0] -= shift
+                view[:, 2] -= shift
+                for c, color in enumerate(self.colors[:n_lanes]):
+                    q.setBrush(color)
+                    q.drawRects(arr[c * n_cols : (c + 1) * n_cols])
+            if len(pe) > 1:
+                self._envelope(q, pe - shift, ey)
+        q.end()
+        return True
 
     @staticmethod
     def _polyline(p: QtGui.QPainter, px: np.ndarray, py: np.ndarray, pen: QtGui.QPen) -> None:
@@ -212,42 +453,28 @@ class _SignalLayer(_Layer):
 
 
 class _OverlayLayer(_Layer):
-    """Envelopes, thresholds and onset markers, above the curves and lane labels."""
+    """Thresholds and onset markers, above the curves and envelopes."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.env_pen = pg.mkPen("#111111", width=1)
         self.thr_pen = pg.mkPen("#555555", width=1, style=QtCore.Qt.PenStyle.DashLine)
-        self.env_x = np.empty(0)
-        self.env = np.empty((0, 0))  # (points, lanes), plot units
         self.thr = np.empty((0, 3))  # rows x0, x1, y
         self.markers = np.empty((0, 2))  # rows x, lane top (plot units)
         self.symbol = renderSymbol(_MARKER, 11, pg.mkPen(None), pg.mkBrush("#000000"))
 
     def paint(self, p: QtGui.QPainter, *args: object) -> None:
         tr = p.transform()
-        sx, sy, dx, dy = tr.m11(), tr.m22(), tr.dx(), tr.dy()
         if tr.m12() or tr.m21():
             return
         p.save()
         p.resetTransform()
         p.setRenderHint(_NO_AA, False)
-        env = self.env
-        if env.shape[0] > 1:
-            px = self.env_x * sx + dx
-            py = env * sy + dy
-            ok = np.isfinite(py)
-            seg = ok[:-1] & ok[1:]  # (segments, lanes): no line across a gap or between lanes
-            n = int(seg.sum())
-            if n:
-                arr, view = _line_array(n)
-                segT = seg.T
-                view[:, 0] = np.broadcast_to(px[:-1], segT.shape)[segT]
-                view[:, 2] = np.broadcast_to(px[1:], segT.shape)[segT]
-                view[:, 1] = py[:-1].T[segT]
-                view[:, 3] = py[1:].T[segT]
-                p.setPen(self.env_pen)
-                p.drawLines(arr)
+        self.paint_device(p, tr.m11(), tr.m22(), tr.dx(), tr.dy())
+        p.restore()
+
+    def paint_device(self, p: QtGui.QPainter, sx: float, sy: float, dx: float, dy: float) -> None:
+        """Paint with ``p`` in device pixels (the signal layer paints this over its own: one
+        item less for Qt to visit and repaint every frame)."""
         if len(self.thr):
             p.setPen(self.thr_pen)
             p.drawLines(
@@ -263,7 +490,6 @@ class _OverlayLayer(_Layer):
             # reaches into the lane above, out of the plot or over an axis.
             for x, top in self.markers:
                 p.drawImage(QtCore.QPointF(x * sx + dx - w, top * sy + dy + 1), sym)
-        p.restore()
 
 
 @dataclass
@@ -516,7 +742,7 @@ class TracesView(pg.PlotWidget):
         self.lane_axis.set_lanes(
             names, roles, self._signal.colors, [self.lane_offset(c) for c in range(n)]
         )
-        plot.addItem(self._overlay)
+        self._signal.overlay = self._overlay  # (painted by the signal layer, not an item)
         self._x_window = 0.0
         self._centre = None  # a new stream: its own DC levels
         self._onsets.clear()
@@ -617,22 +843,25 @@ class TracesView(pg.PlotWidget):
         if self._x_window != self.window_s:
             self._x_window = self.window_s
             self.getPlotItem().setXRange(-self.window_s, 0, padding=0)
-            # Spans shade the whole height; the view clips what lies outside its range.
-            rect = QtCore.QRectF(
-                -self.window_s, -LANE * (n_ch + 1), self.window_s, LANE * (n_ch + 2)
-            )
-            self._signal.set_rect(rect)
-            self._overlay.set_rect(rect)
+        # Spans shade the whole height. The layers' bounds are the view's range exactly: what
+        # Qt repaints each frame is their bounds, and any larger repaints the axes too.
+        vr = self.getPlotItem().getViewBox().viewRect()
+        rect = QtCore.QRectF(-self.window_s, vr.top(), self.window_s, vr.height())
+        self._signal.set_rect(rect)
+        self._overlay.set_rect(rect)
         ys = sig / scale + offsets
         sl = self._signal
-        sl.x = x
-        sl.ys = [ys[:, c] for c in range(n_ch)]
+        sl.x, sl.t, sl.y = x, t, ys
         for c, curve in enumerate(self._curves):
-            curve.x, curve.y = x, sl.ys[c]
-        ov = self._overlay
+            curve.x, curve.y = x, ys[:, c]
         # One point per pixel is plenty for the smooth envelope.
-        ov.env_x = x[::2]
-        ov.env = snap.envelope[::2] / scale + offsets
+        sl.env_t = t[::2]
+        sl.env = snap.envelope[::2] / scale + offsets
+        # What the drawn height of points already on screen depends on: a change repaints
+        # every column (the gains change at most twice a second, the raw centring 4 times).
+        centre = self._centre.tobytes() if self.show_raw and self._centre is not None else b""
+        sl.content = (self.show_raw, np.asarray(scale, dtype=float).tobytes(), centre, n_ch)
+        ov = self._overlay
         thr = snap.thresholds / scale
         ok = np.isfinite(thr) & (not self.show_raw)
         ov.thr = np.column_stack([np.full(ok.sum(), x[0]), np.zeros(ok.sum()), (offsets + thr)[ok]])
@@ -694,10 +923,11 @@ class TracesView(pg.PlotWidget):
         self._marker_channels = [c for _, c in shown]
         pts = [(t - t_end, self.lane_offset(c) + LANE / 2) for t, c in shown]
         self._overlay.markers = np.array(pts) if pts else np.empty((0, 2))
+        self._signal.spans_t = [
+            (s, e, self._span_color(o)) for s, e, o in self._spans if e is None or e >= t0
+        ]
         self._signal.spans = [
-            (s - t_end, 0.0 if e is None else e - t_end, self._span_color(o))
-            for s, e, o in self._spans
-            if e is None or e >= t0
+            (s - t_end, 0.0 if e is None else e - t_end, c) for s, e, c in self._signal.spans_t
         ]
         for t, line in self.marks:
             line.setPos(t - t_end)
