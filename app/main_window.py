@@ -172,6 +172,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_status()
         self._build_calibration_badge()
         self._build_actions()
+        # A text field takes Ctrl+E (end of line) and Ctrl+K (delete to the end) before the
+        # menu's Export report and Calibrate shortcuts: with the focus in the athlete field
+        # Ctrl+E did nothing (found driving the window). The menu's Ctrl shortcuts win.
+        self._menu_keys = {
+            act.shortcut().toString()
+            for act in self.actions()
+            if act.shortcut().toString().startswith("Ctrl+")
+        }
+        for edit in self.findChildren(QtWidgets.QLineEdit):
+            edit.installEventFilter(self)
         self.source_panel.connect_requested.connect(self.connect_source)
         self.source_panel.start_requested.connect(self.start)
         self.source_panel.stop_requested.connect(self.stop)
@@ -1212,6 +1222,19 @@ class MainWindow(QtWidgets.QMainWindow):
             self._maximise_on_show = False
             self.setWindowState(self.windowState() | QtCore.Qt.WindowState.WindowMaximized)
         super().showEvent(event)
+
+    def eventFilter(  # noqa: N802 (Qt API)
+        self, watched: QtCore.QObject | None, event: QtCore.QEvent | None
+    ) -> bool:
+        if (
+            event is not None
+            and event.type() == QtCore.QEvent.Type.ShortcutOverride
+            and isinstance(event, QtGui.QKeyEvent)
+            and QtGui.QKeySequence(event.keyCombination()).toString() in self._menu_keys
+        ):
+            event.ignore()  # not overridden: the shortcut map triggers the menu's action
+            return True
+        return super().eventFilter(watched, event)
 
     def closeEvent(self, event: QtGui.QCloseEvent | None) -> None:  # noqa: N802 (Qt API)
         self.source_panel.cancel_discovery()

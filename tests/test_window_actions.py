@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PyQt6 import QtCore, QtWidgets
+from PyQt6 import QtCore, QtGui, QtWidgets
 from PyQt6.QtTest import QTest
 
 from app.main_window import MainWindow
@@ -238,3 +238,36 @@ def test_reviewing_a_shipped_demo_never_changes_it(qtbot, store, tmp_path: Path)
     assert not review.in_sidecar and [n.text for n in review.notes()] == ["knees caved"]
     assert len(review.corrections()) == 1
     assert {p: p.read_bytes() for p in before} == before
+
+
+def test_ctrl_e_exports_even_with_the_focus_in_a_text_field(qtbot, store, tmp_path) -> None:
+    """Under xcb a QLineEdit takes Ctrl+E as end-of-line (the platform's key bindings): with
+    the focus in the athlete field the menu's shortcut did nothing (found driving the window
+    with xdotool). The offscreen platform has no such binding, so the window's filter on its
+    text fields is asked directly what it does with the shortcut map's question."""
+    bdf = demo_copy(tmp_path, "demo_glute_first.bdf")
+    win = make(qtbot, store, SourceChoice("file", {"path": str(bdf)}))
+    field = win.source_panel.athlete
+    field.setFocus()
+    qtbot.keyClicks(field, "Ben")
+    out = tmp_path / "focus.html"
+    seen = answer_save_dialog(qtbot, out)
+    # what the shortcut map asks the focus widget first: a field that accepts the override
+    # gets Ctrl+E as a key press, and the action never fires
+    ctrl = QtCore.Qt.KeyboardModifier.ControlModifier
+    for key in (QtCore.Qt.Key.Key_E, QtCore.Qt.Key.Key_K):
+        ask = QtGui.QKeyEvent(QtCore.QEvent.Type.ShortcutOverride, key, ctrl)
+        ask.accept()  # as a field whose key bindings hold the key would
+        assert win.eventFilter(field, ask) and not ask.isAccepted(), key
+    plain = QtCore.Qt.KeyboardModifier.NoModifier
+    for key, text in ((QtCore.Qt.Key.Key_M, "m"), (QtCore.Qt.Key.Key_Space, " ")):
+        ask = QtGui.QKeyEvent(QtCore.QEvent.Type.ShortcutOverride, key, plain, text)
+        assert not win.eventFilter(field, ask)  # typing is the field's, not Mark's or Start's
+    ask = QtGui.QKeyEvent(QtCore.QEvent.Type.ShortcutOverride, QtCore.Qt.Key.Key_A, ctrl)
+    assert not win.eventFilter(field, ask)  # Ctrl+A (select all) is no menu shortcut
+    qtbot.keyClick(field, QtCore.Qt.Key.Key_E, ctrl)
+    qtbot.waitUntil(lambda: out.with_suffix(".csv").exists(), timeout=60_000)
+    assert seen == ["Save report"] and field.text() == "Ben"
+    # plain keys still type into the field (M, R, P and Space are the window's shortcuts too)
+    qtbot.keyClicks(field, " mr p")
+    assert field.text() == "Ben mr p"
