@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import TypeVar
 
 import numpy as np
 
@@ -82,6 +83,70 @@ class SideResult:
 
 #: an onset's approximate 95 % interval, absolute sample indices (lo, hi)
 Interval = tuple[int, int]
+K = TypeVar("K")  # a role, or a role's name in a saved rep
+
+
+@dataclass(frozen=True)
+class GroupOnset:
+    """When a muscle group (both glutes, or both lumbar sides) began, with the half-widths
+    of its approximate 95 % interval on each side, in the units of the onsets given."""
+
+    at: float
+    below: float  # how much earlier it may have been
+    above: float  # how much later
+
+
+def group_onset(
+    onsets: Mapping[K, float],
+    spread: Mapping[K, tuple[float, float]],
+    roles: Iterable[K],
+) -> GroupOnset | None:
+    """The group's onset from its sides' onsets and their intervals.
+
+    One side mapped, or the two sides clearly apart (their intervals do not overlap): the
+    earlier side's onset and interval, because the group began when its first side did.
+    Two sides whose intervals overlap cannot be told apart by the data: each is then a noisy
+    measurement of the same start, and their precision-weighted mean (weights 1/SD^2, the SD
+    from each interval's width) is a better estimate than the earlier of the two, which is
+    biased early and follows the noisier side (at 6-14 dB the later-confirmed side's fit is
+    often much the wider). The pooled interval has the pooled half-widths, widened on the
+    early side by half the sides' difference: the first side may have led by that much
+    (bilateral onsets differ by tens of ms in symmetric lifts, more in one-sided ones, where
+    the intervals rarely overlap). A side without an interval (the back-dating estimator, an
+    onset placed by hand) counts as exact: a hand-placed onset inside the other side's
+    interval is the group's onset.
+    """
+    rs = [r for r in roles if r in onsets]
+    if not rs:
+        return None
+    first = min(rs, key=lambda r: onsets[r])
+    t0 = float(onsets[first])
+    lo0, hi0 = spread.get(first, (t0, t0))
+    single = GroupOnset(t0, t0 - float(lo0), float(hi0) - t0)
+    if len(rs) != 2:
+        return single
+    a, b = rs
+    ta, tb = float(onsets[a]), float(onsets[b])
+    lo_a, hi_a = (float(v) for v in spread.get(a, (ta, ta)))
+    lo_b, hi_b = (float(v) for v in spread.get(b, (tb, tb)))
+    if lo_a > hi_b or lo_b > hi_a:
+        return single  # clearly apart: the earlier side began the group
+    exact = [t for t, lo, hi in ((ta, lo_a, hi_a), (tb, lo_b, hi_b)) if lo == hi]
+    if len(exact) == 2:
+        return single  # no estimator intervals: nothing to weigh by
+    half = abs(ta - tb) / 2.0
+    if exact:  # one side exact and inside the other's interval
+        return GroupOnset(exact[0], half, 0.0)
+    la, ha, lb, hb = ta - lo_a, hi_a - ta, tb - lo_b, hi_b - tb
+    wa = 1.0 / max((la + ha) / 2.0, 1e-9) ** 2
+    wb = 1.0 / max((lb + hb) / 2.0, 1e-9) ** 2
+    at = (wa * ta + wb * tb) / (wa + wb)
+
+    def pooled(x: float, y: float) -> float:
+        # half-widths in quadrature (inverse-variance pooling); a zero side stays zero
+        return 0.0 if x <= 0.0 or y <= 0.0 else float((x**-2 + y**-2) ** -0.5)
+
+    return GroupOnset(at, float(np.hypot(pooled(la, lb), half)), pooled(ha, hb))
 
 
 def crosses_neutral_zone(ci_ms: tuple[float, float] | None, tolerance_ms: float) -> bool:
@@ -225,7 +290,7 @@ class RepTracker:
         ok = decided.order != UNDETERMINED or decided.lag_ms is not None
         lag, lag_ci = decided.lag_ms, decided.lag_ci_ms
         if ok and lag is None:  # decided early: the glute onset, if any, came afterwards
-            measured = self._lag(self.glutes, self.lumbars, rep.onsets)
+            measured = self._lag(self.glutes, self.lumbars, rep)
             lag = None if measured is None else round(measured, 3)
             lag_ci = self._lag_ci(self.glutes, self.lumbars, rep)
         final = replace(
@@ -273,7 +338,11 @@ class RepTracker:
             return rep.last_detect
         if lu and quiet_from is not None:
             due = self._due_when_fixed(rep, min(g) if g else None, min(lu), quiet_from)
-            if due is not None:
+            # An interval that crosses the neutral zone would make the verdict undetermined
+            # for good: wait for the side still missing, whose onset may narrow it.
+            if due is not None and not crosses_neutral_zone(
+                self._lag_ci(self.glutes, self.lumbars, rep), self.tolerance_ms
+            ):
                 return due
         if not g or not lu:
             return None
@@ -323,32 +392,29 @@ class RepTracker:
         return self._decide(now, usable, early=early)
 
     def _lag(
-        self, glutes: Iterable[Role], lumbars: Iterable[Role], onsets: dict[Role, int]
+        self, glutes: Iterable[Role], lumbars: Iterable[Role], rep: _Rep
     ) -> float | None:
-        g = [onsets[r] for r in glutes if r in onsets]
-        lu = [onsets[r] for r in lumbars if r in onsets]
-        if not g or not lu:
+        """Lumbar group onset minus glute group onset (ms; :func:`group_onset`)."""
+        g = group_onset(rep.onsets, rep.spread, glutes)
+        lu = group_onset(rep.onsets, rep.spread, lumbars)
+        if g is None or lu is None:
             return None
-        return (min(lu) - min(g)) * 1000.0 / self.fs
+        return (lu.at - g.at) * 1000.0 / self.fs
 
     def _lag_ci(
         self, glutes: Iterable[Role], lumbars: Iterable[Role], rep: _Rep
     ) -> tuple[float, float] | None:
-        """Interval of the lag from those of its two onsets (the earliest of each group),
-        their half-widths added in quadrature on each side (independent errors)."""
-        g = [r for r in glutes if r in rep.onsets]
-        lu = [r for r in lumbars if r in rep.onsets]
-        if not g or not lu:
+        """Interval of the lag from those of its two group onsets, their half-widths added
+        in quadrature on each side (independent errors)."""
+        g = group_onset(rep.onsets, rep.spread, glutes)
+        lu = group_onset(rep.onsets, rep.spread, lumbars)
+        if g is None or lu is None:
             return None
-        gr = min(g, key=lambda r: rep.onsets[r])
-        lr = min(lu, key=lambda r: rep.onsets[r])
-        g0, (g_lo, g_hi) = rep.onsets[gr], rep.spread.get(gr, (rep.onsets[gr],) * 2)
-        l0, (l_lo, l_hi) = rep.onsets[lr], rep.spread.get(lr, (rep.onsets[lr],) * 2)
-        if g_lo == g_hi == g0 and l_lo == l_hi == l0:
+        if g.below == g.above == lu.below == lu.above == 0.0:
             return None  # the estimator gives no interval (the back-dating ablation)
-        lag = l0 - g0
-        below = float(np.hypot(l0 - l_lo, g_hi - g0))  # lumbar earlier, glute later
-        above = float(np.hypot(l_hi - l0, g0 - g_lo))
+        lag = lu.at - g.at
+        below = float(np.hypot(lu.below, g.above))  # lumbar earlier, glute later
+        above = float(np.hypot(lu.above, g.below))
         k = 1000.0 / self.fs
         return round((lag - below) * k, 1), round((lag + above) * k, 1)
 
@@ -357,7 +423,7 @@ class RepTracker:
         lu = Role.LUMBAR_L if side == "left" else Role.LUMBAR_R
         if g not in self.glutes or lu not in self.lumbars:
             return None
-        lag = self._lag((g,), (lu,), rep.onsets) if ok else None
+        lag = self._lag((g,), (lu,), rep) if ok else None
         ci = self._lag_ci((g,), (lu,), rep) if ok else None
         order = classify(lag, self.tolerance_ms)
         if crosses_neutral_zone(ci, self.tolerance_ms):
@@ -379,7 +445,7 @@ class RepTracker:
             if bad is not None:
                 break
         ok = bad is None
-        lag = self._lag(self.glutes, self.lumbars, rep.onsets)
+        lag = self._lag(self.glutes, self.lumbars, rep)
         lag_ci = self._lag_ci(self.glutes, self.lumbars, rep)
         order = classify(lag, self.tolerance_ms)
         if bad is not None:

@@ -22,7 +22,7 @@ from app.settings_store import SettingsStore
 from app.source_panel import SourceChoice
 from devices.drivers.base import Device, DeviceError, register
 from dsp.contract import Chunk, Role, StreamInfo
-from dsp.reps import RepResult
+from dsp.reps import RepResult, group_onset
 
 SIM = SourceChoice("simulator", {"fs": 2000.0, "preset": "clean", "seed": 11})
 
@@ -420,7 +420,14 @@ def test_drag_an_onset_to_correct_it(qtbot, store, tmp_path: Path) -> None:
     lines[Role.LUMBAR_L].setValue(target / fs - win.traces.t_end)
     lines[Role.LUMBAR_L].sigPositionChangeFinished.emit(lines[Role.LUMBAR_L])
     fixed = next(r for r in win.tally.reps if r.start == rep.start)
-    assert fixed.order == "lumbar_first" and fixed.lag_ms == pytest.approx(-100, abs=1)
+    # the lag runs from the glute group's onset (both sides pooled where their intervals
+    # overlap, as the detector groups them), which the correction leaves where it was
+    known = {r: float(i) for r, i in rep.onsets.items() if i is not None}
+    glutes = group_onset(known, rep.onset_ci, [r for r in known if r.is_glute])
+    assert glutes is not None and glutes.at >= first_glute
+    want = (target - glutes.at) * 1000.0 / fs
+    assert fixed.order == "lumbar_first" and fixed.lag_ms == pytest.approx(want, abs=1)
+    assert want <= -100
     assert win.corrections[-1][0] == rep  # the detected rep is kept beside the correction
     assert win.rep_table.item(row, 3).text() == "lumbar first (was glute first)"
     win.add_note("hips shot up early")

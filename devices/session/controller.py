@@ -40,7 +40,7 @@ from devices.session.tally import RepTally
 from dsp.contract import Chunk, Role, StreamInfo
 from dsp.events import GapEvent, RepsRejudged
 from dsp.onset import OnsetEvent
-from dsp.reps import RepEnded, RepResult, SideResult, classify
+from dsp.reps import RepEnded, RepResult, SideResult, classify, group_onset
 from dsp.settings import DspSettings
 
 log = logging.getLogger(__name__)
@@ -65,11 +65,15 @@ def corrected(rep: RepResult, role: Role, index: int, fs: float, tolerance_ms: f
     dropped (the detected rep keeps its own)."""
     onsets = dict(rep.onsets)
     onsets[role] = index
+    known = {r: float(i) for r, i in onsets.items() if i is not None}
+    # the other onsets keep their intervals, so a group is pooled as the detector pools it;
+    # the hand-placed onset is exact
+    spread = {r: (float(a), float(b)) for r, (a, b) in rep.onset_ci.items() if r != role}
 
     def lag_of(glute_roles: tuple[Role, ...], lumbar_roles: tuple[Role, ...]) -> float | None:
-        g = [i for r, i in onsets.items() if r in glute_roles and i is not None]
-        lu = [i for r, i in onsets.items() if r in lumbar_roles and i is not None]
-        return round((min(lu) - min(g)) * 1000.0 / fs, 3) if g and lu else None
+        g = group_onset(known, spread, glute_roles)
+        lu = group_onset(known, spread, lumbar_roles)
+        return round((lu.at - g.at) * 1000.0 / fs, 3) if g and lu else None
 
     def side(was: SideResult | None, glute: Role, lumbar: Role) -> SideResult | None:
         if was is None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from devices.files.sidecar import Correction, Note, ReviewStore, is_user_annotation
 from dsp.contract import Role
-from dsp.reps import ORDERS, classify
+from dsp.reps import ORDERS, classify, group_onset
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +44,19 @@ class TimelineNote:
 
 
 def _lag_ms(
-    onsets: Mapping[str, float | None], glutes: Iterable[str], lumbars: Iterable[str]
+    onsets: Mapping[str, float | None],
+    glutes: Iterable[str],
+    lumbars: Iterable[str],
+    spread: Mapping[str, tuple[float, float]] | None = None,
 ) -> float | None:
-    g = [v for r, v in onsets.items() if r in set(glutes) and v is not None]
-    lu = [v for r, v in onsets.items() if r in set(lumbars) and v is not None]
-    if not g or not lu:
+    """Lumbar group onset minus glute group onset (ms), grouped as the detector groups them
+    (:func:`dsp.reps.group_onset`; ``spread``: the onsets' intervals, s)."""
+    known = {r: float(v) for r, v in onsets.items() if v is not None}
+    g = group_onset(known, spread or {}, glutes)
+    lu = group_onset(known, spread or {}, lumbars)
+    if g is None or lu is None:
         return None
-    return round((min(lu) - min(g)) * 1000.0, 3)
+    return round((lu.at - g.at) * 1000.0, 3)
 
 
 def _roles(kind: str) -> set[str]:
@@ -86,7 +92,14 @@ def _apply(rep: dict[str, Any], fixes: Sequence[Correction], tolerance_ms: float
     onsets = dict(rep.get("onsets") or {})
     for c in fixes:
         onsets[c.role] = round(c.corrected_s, 4)
-    lag = _lag_ms(onsets, _roles("glute"), _roles("lumbar"))
+    moved = {c.role for c in fixes}
+    # the onsets left as detected keep their intervals; a hand-placed one is exact
+    spread = {
+        r: (float(ci[0]), float(ci[1]))
+        for r, ci in (rep.get("onset_ci_s") or {}).items()
+        if r not in moved and ci is not None and None not in ci
+    }
+    lag = _lag_ms(onsets, _roles("glute"), _roles("lumbar"), spread)
     roles = sorted({c.role for c in fixes})
     rep.update(
         onsets=onsets,
