@@ -1346,11 +1346,14 @@ def build_report(
         "</section>",
         '<section id="interpretation"><h2>How to read this report</h2>',
         f"<p>{_e(INTERPRETATION)}</p>",
-        "<p>The lag is the earliest lumbar onset minus the earliest glute onset of the rep "
-        f"(positive = glutes first). A rep is “glute first” when the lag is at least {tol:g} ms, "
+        "<p>The lag is the lumbar muscles’ onset minus the glutes’ onset of the rep "
+        "(positive = glutes first). A group’s onset is its earlier side’s, or, when the two "
+        "sides’ onsets are too uncertain to tell apart, their precision-weighted mean. "
+        f"A rep is “glute first” when the lag is at least {tol:g} ms, "
         f"“lumbar first” when it is at most −{tol:g} ms, and “simultaneous” in between. "
-        "“Undetermined” means a muscle group had no onset, or a gap, clipping or a flat line "
-        "touched an onset, so the data cannot decide. Onsets are detected on the filtered EMG "
+        "“Undetermined” means a muscle group had no onset, a gap, clipping or a flat line "
+        "touched an onset, or the lag’s 95 % interval reaches from lumbar first to glute "
+        "first, so the data cannot decide. Onsets are detected on the filtered EMG "
         "(Teager–Kaiser energy against a resting baseline, Hodges &amp; Bui 1996), so poor "
         "electrode contact (see Signal quality) makes them less reliable.</p>",
         "</section>",

@@ -124,7 +124,8 @@ def test_ensemble_view_draws_a_panel_per_verdict(qtbot) -> None:
     view.show()
     view.load(str(BAD))
     qtbot.waitUntil(lambda: view.ensemble is not None, timeout=90000)
-    assert list(view.plots) == ["glute_first", "lumbar_first"]  # undetermined: a single rep
+    # the file's one simultaneous rep is named, not averaged
+    assert list(view.plots) == ["glute_first", "lumbar_first"]
     assert "lumbar first (15 reps)" in view.plots["lumbar_first"].titleLabel.text
     mean = view.curves[("lumbar_first", "lumbar_l")]
     x, y = mean.getData()
@@ -134,7 +135,7 @@ def test_ensemble_view_draws_a_panel_per_verdict(qtbot) -> None:
     np.testing.assert_allclose(y, curve.mean)
     # the window's lane colour of the file's third channel (lumbar_l)
     assert mean.opts["pen"].color().name() == CHANNEL_COLORS[2].lower()
-    assert "undetermined" in view.status.text()
+    assert "not averaged (a single rep): simultaneous" in view.status.text()
 
 
 def test_the_hook_adds_an_ensemble_dock_that_averages_the_replayed_file(qtbot, tmp_path) -> None:
