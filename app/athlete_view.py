@@ -142,9 +142,11 @@ class AthleteView(QtWidgets.QWidget):
 
     def show_final(self, rep: RepResult) -> None:
         """The rep's final record: a lumbar-first rep decided before its glutes fired gets
-        its measured lag. No new flash: it is the same rep."""
+        its measured lag, and one whose glute onset, fitted later, came first says it was
+        revised. No new flash: it is the same rep. The scores count the final record."""
         if self.order is not None and self.rep_value.text() == str(rep.index + 1):
             self.lag_label.setText(verdict_lag_text(rep))
+        self._update_stats()
 
     def reset(self) -> None:
         self.order = None

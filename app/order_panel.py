@@ -220,7 +220,8 @@ class FiringOrderPanel(QtWidgets.QWidget):
 
     def show_final(self, rep: RepResult, fs: float) -> None:
         """A rep's final record (at its end): onsets that came after the verdict fill in its
-        lag and the per-side results of the rep on show. The verdict itself never changes."""
+        lag and the per-side results of the rep on show; a lumbar-first verdict given before
+        the glutes fired is revised when the glute onset fitted later says otherwise."""
         if rep.index == self._shown:
             self._show(rep, fs)
 

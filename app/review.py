@@ -43,6 +43,8 @@ def verdict_lag_text(rep: RepResult) -> str:
     """The lag as the banner and the athlete view show it: ``-82 ms``; ``< -20 ms`` for a rep
     decided lumbar-first while the glutes were still at rest (the rep's end fills in the
     measured lag); ``—`` when there is none."""
+    if rep.lag_ms is not None and rep.cued is not None:
+        return f"{rep.lag_ms:+.0f} ms · revised: {rep.order.replace('_', ' ')}"
     if rep.lag_ms is not None:
         return f"{rep.lag_ms:+.0f} ms"
     if rep.lag_below_ms is not None:
@@ -195,6 +197,8 @@ class RepTable(QtWidgets.QTableWidget):
             reason = "re-judged once rest was seen" + (f"; {reason}" if reason else "")
         lag = lag_text(rep.lag_ms, rep.lag_ci_ms)
         verdict = rep.order.replace("_", " ")
+        if rep.cued is not None:
+            verdict += f" (cue: {rep.cued.replace('_', ' ')})"
         if detected is not None and detected is not rep:
             lag += f" (detected {lag_text(detected.lag_ms, None)})"
             if detected.order != rep.order:

@@ -68,6 +68,7 @@ class Analysis:
             "reason": rep.reason,
             "rejudged": rep.rejudged,
             "censored": [r.value for r in rep.censored],
+            "cued": rep.cued,
         }
 
     def to_dict(self, source: dict[str, Any]) -> dict[str, Any]:

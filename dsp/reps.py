@@ -180,6 +180,11 @@ class RepResult:
     #: decided lumbar-first before any glute fired: the lag was not known then but below
     #: this bound (−tolerance); the rep's final record (at its end) carries the measured lag
     lag_below_ms: float | None = None
+    #: the verdict given live, where the rep's final record differs from it: a rep decided
+    #: lumbar-first while the glutes seemed at rest whose glute onset, fitted once the glute
+    #: fired, came before the lumbar's or too near it to tell (None: the final record is the
+    #: verdict given)
+    cued: str | None = None
 
 
 @dataclass(frozen=True)
@@ -289,12 +294,36 @@ class RepTracker:
         # Undetermined for bad data: no lags. Undetermined for an uncertain lag: keep them.
         ok = decided.order != UNDETERMINED or decided.lag_ms is not None
         lag, lag_ci = decided.lag_ms, decided.lag_ci_ms
+        order, reason, cued = decided.order, decided.reason, None
         if ok and lag is None:  # decided early: the glute onset, if any, came afterwards
             measured = self._lag(self.glutes, self.lumbars, rep)
             lag = None if measured is None else round(measured, 3)
             lag_ci = self._lag_ci(self.glutes, self.lumbars, rep)
+            # The glutes' statistic was at its rest level then, but a slowly recruiting
+            # glute's first discharges can hide in the noise: the change point fitted once it
+            # fired may lie before the lumbar onset. The record says what the data say, and
+            # keeps what was cued.
+            if lag is not None:
+                measured_order = classify(lag, self.tolerance_ms)
+                if crosses_neutral_zone(lag_ci, self.tolerance_ms):
+                    measured_order = UNDETERMINED
+                if measured_order != order:
+                    cued, order = order, measured_order
+                    reason = (
+                        f"revised at the rep's end: the glute onset fitted after the cue puts "
+                        f"the lag at {lag:+.0f} ms"
+                        + (
+                            f" (95 % interval {lag_ci[0]:+.0f} to {lag_ci[1]:+.0f} ms)"
+                            if lag_ci is not None
+                            else ""
+                        )
+                        + f"; the cue said {str(cued).replace('_', ' ')}"
+                    )
         final = replace(
             decided,
+            order=order,
+            reason=reason,
+            cued=cued,
             lag_ms=lag,
             lag_ci_ms=lag_ci,
             end=index,

@@ -123,3 +123,61 @@ def test_a_certain_early_verdict_is_not_delayed() -> None:
     assert rt.decision_due(at_rest) == 1110
     result = rt.decide_now(1110, _clean)
     assert result is not None and result.order == "glute_first" and result.order != UNDETERMINED
+
+
+def _early_lumbar_first(glute_at: int, glute_ci: tuple[int, int]):  # type: ignore[no-untyped-def]
+    """A rep cued lumbar-first while the glutes were at rest; the glutes fire afterwards,
+    their change point fitted at ``glute_at``. Returns (the cue, the final record)."""
+    rt = _tracker()
+    rt.on_onset(2, 1000, 1030, _clean, (995, 1005))
+    rt.on_onset(3, 1001, 1031, _clean, (996, 1006))
+
+    def at_rest(role: Role, index: int) -> int | None:
+        return index
+
+    due = rt.decision_due(at_rest)
+    assert due == 1031
+    cue = rt.decide_now(due, _clean)
+    assert cue is not None and cue.order == "lumbar_first" and cue.lag_ms is None
+    rt.on_onset(0, glute_at, 1200, _clean, glute_ci)
+    rt.on_onset(1, glute_at + 1, 1201, _clean, glute_ci)
+    for ch in range(4):
+        rt.on_offset(ch)
+    _, ended = rt.close_if_quiet(1500, _clean)
+    assert ended is not None
+    return cue, ended.result
+
+
+def test_an_early_lumbar_first_verdict_is_revised_when_the_glutes_fitted_onset_came_first() -> None:
+    cue, final = _early_lumbar_first(940, (930, 950))
+    assert final.cued == "lumbar_first"
+    assert final.order == "glute_first" and final.lag_ms is not None and final.lag_ms > 20
+    assert "revised" in final.reason and "the cue said lumbar first" in final.reason
+    assert final.lag_below_ms == cue.lag_below_ms  # what was said live stays on record
+
+
+def test_an_early_lumbar_first_verdict_the_glutes_bear_out_is_kept() -> None:
+    _, final = _early_lumbar_first(1090, (1080, 1100))
+    assert final.cued is None and final.order == "lumbar_first" and final.reason == (
+        "glutes still at rest 20 ms after the lumbar onset"
+    )
+    assert final.lag_ms is not None and final.lag_ms < -20
+
+
+def test_a_revision_too_uncertain_to_say_is_undetermined() -> None:
+    _, final = _early_lumbar_first(990, (850, 1040))
+    assert final.cued == "lumbar_first" and final.order == UNDETERMINED
+    assert "95 % interval" in final.reason
+
+
+def test_the_rep_table_shows_the_cue_beside_a_revised_verdict(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from app.review import RepTable, verdict_lag_text
+
+    _, final = _early_lumbar_first(940, (930, 950))
+    table = RepTable()
+    qtbot.addWidget(table)
+    table.fs = 1000.0
+    table.show_rep(final)
+    assert table.item(0, 3).text() == "glute first (cue: lumbar first)"
+    assert "revised" in table.item(0, RepTable.REASON).text()
+    assert verdict_lag_text(final).endswith("revised: glute first")

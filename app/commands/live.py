@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
             "order": ev.order,
             "reason": ev.reason,
             "rejudged": ev.rejudged,
+            "cued": ev.cued,
             "left": ev.left.to_dict() if ev.left else None,
             "right": ev.right.to_dict() if ev.right else None,
             "glute_first_pct": None if pct is None else round(pct, 1),
@@ -110,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
     def ended(ev: RepEnded) -> None:
         if args.jsonl:
             out.write(json.dumps(record(ev.result, final=True)) + "\n")
+        elif ev.result.cued is not None:
+            cued = ev.result.cued.replace("_", " ")
+            line(ev.result, f"  (revised at the rep's end; the cue said {cued})")
         elif ev.result.lag_below_ms is not None and ev.result.lag_ms is not None:
             line(ev.result, "  (lag measured at the rep's end)")
         else:

@@ -5,7 +5,7 @@ exists, liblsl announces a string marker stream (default name ``fireorder-verdic
 ``Markers``, irregular rate, a stable ``source_id`` so LabRecorder picks it up again after
 a restart) and sends one JSON object per rep when the rep is over (its final record):
 
-``{"rep": 3, "final": true, "rejudged": false, "order": "glute_first", "lag_ms": 42.0,
+``{"rep": 3, "final": true, "rejudged": false, "cued": null, "order": "glute_first", "lag_ms": 42.0,
 "lag_ci_ms": [30.1, 55.2] | null, "lag_below_ms": null, "reason": "", "t_s": 12.34,
 "start_lsl": ..., "end_lsl": ..., "onsets_lsl": {"glute_l": ..., ...},
 "onset_ci_lsl": {"glute_l": [lo, hi]}, "left": {"lag_ms", "order", "lag_ci_ms"} | null,
@@ -15,7 +15,9 @@ a restart) and sends one JSON object per rep when the rep is over (its final rec
 line up with every other stream LabRecorder writes; ``t_s`` is the rep's start in stream
 time. The LSL timestamp of the marker itself is when it was sent. Reps re-judged once a sound
 rest baseline is known (a stream that began mid-activity) are sent again with
-``"rejudged": true``: they replace the earlier marker of the same ``rep``.
+``"rejudged": true``: they replace the earlier marker of the same ``rep``. ``cued`` is the
+verdict given live where the final record differs from it (a rep cued lumbar-first while the
+glutes seemed at rest whose glute onset, fitted later, came first or too near to tell).
 
 :meth:`close` destroys the outlet (the stream disappears from the network).
 """
@@ -57,6 +59,7 @@ def verdict_message(rep: RepResult, fs: float, time_of: TimeOf, *, final: bool =
         "rep": rep.index + 1,
         "final": final,
         "rejudged": rep.rejudged,
+        "cued": rep.cued,
         "order": rep.order,
         "lag_ms": rep.lag_ms,
         "lag_ci_ms": None if rep.lag_ci_ms is None else list(rep.lag_ci_ms),
