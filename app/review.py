@@ -73,6 +73,11 @@ def side_text(name: str, side: SideResult, rep: RepResult) -> str:
     return f"{name}: {side.order.replace('_', ' ')} ({lag})"
 
 
+#: a rep still going on counts as lasting at least this long (s) when its row replaces the
+#: row shown ahead for it
+AHEAD_SLACK_S = 0.25
+
+
 class RepTable(QtWidgets.QTableWidget):
     """One row per rep: file time, lag, verdict, per side, onsets, the machine's reason and
     the reviewer's notes. Rows update when a rep ends (its final record) or is corrected (the
@@ -116,6 +121,8 @@ class RepTable(QtWidgets.QTableWidget):
         self.fs = 1.0
         self._starts: list[int] = []  # row -> rep start index (a rep's identity in replay)
         self._spans: dict[int, int] = {}  # rep start -> end (where its notes may fall)
+        # rows filled in ahead from the file's index (its final records), not yet played
+        self._ahead: set[int] = set()
         self._notes: list[tuple[int, str]] = []  # (sample index, text) of the file's notes
         self._above = 0  # rows dropped from the top: the first row's rep number - 1
         self.limit_rows = True  # live: the newest MAX_ROWS reps
@@ -133,6 +140,7 @@ class RepTable(QtWidgets.QTableWidget):
         self.fs = fs
         self._starts.clear()
         self._spans.clear()
+        self._ahead.clear()
         self._notes.clear()
         self._above = 0
 
@@ -175,9 +183,40 @@ class RepTable(QtWidgets.QTableWidget):
             if item is not None:
                 self.scrollToItem(item)
 
+    def show_ahead(self, rep: RepResult) -> None:
+        """A rep of the file's index (its final record), shown before the replay reaches it
+        so that it can be picked; the replay's own record of it replaces the row."""
+        if self.row_of(rep.start) is None:
+            self._put_row(rep, None)
+            self._ahead.add(rep.start)
+
+    def _drop_ahead_rows_of(self, rep: RepResult) -> None:
+        """Rows shown ahead for the burst ``rep`` is: a rep of a file that began without
+        rest is re-judged in the index (its onsets fitted again, its start a few ms off),
+        so the replay's first record of it has another start; their spans overlap."""
+        # a rep still going on: its burst lasts a while (a re-judged start is a few ms off)
+        end = rep.end if rep.end is not None else rep.start + round(AHEAD_SLACK_S * self.fs)
+        for start in sorted(self._ahead, reverse=True):
+            row = self.row_of(start)
+            if row is None:
+                self._ahead.discard(start)
+                continue
+            if start != rep.start and start <= end and rep.start <= self._spans.get(start, start):
+                self.removeRow(row)
+                del self._starts[row]
+                self._ahead.discard(start)
+
     def show_rep(self, rep: RepResult, detected: RepResult | None = None) -> None:
         """Show ``rep``'s row (a new row, or its row updated). ``detected``: the rep as the
         detector gave it, for a corrected rep."""
+        if self._ahead:
+            if rep.start in self._ahead:
+                self._ahead.discard(rep.start)
+            else:
+                self._drop_ahead_rows_of(rep)
+        self._put_row(rep, detected)
+
+    def _put_row(self, rep: RepResult, detected: RepResult | None) -> None:
         row = bisect.bisect_left(self._starts, rep.start)
         inserted = row == len(self._starts) or self._starts[row] != rep.start
         if inserted:

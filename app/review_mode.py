@@ -97,7 +97,7 @@ class ReviewMode(QtCore.QObject):
         played = {r.start for r in self.ctl.tally.reps}
         for rep in index.reps:
             if rep.start not in played:
-                self.win.rep_table.show_rep(rep)
+                self.win.rep_table.show_ahead(rep)
         if self.selected is None:
             self.win.rep_table.scrollToTop()  # (the rows came in at the bottom: the file's start)
         if index.overview is not None:

@@ -309,16 +309,19 @@ class RepTracker:
                     measured_order = UNDETERMINED
                 if measured_order != order:
                     cued, order = order, measured_order
-                    reason = (
-                        f"revised at the rep's end: the glute onset fitted after the cue puts "
-                        f"the lag at {lag:+.0f} ms"
-                        + (
-                            f" (95 % interval {lag_ci[0]:+.0f} to {lag_ci[1]:+.0f} ms)"
-                            if lag_ci is not None
-                            else ""
+                    said = str(cued).replace("_", " ")
+                    if order == UNDETERMINED and lag_ci is not None:
+                        reason = (
+                            f"revised at the rep's end: with the glute onset found after the "
+                            f"cue the lag is {lag:+.0f} ms, its 95 % interval {lag_ci[0]:+.0f} "
+                            f"to {lag_ci[1]:+.0f} ms crosses the neutral zone (the cue said "
+                            f"{said})"
                         )
-                        + f"; the cue said {str(cued).replace('_', ' ')}"
-                    )
+                    else:
+                        reason = (
+                            f"revised at the rep's end: the glute onset found after the cue "
+                            f"puts the lag at {lag:+.0f} ms (the cue said {said})"
+                        )
         final = replace(
             decided,
             order=order,

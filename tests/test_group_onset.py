@@ -152,7 +152,7 @@ def test_an_early_lumbar_first_verdict_is_revised_when_the_glutes_fitted_onset_c
     cue, final = _early_lumbar_first(940, (930, 950))
     assert final.cued == "lumbar_first"
     assert final.order == "glute_first" and final.lag_ms is not None and final.lag_ms > 20
-    assert "revised" in final.reason and "the cue said lumbar first" in final.reason
+    assert "revised" in final.reason and "(the cue said lumbar first)" in final.reason
     assert final.lag_below_ms == cue.lag_below_ms  # what was said live stays on record
 
 
@@ -167,7 +167,7 @@ def test_an_early_lumbar_first_verdict_the_glutes_bear_out_is_kept() -> None:
 def test_a_revision_too_uncertain_to_say_is_undetermined() -> None:
     _, final = _early_lumbar_first(990, (850, 1040))
     assert final.cued == "lumbar_first" and final.order == UNDETERMINED
-    assert "95 % interval" in final.reason
+    assert "95 % interval" in final.reason and "crosses the neutral zone" in final.reason
 
 
 def test_the_rep_table_shows_the_cue_beside_a_revised_verdict(qtbot) -> None:  # type: ignore[no-untyped-def]

@@ -334,3 +334,49 @@ def test_a_file_connected_after_live_shows_its_own_time_zero(qtbot, store, tmp_p
     qtbot.mouseClick(panel.connect_btn, QtCore.Qt.MouseButton.LeftButton)
     assert win.ctl is not None and win.ctl.replay is not None
     assert win.traces.t_end == 0.0 and win.traces.time_axis.offset == 0.0
+
+
+def test_a_file_that_begins_mid_burst_shows_each_rep_once(qtbot, store, tmp_path: Path) -> None:
+    """The table is filled ahead from the file's index, whose first reps are re-judged (the
+    file begins without rest: their onsets are fitted again and their starts move by a few
+    ms); the replay's own first records of those reps replace those rows, they are not shown
+    beside them, before and after the replay re-judges them too."""
+    from types import SimpleNamespace
+
+    from bench import accuracy
+    from bench.speed import write_bdf
+
+    spec = next(s for s in accuracy.specs("mu-hard", 20, 40.0) if "seed 5005" in s.label)
+    rec = accuracy.make_recording(spec)
+    data = accuracy.full_array(rec)[: round(14 * rec.info.fs)]
+    bdf = tmp_path / "mid_burst.bdf"
+    write_bdf(bdf, SimpleNamespace(data=data, info=rec.info))
+    # at the speed of life, so that the replay is where its first reps are played
+    source = SourceChoice("file", {"path": str(bdf), "speed": 1.0})
+    win = MainWindow(store, source=source, threaded=False)
+    qtbot.addWidget(win)
+    win.resize(1366, 740)
+    win.show()
+    qtbot.waitUntil(lambda: win.review.index is not None, timeout=60_000)
+    index = win.review.index
+    assert index is not None and any(r.rejudged for r in index.reps)  # the case at hand
+    fs = win.ctl.fs  # type: ignore[union-attr]
+
+    def spans() -> list[tuple[float, float]]:
+        table = win.rep_table
+        return [(s / fs, table._spans.get(s, s) / fs) for s in table._starts]
+
+    def assert_no_overlap() -> None:
+        got = spans()
+        assert all(a[1] < b[0] for a, b in itertools.pairwise(got)), got
+
+    replay = win.ctl.replay  # type: ignore[union-attr]
+    assert replay is not None
+    while replay.position < 7.0 * fs:  # the first two reps played, not yet re-judged (8 s)
+        pump(win, 0.1, step=0.1)
+    assert replay.position < 7.9 * fs
+    assert_no_overlap()
+    assert win.rep_table.rowCount() == len(index.reps)
+    pump(win, 4.0)  # past the re-judging
+    assert_no_overlap()
+    assert win.rep_table.rowCount() == len(index.reps)
