@@ -6,22 +6,27 @@ time of the headless commands. The designs follow scipy.signal's own algorithms 
 with ``output="sos"``: analog prototype, pre-warped bilinear transform, "nearest" pole-zero
 pairing; ``iirnotch``; ``sosfilt_zi``) and give the same sections up to rounding
 (tests/test_filter_design.py compares them). Filtering runs scipy's compiled SOS loop, loaded
-from its extension file without the package ``__init__``, or ``scipy.signal.sosfilt`` (imported
-then) if that file cannot be loaded.
+from its extension file without scipy.signal's nor scipy's package ``__init__`` (see
+:func:`_load_sosfilt`), or ``scipy.signal.sosfilt`` (imported then) if that file cannot be
+loaded.
 """
 
 from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import logging
 import math
 import os
 import sys
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+log = logging.getLogger(__name__)
 
 Sos = NDArray[np.float64]
 
@@ -29,6 +34,60 @@ _TOL = 100 * np.finfo(np.float64).eps  # scipy's tolerance for "this root is rea
 
 
 # -- the compiled SOS loop --------------------------------------------------------------------
+def _extension(folder: str, name: str) -> Any:
+    """Load the compiled module ``name`` from ``folder`` by its file, registered under its
+    own name (a later ordinary import reuses it); raises if there is no such file."""
+    stem = name.rsplit(".", 1)[-1]
+    path = next(
+        p
+        for p in (os.path.join(folder, stem + s) for s in importlib.machinery.EXTENSION_SUFFIXES)
+        if os.path.isfile(p)
+    )
+    loader = importlib.machinery.ExtensionFileLoader(name, path)
+    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+    if spec is None:
+        raise ImportError(name)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def _load_sosfilt(scipy_dir: str) -> Any:
+    """The ``scipy.signal._sosfilt`` extension, without running scipy's package ``__init__``.
+
+    The extension imports Cython's shared helpers, ``scipy._cyutility``, and that import goes
+    through the package ``scipy``, whose ``__init__`` costs ~20 ms of every start (it imports
+    subprocess, sysconfig and scipy's test helpers). While the extension initialises, a bare
+    stand-in module named ``scipy`` holds the helpers, loaded from their file; it is removed
+    right after, so a later ``import scipy`` runs the real package (which reuses both
+    extension modules: they are registered under their own names). If that fails (a future
+    scipy laid out otherwise), the extension is loaded the ordinary way.
+    """
+    name = "scipy.signal._sosfilt"
+    if "scipy" not in sys.modules:
+        helpers = sys.modules.get("scipy._cyutility")
+        try:
+            if helpers is None:
+                helpers = _extension(scipy_dir, "scipy._cyutility")
+            stand_in = types.ModuleType("scipy")
+            stand_in.__path__ = [scipy_dir]
+            stand_in._cyutility = helpers  # type: ignore[attr-defined]
+            sys.modules["scipy"] = stand_in
+            try:
+                return _extension(os.path.join(scipy_dir, "signal"), name)
+            finally:
+                if sys.modules.get("scipy") is stand_in:
+                    del sys.modules["scipy"]
+        except Exception:
+            log.debug("scipy's SOS kernel without the package failed; importing it", exc_info=True)
+    return _extension(os.path.join(scipy_dir, "signal"), name)
+
+
 def _load_kernel() -> Callable[..., Any] | None:
     """scipy's ``_sosfilt(sos, x, zi)`` kernel, or None.
 
@@ -38,33 +97,13 @@ def _load_kernel() -> Callable[..., Any] | None:
     The extension module has no import-time dependency on scipy.signal; it is registered under
     its own name, so a later ``import scipy.signal`` reuses it.
     """
-    name = "scipy.signal._sosfilt"
-    module = sys.modules.get(name)
+    module = sys.modules.get("scipy.signal._sosfilt")
     if module is None:
         try:
             spec = importlib.util.find_spec("scipy")  # locates scipy without importing it
             if spec is None or not spec.submodule_search_locations:
                 return None
-            folder = os.path.join(next(iter(spec.submodule_search_locations)), "signal")
-            path = next(
-                p
-                for p in (
-                    os.path.join(folder, "_sosfilt" + s)
-                    for s in importlib.machinery.EXTENSION_SUFFIXES
-                )
-                if os.path.isfile(p)
-            )
-            loader = importlib.machinery.ExtensionFileLoader(name, path)
-            ext_spec = importlib.util.spec_from_file_location(name, path, loader=loader)
-            if ext_spec is None:
-                return None
-            module = importlib.util.module_from_spec(ext_spec)
-            sys.modules[name] = module
-            try:
-                loader.exec_module(module)
-            except BaseException:
-                sys.modules.pop(name, None)
-                raise
+            module = _load_sosfilt(next(iter(spec.submodule_search_locations)))
         except Exception:  # not found, or a layout of a future scipy
             return None
     kernel = getattr(module, "_sosfilt", None)
