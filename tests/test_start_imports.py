@@ -11,6 +11,8 @@ user starts it; the output is checked too, so a run that skipped the work cannot
 from __future__ import annotations
 
 import json
+import os
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -39,21 +41,31 @@ NEVER = (
     "PyQt6",
 )
 
+# The harness imports nothing the command does not (json would hide the command's own).
 _RUN = (
-    "import io, json, sys, runpy\n"
-    "names = json.loads(sys.argv[1])\n"
+    "import sys, runpy\n"
+    "names = sys.argv[1].split(',')\n"
     "sys.argv = ['fireorder', 'analyze', *sys.argv[2:]]\n"
-    "out, sys.stdout = sys.stdout, io.StringIO()\n"
     "try:\n    runpy.run_module('app', run_name='__main__')\n"
     "except SystemExit as e:\n    assert not e.code, e.code\n"
-    "doc, sys.stdout = sys.stdout.getvalue(), out\n"
-    "print(json.dumps({'doc': doc, 'present': [m for m in names if m in sys.modules]}))\n"
+    "print('\\npresent:' + ','.join(m for m in names if m in sys.modules))\n"
 )
 
 
-def _analyze(*args: str, watch: tuple[str, ...] = NEVER) -> tuple[str, list[str]]:
+def _analyze(
+    *args: str, watch: tuple[str, ...] = NEVER, installed: bool = False
+) -> tuple[str, list[str]]:
+    """``fireorder analyze ARGS`` in a fresh interpreter: its output and which of ``watch``
+    it imported. ``installed``: without ``site`` (the packages on PYTHONPATH instead), as
+    from a wheel: an editable install's path finder imports pathlib before fireorder runs."""
+    env = dict(os.environ)
+    flags = []
+    if installed:
+        flags = ["-S"]
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *site.getsitepackages()])
     out = subprocess.run(
-        [sys.executable, "-c", _RUN, json.dumps(list(watch)), *args],
+        [sys.executable, *flags, "-c", _RUN, ",".join(watch), *args],
+        env=env,
         check=False,
         capture_output=True,
         text=True,
@@ -61,8 +73,8 @@ def _analyze(*args: str, watch: tuple[str, ...] = NEVER) -> tuple[str, list[str]
         cwd=ROOT,
     )
     assert out.returncode == 0, out.stderr
-    res = json.loads(out.stdout.strip().splitlines()[-1])
-    return res["doc"], res["present"]
+    doc, _, present = out.stdout.rpartition("\npresent:")
+    return doc, [m for m in present.strip().split(",") if m]
 
 
 def test_median_equals_numpys_to_the_bit() -> None:
@@ -106,6 +118,19 @@ def test_analyze_of_a_csv_with_reps_takes_the_median_lag_without_numpy_ma(
     summary = json.loads(doc)["summary"]
     assert summary["reps"] >= 2 and summary["median_lag_ms"] is not None
     assert present == []
+
+
+def test_analyze_of_a_csv_as_a_table_imports_no_pathlib_shutil_or_json(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    rng = np.random.default_rng(5)
+    rows = "\n".join(f"{x:.3f},{y:.3f}" for x, y in rng.normal(0, 5, (4000, 2)))
+    path.write_text("glute_l,lumbar_l\n" + rows + "\n")
+    watch = (*NEVER, "pathlib", "shutil", "json")
+    doc, present = _analyze(str(path), "--fs", "2000", watch=watch, installed=True)
+    assert "signal quality" in doc  # the table was written
+    assert present == []
+    doc, present = _analyze(str(path), "--fs", "2000", "--json", watch=watch, installed=True)
+    assert json.loads(doc)["source"]["fs"] == 2000.0
 
 
 def test_analyze_of_a_fireorder_bdf_imports_none_of_the_heavy_modules() -> None:

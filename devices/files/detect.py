@@ -7,7 +7,6 @@ import logging
 import os
 import stat
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
@@ -19,6 +18,7 @@ from .signatures import (
     OPENSIGNALS_MAGIC,
     SIMPLE_MAGIC,
     XDF_MAGIC,
+    file_suffix,
     is_xdf_name,
 )
 
@@ -75,7 +75,7 @@ def detect_format(path: str, head: bytes) -> str:
         return "opensignals"
     if text.startswith(SIMPLE_MAGIC.encode()):
         return "bitalino-simple"
-    ext = Path(path).suffix.lower()
+    ext = file_suffix(path).lower()
     if ext in _EDF_EXTENSIONS:
         return "edf"
     if ext in _TEXT_EXTENSIONS or b"\x00" not in head:
