@@ -273,10 +273,41 @@ def bilinear_zpk(
     return z_z, p_z, float(k * np.real(np.prod(fs2 - z) / np.prod(fs2 - p)))
 
 
+# -- stored designs -----------------------------------------------------------------------
+#: False: design every filter (the table's generator and its test use it)
+USE_STORED = True
+
+
+def _stored(key: tuple[Any, ...]) -> Sos | None:
+    """The sections :mod:`dsp.filter_table` holds for a design call, or None.
+
+    Designing the ~30 filters of a pipeline and a quality monitor takes ~9 ms of every start
+    (hundreds of numpy calls on arrays of 2-8 roots); the table holds the results, to the bit,
+    for the default settings at the common rates (tests/test_filter_table.py designs every
+    entry again and compares; ``python -m bench.filter_table`` writes it). Other calls design.
+    """
+    if not USE_STORED:
+        return None
+    from dsp.filter_table import SOS
+
+    rows = SOS.get(key)
+    return None if rows is None else np.array(rows, dtype=np.float64).reshape(-1, 6)
+
+
+def _butter_key(order: int, freqs: float | Sequence[float], btype: str, fs: float) -> Any:
+    corners = tuple(float(f) for f in np.atleast_1d(np.asarray(freqs, dtype=np.float64)))
+    return ("butter", order, corners, btype, float(fs))
+
+
 def butter_sos(order: int, freqs: float | Sequence[float], btype: str, fs: float) -> Sos:
     """Digital Butterworth filter as second-order sections, as
     ``scipy.signal.butter(order, freqs, btype, fs=fs, output="sos")`` designs it
     (btype: "lowpass", "highpass" or "bandpass"; corners in Hz, 0 < f < fs/2)."""
+    stored = _stored(_butter_key(order, freqs, btype, fs))
+    return _design_butter(order, freqs, btype, fs) if stored is None else stored
+
+
+def _design_butter(order: int, freqs: float | Sequence[float], btype: str, fs: float) -> Sos:
     wn = np.atleast_1d(np.asarray(freqs, dtype=np.float64)) / (fs / 2)
     if order < 1 or order != int(order):
         raise ValueError(f"filter order must be a positive integer, got {order}")
@@ -309,6 +340,11 @@ def butter_sos(order: int, freqs: float | Sequence[float], btype: str, fs: float
 def notch_sos(freq: float, q: float, fs: float) -> Sos:
     """Second-order IIR notch at ``freq`` with quality factor ``q`` (-3 dB width freq/q), one
     section: the closed form of ``scipy.signal.iirnotch``, factored like ``tf2sos``."""
+    stored = _stored(("notch", float(freq), float(q), float(fs)))
+    return _design_notch(freq, q, fs) if stored is None else stored
+
+
+def _design_notch(freq: float, q: float, fs: float) -> Sos:
     w0 = 2.0 * float(freq) / fs
     if not 0.0 <= w0 <= 1.0:
         raise ValueError(f"notch frequency must be within 0..fs/2, got {freq} Hz at fs={fs} Hz")
