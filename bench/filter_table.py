@@ -37,19 +37,19 @@ TABLE = Path(__file__).resolve().parents[1] / "dsp" / "filter_table.py"
 
 
 @contextmanager
-def recording() -> Iterator[dict[tuple[Any, ...], list[list[float]]]]:
+def recording() -> Iterator[dict[str, list[list[float]]]]:
     """Design everything (nothing from the table) and record each design call's result."""
-    calls: dict[tuple[Any, ...], list[list[float]]] = {}
+    calls: dict[str, list[list[float]]] = {}
     butter, notch = filters._design_butter, filters._design_notch
 
     def rec_butter(order: int, freqs: Any, btype: str, fs: float) -> Any:
         sos = butter(order, freqs, btype, fs)
-        calls[filters._butter_key(order, freqs, btype, fs)] = sos.tolist()
+        calls[filters.butter_key(order, freqs, btype, fs)] = sos.tolist()
         return sos
 
     def rec_notch(freq: float, q: float, fs: float) -> Any:
         sos = notch(freq, q, fs)
-        calls[("notch", float(freq), float(q), float(fs))] = sos.tolist()
+        calls[filters.notch_key(freq, q, fs)] = sos.tolist()
         return sos
 
     before = filters.USE_STORED
@@ -73,31 +73,27 @@ def start(fs: float, line: float) -> None:
     QualityMonitor(fs, len(names), QualitySettings(line_freq=line))
 
 
-def designs() -> dict[tuple[Any, ...], list[list[float]]]:
+def designs() -> dict[str, list[list[float]]]:
     with recording() as calls:
         for fs in RATES:
             for line in LINES:
                 start(fs, line)
-    return dict(sorted(calls.items(), key=repr))
+    return dict(sorted(calls.items()))
 
 
-def source(table: dict[tuple[Any, ...], list[list[float]]]) -> str:
+def source(table: dict[str, list[list[float]]]) -> str:
     lines = [
+        "# ruff: noqa: E501",
         '"""Filter designs of a fireorder start, stored: written by',
-        "``python -m bench.filter_table``, do not edit. Key: the design call (``butter``: order,",
-        "corners, type, fs; ``notch``: freq, q, fs); value: its second-order sections, each",
-        '(b0, b1, b2, a0, a1, a2)."""',
+        "``python -m bench.filter_table``, do not edit. A line per design call (its key, as",
+        "``dsp.filters.butter_key`` / ``notch_key`` write it), then its second-order sections,",
+        'each b0 b1 b2 a0 a1 a2 (``repr`` of each float: the same bits read back)."""',
         "",
-        "SOS: dict[tuple[object, ...], tuple[tuple[float, ...], ...]] = {",
+        'TABLE = """\\',
     ]
     for key, sos in table.items():
-        lines.append(f"    {key!r}: (")
-        for row in sos:  # three numbers a line keeps the lines under 100 characters
-            lines.append("        (")
-            lines += [f"            {', '.join(repr(v) for v in row[i : i + 3])}," for i in (0, 3)]
-            lines.append("        ),")
-        lines.append("    ),")
-    lines.append("}")
+        lines.append(f"{key}: " + " ".join(repr(v) for row in sos for v in row))
+    lines.append('"""')
     return "\n".join(lines) + "\n"
 
 

@@ -278,32 +278,49 @@ def bilinear_zpk(
 USE_STORED = True
 
 
-def _stored(key: tuple[Any, ...]) -> Sos | None:
-    """The sections :mod:`dsp.filter_table` holds for a design call, or None.
+_table: dict[str, str] = {}  # key text -> its sections' numbers, read at the first design
+
+
+def _stored(key: str) -> Sos | None:
+    """The sections :mod:`dsp.filter_table` holds for a design call (its key text), or None.
 
     Designing the ~30 filters of a pipeline and a quality monitor takes ~9 ms of every start
     (hundreds of numpy calls on arrays of 2-8 roots); the table holds the results, to the bit,
     for the default settings at the common rates (tests/test_filter_table.py designs every
     entry again and compares; ``python -m bench.filter_table`` writes it). Other calls design.
+    The table is one string of decimal floats: compiling it costs nothing, where literal
+    tuples of 2000 floats would cost ~13 ms of a start without a bytecode cache.
     """
     if not USE_STORED:
         return None
-    from dsp.filter_table import SOS
+    if not _table:
+        from dsp.filter_table import TABLE
 
-    rows = SOS.get(key)
-    return None if rows is None else np.array(rows, dtype=np.float64).reshape(-1, 6)
+        for line in TABLE.splitlines():
+            call, _, numbers = line.partition(": ")
+            _table[call] = numbers
+    row = _table.get(key)
+    if row is None:
+        return None
+    return np.array([float(v) for v in row.split()], dtype=np.float64).reshape(-1, 6)
 
 
-def _butter_key(order: int, freqs: float | Sequence[float], btype: str, fs: float) -> Any:
-    corners = tuple(float(f) for f in np.atleast_1d(np.asarray(freqs, dtype=np.float64)))
-    return ("butter", order, corners, btype, float(fs))
+def butter_key(order: int, freqs: float | Sequence[float], btype: str, fs: float) -> str:
+    """The table's key of a ``butter_sos`` call (``repr`` gives a float's exact value)."""
+    corners = ",".join(repr(float(f)) for f in np.atleast_1d(np.asarray(freqs, np.float64)))
+    return f"butter {order!r} {corners} {btype} {float(fs)!r}"
+
+
+def notch_key(freq: float, q: float, fs: float) -> str:
+    """The table's key of a ``notch_sos`` call."""
+    return f"notch {float(freq)!r} {float(q)!r} {float(fs)!r}"
 
 
 def butter_sos(order: int, freqs: float | Sequence[float], btype: str, fs: float) -> Sos:
     """Digital Butterworth filter as second-order sections, as
     ``scipy.signal.butter(order, freqs, btype, fs=fs, output="sos")`` designs it
     (btype: "lowpass", "highpass" or "bandpass"; corners in Hz, 0 < f < fs/2)."""
-    stored = _stored(_butter_key(order, freqs, btype, fs))
+    stored = _stored(butter_key(order, freqs, btype, fs))
     return _design_butter(order, freqs, btype, fs) if stored is None else stored
 
 
@@ -340,7 +357,7 @@ def _design_butter(order: int, freqs: float | Sequence[float], btype: str, fs: f
 def notch_sos(freq: float, q: float, fs: float) -> Sos:
     """Second-order IIR notch at ``freq`` with quality factor ``q`` (-3 dB width freq/q), one
     section: the closed form of ``scipy.signal.iirnotch``, factored like ``tf2sos``."""
-    stored = _stored(("notch", float(freq), float(q), float(fs)))
+    stored = _stored(notch_key(freq, q, fs))
     return _design_notch(freq, q, fs) if stored is None else stored
 
 
