@@ -41,9 +41,13 @@ def _tree(commit: str, into: Path) -> Path:
 
 
 def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall and CPU seconds of ``cmd`` (stdout discarded), from process start to exit."""
+    """Wall and CPU seconds of ``cmd`` (stdout discarded), from process start to exit. It runs
+    in the tree on its PYTHONPATH: ``python -m`` puts the working folder first on sys.path."""
+    cwd = env["PYTHONPATH"]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -63,9 +67,16 @@ def _files(folder: Path, env: dict[str, str]) -> dict[str, Path]:
         env=env,
         check=True,
         capture_output=True,
+        cwd=env["PYTHONPATH"],
     )
     record = ["record", "--source", "simulator", "--fast", "--duration", "10"]
-    subprocess.run([*py, *record, "--out", str(own)], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*py, *record, "--out", str(own)],
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd=env["PYTHONPATH"],
+    )
     write_bdf(other, simulate(preset("clean", fs=FS, seed=7), 10.0))
     return {"10 s CSV": csv, "10 s fireorder BDF": own, "10 s BDF+ (pyedflib)": other}
 
