@@ -19,6 +19,7 @@ from dsp.onset import OnsetEvent
 from dsp.pipeline import Pipeline
 from dsp.reps import ORDERS, RepEnded, RepResult
 from dsp.settings import DspSettings
+from dsp.stats import median
 
 SCHEMA = "fireorder.analysis/1"
 Progress = Callable[[float], None]
@@ -47,7 +48,7 @@ class Analysis:
         return {
             "reps": len(self.reps),
             **counts,
-            "median_lag_ms": _r(float(np.median(lags)), 3) if lags else None,
+            "median_lag_ms": _r(median(lags), 3) if lags else None,
         }
 
     def rep_dict(self, rep: RepResult) -> dict[str, Any]:

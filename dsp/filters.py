@@ -6,22 +6,27 @@ time of the headless commands. The designs follow scipy.signal's own algorithms 
 with ``output="sos"``: analog prototype, pre-warped bilinear transform, "nearest" pole-zero
 pairing; ``iirnotch``; ``sosfilt_zi``) and give the same sections up to rounding
 (tests/test_filter_design.py compares them). Filtering runs scipy's compiled SOS loop, loaded
-from its extension file without the package ``__init__``, or ``scipy.signal.sosfilt`` (imported
-then) if that file cannot be loaded.
+from its extension file without scipy.signal's nor scipy's package ``__init__`` (see
+:func:`_load_sosfilt`), or ``scipy.signal.sosfilt`` (imported then) if that file cannot be
+loaded.
 """
 
 from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import logging
 import math
 import os
 import sys
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+log = logging.getLogger(__name__)
 
 Sos = NDArray[np.float64]
 
@@ -29,6 +34,60 @@ _TOL = 100 * np.finfo(np.float64).eps  # scipy's tolerance for "this root is rea
 
 
 # -- the compiled SOS loop --------------------------------------------------------------------
+def _extension(folder: str, name: str) -> Any:
+    """Load the compiled module ``name`` from ``folder`` by its file, registered under its
+    own name (a later ordinary import reuses it); raises if there is no such file."""
+    stem = name.rsplit(".", 1)[-1]
+    path = next(
+        p
+        for p in (os.path.join(folder, stem + s) for s in importlib.machinery.EXTENSION_SUFFIXES)
+        if os.path.isfile(p)
+    )
+    loader = importlib.machinery.ExtensionFileLoader(name, path)
+    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+    if spec is None:
+        raise ImportError(name)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def _load_sosfilt(scipy_dir: str) -> Any:
+    """The ``scipy.signal._sosfilt`` extension, without running scipy's package ``__init__``.
+
+    The extension imports Cython's shared helpers, ``scipy._cyutility``, and that import goes
+    through the package ``scipy``, whose ``__init__`` costs ~20 ms of every start (it imports
+    subprocess, sysconfig and scipy's test helpers). While the extension initialises, a bare
+    stand-in module named ``scipy`` holds the helpers, loaded from their file; it is removed
+    right after, so a later ``import scipy`` runs the real package (which reuses both
+    extension modules: they are registered under their own names). If that fails (a future
+    scipy laid out otherwise), the extension is loaded the ordinary way.
+    """
+    name = "scipy.signal._sosfilt"
+    if "scipy" not in sys.modules:
+        helpers = sys.modules.get("scipy._cyutility")
+        try:
+            if helpers is None:
+                helpers = _extension(scipy_dir, "scipy._cyutility")
+            stand_in = types.ModuleType("scipy")
+            stand_in.__path__ = [scipy_dir]
+            stand_in._cyutility = helpers  # type: ignore[attr-defined]
+            sys.modules["scipy"] = stand_in
+            try:
+                return _extension(os.path.join(scipy_dir, "signal"), name)
+            finally:
+                if sys.modules.get("scipy") is stand_in:
+                    del sys.modules["scipy"]
+        except Exception:
+            log.debug("scipy's SOS kernel without the package failed; importing it", exc_info=True)
+    return _extension(os.path.join(scipy_dir, "signal"), name)
+
+
 def _load_kernel() -> Callable[..., Any] | None:
     """scipy's ``_sosfilt(sos, x, zi)`` kernel, or None.
 
@@ -38,33 +97,13 @@ def _load_kernel() -> Callable[..., Any] | None:
     The extension module has no import-time dependency on scipy.signal; it is registered under
     its own name, so a later ``import scipy.signal`` reuses it.
     """
-    name = "scipy.signal._sosfilt"
-    module = sys.modules.get(name)
+    module = sys.modules.get("scipy.signal._sosfilt")
     if module is None:
         try:
             spec = importlib.util.find_spec("scipy")  # locates scipy without importing it
             if spec is None or not spec.submodule_search_locations:
                 return None
-            folder = os.path.join(next(iter(spec.submodule_search_locations)), "signal")
-            path = next(
-                p
-                for p in (
-                    os.path.join(folder, "_sosfilt" + s)
-                    for s in importlib.machinery.EXTENSION_SUFFIXES
-                )
-                if os.path.isfile(p)
-            )
-            loader = importlib.machinery.ExtensionFileLoader(name, path)
-            ext_spec = importlib.util.spec_from_file_location(name, path, loader=loader)
-            if ext_spec is None:
-                return None
-            module = importlib.util.module_from_spec(ext_spec)
-            sys.modules[name] = module
-            try:
-                loader.exec_module(module)
-            except BaseException:
-                sys.modules.pop(name, None)
-                raise
+            module = _load_sosfilt(next(iter(spec.submodule_search_locations)))
         except Exception:  # not found, or a layout of a future scipy
             return None
     kernel = getattr(module, "_sosfilt", None)
@@ -234,10 +273,58 @@ def bilinear_zpk(
     return z_z, p_z, float(k * np.real(np.prod(fs2 - z) / np.prod(fs2 - p)))
 
 
+# -- stored designs -----------------------------------------------------------------------
+#: False: design every filter (the table's generator and its test use it)
+USE_STORED = True
+
+
+_table: dict[str, str] = {}  # key text -> its sections' numbers, read at the first design
+
+
+def _stored(key: str) -> Sos | None:
+    """The sections :mod:`dsp.filter_table` holds for a design call (its key text), or None.
+
+    Designing the ~30 filters of a pipeline and a quality monitor takes ~9 ms of every start
+    (hundreds of numpy calls on arrays of 2-8 roots); the table holds the results, to the bit,
+    for the default settings at the common rates (tests/test_filter_table.py designs every
+    entry again and compares; ``python -m bench.filter_table`` writes it). Other calls design.
+    The table is one string of decimal floats: compiling it costs nothing, where literal
+    tuples of 2000 floats would cost ~13 ms of a start without a bytecode cache.
+    """
+    if not USE_STORED:
+        return None
+    if not _table:
+        from dsp.filter_table import TABLE
+
+        for line in TABLE.splitlines():
+            call, _, numbers = line.partition(": ")
+            _table[call] = numbers
+    row = _table.get(key)
+    if row is None:
+        return None
+    return np.array([float(v) for v in row.split()], dtype=np.float64).reshape(-1, 6)
+
+
+def butter_key(order: int, freqs: float | Sequence[float], btype: str, fs: float) -> str:
+    """The table's key of a ``butter_sos`` call (``repr`` gives a float's exact value)."""
+    corners = ",".join(repr(float(f)) for f in np.atleast_1d(np.asarray(freqs, np.float64)))
+    return f"butter {order!r} {corners} {btype} {float(fs)!r}"
+
+
+def notch_key(freq: float, q: float, fs: float) -> str:
+    """The table's key of a ``notch_sos`` call."""
+    return f"notch {float(freq)!r} {float(q)!r} {float(fs)!r}"
+
+
 def butter_sos(order: int, freqs: float | Sequence[float], btype: str, fs: float) -> Sos:
     """Digital Butterworth filter as second-order sections, as
     ``scipy.signal.butter(order, freqs, btype, fs=fs, output="sos")`` designs it
     (btype: "lowpass", "highpass" or "bandpass"; corners in Hz, 0 < f < fs/2)."""
+    stored = _stored(butter_key(order, freqs, btype, fs))
+    return _design_butter(order, freqs, btype, fs) if stored is None else stored
+
+
+def _design_butter(order: int, freqs: float | Sequence[float], btype: str, fs: float) -> Sos:
     wn = np.atleast_1d(np.asarray(freqs, dtype=np.float64)) / (fs / 2)
     if order < 1 or order != int(order):
         raise ValueError(f"filter order must be a positive integer, got {order}")
@@ -270,6 +357,11 @@ def butter_sos(order: int, freqs: float | Sequence[float], btype: str, fs: float
 def notch_sos(freq: float, q: float, fs: float) -> Sos:
     """Second-order IIR notch at ``freq`` with quality factor ``q`` (-3 dB width freq/q), one
     section: the closed form of ``scipy.signal.iirnotch``, factored like ``tf2sos``."""
+    stored = _stored(notch_key(freq, q, fs))
+    return _design_notch(freq, q, fs) if stored is None else stored
+
+
+def _design_notch(freq: float, q: float, fs: float) -> Sos:
     w0 = 2.0 * float(freq) / fs
     if not 0.0 <= w0 <= 1.0:
         raise ValueError(f"notch frequency must be within 0..fs/2, got {freq} Hz at fs={fs} Hz")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -50,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     source = source_of(rec, args.file)
     doc = result.to_dict(source)
     if args.json:
+        import json  # only here: the table needs none of it
+
         json.dump(doc, sys.stdout)
         sys.stdout.write("\n")
     else:

@@ -7,7 +7,6 @@ import contextlib
 import math
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.cli import CliError
@@ -16,6 +15,8 @@ from dsp.limits import Limit, SettingError
 from dsp.settings import DspSettings
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
     from numpy.typing import NDArray
 
@@ -181,7 +182,7 @@ def check_writable(path: Path, option: str) -> None:
     """Fail early (before long work) when an output cannot be written."""
     if path.is_dir():
         raise CliError(f"{option} {path} is a directory")
-    parent = path.parent if str(path.parent) else Path(".")
+    parent = path.parent if str(path.parent) else type(path)(".")
     if not parent.is_dir():
         raise CliError(f"{option} {path}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):

@@ -20,7 +20,6 @@ import logging
 import math
 import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,10 +39,10 @@ from devices.files.common import (
     unique_names,
 )
 from devices.files.model import Annotation, FormatError, ReaderError, Recording
+from devices.files.signatures import BDF_MAGIC
 
 log = logging.getLogger(__name__)
 
-BDF_MAGIC = b"\xffBIOSEMI"
 RESERVED = "BDF+C"  # continuous: lost samples are written as the sentinel, never skipped
 ANNOTATION_LABEL = "BDF Annotations"
 EQUIPMENT = "fireorder"  # EDF+ "equipment" subfield: marks a file written by fireorder
@@ -477,6 +476,8 @@ def sidecar_path(path: str | os.PathLike[str]) -> Path:
 def write_json_atomic(path: Path, doc: Mapping[str, Any]) -> None:
     """Write temp + fsync + rename, so a reader sees the old or the new file, never half."""
     data = json.dumps(doc, indent=1, sort_keys=False, default=_json_default).encode()
+    import tempfile  # here: it imports random, which reading a file does not need
+
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with contextlib.suppress(OSError, AttributeError):

@@ -28,8 +28,6 @@ from .numeric import parse_block, text_blocks
 
 log = logging.getLogger(__name__)
 
-OPENSIGNALS_MAGIC = "# OpenSignals Text File Format"
-SIMPLE_MAGIC = "# Simple Text Format"
 VCC = 3.3  # V, BITalino supply
 G_EMG = 1009.0  # BITalino EMG sensor gain
 MAX_HEADER_LINES = 200

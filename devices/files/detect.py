@@ -2,34 +2,49 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import stat
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
-from .bitalino_reader import OPENSIGNALS_MAGIC, SIMPLE_MAGIC, read_opensignals, read_simple_text
-from .brainflow_reader import read_brainflow
 from .common import check_user_fs, one_line
-from .csv_reader import read_csv
-from .edf_reader import BDF_MAGIC, EDF_MAGIC, read_edf
 from .model import FormatError, ReaderError, Recording
-from .xdf_reader import XDF_MAGIC, is_xdf_name, read_xdf
+from .signatures import (
+    BDF_MAGIC,
+    EDF_MAGIC,
+    OPENSIGNALS_MAGIC,
+    SIMPLE_MAGIC,
+    XDF_MAGIC,
+    file_suffix,
+    is_xdf_name,
+)
 
 log = logging.getLogger(__name__)
 
 Reader = Callable[..., Recording]
 
-_READERS: dict[str, Reader] = {
-    "csv": read_csv,
-    "edf": read_edf,
-    "opensignals": read_opensignals,
-    "bitalino-simple": read_simple_text,
-    "brainflow": read_brainflow,
-    "xdf": read_xdf,
+# Each reader is imported when a file of its format is read: the others would only cost
+# start-up time (the XDF reader imports xml and gzip; issue 8).
+_READERS: dict[str, tuple[str, str]] = {
+    "csv": ("csv_reader", "read_csv"),
+    "edf": ("edf_reader", "read_edf"),
+    "opensignals": ("bitalino_reader", "read_opensignals"),
+    "bitalino-simple": ("bitalino_reader", "read_simple_text"),
+    "brainflow": ("brainflow_reader", "read_brainflow"),
+    "xdf": ("xdf_reader", "read_xdf"),
 }
+
+
+def reader(key: str) -> Reader:
+    """The reading function for a format key of :data:`FORMATS`' values."""
+    module, name = _READERS[key]
+    found: Reader = getattr(importlib.import_module(f"{__package__}.{module}"), name)
+    return found
+
+
 # Names a user may pass as ``format``; the EDF family is told apart by the file itself.
 FORMATS: dict[str, str] = {
     "csv": "csv",
@@ -60,7 +75,7 @@ def detect_format(path: str, head: bytes) -> str:
         return "opensignals"
     if text.startswith(SIMPLE_MAGIC.encode()):
         return "bitalino-simple"
-    ext = Path(path).suffix.lower()
+    ext = file_suffix(path).lower()
     if ext in _EDF_EXTENSIONS:
         return "edf"
     if ext in _TEXT_EXTENSIONS or b"\x00" not in head:
@@ -120,11 +135,12 @@ def read_recording(
         # which the mapping treats as a missing sample; numpy's RuntimeWarning about it would
         # only print two lines of source code at the user.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            read = reader(key)
             if key == "brainflow":
-                return read_brainflow(name, fs=user_fs, units=units, board=board)
+                return read(name, fs=user_fs, units=units, board=board)
             if key == "xdf":
-                return read_xdf(name, fs=user_fs, units=units, stream=stream)
-            return _READERS[key](name, fs=user_fs, units=units)
+                return read(name, fs=user_fs, units=units, stream=stream)
+            return read(name, fs=user_fs, units=units)
     except FormatError as exc:
         raise ReaderError(f"cannot read {name!r}: {one_line(str(exc), 300)}") from None
     except ReaderError:

@@ -38,14 +38,13 @@ from .common import (
     unique_names,
 )
 from .model import Annotation, FormatError, Recording
+from .signatures import BDF_MAGIC, EDF_MAGIC
 
 log = logging.getLogger(__name__)
 
 #: an annotation onset further than this from the file's start (a year) is impossible
 MAX_ANNOTATION_S = 366 * 86400.0
 
-EDF_MAGIC = b"0       "
-BDF_MAGIC = b"\xffBIOSEMI"
 _FILETYPES = {0: "edf", 1: "edf+", 2: "bdf", 3: "bdf+"}
 _TRIGGER_LABELS = {"status", "trigger", "triggers", "trig"}
 _ROLE_IN_TEXT = re.compile(r"\brole\s*[=:]\s*([A-Za-z_]+)", re.I)

@@ -45,10 +45,10 @@ from .common import (
     roles_from_labels,
 )
 from .model import Annotation, FormatError, Recording
+from .signatures import XDF_MAGIC
 
 log = logging.getLogger(__name__)
 
-XDF_MAGIC = b"XDF:"
 GAP_FACTOR = 1.5  # a time step above 1.5 sample periods is a gap
 MAX_GAP_SECONDS = 600.0  # more missing time than this (or than the data itself) is refused
 MAX_CHANNELS = 4096
@@ -61,11 +61,6 @@ _ITEMSIZE = {"double64": 8, "float32": 4, "int64": 8, "int32": 4, "int16": 2, "i
 _EMG_TYPES = ("emg",)
 _EXG_TYPES = ("exg", "eeg")
 _CLOCK_CHUNK = 2 + 4 + 16
-
-
-def is_xdf_name(path: str) -> bool:
-    name = Path(path).name.lower()
-    return name.endswith((".xdf", ".xdfz", ".xdf.gz"))
 
 
 def _is_gzip_name(path: str) -> bool:
