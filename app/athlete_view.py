@@ -145,7 +145,9 @@ class AthleteView(QtWidgets.QWidget):
         its measured lag, and one whose glute onset, fitted later, came first says it was
         revised. No new flash: it is the same rep. The scores count the final record."""
         if self.order is not None and self.rep_value.text() == str(rep.index + 1):
-            self.lag_label.setText(verdict_lag_text(rep))
+            # (the big verdict stays as cued: no second flash for the same rep)
+            revised = " · revised" if rep.cued is not None else ""
+            self.lag_label.setText(verdict_lag_text(rep) + revised)
         self._update_stats()
 
     def reset(self) -> None:

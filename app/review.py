@@ -43,8 +43,6 @@ def verdict_lag_text(rep: RepResult) -> str:
     """The lag as the banner and the athlete view show it: ``-82 ms``; ``< -20 ms`` for a rep
     decided lumbar-first while the glutes were still at rest (the rep's end fills in the
     measured lag); ``—`` when there is none."""
-    if rep.lag_ms is not None and rep.cued is not None:
-        return f"{rep.lag_ms:+.0f} ms · revised: {rep.order.replace('_', ' ')}"
     if rep.lag_ms is not None:
         return f"{rep.lag_ms:+.0f} ms"
     if rep.lag_below_ms is not None:

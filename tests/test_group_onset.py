@@ -171,13 +171,25 @@ def test_a_revision_too_uncertain_to_say_is_undetermined() -> None:
 
 
 def test_the_rep_table_shows_the_cue_beside_a_revised_verdict(qtbot) -> None:  # type: ignore[no-untyped-def]
-    from app.review import RepTable, verdict_lag_text
+    from app.athlete_view import AthleteView
+    from app.review import RepTable
+    from devices.session.tally import RepTally
 
-    _, final = _early_lumbar_first(940, (930, 950))
+    cue, final = _early_lumbar_first(940, (930, 950))
     table = RepTable()
     qtbot.addWidget(table)
     table.fs = 1000.0
     table.show_rep(final)
     assert table.item(0, 3).text() == "glute first (cue: lumbar first)"
     assert "revised" in table.item(0, RepTable.REASON).text()
-    assert verdict_lag_text(final).endswith("revised: glute first")
+    # the athlete saw the cue; the final record says it was revised, and the scores count it
+    tally = RepTally()
+    view = AthleteView(tally)
+    qtbot.addWidget(view)
+    tally.add(cue)
+    view.show_rep(cue)
+    assert view.lag_label.text() == "< -20 ms" and view.session_value.text() == "0%"
+    tally.add(final)
+    view.show_final(final)
+    assert view.lag_label.text().endswith("ms · revised")
+    assert view.session_value.text() == "100%"
