@@ -310,8 +310,12 @@ def detection_of(analysis: Analysis) -> Detection:
             onsets={r: (None if i is None else i / fs) for r, i in rep.onsets.items()},
             lag_ms=rep.lag_ms,
             order=rep.order,
-            # a re-judged rep was decided again after the fact: no live decision to time
-            decided_s=None if rep.rejudged else rep.decided_at / fs,
+            # a re-judged rep was decided again after the fact: no live decision to time; a
+            # revised one was told (its final record) when it ended
+            decided_s=None
+            if rep.rejudged
+            else (rep.end if rep.cued is not None and rep.end is not None else rep.decided_at)
+            / fs,
             lag_ci_ms=rep.lag_ci_ms,
         )
         for rep in analysis.reps

@@ -123,8 +123,12 @@ def test_tiny_run_renders_markdown() -> None:
         assert all(isinstance(c["pass"], bool) for c in checks)
         m = set_out["metrics"][accuracy.FIREORDER]
         assert m["n_true_onsets"] > 0
-        assert m["n_decided"] > 0 and m["decision_p50_ms"] is not None
-        assert m["decision_p95_ms"] >= m["decision_p50_ms"]
+        # decision latency where verdicts were given (a 12 s file at 5-20 dB may give none)
+        assert (m["n_decided"] > 0) == (m["decision_p50_ms"] is not None)
+        if set_name in ("clean", "slow", "mu-clean"):
+            assert m["n_decided"] > 0
+        if m["n_decided"]:
+            assert m["decision_p95_ms"] >= m["decision_p50_ms"]
     assert results["sets"]["mu-clean"]["generator"]["generator"] == accuracy.MUPOOL
     assert results["sets"]["slow"]["generator"]["overrides"] == {"rise_ms": (80.0, 350.0)}
 
