@@ -89,4 +89,3 @@ def test_no_grid_when_the_plot_turns_it_off(qtbot) -> None:
     view.getPlotItem().showGrid(x=True, alpha=0.2)  # and back
     px = _pixels(view)
     assert px[row, x0:x1, 0].min() < 245
-
