@@ -128,14 +128,15 @@ def _columns(px: np.ndarray, py: np.ndarray, dense: bool = True) -> np.ndarray |
 class _Curve:
     """One lane's trace as last drawn, in plot units (what ``getData`` of a curve gives)."""
 
-    __slots__ = ("x", "y")
+    __slots__ = ("lane", "layer")
 
-    def __init__(self) -> None:
-        self.x = np.empty(0)
-        self.y = np.empty(0)
+    def __init__(self, layer: _SignalLayer, lane: int) -> None:
+        self.layer, self.lane = layer, lane
 
     def getData(self) -> tuple[np.ndarray, np.ndarray]:  # noqa: N802 (pyqtgraph's name)
-        return self.x, self.y
+        layer = self.layer
+        y = layer.y
+        return layer.x, (y[:, self.lane] if self.lane < y.shape[1] else np.empty(0))
 
 
 class _Layer(pg.GraphicsObject):
@@ -190,11 +191,18 @@ class _SignalLayer(_Layer):
         super().__init__()
         self.colors: list[QtGui.QColor] = []
         self.pens: list[QtGui.QPen] = []
-        self.x = np.empty(0)  # plot units (time before now), shared by the lanes
-        self.t = np.empty(0)  # the same points in stream time (s): the cache's pixel grid
-        self.y = np.empty((0, 0))  # (points, lanes), plot units
+        self.t = np.empty(0)  # the points' stream time (s): the cache's pixel grid
         self.env_t = np.empty(0)  # stream time of the envelope points
-        self.env = np.empty((0, 0))  # (points, lanes), plot units
+        # What y and env are made of. They are computed only when asked for: painting from the
+        # cache needs only the newest few rows of them (rows_from), and computing every row
+        # of 8 lanes each frame cost about 0.1 ms.
+        self._sig = np.empty((0, 0))  # (points, lanes), µV
+        self._centre: np.ndarray | float = 0.0  # subtracted from the signal (raw: DC levels)
+        self._env_src = np.empty((0, 0))  # envelope (points, lanes), µV
+        self._gain = np.empty(0)  # plot units per µV, per lane
+        self._offsets = np.empty(0)  # lane centres (plot units)
+        self._y: np.ndarray | None = np.empty((0, 0))
+        self._env: np.ndarray | None = np.empty((0, 0))
         self.content: tuple[object, ...] = ()  # what the drawn y of old points depends on
         self.spans: list[tuple[float, float, QtGui.QColor]] = []  # x0, x1 (plot units)
         # the same in stream time, an end of None while the rep lasts (for the cache)
@@ -207,6 +215,58 @@ class _SignalLayer(_Layer):
         self._grid_key: tuple[object, ...] | None = None
         self._grid: list[tuple[QtGui.QPen, sip.array]] = []  # pen, QLineF array per level
         self.use_cache = True  # (False: every column painted every frame, as before)
+
+    def set_data(
+        self,
+        t: np.ndarray,
+        sig: np.ndarray,
+        centre: np.ndarray | float,
+        scale: np.ndarray,
+        offsets: np.ndarray,
+        env_t: np.ndarray,
+        env: np.ndarray,
+    ) -> None:
+        """Points at stream times ``t`` (s): the lanes' signal less ``centre``, over ``scale``
+        (µV per half lane), at ``offsets``; the envelope at ``env_t``."""
+        self.t, self.env_t = t, env_t
+        self._sig, self._centre, self._env_src = sig, centre, env
+        self._gain = 1.0 / np.asarray(scale, dtype=float)
+        self._offsets = offsets
+        self._y = self._env = None
+
+    @property
+    def n_lanes(self) -> int:
+        return int(self._sig.shape[1]) if self._sig.ndim == 2 else 0
+
+    def rows_from(self, i0: int) -> np.ndarray:
+        """y (plot units) of the points from index ``i0`` on."""
+        if self._y is not None:
+            return self._y[i0:]
+        return (self._sig[i0:] - self._centre) * self._gain + self._offsets
+
+    def env_from(self, j0: int) -> np.ndarray:
+        if self._env is not None:
+            return self._env[j0:]
+        return self._env_src[j0:] * self._gain + self._offsets
+
+    @property
+    def x(self) -> np.ndarray:
+        """Plot units: time before the newest point, shared by the lanes."""
+        return self.t - (float(self.t[-1]) if len(self.t) else 0.0)
+
+    @property
+    def y(self) -> np.ndarray:
+        """(points, lanes), plot units."""
+        if self._y is None:
+            self._y = self.rows_from(0)
+        return self._y
+
+    @property
+    def env(self) -> np.ndarray:
+        """(envelope points, lanes), plot units."""
+        if self._env is None:
+            self._env = self.env_from(0)
+        return self._env
 
     @property
     def ys(self) -> list[np.ndarray]:
@@ -347,9 +407,9 @@ class _SignalLayer(_Layer):
     def _paint_cached(self, p: QtGui.QPainter, sx: float, sy: float, dx: float, dy: float) -> bool:
         """Composite the cached traces, painting what is new first. False: not cacheable
         (too few points for a column per pixel, or gaps that differ between lanes)."""
-        t, y = self.t, self.y
+        t = self.t
         n = len(t)
-        if n < 3 or not y.shape[1] or sx <= 0:
+        if n < 3 or not self.n_lanes or sx <= 0:
             return False
         if n - 1 < (float(t[-1]) - float(t[0])) * sx + 1:
             return False  # sparse: lines are drawn instead
@@ -428,7 +488,7 @@ class _SignalLayer(_Layer):
         i0 = int(np.searchsorted(self.t, (c_from - 1) / sx))
         while i0 > 0 and math.floor(self.t[i0 - 1] * sx) >= c_from - 1:
             i0 -= 1  # (t * sx rounds differently than a division)
-        y = self.y[i0:]
+        y = self.rows_from(i0)
         ok = np.isfinite(y)
         seg = ok[:-1] & ok[1:]
         if not bool((seg == seg[:, :1]).all()):
@@ -436,11 +496,10 @@ class _SignalLayer(_Layer):
         lanes = _columns(self.t[i0:] * sx, y * sy + y_off, dense=False)
         c_to = newest + 3
         base = math.floor(c_from / w) * w
-        env = self.env
         pe, ey = np.empty(0), np.empty((0, 0))
-        if env.shape[0] > 1:
+        if len(self.env_t) > 1:
             j0 = max(0, int(np.searchsorted(self.env_t, c_from / sx, side="right")) - 2)
-            pe, ey = self.env_t[j0:] * sx, env[j0:] * sy + y_off
+            pe, ey = self.env_t[j0:] * sx, self.env_from(j0) * sy + y_off
         t_from, t_to = c_from / sx, (c_to + 1) / sx
         spans = [
             (a * sx, None if b is None else b * sx, color)
@@ -716,6 +775,7 @@ class TracesView(pg.PlotWidget):
         self._marker_channels: list[int] = []  # the lane of each marker drawn
         self._centre: np.ndarray | None = None  # raw view: each lane's DC level
         self._centre_at = -1  # (in quarter seconds of stream time)
+        self._lane_offsets: np.ndarray = np.empty(0)
         self.reference: np.ndarray | None = None  # per channel reference RMS (calibration)
         self._span_colors: dict[str, QtGui.QColor] = {}
         plot = self.getPlotItem()
@@ -814,7 +874,7 @@ class TracesView(pg.PlotWidget):
             role = info.role_of(c)
             names.append(info.channel_names[c])
             roles.append(role.label if role else "")
-            self._curves.append(_Curve())
+            self._curves.append(_Curve(self._signal, c))
         self.lane_axis.set_lanes(
             names, roles, self._signal.colors, [self.lane_offset(c) for c in range(n)]
         )
@@ -908,15 +968,17 @@ class TracesView(pg.PlotWidget):
         # Raw keeps its offset: centre each lane on the median of what is on screen (its DC
         # level; the newest sample alone is mid-burst EMG half the time and made the lanes
         # jump by up to a lane per frame), scale as filtered.
-        sig = snap.raw - self._raw_centre(snap) if self.show_raw else snap.filtered
+        # (the raw view subtracts each lane's DC level: see _SignalLayer.set_data)
+        sig, dc = (snap.raw, self._raw_centre(snap)) if self.show_raw else (snap.filtered, 0.0)
         scale = snap.scale
         t_end = float(t[-1])
         self.t_end = t_end
         if self.file_time:
             self.time_axis.set_file_time(t_end)
-        x = t - t_end
         n_ch = self.info.n_channels
-        offsets = -LANE * np.arange(n_ch)
+        offsets = self._lane_offsets
+        if offsets.shape != (n_ch,):
+            offsets = self._lane_offsets = -LANE * np.arange(n_ch)
         if self._x_window != self.window_s:
             self._x_window = self.window_s
             self.getPlotItem().setXRange(-self.window_s, 0, padding=0)
@@ -926,14 +988,9 @@ class TracesView(pg.PlotWidget):
         rect = QtCore.QRectF(-self.window_s, vr.top(), self.window_s, vr.height())
         self._signal.set_rect(rect)
         self._overlay.set_rect(rect)
-        ys = sig / scale + offsets
         sl = self._signal
-        sl.x, sl.t, sl.y = x, t, ys
-        for c, curve in enumerate(self._curves):
-            curve.x, curve.y = x, ys[:, c]
         # One point per pixel is plenty for the smooth envelope.
-        sl.env_t = t[::2]
-        sl.env = snap.envelope[::2] / scale + offsets
+        sl.set_data(t, sig, dc, scale, offsets, t[::2], snap.envelope[::2])
         # What the drawn height of points already on screen depends on: a change repaints
         # every column (the gains change at most twice a second, the raw centring 4 times).
         centre = self._centre.tobytes() if self.show_raw and self._centre is not None else b""
@@ -941,7 +998,9 @@ class TracesView(pg.PlotWidget):
         ov = self._overlay
         thr = snap.thresholds / scale
         ok = np.isfinite(thr) & (not self.show_raw)
-        ov.thr = np.column_stack([np.full(ok.sum(), x[0]), np.zeros(ok.sum()), (offsets + thr)[ok]])
+        ov.thr = np.column_stack(
+            [np.full(ok.sum(), float(t[0]) - t_end), np.zeros(ok.sum()), (offsets + thr)[ok]]
+        )
         self.lane_axis.set_scales(scale)
         tenth = int(t_end * 10)
         if tenth != self._tenth_shown:  # (an axis repaint at most ten times a second)
