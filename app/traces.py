@@ -570,14 +570,13 @@ class _OverlayLayer(_Layer):
     def paint_device(self, p: QtGui.QPainter, sx: float, sy: float, dx: float, dy: float) -> None:
         """Paint with ``p`` in device pixels (the signal layer paints this over its own: one
         item less for Qt to visit and repaint every frame)."""
-        if len(self.thr):
+        thr = self.thr
+        if len(thr):
+            arr, view = _line_array(len(thr))  # (no QLineF built one by one in Python)
+            view[:, 0], view[:, 2] = thr[:, 0] * sx + dx, thr[:, 1] * sx + dx
+            view[:, 1] = view[:, 3] = thr[:, 2] * sy + dy
             p.setPen(self.thr_pen)
-            p.drawLines(
-                *[
-                    QtCore.QLineF(a * sx + dx, y * sy + dy, b * sx + dx, y * sy + dy)
-                    for a, b, y in self.thr
-                ]
-            )
+            p.drawLines(arr)
         if len(self.markers):
             sym = self.symbol
             w = sym.width() / 2
@@ -776,6 +775,8 @@ class TracesView(pg.PlotWidget):
         self._centre: np.ndarray | None = None  # raw view: each lane's DC level
         self._centre_at = -1  # (in quarter seconds of stream time)
         self._lane_offsets: np.ndarray = np.empty(0)
+        self._opaque_key: tuple[object, ...] | None = None
+        self._opaque = QtCore.QRectF()
         self.reference: np.ndarray | None = None  # per channel reference RMS (calibration)
         self._span_colors: dict[str, QtGui.QColor] = {}
         plot = self.getPlotItem()
@@ -804,21 +805,13 @@ class TracesView(pg.PlotWidget):
         if painter is None:
             return
         brush = self.backgroundBrush()
-        layer = self._signal
-        vb = self.getPlotItem().getViewBox()
-        inner = QtCore.QRect()
-        shown = layer.scene() is self.scene() and layer.isVisible()
-        if shown and not layer.boundingRect().isEmpty():
-            covered = layer.sceneBoundingRect() & vb.sceneBoundingRect()
-            # whole pixels only: a partly covered edge pixel gets the background too
-            left, top = math.ceil(covered.left()), math.ceil(covered.top())
-            right, bottom = math.floor(covered.right()), math.floor(covered.bottom())
-            if right > left and bottom > top:
-                inner = QtCore.QRect(left, top, right - left, bottom - top)
-        if inner.isEmpty() or not rect.intersects(QtCore.QRectF(inner)):
+        inner = self._opaque_rect()
+        if inner.contains(rect):
+            return  # (every frame while streaming: only the layer's rect is repainted)
+        if inner.isEmpty() or not rect.intersects(inner):
             painter.fillRect(rect, brush)
             return
-        i = rect & QtCore.QRectF(inner)
+        i = rect & inner
         left, top, right, bottom = rect.left(), rect.top(), rect.right(), rect.bottom()
         for part in (
             QtCore.QRectF(left, top, rect.width(), i.top() - top),  # above
@@ -828,6 +821,34 @@ class TracesView(pg.PlotWidget):
         ):
             if part.width() > 0 and part.height() > 0:
                 painter.fillRect(part, brush)
+
+    def _opaque_rect(self) -> QtCore.QRectF:
+        """The whole pixels (scene coordinates) the signal layer paints opaquely; kept while
+        the layer's rect, the view box's range and geometry and the widget's size stay."""
+        layer = self._signal
+        vb = self.getPlotItem().getViewBox()
+        key = (
+            layer,
+            layer.boundingRect(),
+            layer.isVisible(),
+            vb.viewRect(),
+            vb.geometry(),
+            self.width(),
+            self.height(),
+        )
+        if key == self._opaque_key:
+            return self._opaque
+        inner = QtCore.QRectF()
+        shown = layer.scene() is self.scene() and layer.isVisible()
+        if shown and not layer.boundingRect().isEmpty():
+            covered = layer.sceneBoundingRect() & vb.sceneBoundingRect()
+            # whole pixels only: a partly covered edge pixel gets the background too
+            left, top = math.ceil(covered.left()), math.ceil(covered.top())
+            right, bottom = math.floor(covered.right()), math.floor(covered.bottom())
+            if right > left and bottom > top:
+                inner = QtCore.QRectF(left, top, right - left, bottom - top)
+        self._opaque_key, self._opaque = key, inner
+        return inner
 
     def set_file_time(self, on: bool) -> None:
         """Replay: the axis shows file time; live: seconds before now."""

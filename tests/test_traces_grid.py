@@ -89,3 +89,22 @@ def test_no_grid_when_the_plot_turns_it_off(qtbot) -> None:
     view.getPlotItem().showGrid(x=True, alpha=0.2)  # and back
     px = _pixels(view)
     assert px[row, x0:x1, 0].min() < 245
+
+
+def test_background_follows_a_resize(qtbot) -> None:
+    """The plot's background is filled around the layer's rect as it is after a resize (the
+    rect the fill leaves out is kept between frames)."""
+    view = _view(qtbot)
+    view.draw(_flat_snapshot(20.0))
+    _pixels(view)
+    view.resize(640, 300)
+    QtWidgets.QApplication.processEvents()
+    view.draw(_flat_snapshot(20.1))
+    px = _pixels(view)
+    assert px.shape[:2] == (300, 640)
+    # left of the plot (the lane axis, clear of its labels) and below it: white, not unpainted
+    row = _y_px(view, 0.5)
+    assert (px[row, 2:8] == 255).all()
+    assert (px[-3:, 2:20] == 255).all() and (px[2, -3] == 255).all()
+    x0, x1 = _x_px(view, -9.9), _x_px(view, -0.1)
+    assert (px[row, x0:x1, 0] < 245).sum() >= 3  # the grid at the new width
