@@ -128,14 +128,15 @@ def _columns(px: np.ndarray, py: np.ndarray, dense: bool = True) -> np.ndarray |
 class _Curve:
     """One lane's trace as last drawn, in plot units (what ``getData`` of a curve gives)."""
 
-    __slots__ = ("x", "y")
+    __slots__ = ("lane", "layer")
 
-    def __init__(self) -> None:
-        self.x = np.empty(0)
-        self.y = np.empty(0)
+    def __init__(self, layer: _SignalLayer, lane: int) -> None:
+        self.layer, self.lane = layer, lane
 
     def getData(self) -> tuple[np.ndarray, np.ndarray]:  # noqa: N802 (pyqtgraph's name)
-        return self.x, self.y
+        layer = self.layer
+        y = layer.y
+        return layer.x, (y[:, self.lane] if self.lane < y.shape[1] else np.empty(0))
 
 
 class _Layer(pg.GraphicsObject):
@@ -190,11 +191,18 @@ class _SignalLayer(_Layer):
         super().__init__()
         self.colors: list[QtGui.QColor] = []
         self.pens: list[QtGui.QPen] = []
-        self.x = np.empty(0)  # plot units (time before now), shared by the lanes
-        self.t = np.empty(0)  # the same points in stream time (s): the cache's pixel grid
-        self.y = np.empty((0, 0))  # (points, lanes), plot units
+        self.t = np.empty(0)  # the points' stream time (s): the cache's pixel grid
         self.env_t = np.empty(0)  # stream time of the envelope points
-        self.env = np.empty((0, 0))  # (points, lanes), plot units
+        # What y and env are made of. They are computed only when asked for: painting from the
+        # cache needs only the newest few rows of them (rows_from), and computing every row
+        # of 8 lanes each frame cost about 0.1 ms.
+        self._sig = np.empty((0, 0))  # (points, lanes), µV
+        self._centre: np.ndarray | float = 0.0  # subtracted from the signal (raw: DC levels)
+        self._env_src = np.empty((0, 0))  # envelope (points, lanes), µV
+        self._gain = np.empty(0)  # plot units per µV, per lane
+        self._offsets = np.empty(0)  # lane centres (plot units)
+        self._y: np.ndarray | None = np.empty((0, 0))
+        self._env: np.ndarray | None = np.empty((0, 0))
         self.content: tuple[object, ...] = ()  # what the drawn y of old points depends on
         self.spans: list[tuple[float, float, QtGui.QColor]] = []  # x0, x1 (plot units)
         # the same in stream time, an end of None while the rep lasts (for the cache)
@@ -203,7 +211,62 @@ class _SignalLayer(_Layer):
         self.env_pen = pg.mkPen("#111111", width=1)
         self.cache = _TraceCache()
         self.overlay: _OverlayLayer | None = None  # thresholds and markers, painted on top
+        self.axis: TimeAxis | None = None  # its grid lines are painted last (over the traces)
+        self._grid_key: tuple[object, ...] | None = None
+        self._grid: list[tuple[QtGui.QPen, sip.array]] = []  # pen, QLineF array per level
         self.use_cache = True  # (False: every column painted every frame, as before)
+
+    def set_data(
+        self,
+        t: np.ndarray,
+        sig: np.ndarray,
+        centre: np.ndarray | float,
+        scale: np.ndarray,
+        offsets: np.ndarray,
+        env_t: np.ndarray,
+        env: np.ndarray,
+    ) -> None:
+        """Points at stream times ``t`` (s): the lanes' signal less ``centre``, over ``scale``
+        (µV per half lane), at ``offsets``; the envelope at ``env_t``."""
+        self.t, self.env_t = t, env_t
+        self._sig, self._centre, self._env_src = sig, centre, env
+        self._gain = 1.0 / np.asarray(scale, dtype=float)
+        self._offsets = offsets
+        self._y = self._env = None
+
+    @property
+    def n_lanes(self) -> int:
+        return int(self._sig.shape[1]) if self._sig.ndim == 2 else 0
+
+    def rows_from(self, i0: int) -> np.ndarray:
+        """y (plot units) of the points from index ``i0`` on."""
+        if self._y is not None:
+            return self._y[i0:]
+        return (self._sig[i0:] - self._centre) * self._gain + self._offsets
+
+    def env_from(self, j0: int) -> np.ndarray:
+        if self._env is not None:
+            return self._env[j0:]
+        return self._env_src[j0:] * self._gain + self._offsets
+
+    @property
+    def x(self) -> np.ndarray:
+        """Plot units: time before the newest point, shared by the lanes."""
+        return self.t - (float(self.t[-1]) if len(self.t) else 0.0)
+
+    @property
+    def y(self) -> np.ndarray:
+        """(points, lanes), plot units."""
+        if self._y is None:
+            self._y = self.rows_from(0)
+        return self._y
+
+    @property
+    def env(self) -> np.ndarray:
+        """(envelope points, lanes), plot units."""
+        if self._env is None:
+            self._env = self.env_from(0)
+        return self._env
 
     @property
     def ys(self) -> list[np.ndarray]:
@@ -222,11 +285,41 @@ class _SignalLayer(_Layer):
         y0, y1 = min(top, bottom), max(top, bottom)
         if not (self.use_cache and self._paint_cached(p, sx, sy, dx, dy)):
             self.cache.invalidate()
+            # (opaque either way: the view fills no background under this item, see
+            # TracesView.drawBackground)
+            p.fillRect(self.device_rect(sx, sy, dx, dy), _BACKGROUND)
             self._paint_spans(p, [(a * sx + dx, b * sx + dx, c) for a, b, c in self.spans], y0, y1)
             self._paint_direct(p, sx, sy, dx, dy)
         if self.overlay is not None:
             self.overlay.paint_device(p, sx, sy, dx, dy)
+        if self.axis is not None:
+            self._paint_grid(p, sx, dx, y0, y1)
         p.restore()
+
+    def device_rect(self, sx: float, sy: float, dx: float, dy: float) -> QtCore.QRectF:
+        r = self._rect
+        return QtCore.QRectF(
+            r.left() * sx + dx, r.top() * sy + dy, r.width() * sx, r.height() * sy
+        ).normalized()
+
+    def _paint_grid(self, p: QtGui.QPainter, sx: float, dx: float, y0: float, y1: float) -> None:
+        """The time axis's grid lines, over everything (pyqtgraph's axis sits above the view).
+        The lines are kept between frames: in live mode they never move."""
+        assert self.axis is not None
+        levels = self.axis.grid_lines()
+        key = (self.axis.grid_key, sx, dx, y0, y1)
+        if key != self._grid_key:
+            self._grid_key = key
+            self._grid = []
+            for pen, xs in levels:
+                if xs:
+                    arr, view = _line_array(len(xs))
+                    view[:, 0] = view[:, 2] = np.asarray(xs) * sx + dx
+                    view[:, 1], view[:, 3] = y0, y1
+                    self._grid.append((pen, arr))
+        for pen, lines in self._grid:
+            p.setPen(pen)
+            p.drawLines(lines)
 
     def _paint_spans(
         self,
@@ -314,9 +407,9 @@ class _SignalLayer(_Layer):
     def _paint_cached(self, p: QtGui.QPainter, sx: float, sy: float, dx: float, dy: float) -> bool:
         """Composite the cached traces, painting what is new first. False: not cacheable
         (too few points for a column per pixel, or gaps that differ between lanes)."""
-        t, y = self.t, self.y
+        t = self.t
         n = len(t)
-        if n < 3 or not y.shape[1] or sx <= 0:
+        if n < 3 or not self.n_lanes or sx <= 0:
             return False
         if n - 1 < (float(t[-1]) - float(t[0])) * sx + 1:
             return False  # sparse: lines are drawn instead
@@ -372,6 +465,9 @@ class _SignalLayer(_Layer):
             m = min(a_hi - a, width - r)
             p.drawImage(QtCore.QPoint(a + shift, top), image, QtCore.QRect(r, 0, m, height))
             a += m
+        right = math.ceil(xr)
+        if a_hi + shift < right:  # (right of the newest column: no data yet)
+            p.fillRect(QtCore.QRect(a_hi + shift, top, right - a_hi - shift, height), _BACKGROUND)
         return True
 
     def _paint_new(
@@ -392,7 +488,7 @@ class _SignalLayer(_Layer):
         i0 = int(np.searchsorted(self.t, (c_from - 1) / sx))
         while i0 > 0 and math.floor(self.t[i0 - 1] * sx) >= c_from - 1:
             i0 -= 1  # (t * sx rounds differently than a division)
-        y = self.y[i0:]
+        y = self.rows_from(i0)
         ok = np.isfinite(y)
         seg = ok[:-1] & ok[1:]
         if not bool((seg == seg[:, :1]).all()):
@@ -400,11 +496,10 @@ class _SignalLayer(_Layer):
         lanes = _columns(self.t[i0:] * sx, y * sy + y_off, dense=False)
         c_to = newest + 3
         base = math.floor(c_from / w) * w
-        env = self.env
         pe, ey = np.empty(0), np.empty((0, 0))
-        if env.shape[0] > 1:
+        if len(self.env_t) > 1:
             j0 = max(0, int(np.searchsorted(self.env_t, c_from / sx, side="right")) - 2)
-            pe, ey = self.env_t[j0:] * sx, env[j0:] * sy + y_off
+            pe, ey = self.env_t[j0:] * sx, self.env_from(j0) * sy + y_off
         t_from, t_to = c_from / sx, (c_to + 1) / sx
         spans = [
             (a * sx, None if b is None else b * sx, color)
@@ -475,14 +570,13 @@ class _OverlayLayer(_Layer):
     def paint_device(self, p: QtGui.QPainter, sx: float, sy: float, dx: float, dy: float) -> None:
         """Paint with ``p`` in device pixels (the signal layer paints this over its own: one
         item less for Qt to visit and repaint every frame)."""
-        if len(self.thr):
+        thr = self.thr
+        if len(thr):
+            arr, view = _line_array(len(thr))  # (no QLineF built one by one in Python)
+            view[:, 0], view[:, 2] = thr[:, 0] * sx + dx, thr[:, 1] * sx + dx
+            view[:, 1] = view[:, 3] = thr[:, 2] * sy + dy
             p.setPen(self.thr_pen)
-            p.drawLines(
-                *[
-                    QtCore.QLineF(a * sx + dx, y * sy + dy, b * sx + dx, y * sy + dy)
-                    for a, b, y in self.thr
-                ]
-            )
+            p.drawLines(arr)
         if len(self.markers):
             sym = self.symbol
             w = sym.width() / 2
@@ -653,6 +747,11 @@ class TracesView(pg.PlotWidget):
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent=parent, background="w")
+        # The signal layer paints every pixel of the plot area (opaque), so the background is
+        # filled only around it (drawBackground): filling all of it first, twice (the window's
+        # fill under the viewport and the view's cached background) cost 0.2-0.4 ms a frame.
+        self.viewport().setAttribute(QtCore.Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
+        self.setCacheMode(QtWidgets.QGraphicsView.CacheModeFlag.CacheNone)
         self.window_s = 10.0
         self.show_raw = False
         self.paused = False
@@ -675,6 +774,9 @@ class TracesView(pg.PlotWidget):
         self._marker_channels: list[int] = []  # the lane of each marker drawn
         self._centre: np.ndarray | None = None  # raw view: each lane's DC level
         self._centre_at = -1  # (in quarter seconds of stream time)
+        self._lane_offsets: np.ndarray = np.empty(0)
+        self._opaque_key: tuple[object, ...] | None = None
+        self._opaque = QtCore.QRectF()
         self.reference: np.ndarray | None = None  # per channel reference RMS (calibration)
         self._span_colors: dict[str, QtGui.QColor] = {}
         plot = self.getPlotItem()
@@ -690,8 +792,63 @@ class TracesView(pg.PlotWidget):
         cache = QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
         plot.getAxis("bottom").setCacheMode(cache)
         plot.showAxis("left")  # the lane labels: beside the lanes, never over the signals
+        # The vertical grid is painted by the signal layer over the traces (as pyqtgraph's
+        # would be, the axis sitting above the view): see TimeAxis.set_view_grid.
+        self.time_axis.set_view_grid()
         plot.showGrid(x=True, y=False, alpha=0.2)
+        self._signal.axis = self.time_axis
         self.scene().sigMouseClicked.connect(self._clicked)
+
+    def drawBackground(self, painter: QtGui.QPainter | None, rect: QtCore.QRectF) -> None:  # noqa: N802
+        """The background everywhere in ``rect`` (scene coordinates) except under the signal
+        layer, which paints its own."""
+        if painter is None:
+            return
+        brush = self.backgroundBrush()
+        inner = self._opaque_rect()
+        if inner.contains(rect):
+            return  # (every frame while streaming: only the layer's rect is repainted)
+        if inner.isEmpty() or not rect.intersects(inner):
+            painter.fillRect(rect, brush)
+            return
+        i = rect & inner
+        left, top, right, bottom = rect.left(), rect.top(), rect.right(), rect.bottom()
+        for part in (
+            QtCore.QRectF(left, top, rect.width(), i.top() - top),  # above
+            QtCore.QRectF(left, i.bottom(), rect.width(), bottom - i.bottom()),  # below
+            QtCore.QRectF(left, i.top(), i.left() - left, i.height()),  # left of it
+            QtCore.QRectF(i.right(), i.top(), right - i.right(), i.height()),  # right of it
+        ):
+            if part.width() > 0 and part.height() > 0:
+                painter.fillRect(part, brush)
+
+    def _opaque_rect(self) -> QtCore.QRectF:
+        """The whole pixels (scene coordinates) the signal layer paints opaquely; kept while
+        the layer's rect, the view box's range and geometry and the widget's size stay."""
+        layer = self._signal
+        vb = self.getPlotItem().getViewBox()
+        key = (
+            layer,
+            layer.boundingRect(),
+            layer.isVisible(),
+            vb.viewRect(),
+            vb.geometry(),
+            self.width(),
+            self.height(),
+        )
+        if key == self._opaque_key:
+            return self._opaque
+        inner = QtCore.QRectF()
+        shown = layer.scene() is self.scene() and layer.isVisible()
+        if shown and not layer.boundingRect().isEmpty():
+            covered = layer.sceneBoundingRect() & vb.sceneBoundingRect()
+            # whole pixels only: a partly covered edge pixel gets the background too
+            left, top = math.ceil(covered.left()), math.ceil(covered.top())
+            right, bottom = math.floor(covered.right()), math.floor(covered.bottom())
+            if right > left and bottom > top:
+                inner = QtCore.QRectF(left, top, right - left, bottom - top)
+        self._opaque_key, self._opaque = key, inner
+        return inner
 
     def set_file_time(self, on: bool) -> None:
         """Replay: the axis shows file time; live: seconds before now."""
@@ -738,11 +895,12 @@ class TracesView(pg.PlotWidget):
             role = info.role_of(c)
             names.append(info.channel_names[c])
             roles.append(role.label if role else "")
-            self._curves.append(_Curve())
+            self._curves.append(_Curve(self._signal, c))
         self.lane_axis.set_lanes(
             names, roles, self._signal.colors, [self.lane_offset(c) for c in range(n)]
         )
         self._signal.overlay = self._overlay  # (painted by the signal layer, not an item)
+        self._signal.axis = self.time_axis
         self._x_window = 0.0
         self._centre = None  # a new stream: its own DC levels
         self._onsets.clear()
@@ -831,15 +989,17 @@ class TracesView(pg.PlotWidget):
         # Raw keeps its offset: centre each lane on the median of what is on screen (its DC
         # level; the newest sample alone is mid-burst EMG half the time and made the lanes
         # jump by up to a lane per frame), scale as filtered.
-        sig = snap.raw - self._raw_centre(snap) if self.show_raw else snap.filtered
+        # (the raw view subtracts each lane's DC level: see _SignalLayer.set_data)
+        sig, dc = (snap.raw, self._raw_centre(snap)) if self.show_raw else (snap.filtered, 0.0)
         scale = snap.scale
         t_end = float(t[-1])
         self.t_end = t_end
         if self.file_time:
             self.time_axis.set_file_time(t_end)
-        x = t - t_end
         n_ch = self.info.n_channels
-        offsets = -LANE * np.arange(n_ch)
+        offsets = self._lane_offsets
+        if offsets.shape != (n_ch,):
+            offsets = self._lane_offsets = -LANE * np.arange(n_ch)
         if self._x_window != self.window_s:
             self._x_window = self.window_s
             self.getPlotItem().setXRange(-self.window_s, 0, padding=0)
@@ -849,14 +1009,9 @@ class TracesView(pg.PlotWidget):
         rect = QtCore.QRectF(-self.window_s, vr.top(), self.window_s, vr.height())
         self._signal.set_rect(rect)
         self._overlay.set_rect(rect)
-        ys = sig / scale + offsets
         sl = self._signal
-        sl.x, sl.t, sl.y = x, t, ys
-        for c, curve in enumerate(self._curves):
-            curve.x, curve.y = x, ys[:, c]
         # One point per pixel is plenty for the smooth envelope.
-        sl.env_t = t[::2]
-        sl.env = snap.envelope[::2] / scale + offsets
+        sl.set_data(t, sig, dc, scale, offsets, t[::2], snap.envelope[::2])
         # What the drawn height of points already on screen depends on: a change repaints
         # every column (the gains change at most twice a second, the raw centring 4 times).
         centre = self._centre.tobytes() if self.show_raw and self._centre is not None else b""
@@ -864,7 +1019,9 @@ class TracesView(pg.PlotWidget):
         ov = self._overlay
         thr = snap.thresholds / scale
         ok = np.isfinite(thr) & (not self.show_raw)
-        ov.thr = np.column_stack([np.full(ok.sum(), x[0]), np.zeros(ok.sum()), (offsets + thr)[ok]])
+        ov.thr = np.column_stack(
+            [np.full(ok.sum(), float(t[0]) - t_end), np.zeros(ok.sum()), (offsets + thr)[ok]]
+        )
         self.lane_axis.set_scales(scale)
         tenth = int(t_end * 10)
         if tenth != self._tenth_shown:  # (an axis repaint at most ten times a second)

@@ -162,6 +162,8 @@ def live_run(seconds: float) -> dict[str, Any]:
         if delays
         else None,
         "worker_busy": round(stats.busy_s / wall, 3),
+        # (the machine may be shared: the 1-minute load average at the end says how busy)
+        "load_average": round(os.getloadavg()[0], 2),
     }
 
 
@@ -223,7 +225,8 @@ def markdown(res: dict[str, Any]) -> str:
             "",
             f"Real window ({live['platform']}), simulator 8 channels at 2 kHz in real time, 10 s "
             f"trace window, {live['seconds']} s measured after 3 s warm-up, "
-            f"{res['machine']['logical_cpus']} logical CPUs ({res['machine']['cpu']}).",
+            f"{res['machine']['logical_cpus']} logical CPUs ({res['machine']['cpu']}), "
+            f"load average {live.get('load_average', '?')} at the end.",
             "",
             "| measure | value | target |",
             "|---|---|---|",
