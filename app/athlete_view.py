@@ -145,9 +145,12 @@ class AthleteView(QtWidgets.QWidget):
         its measured lag, and one whose glute onset, fitted later, came first says it was
         revised. No new flash: it is the same rep. The scores count the final record."""
         if self.order is not None and self.rep_value.text() == str(rep.index + 1):
-            # (the big verdict stays as cued: no second flash for the same rep)
-            revised = " · revised" if rep.cued is not None else ""
-            self.lag_label.setText(verdict_lag_text(rep) + revised)
+            # (the big verdict stays as cued: no second flash for the same rep; the line
+            # under it says what the final record is)
+            if rep.cued is not None:
+                self.lag_label.setText(f"revised: {rep.order.replace('_', ' ')}")
+            else:
+                self.lag_label.setText(verdict_lag_text(rep))
         self._update_stats()
 
     def reset(self) -> None:
@@ -248,7 +251,7 @@ class AthleteView(QtWidgets.QWidget):
         # Each line is sized from the height, then shrunk until its longest possible text fits
         # the width, so the word size does not jump between verdicts.
         self._fit(self.verdict_label, _VERDICT_H * h, 0.94 * w, list(VERDICT_TEXT.values()))
-        self._fit(self.lag_label, _LAG_H * h, 0.9 * w, ["-888 ms"])
+        self._fit(self.lag_label, _LAG_H * h, 0.9 * w, ["-888 ms", "revised: undetermined"])
         self._fit(self.cue_label, _CUE_H * h, 0.94 * w, [*VERDICT_CUE.values(), WAITING_CUE])
         col_w = 0.9 * w / len(self._values)
         for value in self._values:

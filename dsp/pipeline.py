@@ -727,6 +727,13 @@ class Pipeline:
                 used.add(match.index)
                 index = match.index
             judged.append(replace(new, index=index, rejudged=True))
+        # Every rep so far was judged again (none is in progress): number them in time
+        # order, so that a rep found only now (one already under way when the data began)
+        # is rep 1, not the next free number, in the window, the report and the markers.
+        base = min((o.index for o in old), default=self.reps._count)
+        if {o.index for o in old} == set(range(base, self.reps._count - (len(judged) - len(used)))):
+            judged = [replace(r, index=base + k) for k, r in enumerate(judged)]
+            self.reps._count = base + len(judged)
         events.append(RepsRejudged(upto, tuple(judged)))
         self._early_reps.clear()
         self._early_means.clear()

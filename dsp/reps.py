@@ -327,6 +327,8 @@ class RepTracker:
             order=order,
             reason=reason,
             cued=cued,
+            # the bound described the cue; a revised record has its measured lag instead
+            lag_below_ms=None if cued is not None else decided.lag_below_ms,
             lag_ms=lag,
             lag_ci_ms=lag_ci,
             end=index,

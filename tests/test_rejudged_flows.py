@@ -79,3 +79,35 @@ def test_window_replay_shows_rejudged_reps(qtbot, tmp_path: Path, mid_csv: Path)
     assert "re-judged" in table.item(0, 7).text()
     assert [table.item(r, 0).text() for r in range(table.rowCount())] == ["1", "2", "3", "4", "5"]
     assert "re-judged" in win.statusBar().currentMessage() or any(r.rejudged for r in reps)
+
+
+def test_a_rep_found_only_when_rejudging_is_numbered_in_time_order(tmp_path: Path, capsys) -> None:
+    """A file that begins inside a burst: that burst is a rep found only once rest is known
+    (its onset was never seen). It is rep 1, the reps after it follow in time order, in the
+    analysis and in `live --jsonl`, whose re-judged records of ended reps are final."""
+    from types import SimpleNamespace
+
+    from app.cli import main
+    from bench import accuracy
+    from bench.speed import write_bdf
+    from dsp.analysis import analyze
+
+    spec = next(s for s in accuracy.specs("mu-hard", 20, 40.0) if "seed 5005" in s.label)
+    rec = accuracy.make_recording(spec)
+    data = accuracy.full_array(rec)[: round(14 * rec.info.fs)]
+    an = analyze(data, rec.info)
+    assert an.reps[0].censored and an.reps[0].rejudged  # the case at hand: under way at 0 s
+    assert [r.index for r in an.reps] == list(range(len(an.reps)))
+    assert [r.start for r in an.reps] == sorted(r.start for r in an.reps)
+    bdf = tmp_path / "mid_burst.bdf"
+    write_bdf(bdf, SimpleNamespace(data=data, info=rec.info))
+    args = ["live", "--source", "file", "--file", str(bdf), "--speed", "fast", "--jsonl"]
+    assert main(args) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    last: dict[int, dict] = {}
+    for d in lines:
+        if "rep" in d:
+            last[d["rep"]] = d  # a later record of a rep replaces the earlier one
+    assert sorted(last) == list(range(1, len(an.reps) + 1))
+    assert all(d["final"] for d in last.values())
+    assert [last[k]["t_s"] for k in sorted(last)] == sorted(d["t_s"] for d in last.values())

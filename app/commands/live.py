@@ -121,8 +121,12 @@ def run(args: argparse.Namespace) -> int:
         out.flush()
 
     def rejudged(ev: RepsRejudged) -> None:
-        for rep in ev.reps:
-            show(rep)
+        for rep in ev.reps:  # the rep's record again: final if the rep has ended
+            if args.jsonl:
+                out.write(json.dumps(record(rep, final=rep.end is not None)) + "\n")
+            else:
+                line(rep)
+        out.flush()
 
     ctl.on_rep = show
     ctl.on_rep_final = ended

@@ -195,6 +195,8 @@ def event_annotation(event: object, info: StreamInfo) -> tuple[int, str, float] 
     if isinstance(event, RepEnded):
         r = event.result
         text = f"rep {event.index + 1} span {r.order} {_lag(r.lag_ms)}"
+        if r.cued is not None:  # the verdict given live was revised in the final record
+            text += f" (revised; the cue said {r.cued})"
         return r.start, text, max(0, event.end - r.start) / fs
     if isinstance(event, ArtefactEvent):
         text = f"artefact {event.kind} {channel_label(info, event.channel)}"
@@ -430,10 +432,13 @@ class Recorder:
     def add_dsp_event(self, event: object) -> None:
         """Annotate a pipeline event (onset, offset, rep verdict, rep span, artefact)."""
         from dsp.events import RepsRejudged
-        from dsp.reps import RepResult
+        from dsp.reps import RepEnded, RepResult
 
         if self.state == "recording":  # verdict counts for the session browser (sidecar)
-            if isinstance(event, RepResult):
+            if isinstance(event, RepEnded):  # the final record (a cue may have been revised)
+                if event.index in self._verdicts:
+                    self._verdicts[event.index] = (event.result.start, event.result.order)
+            elif isinstance(event, RepResult):
                 self._verdicts[event.index] = (event.start, event.order)
                 while len(self._verdicts) > VERDICTS_KEPT:
                     _, order = self._verdicts.pop(next(iter(self._verdicts)))
