@@ -941,6 +941,17 @@ class MainWindow(QtWidgets.QMainWindow):
         ctl = self.ctl
         if ctl is None or not ctl.seek(index, paused=paused):
             return
+        # the reps from there on are replayed: their rows wait for the replay's records
+        built = self.review.index
+        fixed = [f.start for _, f in ctl.corrections]
+        self.rep_table.ahead_from(index, None if built is None else list(built.reps), fixed)
+        # A rep cued but not ended before the seek never ends in this pass: its count is the
+        # file's final record (the cue may have been revised), not the cue.
+        finals = list(built.reps) if built is not None else []
+        for cue in [r for r in ctl.tally.reps if r.end is None] if finals else ():
+            final = next((r for r in finals if r.start <= cue.decided_at <= (r.end or 0)), None)
+            if final is not None and cue.start not in fixed:
+                ctl.tally.add(final)
         self.timer.start()  # a replay that had reached its end runs again
         self.review.redraw_spans(index)
         from app.time_axis import clock_text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+from collections.abc import Iterable
 from typing import TypeVar
 
 import numpy as np
@@ -187,6 +188,25 @@ class RepTable(QtWidgets.QTableWidget):
         if self.row_of(rep.start) is None:
             self._put_row(rep, None)
             self._ahead.add(rep.start)
+
+    def ahead_from(
+        self, start: int, index: list[RepResult] | None, keep: Iterable[int] = ()
+    ) -> None:
+        """A replay seeks: the rows from sample ``start`` on will be replayed. They show the
+        file's index (its final records) until then, and the replay's records replace them,
+        so that a rep cued but not ended before the seek does not stay as its cue. Rows of
+        reps starting at ``keep`` (corrected by hand) stay as they are."""
+        keep = set(keep)
+        for row in range(len(self._starts) - 1, -1, -1):
+            if self._starts[row] >= start and self._starts[row] not in keep:
+                if index is None:
+                    self._ahead.add(self._starts[row])
+                    continue
+                self.removeRow(row)
+                del self._starts[row]
+        for rep in index or ():
+            if rep.start >= start and rep.start not in keep:
+                self.show_ahead(rep)
 
     def _drop_ahead_rows_of(self, rep: RepResult) -> None:
         """Rows shown ahead for the burst ``rep`` is: a rep of a file that began without

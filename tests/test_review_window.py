@@ -380,3 +380,28 @@ def test_a_file_that_begins_mid_burst_shows_each_rep_once(qtbot, store, tmp_path
     pump(win, 4.0)  # past the re-judging
     assert_no_overlap()
     assert win.rep_table.rowCount() == len(index.reps)
+    counted = len(win.tally.reps)
+    # Home, and play from the start again; Home once more while a rep is cued but not yet
+    # ended: that rep counts as its final record, not as the cue
+    key(win, QtCore.Qt.Key.Key_Home)
+    if replay.paused:
+        key(win, QtCore.Qt.Key.Key_Space)
+    for _ in range(300):
+        if any(r.end is None for r in win.tally.reps):
+            break
+        pump(win, 0.05, step=0.05)
+    assert any(r.end is None for r in win.tally.reps)
+    key(win, QtCore.Qt.Key.Key_Home)
+    assert all(r.end is not None for r in win.tally.reps)
+    assert len(win.tally.reps) == counted
+    if replay.paused:
+        key(win, QtCore.Qt.Key.Key_Space)
+    while replay.position < 7.0 * fs:
+        pump(win, 0.1, step=0.1)
+    # the rows wait for the replay's records, and the tally counts each rep once
+    assert_no_overlap()
+    assert win.rep_table.rowCount() == len(index.reps)
+    tallied = sorted((r.start, r.end if r.end is not None else r.start) for r in win.tally.reps)
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(tallied)), tallied
+    pump(win, 4.0)
+    assert len(win.tally.reps) == counted

@@ -53,3 +53,29 @@ def test_a_side_pending_at_the_decision_is_not_undetermined() -> None:
     assert t.side_counts("left")["glute_first"] == 1
     t.add(replace(decided, start=2000, end=2500))  # ended without a left lumbar onset
     assert t.side_counts("left")["undetermined"] == 1
+
+
+def _span(start: int, end: int | None, decided: int, order: str = "glute_first") -> RepResult:
+    return RepResult(0, start, {Role.GLUTE_L: start}, 30.0, order, None, None, decided, end=end)
+
+
+def test_the_same_burst_under_another_start_replaces_its_record() -> None:
+    """A replay's first record of a rep that another pass re-judged (its start a few ms off)
+    replaces that record; the replay's cue of a rep replaces the rep's final record too."""
+    t = RepTally()
+    t.add(_span(2607, 3695, 2780, "undetermined"))
+    t.add(_span(2601, None, 2783, "lumbar_first"))  # the cue, same burst
+    assert [(r.start, r.order) for r in t.reps] == [(2601, "lumbar_first")]
+    assert t.count == 1
+    t.add(_span(2601, 3684, 2783, "undetermined"))  # its final record
+    assert [(r.start, r.end) for r in t.reps] == [(2601, 3684)] and t.count == 1
+
+
+def test_reps_of_a_set_without_rest_stay_apart() -> None:
+    """The next rep's start, back-dated, may reach a little into the rep before (which ended
+    at the next one's first onset): two reps, not one."""
+    t = RepTally()
+    t.add(_span(1000, 2000, 1100))
+    t.add(_span(1980, None, 2100))  # cue of the next rep
+    t.add(_span(1980, 3000, 2100))
+    assert [r.start for r in t.reps] == [1000, 1980] and t.count == 2

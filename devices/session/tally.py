@@ -53,8 +53,11 @@ class RepTally:
 
     # -- changes ---------------------------------------------------------------------------
     def add(self, rep: RepResult) -> None:
-        """Add a rep; the same rep seen again (replay after a seek) replaces the first."""
+        """Add a rep; the same rep seen again (replay after a seek) replaces the first, also
+        when its start moved a little (a rep re-judged in one pass and not yet in another:
+        their spans overlap, which two reps' spans never do)."""
         codes = (_CODE.get(rep.order, _NONE), _side_code(rep, "left"), _side_code(rep, "right"))
+        self._drop_overlapping(rep)
         i = bisect.bisect_left(self._starts, rep.start)
         if i < len(self._starts) and self._starts[i] == rep.start:
             self._orders[i], self._left[i], self._right[i] = codes
@@ -64,6 +67,29 @@ class RepTally:
             self._left.insert(i, codes[1])
             self._right.insert(i, codes[2])
         self._retain(rep)
+
+    def _drop_overlapping(self, rep: RepResult) -> None:
+        """Records of the same burst as ``rep`` under another start: their spans overlap and
+        their starts lie closer than half the shorter span. (A rep not yet ended lasts at
+        least until its verdict was decided. Reps follow each other, and the next one's
+        start, back-dated, may reach a little into the one before: their starts lie a whole
+        rep apart.)"""
+        end = rep.end if rep.end is not None else rep.decided_at
+        j = bisect.bisect_left(self.reps, end, key=lambda r: r.start)  # those starting before
+        for other in reversed(self.reps[:j]):
+            o_end = other.end if other.end is not None else other.decided_at
+            if o_end <= rep.start:
+                break  # (ends follow starts: none earlier overlaps)
+            shorter = min(end - rep.start, o_end - other.start)
+            if other.start != rep.start and 2 * abs(other.start - rep.start) < shorter:
+                self.remove(other.start)
+
+    def remove(self, start: int) -> None:
+        """Forget the rep that starts at ``start`` (if kept)."""
+        i = bisect.bisect_left(self._starts, start)
+        if i < len(self._starts) and self._starts[i] == start:
+            del self._starts[i], self._orders[i], self._left[i], self._right[i]
+        self.reps = [r for r in self.reps if r.start != start]
 
     def _retain(self, rep: RepResult) -> None:
         kept = self.reps
