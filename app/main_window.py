@@ -674,9 +674,19 @@ class MainWindow(QtWidgets.QMainWindow):
                 return
             self.connect_source(self.source_panel.choice())
         ctl = self.ctl
-        if ctl is None or ctl.state in (SessionState.STREAMING, SessionState.PAUSED):
+        if ctl is None:
             return
-        if ctl.state in (SessionState.STOPPED, SessionState.ERROR, SessionState.FINISHED):
+        if ctl.state in (SessionState.STREAMING, SessionState.PAUSED):
+            if not self._other_file_chosen():
+                return
+            # another file picked in the panel while one is replayed: Start opens that one
+            if not self._ready_to_open():
+                return
+            self.connect_source(self.source_panel.choice())
+            ctl = self.ctl
+            if ctl is None:
+                return
+        elif ctl.state in (SessionState.STOPPED, SessionState.ERROR, SessionState.FINISHED):
             if not self._ready_to_open():
                 return
             self.connect_source(self.source_panel.choice())  # a fresh stream
@@ -685,6 +695,15 @@ class MainWindow(QtWidgets.QMainWindow):
                 return
         ctl.start(threaded=self.threaded)
         self.timer.start()
+
+    def _other_file_chosen(self) -> bool:
+        """The source panel names a file other than the one being replayed."""
+        replay = self.ctl.replay if self.ctl is not None else None
+        choice = self.source_panel.choice()
+        path = choice.options.get("path")
+        if replay is None or choice.kind != "file" or not path:
+            return False
+        return Path(str(path)).resolve() != Path(str(replay.path)).resolve()
 
     def stop(self) -> None:
         if self.ctl is not None:

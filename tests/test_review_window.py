@@ -405,3 +405,29 @@ def test_a_file_that_begins_mid_burst_shows_each_rep_once(qtbot, store, tmp_path
     assert all(a[1] < b[0] for a, b in itertools.pairwise(tallied)), tallied
     pump(win, 4.0)
     assert len(win.tally.reps) == counted
+
+
+def test_start_opens_another_file_picked_while_one_is_replayed(
+    review: MainWindow, qtbot, tmp_path: Path
+) -> None:
+    """Pause a replay, type another file into the source panel, press Start: that file is
+    replayed (before, Start did nothing while the first one was paused)."""
+    win = review
+    pump(win, 2.0)
+    key(win, QtCore.Qt.Key.Key_Space)  # pause
+    ctl = win.ctl
+    assert ctl is not None and ctl.replay is not None and ctl.replay.paused
+    src = DEMO.with_name("demo_lumbar_first.bdf")
+    other = tmp_path / "other" / src.name
+    other.parent.mkdir()
+    shutil.copy(src, other)
+    shutil.copy(src.with_name(src.name + ".json"), other.with_name(other.name + ".json"))
+    field = win.source_panel.file_path
+    field.clear()
+    qtbot.keyClicks(field, str(other))
+    win.source_panel.start_btn.click()
+    ctl = win.ctl
+    assert ctl is not None and ctl.replay is not None
+    assert Path(ctl.replay.path).resolve() == other.resolve()
+    assert ctl.state == SessionState.STREAMING
+    assert win.tally.count == 0  # nothing of the first file
