@@ -141,6 +141,7 @@ def rep_table_columns(doc: Mapping[str, Any]) -> list[str]:
         "right_order",
         "reason",
         "rejudged",
+        "cued",
     ]
 
 
@@ -171,6 +172,7 @@ def rep_table_rows(doc: Mapping[str, Any]) -> list[list[str]]:
                 str(right["order"]) if right else "",
                 str(rep.get("reason") or ""),
                 "yes" if rep.get("rejudged") else "",
+                str(rep.get("cued") or ""),  # the verdict given live, where it was revised
             ]
         )
     return rows
@@ -1044,6 +1046,8 @@ def _rep_table_html(doc: Mapping[str, Any]) -> str:
             lag += f" ({ci[0]:+.0f}…{ci[1]:+.0f})"
         cells.append(_e(lag))
         verdict = _chip(rep.get("order"))
+        if rep.get("cued"):
+            verdict += f' <span class="was">(cue: {_e(str(rep["cued"]).replace("_", " "))})</span>'
         was = rep.get("detected") if rep.get("corrected") else None
         if isinstance(was, Mapping):
             verdict += (

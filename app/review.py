@@ -467,7 +467,8 @@ class ReplayBar(QtWidgets.QWidget):
         src = self.source
         if src is None or not src.n_samples or self._dragging:
             return
-        wanted = "Play" if src.paused else "Pause"  # the transport may change under the bar
+        # the transport may change under the bar; at the end, Play starts it again
+        wanted = "Play" if src.paused or src.position >= src.n_samples else "Pause"
         if self.play_btn.text() != wanted:
             self.play_btn.setText(wanted)
         self.slider.blockSignals(True)

@@ -211,7 +211,7 @@ class StateStrip(QtWidgets.QFrame):
             self.rec.show_state(f"● REC {clock_text(seconds)}", REC_COLOR, tip=tip)
 
     def set_clock(self, t: float | None) -> None:
-        text = "" if t is None else f"t = {t:.1f} s"
+        text = "" if t is None else f"t = {max(t, 0.0):.1f} s"  # (no "-0.0" at the start)
         if text != self.clock.text():
             self.clock.setText(text)
 

@@ -37,6 +37,7 @@ FIXED = [
     "right_order",
     "reason",
     "rejudged",
+    "cued",
 ]
 
 
@@ -159,6 +160,7 @@ def assert_csv_matches(path: Path, doc: dict[str, Any]) -> None:
             )
             assert row[f"{side}_order"] == ("" if s is None else s["order"])
         assert row["reason"] == rep["reason"]
+        assert row["cued"] == (rep.get("cued") or "")
 
 
 # ------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from app.cli import CliError
 from app.commands.common import add_dsp_arguments, dsp_settings_from_args, session_duration
 from app.commands.lsl_options import add_lsl_arguments, attach_lsl, check_lsl_arguments
 from app.commands.sources import add_source_arguments, open_source
-from dsp.reps import GLUTE_FIRST, UNDETERMINED
+from dsp.reps import GLUTE_FIRST, LUMBAR_FIRST, SIMULTANEOUS, UNDETERMINED
 
 
 def register(sub: Any) -> None:
@@ -158,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
     summary.update(
         reps=ctl.tally.count,
         glute_first=counts[GLUTE_FIRST],
+        simultaneous=counts[SIMULTANEOUS],
+        lumbar_first=counts[LUMBAR_FIRST],
         undetermined=counts[UNDETERMINED],
         glute_first_pct=_round(ctl.tally.percent(counts)),
     )
