@@ -676,20 +676,16 @@ class MainWindow(QtWidgets.QMainWindow):
         ctl = self.ctl
         if ctl is None:
             return
-        if ctl.state in (SessionState.STREAMING, SessionState.PAUSED):
-            if not self._other_file_chosen():
-                return
-            # another file picked in the panel while one is replayed: Start opens that one
+        running = ctl.state in (SessionState.STREAMING, SessionState.PAUSED)
+        if running and not self._other_file_chosen():
+            return
+        # a fresh stream after a stop or an end; or another file picked in the panel while
+        # one is replayed: Start opens that one
+        ended = ctl.state in (SessionState.STOPPED, SessionState.ERROR, SessionState.FINISHED)
+        if running or ended:
             if not self._ready_to_open():
                 return
             self.connect_source(self.source_panel.choice())
-            ctl = self.ctl
-            if ctl is None:
-                return
-        elif ctl.state in (SessionState.STOPPED, SessionState.ERROR, SessionState.FINISHED):
-            if not self._ready_to_open():
-                return
-            self.connect_source(self.source_panel.choice())  # a fresh stream
             ctl = self.ctl
             if ctl is None:
                 return
