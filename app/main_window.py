@@ -30,7 +30,7 @@ from devices.files.recorder import Recorder, RecordingSummary, SessionMeta
 from devices.session.controller import Mark, RecordingError, SessionController
 from devices.session.live import CalibrationResult, LiveSession
 from devices.session.states import MarkKind, SessionState
-from devices.session.tally import RepTally
+from devices.session.tally import RepTally, same_burst
 from dsp.contract import Role, StreamInfo
 from dsp.events import GapEvent, RepsRejudged
 from dsp.onset import OnsetEvent
@@ -964,7 +964,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # file's final record (the cue may have been revised), not the cue.
         finals = list(built.reps) if built is not None else []
         for cue in [r for r in ctl.tally.reps if r.end is None] if finals else ():
-            final = next((r for r in finals if r.start <= cue.decided_at <= (r.end or 0)), None)
+            final = next((r for r in finals if same_burst(cue, r)), None)
             if final is not None and cue.start not in fixed:
                 ctl.tally.add(final)
         self.timer.start()  # a replay that had reached its end runs again

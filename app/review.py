@@ -13,6 +13,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from app.theme import VERDICT_COLOR
 from app.time_axis import clock_text
 from devices.drivers.base import Replay
+from devices.session.tally import same_burst
 from dsp.contract import StreamInfo
 from dsp.reps import RepResult, SideResult, Verdict
 
@@ -72,11 +73,6 @@ def side_text(name: str, side: SideResult, rep: RepResult) -> str:
     return f"{name}: {side.order.replace('_', ' ')} ({lag})"
 
 
-#: a rep still going on counts as lasting at least this long (s) when its row replaces the
-#: row shown ahead for it
-AHEAD_SLACK_S = 0.25
-
-
 class RepTable(QtWidgets.QTableWidget):
     """One row per rep: file time, lag, verdict, per side, onsets, the machine's reason and
     the reviewer's notes. Rows update when a rep ends (its final record) or is corrected (the
@@ -121,7 +117,7 @@ class RepTable(QtWidgets.QTableWidget):
         self._starts: list[int] = []  # row -> rep start index (a rep's identity in replay)
         self._spans: dict[int, int] = {}  # rep start -> end (where its notes may fall)
         # rows filled in ahead from the file's index (its final records), not yet played
-        self._ahead: set[int] = set()
+        self._ahead: dict[int, RepResult] = {}
         self._notes: list[tuple[int, str]] = []  # (sample index, text) of the file's notes
         self._above = 0  # rows dropped from the top: the first row's rep number - 1
         self.limit_rows = True  # live: the newest MAX_ROWS reps
@@ -187,7 +183,7 @@ class RepTable(QtWidgets.QTableWidget):
         so that it can be picked; the replay's own record of it replaces the row."""
         if self.row_of(rep.start) is None:
             self._put_row(rep, None)
-            self._ahead.add(rep.start)
+            self._ahead[rep.start] = rep
 
     def ahead_from(
         self, start: int, index: list[RepResult] | None, keep: Iterable[int] = ()
@@ -196,40 +192,38 @@ class RepTable(QtWidgets.QTableWidget):
         file's index (its final records) until then, and the replay's records replace them,
         so that a rep cued but not ended before the seek does not stay as its cue. Rows of
         reps starting at ``keep`` (corrected by hand) stay as they are."""
+        if index is None:
+            return  # (the index is not built yet: the replay's records update the rows)
         keep = set(keep)
         for row in range(len(self._starts) - 1, -1, -1):
-            if self._starts[row] >= start and self._starts[row] not in keep:
-                if index is None:
-                    self._ahead.add(self._starts[row])
-                    continue
+            gone = self._starts[row]
+            if gone >= start and gone not in keep:
                 self.removeRow(row)
                 del self._starts[row]
-        for rep in index or ():
+                self._ahead.pop(gone, None)
+        for rep in index:
             if rep.start >= start and rep.start not in keep:
                 self.show_ahead(rep)
 
     def _drop_ahead_rows_of(self, rep: RepResult) -> None:
-        """Rows shown ahead for the burst ``rep`` is: a rep of a file that began without
-        rest is re-judged in the index (its onsets fitted again, its start a few ms off),
-        so the replay's first record of it has another start; their spans overlap."""
-        # a rep still going on: its burst lasts a while (a re-judged start is a few ms off)
-        end = rep.end if rep.end is not None else rep.start + round(AHEAD_SLACK_S * self.fs)
-        for start in sorted(self._ahead, reverse=True):
+        """Rows shown ahead for the burst ``rep`` is (:func:`same_burst`): a rep of a file
+        that began without rest is re-judged in the index, so the replay's first record of
+        it has another start."""
+        for start, ahead in sorted(self._ahead.items(), reverse=True):
             row = self.row_of(start)
             if row is None:
-                self._ahead.discard(start)
-                continue
-            if start != rep.start and start <= end and rep.start <= self._spans.get(start, start):
+                del self._ahead[start]
+            elif start != rep.start and same_burst(rep, ahead):
                 self.removeRow(row)
                 del self._starts[row]
-                self._ahead.discard(start)
+                del self._ahead[start]
 
     def show_rep(self, rep: RepResult, detected: RepResult | None = None) -> None:
         """Show ``rep``'s row (a new row, or its row updated). ``detected``: the rep as the
         detector gave it, for a corrected rep."""
         if self._ahead:
             if rep.start in self._ahead:
-                self._ahead.discard(rep.start)
+                del self._ahead[rep.start]
             else:
                 self._drop_ahead_rows_of(rep)
         self._put_row(rep, detected)

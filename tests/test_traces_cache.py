@@ -4,11 +4,12 @@ image: the picture must be the one a full repaint gives, spikes at their full he
 from __future__ import annotations
 
 import numpy as np
-from PyQt6 import QtCore, QtGui, QtWidgets
+from PyQt6 import QtCore, QtWidgets
 
 from app.traces import TracesView
 from devices.session.live import Snapshot
 from dsp.contract import StreamInfo
+from tests.qt_pixels import pixels as _pixels
 
 FS = 2000.0
 K = 18  # samples per min/max bin (about what a 10 s window over ~1100 px asks for)
@@ -50,14 +51,6 @@ def _snap(fmin: np.ndarray, fmax: np.ndarray, env: np.ndarray, end: int, n_bins:
         np.full(N_CH, 20.0),
         np.full(N_CH, SCALE),
     )
-
-
-def _pixels(view: QtWidgets.QWidget) -> np.ndarray:
-    img = view.grab().toImage().convertToFormat(QtGui.QImage.Format.Format_RGB888)
-    ptr = img.constBits()
-    ptr.setsize(img.sizeInBytes())
-    rows = np.frombuffer(ptr, np.uint8).reshape(img.height(), img.bytesPerLine())
-    return rows[:, : 3 * img.width()].reshape(img.height(), img.width(), 3).copy()
 
 
 def _view(qtbot) -> TracesView:

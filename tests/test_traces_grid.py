@@ -5,22 +5,15 @@ at the time axis's ticks, a white background around the plot, and no grid when i
 from __future__ import annotations
 
 import numpy as np
-from PyQt6 import QtCore, QtGui, QtWidgets
+from PyQt6 import QtCore, QtWidgets
 
 from app.traces import TracesView
 from devices.session.live import Snapshot
 from dsp.contract import StreamInfo
+from tests.qt_pixels import pixels as _pixels
 
 FS = 2000.0
 N_CH = 2
-
-
-def _pixels(view: QtWidgets.QWidget) -> np.ndarray:
-    img = view.grab().toImage().convertToFormat(QtGui.QImage.Format.Format_RGB888)
-    ptr = img.constBits()
-    ptr.setsize(img.sizeInBytes())
-    rows = np.frombuffer(ptr, np.uint8).reshape(img.height(), img.bytesPerLine())
-    return rows[:, : 3 * img.width()].reshape(img.height(), img.width(), 3).copy()
 
 
 def _flat_snapshot(t_end: float) -> Snapshot:

@@ -25,6 +25,23 @@ def _side_code(rep: RepResult, side: str) -> int:
     return _CODE.get(s.order, _NONE)
 
 
+def _span_end(rep: RepResult) -> int:
+    """Where a rep's span ends: its end, or (not yet ended) where its verdict was decided."""
+    return rep.end if rep.end is not None else rep.decided_at
+
+
+def same_burst(a: RepResult, b: RepResult) -> bool:
+    """Two records of one burst: a rep re-judged in one pass and not in another (its onsets
+    fitted again, its start a few ms off), or a rep's cue and its final record. Their spans
+    overlap and their starts lie closer than half the shorter span. (Reps follow each other,
+    and the next one's start, back-dated, may reach a little into the one before: their
+    starts lie a whole rep apart.)"""
+    a_end, b_end = _span_end(a), _span_end(b)
+    if not (a.start < b_end and b.start < a_end):
+        return False
+    return 2 * abs(a.start - b.start) < min(a_end - a.start, b_end - b.start)
+
+
 @dataclass
 class RepTally:
     """Counts over the session and over the last ``window`` reps, plus the glute-first streak.
@@ -69,19 +86,12 @@ class RepTally:
         self._retain(rep)
 
     def _drop_overlapping(self, rep: RepResult) -> None:
-        """Records of the same burst as ``rep`` under another start: their spans overlap and
-        their starts lie closer than half the shorter span. (A rep not yet ended lasts at
-        least until its verdict was decided. Reps follow each other, and the next one's
-        start, back-dated, may reach a little into the one before: their starts lie a whole
-        rep apart.)"""
-        end = rep.end if rep.end is not None else rep.decided_at
-        j = bisect.bisect_left(self.reps, end, key=lambda r: r.start)  # those starting before
-        for other in reversed(self.reps[:j]):
-            o_end = other.end if other.end is not None else other.decided_at
-            if o_end <= rep.start:
+        """Records of the same burst as ``rep`` under another start (:func:`same_burst`)."""
+        j = bisect.bisect_left(self.reps, _span_end(rep), key=lambda r: r.start)
+        for other in reversed(self.reps[:j]):  # those starting before rep's span ends
+            if _span_end(other) <= rep.start:
                 break  # (ends follow starts: none earlier overlaps)
-            shorter = min(end - rep.start, o_end - other.start)
-            if other.start != rep.start and 2 * abs(other.start - rep.start) < shorter:
+            if other.start != rep.start and same_burst(rep, other):
                 self.remove(other.start)
 
     def remove(self, start: int) -> None:
