@@ -23,8 +23,10 @@ def bursts(
     burst_s: float = 0.8,
     offset_uv: float = 0.0,
     seed: int = 0,
+    smooth: bool = False,
 ) -> np.ndarray:
-    """Channels of band-limited noise bursts with linear ramps starting at ``onsets_s[c]``."""
+    """Channels of band-limited noise bursts with linear ramps starting at ``onsets_s[c]``
+    (``smooth``: raised-cosine ramps, whose first part stays close to zero)."""
     rng = np.random.default_rng(seed)
     n = round(fs * duration)
     sos = signal.butter(2, [40, min(200, 0.4 * fs)], "bandpass", fs=fs, output="sos")
@@ -36,6 +38,8 @@ def bursts(
         env = np.zeros(n)
         for t0 in ons:
             up = np.clip((t - t0) / rise_s, 0, 1)
+            if smooth:
+                up = 0.5 - 0.5 * np.cos(np.pi * up)
             down = np.clip((t0 + burst_s + rise_s - t) / rise_s, 0, 1)
             env = np.maximum(env, np.minimum(up, down))
         out[:, c] = amp_uv * env * carrier + noise_uv * rng.standard_normal(n) + offset_uv
