@@ -124,7 +124,8 @@ def test_ensemble_view_draws_a_panel_per_verdict(qtbot) -> None:
     view.show()
     view.load(str(BAD))
     qtbot.waitUntil(lambda: view.ensemble is not None, timeout=90000)
-    # the file's one simultaneous rep is named, not averaged
+    # the file's one undetermined rep is named, not averaged (its lag interval crosses the
+    # neutral zone)
     assert list(view.plots) == ["glute_first", "lumbar_first"]
     assert "lumbar first (15 reps)" in view.plots["lumbar_first"].titleLabel.text
     mean = view.curves[("lumbar_first", "lumbar_l")]
@@ -135,7 +136,7 @@ def test_ensemble_view_draws_a_panel_per_verdict(qtbot) -> None:
     np.testing.assert_allclose(y, curve.mean)
     # the window's lane colour of the file's third channel (lumbar_l)
     assert mean.opts["pen"].color().name() == CHANNEL_COLORS[2].lower()
-    assert "not averaged (a single rep): simultaneous" in view.status.text()
+    assert "not averaged (a single rep): undetermined" in view.status.text()
 
 
 def test_the_hook_adds_an_ensemble_dock_that_averages_the_replayed_file(qtbot, tmp_path) -> None:
