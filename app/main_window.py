@@ -211,11 +211,36 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.start()
 
     # -- layout ----------------------------------------------------------------------------
-    def _say(self, text: str, ms: int = 0) -> None:
-        """A message in the status bar (``ms`` = 0: until the next one)."""
+    def _say(self, text: str, ms: int = 0, full: str | None = None) -> None:
+        """A message in the status bar (``ms`` = 0: until the next one). ``full``: the whole
+        story, when ``text`` is its short form: the status bar's tooltip while it shows, and
+        ``text`` is cut with "…" to the room the permanent fields leave (never clipped
+        mid-word without a sign)."""
         bar = self.statusBar()
         assert bar is not None  # a QMainWindow always makes one
+        if full is not None:
+            room = self._message_room()
+            if room > 0:
+                text = bar.fontMetrics().elidedText(text, QtCore.Qt.TextElideMode.ElideRight, room)
+            self._tip_for = text
+            bar.setToolTip(full)
         bar.showMessage(text, ms)
+
+    def _message_room(self) -> int:
+        """Pixels the status bar leaves its message beside the permanent fields (0 before the
+        window is laid out)."""
+        bar = self.statusBar()
+        if bar is None or not self.isVisible():
+            return 0
+        taken = sum(w.width() + 6 for w in self.status_labels.values() if w.isVisible())
+        return max(0, bar.width() - taken - 24)
+
+    def _message_changed(self, text: str) -> None:
+        """The tooltip belongs to the message it explains: gone with it."""
+        bar = self.statusBar()
+        if bar is not None and text != self._tip_for:
+            self._tip_for = None
+            bar.setToolTip("")
 
     def _dock(
         self,
@@ -278,6 +303,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_status(self) -> None:
         bar = self.statusBar()
         assert bar is not None
+        self._tip_for: str | None = None  # the message the status bar's tooltip explains
+        bar.messageChanged.connect(self._message_changed)
         self.status_labels: dict[str, QtWidgets.QLabel] = {}
         # Fixed widths: a label that resizes with its text relayouts (and repaints) the whole
         # window several times a second.
@@ -579,9 +606,14 @@ class MainWindow(QtWidgets.QMainWindow):
                 reps_dock.raise_()
             from devices.files.sidecar import ReviewStore
 
-            notice = ReviewStore(ctl.replay.path).notice  # a sidecar it will not write into
-            if notice:
-                self._say(notice, 10000)
+            review = ReviewStore(ctl.replay.path)  # a sidecar it will not write into
+            if review.notice and review.trouble:
+                log.info("%s", review.notice)
+                # The whole notice (the copy's path with it) is 150 characters; the status bar
+                # leaves its messages about 400 px at 1366: the gist, the rest as its tooltip.
+                trouble = review.trouble.removeprefix("has ").split(" (")[0]
+                short = f"{trouble}: read-only, review kept in the data folder"
+                self._say(short, 15000, full=review.notice)
         self.source_panel.show_mapping(info, self._device_id)
         self.source_panel.set_state(f"connected: {info.source or 'device'} at {info.fs:g} Hz")
         self.order_panel.tally = ctl.tally
