@@ -82,6 +82,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._last_recording: str | None = None
         self._export_job: object | None = None
         self._maximise_on_show = False
+        self._tip_for: str | None = None  # the message the status bar's tooltip explains
         self.recordings_dir = str(
             recordings_dir or self.prefs.recordings_dir or locations.default_recordings_dir()
         )
@@ -303,7 +304,6 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_status(self) -> None:
         bar = self.statusBar()
         assert bar is not None
-        self._tip_for: str | None = None  # the message the status bar's tooltip explains
         bar.messageChanged.connect(self._message_changed)
         self.status_labels: dict[str, QtWidgets.QLabel] = {}
         # Fixed widths: a label that resizes with its text relayouts (and repaints) the whole
