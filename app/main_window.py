@@ -592,6 +592,7 @@ class MainWindow(QtWidgets.QMainWindow):
             plot.removeItem(line)
         self.traces.marks.clear()
         self.rep_table.reset(info.fs)
+        self.rep_table.detected_of = ctl.detected_of  # (rows of reps corrected by hand)
         self.replay_bar.attach(ctl.replay, info)
         if self.replay_toolbar.isVisible() != (ctl.replay is not None):
             self.replay_toolbar.setVisible(ctl.replay is not None)
@@ -990,14 +991,14 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         # the reps from there on are replayed: their rows wait for the replay's records
         built = self.review.index
-        fixed = [f.start for _, f in ctl.corrections]
-        self.rep_table.ahead_from(index, None if built is None else list(built.reps), fixed)
+        # (the file's records as reviewed: a corrected rep's row stays corrected)
+        finals = [ctl.reviewed(r) for r in built.reps] if built is not None else []
+        self.rep_table.ahead_from(index, None if built is None else finals)
         # A rep cued but not ended before the seek never ends in this pass: its count is the
         # file's final record (the cue may have been revised), not the cue.
-        finals = list(built.reps) if built is not None else []
         for cue in [r for r in ctl.tally.reps if r.end is None] if finals else ():
             final = next((r for r in finals if same_burst(cue, r)), None)
-            if final is not None and cue.start not in fixed:
+            if final is not None:
                 ctl.tally.add(final)
         self.timer.start()  # a replay that had reached its end runs again
         self.review.redraw_spans(index)
@@ -1044,8 +1045,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         fs = ctl.fs
         fixed, saved = ctl.correct(rep, role, index)
-        detected = next((d for d, _ in ctl.corrections if d.start == rep.start), None)
-        self.rep_table.show_rep(fixed, detected)
+        self.rep_table.show_rep(fixed, ctl.detected_of(fixed))
         self.order_panel.history.show_reps(ctl.tally.reps)
         self.order_panel.update_counts()
         self.onset_editor.update_rep(fixed)
