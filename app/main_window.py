@@ -640,6 +640,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.stop_recording()
         self.timer.stop()
         ctl, self.ctl = self.ctl, None
+        self.rep_table.detected_of = lambda _rep: None  # (nor its corrections)
         if ctl is not None:
             ctl.detach()  # its last events are not this window's business any more
             ctl.close()

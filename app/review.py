@@ -208,6 +208,12 @@ class RepTable(QtWidgets.QTableWidget):
         for rep in index:
             if rep.start >= start and rep.start not in keep:
                 self.show_ahead(rep)
+        # The rows came in at the bottom and took the view there (the file's end after Home):
+        # show where the replay goes on, unless the reviewer picked a row.
+        row = min(bisect.bisect_left(self._starts, start), self.rowCount() - 1)
+        item = self.item(row, 0) if row >= 0 and not self.selectedItems() else None
+        if item is not None:
+            self.scrollToItem(item, QtWidgets.QAbstractItemView.ScrollHint.PositionAtTop)
 
     def _drop_ahead_rows_of(self, rep: RepResult) -> None:
         """Rows shown ahead for the burst ``rep`` is (:func:`same_burst`): a rep of a file

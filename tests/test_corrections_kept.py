@@ -135,6 +135,8 @@ def test_a_correction_stays_when_the_file_is_replayed_again(window: MainWindow) 
         key(win, Key.Key_Space)
     assert win.ctl is not None and win.ctl.replay is not None and not win.ctl.replay.paused
     assert_shown_corrected(win, rep, fixed)  # the row waiting ahead of the replay
+    table = win.rep_table
+    assert table.rowAt(0) == 0  # the table shows where the replay goes on, not the file's end
     pump(win, 20.0)  # as far as before: the replay made its record again
     assert_shown_corrected(win, rep, fixed)
     assert win.tally.session == counts
