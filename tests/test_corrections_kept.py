@@ -30,10 +30,12 @@ FS = 2000
 Key, Mod = QtCore.Qt.Key, QtCore.Qt.KeyboardModifier
 
 
-def pump(win: MainWindow, seconds: float, step: float = 0.5) -> None:
-    assert win.session is not None
-    for _ in range(round(seconds / step)):
-        win.session.pump(step)
+def play_to(win: MainWindow, t_s: float) -> None:
+    """Replay up to file time ``t_s`` (a second of file a read: the session is stepped)."""
+    assert win.session is not None and win.ctl is not None and win.ctl.replay is not None
+    replay = win.ctl.replay
+    while replay.position < t_s * FS and not replay.at_end:
+        win.session.pump_once()
         win._last_status = 0.0
         win.refresh()
 
@@ -77,7 +79,7 @@ def window(qtbot, tmp_path: Path) -> MainWindow:
 def correct_a_rep(win: MainWindow) -> tuple[RepResult, RepResult]:
     """Play 20 s, pause, click a glute-first rep's row, move its left lumbar onset 120 ms
     earlier with the keys. The detected rep and the corrected one."""
-    pump(win, 20.0)
+    play_to(win, 20.0)
     key(win, Key.Key_Space)  # pause
     rep = next(
         r
@@ -137,7 +139,7 @@ def test_a_correction_stays_when_the_file_is_replayed_again(window: MainWindow) 
     assert_shown_corrected(win, rep, fixed)  # the row waiting ahead of the replay
     table = win.rep_table
     assert table.rowAt(0) == 0  # the table shows where the replay goes on, not the file's end
-    pump(win, 20.0)  # as far as before: the replay made its record again
+    play_to(win, 20.0)  # as far as before: the replay made its record again
     assert_shown_corrected(win, rep, fixed)
     assert win.tally.session == counts
 
@@ -161,6 +163,6 @@ def test_a_correction_stays_when_the_file_is_opened_again(window: MainWindow) ->
         QTest.qWait(50)
     assert win.review.index is not None
     assert_shown_corrected(win, rep, fixed, played=False)  # the row from the file's index
-    pump(win, 20.0)
+    play_to(win, 20.0)
     assert_shown_corrected(win, rep, fixed)
     assert win.tally.session == counts
