@@ -82,6 +82,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._last_recording: str | None = None
         self._export_job: object | None = None
         self._maximise_on_show = False
+        self._tip_for: str | None = None  # the message the status bar's tooltip explains
         self.recordings_dir = str(
             recordings_dir or self.prefs.recordings_dir or locations.default_recordings_dir()
         )
@@ -211,11 +212,36 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.start()
 
     # -- layout ----------------------------------------------------------------------------
-    def _say(self, text: str, ms: int = 0) -> None:
-        """A message in the status bar (``ms`` = 0: until the next one)."""
+    def _say(self, text: str, ms: int = 0, full: str | None = None) -> None:
+        """A message in the status bar (``ms`` = 0: until the next one). ``full``: the whole
+        story, when ``text`` is its short form: the status bar's tooltip while it shows, and
+        ``text`` is cut with "…" to the room the permanent fields leave (never clipped
+        mid-word without a sign)."""
         bar = self.statusBar()
         assert bar is not None  # a QMainWindow always makes one
+        if full is not None:
+            room = self._message_room()
+            if room > 0:
+                text = bar.fontMetrics().elidedText(text, QtCore.Qt.TextElideMode.ElideRight, room)
+            self._tip_for = text
+            bar.setToolTip(full)
         bar.showMessage(text, ms)
+
+    def _message_room(self) -> int:
+        """Pixels the status bar leaves its message beside the permanent fields (0 before the
+        window is laid out)."""
+        bar = self.statusBar()
+        if bar is None or not self.isVisible():
+            return 0
+        taken = sum(w.width() + 6 for w in self.status_labels.values() if w.isVisible())
+        return max(0, bar.width() - taken - 24)
+
+    def _message_changed(self, text: str) -> None:
+        """The tooltip belongs to the message it explains: gone with it."""
+        bar = self.statusBar()
+        if bar is not None and text != self._tip_for:
+            self._tip_for = None
+            bar.setToolTip("")
 
     def _dock(
         self,
@@ -278,6 +304,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_status(self) -> None:
         bar = self.statusBar()
         assert bar is not None
+        bar.messageChanged.connect(self._message_changed)
         self.status_labels: dict[str, QtWidgets.QLabel] = {}
         # Fixed widths: a label that resizes with its text relayouts (and repaints) the whole
         # window several times a second.
@@ -565,6 +592,7 @@ class MainWindow(QtWidgets.QMainWindow):
             plot.removeItem(line)
         self.traces.marks.clear()
         self.rep_table.reset(info.fs)
+        self.rep_table.detected_of = ctl.detected_of  # (rows of reps corrected by hand)
         self.replay_bar.attach(ctl.replay, info)
         if self.replay_toolbar.isVisible() != (ctl.replay is not None):
             self.replay_toolbar.setVisible(ctl.replay is not None)
@@ -579,9 +607,14 @@ class MainWindow(QtWidgets.QMainWindow):
                 reps_dock.raise_()
             from devices.files.sidecar import ReviewStore
 
-            notice = ReviewStore(ctl.replay.path).notice  # a sidecar it will not write into
-            if notice:
-                self._say(notice, 10000)
+            review = ReviewStore(ctl.replay.path)  # a sidecar it will not write into
+            if review.notice and review.trouble:
+                log.info("%s", review.notice)
+                # The whole notice (the copy's path with it) is 150 characters; the status bar
+                # leaves its messages about 400 px at 1366: the gist, the rest as its tooltip.
+                trouble = review.trouble.removeprefix("has ").split(" (")[0]
+                short = f"{trouble}: read-only, review kept in the data folder"
+                self._say(short, 15000, full=review.notice)
         self.source_panel.show_mapping(info, self._device_id)
         self.source_panel.set_state(f"connected: {info.source or 'device'} at {info.fs:g} Hz")
         self.order_panel.tally = ctl.tally
@@ -607,6 +640,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.stop_recording()
         self.timer.stop()
         ctl, self.ctl = self.ctl, None
+        self.rep_table.detected_of = lambda _rep: None  # (nor its corrections)
         if ctl is not None:
             ctl.detach()  # its last events are not this window's business any more
             ctl.close()
@@ -958,14 +992,14 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         # the reps from there on are replayed: their rows wait for the replay's records
         built = self.review.index
-        fixed = [f.start for _, f in ctl.corrections]
-        self.rep_table.ahead_from(index, None if built is None else list(built.reps), fixed)
+        # (the file's records as reviewed: a corrected rep's row stays corrected)
+        finals = [ctl.reviewed(r) for r in built.reps] if built is not None else []
+        self.rep_table.ahead_from(index, None if built is None else finals)
         # A rep cued but not ended before the seek never ends in this pass: its count is the
         # file's final record (the cue may have been revised), not the cue.
-        finals = list(built.reps) if built is not None else []
         for cue in [r for r in ctl.tally.reps if r.end is None] if finals else ():
             final = next((r for r in finals if same_burst(cue, r)), None)
-            if final is not None and cue.start not in fixed:
+            if final is not None:
                 ctl.tally.add(final)
         self.timer.start()  # a replay that had reached its end runs again
         self.review.redraw_spans(index)
@@ -1012,8 +1046,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         fs = ctl.fs
         fixed, saved = ctl.correct(rep, role, index)
-        detected = next((d for d, _ in ctl.corrections if d.start == rep.start), None)
-        self.rep_table.show_rep(fixed, detected)
+        self.rep_table.show_rep(fixed, ctl.detected_of(fixed))
         self.order_panel.history.show_reps(ctl.tally.reps)
         self.order_panel.update_counts()
         self.onset_editor.update_rep(fixed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 import numpy as np
@@ -121,6 +121,10 @@ class RepTable(QtWidgets.QTableWidget):
         self._notes: list[tuple[int, str]] = []  # (sample index, text) of the file's notes
         self._above = 0  # rows dropped from the top: the first row's rep number - 1
         self.limit_rows = True  # live: the newest MAX_ROWS reps
+        # the detector's record of a rep shown corrected (None: not corrected), so a row
+        # re-made from a later record of the rep (a second pass, the file reopened) still
+        # says what it was: the session sets it
+        self.detected_of: Callable[[RepResult], RepResult | None] = lambda _rep: None
         self.cellClicked.connect(self._clicked)
 
     def reset(self, fs: float | None = None) -> None:
@@ -204,6 +208,12 @@ class RepTable(QtWidgets.QTableWidget):
         for rep in index:
             if rep.start >= start and rep.start not in keep:
                 self.show_ahead(rep)
+        # The rows came in at the bottom and took the view there (the file's end after Home):
+        # show where the replay goes on, unless the reviewer picked a row.
+        row = min(bisect.bisect_left(self._starts, start), self.rowCount() - 1)
+        item = self.item(row, 0) if row >= 0 and not self.selectedItems() else None
+        if item is not None:
+            self.scrollToItem(item, QtWidgets.QAbstractItemView.ScrollHint.PositionAtTop)
 
     def _drop_ahead_rows_of(self, rep: RepResult) -> None:
         """Rows shown ahead for the burst ``rep`` is (:func:`same_burst`): a rep of a file
@@ -229,6 +239,7 @@ class RepTable(QtWidgets.QTableWidget):
         self._put_row(rep, detected)
 
     def _put_row(self, rep: RepResult, detected: RepResult | None) -> None:
+        detected = detected or self.detected_of(rep)
         row = bisect.bisect_left(self._starts, rep.start)
         inserted = row == len(self._starts) or self._starts[row] != rep.start
         if inserted:

@@ -97,7 +97,8 @@ class ReviewMode(QtCore.QObject):
         played = {r.start for r in self.ctl.tally.reps}
         for rep in index.reps:
             if rep.start not in played:
-                self.win.rep_table.show_ahead(rep)
+                # (a rep corrected before, saved with the file: as the reviewer left it)
+                self.win.rep_table.show_ahead(self.ctl.reviewed(rep))
         if self.selected is None:
             self.win.rep_table.scrollToTop()  # (the rows came in at the bottom: the file's start)
         if index.overview is not None:
@@ -122,7 +123,9 @@ class ReviewMode(QtCore.QObject):
         index."""
         ctl = self.ctl
         played = {r.start: r for r in ctl.tally.reps} if ctl is not None else {}
-        known = {r.start: r for r in self.index.reps} if self.index is not None else {}
+        known = {}
+        if ctl is not None and self.index is not None:
+            known = {r.start: ctl.reviewed(r) for r in self.index.reps}
         for start, seen in played.items():
             whole = known.get(start)
             if seen.end is None and whole is not None and whole.end is not None:

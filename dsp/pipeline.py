@@ -46,6 +46,30 @@ Array = NDArray[np.float64]
 TRANSIENT_KINDS = frozenset({"spike", "pop", "motion", "clip"})
 
 
+def joined(chunks: list[Chunk], most: int) -> list[Chunk]:
+    """Consecutive chunks (no gap between them) joined into runs of up to ``most`` samples.
+    A pipeline call costs about as much for one sample as for a thousand: a re-judge that
+    replayed a stream's first 8 s in the sample or two of each read took seconds."""
+    out: list[Chunk] = []
+    parts: list[Chunk] = []
+
+    def flush() -> None:
+        if parts:
+            data = parts[0].data if len(parts) == 1 else np.concatenate([c.data for c in parts])
+            out.append(Chunk(data, parts[0].start, parts[0].timestamp))
+            parts.clear()
+
+    size = 0
+    for c in chunks:
+        if parts and (c.start != parts[-1].stop or size + c.n_samples > most):
+            flush()
+            size = 0
+        parts.append(c)
+        size += c.n_samples
+    flush()
+    return out
+
+
 @dataclass(frozen=True)
 class Processed:
     """What one chunk produced: display signals (None when display is off) and events."""
@@ -691,7 +715,7 @@ class Pipeline:
         probe = Pipeline(self.info, self.settings.with_(rejudge_after_s=0.0), display=False)
         probe.set_baseline(now)
         found: dict[int, RepResult] = {}
-        for whole in early:
+        for whole in joined(early, round(self.info.fs)):
             if whole.start >= upto:
                 break
             part = (

@@ -161,6 +161,12 @@ class SessionController:
         self.marks: list[Mark] = []  # the newest MARKS_KEPT (all are in the recording)
         self._user_marks = 0  # the user's marks so far: the next one's number
         self.corrections: list[tuple[RepResult, RepResult]] = []  # (detected, corrected)
+        # The reviewer's onsets by the start of the rep they were placed on, in the order
+        # placed (this session's and those saved with a replayed file): every record the
+        # pipeline makes of that rep again (a second pass, a seek, the file opened again)
+        # gets them, so what is shown and counted stays the reviewer's.
+        self._hand: dict[int, list[tuple[Role, int]]] = {}
+        self._detected: dict[int, RepResult] = {}  # start -> the detector's record of a rep
         self.calibration: dict[str, Any] | None = None
         self.recorder: Recorder | None = None
         self.last_recording: RecordingSummary | None = None
@@ -338,17 +344,20 @@ class SessionController:
             if self.on_onset is not None:
                 self.on_onset(ev)
         elif isinstance(ev, RepResult):
+            ev = self.reviewed(ev)
             self.tally.add(ev)
             self.latencies.append(te.ready - te.arrived)
             del self.latencies[:-1000]
             if self.on_rep is not None:
                 self.on_rep(ev)
         elif isinstance(ev, RepEnded):
+            ev = dataclasses.replace(ev, result=self.reviewed(ev.result))
             self.tally.add(ev.result)  # the final record: onsets that came after the verdict
             self._send_verdict(ev.result, final=True)
             if self.on_rep_final is not None:
                 self.on_rep_final(ev)
         elif isinstance(ev, RepsRejudged):
+            ev = dataclasses.replace(ev, reps=tuple(self.reviewed(r) for r in ev.reps))
             self.tally.rejudge(ev.upto, ev.reps)
             for rep in ev.reps:  # they replace the verdicts sent for those reps
                 self._send_verdict(rep, final=rep.end is not None)
@@ -501,10 +510,14 @@ class SessionController:
         fs = self.fs
         if not fs:
             raise ValueError("no stream: nothing to correct")
-        detected = next((d for d, _ in self.corrections if d.start == rep.start), None)
+        detected = self._detected.get(rep.start) if self._hand_key(rep) is not None else None
+        detected = detected or next((d for d, _ in self.corrections if d.start == rep.start), None)
         detected = detected or next((r for r in self.tally.reps if r.start == rep.start), rep)
         fixed = corrected(rep, role, index, fs, self.settings.tolerance_ms)
         self.corrections.append((detected, fixed))
+        key = self._hand_key(rep)
+        self._hand.setdefault(rep.start if key is None else key, []).append((role, index))
+        self._detected[fixed.start] = detected
         self.tally.add(fixed)
         replay = self.replay
         if replay is None:
@@ -525,12 +538,53 @@ class SessionController:
             log.warning("correction not saved with %s: %s", replay.path, exc)
             return fixed, None
 
+    def _hand_key(self, rep: RepResult) -> int | None:
+        """The start under which the reviewer's onsets of ``rep``'s burst are kept: its own,
+        or one a few ms off (the rep re-judged in one pass and not in another, its cue and
+        its final record), as :func:`devices.session.tally.same_burst` tells two records of
+        one burst apart: closer than half its span."""
+        if rep.start in self._hand:
+            return rep.start
+        if not self._hand:
+            return None
+        near = min(self._hand, key=lambda k: abs(k - rep.start))
+        end = rep.end if rep.end is not None else rep.decided_at
+        return near if 2 * abs(near - rep.start) < max(end - rep.start, 1) else None
+
+    def reviewed(self, rep: RepResult) -> RepResult:
+        """``rep`` with the onsets the reviewer placed on it (as it is if none): a record the
+        pipeline makes again of a corrected rep is shown and counted as corrected."""
+        key = self._hand_key(rep)
+        if key is None or not self.fs:
+            return rep
+        fixed = rep
+        for role, index in self._hand[key]:
+            fixed = corrected(fixed, role, index, self.fs, self.settings.tolerance_ms)
+        self._detected[fixed.start] = rep
+        return fixed
+
+    def detected_of(self, rep: RepResult) -> RepResult | None:
+        """The detector's record of a rep shown corrected (None: not corrected)."""
+        return self._detected.get(rep.start) if self._hand_key(rep) is not None else None
+
     def _load_review(self, path: str) -> None:
-        """Notes already made on this file are shown again (corrections are re-applied by
-        review once the reps are known)."""
+        """Notes and corrections already made on this file: the notes are shown again, the
+        corrected onsets given to the reps' records as the replay makes them."""
         fs = self.fs
-        for note in ReviewStore(path).notes():
+        store = ReviewStore(path)
+        for note in store.notes():
             self._add_mark(round(note.t_s * fs), f"note: {note.text}", MarkKind.NOTE, False)
+        info = self.info
+        mapped = set(info.roles) if info is not None else set()
+        for c in store.corrections():  # (in the order made: the last one of a role counts)
+            try:
+                role = Role(c.role)
+            except ValueError:
+                continue  # a role this version does not know: the report says so
+            if role in mapped:
+                self._hand.setdefault(round(c.rep_start_s * fs), []).append(
+                    (role, round(c.corrected_s * fs))
+                )
 
     # -- replay ---------------------------------------------------------------------------------
     def seek(self, index: int, *, paused: bool | None = None) -> bool:
