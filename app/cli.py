@@ -120,12 +120,54 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     only = _only_command(argv)
     for name in COMMANDS if only is None else (only,):
         module = importlib.import_module(f"app.commands.{name}")
         module.register(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fireorder")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked (importlib.metadata costs every start)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        sys.stdout.write(f"{parser.prog} {_version()}\n")
+        parser.exit()
+
+
+class _CliFormatter(logging.Formatter):
+    """Log lines as the CLI's own messages (``fireorder: warning: ...``), one line each; with
+    ``-v`` the level and the module that logged it, for a developer."""
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s" if verbose else "%(message)s")
+        self.verbose = verbose
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if self.verbose:
+            return text
+        return f"fireorder: {record.levelname.lower()}: {' '.join(text.split())}"
+
+
+def _log_to_stderr(verbose: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_CliFormatter(verbose > 0))
+    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2), handlers=[handler])
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
@@ -183,11 +225,7 @@ def _main(argv: list[str]) -> int:
         return int(run_gui(review=review))
     parser = build_parser(argv)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    _log_to_stderr(args.verbose)
     if args.command is None:
         # No subcommand: the desktop app; without a display, the headless live view.
         if _has_display():

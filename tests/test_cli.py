@@ -236,3 +236,39 @@ def test_analyze_a_brainflow_csv_file(tmp_path: Path, capsys) -> None:
     assert doc["source"]["format"] == "brainflow" and doc["source"]["fs"] == 2000
     assert len(doc["reps"]) == len([r for r in rec.truth.reps if r.start_s < 19.5])
     assert main(["analyze", str(path), "--channels", roles]) == 2  # which board? one line
+
+
+def _fireorder(*args: str) -> subprocess.CompletedProcess[str]:
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=120,
+    )
+
+
+def test_a_truncated_bdf_is_one_warning_line_and_in_the_json(tmp_path: Path) -> None:
+    demo = Path(__file__).resolve().parents[1] / "recordings" / "demo_lumbar_first.bdf"
+    cut = tmp_path / "cut.bdf"
+    cut.write_bytes(demo.read_bytes()[:100_000])  # the header and 14 of 240 records
+    out = _fireorder("analyze", "--json", str(cut))
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    assert lines == [f"fireorder: warning: {cut}: truncated; reading 14 of 240 data records"]
+    doc = json.loads(out.stdout)
+    assert doc["source"]["warnings"] == [lines[0].removeprefix("fireorder: warning: ")]
+    # a whole file: nothing to warn of
+    whole = _fireorder("analyze", "--json", str(demo))
+    assert whole.returncode == 0 and json.loads(whole.stdout)["source"]["warnings"] == []
+    # -v: the developer's form, with the module that warned
+    verbose = _fireorder("-v", "analyze", str(cut))
+    assert "WARNING devices.files.bdf_format: " in verbose.stderr
+
+
+def test_version_is_printed_on_stdout() -> None:
+    out = _fireorder("--version")
+    assert out.returncode == 0 and out.stderr == ""
+    name, version = out.stdout.split()
+    assert name == "fireorder" and version[0].isdigit()

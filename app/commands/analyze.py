@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Any
 
@@ -42,12 +43,16 @@ def run(args: argparse.Namespace) -> int:
     from dsp.analysis import analyze
 
     settings = dsp_settings_from_args(args)
-    rec, data, info = load_mapped(
-        args.file, args.channels, args.fs, args.units, board=args.board, stream=args.stream
-    )
+    with _ReaderWarnings() as read_warnings:
+        rec, data, info = load_mapped(
+            args.file, args.channels, args.fs, args.units, board=args.board, stream=args.stream
+        )
     result = analyze(data, info, settings)
     source = source_of(rec, args.file)
     doc = result.to_dict(source)
+    # What the reader warned of (a truncated file, a recording never closed, a unit taken on
+    # trust) is part of the result: a script reading --json never sees stderr.
+    doc["source"]["warnings"] = read_warnings.messages
     if args.json:
         import json  # only here: the table needs none of it
 
@@ -56,6 +61,24 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(format_table(doc))
     return 0
+
+
+class _ReaderWarnings(logging.Handler):
+    """Collects the warnings logged while a file is read (they still go to stderr too)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(" ".join(record.getMessage().split()))
+
+    def __enter__(self) -> _ReaderWarnings:
+        logging.getLogger("devices").addHandler(self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        logging.getLogger("devices").removeHandler(self)
 
 
 def _fmt(v: float | None, unit: str = "") -> str:

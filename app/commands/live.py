@@ -168,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         out.write(
             f"{stats.samples} samples, {stats.gaps} gaps ({stats.lost_samples} lost), "
-            f"{summary['reps']} reps, {summary['glute_first']} glute first\n"
+            f"{summary['reps']} rep{'' if summary['reps'] == 1 else 's'}, "
+            f"{summary['glute_first']} glute first\n"
         )
     if ctl.error:
         raise CliError(f"source stopped: {ctl.error}")
