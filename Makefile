@@ -32,7 +32,7 @@ bench: sysdeps $(VENV)/.installed-bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m mypy app dsp devices
+	$(BIN)/python -m mypy app dsp devices bench
 	$(BIN)/lint-imports
 
 clean:

@@ -74,8 +74,10 @@ def live_run(seconds: float) -> dict[str, Any]:
     drawn: list[tuple[Any, float]] = []
 
     class PaintCounter(QtCore.QObject):
-        def eventFilter(self, obj: QtCore.QObject, ev: QtCore.QEvent) -> bool:  # noqa: N802
-            if ev.type() == QtCore.QEvent.Type.Paint:
+        def eventFilter(  # noqa: N802
+            self, obj: QtCore.QObject | None, ev: QtCore.QEvent | None
+        ) -> bool:
+            if ev is not None and ev.type() == QtCore.QEvent.Type.Paint:
                 paints.append(time.monotonic())
             return False
 

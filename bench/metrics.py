@@ -380,10 +380,13 @@ def aggregate(
         # Honest uncertainty: how often the lag interval holds the true lag, how often the
         # verdict is "undetermined" on a rep whose order is clear, and how often a verdict
         # that was given is right.
-        with_ci = [r for r in reps if r.verdict_lag_ci_ms is not None and r.true_lag_ms is not None]
+        with_ci = [
+            (r.verdict_lag_ci_ms, r.true_lag_ms)
+            for r in reps
+            if r.verdict_lag_ci_ms is not None and r.true_lag_ms is not None
+        ]
         out["lag_ci_coverage"] = _ratio(
-            sum(r.verdict_lag_ci_ms[0] <= r.true_lag_ms <= r.verdict_lag_ci_ms[1] for r in with_ci),  # type: ignore[index]
-            len(with_ci),
+            sum(lo <= true <= hi for (lo, hi), true in with_ci), len(with_ci)
         )
         undetermined = [r for r in ordered if r.verdict_order == UNDETERMINED]
         given = [r for r in ordered if r.verdict_order not in (None, UNDETERMINED)]

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from bench import common
 from dsp.analysis import analyze
-from dsp.contract import StreamInfo
+from dsp.contract import Role, StreamInfo
 from dsp.settings import DspSettings
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def event_check(onsets_s: list[float], events: list[tuple[float, int]]) -> dict[
 
 
 def _analyse(data: Array, names: list[str], fs: float, source: str) -> dict[str, Any]:
-    info = StreamInfo(fs, tuple(names), {"glute_l": 0, "lumbar_l": 1}, source=source)
+    info = StreamInfo(fs, tuple(names), {Role.GLUTE_L: 0, Role.LUMBAR_L: 1}, source=source)
     t0 = time.perf_counter()
     result = analyze(data, info, DspSettings())
     seconds = time.perf_counter() - t0
