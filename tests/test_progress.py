@@ -52,8 +52,8 @@ def test_progress_per_session_day_from_the_reviewed_reps(history: Path) -> None:
     prog = progress(history, "ANA")
     assert [str(s.day) for s in prog.sessions] == ["2026-03-01", "2026-03-08", "2026-03-15"]
     first, pooled, last = prog.sessions
-    assert (first.glute_first, first.decided) == (4, 20)
-    assert (pooled.reps, pooled.glute_first, pooled.decided) == (40, 22, 40)
+    assert (first.glute_first, first.decided) == (4, 19)  # one rep undetermined
+    assert (pooled.reps, pooled.glute_first, pooled.decided) == (40, 22, 39)
     assert len(pooled.files) == 2 and pooled.sessions == ("w2a", "w2b")
     assert last.glute_first_pct == pytest.approx(90.0)
     assert last.median_lag_ms is not None and last.median_lag_ms > 20
@@ -102,7 +102,7 @@ def test_cli_progress_report_is_one_self_contained_file(history: Path, tmp_path:
     assert "http" not in "".join(re.findall(r'(?:src|href)="([^"]+)"', text))
     for day in ("2026-03-01", "2026-03-08", "2026-03-15"):
         assert day in text
-    assert "22 of 40" in text and "percentage points a week" in text
+    assert "22 of 39" in text and "percentage points a week" in text
 
 
 def test_cli_progress_of_an_unknown_athlete_is_one_line(history: Path, tmp_path, capsys):
@@ -134,8 +134,8 @@ def test_progress_view_plots_the_picked_athlete(history: Path, qtbot) -> None:
     xs, ys = view.pct_scatter.getData()
     days = [s.day for s in view.progress.sessions]
     assert list(xs) == [_x(d) for d in days]
-    assert list(ys) == pytest.approx([400 / 20, 2200 / 40, 90.0])
-    assert [lbl.textItem.toPlainText() for lbl in view.labels] == ["n=20", "n=40", "n=20"]
+    assert list(ys) == pytest.approx([400 / 19, 2200 / 39, 90.0])  # % of the reps decided
+    assert [lbl.textItem.toPlainText() for lbl in view.labels] == ["n=19", "n=39", "n=20"]
     lx, ly = view.lag_scatter.getData()
     assert len(lx) == 3 and ly[0] < -20 < 20 < ly[2]
     assert view.band.getRegion() == pytest.approx((-20.0, 20.0))
