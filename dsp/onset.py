@@ -405,10 +405,11 @@ class OnsetDetector:
                 self.fast_ratio > 0 and top > mean_c + self.fast_ratio * (on_c - mean_c)
             ):
                 alarm = None
+                recent = self._recent_max(off_hist, tail)  # (one sliding maximum for both)
                 if use_seq:
                     # The sequential tier sleeps over a tonic floor (the baseline SDs do not
                     # describe activity's fluctuations) and wakes where the floor has gone.
-                    calm = ~(self._floor_track(st_floor, off_hist, tail) > on_c)
+                    calm = ~(np.minimum.accumulate(np.minimum(recent, st_floor)) > on_c)
                     calm[: max(0, min(seq_from - start, n))] = False
                     if seq_ok is not None:
                         calm &= seq_ok
@@ -416,7 +417,7 @@ class OnsetDetector:
                         s, mean_c, on_c, calm if free is None else free & calm, seq
                     )
                 if alarm is None:
-                    end = np.minimum(np.min(self._recent_max(off_hist, tail)), st_floor)
+                    end = np.minimum(np.min(recent), st_floor)
                     self._floor[c] = float(end) if end > on_c else 0.0
                     self._carries[0, c] = 0
                     if self.fast_ratio > 0:
