@@ -501,6 +501,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     _calibration_offer: QtWidgets.QMessageBox | None  # the stored-calibration question, open
     _replay_held: bool  # a replay paused until that question is answered
+    _calibration_span: tuple[int, int] | None = None  # sample indices the wizard was open
 
     def _reuse_calibration(self) -> None:
         """The athlete's stored calibration: applied when it matches this source, mapping and
@@ -515,6 +516,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         ctl = self.ctl
         assert ctl is not None and ctl.info is not None
+        self._calibration_span = None  # (the previous source's wizard: its sample indices)
         self.calibration_badge.set_calibration(None)
         name = self.source_panel.athlete.text().strip()
         cal = self.store.load_calibration(name) if is_athlete_name(name) else None
@@ -868,6 +870,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_rep_final(self, ev: RepEnded) -> None:
         fs = self.ctl.fs if self.ctl is not None else 1.0
         r = ev.result
+        if self.ctl is not None and self._calibrating_at(r.start):
+            self.ctl.tally.remove(r.start)  # began in the wizard, ended after: still left out
         self.traces.add_rep(r.start / fs, ev.end / fs, r.order, r.start)
         self.rep_table.show_rep(r)
         self.order_panel.show_final(r, fs)
@@ -1330,14 +1334,19 @@ class MainWindow(QtWidgets.QMainWindow):
         if ctl is None or self.ctl is not ctl:
             return
         ctl.drain()  # (a rep decided during the last step, not yet routed)
-        last = ctl.position
-        gone = [r.start for r in ctl.tally.reps if first <= r.start <= last]
+        self._calibration_span = (first, ctl.position)
+        gone = [r.start for r in ctl.tally.reps if self._calibrating_at(r.start)]
         for start in gone:
             ctl.tally.remove(start)
         if gone:
             self.order_panel.history.show_reps(ctl.tally.reps)
             self.order_panel.update_counts()
             self._say(f"{len(gone)} rep(s) during the calibration left out of the tally", 8000)
+
+    def _calibrating_at(self, start: int) -> bool:
+        """A rep starting at ``start`` began while the calibration wizard was open."""
+        span = self._calibration_span
+        return span is not None and span[0] <= start <= span[1]
 
     def _calibrated(self, result: dict) -> None:
         if self.ctl is not None:
