@@ -43,11 +43,13 @@ from devices.session.calibration import (
     Verdict,
     check_reference,
     check_rest,
+    created_at,
     min_reference_snr_db,
     setup_of,
 )
 from devices.session.live import CalibrationResult, LiveSession
-from dsp.contract import Role
+from dsp.contract import Role, StreamInfo
+from dsp.settings import DspSettings
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,44 @@ GROUP_TEXT: dict[str, tuple[str, str]] = {
 }
 
 ID_INTRO, ID_REST, ID_REF_SETUP, ID_REF_GLUTE, ID_REF_LUMBAR, ID_SUMMARY = range(6)
+
+
+# -- offering a stored calibration ------------------------------------------------------------
+def offer_question(cal: dict[str, Any]) -> str:
+    """``"Use Sam's calibration of 02 Dec 04:26?"`` (local time): what the window asks."""
+    who = str(cal.get("athlete") or "the athlete")
+    when = created_at(cal)
+    stamp = f"of {when.astimezone():%d %b %H:%M}" if when is not None else "(date unknown)"
+    return f"Use {who}'s calibration {stamp}?"
+
+
+def misfit(cal: dict[str, Any], info: StreamInfo, settings: DspSettings) -> tuple[str, str] | None:
+    """Why ``cal`` cannot be put on a session of ``info`` under ``settings``, as (a few words
+    for the status bar, the whole reason); None when it can.
+
+    The same tests :func:`devices.session.calibration.apply_calibration` makes before it
+    changes anything, asked first so that the window never offers a calibration that a "Use"
+    would then refuse (a newcomer answered Use and got "not used" in a clipped line)."""
+    if list(cal.get("channel_names") or []) != list(info.channel_names):
+        return "other channels", "the channels differ from the calibrated ones"
+    if cal.get("fs") != info.fs:
+        return "other sampling rate", f"the sampling rate differs ({cal.get('fs')} Hz then)"
+    dsp = cal.get("dsp") or {}
+    changed = [k for k in BASELINE_KEYS if dsp.get(k) != getattr(settings, k)]
+    if changed:
+        return "settings changed since", (
+            f"filter/detector settings changed since it was made ({', '.join(changed)}); "
+            "calibrate again (Ctrl+K)"
+        )
+    rest = cal.get("rest")
+    base = rest.get("baseline") if isinstance(rest, dict) else None
+    if not isinstance(base, dict):
+        return "no rest baseline", "the calibration has no rest baseline"
+    for key in ("mean", "sd"):
+        values = base.get(key)
+        if not isinstance(values, list) or len(values) != info.n_channels:
+            return "unreadable", "the stored rest baseline is unreadable or has other channels"
+    return None
 
 
 class Phase(StrEnum):
@@ -205,7 +245,11 @@ class _CapturePage(QtWidgets.QWizardPage):
         session = self.wiz.session
         if session.state != "streaming":
             why = f" ({session.error})" if session.error else ""
-            self._fail(f"The device is not streaming{why}. Start the stream, then try again.")
+            # (the wizard is modal: the window's Start cannot be pressed while it is open)
+            self._fail(
+                f"The device is not streaming{why}. Cancel the calibration, press Start in "
+                "the window, then open the calibration again (Ctrl+K)."
+            )
             return
         self._run += 1
         self.result, self.extra = None, {}
@@ -605,13 +649,20 @@ class IntroPage(QtWidgets.QWizardPage):
             f"{MIN_REFERENCE_SNR_DB:g} dB (MVC) or {MIN_SUBMAX_SNR_DB:g} dB (sub-maximal).</li>"
             "<li><b>Summary</b>: check every channel, enter the athlete's name, Finish.</li>"
             "</ol>"
+            "<p>Bursts detected during these steps are not exercise reps: they are left out "
+            "of the session's tally when the calibration closes.</p>"
             "<p><b>Before you start:</b> check the electrodes — skin prepared, pads firmly "
             "stuck along the muscle fibres, cables taped so they do not swing, and the live "
             "traces quiet when the athlete is relaxed.</p>"
         )
         text.setWordWrap(True)
         text.setObjectName("intro_text")
+        self.note = QtWidgets.QLabel("")  # e.g. that the stream was started for this
+        self.note.setObjectName("intro_note")
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("font-weight: bold;")
         layout = QtWidgets.QVBoxLayout(self)
+        layout.addWidget(self.note)
         layout.addWidget(_scrolled(text), 1)
 
 

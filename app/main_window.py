@@ -499,31 +499,48 @@ class MainWindow(QtWidgets.QMainWindow):
         self._on_state(ctl.state)
         self._update_state_strip()
 
+    _calibration_offer: QtWidgets.QMessageBox | None  # the stored-calibration question, open
+    _replay_held: bool  # a replay paused until that question is answered
+    _calibration_span: tuple[int, int] | None = None  # sample indices the wizard was open
+
     def _reuse_calibration(self) -> None:
         """The athlete's stored calibration: applied when it matches this source, mapping and
         is fresh, otherwise offered (Use / Don't use); never applied unseen -- the badge
-        always shows what is in use. Nothing is looked up under the placeholder name."""
+        always shows what is in use. Nothing is looked up under the placeholder name, nor
+        offered for another athlete's recording or when it cannot be applied (one short line
+        says why, the whole reason in its tooltip). A replay waits while the question is open.
+        """
+        from app.calibration import misfit, offer_question
         from app.settings_store import is_athlete_name
         from devices.session.calibration import reuse_concerns
 
         ctl = self.ctl
         assert ctl is not None and ctl.info is not None
+        self._calibration_span = None  # (the previous source's wizard: its sample indices)
         self.calibration_badge.set_calibration(None)
         name = self.source_panel.athlete.text().strip()
         cal = self.store.load_calibration(name) if is_athlete_name(name) else None
         if not cal:
             return
+        owner = self._recording_athlete(ctl)
+        if owner and owner.casefold() != name.casefold():
+            # a recording of someone else (the demo files are "demo"'s): not this calibration
+            note = f"{name}'s calibration not offered: the recording is {owner}'s"
+            self.calibration_badge.set_calibration(None, note)
+            return
+        wrong = misfit(cal, ctl.info, ctl.settings)
+        if wrong is not None:
+            self._calibration_misfit(name, *wrong)
+            return
         concerns = reuse_concerns(cal, ctl.info)
         if not concerns:
             self._apply_stored_calibration(cal)
             return
-        from app.calibration_badge import describe
-
         box = QtWidgets.QMessageBox(self)
         box.setObjectName("calibration_offer")
         box.setIcon(QtWidgets.QMessageBox.Icon.Question)
         box.setWindowTitle("Stored calibration")
-        box.setText(f"Use the stored {describe(cal)}?")
+        box.setText(offer_question(cal))
         box.setInformativeText(
             "It may not fit this session: " + "; ".join(concerns) + ". Without it, onsets "
             "are judged against the adaptive baseline; you can also calibrate again (Ctrl+K)."
@@ -541,8 +558,45 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.calibration_badge.set_calibration(None, "stored calibration declined")
                 self._say(f"stored calibration of {name} not used", 8000)
 
+        def closed(_result: int) -> None:
+            self._calibration_offer = None
+            held, self._replay_held = self._replay_held, False
+            replay = ctl.replay
+            if held and self.ctl is ctl and replay is not None and replay.paused:
+                self.replay_bar.toggle_play()  # the replay goes on where it waited
+                self._update_state_strip()
+
         box.buttonClicked.connect(answered)
-        box.open()  # window-modal, not blocking: the stream runs on meanwhile
+        box.finished.connect(closed)
+        self._calibration_offer = box
+        box.open()  # window-modal, not blocking: a live stream runs on meanwhile
+
+    def _hold_replay_for_offer(self) -> None:
+        """Start began a replay while the calibration question is open: it waits (paused)
+        for the answer instead of playing on behind the question."""
+        ctl = self.ctl
+        replay = ctl.replay if ctl is not None else None
+        if self._calibration_offer is None or replay is None or replay.paused:
+            return
+        replay.pause()
+        self.replay_bar.play_btn.setText("Play")
+        self._replay_held = True
+        self._update_state_strip()
+
+    @staticmethod
+    def _recording_athlete(ctl: SessionController) -> str:
+        """Whose recording a replay is (its sidecar's athlete; "" when live or unknown)."""
+        from devices.files.bdf_format import read_sidecar, sidecar_part
+
+        replay = ctl.replay
+        if replay is None:
+            return ""
+        athlete = sidecar_part(read_sidecar(replay.path), "meta").get("athlete")
+        return athlete.strip() if isinstance(athlete, str) else ""
+
+    def _calibration_misfit(self, name: str, short: str, full: str) -> None:
+        self.calibration_badge.set_calibration(None, f"stored calibration not usable: {full}")
+        self._say(f"{name}'s calibration not used: {short}", 8000, full=f"{name}'s: {full}")
 
     def _apply_stored_calibration(self, cal: dict) -> None:
         assert self.ctl is not None
@@ -551,13 +605,14 @@ class MainWindow(QtWidgets.QMainWindow):
             self.calibration_badge.set_calibration(cal)
             self._say(f"calibration of {cal.get('athlete')} reused", 5000)
         else:
-            self.calibration_badge.set_calibration(None, f"stored calibration not usable: {why}")
-            self._say(f"stored calibration not used: {why}", 8000)
+            self._calibration_misfit(str(cal.get("athlete") or "stored"), "does not fit", why)
 
     def _build_calibration_badge(self) -> None:
         from app.calibration_badge import CalibrationBadge
 
         self.calibration_badge = CalibrationBadge()
+        self._calibration_offer = None
+        self._replay_held = False
         self.calibration_badge.clear_requested.connect(self._clear_calibration)
         # in the state strip, beside LIVE/REC: which calibration judges the reps is state
         # the technician must see at all times (the status bar has no room left at 1366 px)
@@ -724,6 +779,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if ctl is None:
                 return
         ctl.start(threaded=self.threaded)
+        self._hold_replay_for_offer()
         self.timer.start()
 
     def _other_file_chosen(self) -> bool:
@@ -814,6 +870,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_rep_final(self, ev: RepEnded) -> None:
         fs = self.ctl.fs if self.ctl is not None else 1.0
         r = ev.result
+        if self.ctl is not None and self._calibrating_at(r.start):
+            self.ctl.tally.remove(r.start)  # began in the wizard, ended after: still left out
         self.traces.add_rep(r.start / fs, ev.end / fs, r.order, r.start)
         self.rep_table.show_rep(r)
         self.order_panel.show_final(r, fs)
@@ -849,6 +907,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if state not in (SessionState.STREAMING, SessionState.PAUSED):
             for key in ("rate", "latency", "fps", "buffer"):
                 self._set_status(key, "")
+            self.signal_check.mark_stale()  # its figures are the last run's, not live
         if state == SessionState.STREAMING:
             self.source_panel.set_state("streaming")
         elif state in (SessionState.STOPPED, SessionState.FINISHED, SessionState.PAUSED):
@@ -942,8 +1001,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self._set_status("dropped", "")
         fill = min(1.0, s.raw.end / s.raw.capacity)
         self._set_status("buffer", f"buffer {100 * fill:.0f}%")
-        if now - self._last_quality > 1.0:
-            self._last_quality = now
+        live = state in (SessionState.STREAMING, SessionState.PAUSED)
+        if now - self._last_quality > 1.0 and live:
+            self._last_quality = now  # (a stopped stream's figures stay marked stale)
             self.signal_check.update_quality(ctl.info, s.quality_report(recent=True))
         if state != SessionState.STREAMING or (replay is not None and replay.paused):
             # no rate, latency or frame rate of a stream that does not run
@@ -1244,12 +1304,49 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_calibration(self) -> None:
         from app.calibration import CalibrationWizard
 
+        started = False
+        if self.ctl is None or self.ctl.state != SessionState.STREAMING:
+            # The wizard is modal: Start in the window cannot be pressed once it is open, so
+            # the stream it needs is started here (a newcomer was stuck: "start the stream").
+            paused = self.ctl is not None and self.ctl.state == SessionState.PAUSED
+            if not paused:
+                self.start()
+            if self.ctl is None or self.ctl.state != SessionState.STREAMING:
+                why = "the replay is paused: play it" if paused else "the source did not start"
+                self._say(f"calibration needs a running stream: {why}", 8000)
+                return
+            started = True
+            self._say("stream started for the calibration", 5000)
         if self.session is None:
             return
         name = self.source_panel.athlete.text().strip()  # the wizard asks when it is none
         wiz = CalibrationWizard(self.session, name, store=self.store, parent=self)
+        if started:
+            wiz.intro_page.note.setText("The stream was started for the calibration.")
         wiz.calibration_done.connect(self._calibrated)
+        ctl, first = self.ctl, self.ctl.position if self.ctl is not None else 0
+        wiz.finished.connect(lambda _result: self._leave_out_calibration_reps(ctl, first))
         wiz.open()
+
+    def _leave_out_calibration_reps(self, ctl: SessionController | None, first: int) -> None:
+        """Bursts detected while the wizard was open (a reference hold, a twitch at rest)
+        are no exercise reps: they leave the session tally (the recording keeps them)."""
+        if ctl is None or self.ctl is not ctl:
+            return
+        ctl.drain()  # (a rep decided during the last step, not yet routed)
+        self._calibration_span = (first, ctl.position)
+        gone = [r.start for r in ctl.tally.reps if self._calibrating_at(r.start)]
+        for start in gone:
+            ctl.tally.remove(start)
+        if gone:
+            self.order_panel.history.show_reps(ctl.tally.reps)
+            self.order_panel.update_counts()
+            self._say(f"{len(gone)} rep(s) during the calibration left out of the tally", 8000)
+
+    def _calibrating_at(self, start: int) -> bool:
+        """A rep starting at ``start`` began while the calibration wizard was open."""
+        span = self._calibration_span
+        return span is not None and span[0] <= start <= span[1]
 
     def _calibrated(self, result: dict) -> None:
         if self.ctl is not None:

@@ -16,6 +16,8 @@ from dsp.quality import HUM_FLOOR_DB, ISSUE_LABELS, ChannelQuality, QualitySetti
 LIGHT = {"ok": "#1b9e4b", "warn": "#e0a000", "bad": "#d7263d"}
 STATUS_TEXT = {"ok": "good", "warn": "check", "bad": "fix"}
 _LIMITS = QualitySettings()
+STALE_TEXT = "last run, not live"
+STALE_GREY = "#8a8a8a"
 COLUMNS = ["", "channel", "status", "noise µV RMS", "hum", "clipped / flat", "advice"]
 
 
@@ -59,18 +61,45 @@ class SignalCheckPanel(QtWidgets.QWidget):
             header = self.table.horizontalHeaderItem(col)
             if header is not None:
                 header.setToolTip(tip)
+        self.stale_label = QtWidgets.QLabel(STALE_TEXT)
+        self.stale_label.setObjectName("signal_check_stale")
+        self.stale_label.setStyleSheet(f"color: {STALE_GREY}; font-weight: bold;")
+        self.stale_label.setVisible(False)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.stale_label)
         layout.addWidget(self.table)
         self.statuses: list[str] = []
+        self.stale = False  # the rows are a stopped stream's last figures
 
     def clear(self) -> None:
         """No rows: the electrodes listed belonged to a source no longer chosen."""
         self.table.setRowCount(0)
         self.statuses = []
+        self.stale = False
+        self.stale_label.setVisible(False)
+
+    def mark_stale(self) -> None:
+        """The stream stopped: the rows stay (the last run's noise is worth seeing) but
+        greyed under "last run, not live", so no "good" reads as the electrodes' state now
+        (a newcomer saw a stopped run's green rows after Connect)."""
+        t = self.table
+        if self.stale or t.rowCount() == 0:
+            return
+        self.stale = True
+        grey = QtGui.QBrush(QtGui.QColor(STALE_GREY))
+        for row in range(t.rowCount()):
+            for col in range(t.columnCount()):
+                item = t.item(row, col)
+                if item is not None:
+                    item.setForeground(grey)
+                    item.setToolTip(f"{STALE_TEXT}: {item.toolTip() or item.text()}")
+        self.stale_label.setVisible(True)
 
     def update_quality(self, info: StreamInfo, report: list[ChannelQuality]) -> None:
         t = self.table
+        self.stale = False
+        self.stale_label.setVisible(False)
         t.setRowCount(len(report))
         self.statuses = [str(q.status) for q in report]
         for row, q in enumerate(report):
