@@ -672,6 +672,9 @@ class OnsetDetector:
             return detected, detected, detected
         step = max(1, round(self.corr_len / POINTS_PER_CORR), -(-seg.size // MAX_POINTS))
         sub = seg[::step]
+        # A rest level of 0 (a flat, dead channel) would weigh its points infinitely: keep it
+        # a hair above 0 (no change for any real rest, which is far above this)
+        rest = max(rest, 1e-9 * float(np.max(sub)), 1e-300)
         y = sub - rest
         x, xx = self._ramps(y.size)  # row j: the ramp that starts at point j; its square
         # Weights 1 / level^2 (the statistic's SD grows with its mean), from the data.

@@ -3,6 +3,8 @@ uncertainty, and verdicts that follow as soon as nothing can change them."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -162,3 +164,16 @@ def test_a_short_stream_is_rejudged_at_its_end(duration: float) -> None:
     a = analyze(x, info4(FS), DspSettings())
     firsts = [r for r in a.reps if abs(r.start / FS - 0.3) < 0.05]
     assert firsts and firsts[0].order == "glute_first" and firsts[0].rejudged
+
+
+def test_a_rest_level_of_zero_gives_a_finite_change_point() -> None:
+    # A flat channel (a dead electrode reading exactly 0) then a rise: the fit's weights are
+    # 1 / level^2, which a rest level of 0 would make infinite (NaN residuals, a warning).
+    from dsp.onset import OnsetDetector
+
+    det = OnsetDetector(1, 60, 60, 400, 0.1, 3.0, window=400, corr_len=5)
+    stat = np.concatenate([np.zeros(300), np.linspace(0.0, 50.0, 200) ** 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        onset, lo, hi = det._changepoint(stat, 0, 0, 499, 0.0)
+    assert lo <= onset <= hi and abs(onset - 300) <= 5
