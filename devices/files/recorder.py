@@ -444,7 +444,8 @@ class Recorder:
                     _, order = self._verdicts.pop(next(iter(self._verdicts)))
                     self._older_verdicts[order] = self._older_verdicts.get(order, 0) + 1
             elif isinstance(event, RepsRejudged):
-                self._verdicts = {i: v for i, v in self._verdicts.items() if v[0] >= event.upto} | {
+                lo, hi = event.since, event.upto  # (the reps before lo stand)
+                self._verdicts = {i: v for i, v in self._verdicts.items() if not lo <= v[0] < hi} | {
                     r.index: (r.start, r.order) for r in event.reps
                 }
         if isinstance(event, RepsRejudged):
