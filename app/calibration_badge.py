@@ -15,7 +15,7 @@ from devices.session.calibration import created_at
 
 NO_CALIBRATION = "no calibration"  # (the tooltip: an adaptive baseline is in use)
 #: the calibration in use was voided by a settings change (its units are gone)
-VOID_CALIBRATION = "calibration void: settings changed — Ctrl+K to calibrate again"
+VOID_CALIBRATION = "calibration void: recalibrate (Ctrl+K)"  # (the tooltip says why)
 
 
 def describe(cal: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -122,6 +123,11 @@ def test_settings_changed_mid_set_keep_one_table_one_tally_and_say_the_calibrati
     assert badge.label.text() == VOID_CALIBRATION and "Ctrl+K" in badge.label.text()
     assert "notch_hz" in badge.toolTip() and not badge.clear_button.isVisible()
     assert win.ctl is not None and win.ctl.calibration is None
+    for _ in range(8):  # the stream's rate stays a rate (the new pipeline counts afresh)
+        time.sleep(0.26)  # (the window writes its status fields 4 times a second)
+        run_for(win, 0.25)
+        assert win.session is not None and win.session.stats.rate_hz >= 0
+        assert not win.status_labels["rate"].text().startswith("-")
     run_for(win, 40.0)  # (the new pipeline's first reps are re-judged once rest is seen)
     assert win.session is not None and win.session.pipeline is not None
     assert win.session.pipeline.settings.notch_hz == 60.0  # the change took effect

@@ -452,6 +452,7 @@ class LiveSession:
             s.settings = settings
             s.pipeline = Pipeline(s.info, settings, display=True)
             s.pipeline.resume_at(old.next_index, old.reps_numbered)
+            s.stats._rate_window.clear()  # (its sample count starts again: no negative rate)
             if old.baseline.calibrated is None:
                 pass
             elif not settings.same_statistic(old.settings):
@@ -474,6 +475,7 @@ class LiveSession:
             s.info = info
             s.pipeline = Pipeline(info, s.settings, display=True)
             s.pipeline.resume_at(old.next_index, old.reps_numbered)
+            s.stats._rate_window.clear()  # (its sample count starts again: no negative rate)
 
         self.post(cmd)
         return info
