@@ -155,7 +155,8 @@ class SessionController:
     * ``on_recording_stopped(RecordingSummary)`` when the recording stopped by itself (a
       full disk): its ``error`` says why; the stream goes on;
     * ``on_notice(str)``: a status line of the LSL marker feed or outlet (found, lost, back,
-      a marker placed at the recording's start); the session goes on.
+      a marker placed at the recording's start), or of new settings (waiting for the rep
+      under way to end, in use, a rep lost to them); the session goes on.
     """
 
     def __init__(
