@@ -14,6 +14,8 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from devices.session.calibration import created_at
 
 NO_CALIBRATION = "no calibration"  # (the tooltip: an adaptive baseline is in use)
+#: the calibration in use was voided by a settings change (its units are gone)
+VOID_CALIBRATION = "calibration void: recalibrate (Ctrl+K)"  # (the tooltip says why)
 
 
 def describe(cal: dict[str, Any]) -> str:
@@ -101,3 +103,17 @@ class CalibrationBadge(QtWidgets.QFrame):
                 f"Rest levels: {levels or '—'}"
             )
         self.clear_button.setVisible(cal is not None)
+
+    def set_void(self, why: str) -> None:
+        """The calibration was made under other filter settings (``why`` names them): its
+        rest levels are in other units and are no longer used -- the badge says so, and how
+        to get one again, until a new calibration is made or applied."""
+        self.calibration = None
+        self.label.setText(VOID_CALIBRATION)
+        self.setStyleSheet("#calibration_badge { background: #f8d7da; }")
+        self.setToolTip(
+            f"The calibration no longer applies: {why}.\n"
+            "Onsets are judged against a baseline that adapts to rest until you calibrate "
+            "again (Session ▸ Calibrate…, Ctrl+K)."
+        )
+        self.clear_button.setVisible(False)

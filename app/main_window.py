@@ -917,7 +917,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """The stream began mid-activity: its first reps were judged again once rest was
         seen; their records replace the first verdicts everywhere (the tally already)."""
         fs = self.ctl.fs if self.ctl is not None else 1.0
-        self.rep_table.rejudge(ev.upto, ev.reps)
+        self.rep_table.rejudge(ev.upto, ev.reps, ev.since)
         spans = [(r.start / fs, None if r.end is None else r.end / fs, r.order) for r in ev.reps]
         info = self.ctl.info if self.ctl is not None else None
         onsets = [
@@ -926,7 +926,7 @@ class MainWindow(QtWidgets.QMainWindow):
             for role, i in r.onsets.items()
             if info is not None and i is not None and role not in r.censored
         ]
-        self.traces.rejudge(ev.upto / fs, spans, onsets)
+        self.traces.rejudge(ev.upto / fs, spans, onsets, ev.since / fs)
         self.order_panel.history.show_reps(self.tally.reps)
         self.order_panel.update_counts()
         # (short: the status bar's permanent fields leave little room)
@@ -1298,7 +1298,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.cues.set_muted(prefs.cue_mute)
         self.cues.set_volume(prefs.cue_volume)
         if self.ctl is not None:
-            self.ctl.apply_settings(settings)  # recorded when recording
+            void = self.ctl.apply_settings(settings)  # recorded when recording
+            if void is not None:  # (the rest levels were in the old filters' units)
+                self.calibration_badge.set_void(void)
         self.markers_panel.prefs_changed(prefs)  # the LSL verdict outlet on or off
 
     def open_calibration(self) -> None:

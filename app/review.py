@@ -298,10 +298,11 @@ class RepTable(QtWidgets.QTableWidget):
             del self._starts[far]
             self._above += far == 0
 
-    def rejudge(self, upto: int, reps: tuple[RepResult, ...]) -> None:
-        """The reps before sample ``upto`` were judged again: these rows replace theirs."""
+    def rejudge(self, upto: int, reps: tuple[RepResult, ...], since: int = 0) -> None:
+        """The reps from sample ``since`` to ``upto`` were judged again: these rows replace
+        theirs (the rows before ``since``, another pipeline's, stay)."""
         for row in range(len(self._starts) - 1, -1, -1):
-            if self._starts[row] < upto:
+            if since <= self._starts[row] < upto:
                 self.removeRow(row)
                 del self._starts[row]
         for rep in reps:

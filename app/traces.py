@@ -954,11 +954,12 @@ class TracesView(pg.PlotWidget):
         upto: float,
         spans: list[tuple[float, float | None, str]],
         onsets: list[tuple[float, int]],
+        since: float = 0.0,
     ) -> None:
-        """The reps before ``upto`` (s) were judged again: their spans and onsets replace
-        what was drawn for that stretch."""
-        kept_spans = [sp for sp in self._spans if sp[0] >= upto]
-        kept_onsets = [o for o in self._onsets if o[0] >= upto]
+        """The reps from ``since`` to ``upto`` (s) were judged again: their spans and onsets
+        replace what was drawn for that stretch."""
+        kept_spans = [sp for sp in self._spans if not since <= sp[0] < upto]
+        kept_onsets = [o for o in self._onsets if not since <= o[0] < upto]
         self._spans.clear()
         self._spans.extend(sorted([*spans, *kept_spans], key=lambda sp: sp[0]))
         self._onsets.clear()

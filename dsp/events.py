@@ -33,6 +33,9 @@ class RepsRejudged:
 
     upto: int
     reps: tuple[RepResult, ...]
+    #: the pipeline began here (settings changed mid-session): only the reps from ``since``
+    #: to ``upto`` were judged again; the earlier ones are another pipeline's and stand
+    since: int = 0
 
 
 Event = (

@@ -758,7 +758,7 @@ class Pipeline:
         if {o.index for o in old} == set(range(base, self.reps._count - (len(judged) - len(used)))):
             judged = [replace(r, index=base + k) for k, r in enumerate(judged)]
             self.reps._count = base + len(judged)
-        events.append(RepsRejudged(upto, tuple(judged)))
+        events.append(RepsRejudged(upto, tuple(judged), since=self._first))
         self._early_reps.clear()
         self._early_means.clear()
 

@@ -444,9 +444,9 @@ class Recorder:
                     _, order = self._verdicts.pop(next(iter(self._verdicts)))
                     self._older_verdicts[order] = self._older_verdicts.get(order, 0) + 1
             elif isinstance(event, RepsRejudged):
-                self._verdicts = {i: v for i, v in self._verdicts.items() if v[0] >= event.upto} | {
-                    r.index: (r.start, r.order) for r in event.reps
-                }
+                lo, hi = event.since, event.upto  # (the reps before lo stand)
+                kept = {i: v for i, v in self._verdicts.items() if not lo <= v[0] < hi}
+                self._verdicts = kept | {r.index: (r.start, r.order) for r in event.reps}
         if isinstance(event, RepsRejudged):
             for rep in event.reps:
                 text = f"rep {rep.index + 1} re-judged {rep.order} {_lag(rep.lag_ms)}"

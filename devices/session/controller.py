@@ -20,6 +20,7 @@ every finished rep's verdict as an LSL marker (:mod:`devices.session.lsl_out`).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import os
@@ -41,7 +42,7 @@ from dsp.contract import Chunk, Role, StreamInfo
 from dsp.events import GapEvent, RepsRejudged
 from dsp.onset import OnsetEvent
 from dsp.reps import RepEnded, RepResult, SideResult, classify, group_onset
-from dsp.settings import DspSettings
+from dsp.settings import STATISTIC_FIELDS, DspSettings
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,24 @@ def corrected(rep: RepResult, role: Role, index: int, fs: float, tolerance_ms: f
     )
 
 
+def rep_in_progress(s: LiveSession) -> tuple[int | None, int] | None:
+    """The rep under way in ``s`` (its index and start; no index yet: a burst whose onset
+    is still being confirmed), or None when every mapped channel is at rest: a new pipeline
+    begun mid-rep would lose that rep's onsets."""
+    p, info = s.pipeline, s.info
+    if p is None or info is None:
+        return None
+    rep = p.reps._rep  # (the tracker's open rep: decided or not, it has not ended)
+    mapped = list(info.roles.values())
+    if rep is None and not p.detector.active[mapped].any():
+        return None
+    return (rep.index, rep.start) if rep is not None else (None, p.next_index)
+
+
 Callback = Callable[..., None]
+#: Settings changed mid-rep wait for the channels to be at rest, at most this long (s) of
+#: stream: a rep lasts a few seconds; a contraction held longer is told lost, not hidden.
+SETTINGS_WAIT_S = 8.0
 MARKS_KEPT = 1000
 #: an external marker whose sample has not arrived this long (s) after its time (a stalled
 #: stream) is placed where its sample will be, rather than held on
@@ -137,7 +155,8 @@ class SessionController:
     * ``on_recording_stopped(RecordingSummary)`` when the recording stopped by itself (a
       full disk): its ``error`` says why; the stream goes on;
     * ``on_notice(str)``: a status line of the LSL marker feed or outlet (found, lost, back,
-      a marker placed at the recording's start); the session goes on.
+      a marker placed at the recording's start), or of new settings (waiting for the rep
+      under way to end, in use, a rep lost to them); the session goes on.
     """
 
     def __init__(
@@ -195,6 +214,13 @@ class SessionController:
         self.lsl_emg: Any = None  # a devices.session.lsl_out.EmgOutlet while on
         self._emg_next: int | None = None  # the next sample index it sends
         self.session.on_raw = self._on_raw
+        # Settings waiting for the channels to be at rest (see apply_settings); the worker
+        # says what it did through _worker_notices (a deque: appended there, read here).
+        self._pending_settings: DspSettings | None = None
+        self._pending_from: int | None = None  # stream index at the first look
+        self._pending_posted = False
+        self._pending_told = False
+        self._worker_notices: collections.deque[tuple[str, Any, Any]] = collections.deque()
 
     def detach(self) -> None:
         """Drop every observer (a window that moves on to another source, or closes); the
@@ -242,6 +268,11 @@ class SessionController:
         replay = self.replay
         if replay is not None:
             return replay.position
+        # (the pipeline's index line: its sample counts restart with a new pipeline, when
+        # the settings or the mapping change mid-session)
+        pipeline = self.session.pipeline
+        if pipeline is not None:
+            return pipeline.next_index
         st = self.session.stats
         return st.samples + st.lost_samples
 
@@ -322,6 +353,7 @@ class SessionController:
             self._add_mark(marker.index, marker.label, self.device_marks)
         self._place_external()
         self._send_emg()
+        self._settings_notices()
         if info is not None and self.session.state == SessionState.ERROR:
             err = self.session.error or "unknown error"
             if err != self._error_told:
@@ -358,7 +390,7 @@ class SessionController:
                 self.on_rep_final(ev)
         elif isinstance(ev, RepsRejudged):
             ev = dataclasses.replace(ev, reps=tuple(self.reviewed(r) for r in ev.reps))
-            self.tally.rejudge(ev.upto, ev.reps)
+            self.tally.rejudge(ev.upto, ev.reps, ev.since)
             for rep in ev.reps:  # they replace the verdicts sent for those reps
                 self._send_verdict(rep, final=rep.end is not None)
             if self.on_rejudged is not None:
@@ -381,11 +413,74 @@ class SessionController:
             self.recorder.add_event(self.position, f"roles changed: {text}")
         return info
 
-    def apply_settings(self, settings: DspSettings) -> None:
-        self.settings = settings
-        self.session.apply_settings(settings)
-        if self.recorder is not None:
-            self.recorder.update_settings(settings, self.position)
+    def apply_settings(self, settings: DspSettings) -> str | None:
+        """Use ``settings`` from the next moment the channels are at rest (see
+        :data:`SETTINGS_WAIT_S`): a new pipeline then goes on with the same rep numbering,
+        and the rep in progress is not cut in two. Returns why the calibration in use no
+        longer applies (the statistic's units changed), else None."""
+        old, self.settings = self.settings, settings
+        void = None
+        if self.calibration is not None and not settings.same_statistic(old):
+            changed = [k for k in STATISTIC_FIELDS if getattr(settings, k) != getattr(old, k)]
+            void = f"filter settings changed ({', '.join(changed)})"
+            self.calibration = None  # (a recording started from now on has none)
+            if self.recorder is not None:
+                self.recorder.set_calibration(None)
+                self.recorder.add_event(self.position, f"calibration void: {void}")
+        self._pending_settings = settings
+        self._pending_from = None
+        self._post_pending_settings()
+        return void
+
+    def _post_pending_settings(self) -> None:
+        if self._pending_settings is not None and not self._pending_posted:
+            self._pending_posted = True
+            self.session.post(self._settings_step)
+
+    def _settings_step(self, s: LiveSession) -> None:
+        """On the worker, between chunks: apply the waiting settings if no rep is under way
+        (or the wait is over: the rep in progress is then told lost, never silently)."""
+        self._pending_posted = False
+        settings, p, info = self._pending_settings, s.pipeline, s.info
+        if settings is None or p is None or info is None:
+            return
+        now = p.next_index
+        if self._pending_from is None:
+            self._pending_from = now
+        busy = rep_in_progress(s)
+        replay = self.replay
+        flowing = s.state == SessionState.STREAMING and not (replay is not None and replay.paused)
+        waited = (now - self._pending_from) / info.fs
+        if busy is not None and flowing and waited < SETTINGS_WAIT_S:
+            if not self._pending_told:
+                self._pending_told = True
+                what = "the burst under way" if busy[0] is None else f"rep {busy[0] + 1}"
+                self._worker_notices.append(("wait", busy, f"new settings wait for {what} to end"))
+            return
+        self._pending_settings = None
+        self._pending_told = False
+        s.apply_settings(settings)  # (runs next: before the next chunk)
+        self._worker_notices.append(("applied", busy, now))
+
+    def _settings_notices(self) -> None:
+        """What the worker did with waiting settings, told on this thread (drain)."""
+        while self._worker_notices:
+            what, busy, detail = self._worker_notices.popleft()
+            if what == "wait":
+                self._notice(f"{detail} (channels at rest)")
+                continue
+            at = int(detail)
+            if self.recorder is not None:
+                self.recorder.update_settings(self.settings, at)
+            if busy is None:
+                self._notice(f"new settings in use from {at / self.fs:.1f} s")
+                continue
+            n, start = busy
+            text = f"{'a burst' if n is None else f'rep {n + 1}'} lost: settings changed mid-rep"
+            self._notice(f"{text} (no rest in {SETTINGS_WAIT_S:g} s)")
+            if self.recorder is not None:
+                self.recorder.add_event(start, text)
+        self._post_pending_settings()  # (waiting: look again after the next chunks)
 
     def apply_calibration(self, calibration: Mapping[str, Any]) -> str | None:
         """Use a stored calibration; the reason it does not fit, else None (recorded)."""

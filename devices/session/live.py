@@ -450,8 +450,8 @@ class LiveSession:
             assert s.info is not None and s.pipeline is not None
             old = s.pipeline
             s.settings = settings
-            s.pipeline = Pipeline(s.info, settings, display=True)
-            s.pipeline.resume_at(old.next_index, old.reps_numbered)
+            s.pipeline = s._continued(old, s.info, settings)
+            s.stats._rate_window.clear()  # (its sample count starts again: no negative rate)
             if old.baseline.calibrated is None:
                 pass
             elif not settings.same_statistic(old.settings):
@@ -472,11 +472,29 @@ class LiveSession:
             old = s.pipeline
             assert old is not None
             s.info = info
-            s.pipeline = Pipeline(info, s.settings, display=True)
-            s.pipeline.resume_at(old.next_index, old.reps_numbered)
+            s.pipeline = s._continued(old, info, s.settings)
+            s.stats._rate_window.clear()  # (its sample count starts again: no negative rate)
 
         self.post(cmd)
         return info
+
+    def _continued(self, old: Pipeline, info: StreamInfo, settings: DspSettings) -> Pipeline:
+        """A pipeline that goes on where ``old`` stopped (settings or mapping changed
+        mid-stream): the same rep numbering, and its filters and rest baseline primed from
+        the raw samples kept (the last ``buffer_s``), as a seek primes them. Started afresh
+        instead, it learned rest again: a burst just after the change went undetected and
+        the next reps were judged against a provisional baseline."""
+        new = Pipeline(info, settings, display=True)
+        end = old.next_index
+        n = min(self.raw.end, self.raw.capacity)
+        start, raw = self.raw.snapshot(n)
+        cut = (-start) % new.baseline.block  # (baseline blocks aligned as in one pass)
+        if self.raw.end != end or n - cut < new.baseline.block:  # nothing kept to prime from
+            new.resume_at(end, old.reps_numbered)
+            return new
+        new.resume_at(start + cut, old.reps_numbered)  # (the numbering; priming the rest)
+        new.prime_baseline(start + cut, raw[cut:])
+        return new
 
     def calibrate_rest(self, seconds: float, done: Callable[[CalibrationResult], None]) -> None:
         """Record ``seconds`` of rest, then fix the baseline from it."""

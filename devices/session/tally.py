@@ -113,11 +113,13 @@ class RepTally:
         if len(kept) > self.keep:
             del kept[: len(kept) - self.keep]
 
-    def rejudge(self, upto: int, reps: tuple[RepResult, ...]) -> None:
-        """The reps before sample ``upto`` were judged again: these replace them."""
+    def rejudge(self, upto: int, reps: tuple[RepResult, ...], since: int = 0) -> None:
+        """The reps from sample ``since`` to ``upto`` were judged again: these replace them
+        (those before ``since`` were judged by an earlier pipeline and stand)."""
+        lo = bisect.bisect_left(self._starts, since)
         cut = bisect.bisect_left(self._starts, upto)
-        del self._starts[:cut], self._orders[:cut], self._left[:cut], self._right[:cut]
-        self.reps = [r for r in self.reps if r.start >= upto]
+        del self._starts[lo:cut], self._orders[lo:cut], self._left[lo:cut], self._right[lo:cut]
+        self.reps = [r for r in self.reps if not since <= r.start < upto]
         for rep in reps:
             self.add(rep)
 
