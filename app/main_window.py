@@ -1022,6 +1022,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         fs = ctl.fs
         fixed, saved = ctl.correct(rep, role, index)
+        if saved:  # the Sessions list and progress count it now, not after a Refresh
+            self.sessions.refresh_soon()
         self.rep_table.show_rep(fixed, ctl.detected_of(fixed))
         self.order_panel.history.show_reps(ctl.tally.reps)
         self.order_panel.update_counts()
