@@ -122,7 +122,9 @@ def test_progress_plots_are_readable_in_the_dock_at_1366(qtbot, tmp_path: Path) 
     assert tabs is not None
     QTest.mouseClick(tabs, QtCore.Qt.MouseButton.LeftButton, pos=tabs.tabRect(1).center())
     view = browser.progress
-    qtbot.waitUntil(lambda: view.isVisible() and not view.busy and view.progress is not None, timeout=60_000)
+    qtbot.waitUntil(
+        lambda: view.isVisible() and not view.busy and view.progress is not None, timeout=60_000
+    )
     QtWidgets.QApplication.processEvents()
     pct, lag = view.pct_plot, view.lag_plot
     # side by side in the wide, short dock, each with room for its points
@@ -136,8 +138,10 @@ def test_progress_plots_are_readable_in_the_dock_at_1366(qtbot, tmp_path: Path) 
     levels = axis.tickValues(lo, hi, pct.width())
     ticks = [v for _, values in levels for v in values]
     labels = axis.tickStrings(ticks, 1.0, levels[0][0])
-    assert labels and all(re.fullmatch(r"\d{1,2} [A-Z][a-z]{2}( \d{4})?", s) for s in labels), labels
-    xs, ys = view.pct_scatter.getData()
+    assert labels and all(re.fullmatch(r"\d{1,2} [A-Z][a-z]{2}( \d{4})?", s) for s in labels), (
+        labels
+    )
+    xs, _ = view.pct_scatter.getData()
     assert float(xs[0]) in ticks
     # the points whole: inside their plot's range by more than the symbol's radius
     for plot, scatter in ((pct, view.pct_scatter), (lag, view.lag_scatter)):
