@@ -290,7 +290,7 @@ class ProgressView(QtWidgets.QWidget):
         else:
             said = f"no trend line: it needs {MIN_TREND_SESSIONS} sessions"
         if xs:
-            pad = max(1.0, (max(xs) - min(xs)) / 15)  # (days)
+            pad = max(1.0, (max(xs) - min(xs)) / 10)  # (days: room for the n= at the ends)
             self.pct_plot.setXRange(min(xs) - pad, max(xs) + pad, padding=0)
         reps = sum(s.reps for s in pts)
         decided = sum(s.decided for s in pts)
