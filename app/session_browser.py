@@ -194,9 +194,9 @@ class SessionBrowser(QtWidgets.QWidget):
             tip += (
                 f"\nLive (the session's own feedback, in its sidecar): {r.reps} reps"
                 + (f", {live_pct:.0f}% glute first" if live_pct is not None else "")
-                + ". The review reads the file alone: a rep already under way when the "
-                "recording began has no onsets in it, a rep the live feedback judged after "
-                "the stop is not in the file's count."
+                + ". The review reads the file alone, so at its ends a rep can count in one "
+                "and not the other: one already under way when the recording began has no "
+                "onset in the file (undetermined on review)."
             )
         for j, shown in ((REPS_COL, reps), (PCT_COL, text)):
             cell = QtWidgets.QTableWidgetItem(shown)

@@ -196,7 +196,7 @@ class ReviewCounts:
     it was recorded with, corrections applied): what the opened recording and the progress
     view show. The sidecar's counts are the live feedback's, which can differ at the ends:
     a rep already under way when the recording began is undetermined on review (its onsets
-    are not in the file), a rep the live feedback judged after the stop is not in them."""
+    are not in the file), and a rep at either end can be counted by one and not the other."""
 
     reps: int
     counts: dict[str, int]  # per verdict, undetermined included
