@@ -82,7 +82,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._last_recording: str | None = None
         self._export_job: object | None = None
         self._maximise_on_show = False
-        self._tip_for: str | None = None  # the message the status bar's tooltip explains
         self.recordings_dir = str(
             recordings_dir or self.prefs.recordings_dir or locations.default_recordings_dir()
         )
@@ -214,34 +213,10 @@ class MainWindow(QtWidgets.QMainWindow):
     # -- layout ----------------------------------------------------------------------------
     def _say(self, text: str, ms: int = 0, full: str | None = None) -> None:
         """A message in the status bar (``ms`` = 0: until the next one). ``full``: the whole
-        story, when ``text`` is its short form: the status bar's tooltip while it shows, and
-        ``text`` is cut with "…" to the room the permanent fields leave (never clipped
-        mid-word without a sign)."""
-        bar = self.statusBar()
-        assert bar is not None  # a QMainWindow always makes one
-        if full is not None:
-            room = self._message_room()
-            if room > 0:
-                text = bar.fontMetrics().elidedText(text, QtCore.Qt.TextElideMode.ElideRight, room)
-            self._tip_for = text
-            bar.setToolTip(full)
-        bar.showMessage(text, ms)
-
-    def _message_room(self) -> int:
-        """Pixels the status bar leaves its message beside the permanent fields (0 before the
-        window is laid out)."""
-        bar = self.statusBar()
-        if bar is None or not self.isVisible():
-            return 0
-        taken = sum(w.width() + 6 for w in self.status_labels.values() if w.isVisible())
-        return max(0, bar.width() - taken - 24)
-
-    def _message_changed(self, text: str) -> None:
-        """The tooltip belongs to the message it explains: gone with it."""
-        bar = self.statusBar()
-        if bar is not None and text != self._tip_for:
-            self._tip_for = None
-            bar.setToolTip("")
+        story, when ``text`` is its short form: the status bar's tooltip while it shows. A
+        message wider than the room the permanent fields leave is elided in the middle, its
+        whole text the tooltip (app/status_bar.py; so is every ``showMessage``)."""
+        self._bar.show_message(text, ms, full)
 
     def _dock(
         self,
@@ -302,9 +277,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.state_strip.add_widget(widget)
 
     def _build_status(self) -> None:
-        bar = self.statusBar()
-        assert bar is not None
-        bar.messageChanged.connect(self._message_changed)
+        from app.status_bar import StatusBar
+
+        self._bar = bar = StatusBar(self)  # (every message elided to fit, not clipped)
+        self.setStatusBar(bar)
         self.status_labels: dict[str, QtWidgets.QLabel] = {}
         # Fixed widths: a label that resizes with its text relayouts (and repaints) the whole
         # window several times a second.
@@ -1106,6 +1082,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         fs = ctl.fs
         fixed, saved = ctl.correct(rep, role, index)
+        if saved:  # the Sessions list and progress count it now, not after a Refresh
+            self.sessions.refresh_soon()
         self.rep_table.show_rep(fixed, ctl.detected_of(fixed))
         self.order_panel.history.show_reps(ctl.tally.reps)
         self.order_panel.update_counts()

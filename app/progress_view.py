@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,9 +30,47 @@ SERIES = PROGRESS_SERIES  # one colour per exercise, as the progress report draw
 
 
 def _x(day: datetime.date) -> float:
-    """A session day on the date axis: noon UTC of that day, in seconds."""
-    noon = datetime.datetime.combine(day, datetime.time(12), tzinfo=datetime.UTC)
-    return noon.timestamp()
+    """A session day on the date axis: its day number (a point per day; the axis says dates,
+    never hours: a point at "12:00" read as the session's time, which it was not)."""
+    return float(day.toordinal())
+
+
+def _x_of(moment: datetime.datetime) -> float:
+    """A moment (a trend line's end) on the same axis: days, fractions of a day from noon."""
+    noon = datetime.datetime.combine(moment.date(), datetime.time(12), tzinfo=moment.tzinfo)
+    return _x(moment.date()) + (moment - noon).total_seconds() / 86400.0
+
+
+_STEPS = (1, 2, 7, 14, 28, 56, 91, 182, 364)  # days between date ticks
+
+
+class DayAxis(pg.AxisItem):
+    """Session dates: a tick per day, week or month as the room allows, labelled "2 Dec"
+    (with the year where it changes or at the first tick)."""
+
+    def __init__(self) -> None:
+        super().__init__("bottom")
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list:  # noqa: N802
+        span = max(1.0, maxVal - minVal)
+        room = max(1, int(size // 70))  # a label is about 60 px wide
+        step = next((d for d in _STEPS if span / d <= room), _STEPS[-1])
+        first = math.ceil(minVal / step) * step
+        return [(float(step), [float(v) for v in range(first, math.floor(maxVal) + 1, step)])]
+
+    def tickStrings(self, values: list, scale: float, spacing: float) -> list[str]:  # noqa: N802
+        out: list[str] = []
+        year: int | None = None
+        for v in values:
+            try:
+                day = datetime.date.fromordinal(round(v))
+            except (ValueError, OverflowError):
+                out.append("")
+                continue
+            new_year = year is not None and day.year != year
+            out.append(f"{day.day} {day:%b}" + (f" {day.year}" if new_year else ""))
+            year = day.year
+        return out
 
 
 class ProgressView(QtWidgets.QWidget):
@@ -58,21 +97,26 @@ class ProgressView(QtWidgets.QWidget):
         top.addWidget(self.athlete, 1)
         top.addWidget(QtWidgets.QLabel("Exercise"))
         top.addWidget(self.exercise, 1)
-        self.pct_plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()})
+        # Side by side, each titled above it: the Sessions dock is wide and short (about 970
+        # x 150 px for both plots at 1366x768), and two plots stacked in it left each 40 px,
+        # the rotated axis titles running into each other and the ticks crowding.
+        self.pct_plot = pg.PlotWidget(axisItems={"bottom": DayAxis()})
         self.pct_plot.setObjectName("progress_pct")
-        self.lag_plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()})
+        self.lag_plot = pg.PlotWidget(axisItems={"bottom": DayAxis()})
         self.lag_plot.setObjectName("progress_lag")
         for plot in (self.pct_plot, self.lag_plot):
             plot.setBackground("w")
             plot.showGrid(x=False, y=True, alpha=0.25)
             plot.setMouseEnabled(x=True, y=False)
+            plot.setMinimumHeight(100)
+            plot.getAxis("left").setWidth(42)
+            # (a short plot would hide its end ticks rather than let them touch the edge)
+            plot.getAxis("left").setStyle(hideOverlappingLabels=False)
         self.lag_plot.setXLink(self.pct_plot)
-        self.pct_plot.setLabel("left", "glute first (% of reps with a verdict)")
-        self.lag_plot.setLabel("left", "median lag (ms, + = glute first)")
-        self.lag_plot.setLabel("bottom", "session date")
-        self.pct_plot.setYRange(0, 110, padding=0)
-        self.pct_scatter = pg.ScatterPlotItem(size=10, pen=pg.mkPen("w"))
-        self.lag_scatter = pg.ScatterPlotItem(size=10, pen=pg.mkPen("w"))
+        self.pct_plot.getAxis("left").setTicks([[(v, f"{v:g}") for v in (0, 50, 100)]])
+        self.pct_plot.setYRange(-14, 125, padding=0)  # room above 100 % for the point's n=
+        self.pct_scatter = pg.ScatterPlotItem(size=9, pen=pg.mkPen("w"))
+        self.lag_scatter = pg.ScatterPlotItem(size=9, pen=pg.mkPen("w"))
         self.pct_line = pg.PlotDataItem(pen=pg.mkPen("#999999", width=1))
         self.lag_line = pg.PlotDataItem(pen=pg.mkPen("#999999", width=1))
         self.trend_line = pg.PlotDataItem(
@@ -98,8 +142,21 @@ class ProgressView(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(top)
-        layout.addWidget(self.pct_plot, 3)
-        layout.addWidget(self.lag_plot, 2)
+        # each plot's title a line of text above it (a plot's own title took 30 px of 150)
+        plots = QtWidgets.QHBoxLayout()
+        for plot, title in (
+            (self.pct_plot, "glute first, % of the reps with a verdict (n=)"),
+            (self.lag_plot, "median lag, ms (+ = glute first)"),
+        ):
+            column = QtWidgets.QVBoxLayout()
+            column.setSpacing(0)
+            label = QtWidgets.QLabel(title)
+            label.setObjectName(f"{plot.objectName()}_title")
+            label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+            column.addWidget(label)
+            column.addWidget(plot, 1)
+            plots.addLayout(column, 1)
+        layout.addLayout(plots, 1)
         layout.addWidget(self.status)
         self.loaded.connect(self._loaded, QtCore.Qt.ConnectionType.QueuedConnection)  # type: ignore[call-arg]
         self.athlete.currentTextChanged.connect(self._pick_athlete)
@@ -217,27 +274,33 @@ class ProgressView(QtWidgets.QWidget):
             self.lag_line.setData(lx, ly)
         tol = prog.tolerance_ms
         self.band.setRegion((-tol, tol))
-        lim = max([3 * tol, 60.0, *(abs(v) * 1.2 for v in ly)])
-        self.lag_plot.setYRange(-lim, lim, padding=0)
+        # round ticks at ±top and 0; the range a third beyond, so a point at the top is whole
+        want = max([3 * tol, 50.0, *(abs(v) for v in ly)])
+        top = next((t for t in (50, 100, 150, 200, 300, 500, 1000) if t >= want), want)
+        self.lag_plot.getAxis("left").setTicks(
+            [[(v, f"{v:+g}" if v else "0") for v in (-top, 0, top)]]
+        )
+        self.lag_plot.setYRange(-top * 1.3, top * 1.3, padding=0)
         ex = self.exercise.currentText()
         line = prog.trend(ex)
         seg = prog.trend_segment(ex)
         if line is not None and seg is not None:
-            self.trend_line.setData([t.timestamp() for t, _ in seg], [y for _, y in seg])
+            self.trend_line.setData([_x_of(t) for t, _ in seg], [y for _, y in seg])
             said = f"trend {line[0]:+.1f} points a week over {len(have)} sessions"
         else:
-            said = (
-                f"no trend line: {len(have)} session(s); a line needs {MIN_TREND_SESSIONS}, "
-                "since one through two points always points somewhere"
-            )
+            said = f"no trend line: it needs {MIN_TREND_SESSIONS} sessions"
         if xs:
-            pad = 86400.0 * max(1.0, (max(xs) - min(xs)) / 86400.0 / 15)
+            pad = max(1.0, (max(xs) - min(xs)) / 10)  # (days: room for the n= at the ends)
             self.pct_plot.setXRange(min(xs) - pad, max(xs) + pad, padding=0)
         reps = sum(s.reps for s in pts)
+        decided = sum(s.decided for s in pts)
         fixed = sum(s.corrected for s in pts)
+        # n= above a point counts the reps with a verdict: the caption says how many of all
         self.status.setText(
-            f"{prog.athlete}, {ex}: {len(pts)} session(s), {reps} reps"
-            + (f" ({fixed} corrected in review)" if fixed else "")
+            f"{prog.athlete}, {ex}: {len(pts)} session(s), {reps} reps on review, "
+            f"{decided} with a verdict (n=)"
+            + (f", {reps - decided} undetermined" if reps > decided else "")
+            + (f"; {fixed} corrected in review" if fixed else "")
             + f"; neutral band ±{tol:g} ms; {said}."
             + (f" {len(prog.skipped)} recording(s) not counted." if prog.skipped else "")
         )

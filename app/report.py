@@ -874,7 +874,6 @@ table.ensemble td{font-variant-numeric:tabular-nums}
 """
 
 
-
 def _html_page(title: str, body: list[str]) -> str:
     """One self-contained HTML document (the report and the progress page share its head)."""
     return (
@@ -885,6 +884,7 @@ def _html_page(title: str, body: list[str]) -> str:
         + "\n".join(body)
         + "\n</body></html>\n"
     )
+
 
 def _meta_rows(
     doc: Mapping[str, Any], info: StreamInfo | None, meta: Mapping[str, Any]
@@ -1132,6 +1132,38 @@ def _hum_figure(q: Mapping[str, Any]) -> str:
     return f"{freq}hum {q['hum_db']:+.0f} dB over the rest noise floor{rms_txt}"
 
 
+_ECG_TAIL = ", or enable ECG removal / a 30 Hz high-pass"  # (dsp/quality.py's ECG advice)
+
+
+def _advice_in_force(text: str, role: str, doc: Mapping[str, Any]) -> str:
+    """The quality advice with the analysis's settings in force: the ECG advice told to
+    "enable ECG removal / a 30 Hz high-pass" with the high-pass already on in Settings. The
+    ECG is measured on the raw signal (before the high-pass), so it can stand out with the
+    filter on; then the advice says the filter is on and what is left to do."""
+    if not text.startswith("heartbeat (ECG)") or _ECG_TAIL not in text:
+        return text
+    settings = doc.get("settings") or {}
+    hz = settings.get("ecg_highpass_hz", DspSettings().ecg_highpass_hz) if settings else 0.0
+    try:
+        hz = float(hz or 0.0)
+    except (TypeError, ValueError):
+        hz = 0.0
+    try:
+        lumbar = Role(role).is_lumbar
+    except ValueError:
+        lumbar = False
+    head = text.replace(_ECG_TAIL, "")
+    if not lumbar:
+        # the ECG high-pass acts on the lumbar channels only: enabling it would not help here
+        return head + " (the ECG high-pass acts on the lumbar channels only)"
+    if hz > 0:
+        return (
+            head + f"; the {hz:g} Hz ECG high-pass is already on (Settings) and keeps the "
+            "heartbeat out of the onsets (this figure is measured before it)"
+        )
+    return head + ", or enable the ECG high-pass (Settings, ECG removal, 30 Hz)"
+
+
 def _quality_html(doc: Mapping[str, Any]) -> str:
     quality = doc.get("quality", {}) or {}
     roles = doc.get("roles", {}) or {}
@@ -1158,7 +1190,7 @@ def _quality_html(doc: Mapping[str, Any]) -> str:
         if q.get("missing_fraction"):
             figures.append(f"missing {100 * q['missing_fraction']:.2f} %")
         issues = ", ".join(ISSUE_TEXT.get(i, i) for i in q.get("issues", [])) or "none"
-        advice = q.get("advice") or []
+        advice = [_advice_in_force(str(a), role, doc) for a in q.get("advice") or []]
         adv = (
             '<ul class="advice">' + "".join(f"<li>{_e(a)}</li>" for a in advice) + "</ul>"
             if advice
@@ -1507,9 +1539,7 @@ def write_report(
     ``progress`` receives 0..1 while the signal is processed (long files). ``stills``: video
     frames of chosen reps (:func:`video_still`), shown under the summary.
     """
-    text = build_report(
-        doc, data, info, title=title, meta=meta, progress=progress, stills=stills
-    )
+    text = build_report(doc, data, info, title=title, meta=meta, progress=progress, stills=stills)
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text)
     log.info("wrote report %s (%d reps)", path, len(doc.get("reps", [])))

@@ -30,7 +30,7 @@ from devices.files.bdf_format import read_sidecar, write_json_atomic
 from devices.files.model import Annotation
 from devices.files.sidecar import SessionRow, browse
 from devices.session.review_model import reviewed_document, user_annotations
-from dsp.reps import GLUTE_FIRST, LUMBAR_FIRST, SIMULTANEOUS, glute_first_pct
+from dsp.reps import GLUTE_FIRST, LUMBAR_FIRST, SIMULTANEOUS, UNDETERMINED, glute_first_pct
 from dsp.settings import DspSettings
 
 log = logging.getLogger(__name__)
@@ -188,6 +188,47 @@ def analysis_of(bdf: Path) -> tuple[dict[str, Any], list[Annotation]]:
     except OSError as exc:  # a cache is a convenience: the numbers stand without it
         log.info("analysis of %s not cached: %s", bdf, exc)
     return doc, [Annotation(t, 0.0, x) for t, x in notes_kept]
+
+
+@dataclass(frozen=True)
+class ReviewCounts:
+    """One recording's reps as its review counts them (the file analysed with the settings
+    it was recorded with, corrections applied): what the opened recording and the progress
+    view show. The sidecar's counts are the live feedback's, which can differ at the ends:
+    a rep already under way when the recording began is undetermined on review (its onsets
+    are not in the file), and a rep at either end can be counted by one and not the other."""
+
+    reps: int
+    counts: dict[str, int]  # per verdict, undetermined included
+    corrected: int
+    why_undetermined: tuple[str, ...] = ()  # the reasons the undetermined reps give
+
+    @property
+    def decided(self) -> int:
+        return sum(self.counts.get(str(o), 0) for o in (GLUTE_FIRST, SIMULTANEOUS, LUMBAR_FIRST))
+
+    @property
+    def glute_first_pct(self) -> float | None:
+        return glute_first_pct(
+            {str(o): self.counts.get(str(o), 0) for o in (GLUTE_FIRST, SIMULTANEOUS, LUMBAR_FIRST)}
+        )
+
+
+def review_counts(bdf: Path) -> ReviewCounts:
+    """The reviewed counts of recording ``bdf`` (analysis cached; the review read fresh, so a
+    correction saved a moment ago counts). Raises like :func:`analysis_of`."""
+    doc, annotations = analysis_of(bdf)
+    reps = reviewed_document(doc, str(bdf), annotations).get("reps", [])
+    counts = {
+        str(o): sum(r.get("order") == o for r in reps)
+        for o in (GLUTE_FIRST, SIMULTANEOUS, LUMBAR_FIRST, UNDETERMINED)
+    }
+    why = tuple(
+        f"rep {int(r.get('index', k)) + 1} {r.get('reason')}"
+        for k, r in enumerate(reps)
+        if r.get("order") == UNDETERMINED and r.get("reason")
+    )
+    return ReviewCounts(len(reps), counts, sum(bool(r.get("corrected")) for r in reps), why)
 
 
 def progress(

@@ -1,0 +1,74 @@
+"""Every status-bar message fits beside the permanent fields: "saved /tmp/…/2026-12-02_042659_
+Sam_|device: streaming" was clipped by the first field, the file's name (what the user looks
+for) the part lost. A message too wide is elided in the middle, its whole text the tooltip."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path
+
+from PyQt6 import QtCore, QtWidgets
+from PyQt6.QtTest import QTest
+
+from app.main_window import MainWindow
+from app.settings_store import SettingsStore
+from app.source_panel import SourceChoice
+
+SIM = SourceChoice("simulator", {"fs": 2000.0, "preset": "clean", "seed": 11})
+
+
+def _fits(win: MainWindow, shown: str) -> None:
+    bar = win.statusBar()
+    assert bar is not None
+    first_field = min(w.geometry().left() for w in win.status_labels.values() if w.isVisible())
+    assert 6 + bar.fontMetrics().horizontalAdvance(shown) < first_field, (shown, first_field)
+
+
+def test_a_long_saved_path_is_elided_in_the_middle(qtbot, tmp_path: Path) -> None:
+    store = SettingsStore(
+        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    )
+    deep = tmp_path / "a_lab_folder_with_a_long_name" / "recordings_of_the_spring_block"
+    deep.mkdir(parents=True)
+    win = MainWindow(store, source=SIM, threaded=False, recordings_dir=str(deep))
+    qtbot.addWidget(win)
+    win.resize(1366, 740)
+    win.show()
+    win.activateWindow()
+    assert QTest.qWaitForWindowActive(win, 5000)
+    win.source_panel.athlete.setText("Samantha")
+    assert win.ctl is not None
+    for _ in range(4):
+        win.ctl.session.pump(0.25)
+        win.refresh()
+    ctrl = QtCore.Qt.KeyboardModifier.ControlModifier
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_R, ctrl)  # Session ▸ Record
+    assert win.recorder is not None
+    path = str(win.recorder.path)
+    for _ in range(4):
+        win.ctl.session.pump(0.25)
+        win.refresh()
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_R, ctrl)  # and stop: "saved <path>"
+    bar = win.statusBar()
+    assert bar is not None
+    qtbot.waitUntil(lambda: bar.toolTip() == f"saved {path}", timeout=10000)
+    shown = bar.currentMessage()
+    assert shown != f"saved {path}" and "…" in shown, shown
+    assert shown.startswith("saved /") and shown.endswith(".bdf"), shown  # both ends kept
+    _fits(win, shown)
+    # any caller's showMessage, not only the window's own: cut the same way
+    bar.showMessage("report saved: " + "/x" * 200 + "/report.html", 5000)
+    assert bar.currentMessage().endswith("report.html") and "…" in bar.currentMessage()
+    _fits(win, bar.currentMessage())
+    assert bar.toolTip().startswith("report saved: /x/x")
+    bar.showMessage("short", 1000)
+    assert bar.currentMessage() == "short" and bar.toolTip() == ""
+    # a narrower window cuts an earlier message again rather than letting the field clip it
+    bar.showMessage("saved " + path, 0)
+    win.resize(1000, 740)
+    QtWidgets.QApplication.processEvents()
+    _fits(win, bar.currentMessage())
+    assert bar.toolTip() == f"saved {path}"
