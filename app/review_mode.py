@@ -301,9 +301,10 @@ class ReviewMode(QtCore.QObject):
             return None
         if self.selected_on_show():
             return self.selected
-        now = round(self.win.traces.t_end * ctl.fs)
-        if self._aimed is not None and now < self._aimed:
+        # (the replay's own position: the traces are drawn only at the next frame)
+        if self._aimed is not None and ctl.replay.position < self._aimed:
             return self._aimed
+        now = round(self.win.traces.t_end * ctl.fs)
         i = bisect.bisect_right(starts, now) - 1
         return starts[i] if i >= 0 else None
 
@@ -344,7 +345,8 @@ class ReviewMode(QtCore.QObject):
         """A rep selected in review keeps the banner while later reps arrive (a seek's last
         seconds, playback): the reviewer reads the rep being corrected."""
         ctl = self.ctl
-        rep = self.rep(self.selected) if self.selected_on_show() and ctl else None
+        on_show = self.selected if self.selected_on_show() and ctl else None
+        rep = self.rep(on_show) if on_show is not None else None
         if rep is not None and ctl is not None:
             self.win.order_panel.show_rep(rep, ctl.fs)
 

@@ -143,7 +143,7 @@ def _keep_label_inside(line: pg.InfiniteLine, x: float) -> None:
         return
     side = 1.0 if x > -0.5 else 0.0  # (1: the text ends at the line, to its left)
     if label.anchors[0][0] != side:
-        label.anchors = [(side, 0.0), (side, 1.0)]
+        label.anchors = [(side, 0.5), (side, 0.5)]  # (either way up: the same side)
         label.updatePosition()
 
 
