@@ -290,6 +290,12 @@ class ReviewMode(QtCore.QObject):
         else:
             self.win.replay_bar.seek_requested.emit(max(0, starts[i] - round(2 * ctl.fs)))
             self._aimed = starts[i]  # (after the seek, which forgets the last aim)
+            # the cursor in sight: its row and (until the replay's own records come) its
+            # verdict on the banner, not the rep shown before the jump
+            rep = self.rep(starts[i])
+            if rep is not None:
+                self.win.rep_table.select_rep(rep.start)
+                self.win.order_panel.show_rep(rep, ctl.fs)
 
     def cursor(self, starts: list[int]) -> int | None:
         """The one rep cursor of ←/→ and ◀ rep / rep ▶ (the start of a rep in ``starts``, None

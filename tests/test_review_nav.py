@@ -110,6 +110,8 @@ def test_playing_left_goes_to_the_rep_before_the_one_on_show(review: MainWindow)
     k = starts.index(on_show)
     win.review.act_prev.trigger()  # ← while playing: from 2 s before the previous rep
     assert replay is not None and replay.position == starts[k - 1] - 2 * FS
+    assert _selected_row_start(win) == starts[k - 1]  # the cursor in sight
+    assert _banner_rep(win) == _rep_no(win, starts[k - 1])
     win.replay_bar.prev_btn.click()  # again at once: the one before (not the same one)
     assert replay.position == starts[k - 2] - 2 * FS
     win.review.act_next.trigger()
