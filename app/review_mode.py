@@ -64,6 +64,7 @@ class ReviewMode(QtCore.QObject):
         # playing, the rep a step went to (the replay resumes 2 s before it, where the rep
         # on show is still the one before): the next step goes on from it
         self._aimed: int | None = None
+        self._aim_seen = False  # the traces were drawn in the lead-in before the aim
         self._completed = False  # the finished replay's tally was made the file's whole
         self._drawn_view: tuple[float, float] | None = None
 
@@ -195,6 +196,8 @@ class ReviewMode(QtCore.QObject):
         if view != self._drawn_view:
             self._drawn_view = view
             self.overview.set_view(*view)
+        if self._aimed is not None and traces.t_end * ctl.fs < self._aimed:
+            self._aim_seen = True
         from devices.session.controller import SessionState
 
         if ctl.state == SessionState.FINISHED and not self._completed and self.index is not None:
@@ -290,6 +293,7 @@ class ReviewMode(QtCore.QObject):
         else:
             self.win.replay_bar.seek_requested.emit(max(0, starts[i] - round(2 * ctl.fs)))
             self._aimed = starts[i]  # (after the seek, which forgets the last aim)
+            self._aim_seen = False
             # the cursor in sight: its row and (until the replay's own records come) its
             # verdict on the banner, not the rep shown before the jump
             rep = self.rep(starts[i])
@@ -307,10 +311,11 @@ class ReviewMode(QtCore.QObject):
             return None
         if self.selected_on_show():
             return self.selected
-        # (the replay's own position: the traces are drawn only at the next frame)
-        if self._aimed is not None and ctl.replay.position < self._aimed:
-            return self._aimed
         now = round(self.win.traces.t_end * ctl.fs)
+        # (until the traces have been drawn before the aim, they show where the replay was:
+        # the seek is the worker's, done a frame or two later)
+        if self._aimed is not None and (not self._aim_seen or now < self._aimed):
+            return self._aimed
         i = bisect.bisect_right(starts, now) - 1
         return starts[i] if i >= 0 else None
 
