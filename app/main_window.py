@@ -169,6 +169,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.onset_editor.changed.connect(self.correct_onset)
         self.onset_editor.selected.connect(self._onset_selected)
         self.replay_bar.seek_requested.connect(self.seek)
+        # one replay speed: either box sets it and both show it
+        self.replay_bar.speed_changed.connect(self.source_panel.show_speed)
         self._build_status()
         self._build_calibration_badge()
         self._build_actions()
@@ -184,6 +186,7 @@ class MainWindow(QtWidgets.QMainWindow):
             edit.installEventFilter(self)
         self.source_panel.connect_requested.connect(self.connect_source)
         self.source_panel.start_requested.connect(self.start)
+        self.source_panel.file_speed_changed.connect(self.replay_bar.set_speed)
         self.source_panel.stop_requested.connect(self.stop)
         self.source_panel.mapping_changed.connect(self._mapping_changed)
         self.source_panel.discovered.connect(self._discovered)

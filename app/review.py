@@ -7,7 +7,6 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.theme import VERDICT_COLOR
@@ -320,6 +319,11 @@ class ReplayBar(QtWidgets.QWidget):
     offline pass over the file on a background thread (the GUI thread does no DSP)."""
 
     seek_requested = QtCore.pyqtSignal(int)  # sample index
+    #: ◀ rep / rep ▶ (-1 / +1): the review's one rep cursor moves (the ←/→ keys' too), so
+    #: the buttons select, bannered and in the table, exactly what the keys would
+    step_requested = QtCore.pyqtSignal(int)
+    #: the speed box was changed (None: as fast as it goes), for the source panel's box
+    speed_changed = QtCore.pyqtSignal(object)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -378,8 +382,8 @@ class ReplayBar(QtWidgets.QWidget):
         self._dragging = False
         self.play_btn.clicked.connect(self.toggle_play)
         self.speed.currentTextChanged.connect(self._speed)
-        self.prev_btn.clicked.connect(lambda: self.jump_rep(-1))
-        self.next_btn.clicked.connect(lambda: self.jump_rep(+1))
+        self.prev_btn.clicked.connect(lambda: self.step_requested.emit(-1))
+        self.next_btn.clicked.connect(lambda: self.step_requested.emit(+1))
         self.slider.sliderPressed.connect(lambda: setattr(self, "_dragging", True))
         self.slider.sliderReleased.connect(self._released)
         # a click on the groove (or PgUp/PgDn on the focused slider) seeks too
@@ -433,8 +437,22 @@ class ReplayBar(QtWidgets.QWidget):
             self.play_btn.setText("Play")
 
     def _speed(self, text: str) -> None:
+        speed = None if text == "fast" else float(text)
         if self.source is not None:
-            self.source.set_speed(None if text == "fast" else float(text))
+            self.source.set_speed(speed)
+        self.speed_changed.emit(speed)
+
+    def set_speed(self, speed: float | None) -> None:
+        """The replay at ``speed`` (None: fast), shown in the box (the source panel's speed
+        box changed it: one speed, whichever box set it)."""
+        text = "fast" if speed is None else f"{speed:g}"
+        if self.speed.findText(text) < 0:
+            self.speed.addItem(text)
+        self.speed.blockSignals(True)  # (no echo back to the panel)
+        self.speed.setCurrentText(text)
+        self.speed.blockSignals(False)
+        if self.source is not None:
+            self.source.set_speed(speed)
 
     def _released(self) -> None:
         self._dragging = False
@@ -449,25 +467,6 @@ class ReplayBar(QtWidgets.QWidget):
         ):
             return  # a drag: seek once, on release
         QtCore.QTimer.singleShot(0, self._released)  # after the slider took its new value
-
-    def jump_rep(self, step: int, now: int | None = None) -> None:
-        src = self.source
-        if src is None or not self.rep_starts:
-            return
-        pos = src.position if now is None else now
-        starts = np.array(self.rep_starts)
-        # a little before the rep, so its onsets are on screen when it plays
-        assert self.info is not None
-        margin = round(2 * self.info.fs)
-        if step > 0:
-            # past the rep we may be positioned before already, so repeated presses advance
-            later = starts[starts > pos + margin + 1]
-            target = int(later[0]) if later.size else None
-        else:
-            earlier = starts[starts < pos - margin - 1]
-            target = int(earlier[-1]) if earlier.size else None
-        if target is not None:
-            self.seek_requested.emit(max(0, target - margin))
 
     def update_position(self) -> None:
         src = self.source

@@ -59,6 +59,13 @@ class ReviewMode(QtCore.QObject):
         self.selected: int | None = None  # start index of the selected rep
         self.overview.seek_requested.connect(self.centre_on)
         self.overview.zoom_requested.connect(self.zoom_to)
+        # ◀ rep / rep ▶ move the same cursor as ←/→ (they kept their own and disagreed)
+        window.replay_bar.step_requested.connect(self.step_rep)
+        # playing, the rep a step went to (the replay resumes 2 s before it, where the rep
+        # on show is still the one before): the next step goes on from it
+        self._aimed: int | None = None
+        self._aim_seen = False  # the traces were drawn in the lead-in before the aim
+        self._completed = False  # the finished replay's tally was made the file's whole
         self._drawn_view: tuple[float, float] | None = None
 
     # -- the session ----------------------------------------------------------------------
@@ -71,6 +78,8 @@ class ReviewMode(QtCore.QObject):
         """A new session: a replay gets its strip and index; anything else hides them."""
         self.undo.clear()
         self.selected = None
+        self._aimed = None
+        self._completed = False
         self.index = None
         self._drawn_view = None
         self.overview.clear_data()
@@ -150,6 +159,9 @@ class ReviewMode(QtCore.QObject):
         """After a seek to ``index``: the traces' rep spans and onset markers are those of the
         reps before it (the seek's pre-roll reports none, and spans of reps still open at the
         old place must not stretch to the new one)."""
+        # (every seek comes here: a step's aim is left behind, and an ended replay runs again)
+        self._aimed = None
+        self._completed = False
         ctl = self.ctl
         info = ctl.info if ctl is not None else None
         if ctl is None or info is None or not ctl.fs:
@@ -184,6 +196,36 @@ class ReviewMode(QtCore.QObject):
         if view != self._drawn_view:
             self._drawn_view = view
             self.overview.set_view(*view)
+        if self._aimed is not None and traces.t_end * ctl.fs < self._aimed:
+            self._aim_seen = True
+        from devices.session.controller import SessionState
+
+        if ctl.state == SessionState.FINISHED and not self._completed and self.index is not None:
+            self._completed = True
+            self._complete_tally()
+
+    def _complete_tally(self) -> None:
+        """The replay reached the file's end: its tally (and lag history) is the file's whole,
+        every rep once, whatever was skipped by seeks and steps before. A rep never played
+        (or cued but not ended in this pass) counts as the file's index has it, reviewed."""
+        ctl = self.ctl
+        if ctl is None or self.index is None:
+            return
+        from devices.session.tally import same_burst
+
+        tally = ctl.tally
+        added = 0
+        for rep in self.index.reps:
+            final = ctl.reviewed(rep)
+            seen = [r for r in tally.reps if same_burst(r, final)]
+            if not seen or all(r.end is None for r in seen):
+                tally.add(final)
+                added += 1
+        if added:
+            log.info("replay ended: %d rep(s) not played in this pass counted from the file", added)
+            self.win.order_panel.history.show_reps(tally.reps)
+            self.win.order_panel.update_counts()
+            self._redraw_reps()
 
     # -- navigation -------------------------------------------------------------------------
     def _seek(self, index: int, paused: bool | None = None) -> None:
@@ -236,13 +278,13 @@ class ReviewMode(QtCore.QObject):
         if not starts:
             self.win._say("no reps found in this file yet", 3000)
             return
-        if self.selected is not None and ctl.replay.paused:
-            here = self.selected
-        else:  # from what the traces show: the rep starting in their first part
-            here = round(
-                (self.win.traces.t_end - self.win.traces.window_s * (1 - SHOW_AT)) * ctl.fs
-            )
-        i = bisect.bisect_right(starts, here) if step > 0 else bisect.bisect_left(starts, here) - 1
+        here = self.cursor(starts)
+        if here is None:  # before the first rep: → goes to it
+            i = 0 if step > 0 else -1
+        elif step > 0:
+            i = bisect.bisect_right(starts, here)
+        else:
+            i = bisect.bisect_left(starts, here) - 1
         if not 0 <= i < len(starts):
             self.win._say("no more reps " + ("after" if step > 0 else "before") + " this one", 3000)
             return
@@ -250,6 +292,32 @@ class ReviewMode(QtCore.QObject):
             self.select(starts[i])
         else:
             self.win.replay_bar.seek_requested.emit(max(0, starts[i] - round(2 * ctl.fs)))
+            self._aimed = starts[i]  # (after the seek, which forgets the last aim)
+            self._aim_seen = False
+            # the cursor in sight: its row and (until the replay's own records come) its
+            # verdict on the banner, not the rep shown before the jump
+            rep = self.rep(starts[i])
+            if rep is not None:
+                self.win.rep_table.select_rep(rep.start)
+                self.win.order_panel.show_rep(rep, ctl.fs)
+
+    def cursor(self, starts: list[int]) -> int | None:
+        """The one rep cursor of ←/→ and ◀ rep / rep ▶ (the start of a rep in ``starts``, None
+        before the first): paused, the selected rep; else the rep a step while playing went
+        to, until the replay is past it; else the rep on show (the last one started by the
+        traces' newest sample: the one the banner shows)."""
+        ctl = self.ctl
+        if ctl is None or ctl.replay is None:
+            return None
+        if self.selected_on_show():
+            return self.selected
+        now = round(self.win.traces.t_end * ctl.fs)
+        # (until the traces have been drawn before the aim, they show where the replay was:
+        # the seek is the worker's, done a frame or two later)
+        if self._aimed is not None and (not self._aim_seen or now < self._aimed):
+            return self._aimed
+        i = bisect.bisect_right(starts, now) - 1
+        return starts[i] if i >= 0 else None
 
     def select(self, start: int) -> None:
         """Select the rep starting at ``start``: shown in the traces, playback paused there,
@@ -274,11 +342,22 @@ class ReviewMode(QtCore.QObject):
         self.win.order_panel.show_rep(rep, fs)  # its verdict on the banner
         self.win._say(f"rep {rep.index + 1}: drag an onset, or ] then ←/→; Ctrl+Z undoes", 8000)
 
+    def selected_on_show(self) -> bool:
+        """A rep is selected and still in the traces. Played on past it (or sought away from
+        it) it is left behind: the banner and ←/→ follow the rep on show instead (they
+        stayed on "rep 4" to the file's end)."""
+        ctl, traces = self.ctl, self.win.traces
+        if self.selected is None or ctl is None or not ctl.fs:
+            return False
+        t = self.selected / ctl.fs
+        return traces.t_end - traces.window_s <= t <= traces.t_end + 0.5  # (0.5: a frame late)
+
     def keep_banner(self) -> None:
         """A rep selected in review keeps the banner while later reps arrive (a seek's last
         seconds, playback): the reviewer reads the rep being corrected."""
         ctl = self.ctl
-        rep = self.rep(self.selected) if self.selected is not None and ctl else None
+        on_show = self.selected if self.selected_on_show() and ctl else None
+        rep = self.rep(on_show) if on_show is not None else None
         if rep is not None and ctl is not None:
             self.win.order_panel.show_rep(rep, ctl.fs)
 

@@ -101,6 +101,8 @@ class SourcePanel(QtWidgets.QWidget):
     mapping_changed = QtCore.pyqtSignal(dict)  # {Role: channel index}
     discovered = QtCore.pyqtSignal(object)  # Discovery: the table lists its channels
     discovery_failed = QtCore.pyqtSignal(str)  # one line: why the board could not be read
+    #: the file's "speed (×)" was changed by hand: a replay running goes on at it
+    file_speed_changed = QtCore.pyqtSignal(float)
     # (token, choice, stored mapping, Discovery or error text), emitted on the worker thread
     _discovery_done = QtCore.pyqtSignal(int, object, object, object)
     # (token, [LslStream] or error text), emitted on the LSL listing's worker thread
@@ -203,6 +205,26 @@ class SourcePanel(QtWidgets.QWidget):
         self.file_speed = _combo("file_speed", ["0.1", "0.25", "0.5", "1", "2", "4", "8"], "1")
         form.addRow("file", row)
         form.addRow("speed (×)", self.file_speed)
+        self.file_speed.currentTextChanged.connect(self._file_speed)
+
+    def _file_speed(self, text: str) -> None:
+        try:
+            speed = float(text)
+        except ValueError:
+            return  # (a box being filled)
+        self.file_speed_changed.emit(speed)
+
+    def show_speed(self, speed: float | None) -> None:
+        """The replay bar's speed box was changed: this box says the same (one speed). "fast"
+        (None) is no speed this box offers: it keeps its own."""
+        if speed is None:
+            return
+        text = f"{speed:g}"
+        if self.file_speed.findText(text) < 0:
+            self.file_speed.addItem(text)
+        self.file_speed.blockSignals(True)  # (no echo back to the bar)
+        self.file_speed.setCurrentText(text)
+        self.file_speed.blockSignals(False)
 
     def _build_serial(self) -> None:
         form = self._page("serial")

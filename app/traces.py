@@ -79,6 +79,9 @@ def _line_array(n: int) -> tuple[sip.array, np.ndarray]:
     return arr, view.reshape(n, 4)
 
 
+_OFF = -1_000_000.0  # a device y no widget shows
+
+
 def _columns(px: np.ndarray, py: np.ndarray, dense: bool = True) -> np.ndarray | None:
     """The pixels 1-pixel lines through (px, py[:, lane]) (device coordinates, x increasing,
     the same finite rows in every lane) light, as one column per pixel of x: an int32 array
@@ -120,9 +123,28 @@ def _columns(px: np.ndarray, py: np.ndarray, dense: bool = True) -> np.ndarray |
     out = np.empty((n_lanes, len(first), 4), dtype=np.int32)
     out[:, :, 0] = x1
     out[:, :, 2] = x2
-    out[:, :, 1] = np.floor(np.minimum.reduceat(np.minimum(a, b), first, axis=0)).T
-    out[:, :, 3] = np.floor(np.maximum.reduceat(np.maximum(a, b), first, axis=0)).T
+    lo = np.floor(np.minimum.reduceat(np.minimum(a, b), first, axis=0)).T
+    hi = np.floor(np.maximum.reduceat(np.maximum(a, b), first, axis=0)).T
+    # Only lane 0 says which rows are finite: another lane can be NaN where it is not (a
+    # channel without data for a while, the rows a replay's seek has not refilled). Casting
+    # NaN to int is undefined (numpy warns each frame); such a lane's column goes far above
+    # the widget, where it lights nothing.
+    out[:, :, 1] = np.nan_to_num(lo, nan=_OFF, posinf=_OFF, neginf=_OFF)
+    out[:, :, 3] = np.nan_to_num(hi, nan=_OFF, posinf=_OFF, neginf=_OFF)
     return out
+
+
+def _keep_label_inside(line: pg.InfiniteLine, x: float) -> None:
+    """A mark's label beside its line on the side facing the plot's middle (``x``: where the
+    line is, -1 at the left edge, 0 at the right): centred on the line, it was cut in half at
+    either edge ("nark 1", "mark: m")."""
+    label = getattr(line, "label", None)
+    if label is None:
+        return
+    side = 1.0 if x > -0.5 else 0.0  # (1: the text ends at the line, to its left)
+    if label.anchors[0][0] != side:
+        label.anchors = [(side, 0.5), (side, 0.5)]  # (either way up: the same side)
+        label.updatePosition()
 
 
 class _Curve:
@@ -915,6 +937,9 @@ class TracesView(pg.PlotWidget):
         self._onsets.append((t, channel))
 
     def add_mark(self, t: float, label: str) -> None:
+        # A replayed file's mark comes back as its annotation ("mark: mark 1"): the purple
+        # line already says it is a mark, so the label is said once.
+        label = label.removeprefix("mark: ")
         line = pg.InfiniteLine(
             t - self.t_end,
             angle=90,
@@ -922,6 +947,7 @@ class TracesView(pg.PlotWidget):
             label=label,
             labelOpts={"position": 0.97, "color": "#8e44ad"},
         )
+        _keep_label_inside(line, (t - self.t_end) / max(self.window_s, 1e-9))
         self.getPlotItem().addItem(line)
         self.marks.append((t, line))
         if len(self.marks) > 50:
@@ -1089,3 +1115,4 @@ class TracesView(pg.PlotWidget):
         ]
         for t, line in self.marks:
             line.setPos(t - t_end)
+            _keep_label_inside(line, (t - t_end) / max(self.window_s, 1e-9))

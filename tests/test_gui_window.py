@@ -340,11 +340,12 @@ def test_review_rep_table_and_replay_transport(qtbot, store, tmp_path: Path) -> 
     assert table.rowCount() == n_rows and len(win.tally.reps) == n_rows
     assert [r.start for r in win.tally.reps] == sorted(r.start for r in win.tally.reps)
     # next rep from here, and speed / pause controls reach the source
-    before = device.position
-    bar.jump_rep(+1)
-    following = min(s for s in bar.rep_starts if s > before + 4000 + 1)
+    # (rep ▶ playing: on from the rep on show, the last one begun by the traces' newest sample)
+    on_show = max(s for s in bar.rep_starts if s <= win.traces.t_end * 2000)
+    bar.next_btn.click()
+    following = min(s for s in bar.rep_starts if s > on_show)
     assert device.position == following - 4000
-    bar.jump_rep(+1)  # pressing again moves on to the rep after
+    bar.next_btn.click()  # pressing again moves on to the rep after
     assert device.position == min(s for s in bar.rep_starts if s > following) - 4000
     bar.speed.setCurrentText("4")
     assert device.speed == 4.0

@@ -1,0 +1,180 @@
+"""Rep navigation in a replay, driven as the newcomer drove it: the bar's ◀ rep / rep ▶ buttons,
+the ←/→ keys (the Replay menu's actions), the source panel's speed box, playing on to the end.
+
+Found by a newcomer pass: the buttons moved the view but selected nothing and kept their own
+cursor (→ then jumped back), the banner stayed on the rep selected long before, the tally
+missed reps jumped over, the source panel's speed did nothing to a running replay, trace
+drawing cast NaN to int, and a replayed mark read "mark: mark 1", cut at the plot's edges.
+The session is stepped synchronously (``pump``), so nothing depends on wall time.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PyQt6 import QtCore
+
+from app.main_window import MainWindow
+from app.settings_store import SettingsStore
+from app.source_panel import SourceChoice
+from devices.session.states import SessionState
+from devices.session.tally import same_burst
+
+DEMO = Path(__file__).resolve().parents[1] / "recordings" / "demo_glute_first.bdf"
+FS = 2000
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SettingsStore:
+    return SettingsStore(
+        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    )
+
+
+def pump(win: MainWindow, seconds: float, step: float = 0.5) -> None:
+    assert win.session is not None
+    for _ in range(round(seconds / step)):
+        win.session.pump(step)
+        win._last_status = 0.0
+        win.refresh()
+
+
+@pytest.fixture
+def review(qtbot, store: SettingsStore, tmp_path: Path) -> MainWindow:
+    bdf = tmp_path / DEMO.name
+    shutil.copy(DEMO, bdf)
+    win = MainWindow(store, source=SourceChoice("file", {"path": str(bdf)}), threaded=False)
+    qtbot.addWidget(win)
+    win.resize(1366, 740)
+    win.show()
+    qtbot.waitUntil(lambda: win.review.index is not None, timeout=60_000)
+    return win
+
+
+def _starts(win: MainWindow) -> list[int]:
+    assert win.review.index is not None
+    return [r.start for r in win.review.index.reps]
+
+
+def _selected_row_start(win: MainWindow) -> int | None:
+    rows = {i.row() for i in win.rep_table.selectedIndexes()}
+    assert len(rows) <= 1
+    return win.rep_table._starts[rows.pop()] if rows else None
+
+
+def _banner_rep(win: MainWindow) -> str:
+    return win.order_panel.detail.text().split("  ")[0]
+
+
+def _rep_no(win: MainWindow, start: int) -> str:
+    rep = win.review.rep(start)
+    assert rep is not None
+    return f"rep {rep.index + 1}"
+
+
+def test_buttons_and_keys_move_one_rep_cursor(review: MainWindow) -> None:
+    win, bar = review, review.replay_bar
+    pump(win, 4.0)
+    win.act_pause.trigger()
+    starts = _starts(win)
+    here = max(s for s in starts if s <= win.traces.t_end * FS)
+    k = starts.index(here)
+    bar.next_btn.click()  # rep ▶: the next rep is selected, in the table and on the banner
+    assert win.review.selected == starts[k + 1] == _selected_row_start(win)
+    assert _banner_rep(win) == _rep_no(win, starts[k + 1])
+    bar.next_btn.click()
+    assert win.review.selected == starts[k + 2] == _selected_row_start(win)
+    win.review.act_next.trigger()  # → goes on from there (it went back to its own rep)
+    assert win.review.selected == starts[k + 3] == _selected_row_start(win)
+    assert _banner_rep(win) == _rep_no(win, starts[k + 3])
+    bar.prev_btn.click()
+    win.review.act_prev.trigger()
+    assert win.review.selected == starts[k + 1] == _selected_row_start(win)
+    assert win.ctl is not None and win.ctl.replay is not None and win.ctl.replay.paused
+
+
+def test_playing_left_goes_to_the_rep_before_the_one_on_show(review: MainWindow) -> None:
+    win = review
+    pump(win, 16.5)
+    replay = win.ctl.replay  # type: ignore[union-attr]
+    starts = _starts(win)
+    on_show = max(s for s in starts if s <= win.traces.t_end * FS)
+    k = starts.index(on_show)
+    win.review.act_prev.trigger()  # ← while playing: from 2 s before the previous rep
+    assert replay is not None and replay.position == starts[k - 1] - 2 * FS
+    assert _selected_row_start(win) == starts[k - 1]  # the cursor in sight
+    assert _banner_rep(win) == _rep_no(win, starts[k - 1])
+    win.replay_bar.prev_btn.click()  # again at once: the one before (not the same one)
+    assert replay.position == starts[k - 2] - 2 * FS
+    win.review.act_next.trigger()
+    assert replay.position == starts[k - 1] - 2 * FS
+
+
+def test_after_navigation_playing_through_counts_the_whole_file(review: MainWindow) -> None:
+    win, bar = review, review.replay_bar
+    pump(win, 4.0)
+    win.act_pause.trigger()
+    bar.next_btn.click()
+    bar.next_btn.click()
+    selected = win.review.selected
+    assert selected is not None
+    # the source panel's speed box sets the running replay's speed; the bar shows it
+    win.source_panel.file_speed.setCurrentText("4")
+    replay = win.ctl.replay  # type: ignore[union-attr]
+    assert replay is not None and replay.speed == 4.0 and bar.speed.currentText() == "4"
+    bar.speed.setCurrentText("2")  # and the other way round: one speed
+    assert replay.speed == 2.0 and win.source_panel.file_speed.currentText() == "2"
+    bar.play_btn.click()
+    bar.next_btn.click()  # playing: on to the rep after next, skipping what lies between
+    bar.next_btn.click()
+    pump(win, 70.0, step=1.0)
+    ctl = win.ctl
+    assert ctl is not None and ctl.state == SessionState.FINISHED
+    # the banner follows the replay to the file's last rep, not the one selected before
+    assert _banner_rep(win) != _rep_no(win, selected)
+    index = win.review.index
+    assert index is not None
+    reps = ctl.tally.reps
+    assert len(reps) == len(index.reps)  # every rep once
+    for rep in index.reps:
+        assert sum(same_burst(rep, r) for r in reps) == 1, rep.start
+    assert ctl.tally.count == len(index.reps)
+    # the lag history has a point for every rep with a lag (rep 5 was missing)
+    xs, _ = win.order_panel.history._points.getData()
+    assert sorted(xs) == sorted(r.index + 1 for r in reps if r.lag_ms is not None)
+    assert len(xs) == sum(r.lag_ms is not None for r in index.reps)
+
+
+def test_trace_columns_of_a_lane_without_data_cast_no_nan() -> None:
+    from app.traces import _columns
+
+    px = np.arange(0.0, 40.0, 0.25)
+    py = np.column_stack([np.sin(px), np.full_like(px, np.nan)])  # lane 1: no data yet
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = _columns(px, py)
+    assert out is not None and out.shape[0] == 2 and (out[0, :, 1] > -1000).all()
+
+
+def test_a_replayed_mark_is_labelled_once_inside_the_plot(review: MainWindow) -> None:
+    win = review
+    pump(win, 12.0)
+    plot = win.traces
+    t_end = plot.t_end
+    for t in (t_end - 0.05, t_end - plot.window_s + 0.05):  # at either edge
+        plot.add_mark(t, "mark: mark 1")  # (a file's mark comes back as its annotation)
+    win.act_pause.trigger()
+    pump(win, 1.0)
+    vb = plot.getPlotItem().getViewBox().sceneBoundingRect()
+    for _, line in plot.marks[-2:]:
+        assert line.label.toPlainText() == "mark 1"
+        box = line.label.sceneBoundingRect()
+        assert vb.left() - 1 <= box.left() and box.right() <= vb.right() + 1, (box, vb)
