@@ -139,13 +139,14 @@ class SettingsDialog(QtWidgets.QDialog):
         )
         self.ecg_highpass_enabled.toggled.connect(self.ecg_highpass_hz.setEnabled)
         self.notch_hz.currentIndexChanged.connect(self._notch_changed)
+        self.notch_harmonics.valueChanged.connect(self._notch_changed)
 
         filters = QtWidgets.QGroupBox("Filters")
         f = QtWidgets.QFormLayout(filters)
         f.addRow("Band-pass low", self.bandpass_low_hz)
         f.addRow("Band-pass high", self.bandpass_high_hz)
         f.addRow("Mains notch", self.notch_hz)
-        f.addRow("Notch frequencies", self.notch_harmonics)
+        f.addRow("Hum frequencies notched", self.notch_harmonics)
         ecg = QtWidgets.QHBoxLayout()
         ecg.addWidget(self.ecg_highpass_enabled)
         ecg.addWidget(self.ecg_highpass_hz)
@@ -457,7 +458,15 @@ class SettingsDialog(QtWidgets.QDialog):
         self.error_label.setVisible(bool(message))
 
     def _notch_changed(self) -> None:
-        self.notch_harmonics.setEnabled(float(self.notch_hz.currentData()) > 0)
+        hz = float(self.notch_hz.currentData())
+        self.notch_harmonics.setEnabled(hz > 0)
+        # which frequencies the count means, in the field: "3" alone read as nothing
+        n = self.notch_harmonics.value()
+        if hz > 0:
+            shown = ", ".join(f"{k * hz:g}" for k in range(1, min(n, 3) + 1))
+            self.notch_harmonics.setSuffix(f"  ({shown}{', …' if n > 3 else ''} Hz)")
+        else:
+            self.notch_harmonics.setSuffix("")
 
     def _cue_mode_changed(self) -> None:
         self.cue_every_n.setEnabled(self.cue_mode.currentData() == "faded")

@@ -398,3 +398,17 @@ def test_threaded_session_result_reaches_the_gui_thread(qtbot: QtBot, store: Set
         s.close()
     assert seen == [False]  # emitted on the worker, handled on the GUI thread
     assert all(v > 0 for v in wiz.rest_page.noise().values())
+
+
+def test_the_notch_count_says_which_frequencies_it_removes(dialog: SettingsDialog, qtbot) -> None:
+    count = find(dialog, QtWidgets.QSpinBox, "notch_harmonics")
+    mains = find(dialog, QtWidgets.QComboBox, "notch_hz")
+    assert count.text() == "3  (50, 100, 150 Hz)"
+    mains.setCurrentIndex(mains.findData(60.0))
+    assert count.text() == "3  (60, 120, 180 Hz)"
+    count.setFocus()
+    qtbot.keyClick(count, QtCore.Qt.Key.Key_Up)  # the user steps it up
+    assert count.value() == 4 and count.text() == "4  (60, 120, 180, … Hz)"
+    mains.setCurrentIndex(mains.findData(0.0))
+    assert not count.isEnabled() and count.suffix() == ""
+    assert count.value() == 4  # the count itself is kept
