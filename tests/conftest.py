@@ -75,6 +75,18 @@ def _private_data_dir(
     yield folder
 
 
+@pytest.fixture
+def store(tmp_path: Path):  # -> app.settings_store.SettingsStore (Qt only when a test asks)
+    """The window's settings in a private ini file: no test reads or writes the user's."""
+    from PyQt6 import QtCore
+
+    from app.settings_store import SettingsStore
+
+    return SettingsStore(
+        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    )
+
+
 # -- the suite leaves the checkout's tracked files untouched --------------------------------
 _ROOT = Path(__file__).resolve().parents[1]
 

@@ -48,13 +48,6 @@ BUSY = {"preset": "clean", "seed": 3, "lead_in_s": 0.5, "rep_period_s": 2.0}
 SIM = SourceChoice("simulator", {"fs": FS, **BUSY})
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> SettingsStore:
-    return SettingsStore(
-        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    )
-
-
 class NotResting(SimulatorDevice):
     """A source doing reps that cannot be told to rest (as a person who does not relax)."""
 

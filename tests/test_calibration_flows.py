@@ -18,7 +18,6 @@ import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from PyQt6 import QtCore, QtGui, QtWidgets
 from PyQt6.QtTest import QTest
 from pytestqt.qtbot import QtBot
@@ -39,13 +38,6 @@ DEMO = ROOT / "recordings" / "demo_lumbar_first.bdf"  # its sidecar names the at
 BUSY = {"fs": 2000.0, "preset": "clean", "seed": 3, "lead_in_s": 0.5, "rep_period_s": 2.0}
 SIM = SourceChoice("simulator", BUSY)
 FILE = SourceChoice("file", {"path": str(DEMO)})
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> SettingsStore:
-    return SettingsStore(
-        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    )
 
 
 def window(qtbot: QtBot, store: SettingsStore) -> MainWindow:
@@ -159,8 +151,10 @@ def test_a_calibration_that_cannot_be_applied_is_not_offered_and_says_so_short(
     assert offer(win) is None
     bar = status(win)
     assert bar.currentMessage() == "Sam's calibration not used: settings changed since"
-    room = win._message_room()
-    assert 0 < bar.fontMetrics().horizontalAdvance(bar.currentMessage()) <= room  # fits
+    from app.status_bar import StatusBar
+
+    assert isinstance(bar, StatusBar)
+    assert 0 < bar.fontMetrics().horizontalAdvance(bar.currentMessage()) <= bar.room()  # fits
     assert "bandpass_low_hz" in bar.toolTip() and "calibrate again" in bar.toolTip()
     assert win.calibration_badge.label.text() == NO_CALIBRATION
     session = win.session

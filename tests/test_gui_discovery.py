@@ -31,13 +31,6 @@ LEFT = QtCore.Qt.MouseButton.LeftButton
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SettingsStore:
-    return SettingsStore(
-        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    )
-
-
-@pytest.fixture
 def board(ports: VirtualPorts) -> Iterator[Board]:
     b = Board(ports, "--protocol", "text", "--fs", "1000", "--channels", "4", "--seconds", "30")
     yield b

@@ -33,12 +33,6 @@ SIM = SourceChoice("simulator", {"fs": 2000.0, "preset": "clean", "seed": 11})
 LONG_NAME = "2026-12-01_125432_maria-ramirez_hip-thrust_after-warm-up_session-3.bdf"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> SettingsStore:
-    ini = QtCore.QSettings.Format.IniFormat
-    return SettingsStore(QtCore.QSettings(str(tmp_path / "s.ini"), ini))
-
-
 def pump(win: MainWindow, seconds: float, step: float = 0.25) -> None:
     assert win.ctl is not None
     for _ in range(round(seconds / step)):

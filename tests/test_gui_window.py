@@ -27,13 +27,6 @@ from dsp.reps import RepResult, group_onset
 SIM = SourceChoice("simulator", {"fs": 2000.0, "preset": "clean", "seed": 11})
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> SettingsStore:
-    return SettingsStore(
-        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    )
-
-
 def run_for(win: MainWindow, seconds: float, step: float = 0.25) -> None:
     assert win.session is not None
     for _ in range(round(seconds / step)):

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PyQt6 import QtCore
 
 from app.main_window import MainWindow
 from app.settings_store import SettingsStore
@@ -30,13 +29,6 @@ from devices.session.tally import same_burst
 
 DEMO = Path(__file__).resolve().parents[1] / "recordings" / "demo_glute_first.bdf"
 FS = 2000
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> SettingsStore:
-    return SettingsStore(
-        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    )
 
 
 def pump(win: MainWindow, seconds: float, step: float = 0.5) -> None:

@@ -34,13 +34,6 @@ DEMO = Path(__file__).resolve().parents[1] / "recordings" / "demo_glute_first.bd
 FS = 2000  # the demo recordings' rate
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> SettingsStore:
-    return SettingsStore(
-        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    )
-
-
 def pump(win: MainWindow, seconds: float, step: float = 0.5) -> None:
     assert win.session is not None
     for _ in range(round(seconds / step)):

@@ -33,13 +33,6 @@ FS = 2000.0
 SIM = SourceChoice("simulator", {"fs": FS, "preset": "clean", "seed": 11})
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> SettingsStore:
-    return SettingsStore(
-        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    )
-
-
 def run_for(win: MainWindow, seconds: float, step: float = 0.25) -> None:
     assert win.session is not None
     for _ in range(round(seconds / step)):

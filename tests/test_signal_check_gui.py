@@ -12,10 +12,9 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from pathlib import Path
 
 import pytest
-from PyQt6 import QtCore, QtGui
+from PyQt6 import QtGui
 
 from app.main_window import MainWindow
 from app.settings_store import SettingsStore
@@ -23,13 +22,6 @@ from app.signal_check import COLUMNS, LIGHT
 from app.source_panel import SourceChoice
 
 NAMES = ("glute_l", "glute_r", "lumbar_l", "lumbar_r")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> SettingsStore:
-    return SettingsStore(
-        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    )
 
 
 def window_after(qtbot, store: SettingsStore, preset: str, seconds: float = 14.0) -> MainWindow:

@@ -39,13 +39,6 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> SettingsStore:
-    return SettingsStore(
-        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    )
-
-
 def demo_copy(tmp_path: Path) -> Path:
     bdf = tmp_path / DEMO.name
     shutil.copy(DEMO, bdf)

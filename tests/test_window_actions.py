@@ -15,7 +15,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
 from PyQt6 import QtCore, QtGui, QtWidgets
 from PyQt6.QtTest import QTest
 
@@ -29,12 +28,6 @@ from dsp.contract import Role
 
 DEMOS = Path(__file__).resolve().parents[1] / "recordings"
 SIM = SourceChoice("simulator", {"preset": "clean", "seed": 3})
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> SettingsStore:
-    ini = QtCore.QSettings.Format.IniFormat
-    return SettingsStore(QtCore.QSettings(str(tmp_path / "settings.ini"), ini))
 
 
 def pump(win: MainWindow, seconds: float, step: float = 0.25) -> None:
