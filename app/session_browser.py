@@ -24,6 +24,8 @@ from dsp.reps import ORDERS
 log = logging.getLogger(__name__)
 
 REPS_COL, PCT_COL = 5, 6
+#: the name of the thread that reads the listed recordings' review counts
+REVIEW_THREAD = "session-reviews"
 
 
 def _verdicts(counts: dict[str, int]) -> str:
@@ -45,6 +47,10 @@ class SessionBrowser(QtWidgets.QWidget):
         examples: str | Path | None = locations.EXAMPLES,
     ) -> None:
         super().__init__(parent)
+        # Set when the widget goes: the review reader stops before its next file (a reader
+        # left running into whatever comes next analysed files no one would see).
+        self._gone = threading.Event()
+        self.destroyed.connect(self._gone.set)
         self.folder = Path(folder)
         self.examples = None if examples is None else Path(examples)
         self.table = QtWidgets.QTableWidget(0, len(self.HEAD))
@@ -148,22 +154,23 @@ class SessionBrowser(QtWidgets.QWidget):
         """Read the reviews on a worker (a long history is analysed once, then cached)."""
         self._read_job = job = self._job
         paths = [r.path for r in self.rows if r.reps is not None]
+        gone = self._gone
 
         def work() -> None:
             from devices.session.progress import review_counts
 
             for path in paths:
-                if sip.isdeleted(self) or job != self._job:
+                if gone.is_set() or sip.isdeleted(self) or job != self._job:
                     return
                 try:
                     counts = review_counts(path)
                 except (OSError, ValueError) as exc:  # the row keeps its live counts
                     log.info("review of %s not read: %s", path, exc)
                     continue
-                if not sip.isdeleted(self):
+                if not gone.is_set() and not sip.isdeleted(self):
                     self.reviewed.emit((job, path, counts))
 
-        threading.Thread(target=work, name="session-reviews", daemon=True).start()
+        threading.Thread(target=work, name=REVIEW_THREAD, daemon=True).start()
 
     def _reviewed(self, payload: tuple[int, Path, ReviewCounts]) -> None:
         job, path, rev = payload

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,6 +64,13 @@ def _qt_objects_die_between_tests() -> Iterator[None]:
     QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
     app.processEvents()
     gc.collect()
+    # A window's background readers (the Sessions tab reads each recording's review; its
+    # widget is gone now, so the reader stops after its current file) end within the test
+    # that started them: one running on into the next test analysed beside it (a segfault
+    # once, in BLAS, under a CLI fuzz test).
+    for thread in threading.enumerate():
+        if thread.name == "session-reviews":
+            thread.join(timeout=60)
 
 
 @pytest.fixture(autouse=True)
