@@ -33,7 +33,11 @@ from tests.test_fuzz_files import TookTooLong, examples, memory_bound, time_boun
 
 TIME_BOUND_S = 30.0
 _ERROR = re.compile(r"^fireorder( [a-z]+)?: error: \S")
-_LOG_LINE = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: ")
+# a log line: the CLI's own form ("fireorder: warning: ..."; an error is the one line the
+# checks count) or, with -v, the developer's ("WARNING module: ...")
+_LOG_LINE = re.compile(
+    r"^(fireorder: (debug|info|warning)|(DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+): "
+)
 # options that read a number from a string themselves, after parsing
 _LATE_NUMBERS = {"--speed"}
 

@@ -206,7 +206,11 @@ def _read_or_none(path: Path) -> bytes | None:
 
 # -------------------------------------------------------------------------- the real CLI
 
-_LOG_LINE = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: ")
+# a log line: the CLI's own form ("fireorder: warning: ..."; an error is the one line the
+# checks count) or, with -v, the developer's ("WARNING module: ...")
+_LOG_LINE = re.compile(
+    r"^(fireorder: (debug|info|warning)|(DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+): "
+)
 
 
 def run_cli(args: list[str], cwd: Path) -> tuple[int, str, str, float]:
