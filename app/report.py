@@ -1222,6 +1222,7 @@ def _settings_html(settings: Mapping[str, Any]) -> str:
         ("bandpass_high_hz", "band-pass high (Hz)"),
         ("notch_hz", "mains notch (Hz, 0 = off)"),
         ("ecg_highpass_hz", "lumbar ECG high-pass (Hz, 0 = off)"),
+        ("ecg_gate_ratio", "lumbar heartbeat gate (low/EMG band ratio, 0 = off)"),
     ]
 
     def row(key: str, label: str) -> list[str]:

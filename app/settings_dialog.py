@@ -138,6 +138,12 @@ class SettingsDialog(QtWidgets.QDialog):
             "ecg_highpass_hz", *_limit_range("ecg_highpass_hz", 1), 5.0, 1, " Hz"
         )
         self.ecg_highpass_enabled.toggled.connect(self.ecg_highpass_hz.setEnabled)
+        self.ecg_gate_enabled = QtWidgets.QCheckBox("Skip heartbeats on lumbar channels")
+        self.ecg_gate_enabled.setObjectName("ecg_gate_enabled")
+        self.ecg_gate_enabled.setToolTip(
+            "While a strong heartbeat passes, a lumbar channel can neither start nor end a "
+            "burst: what the high-pass leaves of it is not taken for the back muscles firing."
+        )
         self.notch_hz.currentIndexChanged.connect(self._notch_changed)
         self.notch_harmonics.valueChanged.connect(self._notch_changed)
 
@@ -151,6 +157,7 @@ class SettingsDialog(QtWidgets.QDialog):
         ecg.addWidget(self.ecg_highpass_enabled)
         ecg.addWidget(self.ecg_highpass_hz)
         f.addRow("ECG removal", ecg)
+        f.addRow("", self.ecg_gate_enabled)
 
         # -- Detector
         self.detector = _combo("detector", DETECTOR_CHOICES)
@@ -334,6 +341,7 @@ class SettingsDialog(QtWidgets.QDialog):
         # Off is stored as 0 Hz: offer the default cutoff should the user switch it back on.
         self.ecg_highpass_hz.setValue(s.ecg_highpass_hz if on else DspSettings().ecg_highpass_hz)
         self.ecg_highpass_hz.setEnabled(on)
+        self.ecg_gate_enabled.setChecked(s.ecg_gate_ratio > 0)
         _set_combo(self.detector, s.detector)
         self.k_on.setValue(s.k_on)
         self.min_on_ms.setValue(s.min_on_ms)
@@ -376,6 +384,11 @@ class SettingsDialog(QtWidgets.QDialog):
             notch_harmonics=self.notch_harmonics.value(),
             ecg_highpass_hz=(
                 self.ecg_highpass_hz.value() if self.ecg_highpass_enabled.isChecked() else 0.0
+            ),
+            ecg_gate_ratio=(
+                (self._base_dsp.ecg_gate_ratio or DspSettings().ecg_gate_ratio)
+                if self.ecg_gate_enabled.isChecked()
+                else 0.0
             ),
             detector=self.detector.currentData(),
             k_on=self.k_on.value(),

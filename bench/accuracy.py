@@ -1,6 +1,6 @@
 """Accuracy benchmark: onsets and firing order on simulated recordings with known truth.
 
-Five sets of recordings from two independent generators, fixed seeds, at 1000/2000/2048 Hz in
+Six sets of recordings from two independent generators, fixed seeds, at 1000/2000/2048 Hz in
 turn:
 
 * from the built-in simulator (:mod:`devices.simulation.model`: shaped noise times a raised-cosine
@@ -9,6 +9,8 @@ turn:
   * **clean** -- preset ``clean`` (SNR 14-26 dB, rise 20-100 ms, no motion transients);
   * **hard** -- preset ``hard`` (SNR 6-14 dB, motion transients, ECG on the lumbar channels as
     large as the EMG peaks, more hum and wander);
+  * **ecg** -- preset ``ecg`` (clean, the lumbar pair picking up an R wave of 4x the plateau
+    RMS: placed high, near the spine), for the heartbeat gate (:mod:`dsp.ecg_gate`);
   * **slow** -- preset ``clean`` with slow rises (``rise_ms=(80, 350)``);
 
 * from the motor-unit pool model (:mod:`bench.mupool`, after Fuglevand et al. 1993: units
@@ -90,6 +92,9 @@ SET_DEFS: dict[str, SetDef] = {
     "hard": SetDef(
         SIMULATOR, "hard", 2000, (), "simulator, SNR 6-14 dB, transients, strong ECG, hum"
     ),
+    "ecg": SetDef(
+        SIMULATOR, "ecg", 6000, (), "simulator clean with the R wave at 4x the lumbar plateau RMS"
+    ),
     "slow": SetDef(
         SIMULATOR,
         "clean",
@@ -137,6 +142,11 @@ TARGETS: dict[str, tuple[tuple[str, str, float], ...]] = {
         ("order_accuracy", ">=", 0.9),
         ("given_order_accuracy", ">=", 0.97),
         ("lag_err_ms", "<=", 20.0),
+    ),
+    "ecg": (
+        ("onset_precision", ">=", 0.97),
+        ("order_accuracy", ">=", 0.95),
+        ("spurious_verdicts", "<=", 5.0),
     ),
     "mu-clean": (
         ("onset_recall", ">=", 0.98),

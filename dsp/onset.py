@@ -275,17 +275,24 @@ class OnsetDetector:
         thr: Thresholds,
         blocked: Mask | None,
         s_off: Array | None = None,
+        gated: Mask | None = None,
     ) -> list[OnsetEvent | OffsetEvent]:
         """Run over ``s`` (n, ch) starting at absolute ``start``, thresholds constant.
 
         ``blocked`` (n, ch) marks samples that may neither start nor end a burst (filters
-        settling after a gap); None when there are none. ``s_off`` is a more smoothed statistic for
+        settling after a gap, an artefact ringing); None when there are none. ``gated`` marks
+        samples that may neither start nor end one either (a heartbeat passing, see
+        :mod:`dsp.ecg_gate`), but leave no ringing behind: the sequential tier goes on right
+        after them. ``s_off`` is a more smoothed statistic for
         the offset decision: within a noisy burst the onset statistic dips, and a dip must
         not end the burst. Offsets are only used to separate reps, so the extra delay of the
         smoother (``off_delay``) costs nothing that matters.
         """
         if s_off is None:
             s_off = s
+        ringing = blocked
+        if gated is not None:
+            blocked = gated if blocked is None else blocked | gated
         n = s.shape[0]
         tail = len(self._off_rows)
         off_hist = self._off_rows.push(s_off)
@@ -343,6 +350,11 @@ class OnsetDetector:
         self._carries[:, idle] = 0  # (the fast carry is 0 in a burst)
         if n_active:
             self._peak = np.where(idle & active, peaks, self._peak)
+        def unringing(c: int) -> Mask | None:
+            if gated is None:
+                return None  # blocked samples all ring
+            return np.ones(n, dtype=bool) if ringing is None else ~ringing[:, c]
+
         for c in np.flatnonzero(work).tolist():
             events.extend(
                 self._channel(
@@ -355,6 +367,7 @@ class OnsetDetector:
                     None if blocked is None else ~blocked[:, c],
                     hist[:, c],
                     hist_start,
+                    unringing(c),
                 )
             )
         self._hist_start = start + n - len(self._hist_rows)
@@ -371,8 +384,12 @@ class OnsetDetector:
         free: Mask | None,
         hist: Array,
         hist_start: int,
+        unringing: Mask | None = None,
     ) -> list[OnsetEvent | OffsetEvent]:
+        """One channel's pass. ``free``: samples that may start or end a burst; ``unringing``:
+        those of them not in an artefact's ringing, when that differs (heartbeat gates)."""
         st = self._states[c]
+        rung = free if unringing is None else unringing
         active = bool(self._active[c])
         carry, carry_fast = int(self._carries[0, c]), int(self._carries[1, c])
         peak, st_floor = float(self._peak[c]), float(self._floor[c])
@@ -381,15 +398,15 @@ class OnsetDetector:
         seq_from = int(self._seq_from[c])  # the tier counts from this index on
         seq_next = seq_from
         seq_ok: Mask | None = None  # and not on the samples marked False here
-        if use_seq and free is not None and not bool(free.all()):
+        if use_seq and rung is not None and not bool(rung.all()):
             # What follows an artefact's blocked stretch is its ringing's tail (the notches
             # ring longest), not rest: the sequential tier, which adds up exactly such
             # intermittent crossings, waits ``rest_window`` samples after each blocked one.
             w = self.rest_window
-            cnt = np.concatenate(([0], np.add.accumulate(~free, dtype=np.int64)))
+            cnt = np.concatenate(([0], np.add.accumulate(~rung, dtype=np.int64)))
             idx = np.arange(1, s.shape[0] + 1)
             seq_ok = cnt[idx] - cnt[np.maximum(idx - w - 1, 0)] == 0
-            seq_next = max(seq_from, start + int(np.flatnonzero(~free)[-1]) + 1 + w)
+            seq_next = max(seq_from, start + int(np.flatnonzero(~rung)[-1]) + 1 + w)
         on_c, back_c, off_c = thr.on[c], thr.back[c], thr.off[c]
         s_off = off_hist[tail:]
         events: list[OnsetEvent | OffsetEvent] = []

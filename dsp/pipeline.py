@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from dsp.artefacts import ArtefactScanner, SpanIndex
 from dsp.baseline import BaselineEstimate, BaselineTracker
 from dsp.contract import MAX_PLAUSIBLE_UV, Chunk, Role, StreamInfo
+from dsp.ecg_gate import EcgGate
 from dsp.envelope import Tkeo
 from dsp.events import ArtefactEvent, Event, GapEvent, RepsRejudged
 from dsp.filters import (
@@ -124,6 +125,11 @@ class Pipeline:
             ecg_unit = sosfilt_zi(ecg)  # what a lumbar channel's state starts from
             self._zi_base_unit[self._lumbar] = ecg_unit[None, :k]
             self._hp_unit = np.repeat(ecg_unit[None, k:], len(self._lumbar), axis=0)
+        # heartbeats on the lumbar channels: where a QRS, not EMG, may lift the statistic
+        self._ecg_gate = (
+            EcgGate(fs, n_lumbar, s.ecg_gate_ratio) if s.ecg_gate_ratio > 0 and n_lumbar else None
+        )
+        self._beats: dict[int, list[tuple[int, int]]] = {}  # lumbar channel -> recent gates
         self._zi_base: Array | None = None  # filter states (rows, sections, 2), None: restart
         self._zi_hp: Array | None = None
         self._tkeo = Tkeo() if s.detector == "tkeo" else None
@@ -366,6 +372,9 @@ class Pipeline:
             rows, stat_rows, _ = self._front(data[a:b])
             stat_all[a:b] = stat_rows.T
             usable[min(b, a + settle) : b] = True  # the filters' start-up after a gap
+            gate = self._gated(start + a, data[a:b], rows)
+            if gate is not None:
+                usable[a:b] &= ~gate  # a heartbeat is not rest EMG
             # The envelope where it is shown, and over the last run's end (its window state
             # carries on): from one window earlier on, it equals the envelope of the whole run.
             want = [max(a, lo)] if shown is not None and b > lo else []
@@ -512,6 +521,8 @@ class Pipeline:
     def _restart_filters(self) -> None:
         """The conditioning, the statistic and the envelope start afresh (after a gap)."""
         self._zi_base = self._zi_hp = self._tk_prev = None
+        if self._ecg_gate is not None:
+            self._ecg_gate.restart()
         self._zi_stat.fill(0.0)
         self._zi_off.fill(0.0)
         self._rms_tail.fill(0.0)
@@ -549,6 +560,51 @@ class Pipeline:
         stat_off = stat.copy()
         sosfilt_rows(self._off_sos, stat_off, self._zi_off)
         return rows, stat, stat_off
+
+    def _gated(self, start: int, x: Array, rows: Array) -> NDArray[np.bool_] | None:
+        """The heartbeat gate (n, ch) of raw ``x`` (n, ch) and its conditioned ``rows``
+        (ch, n) from absolute ``start``, or None when no sample is gated."""
+        if self._ecg_gate is None:
+            return None
+        lum = self._lumbar
+        g = self._ecg_gate.process(start, np.ascontiguousarray(x[:, lum].T), rows[lum])
+        if g is None:
+            return None
+        out = np.zeros(x.shape, dtype=bool)
+        out[:, lum] = g.T
+        return out
+
+    def _note_beats(self, start: int, gate: NDArray[np.bool_]) -> None:
+        """Keep the heartbeat gates of the last seconds as spans per channel (a span that
+        reaches the chunk's end goes on in the next one)."""
+        horizon = start - self._ms(2000)
+        for c in self._lumbar.tolist():
+            g = gate[:, c]
+            if not g.any():
+                continue
+            edges = np.flatnonzero(np.diff(np.concatenate(([0], g.view(np.int8), [0]))))
+            spans = self._beats.setdefault(c, [])
+            for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+                if spans and a == 0 and spans[-1][1] == start:
+                    spans[-1] = (spans[-1][0], start + b)
+                else:
+                    spans.append((start + a, start + b))
+            self._beats[c] = [sp for sp in spans if sp[1] > horizon]
+
+    def _beat_widened(self, ev: OnsetEvent) -> OnsetEvent:
+        """An onset dated inside or at the end of a heartbeat gate may have begun anywhere
+        under the beat: its interval reaches back to the gate's start."""
+        spans = self._beats.get(ev.channel)
+        if not spans:
+            return ev
+        d = self.detector.delay
+        slack = self._ms(self.settings.min_on_ms + 10.0)
+        for a, b in reversed(spans):
+            if a - d <= ev.index <= b - d + slack:
+                return replace(ev, lo=min(ev.lo, max(a - d, 0)))
+            if b - d + slack < ev.index:
+                break
+        return ev
 
     def _envelope(self, rows: Array) -> Array:
         """Moving RMS (causal window) of conditioned ``rows`` (ch, n), as rows."""
@@ -610,6 +666,9 @@ class Pipeline:
             self.spans.add(c, a, b, kind)
             events.append(ArtefactEvent(c, a, b, kind))
         rows, stat_rows, off_rows = self._front(x)
+        gate = self._gated(start, x, rows)
+        if gate is not None:
+            self._note_beats(start, gate)
         # the statistic in (n, ch) C order: the baseline's block sums run over it in the order
         # they always did (a sum's rounding depends on the memory layout)
         stat = np.ascontiguousarray(stat_rows.T)
@@ -636,8 +695,21 @@ class Pipeline:
                         blocked[max(a - at, 0) : b - at, c] = True
             if self._thr_version != self.baseline.version:  # levels change with the estimate
                 self._thr, self._thr_version = self._thresholds(), self.baseline.version
-            found = self.detector.process(at, seg, self._thr, blocked, stat_off[pos : pos + m])
+            gated = None if gate is None else gate[pos : pos + m]
+            if gated is not None:
+                # What a heartbeat put into the statistic is no evidence of a burst: the
+                # onset estimate, which reads back over these samples, sees rest there.
+                # (Holding the level from before the beat instead, or leaving the samples
+                # as they are, dated onsets worse on both generators.)
+                seg = np.where(gated, self._thr.mean[None, :], seg)
+            found = self.detector.process(
+                at, seg, self._thr, blocked, stat_off[pos : pos + m], gated
+            )
             found.sort(key=lambda e: e.detected_at)
+            if self._beats:  # an onset under a heartbeat: its interval reaches back over it
+                found = [
+                    self._beat_widened(e) if isinstance(e, OnsetEvent) else e for e in found
+                ]
             for ev in found:
                 self._settle_decision(ev.detected_at - 1, events)
                 events.append(ev)
@@ -663,8 +735,9 @@ class Pipeline:
             # Events are stamped in reported (delay-corrected) indices and become known
             # `delay` samples later: decide only up to what is surely known.
             self._settle_decision(at + m - 1 - self.detector.delay, events)
+            unusable = blocked if gated is None else gated if blocked is None else blocked | gated
             self.baseline.update(
-                at, seg, None if blocked is None else ~blocked, self.detector.quiet
+                at, seg, None if unusable is None else ~unusable, self.detector.quiet
             )
             pos += m
             if self._held_blocks:

@@ -28,6 +28,9 @@ class DspSettings:
     # Lumbar channels pick up the heart; a 30 Hz high-pass is the standard remedy (Drake 2006).
     ecg_highpass_hz: float = 30.0  # 0 disables
     ecg_highpass_order: int = 4
+    # Heartbeat gate on lumbar channels (dsp.ecg_gate): no onset or offset where the 8-25 Hz
+    # band is this many times the conditioned band (amplitude) and 3x its rest; 0 disables.
+    ecg_gate_ratio: float = 2.0
 
     # Display envelopes (not used for decisions).
     rms_window_ms: float = 50.0
@@ -131,6 +134,7 @@ class DspSettings:
         "notch_q": Limit(1.0, 200.0),
         "ecg_highpass_hz": Limit(5.0, 200.0, "Hz", off=0.0),
         "ecg_highpass_order": Limit(1, 8, integer=True),
+        "ecg_gate_ratio": Limit(0.5, 20.0, off=0.0),
         "rms_window_ms": Limit(5.0, 1000.0, "ms"),
         "envelope_lowpass_hz": Limit(0.5, 100.0, "Hz"),
         "detector_lowpass_hz": Limit(1.0, 200.0, "Hz"),

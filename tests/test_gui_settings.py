@@ -15,6 +15,7 @@ from typing import TypeVar
 import numpy as np
 import pytest
 from PyQt6 import QtCore, QtWidgets
+from PyQt6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
 from app.calibration import ID_REF_SETUP, ID_REST, ID_SUMMARY, CalibrationWizard
@@ -176,6 +177,9 @@ def test_dialog_edits_reach_the_result(dialog: SettingsDialog) -> None:
     notch = find(dialog, QtWidgets.QComboBox, "notch_hz")
     notch.setCurrentIndex(notch.findData(60.0))
     find(dialog, QtWidgets.QCheckBox, "ecg_highpass_enabled").setChecked(False)
+    gate = find(dialog, QtWidgets.QCheckBox, "ecg_gate_enabled")
+    assert gate.isChecked()  # on by default
+    QTest.mouseClick(gate, QtCore.Qt.MouseButton.LeftButton)  # the user unticks it
     det = find(dialog, QtWidgets.QComboBox, "detector")
     det.setCurrentIndex(det.findData("power"))
     ex = find(dialog, QtWidgets.QComboBox, "exercise")
@@ -193,6 +197,7 @@ def test_dialog_edits_reach_the_result(dialog: SettingsDialog) -> None:
     dsp, prefs = dialog.result_settings()
     assert (dsp.bandpass_low_hz, dsp.k_on, dsp.notch_hz) == (30.0, 8.0, 60.0)
     assert (dsp.ecg_highpass_hz, dsp.detector, dsp.exercise) == (0.0, "power", "squat")
+    assert dsp.ecg_gate_ratio == 0.0
     assert dsp.rms_window_ms == 80.0  # a field the dialog does not show passes through
     assert prefs == GuiPrefs(
         window_s=20.0,

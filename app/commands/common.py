@@ -130,6 +130,11 @@ def add_dsp_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--no-ecg-filter", action="store_true", help="no 30 Hz high-pass on lumbar channels"
     )
+    g.add_argument(
+        "--no-ecg-gate",
+        action="store_true",
+        help="read lumbar channels through heartbeats too (no QRS gate)",
+    )
 
 
 def dsp_settings_from_args(args: argparse.Namespace, **extra: Any) -> DspSettings:
@@ -150,6 +155,8 @@ def dsp_settings_from_args(args: argparse.Namespace, **extra: Any) -> DspSetting
     }
     if args.no_ecg_filter:
         changes["ecg_highpass_hz"] = 0.0
+    if args.no_ecg_gate:
+        changes["ecg_gate_ratio"] = 0.0
     return DspSettings().with_(**changes)
 
 
