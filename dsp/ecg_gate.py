@@ -11,28 +11,42 @@ reps that never happened (onset precision 0.61). Gating -- not reading the EMG w
 passes -- is the classic alternative to template subtraction (Drake & Callaghan 2006 compare
 both); subtraction needs the whole beat, i.e. a delay the live verdict cannot afford.
 
-How a QRS is recognised: by where its energy lies. The QRS carries it at 5-25 Hz, surface EMG
-at 20-450 Hz (most of it at 50-150 Hz). A sample is gated when the 8-25 Hz band of the raw
-channel, as a 20 ms RMS, is
+How a QRS is recognised: by where its energy lies and how fast it comes. The QRS carries its
+energy at 5-25 Hz, surface EMG at 20-450 Hz (most of it at 50-150 Hz). A sample is gated when
+the 8-25 Hz band of the raw channel, as a 10 ms RMS, is
 
 * at least ``REST_RATIO`` (3) times that band's own rest level -- the median of the last 4 s
   of 100 ms block means of its square: a QRS fills at most two of the eight-odd blocks of a
   beat, so the median is the level between beats; it follows the channel with a 4 s memory
-  and forgets a contraction 2 s after it ended -- and
-* at least ``ratio`` (the setting ``ecg_gate_ratio``, 2) times the 20 ms RMS of the
+  and forgets a contraction 2 s after it ended --
+* at least ``ratio`` (the setting ``ecg_gate_ratio``, 2) times the 10 ms RMS of the
   conditioned channel (the detector's input): an EMG burst lifts that one far more than the
   low band (measured at simulated lumbar onsets: low/conditioned falls below 1 within 30 ms),
-  a QRS the reverse (5-10 at its peak).
+  a QRS the reverse (5-10 at its peak), and
+* in a run of such samples that has, at some sample, stood ``ABRUPT_GAIN`` (2) times above
+  the band's lowest level of the 40 ms before: a QRS lifts it that far within ~30 ms, from
+  rest or from a burst's tail; a slowly recruiting muscle whose deep motor units put energy
+  below 30 Hz lifts it over 100-500 ms (on the motor-unit generator's hard recordings those
+  gates broke up the rise and dated lumbar onsets late).
 
-On the same recordings the gate opens 6 ms before the R peak and covers the residue, which
-begins 26 ms after it. A gate lasts at most ``MAX_GATE_MS``: a QRS with the smoothing around
-it is over by then; low-frequency activity that goes on longer (a movement, a tremor) is not a
-heartbeat, and the gate stays shut until the condition has lapsed once.
+A gate lasts at most ``MAX_GATE_MS`` (160 ms: the QRS, 80-120 ms, and the band-pass's ringing);
+low-frequency activity that goes on longer (a movement, a tremor) is not a heartbeat, and the
+rest of its run is not gated. On the simulator's beats the gate opens 7 ms before the R peak
+and covers the residue, which begins 26 ms after it.
 
 What a gate does (see :mod:`dsp.pipeline`): on its samples the channel may neither start nor
-end a burst, and they do not enter the rest baseline. A burst that begins under a heartbeat is
-found when the beat has passed, or sooner: its EMG lifts the conditioned band above the low
-band and closes the gate.
+end a burst, the statistic reads as the rest mean (the onset estimate reads back over them),
+and they do not enter the rest baseline. A burst that begins under a heartbeat is found when
+the beat has passed, or sooner (its EMG lifts the conditioned band above the low band and
+closes the gate), and its onset interval reaches back to the gate's start.
+
+Measured (10 recordings x 40 s per set, ``ecg_gate_ratio`` 2 vs 0): simulator with the R wave
+at 4x the plateau RMS, order accuracy 0.78 -> 0.98, onset precision 0.61 -> 0.996, verdicts on
+reps that never happened 213 -> 1; ``hard`` 0.87 -> 0.91, lag error 11.7 -> 9.5 ms; motor-unit
+``hard``: order accuracy unchanged (0.47), but verdicts given right 0.97 -> 0.92 and lag-interval
+coverage 0.80 -> 0.74; motor-unit clean with R at 3-6x: false verdicts 222 -> 34, order
+accuracy 0.81 -> 0.82 -- its noise floors go down to 0.01 uV, where the Q wave's residue is
+above the threshold before the gate opens.
 """
 
 from __future__ import annotations
@@ -40,6 +54,7 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 from dsp.filters import design_bandpass, sosfilt_rows, sosfilt_zi
@@ -50,7 +65,7 @@ Mask = NDArray[np.bool_]
 #: the QRS band (Hz): the heart's energy, below most of the EMG's
 BAND_HZ = (8.0, 25.0)
 #: RMS window of both bands (ms): about a QRS's main deflection
-WINDOW_MS = 20.0
+WINDOW_MS = 10.0
 #: the low band must stand this far (amplitude) above its own rest level
 REST_RATIO = 3.0
 #: rest level: median of this many seconds of block means ...
@@ -59,8 +74,13 @@ REST_S = 4.0
 BLOCK_S = 0.1
 #: no gating until this many blocks have been seen (a first estimate of the level)
 MIN_BLOCKS = 10
+#: a gate opens once the low band has risen this many times (amplitude) above its lowest
+#: level of the last ABRUPT_MS: a QRS lifts it that far within ~30 ms (from rest, or from a
+#: burst's tail), a muscle's recruitment over 100-500 ms (0 turns the test off)
+ABRUPT_GAIN = 2.0
+ABRUPT_MS = 40.0
 #: the longest gate (ms): a QRS (80-120 ms) with the 20 ms smoothing around it
-MAX_GATE_MS = 120.0
+MAX_GATE_MS = 160.0
 
 
 class EcgGate:
@@ -84,6 +104,9 @@ class EcgGate:
         self._tail_low = np.zeros((self.n, self._w - 1))
         self._tail_cond = np.zeros((self.n, self._w - 1))
         self._run = np.zeros(self.n, dtype=np.int64)  # length of the condition's current run
+        self._run_ok = np.zeros(self.n, dtype=bool)  # and whether it began abruptly
+        self._abrupt = max(1, round(ABRUPT_MS * self.fs / 1000.0))
+        self._recent = np.full((self.n, self._abrupt), np.inf)  # the last mean squares
         self._block_sum = np.zeros(self.n)
         self._block_count = 0
         self._block_start = -1
@@ -111,6 +134,10 @@ class EcgGate:
         sosfilt_rows(self._sos, low, self._zi)
         low_ms, self._tail_low = self._rms(low, self._tail_low)
         cond_ms, self._tail_cond = self._rms(conditioned, self._tail_cond)
+        ext = np.concatenate((self._recent, low_ms), axis=1)
+        # the lowest low-band level of the last ABRUPT_MS at each sample
+        recent_min = np.min(sliding_window_view(ext, self._abrupt + 1, axis=1), axis=2)
+        self._recent = ext[:, ext.shape[1] - self._abrupt :]
         gate: Mask | None = None
         pos = 0
         while pos < m:
@@ -118,7 +145,7 @@ class EcgGate:
             if self._block_start < 0:
                 self._block_start = at - at % self.block
             end = min(m, pos + self._block_start + self.block - at)
-            part = self._part(low_ms[:, pos:end], cond_ms[:, pos:end])
+            part = self._part(low_ms[:, pos:end], cond_ms[:, pos:end], recent_min[:, pos:end])
             if part is not None:
                 if gate is None:
                     gate = np.zeros((self.n, m), dtype=bool)
@@ -139,18 +166,32 @@ class EcgGate:
         if len(self._history) >= MIN_BLOCKS:
             self._level = np.median(np.array(self._history), axis=0)
 
-    def _part(self, low_ms: Array, cond_ms: Array) -> Mask | None:
+    def _part(self, low_ms: Array, cond_ms: Array, recent_min: Array) -> Mask | None:
         """The gate over samples within one block (the rest level is constant)."""
         level = self._level[:, None]
         cond = (low_ms >= (REST_RATIO**2) * level) & (low_ms >= (self.ratio**2) * cond_ms)
         if not cond.any():
             self._run[:] = 0
+            self._run_ok[:] = False
             return None
-        # the length of the condition's run at each sample, counting the run carried in: the
-        # part of a run beyond the longest QRS is not gated
+        # Each run of the condition: its length at each sample (counting the run carried in;
+        # the part beyond the longest QRS is not gated) and whether it began abruptly.
         idx = np.arange(1, cond.shape[1] + 1)
         last_false = np.maximum.accumulate(np.where(cond, 0, idx), axis=1)
-        run = idx - last_false + np.where(last_false == 0, self._run[:, None], 0)
+        carried = last_false == 0
+        run = idx - last_false + np.where(carried, self._run[:, None], 0)
+        if ABRUPT_GAIN > 0:
+            # the run is a heartbeat from the first sample that proves the rise abrupt on
+            allowed = cond & (low_ms >= (ABRUPT_GAIN**2) * recent_min)
+            count = np.concatenate(
+                (np.zeros((cond.shape[0], 1), dtype=np.int64), np.add.accumulate(allowed, axis=1)),
+                axis=1,
+            )
+            before = np.take_along_axis(count, last_false, axis=1)  # up to the run's start
+            ok = (count[:, 1:] > before) | (carried & self._run_ok[:, None])
+        else:
+            ok = np.ones_like(cond)
         self._run = run[:, -1] * cond[:, -1]
-        gate = cond & (run <= self._max_run)
+        self._run_ok = ok[:, -1] & cond[:, -1]
+        gate = cond & ok & (run <= self._max_run)
         return gate if gate.any() else None

@@ -592,19 +592,27 @@ class Pipeline:
             self._beats[c] = [sp for sp in spans if sp[1] > horizon]
 
     def _beat_widened(self, ev: OnsetEvent) -> OnsetEvent:
-        """An onset dated inside or at the end of a heartbeat gate may have begun anywhere
-        under the beat: its interval reaches back to the gate's start."""
+        """An onset dated inside or just after a heartbeat gate may have begun anywhere under
+        the beat: its interval reaches back to the gate's start -- and on over gates that
+        follow each other closely (a gate broken up by a burst under way), to the first."""
         spans = self._beats.get(ev.channel)
         if not spans:
             return ev
         d = self.detector.delay
         slack = self._ms(self.settings.min_on_ms + 10.0)
+        chain = self._ms(60.0)
+        lo: int | None = None
         for a, b in reversed(spans):
-            if a - d <= ev.index <= b - d + slack:
-                return replace(ev, lo=min(ev.lo, max(a - d, 0)))
-            if b - d + slack < ev.index:
+            if lo is None:
+                if a - d <= ev.index <= b - d + slack:
+                    lo = a - d
+                elif b - d + slack < ev.index:
+                    break
+            elif b - d + chain >= lo:
+                lo = a - d
+            else:
                 break
-        return ev
+        return ev if lo is None else replace(ev, lo=min(ev.lo, max(lo, 0)))
 
     def _envelope(self, rows: Array) -> Array:
         """Moving RMS (causal window) of conditioned ``rows`` (ch, n), as rows."""
