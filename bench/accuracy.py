@@ -24,7 +24,9 @@ turn:
 On every file: fireorder's offline runner ``dsp.analysis.analyze`` (default settings, the same
 causal pipeline as live use), an ablation with the previous onset estimator
 (``DspSettings(onset_method="backdate")``; if that ever becomes the default, the ablation is
-``"changepoint"``), and the peers of :mod:`bench.peers` (offline, non-causal). See
+``"changepoint"``), one without the heartbeat gate on lumbar channels
+(``DspSettings(ecg_gate_ratio=0)``), and the peers of :mod:`bench.peers` (offline,
+non-causal). See
 :mod:`bench.metrics` for the scoring rules, including fireorder's decision latency. The real
 recordings of ``../shared/data`` are run through fireorder as a plausibility check
 (:mod:`bench.realdata`).
@@ -125,6 +127,9 @@ ABLATION_ONSET: OnsetMethod = "backdate" if DEFAULT_ONSET != "backdate" else "ch
 ABLATION_SETTINGS = DspSettings(onset_method=ABLATION_ONSET)
 FIREORDER = f"fireorder ({DEFAULT_ONSET}, default)"
 FIREORDER_ABLATION = f"fireorder ({ABLATION_ONSET}, ablation)"
+#: and without the heartbeat gate on lumbar channels (dsp.ecg_gate)
+NO_GATE_SETTINGS = DspSettings(ecg_gate_ratio=0.0)
+FIREORDER_NO_GATE = "fireorder (no ECG gate, ablation)"
 
 #: targets for the default fireorder: metric, comparison (">=", "<=", or "abs<=" for |value|),
 #: value. Sets without an entry have no targets.
@@ -376,6 +381,7 @@ def detectors(config: Config) -> tuple[list[tuple[str, str]], dict[str, str | No
         names.append(
             (FIREORDER_ABLATION, f'analyze with DspSettings(onset_method="{ABLATION_ONSET}")')
         )
+        names.append((FIREORDER_NO_GATE, "analyze with DspSettings(ecg_gate_ratio=0)"))
     avail: dict[str, str | None] = {}
     if config.peers:
         avail = peers.available()
@@ -402,6 +408,8 @@ def run_set(set_name: str, config: Config, names: Sequence[str]) -> SetResult:
                 det = run_fireorder(data, rec.info)
             elif name == FIREORDER_ABLATION:
                 det = run_fireorder(data, rec.info, ABLATION_SETTINGS)
+            elif name == FIREORDER_NO_GATE:
+                det = run_fireorder(data, rec.info, NO_GATE_SETTINGS)
             else:
                 det = run_peer(peer_by_name[name].detect, rec, rest)
             result.add(name, score_recording(truth, det), time.perf_counter() - start)
@@ -576,20 +584,23 @@ def _cell(set_name: str, key: str, value: float | None, digits: int, mark: bool)
 def metrics_table(set_name: str, metrics: dict[str, dict[str, Any]]) -> str:
     rows = []
     for name, m in metrics.items():
-        mark = name in (FIREORDER, FIREORDER_ABLATION)
+        mark = name in (FIREORDER, FIREORDER_ABLATION, FIREORDER_NO_GATE)
         rows.append([name] + [_cell(set_name, k, m.get(k), d, mark) for k, _, d in _COLUMNS])
     return common.md_table(["detector"] + [title for _, title, _ in _COLUMNS], rows)
 
 
 def overview_table(results: dict[str, Any]) -> str:
-    """fireorder (default and ablation) on every set, side by side."""
+    """fireorder (default and the ablations) on every set, side by side."""
     rows = []
     for set_name, set_out in results["sets"].items():
-        for name in (FIREORDER, FIREORDER_ABLATION):
+        for name, label in (
+            (FIREORDER, "default"),
+            (FIREORDER_ABLATION, "ablation"),
+            (FIREORDER_NO_GATE, "no ECG gate"),
+        ):
             m = set_out["metrics"].get(name)
             if m is None:
                 continue
-            label = "default" if name == FIREORDER else "ablation"
             rows.append(
                 [set_name, label] + [_cell(set_name, k, m.get(k), d, True) for k, _, d in _COLUMNS]
             )

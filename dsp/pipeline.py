@@ -245,7 +245,15 @@ class Pipeline:
 
     def calibrate_rest(self, raw_rest: Array) -> BaselineEstimate:
         """Fix the baseline from a rest recording (raw uV). Returns the estimate."""
-        stat = self.statistic(raw_rest)
+        probe = Pipeline(self.info, self.settings, display=False)
+        rows, stat_rows, _ = probe._front(raw_rest)
+        stat = np.array(stat_rows.T)
+        # A heartbeat is not rest EMG, here as in the running baseline. (The gate does not
+        # change the statistic's units, so it is not one of the settings a stored
+        # calibration must match: with it on or off, rest between beats reads the same.)
+        gate = probe._gated(0, raw_rest, rows)
+        if gate is not None:
+            stat[gate] = np.nan
         settle = min(len(stat) // 4, self._ms(200))  # skip the filters' start-up
         self.baseline.calibrate(stat[settle:])
         return self.baseline.estimate
@@ -596,7 +604,7 @@ class Pipeline:
         the beat: its interval reaches back to the gate's start -- and on over gates that
         follow each other closely (a gate broken up by a burst under way), to the first."""
         spans = self._beats.get(ev.channel)
-        if not spans:
+        if not spans or self.settings.onset_method == "backdate":  # (it gives no intervals)
             return ev
         d = self.detector.delay
         slack = self._ms(self.settings.min_on_ms + 10.0)

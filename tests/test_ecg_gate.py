@@ -162,3 +162,15 @@ def test_cli_no_ecg_gate_turns_the_gate_off(tmp_path, capsys) -> None:
     ungated = json.loads(capsys.readouterr().out)
     assert gated["settings"]["ecg_gate_ratio"] > 0 and ungated["settings"]["ecg_gate_ratio"] == 0
     assert gated["summary"]["reps"] < ungated["summary"]["reps"]
+
+
+def test_calibrated_rest_leaves_the_heartbeats_out() -> None:
+    rec = simulate(preset("ecg", fs=2000.0, seed=8, lead_in_s=12.0, ecg_rel=6.0), 11.0)
+    rest = rec.data[: int(10 * rec.info.fs)]  # no rep yet: rest and heartbeats only
+    lumbar = [ch for role, ch in rec.info.roles.items() if role.is_lumbar]
+    gated = Pipeline(rec.info, DspSettings(), display=False).calibrate_rest(rest)
+    plain = Pipeline(rec.info, OFF, display=False).calibrate_rest(rest)
+    # the QRS residue inflates the rest SD of the lumbar statistic unless it is left out
+    assert np.all(gated.sd[lumbar] < 0.7 * plain.sd[lumbar]), (gated.sd, plain.sd)
+    glutes = [ch for role, ch in rec.info.roles.items() if not role.is_lumbar]
+    assert np.array_equal(gated.sd[glutes], plain.sd[glutes])
