@@ -48,8 +48,7 @@ from devices.session.calibration import (
     setup_of,
 )
 from devices.session.live import CalibrationResult, LiveSession
-from dsp.contract import Role, StreamInfo
-from dsp.settings import DspSettings
+from dsp.contract import Role
 
 log = logging.getLogger(__name__)
 
@@ -77,35 +76,6 @@ def offer_question(cal: dict[str, Any]) -> str:
     when = created_at(cal)
     stamp = f"of {when.astimezone():%d %b %H:%M}" if when is not None else "(date unknown)"
     return f"Use {who}'s calibration {stamp}?"
-
-
-def misfit(cal: dict[str, Any], info: StreamInfo, settings: DspSettings) -> tuple[str, str] | None:
-    """Why ``cal`` cannot be put on a session of ``info`` under ``settings``, as (a few words
-    for the status bar, the whole reason); None when it can.
-
-    The same tests :func:`devices.session.calibration.apply_calibration` makes before it
-    changes anything, asked first so that the window never offers a calibration that a "Use"
-    would then refuse (a newcomer answered Use and got "not used" in a clipped line)."""
-    if list(cal.get("channel_names") or []) != list(info.channel_names):
-        return "other channels", "the channels differ from the calibrated ones"
-    if cal.get("fs") != info.fs:
-        return "other sampling rate", f"the sampling rate differs ({cal.get('fs')} Hz then)"
-    dsp = cal.get("dsp") or {}
-    changed = [k for k in BASELINE_KEYS if dsp.get(k) != getattr(settings, k)]
-    if changed:
-        return "settings changed since", (
-            f"filter/detector settings changed since it was made ({', '.join(changed)}); "
-            "calibrate again (Ctrl+K)"
-        )
-    rest = cal.get("rest")
-    base = rest.get("baseline") if isinstance(rest, dict) else None
-    if not isinstance(base, dict):
-        return "no rest baseline", "the calibration has no rest baseline"
-    for key in ("mean", "sd"):
-        values = base.get(key)
-        if not isinstance(values, list) or len(values) != info.n_channels:
-            return "unreadable", "the stored rest baseline is unreadable or has other channels"
-    return None
 
 
 class Phase(StrEnum):

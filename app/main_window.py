@@ -489,9 +489,9 @@ class MainWindow(QtWidgets.QMainWindow):
         offered for another athlete's recording or when it cannot be applied (one short line
         says why, the whole reason in its tooltip). A replay waits while the question is open.
         """
-        from app.calibration import misfit, offer_question
+        from app.calibration import offer_question
         from app.settings_store import is_athlete_name
-        from devices.session.calibration import reuse_concerns
+        from devices.session.calibration import misfit, reuse_concerns
 
         ctl = self.ctl
         assert ctl is not None and ctl.info is not None

@@ -15,14 +15,19 @@ How a QRS is recognised: by where its energy lies and how fast it comes. The QRS
 energy at 5-25 Hz, surface EMG at 20-450 Hz (most of it at 50-150 Hz). A sample is gated when
 the 8-25 Hz band of the raw channel, as a 10 ms RMS, is
 
-* at least ``REST_RATIO`` (3) times that band's own rest level -- the median of the last 4 s
-  of 100 ms block means of its square: a QRS fills at most two of the eight-odd blocks of a
-  beat, so the median is the level between beats; it follows the channel with a 4 s memory
-  and forgets a contraction 2 s after it ended --
+* at least ``REST_RATIO`` (3) times that band's own rest level -- the 25th percentile of the
+  last 4 s of 100 ms block means of its square: a QRS fills at most two of the eight-odd
+  blocks of a beat and a rep's burst about a third of them, so the low quartile is the level
+  between beats at rest (with the median, the level after a set of reps rose with the bursts
+  and beats in their tails went ungated); it follows the channel with a 4 s memory --
 * at least ``ratio`` (the setting ``ecg_gate_ratio``, 2) times the 10 ms RMS of the
   conditioned channel (the detector's input): an EMG burst lifts that one far more than the
   low band (measured at simulated lumbar onsets: low/conditioned falls below 1 within 30 ms),
-  a QRS the reverse (5-10 at its peak), and
+  a QRS the reverse (5-10 at its peak),
+* at least ``COND_REST_RATIO`` (3) times the conditioned band's rest level (the same low
+  quartile of its block means): what a beat leaves past the high-pass is about a fifth
+  of its low band, so a weaker beat stays under the channel's own noise and is not gated (at
+  5-20 dB, gating every beat blocked real onsets for nothing), and
 * in a run of such samples that has, at some sample, stood ``ABRUPT_GAIN`` (2) times above
   the band's lowest level of the 40 ms before: a QRS lifts it that far within ~30 ms, from
   rest or from a burst's tail; a slowly recruiting muscle whose deep motor units put energy
@@ -68,7 +73,11 @@ BAND_HZ = (8.0, 25.0)
 WINDOW_MS = 10.0
 #: the low band must stand this far (amplitude) above its own rest level
 REST_RATIO = 3.0
-#: rest level: median of this many seconds of block means ...
+#: and this many times the conditioned band's rest level: a weaker beat's residue (about a
+#: fifth of the low band's amplitude) stays under the channel's own noise (0 turns it off)
+COND_REST_RATIO = 3.0
+#: rest level: this percentile of this many seconds of block means ...
+LEVEL_PCT = 25.0
 REST_S = 4.0
 #: ... of blocks of this length (s), at absolute sample indices
 BLOCK_S = 0.1
@@ -108,8 +117,11 @@ class EcgGate:
         self._abrupt = max(1, round(ABRUPT_MS * self.fs / 1000.0))
         self._recent = np.full((self.n, self._abrupt), np.inf)  # the last mean squares
         self._block_sum = np.zeros(self.n)
+        self._block_cond = np.zeros(self.n)
         self._block_count = 0
         self._block_start = -1
+        self._history_cond: deque[Array] = deque(maxlen=self._history.maxlen)
+        self._level_cond = np.full(self.n, np.inf)
         self._history.clear()
         self._level = np.full(self.n, np.inf)  # rest mean square of the low band (inf: none)
 
@@ -151,6 +163,7 @@ class EcgGate:
                     gate = np.zeros((self.n, m), dtype=bool)
                 gate[:, pos:end] = part
             self._block_sum += low_ms[:, pos:end].sum(axis=1)
+            self._block_cond += cond_ms[:, pos:end].sum(axis=1)
             self._block_count += end - pos
             pos = end
             if start + pos == self._block_start + self.block:
@@ -160,16 +173,21 @@ class EcgGate:
     def _close_block(self) -> None:
         if self._block_count:
             self._history.append(self._block_sum / self._block_count)
+            self._history_cond.append(self._block_cond / self._block_count)
         self._block_sum = np.zeros(self.n)
+        self._block_cond = np.zeros(self.n)
         self._block_count = 0
         self._block_start += self.block
         if len(self._history) >= MIN_BLOCKS:
-            self._level = np.median(np.array(self._history), axis=0)
+            self._level = np.percentile(np.array(self._history), LEVEL_PCT, axis=0)
+            self._level_cond = np.percentile(np.array(self._history_cond), LEVEL_PCT, axis=0)
 
     def _part(self, low_ms: Array, cond_ms: Array, recent_min: Array) -> Mask | None:
         """The gate over samples within one block (the rest level is constant)."""
         level = self._level[:, None]
         cond = (low_ms >= (REST_RATIO**2) * level) & (low_ms >= (self.ratio**2) * cond_ms)
+        if COND_REST_RATIO > 0:
+            cond &= low_ms >= (COND_REST_RATIO**2) * self._level_cond[:, None]
         if not cond.any():
             self._run[:] = 0
             self._run_ok[:] = False

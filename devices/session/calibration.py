@@ -22,7 +22,7 @@ from devices.session.live import LiveSession
 from dsp.baseline import BaselineEstimate
 from dsp.contract import StreamInfo
 from dsp.filters import design_bandpass, sosfilt, sosfilt_zi
-from dsp.settings import STATISTIC_FIELDS
+from dsp.settings import STATISTIC_FIELDS, DspSettings
 
 Array = NDArray[np.float64]
 
@@ -281,35 +281,60 @@ def clear_calibration(session: LiveSession) -> None:
     session.post(clear_reference)
 
 
-def apply_calibration(session: LiveSession, cal: dict[str, Any]) -> str | None:
-    """Put a stored calibration on ``session``; the reason if it does not fit, else None.
-
-    The rest baseline is in units of the detection statistic, so it is reused only when the
-    channels, sampling rate and the DSP settings it depends on are unchanged.
-    """
-    info = session.info
-    if info is None:
-        return "the session is not open"
-    if list(cal.get("channel_names", [])) != list(info.channel_names):
-        return "the channels differ from the calibrated ones"
-    if cal.get("fs") != info.fs:
-        return "the sampling rate differs"
-    dsp = cal.get("dsp") or {}
-    changed = [k for k in BASELINE_KEYS if dsp.get(k) != getattr(session.settings, k)]
-    if changed:
-        return f"filter/detector settings changed since ({', '.join(changed)})"
+def _stored_baseline(cal: dict[str, Any], n_channels: int) -> BaselineEstimate | None:
+    """The rest baseline ``cal`` holds for ``n_channels`` channels, or None if unreadable."""
     rest = cal.get("rest")
-    if not isinstance(rest, dict) or not isinstance(rest.get("baseline"), dict):
-        return "the calibration has no rest baseline"
+    base = rest.get("baseline") if isinstance(rest, dict) else None
+    if not isinstance(base, dict):
+        return None
     try:
-        base = rest["baseline"]
         mean = np.array([np.nan if v is None else float(v) for v in base["mean"]])
         sd = np.array([np.nan if v is None else float(v) for v in base["sd"]])
     except (KeyError, TypeError, ValueError):
-        return "the stored rest baseline is unreadable"
-    if mean.shape != (info.n_channels,) or sd.shape != (info.n_channels,):
-        return "the stored rest baseline has the wrong number of channels"
-    session.set_baseline(BaselineEstimate(mean, sd))
+        return None
+    if mean.shape != (n_channels,) or sd.shape != (n_channels,):
+        return None
+    return BaselineEstimate(mean, sd)
+
+
+def misfit(cal: dict[str, Any], info: StreamInfo, settings: DspSettings) -> tuple[str, str] | None:
+    """Why ``cal`` cannot be put on a session of ``info`` under ``settings``, as (a few words
+    for a status line, the whole reason); None when it can. One set of tests for the window,
+    which asks before it offers a calibration (a newcomer answered Use and got "not used" in a
+    clipped line), and for :func:`apply_calibration`, which asks before it changes anything.
+
+    The rest baseline is in units of the detection statistic, so it is reused only when the
+    channels, sampling rate and the DSP settings it depends on are unchanged."""
+    if list(cal.get("channel_names") or []) != list(info.channel_names):
+        return "other channels", "the channels differ from the calibrated ones"
+    if cal.get("fs") != info.fs:
+        return "other sampling rate", f"the sampling rate differs ({cal.get('fs')} Hz then)"
+    dsp = cal.get("dsp") or {}
+    changed = [k for k in BASELINE_KEYS if dsp.get(k) != getattr(settings, k)]
+    if changed:
+        return "settings changed since", (
+            f"filter/detector settings changed since it was made ({', '.join(changed)}); "
+            "calibrate again (Ctrl+K)"
+        )
+    rest = cal.get("rest")
+    if not isinstance(rest, dict) or not isinstance(rest.get("baseline"), dict):
+        return "no rest baseline", "the calibration has no rest baseline"
+    if _stored_baseline(cal, info.n_channels) is None:
+        return "unreadable", "the stored rest baseline is unreadable or has other channels"
+    return None
+
+
+def apply_calibration(session: LiveSession, cal: dict[str, Any]) -> str | None:
+    """Put a stored calibration on ``session``; the reason if it does not fit (see
+    :func:`misfit`), else None."""
+    info = session.info
+    if info is None:
+        return "the session is not open"
+    wrong = misfit(cal, info, session.settings)
+    baseline = _stored_baseline(cal, info.n_channels)
+    if wrong is not None or baseline is None:
+        return wrong[1] if wrong is not None else "the stored rest baseline is unreadable"
+    session.set_baseline(baseline)
     ref = cal.get("reference")
     if isinstance(ref, dict) and isinstance(ref.get("peak_rms_uv"), dict):
         reference = np.full(info.n_channels, np.nan)
