@@ -45,13 +45,14 @@ and they do not enter the rest baseline. A burst that begins under a heartbeat i
 the beat has passed, or sooner (its EMG lifts the conditioned band above the low band and
 closes the gate), and its onset interval reaches back to the gate's start.
 
-Measured (10 recordings x 40 s per set, ``ecg_gate_ratio`` 2 vs 0): simulator with the R wave
-at 4x the plateau RMS, order accuracy 0.78 -> 0.98, onset precision 0.61 -> 0.996, verdicts on
-reps that never happened 213 -> 1; ``hard`` 0.87 -> 0.91, lag error 11.7 -> 9.5 ms; motor-unit
-``hard``: order accuracy unchanged (0.47), but verdicts given right 0.97 -> 0.92 and lag-interval
-coverage 0.80 -> 0.74; motor-unit clean with R at 3-6x: false verdicts 222 -> 34, order
-accuracy 0.81 -> 0.82 -- its noise floors go down to 0.01 uV, where the Q wave's residue is
-above the threshold before the gate opens.
+Measured with ``python -m bench.accuracy`` (20 recordings x 40 s per set; the "no ECG gate"
+rows are ``ecg_gate_ratio=0``): set ``ecg`` (the simulator's clean preset with the R wave at
+4x the plateau RMS) onset precision 0.574 -> 0.997, order accuracy 0.792 -> 0.951, verdicts
+given right 0.806 -> 1.000; ``hard`` lag error 11.9 -> 11.2 ms; the motor-unit generator's
+``mu-hard`` onset recall 0.799 -> 0.772, lag-interval coverage 0.79 -> 0.73, verdicts given
+right 0.930 -> 0.958. On motor-unit clean files with R at 3-6x (not a bench set; 10 x 40 s)
+false verdicts went 222 -> 12: their noise floors go down to 0.01 uV, where even a Q wave's
+residue is above the threshold before the gate opens.
 """
 
 from __future__ import annotations
