@@ -109,22 +109,20 @@ class EcgGate:
         self.restart()
 
     def restart(self) -> None:
-        """Start afresh (after a gap): filters, windows, the run in progress and the level."""
+        """Start afresh (after a gap): filters, windows, the run in progress and the levels."""
         self._zi: Array | None = None
-        self._tail_low = np.zeros((self.n, self._w - 1))
-        self._tail_cond = np.zeros((self.n, self._w - 1))
+        self._tail = np.zeros((2 * self.n, self._w - 1))  # the last squares of both bands
         self._run = np.zeros(self.n, dtype=np.int64)  # length of the condition's current run
         self._run_ok = np.zeros(self.n, dtype=bool)  # and whether it began abruptly
         self._abrupt = max(1, round(ABRUPT_MS * self.fs / 1000.0))
-        self._recent = np.full((self.n, self._abrupt), np.inf)  # the last mean squares
-        self._block_sum = np.zeros(self.n)
-        self._block_cond = np.zeros(self.n)
+        self._recent = np.full((self.n, self._abrupt), np.inf)  # the low band's last values
+        self._block_sum = np.zeros(2 * self.n)
         self._block_count = 0
         self._block_start = -1
-        self._history_cond: deque[Array] = deque(maxlen=self._history.maxlen)
-        self._level_cond = np.full(self.n, np.inf)
-        self._history.clear()
+        self._history.clear()  # block means of both bands' squares, (2n,) each
         self._level = np.full(self.n, np.inf)  # rest mean square of the low band (inf: none)
+        self._level_cond = np.full(self.n, np.inf)  # and of the conditioned band
+        self._floor = np.full(self.n, np.inf)  # the low band's least gating level
 
     def _rms(self, rows: Array, tail: Array) -> tuple[Array, Array]:
         """Causal moving mean square of ``rows`` (n, m) and the new tail."""
@@ -138,18 +136,18 @@ class EcgGate:
     def process(self, start: int, raw: Array, conditioned: Array) -> Mask | None:
         """``raw`` (n, m) and ``conditioned`` (n, m) rows of the gated channels from absolute
         index ``start``. Returns the gate (n, m), or None when no sample is gated."""
-        m = raw.shape[1]
+        n, m = raw.shape
         if m == 0:
             return None
-        low = np.array(raw, dtype=np.float64, order="C")
+        both = np.empty((2 * n, m))  # the low band's rows, then the conditioned band's
+        both[:n] = raw
         if self._zi is None:
-            self._zi = np.ascontiguousarray(self._zi_unit[None] * low[:, :1, None])
-        sosfilt_rows(self._sos, low, self._zi)
-        low_ms, self._tail_low = self._rms(low, self._tail_low)
-        cond_ms, self._tail_cond = self._rms(conditioned, self._tail_cond)
-        ext = np.concatenate((self._recent, low_ms), axis=1)
-        # the lowest low-band level of the last ABRUPT_MS at each sample
-        recent_min = np.min(sliding_window_view(ext, self._abrupt + 1, axis=1), axis=2)
+            self._zi = np.ascontiguousarray(self._zi_unit[None] * both[:n, :1, None])
+        sosfilt_rows(self._sos, both[:n], self._zi)
+        both[n:] = conditioned
+        ms, self._tail = self._rms(both, self._tail)
+        low_ms, cond_ms = ms[:n], ms[n:]
+        ext = np.concatenate((self._recent, low_ms), axis=1)  # for the abrupt-rise test
         self._recent = ext[:, ext.shape[1] - self._abrupt :]
         gate: Mask | None = None
         pos = 0
@@ -158,13 +156,14 @@ class EcgGate:
             if self._block_start < 0:
                 self._block_start = at - at % self.block
             end = min(m, pos + self._block_start + self.block - at)
-            part = self._part(low_ms[:, pos:end], cond_ms[:, pos:end], recent_min[:, pos:end])
+            part = self._part(
+                low_ms[:, pos:end], cond_ms[:, pos:end], ext[:, pos : end + self._abrupt]
+            )
             if part is not None:
                 if gate is None:
-                    gate = np.zeros((self.n, m), dtype=bool)
+                    gate = np.zeros((n, m), dtype=bool)
                 gate[:, pos:end] = part
-            self._block_sum += low_ms[:, pos:end].sum(axis=1)
-            self._block_cond += cond_ms[:, pos:end].sum(axis=1)
+            self._block_sum += ms[:, pos:end].sum(axis=1)
             self._block_count += end - pos
             pos = end
             if start + pos == self._block_start + self.block:
@@ -174,21 +173,24 @@ class EcgGate:
     def _close_block(self) -> None:
         if self._block_count:
             self._history.append(self._block_sum / self._block_count)
-            self._history_cond.append(self._block_cond / self._block_count)
-        self._block_sum = np.zeros(self.n)
-        self._block_cond = np.zeros(self.n)
+        self._block_sum = np.zeros(2 * self.n)
         self._block_count = 0
         self._block_start += self.block
         if len(self._history) >= MIN_BLOCKS:
-            self._level = np.percentile(np.array(self._history), LEVEL_PCT, axis=0)
-            self._level_cond = np.percentile(np.array(self._history_cond), LEVEL_PCT, axis=0)
+            hist = np.array(self._history)
+            k = int(LEVEL_PCT / 100.0 * (len(hist) - 1))  # the lower quantile, no interpolation
+            level = np.partition(hist, k, axis=0)[k]
+            self._level, self._level_cond = level[: self.n], level[self.n :]
+            self._floor = np.maximum(
+                (REST_RATIO**2) * self._level, (COND_REST_RATIO**2) * self._level_cond
+            )
 
-    def _part(self, low_ms: Array, cond_ms: Array, recent_min: Array) -> Mask | None:
+    def _part(self, low_ms: Array, cond_ms: Array, recent: Array) -> Mask | None:
         """The gate over samples within one block (the rest level is constant)."""
-        level = self._level[:, None]
-        cond = (low_ms >= (REST_RATIO**2) * level) & (low_ms >= (self.ratio**2) * cond_ms)
-        if COND_REST_RATIO > 0:
-            cond &= low_ms >= (COND_REST_RATIO**2) * self._level_cond[:, None]
+        if not self._run.any() and bool(np.all(np.max(low_ms, axis=1) < self._floor)):
+            self._run_ok[:] = False
+            return None  # the usual case: the low band nowhere near a heartbeat's
+        cond = (low_ms >= self._floor[:, None]) & (low_ms >= (self.ratio**2) * cond_ms)
         if not cond.any():
             self._run[:] = 0
             self._run_ok[:] = False
@@ -201,6 +203,9 @@ class EcgGate:
         run = idx - last_false + np.where(carried, self._run[:, None], 0)
         if ABRUPT_GAIN > 0:
             # the run is a heartbeat from the first sample that proves the rise abrupt on
+            # (``recent``: the low band from ABRUPT_MS before the first sample on)
+            w = self._abrupt + 1
+            recent_min = np.min(sliding_window_view(recent, w, axis=1), axis=2)
             allowed = cond & (low_ms >= (ABRUPT_GAIN**2) * recent_min)
             count = np.concatenate(
                 (np.zeros((cond.shape[0], 1), dtype=np.int64), np.add.accumulate(allowed, axis=1)),
