@@ -54,9 +54,11 @@ class BaselineTracker:
         #: changes whenever the estimate may have changed (consumers cache what they derive)
         self.version = getattr(self, "version", 0) + 1
         ch = self.n_channels
-        self._sum = np.zeros(ch)
-        self._sumsq = np.zeros(ch)
-        self._count = np.zeros(ch)
+        # The block's samples and weights, summed when it closes: one sum over the whole
+        # block, in one order, however the stream was cut (partial sums per chunk rounded
+        # differently, ~1e-13, and once moved a change-point fit by a sample).
+        self._buf = np.zeros((self.block, ch))
+        self._wbuf = np.zeros((self.block, ch))
         self._means = np.full((self.history_blocks, ch), np.nan)
         self._sds = np.full((self.history_blocks, ch), np.nan)
         self._n_blocks = 0
@@ -107,18 +109,24 @@ class BaselineTracker:
         elif block_id != self._block_id:
             self._close_block(quiet)
             self._block_id = block_id
-        if usable is None:
-            self._sum += np.add.reduce(s, axis=0)
-            self._sumsq += np.einsum("ij,ij->j", s, s)
-            self._count += s.shape[0]
-        else:
-            w = usable.astype(np.float64)
-            self._sum += np.sum(s * w, axis=0)
-            self._sumsq += np.sum(s * s * w, axis=0)
-            self._count += np.sum(w, axis=0)
+        at = start - block_id * self.block
+        self._buf[at : at + s.shape[0]] = s
+        self._wbuf[at : at + s.shape[0]] = 1.0 if usable is None else usable
         if (start + s.shape[0]) % self.block == 0:
             self._close_block(quiet)
             self._block_id = block_id + 1
+
+    def exclude(self, channel: int, start: int, stop: int) -> None:
+        """Leave samples ``[start, stop)`` of ``channel`` out of the open block, after they
+        were added: an artefact is sure only some samples after it began, and without this
+        the rest level depended on whether those samples came in the chunk that made it sure
+        or in an earlier one."""
+        if self._block_id is None:
+            return
+        b0 = self._block_id * self.block
+        lo, hi = max(start, b0) - b0, min(stop, b0 + self.block) - b0
+        if hi > lo:
+            self._wbuf[lo:hi, channel] = 0.0
 
     def prime(self, start: int, s: Array, usable: NDArray[np.bool_]) -> None:
         """Whole blocks of history at once, as :meth:`update` block by block would give them
@@ -185,18 +193,21 @@ class BaselineTracker:
 
     def _close_block(self, quiet: NDArray[np.bool_]) -> None:
         self.version += 1
-        full = self._count >= 0.5 * self.block
+        xw = self._buf * self._wbuf
+        total = np.add.reduce(xw, axis=0)
+        total_sq = np.einsum("ij,ij->j", xw, self._buf)
+        count = np.add.reduce(self._wbuf, axis=0)
+        full = count >= 0.5 * self.block
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(full, self._sum / np.maximum(self._count, 1), np.nan)
-            var = self._sumsq / np.maximum(self._count, 1) - mean * mean
+            mean = np.where(full, total / np.maximum(count, 1), np.nan)
+            var = total_sq / np.maximum(count, 1) - mean * mean
         sd = np.sqrt(np.maximum(np.where(full, var, np.nan), 0.0))
         slot = self._n_blocks % self.history_blocks
         self._means[slot] = mean
         self._sds[slot] = sd
         self._n_blocks += 1
-        self._sum[:] = 0.0
-        self._sumsq[:] = 0.0
-        self._count[:] = 0.0
+        self._buf.fill(0.0)
+        self._wbuf.fill(0.0)
         if self.calibrated is not None:
             self._adapt(mean, sd, quiet & full)
         else:

@@ -55,6 +55,8 @@ class OnsetEvent:
     #: the burst was already under way when the stream (or the data after a gap) began: its
     #: true onset was never seen, so it cannot be compared
     censored: bool = False
+    #: a heartbeat gate covered the onset (dsp.ecg_gate): ``lo`` reaches back over the beat
+    beat: bool = False
 
     def __post_init__(self) -> None:
         if self.lo < 0:

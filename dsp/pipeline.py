@@ -620,7 +620,7 @@ class Pipeline:
                 lo = a - d
             else:
                 break
-        return ev if lo is None else replace(ev, lo=min(ev.lo, max(lo, 0)))
+        return ev if lo is None else replace(ev, lo=min(ev.lo, max(lo, 0)), beat=True)
 
     def _envelope(self, rows: Array) -> Array:
         """Moving RMS (causal window) of conditioned ``rows`` (ch, n), as rows."""
@@ -679,6 +679,8 @@ class Pipeline:
                 self._chan_from[c] = a if fresh else min(self._chan_from[c], a)
                 self._chan_blocked[c] = max(self._chan_blocked[c], b)
                 self._any_blocked_until = max(self._any_blocked_until, b)
+                if a < start:  # samples an earlier chunk already gave the rest baseline
+                    self.baseline.exclude(c, a, start)
             self.spans.add(c, a, b, kind)
             events.append(ArtefactEvent(c, a, b, kind))
         rows, stat_rows, off_rows = self._front(x)
@@ -712,6 +714,8 @@ class Pipeline:
             if self._thr_version != self.baseline.version:  # levels change with the estimate
                 self._thr, self._thr_version = self._thresholds(), self.baseline.version
             gated = None if gate is None else gate[pos : pos + m]
+            if gated is not None and not gated.any():
+                gated = None  # (as a chunk without a beat: the same arithmetic however cut)
             if gated is not None:
                 # What a heartbeat put into the statistic is no evidence of a burst: the
                 # onset estimate, which reads back over these samples, sees rest there.
@@ -741,6 +745,7 @@ class Pipeline:
                             self._usable,
                             (ev.lo, ev.hi),
                             ev.censored,
+                            ev.beat,
                         ),
                         events,
                     )

@@ -204,6 +204,7 @@ class _Rep:
     onsets: dict[Role, int] = field(default_factory=dict)
     spread: dict[Role, Interval] = field(default_factory=dict)
     censored: set[Role] = field(default_factory=set)
+    beat: set[Role] = field(default_factory=set)  # onsets a heartbeat gate covered
     last_detect: int = 0
     decided: RepResult | None = None
 
@@ -248,6 +249,7 @@ class RepTracker:
         usable: Usable,
         interval: Interval | None = None,
         censored: bool = False,
+        beat: bool = False,
     ) -> tuple[RepResult | None, RepEnded | None]:
         """Record an onset. A decided rep whose muscle fires again has ended: in a set
         without rest between reps, the next rep starts with that second onset."""
@@ -268,6 +270,8 @@ class RepTracker:
         rep.spread[role] = interval or (index, index)
         if censored:
             rep.censored.add(role)
+        if beat:
+            rep.beat.add(role)
         if rep.decided is None:
             rep.start = min(rep.start, index)
             rep.last_detect = detected_at
@@ -497,6 +501,9 @@ class RepTracker:
                 f"lag {lag:+.0f} ms is uncertain: its 95 % interval {lag_ci[0]:+.0f} to "
                 f"{lag_ci[1]:+.0f} ms crosses the neutral zone (±{self.tolerance_ms:g} ms)"
             )
+            beats = [r.label for r in self.compared if r in rep.beat]
+            if beats:
+                reason += f"; a heartbeat over the onset ({', '.join(beats)})"
         elif lag is None and early:
             reason = f"glutes still at rest {self.tolerance_ms:g} ms after the lumbar onset"
             order = LUMBAR_FIRST

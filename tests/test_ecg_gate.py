@@ -174,3 +174,15 @@ def test_calibrated_rest_leaves_the_heartbeats_out() -> None:
     assert np.all(gated.sd[lumbar] < 0.7 * plain.sd[lumbar]), (gated.sd, plain.sd)
     glutes = [ch for role, ch in rec.info.roles.items() if not role.is_lumbar]
     assert np.array_equal(gated.sd[glutes], plain.sd[glutes])
+
+
+def test_a_verdict_left_open_by_a_heartbeat_says_so() -> None:
+    rec = simulate(preset("ecg", fs=2000.0, seed=14, ecg_rel=5.0), 60.0)
+    reps = analyze(rec.data, rec.info, DspSettings()).reps
+    said = [r for r in reps if "a heartbeat over the onset" in r.reason]
+    assert said  # (3 of the 20 reps of this recording)
+    assert all(r.order == "undetermined" for r in said)
+    assert all("lumbar ES" in r.reason for r in said)
+    # without the gate no onset is marked so
+    off = analyze(rec.data, rec.info, OFF).reps
+    assert not [r for r in off if "heartbeat" in r.reason]
