@@ -12,7 +12,6 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -27,17 +26,10 @@ from app.state_strip import REC_COLOR, Badge
 from app.theme import CHANNEL_COLORS
 from app.traces import LANE, scale_bar_uv, uv_text
 from devices.session.states import SessionState
+from tests.window_helpers import demo_copy, pump
 
-DEMOS = Path(__file__).resolve().parents[1] / "recordings"
 SIM = SourceChoice("simulator", {"fs": 2000.0, "preset": "clean", "seed": 11})
 LONG_NAME = "2026-12-01_125432_maria-ramirez_hip-thrust_after-warm-up_session-3.bdf"
-
-
-def pump(win: MainWindow, seconds: float, step: float = 0.25) -> None:
-    assert win.ctl is not None
-    for _ in range(round(seconds / step)):
-        win.ctl.session.pump(step)
-        win.refresh()
 
 
 def make(qtbot, store: SettingsStore, tmp_path: Path, source: SourceChoice = SIM) -> MainWindow:
@@ -47,14 +39,6 @@ def make(qtbot, store: SettingsStore, tmp_path: Path, source: SourceChoice = SIM
     win.activateWindow()
     assert QTest.qWaitForWindowActive(win, 5000)  # shortcuts go to the active window
     return win
-
-
-def demo_copy(tmp_path: Path, name: str = "demo_glute_first.bdf", as_name: str = "") -> Path:
-    src = DEMOS / name
-    dst = tmp_path / (as_name or name)
-    shutil.copy(src, dst)
-    shutil.copy(src.with_name(src.name + ".json"), dst.with_name(dst.name + ".json"))
-    return dst
 
 
 def pixels(widget: QtWidgets.QWidget) -> np.ndarray:

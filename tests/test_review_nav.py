@@ -10,6 +10,7 @@ The session is stepped synchronously (``pump``), so nothing depends on wall time
 
 from __future__ import annotations
 
+import functools
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -26,17 +27,11 @@ from app.settings_store import SettingsStore
 from app.source_panel import SourceChoice
 from devices.session.states import SessionState
 from devices.session.tally import same_burst
+from tests.window_helpers import DEMO
+from tests.window_helpers import pump as _pump
 
-DEMO = Path(__file__).resolve().parents[1] / "recordings" / "demo_glute_first.bdf"
+pump = functools.partial(_pump, step=0.5, housekeeping=True)  # a review: 0.5 s steps, 4 Hz upkeep
 FS = 2000
-
-
-def pump(win: MainWindow, seconds: float, step: float = 0.5) -> None:
-    assert win.session is not None
-    for _ in range(round(seconds / step)):
-        win.session.pump(step)
-        win._last_status = 0.0
-        win.refresh()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ reasons. The session is stepped synchronously (``pump``), so nothing depends on 
 
 from __future__ import annotations
 
+import functools
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -29,25 +30,17 @@ from app.source_panel import SourceChoice
 from devices.files.sidecar import ReviewStore, browse
 from devices.session.states import SessionState
 from dsp.contract import Role
+from tests.window_helpers import DEMO, demo_copy
+from tests.window_helpers import pump as _pump
 
-DEMO = Path(__file__).resolve().parents[1] / "recordings" / "demo_glute_first.bdf"
+pump = functools.partial(_pump, step=0.5, housekeeping=True)  # a review: 0.5 s steps, 4 Hz upkeep
 FS = 2000  # the demo recordings' rate
-
-
-def pump(win: MainWindow, seconds: float, step: float = 0.5) -> None:
-    assert win.session is not None
-    for _ in range(round(seconds / step)):
-        win.session.pump(step)
-        win._last_status = 0.0  # the 4 Hz housekeeping (slider, clock) runs every call
-        win.refresh()
 
 
 @pytest.fixture
 def review(qtbot, store: SettingsStore, tmp_path: Path) -> MainWindow:
     """A copy of a demo recording replayed in a 1366x740 window, its rep index built."""
-    bdf = tmp_path / DEMO.name
-    shutil.copy(DEMO, bdf)
-    shutil.copy(DEMO.with_name(DEMO.name + ".json"), bdf.with_name(bdf.name + ".json"))
+    bdf = demo_copy(tmp_path)
     win = MainWindow(store, source=SourceChoice("file", {"path": str(bdf)}), threaded=False)
     qtbot.addWidget(win)
     win.resize(1366, 740)

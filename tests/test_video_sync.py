@@ -7,6 +7,7 @@ read back -- is the frame whose number matches within one frame.
 
 from __future__ import annotations
 
+import functools
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PyQt6 import QtCore, QtGui, QtWidgets
+from PyQt6 import QtCore, QtGui
 from PyQt6.QtTest import QTest
 
 from app.main_window import MainWindow
@@ -26,8 +27,10 @@ from app.settings_store import SettingsStore
 from app.source_panel import SourceChoice
 from devices.files.sidecar import ReviewStore, VideoEntry
 from devices.video.barcode import read_number, write_clip
+from tests.window_helpers import DEMO, answer_file_dialog, demo_copy
+from tests.window_helpers import pump as _pump
 
-DEMO = Path(__file__).resolve().parents[1] / "recordings" / "demo_glute_first.bdf"
+pump = functools.partial(_pump, step=0.5, housekeeping=True)  # a review: 0.5 s steps, 4 Hz upkeep
 FS = 2000
 FPS = 30
 
@@ -39,13 +42,6 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def demo_copy(tmp_path: Path) -> Path:
-    bdf = tmp_path / DEMO.name
-    shutil.copy(DEMO, bdf)
-    shutil.copy(DEMO.with_name(DEMO.name + ".json"), bdf.with_name(bdf.name + ".json"))
-    return bdf
-
-
 def open_window(qtbot, store: SettingsStore, bdf: Path) -> MainWindow:
     win = MainWindow(store, source=SourceChoice("file", {"path": str(bdf)}), threaded=False)
     qtbot.addWidget(win)
@@ -53,33 +49,6 @@ def open_window(qtbot, store: SettingsStore, bdf: Path) -> MainWindow:
     win.show()
     qtbot.waitUntil(lambda: win.review.index is not None, timeout=60_000)
     return win
-
-
-def pump(win: MainWindow, seconds: float, step: float = 0.5) -> None:
-    assert win.session is not None
-    for _ in range(round(seconds / step)):
-        win.session.pump(step)
-        win._last_status = 0.0
-        win.refresh()
-
-
-def answer_open_dialog(path: Path) -> list[str]:
-    """Type ``path`` into the next file dialog and press Enter (it runs modal)."""
-    seen: list[str] = []
-
-    def fill() -> None:
-        dlg = QtWidgets.QApplication.activeModalWidget()
-        if not isinstance(dlg, QtWidgets.QFileDialog):
-            QtCore.QTimer.singleShot(50, fill)
-            return
-        seen.append(dlg.windowTitle())
-        edit = dlg.findChild(QtWidgets.QLineEdit, "fileNameEdit")
-        assert edit is not None
-        edit.setText(str(path))
-        QTest.keyClick(edit, QtCore.Qt.Key.Key_Return)
-
-    QtCore.QTimer.singleShot(50, fill)
-    return seen
 
 
 def shown_number(qtbot, win: MainWindow) -> int:
@@ -116,7 +85,7 @@ def test_attached_clip_follows_seek_rep_jump_and_playback(qtbot, store, tmp_path
     bdf = demo_copy(tmp_path)
     win = open_window(qtbot, store, bdf)
     pump(win, 4.0)
-    seen = answer_open_dialog(clip)
+    seen = answer_file_dialog(clip)
     win.video.act_attach.trigger()
     assert seen == ["Attach video"]
     assert win.video.timeline is not None and win.video.dock.isVisible()

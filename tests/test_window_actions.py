@@ -12,10 +12,9 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import json
-import shutil
 from pathlib import Path
 
-from PyQt6 import QtCore, QtGui, QtWidgets
+from PyQt6 import QtCore, QtGui
 from PyQt6.QtTest import QTest
 
 from app.main_window import MainWindow
@@ -25,16 +24,9 @@ from devices.files import read_recording
 from devices.files.sidecar import ReviewStore
 from devices.session.states import SessionState
 from dsp.contract import Role
+from tests.window_helpers import DEMOS, answer_file_dialog, demo_copy, pump
 
-DEMOS = Path(__file__).resolve().parents[1] / "recordings"
 SIM = SourceChoice("simulator", {"preset": "clean", "seed": 3})
-
-
-def pump(win: MainWindow, seconds: float, step: float = 0.25) -> None:
-    assert win.ctl is not None
-    for _ in range(round(seconds / step)):
-        win.ctl.session.pump(step)
-        win.refresh()
 
 
 def make(qtbot, store: SettingsStore, source: SourceChoice = SIM, **kw: object) -> MainWindow:
@@ -46,44 +38,13 @@ def make(qtbot, store: SettingsStore, source: SourceChoice = SIM, **kw: object) 
     return win
 
 
-def demo_copy(tmp_path: Path, name: str) -> Path:
-    """A demo recording copied out of the checkout (with its sidecar), to be reviewed."""
-    src = DEMOS / name
-    dst = tmp_path / name
-    shutil.copy(src, dst)
-    shutil.copy(src.with_name(src.name + ".json"), dst.with_name(dst.name + ".json"))
-    return dst
-
-
-def answer_save_dialog(qtbot, path: Path) -> list[str]:
-    """Type ``path`` into the next save dialog's file name box and press Enter, as a user
-    would (the dialog is modal: this runs from its own event loop)."""
-    seen: list[str] = []
-
-    def fill() -> None:
-        dlg = QtWidgets.QApplication.activeModalWidget()
-        if not isinstance(dlg, QtWidgets.QFileDialog):
-            QtCore.QTimer.singleShot(50, fill)
-            return
-        seen.append(dlg.windowTitle())
-        edit = dlg.findChild(QtWidgets.QLineEdit, "fileNameEdit")
-        assert edit is not None
-        # (the text is set rather than typed: typing opens the path completer's popup,
-        # which would take the Enter meant for the dialog; the Xvfb test types it)
-        edit.setText(str(path))
-        QTest.keyClick(edit, QtCore.Qt.Key.Key_Return)
-
-    QtCore.QTimer.singleShot(50, fill)
-    return seen
-
-
 def test_ctrl_e_exports_a_report_through_the_save_dialog(qtbot, store, tmp_path: Path) -> None:
     bdf = demo_copy(tmp_path, "demo_glute_first.bdf")
     win = make(qtbot, store, SourceChoice("file", {"path": str(bdf)}))
     pump(win, 2.0)
     out = tmp_path / "out" / "kim.html"
     out.parent.mkdir()
-    seen = answer_save_dialog(qtbot, out)
+    seen = answer_file_dialog(out)
     qtbot.keyClick(win, QtCore.Qt.Key.Key_E, QtCore.Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: out.exists() and out.with_suffix(".csv").exists(), timeout=60_000)
     assert seen == ["Save report"]
@@ -96,7 +57,7 @@ def test_export_menu_action_opens_the_dialog_not_a_bad_path(qtbot, store, tmp_pa
     bdf = demo_copy(tmp_path, "demo_lumbar_first.bdf")
     win = make(qtbot, store, SourceChoice("file", {"path": str(bdf)}))
     out = tmp_path / "menu.html"
-    seen = answer_save_dialog(qtbot, out)
+    seen = answer_file_dialog(out)
     win.act_export.trigger()
     qtbot.waitUntil(lambda: out.with_suffix(".csv").exists(), timeout=60_000)
     qtbot.waitUntil(lambda: "report saved" in win.statusBar().currentMessage(), timeout=10_000)
@@ -113,7 +74,7 @@ def test_a_report_names_the_recordings_athlete_not_the_one_typed_for_live(
     win = make(qtbot, store, SourceChoice("file", {"path": str(bdf)}))
     qtbot.keyClicks(win.source_panel.athlete, "Ben")
     out = tmp_path / "named.html"
-    answer_save_dialog(qtbot, out)
+    answer_file_dialog(out)
     win.act_export.trigger()
     qtbot.waitUntil(lambda: out.with_suffix(".csv").exists(), timeout=60_000)
     qtbot.waitUntil(lambda: "report saved" in win.statusBar().currentMessage(), timeout=10_000)
@@ -244,7 +205,7 @@ def test_ctrl_e_exports_even_with_the_focus_in_a_text_field(qtbot, store, tmp_pa
     field.setFocus()
     qtbot.keyClicks(field, "Ben")
     out = tmp_path / "focus.html"
-    seen = answer_save_dialog(qtbot, out)
+    seen = answer_file_dialog(out)
     # what the shortcut map asks the focus widget first: a field that accepts the override
     # gets Ctrl+E as a key press, and the action never fires
     ctrl = QtCore.Qt.KeyboardModifier.ControlModifier
