@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from app.cli import main
+from tests.cli_run import ROOT, run_cli
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ROLES = "glute_l=glute_l,glute_r=glute_r,lumbar_l=lumbar_l,lumbar_r=lumbar_r"
@@ -197,13 +198,7 @@ def _bad(tmp_path: Path) -> dict[str, list[str]]:
 @pytest.mark.parametrize("case", list(_bad(Path("/tmp")).keys()))
 def test_bad_input_is_one_clear_line(case: str, tmp_path: Path) -> None:
     args = _bad(tmp_path)[case]
-    proc = subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_cli(*args, timeout=60)
     assert proc.returncode == 2, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
@@ -239,15 +234,7 @@ def test_analyze_a_brainflow_csv_file(tmp_path: Path, capsys) -> None:
 
 
 def _fireorder(*args: str) -> subprocess.CompletedProcess[str]:
-    root = Path(__file__).resolve().parents[1]
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=root,
-        timeout=120,
-    )
+    return run_cli(*args, cwd=ROOT)
 
 
 def test_a_truncated_bdf_is_one_warning_line_and_in_the_json(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from devices.drivers.discovery import (
     suggest_roles,
 )
 from devices.drivers.serial_protocol import Scale
+from tests.cli_run import run_cli
 from tests.test_serial_device import Board, VirtualPorts
 
 FOUR = "glute_l=ch1,glute_r=ch2,lumbar_l=ch3,lumbar_r=ch4"
@@ -164,13 +164,7 @@ def test_suggested_roles() -> None:
 
 
 def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_cli(*args, timeout=timeout)
 
 
 @pytest.mark.parametrize("command", ["live", "record"])

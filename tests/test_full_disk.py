@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 
+from tests.cli_run import run_cli
 from tests.test_recorder import small_fs
 
 DEMO = Path(__file__).resolve().parents[1] / "recordings" / "demo_glute_first.bdf"
@@ -29,8 +29,7 @@ def _fill(mnt: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True,
-                          timeout=120, check=False)
+    return run_cli(*args, timeout=120)
 
 
 @pytest.mark.parametrize(

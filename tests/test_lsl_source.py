@@ -23,6 +23,7 @@ import pytest
 
 from devices.drivers.base import DeviceError, create
 from devices.drivers.lsl_source import LslSource, TimeMap
+from tests.cli_run import run_cli
 from tests.lsl_env import lsl_loopback  # noqa: F401 - the fixture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -256,10 +257,7 @@ def test_index_at_maps_host_time_to_the_stream_index(pylsl: Any) -> None:
 
 def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen"}
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
+    return run_cli(*args, cwd=ROOT, env=env, timeout=timeout)
 
 
 def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:

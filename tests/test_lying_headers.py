@@ -4,19 +4,19 @@ before any rate-sized buffer is allocated (issue 11: tracebacks, GiB allocations
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pyedflib
 import pytest
 
+from tests.cli_run import run_cli
+
 FS = 2000
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True,
-                          timeout=120, check=False)
+    return run_cli(*args, timeout=120)
 
 
 def _edf(path: Path, kind: int) -> bytes:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from dsp.events import GapEvent
 from dsp.pipeline import BRIDGE_MS, Pipeline
 from dsp.reps import UNDETERMINED, RepEnded
 from dsp.settings import DspSettings
+from tests.cli_run import run_cli
 from tests.synth import bursts, info4, run
 
 FS = 2000.0
@@ -89,8 +89,7 @@ def test_a_stream_that_begins_with_missing_values_is_a_gap() -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True,
-                          timeout=300, check=False)
+    return run_cli(*args, timeout=300)
 
 
 def test_csv_with_nan_and_empty_cells(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from dsp.analysis import analyze
 from dsp.contract import Role
 from dsp.reps import GLUTE_FIRST, UNDETERMINED, glute_first_pct
 from dsp.settings import DspSettings
+from tests.cli_run import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "recordings" / "demo_glute_first.bdf"
@@ -188,18 +189,7 @@ def test_replay_bar_rep_index_uses_the_session_settings() -> None:
 
 
 def _cli(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    env.pop("QT_QPA_PLATFORM", None)
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        **kw,  # type: ignore[arg-type]
-    )
+    return run_cli(*args, cwd=ROOT, headless=True, **kw)
 
 
 def test_live_glute_first_share_leaves_undetermined_reps_out() -> None:
