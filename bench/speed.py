@@ -155,7 +155,9 @@ def bench_offline(rec: SimulatedRecording, repeats: int) -> dict[str, Any]:
     }
 
 
-def bench_live(rec: SimulatedRecording, live_s: float, repeats: int) -> dict[str, Any]:
+def bench_live(
+    rec: SimulatedRecording, live_s: float, repeats: int, settings: DspSettings | None = None
+) -> dict[str, Any]:
     info = rec.info
     step = round(CHUNK_MS / 1000 * info.fs)
     warm = round(WARMUP_S * info.fs / step)
@@ -165,7 +167,7 @@ def bench_live(rec: SimulatedRecording, live_s: float, repeats: int) -> dict[str
     runs = []
     cpu_runs: list[list[float]] = []
     for _ in range(repeats):
-        pipe = Pipeline(info, DspSettings(), display=True)
+        pipe = Pipeline(info, settings or DspSettings(), display=True)
         per: list[float] = []
         per_cpu: list[float] = []  # the thread's CPU time: what the load of others leaves out
         for k, chunk in enumerate(chunks):
@@ -428,6 +430,10 @@ def run(config: Config) -> dict[str, Any]:
         out["offline"] = bench_offline(rec, config.offline_repeats)
         log.info("live pipeline, %d run(s)", config.live_repeats)
         out["live"] = bench_live(rec, config.live_s, config.live_repeats)
+        log.info("live pipeline without the heartbeat gate (what the gate costs)")
+        out["live_no_ecg_gate"] = bench_live(
+            rec, config.live_s, config.live_repeats, DspSettings(ecg_gate_ratio=0.0)
+        )
         if config.peers:
             out["peers"] = bench_peers(rec, config)
     log.info("end to end: imports, --help, analyze of a 10 s CSV and of a BDF+ file")
@@ -532,6 +538,15 @@ def markdown(res: dict[str, Any]) -> str:
         "per-sample pandas loop that formats its output DataFrame; the 'without the output "
         "loop' line is its signal processing alone.",
     ]
+    nogate = res.get("live_no_ecg_gate")
+    if nogate:
+        lines += [
+            "",
+            "The heartbeat gate on the lumbar channels (`dsp.ecg_gate`) costs, on the same "
+            f"chunks: least-CPU mean {live['least_cpu_mean_us']:.0f} µs with it, "
+            f"{nogate['least_cpu_mean_us']:.0f} µs without (`ecg_gate_ratio=0`); p95 "
+            f"{live['least_cpu_p95_us']:.0f} / {nogate['least_cpu_p95_us']:.0f} µs.",
+        ]
     if res.get("startup_s"):
         rows = []
         wall, cpu = res["startup_s"]["wall"], res["startup_s"]["cpu"]
