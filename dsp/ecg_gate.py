@@ -47,9 +47,9 @@ closes the gate), and its onset interval reaches back to the gate's start.
 
 Measured with ``python -m bench.accuracy`` (20 recordings x 40 s per set; the "no ECG gate"
 rows are ``ecg_gate_ratio=0``): set ``ecg`` (the simulator's clean preset with the R wave at
-4x the plateau RMS) onset precision 0.574 -> 0.997, order accuracy 0.792 -> 0.951, verdicts
-given right 0.806 -> 1.000; ``hard`` lag error 11.9 -> 11.2 ms; the motor-unit generator's
-``mu-hard`` onset recall 0.799 -> 0.772, lag-interval coverage 0.79 -> 0.73, verdicts given
+4x the plateau RMS) onset precision 0.574 -> 0.997, order accuracy 0.792 -> 0.947, verdicts
+given right 0.806 -> 1.000; ``hard`` lag error 11.9 -> 11.5 ms; the motor-unit generator's
+``mu-hard`` onset recall 0.799 -> 0.774, lag-interval coverage 0.79 -> 0.73, verdicts given
 right 0.930 -> 0.958. On motor-unit clean files with R at 3-6x (not a bench set; 10 x 40 s)
 false verdicts went 222 -> 12: their noise floors go down to 0.01 uV, where even a Q wave's
 residue is above the threshold before the gate opens.
