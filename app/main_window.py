@@ -1027,10 +1027,11 @@ class MainWindow(QtWidgets.QMainWindow):
         """Replay: continue from sample ``index`` (the pipeline re-settles before it);
         ``paused`` holds it there (None: as the transport was)."""
         ctl = self.ctl
-        if ctl is None or not ctl.seek(index, paused=paused):
+        built = self.review.index
+        ends = [r.start if r.end is None else r.end for r in built.reps] if built else []
+        if ctl is None or not ctl.seek(index, paused=paused, rep_ends=ends):
             return
         # the reps from there on are replayed: their rows wait for the replay's records
-        built = self.review.index
         # (the file's records as reviewed: a corrected rep's row stays corrected)
         finals = [ctl.reviewed(r) for r in built.reps] if built is not None else []
         self.rep_table.ahead_from(index, None if built is None else finals)

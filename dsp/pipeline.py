@@ -339,10 +339,14 @@ class Pipeline:
         the next chunk at ``index`` is no gap; filters start afresh; reps go on being
         numbered after the ``reps_done`` the other pipeline numbered (the rep table, the
         lag plot and the LSL verdicts keep one numbering per session)."""
-        self.reps._count = max(self.reps._count, int(reps_done))
+        self.number_from(reps_done)
         self._next = self._first = index
         self._started = True
         self._blocked_until = index + self._ms(self.settings.gap_settle_ms)  # start-up
+
+    def number_from(self, reps_done: int) -> None:
+        """Number the reps found from now on after ``reps_done`` earlier ones."""
+        self.reps._count = max(self.reps._count, int(reps_done))
 
     def prime_baseline(
         self, start: int, data: Array, display_from: int | None = None

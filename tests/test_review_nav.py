@@ -133,6 +133,10 @@ def test_after_navigation_playing_through_counts_the_whole_file(review: MainWind
     assert len(reps) == len(index.reps)  # every rep once
     for rep in index.reps:
         assert sum(same_burst(rep, r) for r in reps) == 1, rep.start
+        # with the file's number, however the replay got there (the jumps restarted the
+        # numbering: the panel said "rep 4" at the file's rep 15)
+        played = next(r for r in reps if same_burst(rep, r))
+        assert played.index == rep.index, (rep.start, played.index, rep.index)
     assert ctl.tally.count == len(index.reps)
     # the lag history has a point for every rep with a lag (rep 5 was missing)
     xs, _ = win.order_panel.history._points.getData()
@@ -165,3 +169,26 @@ def test_a_replayed_mark_is_labelled_once_inside_the_plot(review: MainWindow) ->
         assert line.label.toPlainText() == "mark 1"
         box = line.label.sceneBoundingRect()
         assert vb.left() - 1 <= box.left() and box.right() <= vb.right() + 1, (box, vb)
+
+
+def test_a_jump_deep_into_the_file_keeps_the_files_rep_numbers(review: MainWindow) -> None:
+    # Past the file's first half minute a seek primes the baseline and runs the full
+    # pipeline only over the last seconds: the reps it finds there numbered from 1 again,
+    # and the banner said "rep 4" at the file's rep 15.
+    win, bar = review, review.replay_bar
+    pump(win, 4.0)
+    win.act_pause.trigger()
+    index = win.review.index
+    assert index is not None
+    deep = [r for r in index.reps if r.start > 36 * FS]
+    assert len(deep) >= 3
+    while win.review.selected is None or win.review.selected < deep[0].start:
+        bar.next_btn.click()
+    bar.play_btn.click()
+    pump(win, 8.0)
+    played = [r for r in win.ctl.tally.reps if r.start >= deep[0].start]  # type: ignore[union-attr]
+    assert played
+    for rep in played:
+        twin = next(r for r in index.reps if same_burst(rep, r))
+        assert rep.index == twin.index, (rep.start, rep.index, twin.index)
+    assert _banner_rep(win) == f"rep {played[-1].index + 1}"

@@ -25,7 +25,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -682,15 +682,18 @@ class SessionController:
                 )
 
     # -- replay ---------------------------------------------------------------------------------
-    def seek(self, index: int, *, paused: bool | None = None) -> bool:
+    def seek(
+        self, index: int, *, paused: bool | None = None, rep_ends: Sequence[int] = ()
+    ) -> bool:
         """Replay: continue from sample ``index`` (the pipeline re-settles before it).
         ``paused`` True holds the transport there once the seek is done (review shows a rep
-        and waits), False plays on; None keeps it as it is."""
+        and waits), False plays on; None keeps it as it is. ``rep_ends``: where the file's
+        reps end, so that the reps after the jump keep the file's numbers."""
         replay = self.replay
         if replay is None:
             return False
         was_paused = replay.paused
-        self.session.seek(index)
+        self.session.seek(index, rep_ends=rep_ends)
         if self.fs:  # chunk arrivals before the jump say nothing about the index line after it
             self.clock = ClockMap(self.fs)
         hold = was_paused if paused is None else paused

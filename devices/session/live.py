@@ -8,6 +8,7 @@ A device error stops the stream, is logged, and is reported through :attr:`state
 
 from __future__ import annotations
 
+import bisect
 import collections
 import copy
 import dataclasses
@@ -15,7 +16,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -532,7 +533,13 @@ class LiveSession:
 
         self.post(lambda s: s._start_collect("filtered", seconds, finish))
 
-    def seek(self, index: int, preroll_s: float = 60.0, settle_s: float = SEEK_SETTLE_S) -> None:
+    def seek(
+        self,
+        index: int,
+        preroll_s: float = 60.0,
+        settle_s: float = SEEK_SETTLE_S,
+        rep_ends: Sequence[int] = (),
+    ) -> None:
         """Replay sources: continue from sample ``index``, with filters, baseline (its history
         is 60 s) and detector settled at the target as in a full pass, and no events from
         before it.
@@ -542,7 +549,12 @@ class LiveSession:
         :meth:`Pipeline.prime_baseline`), and the full pipeline runs the last ``settle_s``
         (the detector, artefact scan and rep tracker settle within a few seconds). Within the
         file's first half minute (while a full pass may still re-judge its first reps), and
-        for other sources, the full pipeline re-runs the pre-roll, flat out."""
+        for other sources, the full pipeline re-runs the pre-roll, flat out.
+
+        ``rep_ends``: where the file's reps end (a review's index of the whole file): the reps
+        found from the full pass on are numbered after those that ended before it, as in one
+        pass from the file's start (the panel said "rep 4" at the file's rep 15). A rep under
+        way where the full pass begins is found again there and keeps its number."""
 
         def cmd(s: LiveSession) -> None:
             assert s.info is not None and s.pipeline is not None
@@ -578,6 +590,8 @@ class LiveSession:
                 start = full_from
             else:
                 s.pipeline.resume_at(start)
+            if rep_ends:
+                s.pipeline.number_from(bisect.bisect_right(sorted(rep_ends), start))
             s.display = None
             speed = device.speed
             device.seek(start)
