@@ -169,6 +169,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.onset_editor.changed.connect(self.correct_onset)
         self.onset_editor.selected.connect(self._onset_selected)
         self.replay_bar.seek_requested.connect(self.seek)
+        # Play / Pause is Space's action: once the replay has ended it plays from the start
+        # again (the button alone only toggled a transport that had nothing left to play)
+        self.replay_bar.play_btn.clicked.disconnect(self.replay_bar.toggle_play)
+        self.replay_bar.play_btn.clicked.connect(self.toggle_running)
         # one replay speed: either box sets it and both show it
         self.replay_bar.speed_changed.connect(self.source_panel.show_speed)
         self._build_status()

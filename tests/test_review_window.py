@@ -258,6 +258,19 @@ def test_a_note_goes_to_the_selected_reps_row(review: MainWindow, qtbot) -> None
     assert doc["notes"][-1]["t_s"] == pytest.approx(rep.start / FS, abs=1e-3)
 
 
+def test_the_play_button_after_the_end_plays_from_the_start(review: MainWindow) -> None:
+    win = review
+    pump(win, 70.0, step=2.0)
+    ctl = win.ctl
+    assert ctl is not None and ctl.state == SessionState.FINISHED and ctl.replay is not None
+    win.replay_bar.play_btn.click()  # (it toggled a transport with nothing left to play)
+    assert ctl.state == SessionState.STREAMING and ctl.replay.position < FS
+    pump(win, 0.5)  # (the seek runs on the session's worker; the window follows)
+    assert not ctl.replay.paused and win.replay_bar.play_btn.text() == "Pause"
+    win.replay_bar.play_btn.click()  # and it pauses as before
+    assert ctl.replay.paused and win.replay_bar.play_btn.text() == "Play"
+
+
 def test_home_end_zoom_and_speed(review: MainWindow) -> None:
     win = review
     pump(win, 10.0)
