@@ -229,3 +229,27 @@ def test_the_burst_just_after_a_settings_change_is_detected_at_once() -> None:
     assert all(after[0].onsets.get(role) is not None for role in Role)
     assert [r.index for r in finals] == list(range(len(finals)))
     assert not rejudged  # (a sound baseline at once: nothing to judge again)
+
+
+def test_settings_changed_after_a_replay_ended_lose_no_rep(
+    qtbot: QtBot, store: SettingsStore, tmp_path: Path
+) -> None:
+    from app.cli import main
+    from devices.session.states import SessionState
+
+    # a file that ends in the middle of a burst (its last rep is cut by the end)
+    csv = tmp_path / "cut.csv"
+    argv = ["simulate", "--preset", "ecg", "--ecg", "5", "--duration", "60", "--seed", "3"]
+    assert main([*argv, "--out", str(csv)]) == 0
+    win = MainWindow(store, source=SourceChoice("file", {"path": str(csv)}), threaded=False)
+    qtbot.addWidget(win)
+    win.show()
+    run_for(win, 70.0, step=2.0)
+    assert win.ctl is not None and win.ctl.state == SessionState.FINISHED
+    change_filters(qtbot, win)
+    run_for(win, 0.5)
+    status = win.statusBar()
+    assert status is not None
+    # it said "a burst lost: settings changed mid-rep (no rest in 8 s)" with nothing playing
+    assert "lost" not in status.currentMessage()
+    assert "new settings in use" in status.currentMessage()

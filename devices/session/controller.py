@@ -447,7 +447,8 @@ class SessionController:
         now = p.next_index
         if self._pending_from is None:
             self._pending_from = now
-        busy = rep_in_progress(s)
+        # (a stream that has ended has nothing under way: its end settled the last rep)
+        busy = None if s.state == SessionState.FINISHED else rep_in_progress(s)
         replay = self.replay
         flowing = s.state == SessionState.STREAMING and not (replay is not None and replay.paused)
         waited = (now - self._pending_from) / info.fs
