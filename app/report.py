@@ -1156,12 +1156,18 @@ def _advice_in_force(text: str, role: str, doc: Mapping[str, Any]) -> str:
     if not lumbar:
         # the ECG high-pass acts on the lumbar channels only: enabling it would not help here
         return head + " (the ECG high-pass acts on the lumbar channels only)"
+    gate = settings.get("ecg_gate_ratio", DspSettings().ecg_gate_ratio) if settings else 0.0
+    try:
+        gated = float(gate or 0.0) > 0
+    except (TypeError, ValueError):
+        gated = False
+    skip = "; heartbeats are skipped on these channels too" if gated else ""
     if hz > 0:
         return (
             head + f"; the {hz:g} Hz ECG high-pass is already on (Settings) and keeps the "
-            "heartbeat out of the onsets (this figure is measured before it)"
+            f"heartbeat out of the onsets (this figure is measured before it){skip}"
         )
-    return head + ", or enable the ECG high-pass (Settings, ECG removal, 30 Hz)"
+    return head + f", or enable the ECG high-pass (Settings, ECG removal, 30 Hz){skip}"
 
 
 def _quality_html(doc: Mapping[str, Any]) -> str:
@@ -1222,7 +1228,7 @@ def _settings_html(settings: Mapping[str, Any]) -> str:
         ("bandpass_high_hz", "band-pass high (Hz)"),
         ("notch_hz", "mains notch (Hz, 0 = off)"),
         ("ecg_highpass_hz", "lumbar ECG high-pass (Hz, 0 = off)"),
-        ("ecg_gate_ratio", "lumbar heartbeat gate (low/EMG band ratio, 0 = off)"),
+        ("ecg_gate_ratio", "skip heartbeats on lumbar channels (gate ratio, 0 = off)"),
     ]
 
     def row(key: str, label: str) -> list[str]:

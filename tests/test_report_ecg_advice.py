@@ -28,3 +28,17 @@ def test_ecg_advice_follows_the_ecg_highpass_setting(tmp_path: Path, capsys) -> 
         assert "enable" not in advice and "30 Hz ECG high-pass is already on" in advice, advice
     for advice in without:
         assert "enable the ECG high-pass" in advice, advice
+
+
+def test_ecg_advice_says_whether_heartbeats_are_skipped(tmp_path: Path, capsys) -> None:
+    csv = tmp_path / "ecg.csv"
+    assert main(["simulate", "--preset", "ecg", "--duration", "15", "--out", str(csv)]) == 0
+    on, off = tmp_path / "on.html", tmp_path / "off.html"
+    assert main(["report", str(csv), "--out", str(on)]) == 0  # the default: the gate on
+    assert main(["report", str(csv), "--no-ecg-gate", "--out", str(off)]) == 0
+    capsys.readouterr()
+    gated = _ecg_advice(on.read_text(encoding="utf-8"))
+    ungated = _ecg_advice(off.read_text(encoding="utf-8"))
+    assert gated and ungated
+    assert all("heartbeats are skipped" in a for a in gated), gated
+    assert not any("heartbeats are skipped" in a for a in ungated), ungated

@@ -133,7 +133,7 @@ def add_dsp_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--no-ecg-gate",
         action="store_true",
-        help="read lumbar channels through heartbeats too (no QRS gate)",
+        help="do not skip heartbeats on lumbar channels (the QRS gate of Settings)",
     )
 
 
