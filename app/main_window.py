@@ -1045,6 +1045,13 @@ class MainWindow(QtWidgets.QMainWindow):
             final = next((r for r in finals if same_burst(cue, r)), None)
             if final is not None:
                 ctl.tally.add(final)
+        # The banner shows the file's last rep before the target, not the one on show before
+        # the jump (after End it still said "rep 4" at the file's end)
+        before = [r for r in finals if r.start < index]
+        if before:
+            self.order_panel.show_rep(before[-1], ctl.fs)
+        elif finals:
+            self.order_panel.clear_shown()
         self.timer.start()  # a replay that had reached its end runs again
         self.review.redraw_spans(index)
         from app.time_axis import clock_text

@@ -211,12 +211,16 @@ class FiringOrderPanel(QtWidgets.QWidget):
 
     def reset(self) -> None:
         """A new source or file: nothing of the previous session stays on show."""
+        self.clear_shown()
+        self.history.show_reps([])
+        self.update_counts()
+
+    def clear_shown(self) -> None:
+        """No rep on show (the history and the counts stay)."""
         self._shown = -1
         self.verdict.reset()
         self.detail.setText("")
         self.timing.clear_rep()
-        self.history.show_reps([])
-        self.update_counts()
 
     def show_final(self, rep: RepResult, fs: float) -> None:
         """A rep's final record (at its end): onsets that came after the verdict fill in its

@@ -192,3 +192,20 @@ def test_a_jump_deep_into_the_file_keeps_the_files_rep_numbers(review: MainWindo
         twin = next(r for r in index.reps if same_burst(rep, r))
         assert rep.index == twin.index, (rep.start, rep.index, twin.index)
     assert _banner_rep(win) == f"rep {played[-1].index + 1}"
+
+
+def test_after_a_jump_the_banner_shows_a_rep_of_where_the_replay_is(review: MainWindow) -> None:
+    win = review
+    pump(win, 12.0)
+    index = win.review.index
+    assert index is not None and win.ctl is not None
+    shown = _banner_rep(win)
+    win.review.act_end.trigger()  # End: the file's end (it still said the rep of 0:10)
+    pump(win, 0.5)
+    last = max((r for r in index.reps), key=lambda r: r.start)
+    assert _banner_rep(win) == f"rep {last.index + 1}" != shown
+    win.review.act_home.trigger()  # Home: before the first rep, nothing on show
+    pump(win, 0.5)
+    first = min(r.start for r in index.reps)
+    assert win.ctl.replay is not None and win.ctl.replay.position < first
+    assert _banner_rep(win) == ""
