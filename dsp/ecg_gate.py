@@ -89,7 +89,7 @@ MIN_BLOCKS = 10
 #: burst's tail), a muscle's recruitment over 100-500 ms (0 turns the test off)
 ABRUPT_GAIN = 2.0
 ABRUPT_MS = 40.0
-#: the longest gate (ms): a QRS (80-120 ms) with the 20 ms smoothing around it
+#: the longest gate (ms): a QRS (80-120 ms) with the band-pass's ringing and the smoothing
 MAX_GATE_MS = 160.0
 
 
@@ -105,6 +105,7 @@ class EcgGate:
         self._w = max(1, round(WINDOW_MS * fs / 1000.0))
         self.block = max(1, round(BLOCK_S * fs))
         self._max_run = max(1, round(MAX_GATE_MS * fs / 1000.0))
+        self._abrupt = max(1, round(ABRUPT_MS * fs / 1000.0))
         self._history: deque[Array] = deque(maxlen=max(MIN_BLOCKS, round(REST_S / BLOCK_S)))
         self.restart()
 
@@ -114,15 +115,13 @@ class EcgGate:
         self._tail = np.zeros((2 * self.n, self._w - 1))  # the last squares of both bands
         self._run = np.zeros(self.n, dtype=np.int64)  # length of the condition's current run
         self._run_ok = np.zeros(self.n, dtype=bool)  # and whether it began abruptly
-        self._abrupt = max(1, round(ABRUPT_MS * self.fs / 1000.0))
         self._recent = np.full((self.n, self._abrupt), np.inf)  # the low band's last values
         self._block_sum = np.zeros(2 * self.n)
         self._block_count = 0
         self._block_start = -1
         self._history.clear()  # block means of both bands' squares, (2n,) each
-        self._level = np.full(self.n, np.inf)  # rest mean square of the low band (inf: none)
-        self._level_cond = np.full(self.n, np.inf)  # and of the conditioned band
-        self._floor = np.full(self.n, np.inf)  # the low band's least gating level
+        # the low band's least gating level (mean square; inf: no rest level known yet)
+        self._floor = np.full(self.n, np.inf)
 
     def _rms(self, rows: Array, tail: Array) -> tuple[Array, Array]:
         """Causal moving mean square of ``rows`` (n, m) and the new tail."""
@@ -179,10 +178,9 @@ class EcgGate:
         if len(self._history) >= MIN_BLOCKS:
             hist = np.array(self._history)
             k = int(LEVEL_PCT / 100.0 * (len(hist) - 1))  # the lower quantile, no interpolation
-            level = np.partition(hist, k, axis=0)[k]
-            self._level, self._level_cond = level[: self.n], level[self.n :]
+            level = np.partition(hist, k, axis=0)[k]  # low band's rest, then conditioned's
             self._floor = np.maximum(
-                (REST_RATIO**2) * self._level, (COND_REST_RATIO**2) * self._level_cond
+                (REST_RATIO**2) * level[: self.n], (COND_REST_RATIO**2) * level[self.n :]
             )
 
     def _part(self, low_ms: Array, cond_ms: Array, recent: Array) -> Mask | None:

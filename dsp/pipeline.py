@@ -238,11 +238,6 @@ class Pipeline:
             self.baseline.set_estimate(calibrated)
 
     # -- calibration ------------------------------------------------------------------
-    def statistic(self, raw: Array) -> Array:
-        """The detection statistic of a raw block, from fresh filter state (calibration)."""
-        probe = Pipeline(self.info, self.settings, display=False)
-        return np.ascontiguousarray(probe._front(raw)[1].T)
-
     def calibrate_rest(self, raw_rest: Array) -> BaselineEstimate:
         """Fix the baseline from a rest recording (raw uV). Returns the estimate."""
         probe = Pipeline(self.info, self.settings, display=False)
