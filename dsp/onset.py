@@ -127,6 +127,10 @@ def cusum_segments(x: Array, free: Mask | None, s0: float) -> Array:
     if free is None or bool(free.all()):
         return lindley(x, s0)
     out = np.zeros(x.shape[0])
+    k = int(np.argmax(free))  # the usual held stretch: a burst's tail, then free samples on
+    if free[k] and bool(free[k:].all()):
+        out[k:] = lindley(x[k:], s0 if k == 0 else 0.0)
+        return out
     edges = np.flatnonzero(np.diff(np.concatenate(([False], free, [False])).astype(np.int8)))
     for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
         out[a:b] = lindley(x[a:b], s0 if a == 0 else 0.0)
@@ -153,6 +157,18 @@ def sliding_max(x: Array, w: int) -> Array:
     ahead = np.maximum.accumulate(grid, axis=1).reshape(-1)
     behind = np.maximum.accumulate(grid[:, ::-1], axis=1)[:, ::-1].reshape(-1)
     return np.maximum(behind[:m], ahead[w - 1 : w - 1 + m])
+
+
+def _fits(xwy: Array, xxw: Array, wyy: float) -> tuple[Array, Array]:
+    """Each candidate's least-squares amplitude ``beta >= 0`` and weighted residual sum, from
+    its ramp's products with the data (``x @ (w * y)``, ``(x * x) @ w``) and ``sum(w * y * y)``:
+    ``sum(w * (y - beta * x) ** 2)`` expanded, so that no candidate x point matrix of
+    residuals is formed (the fit ran once per onset and per channel, a third of a chunk's
+    time when one fired)."""
+    beta = np.maximum(xwy / np.maximum(xxw, 1e-300), 0.0)
+    rss = beta * (beta * xxw - 2.0 * xwy)
+    rss += wyy
+    return beta, rss
 
 
 class _ChannelState:
@@ -594,13 +610,20 @@ class OnsetDetector:
         if not cols.size:
             return need
         x = self._cusum_increments(s[:, cols], thr.mean[cols], thr.on[cols])
+        s0 = self._cusum[cols]
+        wait = self._seq_from[cols] - start  # a burst's tail: the sum held at 0 until it ends
+        waiting = wait > 0
+        if waiting.any():
+            # ... and starting afresh from 0 there, as in the per-channel pass
+            # (:func:`cusum_segments`); leading zeros leave the closed form's sums unchanged.
+            s0 = np.where(waiting, 0.0, s0)
+            x[np.arange(s.shape[0])[:, None] < wait[None, :]] = 0.0
         w = np.add.accumulate(x, axis=0)
-        w += self._cusum[cols]
+        w += s0
         sums = w - np.minimum.accumulate(np.minimum(w, 0.0), axis=0)
         hit = ~(np.max(sums, axis=0) <= self.cusum_h)  # (NaN: to the per-channel pass)
         if blocked is not None:
             hit |= np.any(blocked[:, cols], axis=0)
-        hit |= self._seq_from[cols] > start
         need[cols[hit]] = True
         keep = cols[~hit]
         self._cusum[keep] = sums[-1, ~hit]
@@ -690,7 +713,7 @@ class OnsetDetector:
         if seg.size < 4:
             return detected, detected, detected
         step = max(1, round(self.corr_len / POINTS_PER_CORR), -(-seg.size // MAX_POINTS))
-        sub = seg[::step]
+        sub = np.ascontiguousarray(seg[::step])  # (a column of the history: strided twice)
         # A rest level of 0 (a flat, dead channel) would weigh its points infinitely: keep it
         # a hair above 0 (no change for any real rest, which is far above this)
         rest = max(rest, 1e-9 * float(np.max(sub)), 1e-300)
@@ -699,8 +722,8 @@ class OnsetDetector:
         # Weights 1 / level^2 (the statistic's SD grows with its mean), from the data.
         w = 1.0 / np.maximum(sub, rest) ** 2
         wy = w * y
-        beta = np.maximum((x @ wy) / np.maximum(xx @ w, 1e-300), 0.0)
-        rss = ((y[None, :] - beta[:, None] * x) ** 2) @ w
+        wyy = float(wy @ y)
+        beta, rss = _fits(x @ wy, xx @ w, wyy)
         j = int(np.argmin(rss))
         if j == 0 and lo > floor_index and y[0] > 0:
             # Already rising where the window begins (tonic activity, a set without rest, a
@@ -710,17 +733,25 @@ class OnsetDetector:
         # For the interval each candidate is judged with weights from its own fit (one
         # re-weighting step): with the data's weights, a candidate that starts a gentle ramp
         # long before the burst would discount the burst points it fails to fit.
-        inv = 1.0 / (rest + beta[:, None] * x)  # 1 / each candidate's fitted level
-        wx = inv * inv * x
-        bj = np.maximum((wx @ y) / np.maximum(np.einsum("jt,jt->j", wx, x), 1e-300), 0.0)
-        z = (y[None, :] - bj[:, None] * x) * inv  # standardised residuals
+        # (In place, in as few passes over the candidates x points as the algebra allows.)
+        inv = np.multiply(beta[:, None], x)
+        inv += rest
+        np.reciprocal(inv, out=inv)  # 1 / each candidate's fitted level
+        u = x * inv  # the ramp, standardised
+        v = np.multiply(inv, y[None, :], out=inv)  # the data, standardised
+        bj = np.maximum(
+            np.einsum("jt,jt->j", u, v) / np.maximum(np.einsum("jt,jt->j", u, u), 1e-300), 0.0
+        )
+        u *= bj[:, None]
+        z = np.subtract(v, u, out=v)  # standardised residuals
         # A robust scale and Huber-clipped residuals: a heartbeat or a single discharge in
         # the rest part that no candidate explains must not widen every candidate's interval.
         dev = np.abs(z[j])
         scale = 1.4826 * float(np.partition(dev, dev.size // 2)[dev.size // 2]) + 1e-300
-        zc = z / scale
-        np.minimum(np.maximum(zc, -HUBER, out=zc), HUBER, out=zc)  # (np.clip, fewer calls)
-        rj = np.einsum("jt,jt->j", zc, zc)
+        cap = HUBER * scale
+        np.minimum(np.maximum(z, -cap, out=z), cap, out=z)  # (np.clip, fewer calls)
+        rj = np.einsum("jt,jt->j", z, z)
+        rj /= scale * scale
         independent = step / self.corr_len  # independent samples per fitted point
         near = np.flatnonzero((rj - rj[j]) * independent <= CHI2_95)
         first, last = (min(int(near[0]), j), max(int(near[-1]), j)) if near.size else (j, j)
@@ -728,13 +759,11 @@ class OnsetDetector:
         # generators, this is what brings the intervals near their 95 %: the noise alone
         # left the truth outside on 47 % of clean onsets, nearly all earlier than the interval)
         xs, xs2 = self._ramps(y.size, SMOOTH_START_POWER)
-        bs = np.maximum((xs @ wy) / np.maximum(xs2 @ w, 1e-300), 0.0)
-        js = int(np.argmin(((y[None, :] - bs[:, None] * xs) ** 2) @ w))
+        js = int(np.argmin(_fits(xs @ wy, xs2 @ w, wyy)[1]))
         first, last = min(first, js), max(last, js)
         # Refine between the neighbouring points, at the sample's resolution.
         t0, xf, xf2 = self._fine_ramps(y.size, step, j)
-        bf = np.maximum((xf @ wy) / np.maximum(xf2 @ w, 1e-300), 0.0)
-        best = float(t0[int(np.argmin(((y[None, :] - bf[:, None] * xf) ** 2) @ w))])
+        best = float(t0[int(np.argmin(_fits(xf @ wy, xf2 @ w, wyy)[1]))])
         onset = lo + round(best * step)
         return onset, min(lo + first * step, onset), max(lo + last * step, onset)
 
