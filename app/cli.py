@@ -77,8 +77,10 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        # argparse prints usage + message and exits 2; keep that but on one line.
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        # argparse prints usage + message and exits 2; keep that but on one line, and begin
+        # it as every other error does ("fireorder: error:"), naming the command it is about.
+        command = self.prog.split(" ", 1)[1] if " " in self.prog else ""
+        self.exit(2, f"fireorder: error: {command + ': ' if command else ''}{message}\n")
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
