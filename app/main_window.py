@@ -1294,6 +1294,8 @@ class MainWindow(QtWidgets.QMainWindow):
             void = self.ctl.apply_settings(settings)  # recorded when recording
             if void is not None:  # (the rest levels were in the old filters' units)
                 self.calibration_badge.set_void(void)
+            if self.ctl.replay is not None:
+                self.review.settings_changed()  # the file's reps as the new settings find them
         self.markers_panel.prefs_changed(prefs)  # the LSL verdict outlet on or off
 
     def open_calibration(self) -> None:

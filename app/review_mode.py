@@ -96,11 +96,26 @@ class ReviewMode(QtCore.QObject):
         self.overview.duration = replay.n_samples / ctl.fs
         self.indexer.build(replay, ctl.info, ctl.settings)
 
+    def settings_changed(self) -> None:
+        """New settings in a replay: the file's index (overview spans, ←/→, the rows ahead)
+        is built again with them; the reps already played keep what the replay said."""
+        ctl = self.ctl
+        if ctl is None or ctl.info is None:
+            return
+        self.indexer.build(ctl.replay, ctl.info, ctl.settings)
+
     def _index_ready(self, index: ReplayIndex) -> None:
         if self.ctl is None:
             return
+        again = self.index is not None
         self.index = index
         self.win.replay_bar.set_rep_starts([r.start for r in index.reps])
+        if again:
+            # rebuilt after a settings change: the rows from the playback position on show
+            # the new index (a row corrected by hand stays as the reviewer left it)
+            finals = [self.ctl.reviewed(r) for r in index.reps]
+            keep = [c.start for pair in self.ctl.corrections for c in pair]
+            self.win.rep_table.ahead_from(self.ctl.position, finals, keep)
         # every rep of the file in the table from the start, to be picked in any order (rows
         # of reps already played keep what the replay said)
         played = {r.start for r in self.ctl.tally.reps}
@@ -130,6 +145,8 @@ class ReviewMode(QtCore.QObject):
     def reps(self) -> list[RepResult]:
         """Every rep of the file: as played (with corrections) where played, else from the
         index."""
+        from devices.session.tally import same_burst
+
         ctl = self.ctl
         played = {r.start: r for r in ctl.tally.reps} if ctl is not None else {}
         known = {}
@@ -137,6 +154,15 @@ class ReviewMode(QtCore.QObject):
             known = {r.start: ctl.reviewed(r) for r in self.index.reps}
         for start, seen in played.items():
             whole = known.get(start)
+            if whole is None:
+                # the index was built with other settings than the ones the rep was played
+                # with (a settings change): its record of this burst starts elsewhere
+                starts = sorted(known)
+                i = bisect.bisect_left(starts, start)
+                near = [known[k] for k in starts[max(0, i - 2) : i + 2]]
+                whole = next((r for r in near if same_burst(r, seen)), None)
+                if whole is not None:
+                    del known[whole.start]
             if seen.end is None and whole is not None and whole.end is not None:
                 # decided but not yet ended when playback stopped: the file says where it ends
                 seen = dataclasses.replace(seen, end=whole.end)  # noqa: PLW2901

@@ -5,8 +5,8 @@ The options are found by walking the real parser (every option with a ``type``, 
 nan, inf, 0, -1, 1e308, 1e-300, "", "abc", huge integers, Unicode digits, any float -- goes
 through the in-process entry ``app.cli.main(argv)`` with a fast base command line: it must end
 with exit 0 (the value was sane and used) or exit 2 with one ``fireorder: error:`` line
-(argparse's own messages name the command: ``fireorder: error: COMMAND: ...``), within a time bound, never a traceback. A few go
-through a real subprocess as well.
+(argparse's own messages name the command: ``fireorder: error: COMMAND: ...``), within a
+time bound, never a traceback. A few go through a real subprocess as well.
 """
 
 from __future__ import annotations
