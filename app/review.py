@@ -214,6 +214,19 @@ class RepTable(QtWidgets.QTableWidget):
         if item is not None:
             self.scrollToItem(item, QtWidgets.QAbstractItemView.ScrollHint.PositionAtTop)
 
+    def drop_ahead(self, keep: Iterable[int] = ()) -> None:
+        """Remove every row shown from the file's index and not yet replayed (an index built
+        again), but those of reps starting at ``keep`` (corrected by hand)."""
+        keep = set(keep)
+        for start in sorted(self._ahead, reverse=True):
+            row = self.row_of(start)
+            if start in keep:
+                continue
+            if row is not None:
+                self.removeRow(row)
+                del self._starts[row]
+            del self._ahead[start]
+
     def _drop_ahead_rows_of(self, rep: RepResult) -> None:
         """Rows shown ahead for the burst ``rep`` is (:func:`same_burst`): a rep of a file
         that began without rest is re-judged in the index, so the replay's first record of

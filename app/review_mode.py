@@ -111,16 +111,14 @@ class ReviewMode(QtCore.QObject):
         self.index = index
         self.win.replay_bar.set_rep_starts([r.start for r in index.reps])
         if again:
-            # rebuilt after a settings change: the rows from the playback position on show
-            # the new index (a row corrected by hand stays as the reviewer left it)
-            finals = [self.ctl.reviewed(r) for r in index.reps]
-            keep = [c.start for pair in self.ctl.corrections for c in pair]
-            self.win.rep_table.ahead_from(self.ctl.position, finals, keep)
+            # rebuilt after a settings change: the rows not yet played show the new index (a
+            # row corrected by hand stays as the reviewer left it)
+            self.win.rep_table.drop_ahead(c.start for pair in self.ctl.corrections for c in pair)
         # every rep of the file in the table from the start, to be picked in any order (rows
         # of reps already played keep what the replay said)
-        played = {r.start for r in self.ctl.tally.reps}
+        played = _Played(self.ctl.tally.reps)
         for rep in index.reps:
-            if rep.start not in played:
+            if played.record_of(rep) is None:
                 # (a rep corrected before, saved with the file: as the reviewer left it)
                 self.win.rep_table.show_ahead(self.ctl.reviewed(rep))
         if self.selected is None:
@@ -145,24 +143,18 @@ class ReviewMode(QtCore.QObject):
     def reps(self) -> list[RepResult]:
         """Every rep of the file: as played (with corrections) where played, else from the
         index."""
-        from devices.session.tally import same_burst
-
         ctl = self.ctl
         played = {r.start: r for r in ctl.tally.reps} if ctl is not None else {}
         known = {}
         if ctl is not None and self.index is not None:
             known = {r.start: ctl.reviewed(r) for r in self.index.reps}
+        index = _Played(list(known.values()))
         for start, seen in played.items():
-            whole = known.get(start)
-            if whole is None:
-                # the index was built with other settings than the ones the rep was played
-                # with (a settings change): its record of this burst starts elsewhere
-                starts = sorted(known)
-                i = bisect.bisect_left(starts, start)
-                near = [known[k] for k in starts[max(0, i - 2) : i + 2]]
-                whole = next((r for r in near if same_burst(r, seen)), None)
-                if whole is not None:
-                    del known[whole.start]
+            # (an index built with other settings than the rep was played with dates the
+            # burst a few ms elsewhere: one record of it, the replay's)
+            whole = index.record_of(seen)
+            if whole is not None and whole.start != start:
+                del known[whole.start]
             if seen.end is None and whole is not None and whole.end is not None:
                 # decided but not yet ended when playback stopped: the file says where it ends
                 seen = dataclasses.replace(seen, end=whole.end)  # noqa: PLW2901
@@ -474,3 +466,20 @@ class ReviewMode(QtCore.QObject):
         ]
         for a in self.actions:
             a.setEnabled(False)
+
+
+class _Played:
+    """Records of reps sorted by start, to find the one of a given burst (the same start, or
+    :func:`same_burst`: a rep judged with other settings starts a few ms elsewhere)."""
+
+    def __init__(self, reps: list[RepResult]) -> None:
+        self._reps = sorted(reps, key=lambda r: r.start)
+        self._starts = [r.start for r in self._reps]
+
+    def record_of(self, rep: RepResult) -> RepResult | None:
+        from devices.session.tally import same_burst
+
+        i = bisect.bisect_left(self._starts, rep.start)
+        near = self._reps[max(0, i - 2) : i + 2]
+        exact = next((r for r in near if r.start == rep.start), None)
+        return exact or next((r for r in near if same_burst(r, rep)), None)
