@@ -24,7 +24,7 @@ from app.signal_check import SignalCheckPanel
 from app.source_panel import DISCOVERED_KINDS, SourceChoice, SourcePanel
 from app.state_strip import StateStrip
 from app.traces import TracesView
-from devices.drivers.base import Device, create
+from devices.drivers.base import Device, Replay, create
 from devices.files import locations
 from devices.files.recorder import Recorder, RecordingSummary, SessionMeta
 from devices.session.controller import Mark, RecordingError, SessionController
@@ -43,6 +43,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
+
+def rate_text(measured_hz: float, fs: float, replay: Replay | None) -> str:
+    """The status bar's rate: a device's measured rate (a serial board's clock may be off its
+    nominal one); a replay's file rate, with the speed it plays at (what it delivers per wall
+    second is the speed's business, not the file's)."""
+    if replay is None:
+        return f"{measured_hz:,.0f} Hz" if measured_hz > 0 else f"{fs:,.0f} Hz"
+    speed = replay.speed
+    if speed is None:
+        return f"{fs:,.0f} Hz, fast"  # (the speed box names it "fast")
+    text = f"{fs:,.0f} Hz" if speed == 1 else f"{fs:,.0f} Hz at {speed:g}×"
+    if 0 < measured_hz < 0.9 * fs * speed:  # the machine does not keep up: say how far it gets
+        text += f" (plays at {measured_hz / fs:.2g}×)"
+    return text
 
 class MainWindow(QtWidgets.QMainWindow):
     rep_shown = QtCore.pyqtSignal(object)  # RepResult, after it is drawn
@@ -775,8 +790,12 @@ class MainWindow(QtWidgets.QMainWindow):
         return Path(str(path)).resolve() != Path(str(replay.path)).resolve()
 
     def stop(self) -> None:
+        """Stop the stream; a recording ends with it (saved and said so): a stopped source
+        writes nothing more, and a file left open would read as still recording."""
         if self.ctl is not None:
-            self.ctl.stop()
+            self.ctl.stop()  # (what was streamed before Stop still reaches the recorder)
+            if self.ctl.recording:
+                self.stop_recording()
         self.refresh()
         self.timer.stop()
 
@@ -993,7 +1012,7 @@ class MainWindow(QtWidgets.QMainWindow):
             for key in ("rate", "latency", "fps"):
                 self._set_status(key, "")
             return
-        self._set_status("rate", f"{st.rate_hz:,.0f} Hz" if st.rate_hz else f"{ctl.fs:g} Hz")
+        self._set_status("rate", rate_text(st.rate_hz, ctl.fs, replay))
         lat = np.median(self.latencies) * 1000 if self.latencies else float("nan")
         self._set_status(
             "latency", f"cue latency {lat:.0f} ms" if np.isfinite(lat) else "cue latency —"

@@ -125,6 +125,36 @@ def test_rec_badge_is_red_and_ticks_with_the_recording(qtbot, store, tmp_path: P
     assert win.recorder is None and not rec.isVisible()
 
 
+def test_stop_ends_the_recording_and_says_where_it_was_saved(qtbot, store, tmp_path: Path) -> None:
+    import json
+
+    from devices.files.bdf_format import sidecar_path
+    from devices.files.detect import read_recording
+
+    win = make(qtbot, store, tmp_path)
+    pump(win, 0.5)
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_R, QtCore.Qt.KeyboardModifier.ControlModifier)
+    recorder = win.recorder
+    assert recorder is not None
+    pump(win, 3.0)
+    QTest.mouseClick(win.source_panel.stop_btn, QtCore.Qt.MouseButton.LeftButton)
+    assert win.ctl is not None and win.ctl.state == SessionState.STOPPED
+    # the recording ended with the stream: nothing shows it as still going on
+    assert win.recorder is None and not win.act_record.isChecked()
+    assert not win.state_strip.rec.isVisible()
+    assert str(recorder.path) in win.statusBar().toolTip()  # (the message, elided to fit)
+    doc = json.loads(sidecar_path(recorder.path).read_text())
+    assert doc["state"] != "recording"
+    assert read_recording(str(recorder.path)).data.shape[0] >= 3.0 * 2000 - 100  # all kept
+    # Start again streams without recording, and Record makes a second file
+    QTest.mouseClick(win.source_panel.start_btn, QtCore.Qt.MouseButton.LeftButton)
+    pump(win, 0.5)
+    assert win.recorder is None and not win.act_record.isChecked()
+    win.act_record.trigger()
+    assert win.recorder is not None and win.recorder.path != recorder.path
+    win.act_record.trigger()
+
+
 def test_replay_badge_names_the_file_and_playback_pause_shows(qtbot, store, tmp_path: Path) -> None:
     demo = demo_copy(tmp_path)
     win = make(qtbot, store, tmp_path, SourceChoice("file", {"path": str(demo)}))

@@ -101,3 +101,20 @@ def test_device_error_stops_stream_and_keeps_samples() -> None:
 def test_unmapped_roles_fail_on_open() -> None:
     with pytest.raises(Exception, match="glute and one lumbar"):
         LiveSession(sim(channels="glute_l,glute_r")).open()
+
+
+def test_the_measured_rate_counts_gaps_and_never_runs_backwards() -> None:
+    from devices.session.live import SessionStats
+
+    st = SessionStats()
+    for i in range(50):  # 40 samples every 20 ms: 2 kHz
+        st.count(40 * i, 40, 10.0 + 0.02 * i)
+    assert st.rate_hz == pytest.approx(2000, rel=0.03)
+    st.count(40 * 50 + 400, 40, 11.0)  # 400 samples the device lost: it still sent them
+    assert st.rate_hz > 2000
+    st.count(0, 40, 11.02)  # a seek back: no rate across the jump, and none negative
+    assert st.rate_hz == 0.0
+    for i in range(1, 40):
+        st.count(40 * i, 40, 11.02 + 0.02 * i)
+        assert st.rate_hz >= 0.0
+    assert st.rate_hz == pytest.approx(2000, rel=0.03)

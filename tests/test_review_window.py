@@ -126,7 +126,7 @@ def test_p_pauses_playback_itself(review: MainWindow) -> None:
     assert replay.position > at
     win._update_status(1e9)
     assert win.status_labels["state"].text() == "file: playing"
-    assert win.status_labels["rate"].text().endswith("Hz")
+    assert win.status_labels["rate"].text().startswith("2,000 Hz")
 
 
 def _span_point(win: MainWindow, start: int) -> QtCore.QPoint:
@@ -430,3 +430,21 @@ def test_start_opens_another_file_picked_while_one_is_replayed(
     assert Path(ctl.replay.path).resolve() == other.resolve()
     assert ctl.state == SessionState.STREAMING
     assert win.tally.count == 0  # nothing of the first file
+
+
+def test_the_rate_is_the_files_at_any_speed_and_after_a_jump_back(review: MainWindow) -> None:
+    """Found by a newcomer: "-29,286 Hz" after ← (the sample count started again under a
+    rate measured across the jump), and "8,000 Hz" for a 2 kHz file played at 4x."""
+    win = review
+    win.replay_bar.speed.setCurrentText("4")
+    pump(win, 3.0)
+    win._update_status(1e9)
+    assert win.status_labels["rate"].text().startswith("2,000 Hz at 4×")
+    win.replay_bar.speed.setCurrentText("1")
+    pump(win, 6.0)
+    for _ in range(3):  # rep by rep back towards the start, playing on between the jumps
+        win.review.act_prev.trigger()
+        pump(win, 0.3)
+        win._update_status(1e9)
+        text = win.status_labels["rate"].text()
+        assert text.startswith("2,000 Hz") and "-" not in text, text

@@ -74,6 +74,10 @@ class CalibrationResult:
     values: dict[str, Any]
 
 
+#: the least wall time a rate is measured over
+RATE_SPAN_S = 0.5
+
+
 @dataclass
 class SessionStats:
     samples: int = 0
@@ -83,10 +87,36 @@ class SessionStats:
     busy_s: float = 0.0
     started: float = 0.0
     last_latency_s: float = 0.0
-    rate_hz: float = 0.0
+    rate_hz: float = 0.0  # samples read per second of wall clock (a replay: × its speed)
+    delivered: int = 0  # samples read from the device: only grows (a seek restarts ``samples``)
     _rate_window: collections.deque[tuple[float, int]] = field(
         default_factory=lambda: collections.deque(maxlen=200)
     )
+    _end: int | None = None  # stream index after the last chunk counted
+
+    def count(self, start: int, n: int, now: float) -> None:
+        """A chunk of ``n`` samples from stream index ``start`` was read at ``now``: the rate
+        is the stream's advance per wall second, samples the device lost included (a lossy
+        board still runs at its rate). Only forward steps count: a seek restarts the window."""
+        end = start + n
+        if self._end is not None and start >= self._end:
+            self.delivered += end - self._end  # (a gap is samples the device did send)
+        else:
+            self.delivered += n
+            if self._end is not None:
+                self._rate_window.clear()  # a jump back: what came before is another span
+                self.rate_hz = 0.0
+        self._end = end
+        self._rate_window.append((now, self.delivered))
+        (t_a, n_a), (t_b, n_b) = self._rate_window[0], self._rate_window[-1]
+        # (0: not known yet; two chunks a few ms apart are no measure of a rate)
+        self.rate_hz = (n_b - n_a) / (t_b - t_a) if t_b - t_a >= RATE_SPAN_S else 0.0
+
+    def restart_rate(self) -> None:
+        """The stream jumps (a seek): the rate starts again from the next chunk."""
+        self._rate_window.clear()
+        self._end = None
+        self.rate_hz = 0.0
 
 
 Command = Callable[["LiveSession"], None]
@@ -295,10 +325,7 @@ class LiveSession:
         st.gaps = self.pipeline.gaps
         st.lost_samples = self.pipeline.lost_samples
         st.last_latency_s = ready - arrived if chunk.timestamp > 0 else 0.0
-        st._rate_window.append((ready, st.samples + st.lost_samples))
-        if len(st._rate_window) > 1:
-            (t_a, n_a), (t_b, n_b) = st._rate_window[0], st._rate_window[-1]
-            st.rate_hz = (n_b - n_a) / (t_b - t_a) if t_b > t_a else 0.0
+        st.count(chunk.start, chunk.n_samples, ready)
         return True
 
     def run(self, duration_s: float | None = None, *, until_exhausted: bool = False) -> None:
@@ -452,7 +479,6 @@ class LiveSession:
             old = s.pipeline
             s.settings = settings
             s.pipeline = s._continued(old, s.info, settings)
-            s.stats._rate_window.clear()  # (its sample count starts again: no negative rate)
             if old.baseline.calibrated is None:
                 pass
             elif not settings.same_statistic(old.settings):
@@ -474,7 +500,6 @@ class LiveSession:
             assert old is not None
             s.info = info
             s.pipeline = s._continued(old, info, s.settings)
-            s.stats._rate_window.clear()  # (its sample count starts again: no negative rate)
 
         self.post(cmd)
         return info
@@ -593,6 +618,7 @@ class LiveSession:
             if rep_ends:
                 s.pipeline.number_from(bisect.bisect_right(sorted(rep_ends), start))
             s.display = None
+            s.stats.restart_rate()  # (a jump forward is no burst of samples either)
             speed = device.speed
             device.seek(start)
             device.set_speed(None)
