@@ -1058,6 +1058,15 @@ class MainWindow(QtWidgets.QMainWindow):
         # (the file's records as reviewed: a corrected rep's row stays corrected)
         finals = [ctl.reviewed(r) for r in built.reps] if built is not None else []
         self.rep_table.ahead_from(index, None if built is None else finals)
+        if finals and index <= finals[0].start:
+            # From before the first rep the file is played again from its start: the score
+            # counts up again as it did live (it held the whole file's, and rep 1's cue then
+            # replaced rep 1's final record in it: the side lines moved, the totals did not).
+            ctl.tally.reset()
+            if self.athlete_view is not None:
+                self.athlete_view.reset()
+            self.order_panel.history.show_reps(ctl.tally.reps)
+            self.order_panel.update_counts()
         # A rep cued but not ended before the seek never ends in this pass: its count is the
         # file's final record (the cue may have been revised), not the cue.
         for cue in [r for r in ctl.tally.reps if r.end is None] if finals else ():

@@ -227,6 +227,12 @@ class RepTable(QtWidgets.QTableWidget):
                 del self._starts[row]
             del self._ahead[start]
 
+    def _ahead_of(self, rep: RepResult) -> bool:
+        """A row shown from the file's index is ``rep``'s burst."""
+        if rep.start in self._ahead:
+            return True
+        return any(same_burst(rep, ahead) for ahead in self._ahead.values())
+
     def _drop_ahead_rows_of(self, rep: RepResult) -> None:
         """Rows shown ahead for the burst ``rep`` is (:func:`same_burst`): a rep of a file
         that began without rest is re-judged in the index, so the replay's first record of
@@ -243,6 +249,10 @@ class RepTable(QtWidgets.QTableWidget):
     def show_rep(self, rep: RepResult, detected: RepResult | None = None) -> None:
         """Show ``rep``'s row (a new row, or its row updated). ``detected``: the rep as the
         detector gave it, for a corrected rep."""
+        if rep.end is None and self._ahead_of(rep):
+            # A replay's rep under way: its row keeps the file's final record until the rep
+            # ends (the cue, a side still pending, read as the row turning undetermined).
+            return
         if self._ahead:
             if rep.start in self._ahead:
                 del self._ahead[rep.start]

@@ -59,13 +59,21 @@ def test_a_replay_restarts_after_its_end(review: MainWindow) -> None:
     ctl = win.ctl
     assert ctl is not None and ctl.state == SessionState.FINISHED
     n = len(ctl.tally.reps)
+    whole = (ctl.tally.session, ctl.tally.side_counts("left"), ctl.tally.side_counts("right"))
+    first = win.review.index.reps[0]  # type: ignore[union-attr]
     key(win, QtCore.Qt.Key.Key_Space)  # Space after the end: from the start again
     assert ctl.state == SessionState.STREAMING and ctl.replay is not None
     assert ctl.replay.position < FS
+    # a pass from the start counts up again, as live: nothing of the last pass's score
+    assert ctl.tally.count == 0 and len(win.order_panel.history._points.data) == 0
     pump(win, 5.0)
     assert 0 < win.traces.t_end == pytest.approx(ctl.replay.position / FS, abs=0.05)  # drawn
+    assert 0 < ctl.tally.count <= sum(r.start < ctl.replay.position for r in win.review.reps())
+    assert ctl.tally.reps[0].start == pytest.approx(first.start, abs=0.1 * FS)
     pump(win, 70.0, step=2.0)
     assert ctl.state == SessionState.FINISHED and len(ctl.tally.reps) == n  # none twice
+    again = (ctl.tally.session, ctl.tally.side_counts("left"), ctl.tally.side_counts("right"))
+    assert again == whole  # the same file, the same score
     # after the end again, the slider dragged to 0:00 plays from there
     bar = win.replay_bar
     bar.slider.sliderPressed.emit()
@@ -380,9 +388,10 @@ def test_a_file_that_begins_mid_burst_shows_each_rep_once(qtbot, store, tmp_path
     assert_no_overlap()
     assert win.rep_table.rowCount() == len(index.reps)
     counted = len(win.tally.reps)
-    # Home, and play from the start again; Home once more while a rep is cued but not yet
-    # ended: that rep counts as its final record, not as the cue
+    # Home, and play from the start again: a new pass, counted from none; Home once more
+    # while a rep is cued but not yet ended: the cue is not left in the count
     key(win, QtCore.Qt.Key.Key_Home)
+    assert not win.tally.reps
     if replay.paused:
         key(win, QtCore.Qt.Key.Key_Space)
     for _ in range(300):
@@ -391,8 +400,7 @@ def test_a_file_that_begins_mid_burst_shows_each_rep_once(qtbot, store, tmp_path
         pump(win, 0.05, step=0.05)
     assert any(r.end is None for r in win.tally.reps)
     key(win, QtCore.Qt.Key.Key_Home)
-    assert all(r.end is not None for r in win.tally.reps)
-    assert len(win.tally.reps) == counted
+    assert not win.tally.reps and win.tally.count == 0
     if replay.paused:
         key(win, QtCore.Qt.Key.Key_Space)
     while replay.position < 7.0 * fs:
@@ -448,3 +456,52 @@ def test_the_rate_is_the_files_at_any_speed_and_after_a_jump_back(review: MainWi
         win._update_status(1e9)
         text = win.status_labels["rate"].text()
         assert text.startswith("2,000 Hz") and "-" not in text, text
+
+
+def test_a_row_of_the_file_keeps_its_final_record_while_its_rep_plays(review: MainWindow) -> None:
+    """Found by a newcomer: the row of the rep under way turned from the file's "glute first"
+    to the cue's "undetermined" (a side still pending), and back at the rep's end."""
+    win = review
+    index = win.review.index
+    assert index is not None and index.reps
+    table = win.rep_table
+    def cells(row: int) -> list[str]:  # lag, verdict, left, right, onsets
+        return [table.item(row, col).text() for col in range(2, 7)]
+
+    finals = {r.start: cells(table.row_of(r.start)) for r in index.reps}  # shown ahead
+    under_way = 0
+    for _ in range(150):  # 15 s in 0.1 s steps: several reps cued, then ended
+        pump(win, 0.1, step=0.1)
+        for rep in win.ctl.tally.reps:  # type: ignore[union-attr]
+            if rep.end is not None:
+                continue
+            under_way += 1
+            start = next(s for s in finals if abs(s - rep.start) < 0.1 * FS)
+            row = table.row_of(start)
+            assert row is not None, rep.start
+            assert cells(row) == finals[start], (row, rep.order)
+    assert under_way > 0  # the check saw reps under way
+    assert table.rowCount() == len(index.reps)
+
+
+def test_a_jump_back_into_the_file_counts_a_rep_under_way_as_its_final_record(
+    review: MainWindow,
+) -> None:
+    """A rep cued but not ended before a seek never ends in that pass: its count is the
+    file's final record, not the cue; the reps before the target stay counted."""
+    win = review
+    from app.review import SLIDER_STEPS
+
+    pump(win, 20.0)
+    for _ in range(300):  # on until a rep is under way
+        if any(r.end is None for r in win.tally.reps):
+            break
+        pump(win, 0.05, step=0.05)
+    assert any(r.end is None for r in win.tally.reps)
+    before = win.tally.count
+    bar = win.replay_bar
+    bar.slider.sliderPressed.emit()
+    bar.slider.setValue(SLIDER_STEPS // 6)  # back to 0:10 of the 1:00 file
+    bar.slider.sliderReleased.emit()
+    assert all(r.end is not None for r in win.tally.reps)
+    assert win.tally.count == before  # a jump into the file is no new pass
