@@ -24,7 +24,7 @@ from app.signal_check import SignalCheckPanel
 from app.source_panel import DISCOVERED_KINDS, SourceChoice, SourcePanel
 from app.state_strip import StateStrip
 from app.traces import TracesView
-from devices.drivers.base import Device, Replay, create
+from devices.drivers.base import Device, create
 from devices.files import locations
 from devices.files.recorder import Recorder, RecordingSummary, SessionMeta
 from devices.session.controller import Mark, RecordingError, SessionController
@@ -45,19 +45,17 @@ log = logging.getLogger(__name__)
 
 
 
-def rate_text(measured_hz: float, fs: float, replay: Replay | None) -> str:
+def rate_text(measured_hz: float, fs: float, replay: bool, speed: float | None = 1.0) -> str:
     """The status bar's rate: a device's measured rate (a serial board's clock may be off its
     nominal one); a replay's file rate, with the speed it plays at (what it delivers per wall
     second is the speed's business, not the file's)."""
-    if replay is None:
+    if not replay:
         return f"{measured_hz:,.0f} Hz" if measured_hz > 0 else f"{fs:,.0f} Hz"
-    speed = replay.speed
     if speed is None:
-        return f"{fs:,.0f} Hz, fast"  # (the speed box names it "fast")
-    text = f"{fs:,.0f} Hz" if speed == 1 else f"{fs:,.0f} Hz at {speed:g}×"
-    if 0 < measured_hz < 0.9 * fs * speed:  # the machine does not keep up: say how far it gets
-        text += f" (plays at {measured_hz / fs:.2g}×)"
-    return text
+        return f"{fs:,.0f} Hz ×fast"  # (the speed box names it "fast")
+    if 0 < measured_hz < 0.9 * fs * speed:  # the machine does not keep up: what it plays at
+        speed = float(f"{measured_hz / fs:.2g}")
+    return f"{fs:,.0f} Hz" if speed == 1 else f"{fs:,.0f} Hz ×{speed:g}"
 
 class MainWindow(QtWidgets.QMainWindow):
     rep_shown = QtCore.pyqtSignal(object)  # RepResult, after it is drawn
@@ -308,16 +306,22 @@ class MainWindow(QtWidgets.QMainWindow):
         # window several times a second.
         widest = {
             "state": "device: disconnected",
-            "rate": "4,096 Hz",
+            "rate": "16,000 Hz ×0.25",
             "dropped": "dropped 000000 (000 gaps)",
-            "latency": "cue latency 000 ms",
+            "latency": "latency 000 ms",
             "fps": "000 fps",
-            "buffer": "buffer 100%",
+            "buffer": "history 000 s",
+        }
+        tips = {
+            "rate": "samples per second: a device's as measured, a file's with its replay speed",
+            "latency": "median time from a chunk's arrival to its rep's cue on screen",
+            "buffer": "signal kept in memory for scrolling back (a recording keeps all of it)",
         }
         # (REC is a badge of the state strip: red and in view, not status-bar text)
         for key in ("state", "rate", "dropped", "latency", "fps", "buffer", "audio"):
             label = QtWidgets.QLabel("")
             label.setObjectName(f"status_{key}")
+            label.setToolTip(tips.get(key, ""))
             if key in widest:
                 label.setFixedWidth(label.fontMetrics().horizontalAdvance(widest[key]) + 12)
             bar.addPermanentWidget(label)
@@ -364,6 +368,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return m
 
         session = menu("&Session")
+        self.act_open = self._action(session, "Open recording…", self.ask_open_recording, "Ctrl+O")
         self.act_start = self._action(session, "Start / stop", self.toggle_running, "Space")
         self.act_mark = self._action(session, "Mark event", self.mark_event, "M")
         self.act_note = self._action(session, "Add note…", self.ask_note, "N")
@@ -1001,8 +1006,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self._set_status("dropped", f"gaps in file {st.gaps} ({st.lost_samples} samples)")
         else:
             self._set_status("dropped", "")
-        fill = min(1.0, s.raw.end / s.raw.capacity)
-        self._set_status("buffer", f"buffer {100 * fill:.0f}%")
+        # what the traces can scroll back over (it read "buffer 100%", like an overflow)
+        held_s = min(s.raw.end, s.raw.capacity) / ctl.fs if ctl.fs else 0.0
+        self._set_status("buffer", f"history {held_s:.0f} s")
         live = state in (SessionState.STREAMING, SessionState.PAUSED)
         if now - self._last_quality > 1.0 and live:
             self._last_quality = now  # (a stopped stream's figures stay marked stale)
@@ -1012,10 +1018,11 @@ class MainWindow(QtWidgets.QMainWindow):
             for key in ("rate", "latency", "fps"):
                 self._set_status(key, "")
             return
-        self._set_status("rate", rate_text(st.rate_hz, ctl.fs, replay))
+        speed = replay.speed if replay is not None else None
+        self._set_status("rate", rate_text(st.rate_hz, ctl.fs, replay is not None, speed))
         lat = np.median(self.latencies) * 1000 if self.latencies else float("nan")
         self._set_status(
-            "latency", f"cue latency {lat:.0f} ms" if np.isfinite(lat) else "cue latency —"
+            "latency", f"latency {lat:.0f} ms" if np.isfinite(lat) else "latency —"
         )
         if len(self._frame_times) > 1:
             span = self._frame_times[-1] - self._frame_times[0]
@@ -1037,6 +1044,16 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         mark = self.ctl.mark()
         self._say(f"event marked at {mark.index / self.ctl.fs:.2f} s", 3000)
+
+    def ask_open_recording(self) -> None:
+        """Session ▸ Open recording…: pick a file and replay it (the recordings folder first)."""
+        from app.source_panel import RECORDING_FILTER
+
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Open a recording", str(self.recordings_dir), RECORDING_FILTER
+        )
+        if path:
+            self.open_recording(path)
 
     def open_recording(self, path: str) -> None:
         """Replay a recording (from the session browser, or ``fireorder FILE``)."""

@@ -45,6 +45,10 @@ SCALE_PRESETS: dict[str, tuple[int, float, float] | None] = {
 
 _W = TypeVar("_W", bound=QtWidgets.QWidget)
 
+#: the file dialogs' filter: every format devices.files reads (BDF/EDF(+), CSV/TSV, OpenSignals
+#: and BITalino text, BrainFlow's CSV, XDF)
+RECORDING_FILTER = "Recordings (*.bdf *.edf *.csv *.tsv *.txt *.xdf);;All files (*)"
+
 
 def _named(widget: _W, name: str) -> _W:
     """``widget`` with its Qt object name set (what tests and the style sheet find it by)."""
@@ -490,7 +494,7 @@ class SourcePanel(QtWidgets.QWidget):
             self,
             "Open a recording",
             "recordings",
-            "Recordings (*.bdf *.edf *.csv *.tsv *.txt);;All files (*)",
+            RECORDING_FILTER,
         )
         if path:
             self.file_path.setText(path)

@@ -447,7 +447,7 @@ def test_the_rate_is_the_files_at_any_speed_and_after_a_jump_back(review: MainWi
     win.replay_bar.speed.setCurrentText("4")
     pump(win, 3.0)
     win._update_status(1e9)
-    assert win.status_labels["rate"].text().startswith("2,000 Hz at 4×")
+    assert win.status_labels["rate"].text().startswith("2,000 Hz ×4")
     win.replay_bar.speed.setCurrentText("1")
     pump(win, 6.0)
     for _ in range(3):  # rep by rep back towards the start, playing on between the jumps

@@ -72,3 +72,15 @@ def test_a_long_saved_path_is_elided_in_the_middle(qtbot, tmp_path: Path) -> Non
     QtWidgets.QApplication.processEvents()
     _fits(win, bar.currentMessage())
     assert bar.toolTip() == f"saved {path}"
+
+
+def test_the_rate_field_says_a_replays_speed_and_what_it_keeps_up_with() -> None:
+    from app.main_window import rate_text
+
+    assert rate_text(1987.6, 2000.0, replay=False) == "1,988 Hz"  # a device: as measured
+    assert rate_text(0.0, 2000.0, replay=False) == "2,000 Hz"  # (not measured yet)
+    assert rate_text(8000.0, 2000.0, replay=True, speed=4.0) == "2,000 Hz ×4"
+    assert rate_text(2000.0, 2000.0, replay=True, speed=1.0) == "2,000 Hz"
+    # a machine that cannot keep up says how fast the file really plays
+    assert rate_text(3000.0, 2000.0, replay=True, speed=4.0) == "2,000 Hz ×1.5"
+    assert rate_text(5e6, 2000.0, replay=True, speed=None) == "2,000 Hz ×fast"

@@ -225,3 +225,27 @@ def test_ctrl_e_exports_even_with_the_focus_in_a_text_field(qtbot, store, tmp_pa
     # plain keys still type into the field (M, R, P and Space are the window's shortcuts too)
     qtbot.keyClicks(field, " mr p")
     assert field.text() == "Ben mr p"
+
+
+def test_ctrl_o_opens_a_recording_from_live_then_another(qtbot, store, tmp_path) -> None:
+    """Session ▸ Open recording… (Ctrl+O): a file dialog, and the file picked is replayed;
+    a second file after the first is a new replay with nothing of the first."""
+    first = demo_copy(tmp_path, "demo_glute_first.bdf")
+    second = demo_copy(tmp_path, "demo_lumbar_first.bdf")
+    win = make(qtbot, store, recordings_dir=str(tmp_path))
+    pump(win, 1.0)
+    seen = answer_file_dialog(first)
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_O, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert seen == ["Open a recording"]
+    ctl = win.ctl
+    assert ctl is not None and ctl.replay is not None
+    assert Path(str(ctl.replay.path)).resolve() == first.resolve()
+    assert win.state_strip.source.text() == f"REPLAY  {first.name}"
+    pump(win, 8.0)
+    assert win.tally.count > 0
+    seen = answer_file_dialog(second)
+    win.act_open.trigger()
+    assert seen == ["Open a recording"]
+    assert win.ctl is not ctl and win.ctl is not None and win.ctl.replay is not None
+    assert Path(str(win.ctl.replay.path)).resolve() == second.resolve()
+    assert win.tally.count == 0 and win.state_strip.source.text() == f"REPLAY  {second.name}"
