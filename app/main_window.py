@@ -872,7 +872,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- what the session reports (called from ctl.drain on the GUI thread) ------------------
     def _on_onset(self, ev: OnsetEvent) -> None:
-        self.traces.add_onset(ev.index / self.ctl.fs if self.ctl else 0.0, ev.channel)
+        ctl = self.ctl
+        self.traces.add_onset(ev.index / ctl.fs if ctl else 0.0, ev.channel)
+        info = ctl.info if ctl is not None else None
+        role = next((r for r, c in info.roles.items() if c == ev.channel), None) if info else None
+        if role is not None:
+            self.order_panel.onset_seen(role, ev.index)
 
     def _on_rep_final(self, ev: RepEnded) -> None:
         fs = self.ctl.fs if self.ctl is not None else 1.0

@@ -122,7 +122,6 @@ class TimingBar(pg.PlotWidget):
         lo = min([0.0, *x0]) - 30
         self.getPlotItem().setXRange(lo, 300, padding=0)
 
-
     def clear_rep(self) -> None:
         # (not "clear": pyqtgraph's PlotWidget binds its plot's clear() on each instance)
         self.roles = []
@@ -194,6 +193,8 @@ class FiringOrderPanel(QtWidgets.QWidget):
         layout.addWidget(self.history, 3)
         layout.addWidget(self.counts)
         self._shown = -1  # index of the rep on show
+        self._on_show: tuple[RepResult, float] | None = None  # its record, the stream's rate
+        self._fired: set[Role] = set()  # onsets of the rep on show that came after its verdict
         self.update_counts()
 
     def resizeEvent(self, event: QtGui.QResizeEvent | None) -> None:  # noqa: N802 (Qt API)
@@ -218,6 +219,8 @@ class FiringOrderPanel(QtWidgets.QWidget):
     def clear_shown(self) -> None:
         """No rep on show (the history and the counts stay)."""
         self._shown = -1
+        self._on_show = None
+        self._fired = set()
         self.verdict.reset()
         self.detail.setText("")
         self.timing.clear_rep()
@@ -230,14 +233,34 @@ class FiringOrderPanel(QtWidgets.QWidget):
             self._show(rep, fs)
 
     def show_rep(self, rep: RepResult, fs: float) -> None:
+        if rep.index != self._shown:
+            self._fired = set()
         self._shown = rep.index
         self._show(rep, fs)
 
+    @property
+    def shown_record(self) -> RepResult | None:
+        """The record of the rep on show (its cue while it goes on), None if none is."""
+        return None if self._on_show is None else self._on_show[0]
+
+    def onset_seen(self, role: Role, index: int) -> None:
+        """An onset came after the verdict of the rep on show (its side waited for it): the
+        side no longer reads "not yet fired" while the rep goes on to its end."""
+        shown = self._on_show
+        if shown is None or role in self._fired:
+            return
+        rep, fs = shown
+        if rep.end is not None or index < rep.start or rep.onsets.get(role, 0) is not None:
+            return
+        self._fired.add(role)
+        self._show(rep, fs)
+
     def _show(self, rep: RepResult, fs: float) -> None:
+        self._on_show = (rep, fs)
         self.verdict.show_verdict(rep.order, verdict_lag_text(rep))
         # (no-break spaces: a narrow panel wraps between the sides, not inside one)
         sides = [
-            side_text(name, side, rep).replace(" ", NBSP)
+            side_text(name, side, rep, self._fired).replace(" ", NBSP)
             for name, side in (("left", rep.left), ("right", rep.right))
             if side is not None
         ]

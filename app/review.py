@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import TypeVar
 
 from PyQt6 import QtCore, QtGui, QtWidgets
@@ -13,7 +13,7 @@ from app.theme import VERDICT_COLOR
 from app.time_axis import clock_text
 from devices.drivers.base import Replay
 from devices.session.tally import same_burst
-from dsp.contract import StreamInfo
+from dsp.contract import Role, StreamInfo
 from dsp.reps import RepResult, SideResult, Verdict
 
 log = logging.getLogger(__name__)
@@ -51,19 +51,26 @@ def verdict_lag_text(rep: RepResult) -> str:
     return "—"
 
 
-def side_text(name: str, side: SideResult, rep: RepResult) -> str:
+def side_text(name: str, side: SideResult, rep: RepResult, fired: Collection[Role] = ()) -> str:
     """``left: lumbar first (-98 ms)``; while a lumbar-first rep waits for its glutes the side
-    is pending, not "undetermined"."""
+    is pending, not "undetermined". ``fired``: roles whose onset came after the verdict (the
+    rep's final record, at its end, judges the side with them)."""
     if side.lag_ms is None and rep.lag_ms is None and rep.lag_below_ms is not None:
+        glute = Role.GLUTE_L if name == "left" else Role.GLUTE_R
+        if glute in fired and rep.end is None:
+            return f"{name}: glute fired, judged at the rep's end"
         return f"{name}: glute not yet fired"
     if side.lag_ms is None and not rep.reason:
         # a side without a lag in a rep judged whole: say which muscle gave no onset
         suffix = "_l" if name == "left" else "_r"
-        missing = [
-            "glute" if role.is_glute else "lumbar"
+        roles = [
+            role
             for role, index in rep.onsets.items()
             if role.value.endswith(suffix) and index is None
         ]
+        missing = ["glute" if role.is_glute else "lumbar" for role in roles]
+        if missing and rep.end is None and all(role in fired for role in roles):
+            return f"{name}: {' and '.join(missing)} fired, judged at the rep's end"
         if missing and rep.end is None:  # decided; the rep's end may still bring it
             return f"{name}: {' and '.join(missing)} not yet fired"
         if missing:

@@ -17,6 +17,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import itertools
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -465,6 +466,7 @@ def test_a_row_of_the_file_keeps_its_final_record_while_its_rep_plays(review: Ma
     index = win.review.index
     assert index is not None and index.reps
     table = win.rep_table
+
     def cells(row: int) -> list[str]:  # lag, verdict, left, right, onsets
         return [table.item(row, col).text() for col in range(2, 7)]
 
@@ -505,3 +507,32 @@ def test_a_jump_back_into_the_file_counts_a_rep_under_way_as_its_final_record(
     bar.slider.sliderReleased.emit()
     assert all(r.end is not None for r in win.tally.reps)
     assert win.tally.count == before  # a jump into the file is no new pass
+
+
+def test_a_side_waiting_for_its_onset_says_when_it_has_fired(review: MainWindow) -> None:
+    """The banner's detail read "right: lumbar not yet fired" for a second after the right
+    lumbar's onset was drawn on the traces (the side is judged at the rep's end)."""
+    win = review
+    index = win.review.index
+    assert index is not None
+    panel = win.order_panel
+    replay = win.ctl.replay  # type: ignore[union-attr]
+    assert replay is not None
+    fired_seen = 0
+    for _ in range(300):  # 15 s in 50 ms steps
+        pump(win, 0.05, step=0.05)
+        rep = panel.shown_record
+        if rep is None or rep.end is not None:
+            continue
+        final = next(r for r in index.reps if abs(r.start - rep.start) < 0.1 * FS)
+        for role, at in rep.onsets.items():
+            truth = final.onsets.get(role)
+            if at is not None or truth is None or truth + 0.3 * FS > win.ctl.position:  # type: ignore[union-attr]
+                continue  # (an onset is confirmed well within 0.3 s)
+            side = "left" if role.value.endswith("_l") else "right"
+            muscle = "glute" if role.is_glute else "lumbar"
+            text = panel.detail.text().replace("\xa0", " ")
+            assert f"{side}: {muscle} not yet fired" not in text, text
+            assert re.search(rf"{side}: [a-z ]+ fired, judged at the rep's end", text), text
+            fired_seen += 1
+    assert fired_seen > 0  # (the demo has reps decided before a side's lumbar fired)
