@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import html
 import logging
 from collections.abc import Callable, Collection, Iterable
 from typing import TypeVar
@@ -49,6 +50,11 @@ def verdict_lag_text(rep: RepResult) -> str:
     if rep.lag_below_ms is not None:
         return f"< {rep.lag_below_ms:+.0f} ms"
     return "—"
+
+
+def wrapped_tip(text: str) -> str:
+    """A tooltip that wraps (Qt wraps rich text, and draws plain text on one line)."""
+    return f"<p>{html.escape(text)}</p>"
 
 
 def side_text(name: str, side: SideResult, rep: RepResult, fired: Collection[Role] = ()) -> str:
@@ -101,7 +107,7 @@ class RepTable(QtWidgets.QTableWidget):
         "reason",
         "note",
     )
-    REASON, NOTE = 7, 8
+    ONSETS, REASON, NOTE = 6, 7, 8
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(0, len(self.HEAD), parent)
@@ -119,6 +125,14 @@ class RepTable(QtWidgets.QTableWidget):
         mode = QtWidgets.QHeaderView.ResizeMode.ResizeToContents
         for col in range(len(self.HEAD) - 1):
             columns.setSectionResizeMode(col, mode)
+        # The onsets (four "glute_l 12.345" entries) took half the width and pushed the reason
+        # a rep is undetermined out of view: they get the width of about two, cut with "…",
+        # the whole list as the cell's tooltip; the column can be dragged wider.
+        columns.setSectionResizeMode(self.ONSETS, QtWidgets.QHeaderView.ResizeMode.Interactive)
+        self.setColumnWidth(
+            self.ONSETS, self.fontMetrics().horizontalAdvance("glute_l 00.000, glute_r 00.000, …")
+        )
+        self.setTextElideMode(QtCore.Qt.TextElideMode.ElideRight)
         self.fs = 1.0
         self._starts: list[int] = []  # row -> rep start index (a rep's identity in replay)
         self._spans: dict[int, int] = {}  # rep start -> end (where its notes may fall)
@@ -306,6 +320,10 @@ class RepTable(QtWidgets.QTableWidget):
         ]
         for col, text in enumerate(cells):
             item = QtWidgets.QTableWidgetItem(text)
+            if col in (self.ONSETS, self.REASON) and text:
+                item.setToolTip(wrapped_tip(text))  # (cut to the column's width)
+            if col == 3 and reason:
+                item.setToolTip(wrapped_tip(reason))  # why it is undetermined, where one looks
             if col == 3:
                 color = QtGui.QColor(VERDICT_COLOR[Verdict(rep.order)])
                 color.setAlpha(90)
