@@ -91,3 +91,49 @@ def test_a_settings_change_in_a_replay_rebuilds_the_index_and_lists_each_burst_o
         assert any(r.start == rep.start and r.order == rep.order for r in reps)
     spans = win.review.overview.reps.spans  # what the strip draws
     assert len(spans) == len(reps)
+
+
+def test_new_settings_while_a_paused_replay_is_mid_rep_judge_that_rep_again(
+    qtbot: QtBot, store: SettingsStore, tmp_path: Path
+) -> None:
+    """Settings ▸ OK with the replay paused inside a rep: the rep was told lost ("settings
+    changed mid-rep (no rest in 2 s)") and never got a record; the file is read again from
+    before it instead, with the new settings, and the transport stays paused."""
+    bdf = tmp_path / DEMO.name
+    shutil.copy(DEMO, bdf)
+    win = MainWindow(store, source=SourceChoice("file", {"path": str(bdf)}), threaded=False)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.review.index is not None, timeout=60_000)
+    ctl = win.ctl
+    assert ctl is not None and ctl.replay is not None
+    notices: list[str] = []
+    told = ctl.on_notice
+
+    def heard(text: str) -> None:
+        notices.append(text)
+        if told is not None:
+            told(text)
+
+    ctl.on_notice = heard
+    pump(win, 8.0)
+    for _ in range(200):  # on, 50 ms at a time, until a rep is under way
+        if any(r.end is None for r in ctl.tally.reps):
+            break
+        pump(win, 0.05, step=0.05)
+    under_way = next(r for r in ctl.tally.reps if r.end is None)
+    win.act_pause.trigger()  # (View ▸ Pause scrolling pauses a replay's transport)
+    assert ctl.replay.paused
+    _answer_settings(qtbot, "200", "5")
+    next(a for a in win.actions() if a.text() == "Settings…").trigger()
+    assert win.settings.tolerance_ms == 200.0
+    pump(win, 0.5)
+    assert ctl.replay.paused  # the re-read did not leave it playing
+    assert not any("lost" in n for n in notices), notices
+    assert any(f"rep {under_way.index + 1} judged again" in n for n in notices), notices
+    win.act_pause.trigger()
+    pump(win, 4.0)
+    final = next(r for r in ctl.tally.reps if same_burst(r, under_way))
+    assert final.end is not None  # it got its record, with the new neutral zone
+    assert final.order in ("simultaneous", "undetermined")
+    assert final.index == under_way.index  # and its number

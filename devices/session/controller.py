@@ -220,6 +220,7 @@ class SessionController:
         self._pending_from: int | None = None  # stream index at the first look
         self._pending_posted = False
         self._pending_told = False
+        self._rep_ends: list[int] = []  # where the file's reps end, as the last seek was told
         self._worker_notices: collections.deque[tuple[str, Any, Any]] = collections.deque()
 
     def detach(self) -> None:
@@ -460,6 +461,16 @@ class SessionController:
             return
         self._pending_settings = None
         self._pending_told = False
+        if busy is not None and replay is not None:
+            # A file can be read again: the rep under way is judged with the new settings
+            # from its start (the replay re-settles where it is, as a seek does), not lost.
+            paused = replay.paused
+            ends = self._rep_ends or [r.end for r in self.tally.reps if r.end is not None]
+            s.seek(now, rep_ends=ends, settings=settings)  # (runs next: before the next chunk)
+            s.post(lambda _s: replay.pause() if paused else None)  # (the pre-roll played it)
+            self.clock = ClockMap(info.fs)
+            self._worker_notices.append(("again", busy, now))
+            return
         s.apply_settings(settings)  # (runs next: before the next chunk)
         self._worker_notices.append(("applied", busy, now))
 
@@ -473,6 +484,13 @@ class SessionController:
             at = int(detail)
             if self.recorder is not None:
                 self.recorder.update_settings(self.settings, at)
+            if what == "again" and busy is not None:
+                n = busy[0]
+                what_rep = "the burst under way" if n is None else f"rep {n + 1}"
+                self._notice(
+                    f"new settings in use from {at / self.fs:.1f} s: {what_rep} judged again"
+                )
+                continue
             if busy is None:
                 self._notice(f"new settings in use from {at / self.fs:.1f} s")
                 continue
@@ -683,9 +701,7 @@ class SessionController:
                 )
 
     # -- replay ---------------------------------------------------------------------------------
-    def seek(
-        self, index: int, *, paused: bool | None = None, rep_ends: Sequence[int] = ()
-    ) -> bool:
+    def seek(self, index: int, *, paused: bool | None = None, rep_ends: Sequence[int] = ()) -> bool:
         """Replay: continue from sample ``index`` (the pipeline re-settles before it).
         ``paused`` True holds the transport there once the seek is done (review shows a rep
         and waits), False plays on; None keeps it as it is. ``rep_ends``: where the file's
@@ -694,6 +710,8 @@ class SessionController:
         if replay is None:
             return False
         was_paused = replay.paused
+        if rep_ends:
+            self._rep_ends = list(rep_ends)  # (new settings mid-rep re-settle with them too)
         self.session.seek(index, rep_ends=rep_ends)
         if self.fs:  # chunk arrivals before the jump say nothing about the index line after it
             self.clock = ClockMap(self.fs)

@@ -564,10 +564,11 @@ class LiveSession:
         preroll_s: float = 60.0,
         settle_s: float = SEEK_SETTLE_S,
         rep_ends: Sequence[int] = (),
+        settings: DspSettings | None = None,
     ) -> None:
         """Replay sources: continue from sample ``index``, with filters, baseline (its history
         is 60 s) and detector settled at the target as in a full pass, and no events from
-        before it.
+        before it. ``settings``: use these from now on (the pre-roll runs with them).
 
         A source that reads by range (``read_range``, e.g. a file) costs little: the minute
         before the target only primes the baseline's history (filters, no detector; see
@@ -586,6 +587,8 @@ class LiveSession:
             device = s.device.replay()  # the transport; samples come through read() as ever
             if device is None:
                 raise DeviceError("this source cannot seek")
+            if settings is not None:
+                s.settings = settings
             block = s.pipeline.baseline.block
             start = max(0, int(index - preroll_s * s.info.fs))
             start -= start % block  # baseline blocks stay aligned as in a full pass
