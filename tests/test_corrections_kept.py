@@ -166,3 +166,52 @@ def test_a_correction_stays_when_the_file_is_opened_again(window: MainWindow) ->
     play_to(win, 20.0)
     assert_shown_corrected(win, rep, fixed)
     assert win.tally.session == counts
+
+
+def test_undo_back_to_the_detected_onset_leaves_no_correction(window: MainWindow) -> None:
+    """Found by a newcomer: after Shift+Right x5 and Ctrl+Z x5 the onset was back at the
+    detected 6.957 s, yet the row read "+57 (detected +54)", the banner "corrected by hand",
+    and the report, Sessions ("1 corrected") and the file reopened kept it. The nudges also
+    moved the lag against the hand (46.8, 36.8, 26.8, then 48.3 ms)."""
+    from devices.files.sidecar import standing_corrections
+
+    win = window
+    play_to(win, 20.0)
+    key(win, Key.Key_Space)  # pause
+    rep = next(
+        r
+        for r in win.tally.reps
+        if r.end is not None
+        and r.onsets.get(Role.GLUTE_L) is not None
+        and r.onsets.get(Role.GLUTE_R) is not None
+        and r.onsets[Role.GLUTE_L] < r.onsets[Role.GLUTE_R]  # the left glute fired first
+    )
+    before = row_cells(win, rep.start)
+    table = win.rep_table
+    item = table.item(table.row_of(rep.start), 0)  # type: ignore[arg-type]
+    table.scrollToItem(item)
+    QTest.mouseClick(
+        table.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=table.visualItemRect(item).center()
+    )
+    for _ in range(4):
+        if win.onset_editor.current == Role.GLUTE_L:
+            break
+        key(win, Key.Key_BracketRight)
+    assert win.onset_editor.current == Role.GLUTE_L
+    lags = []
+    for _ in range(5):  # the first glute 10 ms later each time: the glutes' onset can only
+        key(win, Key.Key_Right, Mod.ShiftModifier)  # stay or come later, the lag shrink
+        lags.append(tallied(win, rep.start).lag_ms)
+    assert all(b <= a + 1e-9 for a, b in zip([rep.lag_ms, *lags], lags, strict=False)), lags
+    assert "detected" in row_cells(win, rep.start)[2]
+    for _ in range(5):
+        key(win, Key.Key_Z, Mod.ControlModifier)
+    back = tallied(win, rep.start)
+    assert back.onsets == rep.onsets and back.lag_ms == rep.lag_ms and back.order == rep.order
+    assert row_cells(win, rep.start) == before  # "detected" and "(was" gone
+    assert "corrected by hand" not in win.order_panel.detail.text()
+    path = win.ctl.replay.path  # type: ignore[union-attr]
+    assert not standing_corrections(ReviewStore(path).corrections())
+    win.sessions.refresh()
+    row = next(r for r in win.sessions.rows if Path(r.path).name == Path(path).name)
+    assert row.corrected == 0

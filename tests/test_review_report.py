@@ -157,6 +157,46 @@ def test_a_correction_of_a_rep_the_analysis_did_not_find_is_said_not_applied() -
     assert doc["reps"][0]["order"] == "glute_first"  # the analysis itself is untouched
 
 
+def test_an_onset_moved_back_where_it_was_detected_is_no_correction() -> None:
+    """The report, the counts and the window agree: a role whose last correction put the
+    onset back at the detected time is as detected; the rep's other role still counts."""
+    from devices.files.sidecar import Correction, corrected_counts, standing_corrections
+
+    doc = {
+        "settings": {"tolerance_ms": 20.0},
+        "reps": [
+            {
+                "index": 0,
+                "start_s": 1.0,
+                "end_s": 2.0,
+                "lag_ms": 50.0,
+                "order": "glute_first",
+                "onsets": {"glute_l": 1.1, "lumbar_l": 1.15},
+            },
+            {
+                "index": 1,
+                "start_s": 4.0,
+                "end_s": 5.0,
+                "lag_ms": 40.0,
+                "order": "glute_first",
+                "onsets": {"glute_l": 4.1, "lumbar_l": 4.14},
+            },
+        ],
+        "summary": {"reps": 2},
+    }
+    moved = Correction(1.0, "lumbar_l", 1.15, 1.05, -50.0, "lumbar_first", "glute_first")
+    back = Correction(1.0, "lumbar_l", 1.15, 1.15, 50.0, "glute_first", "glute_first")
+    other = Correction(4.0, "glute_l", 4.1, 4.2, -60.0, "lumbar_first", "glute_first")
+    out = reviewed(doc, [moved, other, back])
+    first, second = out["reps"]
+    assert not first["corrected"] and first["lag_ms"] == 50.0 and first["order"] == "glute_first"
+    assert second["corrected"] and second["order"] == "lumbar_first"
+    assert out["review"]["corrected_reps"] == 1
+    assert standing_corrections([moved, other, back]) == [other]
+    counts = corrected_counts({"glute_first": 2}, [moved, other, back])
+    assert counts["glute_first"] == 1 and counts["lumbar_first"] == 1
+
+
 @pytest.mark.parametrize(
     "damage",
     [

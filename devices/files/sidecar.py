@@ -25,7 +25,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -373,17 +373,40 @@ class ReviewStore:
         return self.path
 
 
+#: a corrected onset this close to the detected one (s) is the detected one: moved back (an
+#: undo, or nudged back by hand), it is no correction. Below a 1 ms nudge, above the 0.1 ms
+#: the review rounds times to.
+SAME_ONSET_S = 0.0004
+
+
+def standing_corrections(corrections: Iterable[Correction]) -> list[Correction]:
+    """The corrections in force: the last one of each rep's role, unless it put the onset
+    back where the detector had it (then the role is as detected)."""
+    last: dict[tuple[float, str], Correction] = {}
+    for c in corrections:
+        last[(c.rep_start_s, c.role)] = c
+    return [
+        c
+        for c in last.values()
+        if c.detected_s is None or abs(c.corrected_s - c.detected_s) > SAME_ONSET_S
+    ]
+
+
 def corrected_counts(
     counts: Mapping[str, int], corrections: list[Correction]
 ) -> dict[str, int]:
-    """Verdict counts after the corrections (the last one of each rep wins)."""
+    """Verdict counts after the corrections (the last one of each rep wins; a rep whose
+    onsets are all back where the detector had them counts as detected)."""
     out: dict[str, int] = {o.value: int(counts.get(o, 0)) for o in ORDERS}
+    held = {c.rep_start_s for c in standing_corrections(corrections)}
     first: dict[float, Correction] = {}
     last: dict[float, Correction] = {}
     for c in corrections:
         first.setdefault(c.rep_start_s, c)
         last[c.rep_start_s] = c
     for start, c in last.items():
+        if start not in held:
+            continue
         was = first[start].detected_order
         if was is None or out.get(was, 0) <= 0:
             continue  # an old correction without its detected verdict: counts stay
@@ -419,6 +442,7 @@ def _row(bdf: Path, doc: Mapping[str, Any]) -> SessionRow:
     review = ReviewStore(bdf)
     fixes = review.corrections()
     counts = corrected_counts(counts, fixes) if counts else counts
+    held = standing_corrections(fixes)
     reps = sum(counts.values()) if counts else None
     return SessionRow(
         bdf,
@@ -430,7 +454,7 @@ def _row(bdf: Path, doc: Mapping[str, Any]) -> SessionRow:
         reps,
         glute_first_pct(counts) if counts else None,
         _text(doc.get("state")),
-        len({c.rep_start_s for c in fixes}),
+        len({c.rep_start_s for c in held}),
     )
 
 

@@ -32,7 +32,13 @@ from typing import Any
 
 from devices.drivers.base import Device, Replay
 from devices.files.recorder import Recorder, RecordingSummary, SessionMeta, recording_path
-from devices.files.sidecar import Correction, Note, ReviewStore, is_user_annotation
+from devices.files.sidecar import (
+    Correction,
+    Note,
+    ReviewStore,
+    is_user_annotation,
+    standing_corrections,
+)
 from devices.session.clock_map import ClockMap
 from devices.session.live import LiveSession, SessionStats, TimedEvent
 from devices.session.markers_in import ExternalMarker, MarkerFeed
@@ -60,16 +66,28 @@ class RecordingError(RuntimeError):
     """A recording could not be started (the message says why, in one line)."""
 
 
-def corrected(rep: RepResult, role: Role, index: int, fs: float, tolerance_ms: float) -> RepResult:
-    """``rep`` with one onset moved by hand: lag, verdict and each side's result recomputed
-    from the onsets. A hand-placed onset has no estimator interval, so the lag's interval is
-    dropped (the detected rep keeps its own)."""
+def corrected(
+    rep: RepResult, hand: Mapping[Role, int], fs: float, tolerance_ms: float
+) -> RepResult:
+    """``rep`` (the detector's record) with the onsets placed by hand: lag, verdict and each
+    side's result recomputed from the onsets. A hand-placed onset has no estimator interval,
+    so the lag's interval is dropped (the detected rep keeps its own). No onset placed: the
+    rep as detected."""
+    if not hand:
+        return rep
     onsets = dict(rep.onsets)
-    onsets[role] = index
+    onsets.update(hand)
     known = {r: float(i) for r, i in onsets.items() if i is not None}
-    # the other onsets keep their intervals, so a group is pooled as the detector pools it;
-    # the hand-placed onset is exact
-    spread = {r: (float(a), float(b)) for r, (a, b) in rep.onset_ci.items() if r != role}
+    glutes, lumbars = any(r.is_glute for r in hand), any(r.is_lumbar for r in hand)
+    # A group with an onset placed by hand began when its first side did: the detector's
+    # pooling of two sides' noisy estimates is for its own, and with a hand-placed side it
+    # made the lag move against the hand (the glutes' onset later as the earlier glute was
+    # nudged later, then back). A group left as detected is pooled as the detector pools it.
+    spread = {
+        r: (float(a), float(b))
+        for r, (a, b) in rep.onset_ci.items()
+        if not (glutes if r.is_glute else lumbars)
+    }
 
     def lag_of(glute_roles: tuple[Role, ...], lumbar_roles: tuple[Role, ...]) -> float | None:
         g = group_onset(known, spread, glute_roles)
@@ -79,10 +97,13 @@ def corrected(rep: RepResult, role: Role, index: int, fs: float, tolerance_ms: f
     def side(was: SideResult | None, glute: Role, lumbar: Role) -> SideResult | None:
         if was is None:
             return None
+        if glute not in hand and lumbar not in hand:
+            return was  # (as detected, with its interval)
         lag = lag_of((glute,), (lumbar,))
         return SideResult(lag, classify(lag, tolerance_ms), None)
 
     lag = lag_of(tuple(r for r in onsets if r.is_glute), tuple(r for r in onsets if r.is_lumbar))
+    names = ", ".join(r.value for r in sorted(hand, key=lambda r: r.value))
     return dataclasses.replace(
         rep,
         onsets=onsets,
@@ -92,7 +113,7 @@ def corrected(rep: RepResult, role: Role, index: int, fs: float, tolerance_ms: f
         right=side(rep.right, Role.GLUTE_R, Role.LUMBAR_R),
         lag_ci_ms=None,
         lag_below_ms=None,
-        reason=f"{role.value} onset corrected by hand",
+        reason=f"{names} onset corrected by hand",
     )
 
 
@@ -184,7 +205,7 @@ class SessionController:
         # placed (this session's and those saved with a replayed file): every record the
         # pipeline makes of that rep again (a second pass, a seek, the file opened again)
         # gets them, so what is shown and counted stays the reviewer's.
-        self._hand: dict[int, list[tuple[Role, int]]] = {}
+        self._hand: dict[int, dict[Role, int]] = {}
         self._detected: dict[int, RepResult] = {}  # start -> the detector's record of a rep
         self.calibration: dict[str, Any] | None = None
         self.recorder: Recorder | None = None
@@ -624,14 +645,25 @@ class SessionController:
         fs = self.fs
         if not fs:
             raise ValueError("no stream: nothing to correct")
-        detected = self._detected.get(rep.start) if self._hand_key(rep) is not None else None
+        key = self._hand_key(rep)
+        detected = self._detected.get(rep.start) if key is not None else None
         detected = detected or next((d for d, _ in self.corrections if d.start == rep.start), None)
         detected = detected or next((r for r in self.tally.reps if r.start == rep.start), rep)
-        fixed = corrected(rep, role, index, fs, self.settings.tolerance_ms)
-        self.corrections.append((detected, fixed))
-        key = self._hand_key(rep)
-        self._hand.setdefault(rep.start if key is None else key, []).append((role, index))
-        self._detected[fixed.start] = detected
+        key = rep.start if key is None else key
+        hand = dict(self._hand.get(key, {}))
+        if detected.onsets.get(role) == index:
+            hand.pop(role, None)  # back where the detector put it (an undo): no correction
+        else:
+            hand[role] = index
+        fixed = corrected(detected, hand, fs, self.settings.tolerance_ms)
+        if hand:
+            self._hand[key] = hand
+            self.corrections.append((detected, fixed))
+            self._detected[fixed.start] = detected
+        else:  # every onset as detected again: the rep is the detector's, nothing corrected
+            self._hand.pop(key, None)
+            self.corrections = [p for p in self.corrections if p[0].start != detected.start]
+            self._detected.pop(detected.start, None)
         self.tally.add(fixed)
         replay = self.replay
         if replay is None:
@@ -671,9 +703,7 @@ class SessionController:
         key = self._hand_key(rep)
         if key is None or not self.fs:
             return rep
-        fixed = rep
-        for role, index in self._hand[key]:
-            fixed = corrected(fixed, role, index, self.fs, self.settings.tolerance_ms)
+        fixed = corrected(rep, self._hand[key], self.fs, self.settings.tolerance_ms)
         self._detected[fixed.start] = rep
         return fixed
 
@@ -690,14 +720,14 @@ class SessionController:
             self._add_mark(round(note.t_s * fs), f"note: {note.text}", MarkKind.NOTE, False)
         info = self.info
         mapped = set(info.roles) if info is not None else set()
-        for c in store.corrections():  # (in the order made: the last one of a role counts)
+        for c in standing_corrections(store.corrections()):  # (the last of each role)
             try:
                 role = Role(c.role)
             except ValueError:
                 continue  # a role this version does not know: the report says so
             if role in mapped:
-                self._hand.setdefault(round(c.rep_start_s * fs), []).append(
-                    (role, round(c.corrected_s * fs))
+                self._hand.setdefault(round(c.rep_start_s * fs), {})[role] = round(
+                    c.corrected_s * fs
                 )
 
     # -- replay ---------------------------------------------------------------------------------

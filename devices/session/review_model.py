@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from statistics import median
 from typing import Any
 
-from devices.files.sidecar import Correction, Note, ReviewStore, is_user_annotation
+from devices.files.sidecar import (
+    Correction,
+    Note,
+    ReviewStore,
+    is_user_annotation,
+    standing_corrections,
+)
 from dsp.contract import Role
 from dsp.reps import ORDERS, classify, group_onset
 
@@ -93,11 +99,14 @@ def _apply(rep: dict[str, Any], fixes: Sequence[Correction], tolerance_ms: float
     for c in fixes:
         onsets[c.role] = round(c.corrected_s, 4)
     moved = {c.role for c in fixes}
-    # the onsets left as detected keep their intervals; a hand-placed one is exact
+    # A group with an onset placed by hand began when its first side did (no pooling with
+    # intervals: see devices.session.controller.corrected); a group left as detected keeps
+    # its onsets' intervals and is pooled as the detector pools it.
+    touched = {kind for kind in ("glute", "lumbar") if moved & _roles(kind)}
     spread = {
         r: (float(ci[0]), float(ci[1]))
         for r, ci in (rep.get("onset_ci_s") or {}).items()
-        if r not in moved and ci is not None and None not in ci
+        if not any(r in _roles(kind) for kind in touched) and ci is not None and None not in ci
     }
     lag = _lag_ms(onsets, _roles("glute"), _roles("lumbar"), spread)
     roles = sorted({c.role for c in fixes})
@@ -165,6 +174,7 @@ def reviewed(
     tolerance_ms = float((out.get("settings") or {}).get("tolerance_ms", 20.0))
     by_rep: dict[int, list[Correction]] = {}
     unmatched = 0
+    corrections = standing_corrections(corrections)  # (an onset put back is no correction)
     for c in corrections:
         k = next(
             (
