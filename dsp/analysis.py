@@ -114,16 +114,19 @@ def analyze(
     result = Analysis(info, settings, n_samples=int(data.shape[0]))
     step = max(1, round(chunk_s * info.fs))
     final: dict[int, RepResult] = {}
+    # each rep with the number of re-judgings told before it: a re-judging replaces the reps
+    # told before it (a rep starting just before its ``upto`` but told after it stands)
     rejudged: list[RepsRejudged] = []
-    reps: list[RepResult] = []
+    reps: list[tuple[RepResult, int]] = []
+    onsets: dict[int, list[tuple[int, int]]] = {}  # channel -> (onset, re-judgings before it)
 
     def collect(events: list[Any]) -> None:
         for ev in events:
             if isinstance(ev, OnsetEvent):
                 if not ev.censored:  # a burst under way when the data began has no onset
-                    result.onsets.setdefault(ev.channel, []).append(ev.index)
+                    onsets.setdefault(ev.channel, []).append((ev.index, len(rejudged)))
             elif isinstance(ev, RepResult):
-                reps.append(ev)
+                reps.append((ev, len(rejudged)))
             elif isinstance(ev, RepEnded):
                 final[ev.index] = ev.result
             elif isinstance(ev, RepsRejudged):
@@ -144,19 +147,23 @@ def analyze(
         if progress is not None:
             progress(min(1.0, (i + step) / n))
     collect(pipe.finish())
-    result.reps = [final.get(r.index, r) for r in reps]
-    for ev in rejudged:  # the reps before ev.upto, judged again, replace what was said
-        result.reps = [r for r in result.reps if r.start >= ev.upto] + list(ev.reps)
-        result.reps.sort(key=lambda r: r.start)
+    told = [(final.get(r.index, r), k) for r, k in reps]
+    for k, ev in enumerate(rejudged):  # the reps before ev.upto, judged again, replace what
+        # was said of them (those told after the re-judging are not among them)
+        told = [(r, n) for r, n in told if n > k or not ev.since <= r.start < ev.upto]
+        told += [(r, k) for r in ev.reps]
+        told.sort(key=lambda t: t[0].start)
         for role, ch in info.roles.items():
-            later = [i for i in result.onsets.get(ch, []) if i >= ev.upto]
+            kept = [(i, n) for i, n in onsets.get(ch, []) if n > k or not ev.since <= i < ev.upto]
             early = [
-                onset
+                (onset, k)
                 for r in ev.reps
                 if (onset := r.onsets.get(role)) is not None and role not in r.censored
             ]
-            if early or ch in result.onsets:
-                result.onsets[ch] = early + later
+            if early or ch in onsets:
+                onsets[ch] = early + kept
+    result.reps = [r for r, _ in told]
+    result.onsets = {ch: [i for i, _ in found] for ch, found in onsets.items()}
     result.quality = {info.channel_names[c]: q.to_dict() for c, q in enumerate(quality.report())}
     for ch in result.onsets:
         result.onsets[ch].sort()

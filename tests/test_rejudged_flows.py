@@ -111,3 +111,51 @@ def test_a_rep_found_only_when_rejudging_is_numbered_in_time_order(tmp_path: Pat
     assert sorted(last) == list(range(1, len(an.reps) + 1))
     assert all(d["final"] for d in last.values())
     assert [last[k]["t_s"] for k in sorted(last)] == sorted(d["t_s"] for d in last.values())
+
+
+def test_a_rep_told_after_the_rejudging_but_begun_just_before_it_is_in_analyze(
+    tmp_path: Path,
+) -> None:
+    """Found by a newcomer on a recording that began mid-burst: its rep at 7.986 s (the early
+    reps were judged again at 8.0 s, once rest was known) was played and counted in the
+    window, but `analyze` (and so the report, the Sessions count and the replay's index)
+    dropped it and its onsets: all reps before the re-judging's end were replaced, also
+    those the pipeline told after it."""
+    from dsp.analysis import analyze
+    from dsp.contract import Chunk, Role, StreamInfo
+    from dsp.events import RepsRejudged
+    from dsp.pipeline import Pipeline
+    from dsp.reps import RepEnded, RepResult
+    from dsp.settings import DspSettings
+
+    late = 7.97  # begun 30 ms before the re-judging at 8 s, confirmed after it
+    starts = [0.0, 2.6, 5.2, late, 11.0, 14.0]
+    x = bursts(FS, 17.0, [starts] * 2 + [[t + 0.06 for t in starts]] * 2, seed=5)
+    names = ("glute_l", "glute_r", "lumbar_l", "lumbar_r")
+    info = StreamInfo(FS, names, roles={Role(n): i for i, n in enumerate(names)})
+    # what a session hears, in order (the window's tally, `live --jsonl`)
+    heard: dict[int, RepResult] = {}
+    pipe = Pipeline(info, DspSettings(), display=False)
+    told_after = False
+    upto: int | None = None
+    for i in range(0, x.shape[0], 40):
+        for ev in pipe.process(Chunk(x[i : i + 40], i)).events:
+            if isinstance(ev, RepsRejudged):
+                heard = {s: r for s, r in heard.items() if not ev.since <= s < ev.upto}
+                heard.update({r.start: r for r in ev.reps})
+                upto = ev.upto
+            elif isinstance(ev, RepResult):
+                heard[ev.start] = ev
+                told_after |= upto is not None and ev.start < upto
+            elif isinstance(ev, RepEnded):
+                heard[ev.result.start] = ev.result
+    assert told_after  # (the case at hand: a rep begun before the re-judging, told after)
+    result = analyze(x, info)
+    assert [r.start for r in result.reps] == sorted(heard)
+    assert [r.order for r in result.reps] == [heard[s].order for s in sorted(heard)]
+    for role, ch in info.roles.items():  # and its onsets are in the file's onset list
+        got = result.onsets.get(ch, [])
+        for s in sorted(heard):
+            onset = heard[s].onsets.get(role)
+            if onset is not None and role not in heard[s].censored:
+                assert onset in got, (role, onset)
