@@ -109,6 +109,7 @@ class ReviewMode(QtCore.QObject):
             return
         again = self.index is not None
         self.index = index
+        self.ctl.set_file_reps([r.start for r in index.reps])  # (the rows' numbers)
         self.win.replay_bar.set_rep_starts([r.start for r in index.reps])
         if again:
             # rebuilt after a settings change: the rows not yet played show the new index (a

@@ -159,3 +159,45 @@ def test_a_rep_told_after_the_rejudging_but_begun_just_before_it_is_in_analyze(
             onset = heard[s].onsets.get(role)
             if onset is not None and role not in heard[s].censored:
                 assert onset in got, (role, onset)
+
+
+def test_a_replays_banner_numbers_its_reps_as_the_table_does(qtbot, tmp_path: Path) -> None:
+    """Found by a newcomer: replaying a recording that began mid-burst, the banner said
+    "rep 1 · GLUTE FIRST +66 ms" where the Reps table's rep 1 is the burst under way at 0:00
+    and +66 is rep 2 (the replay had not yet judged its first reps again)."""
+    from PyQt6.QtWidgets import QApplication
+
+    starts = [0.0, 2.6, 5.2, 7.97, 11.0, 14.0]
+    x = bursts(FS, 17.0, [starts] * 2 + [[t + 0.06 for t in starts]] * 2, seed=5)
+    path = tmp_path / "begins_mid_burst.csv"
+    t = np.arange(len(x)) / FS
+    header = "time,glute_l,glute_r,lumbar_l,lumbar_r"
+    np.savetxt(path, np.column_stack([t, x]), delimiter=",", header=header, comments="", fmt="%.5f")
+    store = SettingsStore(
+        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    )
+    win = MainWindow(store, source=SourceChoice("file", {"path": str(path)}), threaded=False)
+    qtbot.addWidget(win)
+    win.show()
+    for _ in range(600):
+        QApplication.processEvents()
+        if win.review.index is not None:
+            break
+        qtbot.wait(50)
+    index = win.review.index
+    assert index is not None and abs(index.reps[0].start) < 0.1 * FS  # rep 1: at 0:00
+    assert win.session is not None
+    seen = 0
+    for _ in range(70):  # to 7 s: before the first reps are judged again (at 8 s)
+        win.session.pump(0.1)
+        win.refresh()
+        shown = win.order_panel.shown_record
+        if shown is None:
+            continue
+        row = next(
+            k for k, s in enumerate(win.rep_table._starts) if abs(s - shown.start) < 0.2 * FS
+        )
+        number = win.rep_table.item(row, 0).text()  # type: ignore[union-attr]
+        assert win.order_panel.detail.text().startswith(f"rep {number} "), number
+        seen += 1
+    assert seen

@@ -20,6 +20,7 @@ every finished rep's verdict as an LSL marker (:mod:`devices.session.lsl_out`).
 
 from __future__ import annotations
 
+import bisect
 import collections
 import dataclasses
 import logging
@@ -115,6 +116,11 @@ def corrected(
         lag_below_ms=None,
         reason=f"{names} onset corrected by hand",
     )
+
+
+#: a replay's record of a rep starts this close (s) to the file's record of it or later:
+#: less than any rep lasts, more than a re-judged onset moves
+FILE_REP_SLACK_S = 0.2
 
 
 def rep_in_progress(s: LiveSession) -> tuple[int | None, int] | None:
@@ -242,6 +248,7 @@ class SessionController:
         self._pending_posted = False
         self._pending_told = False
         self._rep_ends: list[int] = []  # where the file's reps end, as the last seek was told
+        self._file_starts: list[int] = []  # where they start (set_file_reps)
         self._worker_notices: collections.deque[tuple[str, Any, Any]] = collections.deque()
 
     def detach(self) -> None:
@@ -398,20 +405,23 @@ class SessionController:
             if self.on_onset is not None:
                 self.on_onset(ev)
         elif isinstance(ev, RepResult):
-            ev = self.reviewed(ev)
+            ev = self._numbered(self.reviewed(ev))
             self.tally.add(ev)
             self.latencies.append(te.ready - te.arrived)
             del self.latencies[:-1000]
             if self.on_rep is not None:
                 self.on_rep(ev)
         elif isinstance(ev, RepEnded):
-            ev = dataclasses.replace(ev, result=self.reviewed(ev.result))
+            result = self._numbered(self.reviewed(ev.result))
+            ev = dataclasses.replace(ev, index=result.index, result=result)
             self.tally.add(ev.result)  # the final record: onsets that came after the verdict
             self._send_verdict(ev.result, final=True)
             if self.on_rep_final is not None:
                 self.on_rep_final(ev)
         elif isinstance(ev, RepsRejudged):
-            ev = dataclasses.replace(ev, reps=tuple(self.reviewed(r) for r in ev.reps))
+            ev = dataclasses.replace(
+                ev, reps=tuple(self._numbered(self.reviewed(r)) for r in ev.reps)
+            )
             self.tally.rejudge(ev.upto, ev.reps, ev.since)
             for rep in ev.reps:  # they replace the verdicts sent for those reps
                 self._send_verdict(rep, final=rep.end is not None)
@@ -419,6 +429,22 @@ class SessionController:
                 self.on_rejudged(ev)
         elif isinstance(ev, GapEvent) and self.on_gap is not None:
             self.on_gap(ev)
+
+    def set_file_reps(self, starts: Sequence[int]) -> None:
+        """A replay's reps as the whole file's analysis has them (their starts): the reps the
+        replay makes are numbered as the file's (the rep table's rows), also before a file
+        that began mid-burst has its first reps judged again (the banner said "rep 1" for
+        the table's rep 2: the burst under way at the start was not known yet)."""
+        self._file_starts = sorted(starts)
+
+    def _numbered(self, rep: RepResult) -> RepResult:
+        starts = self._file_starts
+        if self.replay is None or not starts or not self.fs:
+            return rep
+        # the file's reps that began before this one (a record of the same burst may start a
+        # few ms off the file's: re-judged in one pass and not in the other)
+        n = bisect.bisect_left(starts, rep.start - round(FILE_REP_SLACK_S * self.fs))
+        return rep if n == rep.index else dataclasses.replace(rep, index=n)
 
     def _notice_state(self) -> None:
         state = self.state
