@@ -6,6 +6,7 @@ drains events, takes a snapshot of the ring buffers and draws.
 
 from __future__ import annotations
 
+import datetime
 import inspect
 import logging
 import time
@@ -535,7 +536,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if wrong is not None:
             self._calibration_misfit(name, *wrong)
             return
-        concerns = reuse_concerns(cal, ctl.info)
+        recorded = self._recorded_setup(ctl)
+        concerns = reuse_concerns(cal, ctl.info, recorded=recorded)
         if not concerns:
             self._apply_stored_calibration(cal)
             return
@@ -549,7 +551,9 @@ class MainWindow(QtWidgets.QMainWindow):
             "are judged against the adaptive baseline; you can also calibrate again (Ctrl+K)."
         )
         use = box.addButton("Use", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
-        box.addButton("Don't use", QtWidgets.QMessageBox.ButtonRole.RejectRole)
+        dont = box.addButton("Don't use", QtWidgets.QMessageBox.ButtonRole.RejectRole)
+        if recorded is not None:
+            box.setDefaultButton(dont)  # (Return keeps a replay's verdicts as they were live)
         box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
 
         def answered(button: QtWidgets.QAbstractButton | None) -> None:
@@ -585,6 +589,28 @@ class MainWindow(QtWidgets.QMainWindow):
         self.replay_bar.play_btn.setText("Play")
         self._replay_held = True
         self._update_state_strip()
+
+    @staticmethod
+    def _recorded_setup(ctl: SessionController) -> tuple[str, datetime.datetime | None] | None:
+        """A replayed recording's own source and start, from its sidecar (None: live, or a
+        file fireorder did not record)."""
+        from devices.files.bdf_format import read_sidecar, sidecar_part
+
+        replay = ctl.replay
+        if replay is None:
+            return None
+        doc = read_sidecar(replay.path)
+        source = sidecar_part(doc, "stream").get("source")
+        created = doc.get("created") if isinstance(doc, dict) else None
+        try:
+            began = datetime.datetime.fromisoformat(created) if isinstance(created, str) else None
+        except ValueError:
+            began = None
+        if began is not None and began.tzinfo is None:
+            began = began.replace(tzinfo=datetime.UTC)
+        if not isinstance(source, str) and began is None:
+            return None
+        return (source if isinstance(source, str) else "", began)
 
     @staticmethod
     def _recording_athlete(ctl: SessionController) -> str:

@@ -251,3 +251,28 @@ def test_reps_during_the_calibration_wizard_are_left_out_of_the_tally(
         win.refresh()
     assert win.tally.count >= before + 1  # reps after the wizard count again
     assert not any(lo <= r.start <= hi for r in win.tally.reps)
+
+
+def test_a_replay_is_offered_a_later_calibration_by_what_differs_and_return_declines(
+    qtbot: QtBot, store: SettingsStore
+) -> None:
+    """Found by a newcomer: replaying a simulator recording after calibrating its athlete on
+    the simulator, the question said "it was made on another source (simulator)" (the file
+    was compared, not the recording's source), and Return applied a calibration made after
+    the recording, changing what the replay judged from what the session saw."""
+    win = window(qtbot, store)
+    win.connect_source(SIM)
+    plant(win, store, "demo")  # made now, on the simulator: the demo was recorded on one
+    win.disconnect_source()
+    win.source_panel.kind.setCurrentText("file")
+    win.source_panel.file_path.setText(str(DEMO))
+    open_as(win, "demo")
+    box = offer(win)
+    assert box is not None
+    why = box.informativeText()
+    assert "another source" not in why, why
+    assert "made after this recording began" in why, why
+    QTest.keyClick(box, QtCore.Qt.Key.Key_Return)
+    assert offer(win) is None
+    assert win.calibration_badge.label.text() == NO_CALIBRATION
+    assert win.ctl is not None and win.ctl.calibration is None

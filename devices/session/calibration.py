@@ -249,14 +249,27 @@ def created_at(cal: dict[str, Any]) -> datetime.datetime | None:
 
 
 def reuse_concerns(
-    cal: dict[str, Any], info: StreamInfo, now: datetime.datetime | None = None
+    cal: dict[str, Any],
+    info: StreamInfo,
+    now: datetime.datetime | None = None,
+    *,
+    recorded: tuple[str, datetime.datetime | None] | None = None,
 ) -> list[str]:
     """Why a stored calibration should be offered rather than applied: it was made on another
-    source or channel-to-muscle mapping, or more than :data:`MAX_AGE` ago. Empty: apply it."""
+    source or channel-to-muscle mapping, or more than :data:`MAX_AGE` ago. Empty: apply it.
+    ``recorded``: a replayed recording's own source and start (its sidecar), which the
+    calibration is compared with instead of the file source; one made after the recording
+    began is no calibration the recording's session had."""
     concerns = []
     here = setup_of(info)
-    if cal.get("source") != here["source"]:
+    source = here["source"] if recorded is None or not recorded[0] else recorded[0]
+    if cal.get("source") != source:
         concerns.append(f"it was made on another source ({cal.get('source') or 'unknown'})")
+    made = created_at(cal)
+    began = None if recorded is None else recorded[1]
+    if made is not None and began is not None and made > began:
+        local = began.astimezone()
+        concerns.append(f"it was made after this recording began ({local:%d %b %H:%M})")
     if dict(cal.get("roles") or {}) != here["roles"]:
         concerns.append("the channel-to-muscle mapping differs")
     when = created_at(cal)
