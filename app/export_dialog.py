@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,12 +79,15 @@ class ReportExporter(QtCore.QObject):
         self.finished.emit("")
 
 
-def default_report_path(source_path: str) -> Path:
-    """Beside the recording when its folder is the user's; the shipped examples and
-    read-only folders get their reports in the data folder (tracked files stay untouched)."""
+def default_report_path(source_path: str, last_dir: str | None = None) -> Path:
+    """In the folder the last report went to (``last_dir``, if it is still there); else beside
+    the recording when its folder is the user's; the shipped examples and read-only folders
+    get their reports in the data folder (tracked files stay untouched)."""
     from devices.files import locations
 
     src = Path(source_path)
+    if last_dir and Path(last_dir).is_dir() and os.access(last_dir, os.W_OK):
+        return Path(last_dir) / src.with_suffix(".html").name
     if locations.is_example(src) or not os.access(src.parent, os.W_OK):
         folder = locations.data_dir() / "reports"
         with contextlib.suppress(OSError):  # if it cannot be made, the dialog shows why
@@ -99,10 +103,13 @@ def export_report(
     settings: DspSettings,
     meta: dict[str, str],
     out: str | None = None,
+    last_dir: str | None = None,
+    saved_to: Callable[[str], None] | None = None,
 ) -> ReportExporter | None:
-    """Ask where to save (unless ``out``), then export with a progress dialog."""
+    """Ask where to save (unless ``out``; offered in ``last_dir``, see default_report_path),
+    then export with a progress dialog; ``saved_to`` hears the folder of a report written."""
     if out is None:
-        default = str(default_report_path(source_path))
+        default = str(default_report_path(source_path, last_dir))
         out, _ = QtWidgets.QFileDialog.getSaveFileName(
             window, "Save report", default, "HTML report (*.html)"
         )
@@ -128,9 +135,15 @@ def export_report(
         dialog.close()
         bar = window.statusBar()
         if bar is not None:
+            csv_name = Path(out).with_suffix(".csv").name
             bar.showMessage(
-                f"report not written: {error}" if error else f"report saved: {out}", 10000
+                f"report not written: {error}"
+                if error
+                else f"report saved: {out} (rep table: {csv_name})",
+                10000,
             )
+        if not error and saved_to is not None:
+            saved_to(str(Path(out).parent))
 
     job.finished.connect(
         done,

@@ -1269,7 +1269,16 @@ class MainWindow(QtWidgets.QMainWindow):
         # the name typed is only a fallback: a recording that names its athlete keeps it
         typed = self.source_panel.athlete.text().strip()
         meta = {"athlete": typed} if typed else {}
-        self._export_job = export_report(self, str(path), channels, self.settings, meta, out)
+        self._export_job = export_report(
+            self,
+            str(path),
+            channels,
+            self.settings,
+            meta,
+            out,
+            last_dir=self.store.load_report_dir(),
+            saved_to=self.store.save_report_dir,
+        )
         return self._export_job
 
     def ask_note(self) -> None:

@@ -30,6 +30,7 @@ APPLICATION = "fireorder"
 CUE_MODES: tuple[str, ...] = ("every", "lumbar_only", "faded")
 WINDOW_S_RANGE = (1.0, 30.0)  # (1 s: 0.1 ms per pixel of a wide screen, for correcting)
 
+_REPORT_DIR = "reports/last_dir"
 _DSP = "dsp"
 _PREFS = "prefs"
 _MAPPINGS = "mappings"
@@ -270,6 +271,18 @@ class SettingsStore:
         self._sync()
 
     # -- channel mappings -------------------------------------------------------------------
+    def load_report_dir(self) -> str | None:
+        """The folder the last report was saved to (the next one is offered there)."""
+        try:
+            value = self._get(_REPORT_DIR)
+        except ValueError:
+            return None
+        return value if isinstance(value, str) and value else None
+
+    def save_report_dir(self, folder: str) -> None:
+        self._set(_REPORT_DIR, folder)
+        self._sync()
+
     def load_mapping(self, device_id: str) -> dict[str, str] | None:
         """Role value -> channel name remembered for ``device_id``; None if none usable."""
         key = self._key(_MAPPINGS, device_id)

@@ -249,3 +249,41 @@ def test_ctrl_o_opens_a_recording_from_live_then_another(qtbot, store, tmp_path)
     assert win.ctl is not ctl and win.ctl is not None and win.ctl.replay is not None
     assert Path(str(win.ctl.replay.path)).resolve() == second.resolve()
     assert win.tally.count == 0 and win.state_strip.source.text() == f"REPLAY  {second.name}"
+
+
+def test_the_next_report_is_offered_where_the_last_one_went_and_the_csv_is_named(
+    qtbot, store, tmp_path
+) -> None:
+    """Found by a newcomer: the first Ctrl+E offered the data folder's reports/, a later one
+    the recordings folder, among the recordings; the status said nothing of the CSV."""
+    from PyQt6 import QtWidgets
+
+    first = demo_copy(tmp_path, "demo_glute_first.bdf")
+    second = demo_copy(tmp_path, "demo_lumbar_first.bdf")
+    reports = tmp_path / "club reports"
+    reports.mkdir()
+    win = make(qtbot, store, SourceChoice("file", {"path": str(first)}))
+    seen = answer_file_dialog(reports / "kim.html")
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_E, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert seen == ["Save report"]
+    qtbot.waitUntil(
+        lambda: "report saved" in win.statusBar().toolTip() + win.statusBar().currentMessage(),
+        timeout=60_000,
+    )
+    said = win.statusBar().toolTip() or win.statusBar().currentMessage()
+    assert "kim.csv" in said, said
+    win.open_recording(str(second))
+    offered: list[str] = []
+
+    def look() -> None:
+        dlg = QtWidgets.QApplication.activeModalWidget()
+        if not isinstance(dlg, QtWidgets.QFileDialog):
+            QtCore.QTimer.singleShot(50, look)
+            return
+        offered.extend(dlg.selectedFiles())
+        dlg.reject()
+
+    QtCore.QTimer.singleShot(50, look)
+    win.act_export.trigger()
+    assert offered and Path(offered[0]).parent == reports
+    assert Path(offered[0]).name == "demo_lumbar_first.html"
