@@ -950,6 +950,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.source_panel.set_state("streaming")
         elif state in (SessionState.STOPPED, SessionState.FINISHED, SessionState.PAUSED):
             self.source_panel.set_state(state.value)
+        if state in (SessionState.STOPPED, SessionState.ERROR):
+            self.order_panel.stream_stopped()  # a rep under way never ends: say so
 
     def _rejudged(self, ev: RepsRejudged) -> None:
         """The stream began mid-activity: its first reps were judged again once rest was

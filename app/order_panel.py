@@ -195,6 +195,7 @@ class FiringOrderPanel(QtWidgets.QWidget):
         self._shown = -1  # index of the rep on show
         self._on_show: tuple[RepResult, float] | None = None  # its record, the stream's rate
         self._fired: set[Role] = set()  # onsets of the rep on show that came after its verdict
+        self._stopped = False  # the stream stopped while the rep on show was under way
         self.update_counts()
 
     def resizeEvent(self, event: QtGui.QResizeEvent | None) -> None:  # noqa: N802 (Qt API)
@@ -221,6 +222,7 @@ class FiringOrderPanel(QtWidgets.QWidget):
         self._shown = -1
         self._on_show = None
         self._fired = set()
+        self._stopped = False
         self.verdict.reset()
         self.detail.setText("")
         self.timing.clear_rep()
@@ -235,6 +237,7 @@ class FiringOrderPanel(QtWidgets.QWidget):
     def show_rep(self, rep: RepResult, fs: float) -> None:
         if rep.index != self._shown:
             self._fired = set()
+        self._stopped = False
         self._shown = rep.index
         self._show(rep, fs)
 
@@ -242,6 +245,15 @@ class FiringOrderPanel(QtWidgets.QWidget):
     def shown_record(self) -> RepResult | None:
         """The record of the rep on show (its cue while it goes on), None if none is."""
         return None if self._on_show is None else self._on_show[0]
+
+    def stream_stopped(self) -> None:
+        """The stream stopped: a rep on show still under way gets no end, nor its sides'
+        pending onsets (the banner kept "glute not yet fired" as if it would)."""
+        shown = self._on_show
+        if shown is None or shown[0].end is not None or self._stopped:
+            return
+        self._stopped = True
+        self._show(*shown)
 
     def onset_seen(self, role: Role, index: int) -> None:
         """An onset came after the verdict of the rep on show (its side waited for it): the
@@ -267,6 +279,8 @@ class FiringOrderPanel(QtWidgets.QWidget):
         text = f"rep {rep.index + 1}" + ("  ·  " + "  ·  ".join(sides) if sides else "")
         if rep.reason:
             text += f"\n{rep.reason}"
+        if self._stopped and rep.end is None:
+            text += "\nthe stream stopped before this rep ended"
         self.detail.setText(text)
         self._fit_wrapped()
         self.timing.show_rep(rep, fs)

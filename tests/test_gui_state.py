@@ -466,3 +466,31 @@ def test_raw_lanes_stay_centred_whatever_the_newest_sample(qtbot) -> None:
         _, y = curve.getData()
         # median within 0.05 of the lane's centre (old: 3 units off, a lane and a half)
         assert abs(float(np.median(y)) - view.lane_offset(c)) < 0.05, c
+
+
+def test_stop_mid_rep_says_the_rep_never_ended(qtbot, store, tmp_path: Path) -> None:
+    """Found by a newcomer: Stop during a rep left "left: glute not yet fired" on the banner,
+    as if the rep would go on."""
+    busy = {
+        "fs": 2000.0,
+        "preset": "clean",
+        "seed": 11,
+        "p_lumbar_first": 0.9,
+        "p_glute_first": 0.05,
+    }
+    win = make(qtbot, store, tmp_path, SourceChoice("simulator", busy))
+    panel = win.order_panel
+    for _ in range(2000):
+        pump(win, 0.01, step=0.01)
+        rep = panel.shown_record
+        if rep is not None and rep.end is None:
+            break
+    assert rep is not None and rep.end is None  # a rep under way on show
+    QTest.mouseClick(win.source_panel.stop_btn, QtCore.Qt.MouseButton.LeftButton)
+    assert "the stream stopped before this rep ended" in panel.detail.text()
+    QTest.mouseClick(win.source_panel.start_btn, QtCore.Qt.MouseButton.LeftButton)
+    for _ in range(400):  # a new stream: its first rep on show says nothing of the stop
+        pump(win, 0.05, step=0.05)
+        if panel.shown_record is not None and panel.shown_record is not rep:
+            break
+    assert "stopped before" not in panel.detail.text()
