@@ -131,6 +131,11 @@ def test_new_settings_while_a_paused_replay_is_mid_rep_judge_that_rep_again(
     assert ctl.replay.paused  # the re-read did not leave it playing
     assert not any("lost" in n for n in notices), notices
     assert any(f"rep {under_way.index + 1} judged again" in n for n in notices), notices
+    from devices.session.states import MarkKind
+
+    marks = [m for m in ctl.marks if m.kind == MarkKind.SETTINGS]  # drawn on the traces
+    assert len(marks) == 1 and marks[0].label == "new settings"
+    assert abs(marks[0].index - ctl.position) < 0.5 * ctl.fs
     win.act_pause.trigger()
     pump(win, 4.0)
     final = next(r for r in ctl.tally.reps if same_burst(r, under_way))

@@ -531,6 +531,9 @@ class SessionController:
             at = int(detail)
             if self.recorder is not None:
                 self.recorder.update_settings(self.settings, at)
+            # on the timeline: the verdicts on either side were judged with other settings
+            # (the recording has the change as its own event)
+            self._add_mark(at, "new settings", MarkKind.SETTINGS, record=False)
             if what == "again" and busy is not None:
                 n = busy[0]
                 what_rep = "the burst under way" if n is None else f"rep {n + 1}"

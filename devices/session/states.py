@@ -27,3 +27,4 @@ class MarkKind(StrEnum):
     DEVICE = "marker"  # a trigger or marker from the device
     TRUTH = "truth"  # the simulator's ground truth
     FILE = "annotation"  # an annotation read from a replayed file
+    SETTINGS = "settings"  # new detection settings in use from here
