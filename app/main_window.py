@@ -1360,6 +1360,7 @@ class MainWindow(QtWidgets.QMainWindow):
         from app.cues import CueRules
 
         folder_was = self.prefs.recordings_dir
+        dsp_before = self.settings
         self.settings, self.prefs = settings, prefs
         self.store.save_dsp(settings)
         self.store.save_prefs(prefs)
@@ -1381,7 +1382,7 @@ class MainWindow(QtWidgets.QMainWindow):
             void = self.ctl.apply_settings(settings)  # recorded when recording
             if void is not None:  # (the rest levels were in the old filters' units)
                 self.calibration_badge.set_void(void)
-            if self.ctl.replay is not None:
+            if self.ctl.replay is not None and settings != dsp_before:
                 self.review.settings_changed()  # the file's reps as the new settings find them
         self.markers_panel.prefs_changed(prefs)  # the LSL verdict outlet on or off
 

@@ -142,3 +142,27 @@ def test_new_settings_while_a_paused_replay_is_mid_rep_judge_that_rep_again(
     assert final.end is not None  # it got its record, with the new neutral zone
     assert final.order in ("simultaneous", "undetermined")
     assert final.index == under_way.index  # and its number
+
+
+def test_ok_on_unchanged_settings_changes_nothing(
+    qtbot: QtBot, store: SettingsStore, tmp_path: Path
+) -> None:
+    """Settings ▸ OK with nothing changed: no "new settings" mark, no index built again."""
+    from devices.session.states import MarkKind
+
+    bdf = tmp_path / DEMO.name
+    shutil.copy(DEMO, bdf)
+    win = MainWindow(store, source=SourceChoice("file", {"path": str(bdf)}), threaded=False)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.review.index is not None, timeout=60_000)
+    first = win.review.index
+    pump(win, 3.0)
+    tolerance = f"{win.settings.tolerance_ms:g}"
+    k_on = f"{win.settings.k_on:g}"
+    _answer_settings(qtbot, tolerance, k_on)
+    next(a for a in win.actions() if a.text() == "Settings…").trigger()
+    pump(win, 1.0)
+    assert win.ctl is not None
+    assert not [m for m in win.ctl.marks if m.kind == MarkKind.SETTINGS]
+    assert win.review.index is first

@@ -466,6 +466,8 @@ class SessionController:
         :data:`SETTINGS_WAIT_S`): a new pipeline then goes on with the same rep numbering,
         and the rep in progress is not cut in two. Returns why the calibration in use no
         longer applies (the statistic's units changed), else None."""
+        if settings == self.settings and self._pending_settings is None:
+            return None  # (OK on an unchanged dialog: nothing to wait for, mark or record)
         old, self.settings = self.settings, settings
         void = None
         if self.calibration is not None and not settings.same_statistic(old):
