@@ -54,15 +54,21 @@ def _row_verdicts(win: MainWindow) -> dict[int, str]:
     }
 
 
-def test_a_settings_change_in_a_replay_rebuilds_the_index_and_lists_each_burst_once(
-    qtbot: QtBot, store: SettingsStore, tmp_path: Path
-) -> None:
+def _replay(qtbot: QtBot, store: SettingsStore, tmp_path: Path) -> MainWindow:
+    """A copy of the demo replayed unthreaded, its index of the whole file built."""
     bdf = tmp_path / DEMO.name
     shutil.copy(DEMO, bdf)
     win = MainWindow(store, source=SourceChoice("file", {"path": str(bdf)}), threaded=False)
     qtbot.addWidget(win)
     win.show()
     qtbot.waitUntil(lambda: win.review.index is not None, timeout=60_000)
+    return win
+
+
+def test_a_settings_change_in_a_replay_rebuilds_the_index_and_lists_each_burst_once(
+    qtbot: QtBot, store: SettingsStore, tmp_path: Path
+) -> None:
+    win = _replay(qtbot, store, tmp_path)
     first = win.review.index
     assert first is not None and first.reps
     assert not all(r.order == "simultaneous" for r in first.reps)
@@ -99,12 +105,7 @@ def test_new_settings_while_a_paused_replay_is_mid_rep_judge_that_rep_again(
     """Settings ▸ OK with the replay paused inside a rep: the rep was told lost ("settings
     changed mid-rep (no rest in 2 s)") and never got a record; the file is read again from
     before it instead, with the new settings, and the transport stays paused."""
-    bdf = tmp_path / DEMO.name
-    shutil.copy(DEMO, bdf)
-    win = MainWindow(store, source=SourceChoice("file", {"path": str(bdf)}), threaded=False)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: win.review.index is not None, timeout=60_000)
+    win = _replay(qtbot, store, tmp_path)
     ctl = win.ctl
     assert ctl is not None and ctl.replay is not None
     notices: list[str] = []
@@ -150,12 +151,7 @@ def test_ok_on_unchanged_settings_changes_nothing(
     """Settings ▸ OK with nothing changed: no "new settings" mark, no index built again."""
     from devices.session.states import MarkKind
 
-    bdf = tmp_path / DEMO.name
-    shutil.copy(DEMO, bdf)
-    win = MainWindow(store, source=SourceChoice("file", {"path": str(bdf)}), threaded=False)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: win.review.index is not None, timeout=60_000)
+    win = _replay(qtbot, store, tmp_path)
     first = win.review.index
     pump(win, 3.0)
     tolerance = f"{win.settings.tolerance_ms:g}"
