@@ -8,12 +8,10 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PyQt6 import QtCore, QtWidgets, sip
 
-if TYPE_CHECKING:  # imported lazily at run time, like the rest of the analysis stack
-    from dsp.settings import DspSettings
+from dsp.settings import DspSettings, SettingsSchedule
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +27,17 @@ class ReportExporter(QtCore.QObject):
         source_path: str,
         out: str,
         channels: dict[str, str] | None,
-        settings: DspSettings,
+        settings: DspSettings | SettingsSchedule,
         meta: dict[str, str],
     ) -> None:
         super().__init__()
         self.source_path, self.out, self.channels = source_path, out, channels
-        self.settings, self.meta = settings, meta
+        self.meta = meta
+        # a recording's own schedule (its settings and each change), or settings throughout
+        if isinstance(settings, SettingsSchedule):
+            self.settings, self.changes = settings.start, settings.changes
+        else:
+            self.settings, self.changes = settings, ()
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="report", daemon=True).start()
@@ -53,6 +56,7 @@ class ReportExporter(QtCore.QObject):
                 info,
                 self.settings,
                 progress=lambda f: self.progress.emit(int(80 * f)),
+                changes=self.changes,
             )
             # the same reviewed reps as `fireorder report`: corrections and notes applied
             doc = reviewed_document(
@@ -100,7 +104,7 @@ def export_report(
     window: QtWidgets.QMainWindow,
     source_path: str,
     channels: dict[str, str] | None,
-    settings: DspSettings,
+    settings: DspSettings | SettingsSchedule,
     meta: dict[str, str],
     out: str | None = None,
     last_dir: str | None = None,

@@ -36,7 +36,7 @@ from dsp.contract import Role, StreamInfo
 from dsp.events import GapEvent, RepsRejudged
 from dsp.onset import OnsetEvent
 from dsp.reps import RepEnded, RepResult
-from dsp.settings import DspSettings
+from dsp.settings import DspSettings, SettingsSchedule
 
 if TYPE_CHECKING:
     from app.athlete_view import AthleteView
@@ -499,6 +499,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.markers_panel.attach(ctl, self.prefs)
         self._device_id = choice.device_id
         self._configure_views()
+        # (a replay is judged with its recording's own settings: its neutral zone too)
+        self.order_panel.history.set_tolerance(self._dsp_in_view().tolerance_ms)
         self._reuse_calibration()
         self._on_state(ctl.state)
         self._update_state_strip()
@@ -1275,13 +1277,24 @@ class MainWindow(QtWidgets.QMainWindow):
             self,
             str(path),
             channels,
-            self.settings,
+            self._report_settings(str(path)),
             meta,
             out,
             last_dir=self.store.load_report_dir(),
             saved_to=self.store.save_report_dir,
         )
         return self._export_job
+
+    def _report_settings(self, path: str) -> DspSettings | SettingsSchedule:
+        """The settings a report on ``path`` is judged with: those the replay follows (the
+        recording's own, or the ones chosen for this replay), else the recording's own, so
+        that the report gives the verdicts shown live and in the replay."""
+        from devices.files.sidecar import recorded_settings
+
+        ctl = self.ctl
+        if ctl is not None and ctl.replay is not None:
+            return ctl.schedule or ctl.settings_in_use
+        return recorded_settings(path) or self.settings
 
     def ask_note(self) -> None:
         text, ok = QtWidgets.QInputDialog.getText(self, "Note", "Note at this moment:")
@@ -1352,17 +1365,36 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_settings(self) -> None:
         from app.settings_dialog import SettingsDialog
 
-        dlg = SettingsDialog(self.settings, self.prefs, self)
+        replay = self.ctl.replay if self.ctl is not None else None
+        scope = None
+        if self.ctl is not None and replay is not None:
+            own = self.ctl.schedule is not None
+            scope = (
+                f"Signal processing for this replay of {Path(replay.path).name}: "
+                + ("the settings it was recorded with" if own else "the settings chosen for it")
+                + ". A change applies to this replay only; the live settings stay as they are."
+            )
+        dlg = SettingsDialog(self._dsp_in_view(), self.prefs, self, scope=scope)
         if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
             self.apply_settings(*dlg.result_settings())
+
+    def _dsp_in_view(self) -> DspSettings:
+        """The signal-processing settings of what the window shows: a replay's (the
+        recording's own where it is), else the live ones."""
+        if self.ctl is not None and self.ctl.replay is not None:
+            return self.ctl.settings_in_use
+        return self.settings
 
     def apply_settings(self, settings: DspSettings, prefs: GuiPrefs) -> None:
         from app.cues import CueRules
 
         folder_was = self.prefs.recordings_dir
-        dsp_before = self.settings
-        self.settings, self.prefs = settings, prefs
-        self.store.save_dsp(settings)
+        dsp_before = self._dsp_in_view()
+        replaying = self.ctl is not None and self.ctl.replay is not None
+        if not replaying:  # (a replay's settings are its own: the live ones are kept)
+            self.settings = settings
+            self.store.save_dsp(settings)
+        self.prefs = prefs
         self.store.save_prefs(prefs)
         if prefs.recordings_dir != folder_was:  # the next recording goes there
             self.recordings_dir = prefs.recordings_dir or str(locations.default_recordings_dir())

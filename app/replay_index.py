@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,17 +56,27 @@ class ReplayIndexer(QtCore.QObject):
         self._done.connect(self._finished)
 
     def build(
-        self, source: Replay | None, info: StreamInfo | None, settings: DspSettings | None
+        self,
+        source: Replay | None,
+        info: StreamInfo | None,
+        settings: DspSettings | None,
+        changes: Sequence[tuple[int, DspSettings]] = (),
     ) -> None:
-        """Index ``source`` (None: forget the previous file)."""
+        """Index ``source`` (None: forget the previous file) with ``settings`` from its start
+        and each of ``changes`` (index, settings) from its index on, as the replay runs."""
         self._generation += 1
         if source is None or info is None:
             return
-        args = (source, info, settings, self._generation)
+        args = (source, info, settings, tuple(changes), self._generation)
         threading.Thread(target=self._run, args=args, name="replay-index", daemon=True).start()
 
     def _run(
-        self, source: Replay, info: StreamInfo, settings: DspSettings | None, generation: int
+        self,
+        source: Replay,
+        info: StreamInfo,
+        settings: DspSettings | None,
+        changes: tuple[tuple[int, DspSettings], ...],
+        generation: int,
     ) -> None:
         from dsp.analysis import analyze
 
@@ -90,7 +101,7 @@ class ReplayIndexer(QtCore.QObject):
                 (ov.n_samples / max(ov.columns, 1)) / ov.fs,
                 np.asarray(ov.rms)[:, :n_ch],
             )
-            result = analyze(data, info, settings)  # type: ignore[arg-type]
+            result = analyze(data, info, settings, changes=changes)  # type: ignore[arg-type]
             index.reps = list(result.reps)
             index.overview.gaps = [(g.start / info.fs, g.length / info.fs) for g in result.gaps]
             index.overview.reps = [

@@ -94,7 +94,7 @@ class ReviewMode(QtCore.QObject):
             self.indexer.build(None, None, None)
             return
         self.overview.duration = replay.n_samples / ctl.fs
-        self.indexer.build(replay, ctl.info, ctl.settings)
+        self._build_index(ctl)
 
     def settings_changed(self) -> None:
         """New settings in a replay: the file's index (overview spans, ←/→, the rows ahead)
@@ -102,7 +102,16 @@ class ReviewMode(QtCore.QObject):
         ctl = self.ctl
         if ctl is None or ctl.info is None:
             return
-        self.indexer.build(ctl.replay, ctl.info, ctl.settings)
+        self._build_index(ctl)
+
+    def _build_index(self, ctl: SessionController) -> None:
+        """The file's index with the settings the replay follows: the recording's own (from
+        its start, with each change it had), or those the user chose for it."""
+        schedule = ctl.schedule
+        if schedule is not None:
+            self.indexer.build(ctl.replay, ctl.info, schedule.start, schedule.changes)
+        else:
+            self.indexer.build(ctl.replay, ctl.info, ctl.settings)
 
     def _index_ready(self, index: ReplayIndex) -> None:
         if self.ctl is None:

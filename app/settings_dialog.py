@@ -95,6 +95,7 @@ class SettingsDialog(QtWidgets.QDialog):
         parent: QtWidgets.QWidget | None = None,
         *,
         fs: float | None = None,
+        scope: str | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
@@ -324,6 +325,13 @@ class SettingsDialog(QtWidgets.QDialog):
         columns.addLayout(left)
         columns.addLayout(right)
         layout = QtWidgets.QVBoxLayout(self)
+        # Whose settings these are, when they are not the live session's (a replay runs with
+        # the recording's own): an OK must not look like it changed the live defaults.
+        self.scope_label = QtWidgets.QLabel(scope or "")
+        self.scope_label.setObjectName("scope_label")
+        self.scope_label.setWordWrap(True)
+        self.scope_label.setVisible(bool(scope))
+        layout.addWidget(self.scope_label)
         layout.addLayout(columns)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)

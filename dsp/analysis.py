@@ -6,7 +6,7 @@ session or a replay of the same samples gives; big chunks only make it faster.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from dsp.contract import Chunk, StreamInfo
 from dsp.events import GapEvent, RepsRejudged
 from dsp.onset import OnsetEvent
-from dsp.pipeline import Pipeline
+from dsp.pipeline import CONTINUE_PRIME_S, Pipeline, continued
 from dsp.reps import ORDERS, RepEnded, RepResult
 from dsp.settings import DspSettings
 from dsp.stats import median
@@ -38,6 +38,8 @@ class Analysis:
     onsets: dict[int, list[int]] = field(default_factory=dict)  # channel -> onset indices
     gaps: list[GapEvent] = field(default_factory=list)
     quality: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # settings changed during the recording: (index, settings) from where each came into use
+    changes: tuple[tuple[int, DspSettings], ...] = ()
 
     def seconds(self, index: int | None) -> float | None:
         return None if index is None else _r(index / self.info.fs)
@@ -93,6 +95,16 @@ class Analysis:
             ],
             "summary": self.summary(),
             "settings": self.settings.to_dict(),
+            **(
+                {
+                    "settings_changes": [
+                        {"start_s": self.seconds(i), "settings": st.to_dict()}
+                        for i, st in self.changes
+                    ]
+                }
+                if self.changes
+                else {}
+            ),
         }
 
 
@@ -103,8 +115,12 @@ def analyze(
     *,
     chunk_s: float = 2.0,
     progress: Progress | None = None,
+    changes: Sequence[tuple[int, DspSettings]] = (),
 ) -> Analysis:
-    """Analyse ``data`` (n, ch) microvolts; NaN rows are gaps."""
+    """Analyse ``data`` (n, ch) microvolts; NaN rows are gaps. ``changes``: settings that
+    came into use during the recording, (index, settings) ascending (its
+    :class:`~dsp.settings.SettingsSchedule`): the pipeline goes on with them from there, as
+    the live session did."""
     from dsp.quality import QualityMonitor, QualitySettings
 
     settings = settings or DspSettings()
@@ -112,6 +128,7 @@ def analyze(
     pipe = Pipeline(info, settings, display=False)
     quality = QualityMonitor(info.fs, info.n_channels, QualitySettings(line_freq=settings.notch_hz))
     result = Analysis(info, settings, n_samples=int(data.shape[0]))
+    result.changes = tuple((int(i), st) for i, st in changes if 0 < i < data.shape[0])
     step = max(1, round(chunk_s * info.fs))
     final: dict[int, RepResult] = {}
     # each rep with the number of re-judgings told before it: a re-judging replaces the reps
@@ -140,9 +157,19 @@ def analyze(
                     result.gaps.append(ev)
 
     n = data.shape[0]
+    due = list(result.changes)
+    prime = round(CONTINUE_PRIME_S * info.fs)
     for i in range(0, n, step):
         block = data[i : i + step]
-        collect(pipe.process(Chunk(block, i)).events)
+        at = i
+        while due and due[0][0] < i + block.shape[0]:  # a change within this block
+            cut, new_settings = due.pop(0)
+            if cut > at:
+                collect(pipe.process(Chunk(data[at:cut], at)).events)
+            begin = max(0, cut - prime)
+            pipe = continued(pipe, info, new_settings, begin, data[begin:cut])
+            at = cut
+        collect(pipe.process(Chunk(data[at : i + step], at)).events)
         quality.process(block)
         if progress is not None:
             progress(min(1.0, (i + step) / n))

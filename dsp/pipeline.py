@@ -71,6 +71,33 @@ def joined(chunks: list[Chunk], most: int) -> list[Chunk]:
     return out
 
 
+def continued(
+    old: Pipeline, info: StreamInfo, settings: DspSettings, start: int, raw: Array
+) -> Pipeline:
+    """A pipeline that goes on where ``old`` stopped with other ``settings`` (changed
+    mid-stream, at rest), its filters and rest baseline primed from ``raw``: the raw rows kept
+    before the change, from absolute ``start`` up to ``old.next_index``. Reps go on being
+    numbered after ``old``'s. Started afresh instead, it learned rest again: a burst just
+    after the change went undetected and the next reps were judged against a provisional
+    baseline. Live sessions prime from their raw ring (``buffer_s``), an offline analysis of
+    a recording from the same span of the file (:data:`CONTINUE_PRIME_S`), so that both
+    judge what follows alike."""
+    new = Pipeline(info, settings, display=old.display)
+    end = old.next_index
+    cut = (-start) % new.baseline.block  # (baseline blocks aligned as in one pass)
+    if start + raw.shape[0] != end or raw.shape[0] - cut < new.baseline.block:
+        new.resume_at(end, old.reps_numbered)  # nothing kept to prime from
+        return new
+    new.resume_at(start + cut, old.reps_numbered)  # (the numbering; priming the rest)
+    new.prime_baseline(start + cut, raw[cut:])
+    return new
+
+
+#: How much raw signal before a settings change primes the pipeline that follows it (s): a
+#: live session keeps this much raw history by default (``LiveSession.buffer_s``).
+CONTINUE_PRIME_S = 32.0
+
+
 @dataclass(frozen=True)
 class Processed:
     """What one chunk produced: display signals (None when display is off) and events."""

@@ -227,3 +227,33 @@ STATISTIC_FIELDS: tuple[str, ...] = (
     "detector",
     "detector_lowpass_hz",
 )
+
+
+@dataclass(frozen=True)
+class SettingsSchedule:
+    """The settings a recording was judged with: ``start`` from its first sample, then each
+    change from the sample it came into use (``changes``: (index, settings), ascending). A
+    replay and an analysis of the recording follow it, so a reviewer sees the verdicts the
+    live session gave."""
+
+    start: DspSettings
+    changes: tuple[tuple[int, DspSettings], ...] = ()
+
+    def at(self, index: int) -> DspSettings:
+        """The settings in use at sample ``index``."""
+        now = self.start
+        for at, settings in self.changes:
+            if at > index:
+                break
+            now = settings
+        return now
+
+    def after(self, index: int) -> tuple[tuple[int, DspSettings], ...]:
+        """The changes that come into use after sample ``index``."""
+        return tuple(c for c in self.changes if c[0] > index)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "settings": self.start.to_dict(),
+            "changes": [{"index": i, "settings": s.to_dict()} for i, s in self.changes],
+        }

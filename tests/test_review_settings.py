@@ -77,9 +77,13 @@ def test_a_settings_change_in_a_replay_rebuilds_the_index_and_lists_each_burst_o
     assert played
     # the widest neutral zone and a higher threshold: every verdict ahead is "simultaneous"
     # (or undetermined), and the onsets the new threshold finds start elsewhere
+    live = win.settings
     _answer_settings(qtbot, "200", "8")
     next(a for a in win.actions() if a.text() == "Settings…").trigger()
-    assert win.settings.tolerance_ms == 200.0 and win.settings.k_on == 8.0
+    assert win.ctl is not None
+    assert win.ctl.settings.tolerance_ms == 200.0 and win.ctl.settings.k_on == 8.0
+    # for this replay only: the live settings, in the window and stored, are kept
+    assert win.settings == live and store.load_dsp() == live
     qtbot.waitUntil(lambda: win.review.index is not first, timeout=60_000)
     again = win.review.index
     assert again is not None
@@ -127,7 +131,7 @@ def test_new_settings_while_a_paused_replay_is_mid_rep_judge_that_rep_again(
     assert ctl.replay.paused
     _answer_settings(qtbot, "200", "5")
     next(a for a in win.actions() if a.text() == "Settings…").trigger()
-    assert win.settings.tolerance_ms == 200.0
+    assert ctl.settings.tolerance_ms == 200.0
     pump(win, 0.5)
     assert ctl.replay.paused  # the re-read did not leave it playing
     assert not any("lost" in n for n in notices), notices
@@ -154,8 +158,9 @@ def test_ok_on_unchanged_settings_changes_nothing(
     win = _replay(qtbot, store, tmp_path)
     first = win.review.index
     pump(win, 3.0)
-    tolerance = f"{win.settings.tolerance_ms:g}"
-    k_on = f"{win.settings.k_on:g}"
+    assert win.ctl is not None
+    tolerance = f"{win.ctl.settings_in_use.tolerance_ms:g}"
+    k_on = f"{win.ctl.settings_in_use.k_on:g}"
     _answer_settings(qtbot, tolerance, k_on)
     next(a for a in win.actions() if a.text() == "Settings…").trigger()
     pump(win, 1.0)

@@ -92,7 +92,9 @@ def change_filters(qtbot: QtBot, win: MainWindow) -> None:
     action = next(a for a in win.actions() if a.text() == "Settings…")
     QtCore.QTimer.singleShot(100, answer)
     action.trigger()
-    assert win.settings.notch_hz == 60.0 and win.settings.bandpass_low_hz == 30.0
+    # (the session's: in a replay the live settings are kept, see test_review_settings)
+    dsp = win.ctl.settings if win.ctl is not None else win.settings
+    assert dsp.notch_hz == 60.0 and dsp.bandpass_low_hz == 30.0
 
 
 def numbers(win: MainWindow) -> list[int]:

@@ -9,8 +9,8 @@ from typing import Any
 
 from app.commands.common import (
     add_dsp_arguments,
-    dsp_settings_from_args,
     load_mapped,
+    recorded_schedule,
     sampling_rate,
     source_of,
 )
@@ -35,19 +35,19 @@ def register(sub: Any) -> None:
     p.add_argument("--board", help="BrainFlow CSV files: the board that wrote it, e.g. CYTON_BOARD")
     p.add_argument("--stream", help="XDF files: the name of the EMG stream")
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
-    add_dsp_arguments(p)
+    add_dsp_arguments(p, recorded=True)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from dsp.analysis import analyze
 
-    settings = dsp_settings_from_args(args)
+    schedule = recorded_schedule(args, args.file)
     with _ReaderWarnings() as read_warnings:
         rec, data, info = load_mapped(
             args.file, args.channels, args.fs, args.units, board=args.board, stream=args.stream
         )
-    result = analyze(data, info, settings)
+    result = analyze(data, info, schedule.start, changes=schedule.changes)
     source = source_of(rec, args.file)
     doc = result.to_dict(source)
     # What the reader warned of (a truncated file, a recording never closed, a unit taken on

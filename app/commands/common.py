@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from app.cli import CliError
 from dsp.contract import FS_LIMIT, ContractError, Role, parse_role
 from dsp.limits import Limit, SettingError
-from dsp.settings import DspSettings
+from dsp.settings import DspSettings, SettingsSchedule
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -92,39 +92,61 @@ def parse_role_map(text: str) -> dict[Role, str]:
     return mapping
 
 
-def add_dsp_arguments(p: argparse.ArgumentParser) -> None:
+def add_dsp_arguments(p: argparse.ArgumentParser, recorded: bool = False) -> None:
+    """The signal-processing options. ``recorded``: a command that reads a recording, which
+    is judged with the settings it was recorded with unless an option here changes one
+    (their defaults are then None: given or not is told apart; see
+    :func:`recorded_schedule`)."""
     d = DspSettings()
-    g = p.add_argument_group("signal processing")
-    g.add_argument("--exercise", default=d.exercise, help="exercise template (default hinge)")
+    if recorded:
+        g = p.add_argument_group(
+            "signal processing",
+            "A fireorder recording is judged with the settings it was recorded with (and each "
+            "change made while recording): the verdicts the live session gave. An option here "
+            "changes that one setting for the whole file; other files start from the "
+            "defaults.",
+        )
+        g.add_argument(
+            "--default-settings",
+            action="store_true",
+            help="judge with the defaults (and the options given), not the recorded settings",
+        )
+    else:
+        g = p.add_argument_group("signal processing")
+    g.add_argument(
+        "--exercise",
+        default=None if recorded else d.exercise,
+        help="exercise template (default hinge)",
+    )
     g.add_argument(
         "--tolerance-ms",
         type=dsp_setting("tolerance_ms"),
-        default=d.tolerance_ms,
+        default=None if recorded else d.tolerance_ms,
         help="neutral zone +-ms for 'simultaneous' (default 20)",
     )
     g.add_argument(
         "--notch",
         type=float,
-        default=d.notch_hz,
+        default=None if recorded else d.notch_hz,
         choices=[0.0, 50.0, 60.0],
         help="line frequency to notch: 50, 60 or 0 for off (default 50)",
     )
     g.add_argument(
         "--detector",
         choices=["power", "tkeo"],
-        default=d.detector,
+        default=None if recorded else d.detector,
         help="onset statistic (default tkeo)",
     )
     g.add_argument(
         "--k-on",
         type=dsp_setting("k_on"),
-        default=d.k_on,
+        default=None if recorded else d.k_on,
         help="onset threshold in baseline SDs (default 4)",
     )
     g.add_argument(
         "--min-on-ms",
         type=dsp_setting("min_on_ms"),
-        default=d.min_on_ms,
+        default=None if recorded else d.min_on_ms,
         help="minimum time above threshold (default 30)",
     )
     g.add_argument(
@@ -137,27 +159,47 @@ def add_dsp_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def dsp_settings_from_args(args: argparse.Namespace, **extra: Any) -> DspSettings:
+def dsp_settings_from_args(
+    args: argparse.Namespace, base: DspSettings | None = None, **extra: Any
+) -> DspSettings:
+    """``base`` (default: the defaults) with the options given on the command line."""
     from dsp.templates import get_template
 
-    try:
-        get_template(args.exercise)
-    except ContractError as exc:
-        raise CliError(str(exc)) from None
-    changes: dict[str, Any] = {
+    if args.exercise is not None:
+        try:
+            get_template(args.exercise)
+        except ContractError as exc:
+            raise CliError(str(exc)) from None
+    given: dict[str, Any] = {
         "exercise": args.exercise,
         "tolerance_ms": args.tolerance_ms,
         "notch_hz": args.notch,
         "detector": args.detector,
         "k_on": args.k_on,
         "min_on_ms": args.min_on_ms,
-        **extra,
     }
+    changes = {k: v for k, v in given.items() if v is not None}
+    changes.update(extra)
     if args.no_ecg_filter:
         changes["ecg_highpass_hz"] = 0.0
     if args.no_ecg_gate:
         changes["ecg_gate_ratio"] = 0.0
-    return DspSettings().with_(**changes)
+    return (base or DspSettings()).with_(**changes)
+
+
+def recorded_schedule(args: argparse.Namespace, path: str) -> SettingsSchedule:
+    """What a command that reads recording ``path`` judges it with: the settings it was
+    recorded with and their changes (a fireorder recording's sidecar), with the options
+    given on top; an option that changes a setting applies to the whole file (the recorded
+    changes are left out). ``--default-settings`` or a file without recorded settings: the
+    defaults and the options."""
+    from devices.files.sidecar import recorded_settings
+
+    own = None if args.default_settings else recorded_settings(path)
+    settings = dsp_settings_from_args(args, own.start if own is not None else None)
+    if own is not None and settings == own.start:
+        return own
+    return SettingsSchedule(settings)
 
 
 @contextlib.contextmanager

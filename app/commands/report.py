@@ -17,8 +17,8 @@ from app.commands.common import (
     add_dsp_arguments,
     atomic_outputs,
     check_writable,
-    dsp_settings_from_args,
     load_mapped,
+    recorded_schedule,
     sampling_rate,
     source_of,
 )
@@ -91,7 +91,7 @@ def register(sub: Any) -> None:
     bar.add_argument(
         "--no-progress", dest="progress", action="store_false", help="never show progress"
     )
-    add_dsp_arguments(p)
+    add_dsp_arguments(p, recorded=True)
     p.set_defaults(func=run)
 
 
@@ -227,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
         return run_progress(args)
     if args.folder:
         raise CliError("--folder is for a progress report (--athlete NAME without FILE)")
-    settings = dsp_settings_from_args(args)
+    schedule = recorded_schedule(args, args.file)
     out = Path(args.out)
     csv_path = Path(args.csv) if args.csv else None
     check_writable(out, "--out")
@@ -248,7 +248,13 @@ def run(args: argparse.Namespace) -> int:
         show = sys.stderr.isatty() and rec.duration_s >= LONG_FILE_S
     bar = ProgressBar(sys.stderr, bool(show))
     try:
-        result = analyze(data, info, settings, progress=bar.stage("analysing", 0, ANALYSIS_SHARE))
+        result = analyze(
+            data,
+            info,
+            schedule.start,
+            progress=bar.stage("analysing", 0, ANALYSIS_SHARE),
+            changes=schedule.changes,
+        )
         # the review of the file (its corrections and notes) and the notes it was recorded with
         doc = reviewed_document(
             result.to_dict(source_of(rec, args.file)), args.file, rec.annotations

@@ -249,6 +249,7 @@ class Recorder:
         self.info = info
         self.meta = meta or SessionMeta(device=info.source)
         self.settings = settings or DspSettings()
+        self._start_settings = self.settings  # (``settings`` follows the changes)
         self.calibration = calibration
         self.device_info = dict(device_info or {})
         self._verdicts: dict[int, tuple[int, str]] = {}  # rep index -> (start, order)
@@ -362,6 +363,7 @@ class Recorder:
             "meta": self.meta.to_dict(),
             "device": {"description": self.meta.device or info.source, **self.device_info},
             "settings": self.settings.to_dict(),
+            "settings_at_start": self._start_settings.to_dict(),
             "settings_changes": list(self._settings_changes),
             "calibration": self.calibration,
             "summary": summary,

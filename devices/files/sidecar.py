@@ -31,8 +31,15 @@ from pathlib import Path
 from typing import Any
 
 from devices.files import locations
-from devices.files.bdf_format import SIDECAR_SCHEMA, read_sidecar, sidecar_path, write_json_atomic
+from devices.files.bdf_format import (
+    SIDECAR_SCHEMA,
+    read_sidecar,
+    sidecar_part,
+    sidecar_path,
+    write_json_atomic,
+)
 from dsp.reps import ORDERS, glute_first_pct
+from dsp.settings import DspSettings, SettingsSchedule
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +227,48 @@ def _load_json(path: Path) -> object:
         return None
 
 
+def recorded_settings(recording: str | os.PathLike[str]) -> SettingsSchedule | None:
+    """The settings ``recording`` was judged with live (its sidecar: those at its start and
+    each change, at file sample indices), or None when it has no fireorder sidecar or the
+    sidecar's settings cannot be read (one log line; the caller's settings apply)."""
+    doc = read_sidecar(recording) if Path(recording).suffix.lower() == ".bdf" else None
+    if doc is None:
+        return None
+    # "settings" holds the last in use; "settings_at_start" (since schema 1's 2026-12
+    # recorders) the first: a recording without it had no change, or began with "settings"
+    # as far as can be known.
+    start_raw = doc.get("settings_at_start", doc.get("settings"))
+    if not isinstance(start_raw, dict):
+        return None
+    try:
+        start = DspSettings.from_dict(start_raw)
+        first = sidecar_part(doc, "stream").get("first_index")  # (changes: stream indices)
+        first = int(first) if isinstance(first, int | float) and math.isfinite(first) else 0
+        changes: list[tuple[int, DspSettings]] = []
+        items = doc.get("settings_changes")
+        for item in items if isinstance(items, list) else []:
+            at, raw = (
+                (item.get("index"), item.get("settings"))
+                if isinstance(item, dict)
+                else (None, None)
+            )
+            if (
+                not isinstance(at, int | float)
+                or not math.isfinite(at)
+                or not isinstance(raw, dict)
+            ):
+                log.warning("%s: a settings change it cannot read; skipped", recording)
+                continue
+            changes.append((max(0, int(at) - first), DspSettings.from_dict(raw)))
+    except (ValueError, TypeError) as exc:
+        log.warning(
+            "%s: its recorded settings cannot be used (%s); the current ones apply", recording, exc
+        )
+        return None
+    changes.sort(key=lambda c: c[0])
+    return SettingsSchedule(start, tuple(changes))
+
+
 def sidecar_trouble(recording: str | os.PathLike[str]) -> str | None:
     """Why the own sidecar of ``recording`` cannot be trusted, in a few words (None when it
     reads as a ``fireorder.recording/1`` sidecar, or when the file is not a BDF and so has
@@ -392,9 +441,7 @@ def standing_corrections(corrections: Iterable[Correction]) -> list[Correction]:
     ]
 
 
-def corrected_counts(
-    counts: Mapping[str, int], corrections: list[Correction]
-) -> dict[str, int]:
+def corrected_counts(counts: Mapping[str, int], corrections: list[Correction]) -> dict[str, int]:
     """Verdict counts after the corrections (the last one of each rep wins; a rep whose
     onsets are all back where the detector had them counts as detected)."""
     out: dict[str, int] = {o.value: int(counts.get(o, 0)) for o in ORDERS}

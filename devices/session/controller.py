@@ -38,6 +38,7 @@ from devices.files.sidecar import (
     Note,
     ReviewStore,
     is_user_annotation,
+    recorded_settings,
     standing_corrections,
 )
 from devices.session.clock_map import ClockMap
@@ -49,7 +50,7 @@ from dsp.contract import Chunk, Role, StreamInfo
 from dsp.events import GapEvent, RepsRejudged
 from dsp.onset import OnsetEvent
 from dsp.reps import RepEnded, RepResult, SideResult, classify, group_onset
-from dsp.settings import STATISTIC_FIELDS, DspSettings
+from dsp.settings import STATISTIC_FIELDS, DspSettings, SettingsSchedule
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +251,7 @@ class SessionController:
         self._rep_ends: list[int] = []  # where the file's reps end, as the last seek was told
         self._file_starts: list[int] = []  # where they start (set_file_reps)
         self._worker_notices: collections.deque[tuple[str, Any, Any]] = collections.deque()
+        self._own_settings = False  # a replay the user gave settings of their own
 
     def detach(self) -> None:
         """Drop every observer (a window that moves on to another source, or closes); the
@@ -284,6 +286,17 @@ class SessionController:
         return self.session.stats
 
     @property
+    def schedule(self) -> SettingsSchedule | None:
+        """The recording's own settings a replay follows (None: live, a file with none, or
+        the user chose other settings for this replay)."""
+        return None if self._own_settings else self.session.schedule
+
+    @property
+    def settings_in_use(self) -> DspSettings:
+        """The settings the pipeline runs with now (a replay: those in force where it is)."""
+        return self.session.settings
+
+    @property
     def replay(self) -> Replay | None:
         return self.device.replay()
 
@@ -312,6 +325,17 @@ class SessionController:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def open(self) -> StreamInfo:
+        replay = self.replay
+        if replay is not None and self.session.pipeline is None:
+            # A recording replays with the settings it was made with (and each change made
+            # while it was recorded, from where it came into use): the reviewer sees the
+            # verdicts the live session gave, whatever the settings in use now.
+            schedule = recorded_settings(replay.path)
+            if schedule is not None:
+                self.session.follow(schedule)
+                self.settings = schedule.start
+                for at, _ in schedule.changes:  # where the live session took new settings
+                    self._add_mark(at, "new settings", MarkKind.SETTINGS, record=False)
         try:
             info = self.session.open()
         finally:
@@ -466,9 +490,13 @@ class SessionController:
         :data:`SETTINGS_WAIT_S`): a new pipeline then goes on with the same rep numbering,
         and the rep in progress is not cut in two. Returns why the calibration in use no
         longer applies (the statistic's units changed), else None."""
-        if settings == self.settings and self._pending_settings is None:
+        # (a replay may have moved on to a recorded change: compare with what runs now)
+        current = self.session.settings if self.replay is not None else self.settings
+        if settings == current and self._pending_settings is None:
             return None  # (OK on an unchanged dialog: nothing to wait for, mark or record)
-        old, self.settings = self.settings, settings
+        if self.replay is not None:  # (the recording's own schedule no longer applies)
+            self._own_settings = True
+        old, self.settings = current, settings
         void = None
         if self.calibration is not None and not settings.same_statistic(old):
             changed = [k for k in STATISTIC_FIELDS if getattr(settings, k) != getattr(old, k)]

@@ -29,11 +29,11 @@ from devices.session.states import SessionState
 from dsp.baseline import BaselineEstimate
 from dsp.contract import Chunk, Role, StreamInfo
 from dsp.events import Event
-from dsp.pipeline import Pipeline
+from dsp.pipeline import Pipeline, continued
 from dsp.quality import ChannelQuality, QualityMonitor, QualitySettings
 from dsp.reps import RepResult
 from dsp.ringbuffer import RingBuffer
-from dsp.settings import DspSettings
+from dsp.settings import DspSettings, SettingsSchedule
 
 log = logging.getLogger(__name__)
 Array = NDArray[np.float64]
@@ -175,6 +175,11 @@ class LiveSession:
         self._stop = threading.Event()
         self._collect: tuple[str, int, list[Array], Callable[[Array], None]] | None = None
         self._pristine: tuple[StreamInfo, DspSettings, Pipeline] | None = None  # see seek
+        # A replayed recording's settings changes still ahead: (index, settings) ascending.
+        # The pipeline goes on with each from its index, as the live session that recorded
+        # it did (see follow).
+        self._changes: list[tuple[int, DspSettings]] = []
+        self.schedule: SettingsSchedule | None = None
         self._quality_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -294,6 +299,31 @@ class LiveSession:
         self.markers.extend(self.device.drain_markers())
         if chunk is None:
             return False
+        while self._changes and self._changes[0][0] < chunk.stop:
+            # a recorded settings change within this chunk: the samples before it with the
+            # old settings, the rest with the new
+            at, settings = self._changes.pop(0)
+            if at > chunk.start:
+                k = at - chunk.start
+                self._process(Chunk(chunk.data[:k], chunk.start, chunk.timestamp))
+                chunk = Chunk(chunk.data[k:], at, chunk.timestamp)
+            self.settings = settings
+            self.pipeline = self._continued(self.pipeline, self.info, settings)
+        self._process(chunk)
+        return True
+
+    def follow(self, schedule: SettingsSchedule | None) -> None:
+        """Replay with the settings a recording was made with: ``schedule.start`` from its
+        start (call before :meth:`open`), each change from its index; None: the session's
+        own settings throughout (the user chose others for this replay)."""
+        self.schedule = schedule
+        self._changes = list(schedule.changes) if schedule is not None else []
+        if schedule is not None and self.pipeline is None:
+            self.settings = schedule.start
+
+    def _process(self, chunk: Chunk) -> None:
+        """One chunk through the pipeline, the quality monitor and the rings."""
+        assert self.pipeline is not None
         arrived = chunk.timestamp if chunk.timestamp > 0 else time.monotonic()
         t0 = time.perf_counter()
         out = self.pipeline.process(chunk)
@@ -326,7 +356,6 @@ class LiveSession:
         st.lost_samples = self.pipeline.lost_samples
         st.last_latency_s = ready - arrived if chunk.timestamp > 0 else 0.0
         st.count(chunk.start, chunk.n_samples, ready)
-        return True
 
     def run(self, duration_s: float | None = None, *, until_exhausted: bool = False) -> None:
         """Stream in the calling thread (headless use) until ``duration_s`` of stream time,
@@ -477,6 +506,7 @@ class LiveSession:
         def cmd(s: LiveSession) -> None:
             assert s.info is not None and s.pipeline is not None
             old = s.pipeline
+            s.follow(None)  # (a replay: the user's settings from now on, not the recording's)
             s.settings = settings
             s.pipeline = s._continued(old, s.info, settings)
             if old.baseline.calibrated is None:
@@ -506,21 +536,11 @@ class LiveSession:
 
     def _continued(self, old: Pipeline, info: StreamInfo, settings: DspSettings) -> Pipeline:
         """A pipeline that goes on where ``old`` stopped (settings or mapping changed
-        mid-stream): the same rep numbering, and its filters and rest baseline primed from
-        the raw samples kept (the last ``buffer_s``), as a seek primes them. Started afresh
-        instead, it learned rest again: a burst just after the change went undetected and
-        the next reps were judged against a provisional baseline."""
-        new = Pipeline(info, settings, display=True)
-        end = old.next_index
+        mid-stream), primed from the raw samples kept (the last ``buffer_s``), as a seek
+        primes it (see :func:`dsp.pipeline.continued`)."""
         n = min(self.raw.end, self.raw.capacity)
         start, raw = self.raw.snapshot(n)
-        cut = (-start) % new.baseline.block  # (baseline blocks aligned as in one pass)
-        if self.raw.end != end or n - cut < new.baseline.block:  # nothing kept to prime from
-            new.resume_at(end, old.reps_numbered)
-            return new
-        new.resume_at(start + cut, old.reps_numbered)  # (the numbering; priming the rest)
-        new.prime_baseline(start + cut, raw[cut:])
-        return new
+        return continued(old, info, settings, start, raw)
 
     def calibrate_rest(self, seconds: float, done: Callable[[CalibrationResult], None]) -> None:
         """Record ``seconds`` of rest, then fix the baseline from it."""
@@ -587,8 +607,12 @@ class LiveSession:
             device = s.device.replay()  # the transport; samples come through read() as ever
             if device is None:
                 raise DeviceError("this source cannot seek")
-            if settings is not None:
+            if settings is not None:  # the user's, for the rest of this replay
+                s.follow(None)
                 s.settings = settings
+            elif s.schedule is not None:  # the recording's, as they were at the target
+                s.settings = s.schedule.at(index)
+                s._changes = list(s.schedule.after(index))
             block = s.pipeline.baseline.block
             start = max(0, int(index - preroll_s * s.info.fs))
             start -= start % block  # baseline blocks stay aligned as in a full pass

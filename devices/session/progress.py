@@ -26,12 +26,12 @@ from statistics import median
 from typing import Any
 
 from devices.files import locations
-from devices.files.bdf_format import read_sidecar, write_json_atomic
+from devices.files.bdf_format import write_json_atomic
 from devices.files.model import Annotation
-from devices.files.sidecar import SessionRow, browse
+from devices.files.sidecar import SessionRow, browse, recorded_settings
 from devices.session.review_model import reviewed_document, user_annotations
 from dsp.reps import GLUTE_FIRST, LUMBAR_FIRST, SIMULTANEOUS, UNDETERMINED, glute_first_pct
-from dsp.settings import DspSettings
+from dsp.settings import DspSettings, SettingsSchedule
 
 log = logging.getLogger(__name__)
 
@@ -167,11 +167,8 @@ def analysis_of(bdf: Path) -> tuple[dict[str, Any], list[Annotation]]:
     from devices.files.mapping import load_mapped
     from dsp.analysis import analyze
 
-    side = read_sidecar(bdf) or {}
-    raw = side.get("settings")
-    settings = DspSettings.from_dict(raw) if isinstance(raw, dict) else DspSettings()
-    sdict = settings.to_dict()
-    cache = _cache_path(bdf, sdict)
+    schedule = recorded_settings(bdf) or SettingsSchedule(DspSettings())
+    cache = _cache_path(bdf, schedule.to_dict())
     try:
         kept = json.loads(cache.read_text(encoding="utf-8"))
         if isinstance(kept, dict) and isinstance(kept.get("doc"), dict):
@@ -180,7 +177,8 @@ def analysis_of(bdf: Path) -> tuple[dict[str, Any], list[Annotation]]:
     except (OSError, ValueError, TypeError):
         pass  # no cache yet, or a damaged one: analyse again
     mapped = load_mapped(str(bdf))
-    doc = analyze(mapped.data, mapped.info, settings).to_dict(mapped.source(str(bdf)))
+    result = analyze(mapped.data, mapped.info, schedule.start, changes=schedule.changes)
+    doc = result.to_dict(mapped.source(str(bdf)))
     notes_kept = user_annotations(mapped.recording.annotations)
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
