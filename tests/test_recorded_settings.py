@@ -147,6 +147,12 @@ def test_the_cli_judges_with_the_recorded_settings_unless_told_otherwise(
     doc = _analyze_json(capsys, str(path), "--tolerance-ms", "20")
     assert doc["settings"]["tolerance_ms"] == 20.0 and doc["settings"]["k_on"] == 5.0
     assert doc["settings"]["notch_hz"] == 50.0 and "settings_changes" not in doc
+    # the table says so: a verdict read without its settings may not be reproduced
+    from app.cli import main
+
+    assert main(["analyze", str(path)]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("settings: k_on=5, tolerance_ms=45; changed during the recording at")
     # the defaults when asked
     doc = _analyze_json(capsys, str(path), "--default-settings")
     assert doc["settings"] == DspSettings().to_dict() and "settings_changes" not in doc

@@ -125,7 +125,28 @@ def format_table(doc: dict[str, Any]) -> str:
         lost = sum(int(g.get("samples", 0)) for g in gaps)
         lines.append(f"gaps: {len(gaps)} ({lost} samples missing; reps they touch undetermined)")
     lines.append(quality_line(doc.get("quality") or {}))
+    lines.append(settings_line(doc))
     return "\n".join(lines) + "\n"
+
+
+def settings_line(doc: dict[str, Any]) -> str:
+    """Which settings judged the file, where they are not the defaults (a recording's own,
+    or the options given): a verdict read without them may not be reproduced."""
+    from dsp.settings import DspSettings
+
+    used = doc.get("settings") or {}
+    default = DspSettings().to_dict()
+    differ = [
+        f"{k}={used[k]:g}" if isinstance(used[k], float) else f"{k}={used[k]}"
+        for k in default
+        if k in used and used[k] != default[k]
+    ]
+    changes = doc.get("settings_changes") or []
+    text = "settings: " + (", ".join(differ) if differ else "the defaults")
+    if changes:
+        at = ", ".join(f"{c['start_s']:.1f} s" for c in changes)
+        text += f"; changed during the recording at {at}"
+    return text
 
 
 def quality_line(quality: dict[str, Any]) -> str:
