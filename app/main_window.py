@@ -1370,9 +1370,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.ctl is not None and replay is not None:
             own = self.ctl.schedule is not None
             scope = (
-                f"Signal processing for this replay of {Path(replay.path).name}: "
-                + ("the settings it was recorded with" if own else "the settings chosen for it")
-                + ". A change applies to this replay only; the live settings stay as they are."
+                f"Filters, onset detector and verdict for this replay of {Path(replay.path).name}"
+                + (": the settings it was recorded with." if own else ": chosen for it.")
+                + " A change to them applies to this replay only; the live settings stay as they"
+                " are. Display, cues and LSL apply as always."
             )
         dlg = SettingsDialog(self._dsp_in_view(), self.prefs, self, scope=scope)
         if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
