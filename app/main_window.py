@@ -797,7 +797,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if ctl is None:
             return
         running = ctl.state in (SessionState.STREAMING, SessionState.PAUSED)
-        if running and not self._other_file_chosen():
+        if running and not self._other_source_chosen():
+            return
+        if running and ctl.replay is None:
+            # (a live stream, maybe recording, is never ended by a change in the panel)
+            self._say("to open the source chosen, stop this one first (Space)", 6000)
             return
         # a fresh stream after a stop or an end; or another file picked in the panel while
         # one is replayed: Start opens that one
@@ -813,14 +817,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self._hold_replay_for_offer()
         self.timer.start()
 
-    def _other_file_chosen(self) -> bool:
-        """The source panel names a file other than the one being replayed."""
+    def _other_source_chosen(self) -> bool:
+        """The source panel names another source than the one open: another file than the
+        one replayed, or another kind (a replay paused, the simulator picked: Start did
+        nothing, silently)."""
         replay = self.ctl.replay if self.ctl is not None else None
         choice = self.source_panel.choice()
         path = choice.options.get("path")
-        if replay is None or choice.kind != "file" or not path:
-            return False
-        return Path(str(path)).resolve() != Path(str(replay.path)).resolve()
+        if replay is not None:
+            if choice.kind != "file":
+                return True
+            return bool(path) and Path(str(path)).resolve() != Path(str(replay.path)).resolve()
+        return choice.device_id != self._device_id
 
     def stop(self) -> None:
         """Stop the stream; a recording ends with it (saved and said so): a stopped source
@@ -842,7 +850,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.seek(0, paused=False)
                 return
             if ctl.state in (SessionState.STREAMING, SessionState.PAUSED):
-                self.replay_bar.toggle_play()
+                if not (replay.paused and self.review.play_from_selected()):
+                    self.replay_bar.toggle_play()
                 self._update_state_strip()
                 return
         if self.ctl is not None and self.ctl.state in (
@@ -1325,7 +1334,7 @@ class MainWindow(QtWidgets.QMainWindow):
         replay = ctl.replay if ctl is not None else None
         if replay is not None:
             self.traces.paused = False
-            if bool(on) != replay.paused:
+            if bool(on) != replay.paused and (on or not self.review.play_from_selected()):
                 self.replay_bar.toggle_play()
         else:
             self.traces.paused = bool(on)

@@ -126,7 +126,9 @@ class ReviewMode(QtCore.QObject):
             self.win.rep_table.drop_ahead(c.start for pair in self.ctl.corrections for c in pair)
         # every rep of the file in the table from the start, to be picked in any order (rows
         # of reps already played keep what the replay said)
-        played = _Played(self.ctl.tally.reps)
+        # (a rep only cued, not yet ended -- the one under way when new settings came -- has
+        # no record of its own in the table: its row stays the file's until it ends)
+        played = _Played([r for r in self.ctl.tally.reps if r.end is not None])
         for rep in index.reps:
             if played.record_of(rep) is None:
                 # (a rep corrected before, saved with the file: as the reviewer left it)
@@ -328,6 +330,22 @@ class ReviewMode(QtCore.QObject):
             if rep is not None:
                 self.win.rep_table.select_rep(rep.start)
                 self.win.order_panel.show_rep(rep, ctl.fs)
+
+    def play_from_selected(self) -> bool:
+        """Play with a rep selected (paused, shown): the replay goes on from just before that
+        rep, as a step while playing does. The rep was shown by moving the replay to the end
+        of a window that holds it, 7 s on at 10 s: playing from there skipped the reps
+        between, unplayed and uncounted. False when there is nothing to move back for."""
+        ctl = self.ctl
+        if ctl is None or ctl.replay is None or not ctl.fs or not self.selected_on_show():
+            return False
+        start = self.selected
+        assert start is not None
+        if ctl.position <= start:
+            return False
+        self._seek(max(0, start - round(2 * ctl.fs)), paused=False)
+        self._aimed, self._aim_seen = start, False  # (after the seek, which forgets the aim)
+        return True
 
     def cursor(self, starts: list[int]) -> int | None:
         """The one rep cursor of ←/→ and ◀ rep / rep ▶ (the start of a rep in ``starts``, None

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PyQt6 import QtCore
 
 from app.main_window import MainWindow
 from app.settings_store import SettingsStore
@@ -209,3 +210,49 @@ def test_after_a_jump_the_banner_shows_a_rep_of_where_the_replay_is(review: Main
     first = min(r.start for r in index.reps)
     assert win.ctl.replay is not None and win.ctl.replay.position < first
     assert _banner_rep(win) == ""
+
+
+def test_play_after_picking_a_rep_plays_that_rep(review: MainWindow) -> None:
+    """Paused, → shows the next rep by moving the replay to the end of a window that holds
+    it (7 s on at 10 s); Play then went on from there, and the reps between were never
+    played nor counted. It plays from just before the rep picked."""
+    win = review
+    pump(win, 11.5)
+    win.act_pause.trigger()
+    replay = win.ctl.replay  # type: ignore[union-attr]
+    assert replay is not None and replay.paused
+    starts = _starts(win)
+    win.review.act_next.trigger()
+    picked = win.review.selected
+    assert picked is not None and picked in starts and picked > 11.5 * FS
+    assert replay.position > picked + 5 * FS  # (shown: the window ends well after it)
+    win.replay_bar.play_btn.click()
+    assert not replay.paused and replay.position == picked - 2 * FS
+    pump(win, 6.0)
+    tally = win.ctl.tally.reps  # type: ignore[union-attr]
+    k = starts.index(picked)
+    for start in starts[k : k + 2]:  # the rep picked and the next one, each counted once
+        rep = win.review.rep(start)
+        assert rep is not None and sum(same_burst(rep, r) for r in tally) == 1, start
+
+
+def test_start_with_another_source_chosen_leaves_a_paused_replay(review: MainWindow, qtbot) -> None:
+    """A replay paused, the simulator picked in the source panel, Start: the simulator runs
+    (Start did nothing, silently, until Stop)."""
+    win = review
+    pump(win, 3.0)
+    win.act_pause.trigger()
+    assert win.ctl is not None and win.ctl.replay is not None and win.ctl.replay.paused
+    win.source_panel.kind.setCurrentText("simulator")
+    qtbot.mouseClick(win.source_panel.start_btn, QtCore.Qt.MouseButton.LeftButton)
+    assert win.ctl is not None and win.ctl.replay is None
+    assert win.ctl.state == SessionState.STREAMING
+    assert win.ctl.info is not None and win.ctl.info.source.startswith("simulator")
+    # a live stream is never ended by the panel: Start with a file picked says what to do
+    win.source_panel.kind.setCurrentText("file")
+    win.source_panel.file_path.setText(str(DEMO))
+    qtbot.mouseClick(win.source_panel.start_btn, QtCore.Qt.MouseButton.LeftButton)
+    assert win.ctl.replay is None and win.ctl.state == SessionState.STREAMING
+    assert (
+        win.statusBar().currentMessage() == "to open the source chosen, stop this one first (Space)"
+    )

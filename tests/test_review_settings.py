@@ -110,6 +110,7 @@ def test_new_settings_while_a_paused_replay_is_mid_rep_judge_that_rep_again(
     changed mid-rep (no rest in 2 s)") and never got a record; the file is read again from
     before it instead, with the new settings, and the transport stays paused."""
     win = _replay(qtbot, store, tmp_path)
+    first = win.review.index
     ctl = win.ctl
     assert ctl is not None and ctl.replay is not None
     notices: list[str] = []
@@ -132,8 +133,21 @@ def test_new_settings_while_a_paused_replay_is_mid_rep_judge_that_rep_again(
     _answer_settings(qtbot, "200", "5")
     next(a for a in win.actions() if a.text() == "Settings…").trigger()
     assert ctl.settings.tolerance_ms == 200.0
+    rows_before = list(win.rep_table._starts)
     pump(win, 0.5)
+    qtbot.waitUntil(lambda: win.review.index is not first, timeout=60_000)  # built again
+    pump(win, 0.25)
     assert ctl.replay.paused  # the re-read did not leave it playing
+    # every rep keeps its row and number, the one under way too (its row was dropped with
+    # the rows ahead, and every later row numbered one less, until it was played again)
+    assert len(win.rep_table._starts) == len(rows_before)
+    assert any(same_burst(under_way, r) for r in win.review.reps())
+    numbers = [win.rep_table.item(r, 0).text() for r in range(win.rep_table.rowCount())]
+    assert numbers == [str(k + 1) for k in range(len(numbers))]
+    assert win.review.index is not None
+    shown = next(r for r in win.review.index.reps if same_burst(under_way, r))
+    row = win.rep_table.row_of(shown.start)
+    assert row is not None and numbers[row] == str(under_way.index + 1)
     assert not any("lost" in n for n in notices), notices
     assert any(f"rep {under_way.index + 1} judged again" in n for n in notices), notices
     from devices.session.states import MarkKind
