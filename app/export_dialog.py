@@ -109,13 +109,14 @@ def export_report(
     out: str | None = None,
     last_dir: str | None = None,
     saved_to: Callable[[str], None] | None = None,
+    caption: str = "Save report",
 ) -> ReportExporter | None:
     """Ask where to save (unless ``out``; offered in ``last_dir``, see default_report_path),
     then export with a progress dialog; ``saved_to`` hears the folder of a report written."""
     if out is None:
         default = str(default_report_path(source_path, last_dir))
         out, _ = QtWidgets.QFileDialog.getSaveFileName(
-            window, "Save report", default, "HTML report (*.html)"
+            window, caption, default, "HTML report (*.html)"
         )
         if not out:
             return None
@@ -139,13 +140,20 @@ def export_report(
         dialog.close()
         bar = window.statusBar()
         if bar is not None:
-            csv_name = Path(out).with_suffix(".csv").name
-            bar.showMessage(
+            # the names in view (a whole path was cut in the middle: "d…ep table"), the
+            # folder in the tooltip
+            html, csv_name = Path(out).name, Path(out).with_suffix(".csv").name
+            text = f"report not written: {error}" if error else f"report saved: {html}, {csv_name}"
+            full = (
                 f"report not written: {error}"
                 if error
-                else f"report saved: {out} (rep table: {csv_name})",
-                10000,
+                else (f"report saved: {out}; its rep table: {Path(out).with_suffix('.csv')}")
             )
+            say = getattr(window, "_say", None)
+            if callable(say):
+                say(text, 10000, full)
+            else:
+                bar.showMessage(text, 10000)
         if not error and saved_to is not None:
             saved_to(str(Path(out).parent))
 

@@ -94,6 +94,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._last_status = 0.0
         self._error_shown: str | None = None
         self._last_recording: str | None = None
+        # The athlete typed for the live session, kept while a file is replayed (the field
+        # then names the recording's athlete): "Sam" typed live named the demo's replay, and
+        # an unnamed recording was offered Sam's calibration.
+        self._live_athlete: str | None = None
+        self._replay_athlete: str | None = None  # the name the field was given for a replay
         self._export_job: object | None = None
         self._maximise_on_show = False
         self.recordings_dir = str(
@@ -498,6 +503,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.ctl = ctl
         self.markers_panel.attach(ctl, self.prefs)
         self._device_id = choice.device_id
+        self._show_athlete_of(ctl)
         self._configure_views()
         # (a replay is judged with its recording's own settings: its neutral zone too)
         self.order_panel.history.set_tolerance(self._dsp_in_view().tolerance_ms)
@@ -524,9 +530,19 @@ class MainWindow(QtWidgets.QMainWindow):
         assert ctl is not None and ctl.info is not None
         self._calibration_span = None  # (the previous source's wizard: its sample indices)
         self.calibration_badge.set_calibration(None)
-        name = self.source_panel.athlete.text().strip()
+        name = self.source_panel.athlete.text().strip()  # (a replay: the recording's athlete)
         cal = self.store.load_calibration(name) if is_athlete_name(name) else None
+        typed = (self._live_athlete or "").strip()
         if not cal:
+            if (
+                ctl.replay is not None
+                and is_athlete_name(typed)
+                and typed.casefold() != name.casefold()
+                and self.store.load_calibration(typed)
+            ):  # the name typed live: not this recording's athlete
+                whose = f"{name}'s" if name else "of no named athlete"
+                note = f"{typed}'s calibration not offered: the recording is {whose}"
+                self.calibration_badge.set_calibration(None, note)
             return
         owner = self._recording_athlete(ctl)
         if owner and owner.casefold() != name.casefold():
@@ -613,6 +629,22 @@ class MainWindow(QtWidgets.QMainWindow):
         if not isinstance(source, str) and began is None:
             return None
         return (source if isinstance(source, str) else "", began)
+
+    def _show_athlete_of(self, ctl: SessionController) -> None:
+        """The athlete field names whose session is open: a replay's recording's athlete
+        (none for a recording without one); back to a live source, the name typed for it.
+        A name typed while a replay's is shown is the one typed for the next session."""
+        field = self.source_panel.athlete
+        shown = self._replay_athlete
+        if ctl.replay is not None:
+            if self._live_athlete is None or field.text() != shown:
+                self._live_athlete = field.text()  # (typed since)
+            self._replay_athlete = self._recording_athlete(ctl)
+            field.setText(self._replay_athlete)
+            return
+        if self._live_athlete is not None and field.text() == shown:
+            field.setText(self._live_athlete)
+        self._live_athlete = self._replay_athlete = None
 
     @staticmethod
     def _recording_athlete(ctl: SessionController) -> str:
@@ -1279,8 +1311,10 @@ class MainWindow(QtWidgets.QMainWindow):
             if info is not None and replay is not None
             else None
         )
-        # the name typed is only a fallback: a recording that names its athlete keeps it
-        typed = self.source_panel.athlete.text().strip()
+        # the name in the field is only a fallback, for a replayed file that names no athlete
+        # (typed for it); a recording that names its athlete keeps it, and the last recording
+        # of a live session has the name it was recorded with (the field may name the next)
+        typed = self.source_panel.athlete.text().strip() if replay is not None else ""
         meta = {"athlete": typed} if typed else {}
         self._export_job = export_report(
             self,
@@ -1291,6 +1325,12 @@ class MainWindow(QtWidgets.QMainWindow):
             out,
             last_dir=self.store.load_report_dir(),
             saved_to=self.store.save_report_dir,
+            # which file the report is on: live, it is the last recording, not the stream
+            caption=(
+                f"Save report on {Path(path).name}"
+                if replay is not None
+                else f"Save report on the last recording, {Path(path).name}"
+            ),
         )
         return self._export_job
 

@@ -110,6 +110,41 @@ def test_another_athletes_recording_is_not_offered_the_calibration(
     assert not win.ctl.replay.paused  # nothing to wait for: it plays
 
 
+def test_the_athlete_field_names_whose_session_is_open(
+    qtbot: QtBot, store: SettingsStore, tmp_path: Path
+) -> None:
+    """Found by a newcomer: "Sam" typed live still named the demo's replay (the recording is
+    "demo"'s), and a recording of no named athlete was offered Sam's calibration."""
+    from app.cli import main
+
+    win = window(qtbot, store)
+    open_as(win, "Sam")  # live, on the simulator
+    assert win.ctl is not None and win.ctl.replay is None
+    plant(win, store, "Sam")
+    win.stop()
+    win.source_panel.kind.setCurrentText("file")
+    win.source_panel.file_path.setText(str(DEMO))
+    click(win.source_panel.start_btn)
+    assert win.ctl is not None and win.ctl.replay is not None
+    assert win.source_panel.athlete.text() == "demo"
+    # a recording that names nobody: no one's calibration, and the badge says why
+    unnamed = tmp_path / "unnamed.bdf"
+    argv = ["record", "--source", "simulator", "--fast", "--duration", "4", "--out"]
+    assert main([*argv, str(unnamed)]) == 0
+    win.source_panel.file_path.setText(str(unnamed))
+    click(win.source_panel.start_btn)  # (another file picked: Start opens it)
+    assert win.ctl is not None and win.ctl.replay is not None
+    assert win.ctl.replay.path == str(unnamed)
+    assert win.source_panel.athlete.text() == ""
+    assert offer(win) is None and win.ctl.calibration is None
+    assert "Sam's calibration not offered" in win.calibration_badge.toolTip()
+    # back to the simulator: Sam's session again
+    win.source_panel.kind.setCurrentText("simulator")
+    click(win.source_panel.start_btn)
+    assert win.ctl is not None and win.ctl.replay is None
+    assert win.source_panel.athlete.text() == "Sam"
+
+
 def test_the_replay_waits_while_the_question_is_open_and_goes_on_after(
     qtbot: QtBot, store: SettingsStore
 ) -> None:

@@ -47,7 +47,7 @@ def test_ctrl_e_exports_a_report_through_the_save_dialog(qtbot, store, tmp_path:
     seen = answer_file_dialog(out)
     qtbot.keyClick(win, QtCore.Qt.Key.Key_E, QtCore.Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: out.exists() and out.with_suffix(".csv").exists(), timeout=60_000)
-    assert seen == ["Save report"]
+    assert seen == ["Save report on demo_glute_first.bdf"]
     assert "<html" in out.read_text(encoding="utf-8").lower()
     qtbot.waitUntil(lambda: "report saved" in win.statusBar().currentMessage(), timeout=10_000)
 
@@ -61,7 +61,7 @@ def test_export_menu_action_opens_the_dialog_not_a_bad_path(qtbot, store, tmp_pa
     win.act_export.trigger()
     qtbot.waitUntil(lambda: out.with_suffix(".csv").exists(), timeout=60_000)
     qtbot.waitUntil(lambda: "report saved" in win.statusBar().currentMessage(), timeout=10_000)
-    assert seen == ["Save report"] and out.exists()
+    assert seen == ["Save report on demo_lumbar_first.bdf"] and out.exists()
     assert "Bad file descriptor" not in win.statusBar().currentMessage()
 
 
@@ -81,6 +81,31 @@ def test_a_report_names_the_recordings_athlete_not_the_one_typed_for_live(
     page = out.read_text(encoding="utf-8")
     assert "Firing-order report — demo" in page and "mostly-lumbar-first" in page
     assert ">Ben<" not in page and "— Ben" not in page
+
+
+def test_ctrl_e_live_reports_on_the_last_recording_under_its_own_name(
+    qtbot, store, tmp_path: Path
+) -> None:
+    """Found by a newcomer: live again after a recording, "Sam" typed, Ctrl+E saved the last
+    recording (no athlete) as "Firing-order report — Sam". The dialog says which file it is,
+    and the report keeps the name the recording was made with."""
+    win = make(qtbot, store, recordings_dir=str(tmp_path))
+    win.resize(1366, 740)  # (the smallest screen the window is made for: the message fits)
+    pump(win, 0.5)
+    win.act_record.trigger()
+    pump(win, 5.0)
+    win.act_record.trigger()
+    (bdf,) = sorted(tmp_path.glob("*.bdf"))
+    qtbot.keyClicks(win.source_panel.athlete, "Sam")
+    out = tmp_path / "live.html"
+    seen = answer_file_dialog(out)
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_E, QtCore.Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: out.with_suffix(".csv").exists(), timeout=60_000)
+    qtbot.waitUntil(lambda: "report saved" in win.statusBar().currentMessage(), timeout=10_000)
+    assert seen == [f"Save report on the last recording, {bdf.name}"]
+    page = out.read_text(encoding="utf-8")
+    assert "— Sam" not in page and ">Sam<" not in page
+    assert win.statusBar().currentMessage() == "report saved: live.html, live.csv"
 
 
 def test_record_action_starts_and_stops_a_recording_with_markers_and_settings(
@@ -203,6 +228,7 @@ def test_ctrl_e_exports_even_with_the_focus_in_a_text_field(qtbot, store, tmp_pa
     win = make(qtbot, store, SourceChoice("file", {"path": str(bdf)}))
     field = win.source_panel.athlete
     field.setFocus()
+    field.selectAll()  # (a replay: the field names the recording's athlete, "demo")
     qtbot.keyClicks(field, "Ben")
     out = tmp_path / "focus.html"
     seen = answer_file_dialog(out)
@@ -221,7 +247,7 @@ def test_ctrl_e_exports_even_with_the_focus_in_a_text_field(qtbot, store, tmp_pa
     assert not win.eventFilter(field, ask)  # Ctrl+A (select all) is no menu shortcut
     qtbot.keyClick(field, QtCore.Qt.Key.Key_E, ctrl)
     qtbot.waitUntil(lambda: out.with_suffix(".csv").exists(), timeout=60_000)
-    assert seen == ["Save report"] and field.text() == "Ben"
+    assert seen == ["Save report on demo_glute_first.bdf"] and field.text() == "Ben"
     # plain keys still type into the field (M, R, P and Space are the window's shortcuts too)
     qtbot.keyClicks(field, " mr p")
     assert field.text() == "Ben mr p"
@@ -265,7 +291,7 @@ def test_the_next_report_is_offered_where_the_last_one_went_and_the_csv_is_named
     win = make(qtbot, store, SourceChoice("file", {"path": str(first)}))
     seen = answer_file_dialog(reports / "kim.html")
     qtbot.keyClick(win, QtCore.Qt.Key.Key_E, QtCore.Qt.KeyboardModifier.ControlModifier)
-    assert seen == ["Save report"]
+    assert seen == ["Save report on demo_glute_first.bdf"]
     qtbot.waitUntil(
         lambda: "report saved" in win.statusBar().toolTip() + win.statusBar().currentMessage(),
         timeout=60_000,
