@@ -272,7 +272,7 @@ class FiringOrderPanel(QtWidgets.QWidget):
         self.verdict.show_verdict(rep.order, verdict_lag_text(rep))
         # (no-break spaces: a narrow panel wraps between the sides, not inside one)
         sides = [
-            side_text(name, side, rep, self._fired).replace(" ", NBSP)
+            side_text(name, side, rep, self._fired, self._stopped).replace(" ", NBSP)
             for name, side in (("left", rep.left), ("right", rep.right))
             if side is not None
         ]

@@ -57,10 +57,20 @@ def wrapped_tip(text: str) -> str:
     return f"<p>{html.escape(text)}</p>"
 
 
-def side_text(name: str, side: SideResult, rep: RepResult, fired: Collection[Role] = ()) -> str:
+def side_text(
+    name: str,
+    side: SideResult,
+    rep: RepResult,
+    fired: Collection[Role] = (),
+    stopped: bool = False,
+) -> str:
     """``left: lumbar first (-98 ms)``; while a lumbar-first rep waits for its glutes the side
     is pending, not "undetermined". ``fired``: roles whose onset came after the verdict (the
-    rep's final record, at its end, judges the side with them)."""
+    rep's final record, at its end, judges the side with them). ``stopped``: the stream
+    stopped before the rep ended, so a side still pending is never judged: undetermined, as
+    its row says (the banner said "lumbar fired, judged at the rep's end")."""
+    if stopped and rep.end is None and side.lag_ms is None:
+        return f"{name}: undetermined"
     if side.lag_ms is None and rep.lag_ms is None and rep.lag_below_ms is not None:
         glute = Role.GLUTE_L if name == "left" else Role.GLUTE_R
         if glute in fired and rep.end is None:

@@ -487,7 +487,13 @@ def test_stop_mid_rep_says_the_rep_never_ended(qtbot, store, tmp_path: Path) -> 
             break
     assert rep is not None and rep.end is None  # a rep under way on show
     QTest.mouseClick(win.source_panel.stop_btn, QtCore.Qt.MouseButton.LeftButton)
-    assert "the stream stopped before this rep ended" in panel.detail.text()
+    text = panel.detail.text().replace("\u00a0", " ")  # (the sides' no-break spaces)
+    assert "the stream stopped before this rep ended" in text
+    # a side still waiting is never judged now: undetermined, as its row says (it read
+    # "left: lumbar fired, judged at the rep's end")
+    assert "judged at the rep's end" not in text and "not yet fired" not in text, text
+    pending = [s for s in (rep.left, rep.right) if s is not None and s.lag_ms is None]
+    assert text.count("undetermined") >= len(pending)
     QTest.mouseClick(win.source_panel.start_btn, QtCore.Qt.MouseButton.LeftButton)
     for _ in range(400):  # a new stream: its first rep on show says nothing of the stop
         pump(win, 0.05, step=0.05)
