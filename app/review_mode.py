@@ -441,6 +441,15 @@ class ReviewMode(QtCore.QObject):
         """The Replay menu: every key of review, so it can be found (enabled in replay)."""
         win = self.win
         act = win._action
+        bar = win.replay_bar
+        # (Space is Session ▸ Start / stop's key, which plays and pauses a replay: shown here
+        # beside the item, not bound twice)
+        self.act_play = act(menu, "Play / pause\tSpace", win.toggle_running)
+        self.act_loop_a = act(menu, "Loop start here (A)", lambda *_: bar.a_btn.click())
+        self.act_loop_b = act(menu, "Loop end here (B)", lambda *_: bar.b_btn.click())
+        self.act_loop = act(menu, "Loop A–B", bar.loop.setChecked, checkable=True)
+        bar.loop.toggled.connect(self.act_loop.setChecked)  # (one state, either control)
+        menu.addSeparator()
         self.act_prev = act(
             menu, "Previous rep / nudge onset −1 ms", lambda *_: self.left_right(-1), "Left"
         )
@@ -479,6 +488,10 @@ class ReviewMode(QtCore.QObject):
         win.addAction(self.act_undo)
         win.addAction(self.act_redo)
         self.actions = [
+            self.act_play,
+            self.act_loop_a,
+            self.act_loop_b,
+            self.act_loop,
             self.act_prev,
             self.act_next,
             self.act_prev10,

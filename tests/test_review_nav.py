@@ -256,3 +256,28 @@ def test_start_with_another_source_chosen_leaves_a_paused_replay(review: MainWin
     assert (
         win.statusBar().currentMessage() == "to open the source chosen, stop this one first (Space)"
     )
+
+
+def test_the_replay_menu_plays_pauses_and_loops(review: MainWindow) -> None:
+    """Found by a newcomer: the Replay menu ("every key of review") had no play / pause and
+    no loop."""
+    win = review
+    menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&Replay")
+    assert menu is not None
+    items = {a.text().split("\t")[0]: a for a in menu.actions() if a.text()}
+    replay = win.ctl.replay  # type: ignore[union-attr]
+    assert replay is not None and not replay.paused
+    items["Play / pause"].trigger()
+    assert replay.paused
+    items["Play / pause"].trigger()
+    assert not replay.paused
+    pump(win, 2.0)
+    items["Loop start here (A)"].trigger()
+    pump(win, 2.0)
+    items["Loop end here (B)"].trigger()
+    a, b = win.replay_bar.loop_range  # type: ignore[misc]
+    assert 0 < a < b <= replay.position
+    items["Loop A–B"].trigger()
+    assert win.replay_bar.loop.isChecked() and items["Loop A–B"].isChecked()
+    win.replay_bar.loop.setChecked(False)  # the bar's box and the menu item: one state
+    assert not items["Loop A–B"].isChecked()
