@@ -33,6 +33,14 @@ def _verdicts(counts: dict[str, int]) -> str:
     return ", ".join(parts) or "none"
 
 
+
+def duration_text(seconds: float | None) -> str:
+    """A recording's length as read at a glance: "45 s" under a minute ("0.1 min" was 5 s),
+    "2.5 min" from there."""
+    if seconds is None:
+        return ""
+    return f"{seconds:.0f} s" if seconds < 59.5 else f"{seconds / 60:.1f} min"
+
 class SessionBrowser(QtWidgets.QWidget):
     open_requested = QtCore.pyqtSignal(str)  # path of a recording to replay
     reviewed = QtCore.pyqtSignal(object)  # (job, path, ReviewCounts) from the worker thread
@@ -110,7 +118,7 @@ class SessionBrowser(QtWidgets.QWidget):
         self.rows = rows
         self.table.setRowCount(len(self.rows))
         for i, r in enumerate(self.rows):
-            dur = "" if r.duration_s is None else f"{r.duration_s / 60:.1f} min"
+            dur = duration_text(r.duration_s)
             pct = "" if r.glute_first_pct is None else f"{r.glute_first_pct:.0f}%"
             if r.corrected:
                 pct += f" ({r.corrected} corrected)"

@@ -374,6 +374,11 @@ def test_session_browser_lists_recordings_and_replays_one(qtbot, store, tmp_path
     table = win.sessions.table
     # the user's recordings first, then the shipped examples (read-only)
     assert table.rowCount() == 1 + len(scan(EXAMPLES)) and table.item(0, 1).text() == "kim"
+    # under a minute in seconds ("0.2 min" was 14 s), a minute and more in minutes
+    dur = win.sessions.HEAD.index("duration")
+    assert table.item(0, dur).text() == f"{rows[0].duration_s:.0f} s"
+    demo = next(r for r in range(table.rowCount()) if "demo" in table.item(r, 7).text())
+    assert table.item(demo, dur).text() == "1.0 min"
     table.cellDoubleClicked.emit(0, 0)
     assert win.session is not None and win.session.info.source.startswith("file")
     assert not win.replay_bar.isHidden()

@@ -313,3 +313,20 @@ def test_the_next_report_is_offered_where_the_last_one_went_and_the_csv_is_named
     win.act_export.trigger()
     assert offered and Path(offered[0]).parent == reports
     assert Path(offered[0]).name == "demo_lumbar_first.html"
+
+
+def test_a_mark_made_in_a_replay_is_there_when_the_file_opens_again(
+    qtbot, store, tmp_path: Path
+) -> None:
+    """Found by a newcomer: M in a replay drew a mark, and the file opened again had none."""
+    bdf = demo_copy(tmp_path, "demo_glute_first.bdf")
+    win = make(qtbot, store, SourceChoice("file", {"path": str(bdf)}))
+    pump(win, 3.0)
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_M)
+    assert win.ctl is not None
+    at = win.ctl.marks[-1].index / win.ctl.fs
+    assert [n.text for n in ReviewStore(bdf).notes()] == ["mark 1"]
+    win.connect_source(SourceChoice("file", {"path": str(bdf)}))  # opened again
+    assert win.ctl is not None
+    notes = [m for m in win.ctl.marks if m.label == "note: mark 1"]
+    assert len(notes) == 1 and abs(notes[0].index / win.ctl.fs - at) < 1e-3

@@ -679,9 +679,17 @@ class SessionController:
         return mark
 
     def mark(self, label: str | None = None) -> Mark:
-        """The user marks the moment (file time in a replay)."""
+        """The user marks the moment (file time in a replay, kept with the file's review as
+        a note: a mark made in a replay was gone when the file was opened again)."""
         n = 1 + self._user_marks
-        return self._add_mark(self.position, label or f"mark {n}", MarkKind.MARK)
+        mark = self._add_mark(self.position, label or f"mark {n}", MarkKind.MARK)
+        replay = self.replay
+        if replay is not None and self.fs:
+            try:
+                ReviewStore(replay.path).add_note(Note(mark.index / self.fs, mark.label))
+            except OSError as exc:
+                log.warning("mark not saved with %s: %s", replay.path, exc)
+        return mark
 
     def note(self, text: str, index: int | None = None) -> tuple[Mark, Path | None]:
         """A note at ``index`` (default now): on the timeline, in the recording, and for a
