@@ -1216,6 +1216,27 @@ def _quality_html(doc: Mapping[str, Any]) -> str:
     return out
 
 
+def _settings_changes_html(start: Mapping[str, Any], changes: Sequence[Any]) -> str:
+    """The settings changed while the recording was made, each from where it came into
+    use (the reps after it were judged with it, live and here)."""
+    items, before = [], dict(start)
+    for change in changes:
+        if not isinstance(change, Mapping) or not isinstance(change.get("settings"), Mapping):
+            continue
+        now = dict(change["settings"])
+        diff = [f"{k} {_e(before.get(k))} → {_e(v)}" for k, v in now.items() if before.get(k) != v]
+        at = change.get("start_s")
+        when = f"{at:.1f} s" if isinstance(at, int | float) else "?"
+        items.append(f"<li>from {when}: {', '.join(diff) or 'no change'}</li>")
+        before = now
+    if not items:
+        return ""
+    return (
+        "<p>Changed while recording (the reps after each change were judged with it, as "
+        f"they were live):</p><ul>{''.join(items)}</ul>"
+    )
+
+
 def _settings_html(settings: Mapping[str, Any]) -> str:
     defaults = DspSettings().to_dict()
     main_keys = [
@@ -1386,6 +1407,7 @@ def build_report(
         "</section>",
         '<section id="settings"><h2>Signal-processing settings</h2>',
         _settings_html(settings_d),
+        _settings_changes_html(settings_d, doc.get("settings_changes") or []),
         "</section>",
         '<section id="interpretation"><h2>How to read this report</h2>',
         f"<p>{_e(INTERPRETATION)}</p>",

@@ -225,3 +225,20 @@ def test_the_window_replays_with_the_recorded_settings_and_keeps_the_live_ones(
     assert tolerance == DspSettings().tolerance_ms and not shown
     zone = DspSettings().tolerance_ms
     assert win.order_panel.history._zone.getRegion() == (-zone, zone)
+
+
+def test_the_report_names_the_recorded_settings_and_their_change(
+    tmp_path: Path, recording: tuple[Path, list[RepResult]]
+) -> None:
+    from app.cli import main
+
+    path, live = recording
+    out = tmp_path / "r.html"
+    csv = tmp_path / "r.csv"
+    assert main(["report", str(path), "--out", str(out), "--csv", str(csv)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert "neutral zone ± (ms)</td><td><strong>45.0 <em>(default 20.0)</em>" in page
+    assert "Changed while recording" in page
+    assert "notch_hz 50.0 → 60.0" in page and "bandpass_low_hz 20.0 → 30.0" in page
+    rows = csv.read_text(encoding="utf-8").splitlines()[1:]
+    assert len(rows) == len(live)
