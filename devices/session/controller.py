@@ -291,6 +291,12 @@ class SessionController:
         the user chose other settings for this replay)."""
         return None if self._own_settings else self.session.schedule
 
+    def _tolerance_at(self, index: int) -> float:
+        """The neutral zone a rep starting at ``index`` was judged with (a replay that follows
+        its recording's settings: those in force there)."""
+        schedule = self.schedule
+        return (schedule.at(index) if schedule is not None else self.settings).tolerance_ms
+
     @property
     def settings_in_use(self) -> DspSettings:
         """The settings the pipeline runs with now (a replay: those in force where it is)."""
@@ -722,7 +728,7 @@ class SessionController:
             hand.pop(role, None)  # back where the detector put it (an undo): no correction
         else:
             hand[role] = index
-        fixed = corrected(detected, hand, fs, self.settings.tolerance_ms)
+        fixed = corrected(detected, hand, fs, self._tolerance_at(detected.start))
         if hand:
             self._hand[key] = hand
             self.corrections.append((detected, fixed))
@@ -770,7 +776,7 @@ class SessionController:
         key = self._hand_key(rep)
         if key is None or not self.fs:
             return rep
-        fixed = corrected(rep, self._hand[key], self.fs, self.settings.tolerance_ms)
+        fixed = corrected(rep, self._hand[key], self.fs, self._tolerance_at(rep.start))
         self._detected[fixed.start] = rep
         return fixed
 
