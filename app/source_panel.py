@@ -182,6 +182,9 @@ class SourcePanel(QtWidgets.QWidget):
         page = QtWidgets.QWidget()
         form = QtWidgets.QFormLayout(page)
         form.setContentsMargins(0, 0, 0, 0)
+        # every field as wide as the panel (the simulator's combos were narrow stubs beside
+        # the file page's full-width path, and jumped in width as the source changed)
+        form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.forms.addWidget(page)
         self._pages[kind] = page
         return form
