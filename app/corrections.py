@@ -14,7 +14,7 @@ import logging
 import pyqtgraph as pg
 from PyQt6 import QtCore
 
-from app.traces import LANE, TracesView
+from app.traces import LANE, TracesView, keep_label_inside
 from dsp.contract import Role
 from dsp.reps import RepResult
 
@@ -108,6 +108,8 @@ class OnsetEditor(QtCore.QObject):
             # line would still be drawn over every lane)
             line.viewTransformChanged()
             line.setBounds((lo, hi))
+            # (a handle near the traces' right edge: its label on the line's left, not cut)
+            keep_label_inside(line, line.value() / max(self.traces.window_s, 1e-9))
             if line.label is not None:
                 line.label.updatePosition()
 

@@ -134,7 +134,7 @@ def _columns(px: np.ndarray, py: np.ndarray, dense: bool = True) -> np.ndarray |
     return out
 
 
-def _keep_label_inside(line: pg.InfiniteLine, x: float) -> None:
+def keep_label_inside(line: pg.InfiniteLine, x: float) -> None:
     """A mark's label beside its line on the side facing the plot's middle (``x``: where the
     line is, -1 at the left edge, 0 at the right): centred on the line, it was cut in half at
     either edge ("nark 1", "mark: m")."""
@@ -947,7 +947,7 @@ class TracesView(pg.PlotWidget):
             label=label,
             labelOpts={"position": 0.97, "color": "#8e44ad"},
         )
-        _keep_label_inside(line, (t - self.t_end) / max(self.window_s, 1e-9))
+        keep_label_inside(line, (t - self.t_end) / max(self.window_s, 1e-9))
         self.getPlotItem().addItem(line)
         self.marks.append((t, line))
         if len(self.marks) > 50:
@@ -1115,4 +1115,4 @@ class TracesView(pg.PlotWidget):
         ]
         for t, line in self.marks:
             line.setPos(t - t_end)
-            _keep_label_inside(line, (t - t_end) / max(self.window_s, 1e-9))
+            keep_label_inside(line, (t - t_end) / max(self.window_s, 1e-9))

@@ -281,3 +281,26 @@ def test_the_replay_menu_plays_pauses_and_loops(review: MainWindow) -> None:
     assert win.replay_bar.loop.isChecked() and items["Loop A–B"].isChecked()
     win.replay_bar.loop.setChecked(False)  # the bar's box and the menu item: one state
     assert not items["Loop A–B"].isChecked()
+
+
+def test_onset_handle_labels_stay_inside_the_traces(review: MainWindow) -> None:
+    """Found by a newcomer: at the traces' right edge the handles' labels were cut ("glu",
+    "lu"); a label faces the middle of the plot, as the marks' labels do."""
+    win = review
+    pump(win, 6.0)
+    win.act_pause.trigger()
+    win.review.act_prev.trigger()  # a rep picked: its onsets are handles
+    editor = win.onset_editor
+    assert editor.lines
+    win.review.set_window(0.6)
+    rep = editor.rep
+    assert rep is not None
+    last = max(i for i in rep.onsets.values() if i is not None)
+    editor.follow(last / FS + 0.05)  # the traces end just after the last onset
+    sides = set()
+    for line in editor.lines.values():
+        x = line.value() / win.traces.window_s  # -1 at the left edge, 0 at the right
+        side = line.label.anchors[0][0]
+        assert side == (1.0 if x > -0.5 else 0.0), (x, side)
+        sides.add(side)
+    assert sides == {1.0}  # (all in the right half here: the test could fail)
