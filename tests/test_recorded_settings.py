@@ -159,7 +159,10 @@ def test_the_cli_judges_with_the_recorded_settings_unless_told_otherwise(
 
 
 def test_a_lying_sidecar_falls_back_to_the_given_settings(
-    tmp_path: Path, recording: tuple[Path, list[RepResult]], caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    recording: tuple[Path, list[RepResult]],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Out-of-range recorded settings: one log line, the file still opens (the defaults)."""
     import shutil
@@ -177,6 +180,11 @@ def test_a_lying_sidecar_falls_back_to_the_given_settings(
     ctl = SessionController(FileSource(str(bdf), speed=None), DspSettings())
     ctl.open()
     assert ctl.settings == DspSettings() and ctl.schedule is None
+    # analyze: one warning line, in --json's warnings too (a script never sees stderr)
+    doc = _analyze_json(capsys, str(bdf))
+    assert doc["settings"] == DspSettings().to_dict()
+    (warning,) = [w for w in doc["source"]["warnings"] if "recorded settings" in w]
+    assert "cannot be used" in warning
 
 
 def _read_dialog(qtbot: QtBot, win: MainWindow) -> tuple[float, str, bool]:

@@ -42,8 +42,9 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from dsp.analysis import analyze
 
-    schedule = recorded_schedule(args, args.file)
     with _ReaderWarnings() as read_warnings:
+        # (recorded settings it cannot use are a warning of the result too)
+        schedule = recorded_schedule(args, args.file)
         rec, data, info = load_mapped(
             args.file, args.channels, args.fs, args.units, board=args.board, stream=args.stream
         )
