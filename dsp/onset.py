@@ -267,6 +267,10 @@ class OnsetDetector:
         self._csum_end = np.zeros(ch)
         self._hist_start = 0
         self._origin = -1  # first index after a (re)start, while it is in the history
+        # The next (re)start goes on from another detector with primed filters and baseline
+        # (dsp.pipeline.continued): no start-up there, see the censoring in _channel.
+        self.primed_start = False
+        self._origin_primed = False
         self._thr_seen: tuple[Thresholds, Mask] | None = None
 
     @property
@@ -316,6 +320,7 @@ class OnsetDetector:
         off_hist = self._off_rows.push(s_off)
         if len(self._hist_rows) == 0:
             self._hist_start = self._origin = start  # fresh start or after a gap
+            self._origin_primed, self.primed_start = self.primed_start, False
         hist = self._hist_rows.push(s)
         # At rest: at the rest level now, and no sustained activity below the threshold in
         # the last ``rest_window`` samples (a slowly recruiting muscle in noise dips to the
@@ -532,7 +537,13 @@ class OnsetDetector:
                 active, carry, st.onset = True, 0, onset
                 peak = float(np.max(hist[run_start - hist_start : detected - hist_start + 1]))
                 censored = False
-                if hist_start == self._origin:
+                if hist_start == self._origin and self._origin_primed:
+                    # Going on from another detector at rest (settings changed; filters and
+                    # baseline primed, no start-up): only a burst already on at the switch
+                    # is under way since before, the tail of the other's last rep. One
+                    # beginning just after is a rep (it was told "already active" too).
+                    censored = run_start - hist_start <= self.min_on
+                elif hist_start == self._origin:
                     # Under way since the data began: above the threshold through most of
                     # what came before, or dated back into the filters' start-up.
                     before = hist[: run_start - hist_start]

@@ -229,6 +229,9 @@ def test_the_burst_just_after_a_settings_change_is_detected_at_once() -> None:
     after = [r for r in finals if r.start >= 61.0 * FS]
     assert after and abs(after[0].start - 61.06 * FS) < 0.05 * FS
     assert all(after[0].onsets.get(role) is not None for role in Role)
+    # and judged (it was "undetermined: already active when the data began", as if the
+    # new pipeline's start were the data's: its filters and baseline were primed)
+    assert not after[0].censored and after[0].order != "undetermined", after[0].reason
     assert [r.index for r in finals] == list(range(len(finals)))
     assert not rejudged  # (a sound baseline at once: nothing to judge again)
 
@@ -255,3 +258,30 @@ def test_settings_changed_after_a_replay_ended_lose_no_rep(
     # it said "a burst lost: settings changed mid-rep (no rest in 8 s)" with nothing playing
     assert "lost" not in status.currentMessage()
     assert "new settings in use" in status.currentMessage()
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_new_settings_at_a_reps_end_make_no_rep_of_its_tail(seed: int) -> None:
+    """Found by a newcomer: new settings asked for mid-rep came into use as the rep ended;
+    the new pipeline found the burst's tail under way at its start and told it as a rep,
+    "undetermined: already active when the data began", counted and numbered."""
+    ctl = SessionController(SimulatorDevice(preset="clean", realtime=False, seed=seed))
+    finals: list = []
+    ctl.on_rep_final = lambda e: finals.append(e.result)
+    ctl.open()
+    ctl.start(threaded=False)
+    ctl.pump(6.0)
+    for _ in range(400):  # on until a rep is under way
+        if ctl.session.pipeline.reps._rep is not None:  # type: ignore[union-attr]
+            break
+        ctl.pump(0.02)
+    ctl.apply_settings(ctl.settings.with_(tolerance_ms=35.0))  # waits for the rep's end
+    for _ in range(80):
+        ctl.pump(0.25)
+    assert len(finals) >= 8
+    assert not [r for r in finals if "already active" in r.reason]
+    assert [r.index for r in finals] == list(range(len(finals)))
+    counted = [r.index for r in ctl.tally.reps]  # (the last may be under way still)
+    assert counted == list(range(len(counted))) and len(counted) - len(finals) in (0, 1)
+    starts = [r.start for r in finals]
+    assert all(b - a > 1.0 * FS for a, b in zip(starts, starts[1:], strict=False))
