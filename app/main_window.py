@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-
 def rate_text(measured_hz: float, fs: float, replay: bool, speed: float | None = 1.0) -> str:
     """The status bar's rate: a device's measured rate (a serial board's clock may be off its
     nominal one); a replay's file rate, with the speed it plays at (what it delivers per wall
@@ -57,6 +56,7 @@ def rate_text(measured_hz: float, fs: float, replay: bool, speed: float | None =
     if 0 < measured_hz < 0.9 * fs * speed:  # the machine does not keep up: what it plays at
         speed = float(f"{measured_hz / fs:.2g}")
     return f"{fs:,.0f} Hz" if speed == 1 else f"{fs:,.0f} Hz ×{speed:g}"
+
 
 class MainWindow(QtWidgets.QMainWindow):
     rep_shown = QtCore.pyqtSignal(object)  # RepResult, after it is drawn
@@ -556,6 +556,11 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         recorded = self._recorded_setup(ctl)
         concerns = reuse_concerns(cal, ctl.info, recorded=recorded)
+        if ctl.replay is not None and not concerns:
+            # never applied unasked to a replay: it changes what the replay judges from what
+            # the file's table, Sessions, `analyze` and its report say (a newcomer saw a rep
+            # turn from "-21 undetermined" to "+4 simultaneous" with one status line)
+            concerns = ["a replay is analysed without it (the Reps table, Sessions, reports)"]
         if not concerns:
             self._apply_stored_calibration(cal)
             return
@@ -570,8 +575,8 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         use = box.addButton("Use", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
         dont = box.addButton("Don't use", QtWidgets.QMessageBox.ButtonRole.RejectRole)
-        if recorded is not None:
-            box.setDefaultButton(dont)  # (Return keeps a replay's verdicts as they were live)
+        if ctl.replay is not None:
+            box.setDefaultButton(dont)  # (Return keeps a replay's verdicts as the file's)
         box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
 
         def answered(button: QtWidgets.QAbstractButton | None) -> None:
@@ -995,6 +1000,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.source_panel.set_state(state.value)
         if state in (SessionState.STOPPED, SessionState.ERROR):
             self.order_panel.stream_stopped()  # a rep under way never ends: say so
+            self.rep_table.stream_stopped()
 
     def _rejudged(self, ev: RepsRejudged) -> None:
         """The stream began mid-activity: its first reps were judged again once rest was
@@ -1097,9 +1103,7 @@ class MainWindow(QtWidgets.QMainWindow):
         speed = replay.speed if replay is not None else None
         self._set_status("rate", rate_text(st.rate_hz, ctl.fs, replay is not None, speed))
         lat = np.median(self.latencies) * 1000 if self.latencies else float("nan")
-        self._set_status(
-            "latency", f"latency {lat:.0f} ms" if np.isfinite(lat) else "latency —"
-        )
+        self._set_status("latency", f"latency {lat:.0f} ms" if np.isfinite(lat) else "latency —")
         if len(self._frame_times) > 1:
             span = self._frame_times[-1] - self._frame_times[0]
             self._set_status(

@@ -57,6 +57,10 @@ def wrapped_tip(text: str) -> str:
     return f"<p>{html.escape(text)}</p>"
 
 
+#: a side of a rep decided but not ended, whose onset the rep's end may still bring
+PENDING_SIDE = "judged at the end"
+
+
 def side_text(
     name: str,
     side: SideResult,
@@ -178,6 +182,15 @@ class RepTable(QtWidgets.QTableWidget):
         self._notes = sorted(notes)
         for row, start in enumerate(self._starts):
             self._show_notes(row, start)
+
+    def stream_stopped(self) -> None:
+        """The stream stopped: a side still waiting for its rep's end never gets it (its row
+        said "judged at the end" on): undetermined, as the banner says."""
+        for row in range(self.rowCount()):
+            for col in (4, 5):
+                item = self.item(row, col)
+                if item is not None and item.text() == PENDING_SIDE:
+                    item.setText("undetermined")
 
     def add_note(self, index: int, text: str) -> None:
         self._notes.append((index, text))
@@ -305,7 +318,13 @@ class RepTable(QtWidgets.QTableWidget):
         )
 
         def side(result: SideResult | None) -> str:
-            return "" if result is None else result.order.replace("_", " ")
+            if result is None:
+                return ""
+            if rep.end is None and result.lag_ms is None and result.order == "undetermined":
+                # decided, not ended: the rep's end may bring this side's onset (the banner
+                # said "lumbar fired, judged at the rep's end" beside "undetermined")
+                return PENDING_SIDE
+            return result.order.replace("_", " ")
 
         reason = rep.reason
         if rep.rejudged:

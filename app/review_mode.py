@@ -345,6 +345,10 @@ class ReviewMode(QtCore.QObject):
             return False
         self._seek(max(0, start - round(2 * ctl.fs)), paused=False)
         self._aimed, self._aim_seen = start, False  # (after the seek, which forgets the aim)
+        # played, it is picked no more: a pause and Play again go on from there (they jumped
+        # back to it each time), and the banner follows the replay
+        self.selected = None
+        self.win.onset_editor.clear()
         return True
 
     def cursor(self, starts: list[int]) -> int | None:

@@ -486,13 +486,21 @@ def test_stop_mid_rep_says_the_rep_never_ended(qtbot, store, tmp_path: Path) -> 
         if rep is not None and rep.end is None:
             break
     assert rep is not None and rep.end is None  # a rep under way on show
+
+    def cells() -> list[str]:
+        t = win.rep_table
+        return [t.item(r, c).text() for r in range(t.rowCount()) for c in (4, 5) if t.item(r, c)]
+
+    pending = [s for s in (rep.left, rep.right) if s is not None and s.lag_ms is None]
+    # the table, like the banner, says a waiting side waits (it said "undetermined")
+    assert cells().count("judged at the end") == len(pending) > 0
     QTest.mouseClick(win.source_panel.stop_btn, QtCore.Qt.MouseButton.LeftButton)
+    assert "judged at the end" not in cells()
     text = panel.detail.text().replace("\u00a0", " ")  # (the sides' no-break spaces)
     assert "the stream stopped before this rep ended" in text
     # a side still waiting is never judged now: undetermined, as its row says (it read
     # "left: lumbar fired, judged at the rep's end")
     assert "judged at the rep's end" not in text and "not yet fired" not in text, text
-    pending = [s for s in (rep.left, rep.right) if s is not None and s.lag_ms is None]
     assert text.count("undetermined") >= len(pending)
     QTest.mouseClick(win.source_panel.start_btn, QtCore.Qt.MouseButton.LeftButton)
     for _ in range(400):  # a new stream: its first rep on show says nothing of the stop

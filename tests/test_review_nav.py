@@ -234,6 +234,13 @@ def test_play_after_picking_a_rep_plays_that_rep(review: MainWindow) -> None:
     for start in starts[k : k + 2]:  # the rep picked and the next one, each counted once
         rep = win.review.rep(start)
         assert rep is not None and sum(same_burst(rep, r) for r in tally) == 1, start
+    # played, it is picked no more: Pause then Play goes on from where it paused (it went
+    # back to the picked rep each time)
+    win.replay_bar.play_btn.click()
+    assert replay.paused
+    here = replay.position
+    win.replay_bar.play_btn.click()
+    assert not replay.paused and replay.position == here
 
 
 def test_start_with_another_source_chosen_leaves_a_paused_replay(review: MainWindow, qtbot) -> None:

@@ -4,6 +4,7 @@ calibration badge says when the calibration no longer applies."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -284,4 +285,4 @@ def test_new_settings_at_a_reps_end_make_no_rep_of_its_tail(seed: int) -> None:
     counted = [r.index for r in ctl.tally.reps]  # (the last may be under way still)
     assert counted == list(range(len(counted))) and len(counted) - len(finals) in (0, 1)
     starts = [r.start for r in finals]
-    assert all(b - a > 1.0 * FS for a, b in zip(starts, starts[1:], strict=False))
+    assert all(b - a > 1.0 * FS for a, b in itertools.pairwise(starts))
