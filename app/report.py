@@ -1216,6 +1216,29 @@ def _quality_html(doc: Mapping[str, Any]) -> str:
     return out
 
 
+def _overridden_html(doc: Mapping[str, Any], used: Mapping[str, Any]) -> str:
+    """Where the report was judged with other settings than its recording was made with
+    (chosen for a review, or given on the command line): which, and that its verdicts are
+    then not the ones the athlete was cued with."""
+    from devices.files.sidecar import recorded_settings
+
+    source = doc.get("source")
+    path = source.get("path") if isinstance(source, Mapping) else None
+    own = recorded_settings(path) if isinstance(path, str) and path else None
+    if own is None:
+        return ""
+    was = own.start.to_dict()
+    diff = [f"{k} {_e(v)} (here {_e(used.get(k))})" for k, v in was.items() if used.get(k) != v]
+    if not diff and not (own.changes and not doc.get("settings_changes")):
+        return ""
+    what = ", ".join(diff) if diff else "the same at the start, without its later changes"
+    return (
+        "<p><strong>Not the recorded settings.</strong> The recording was made "
+        f"with {what}. The verdicts here are a review's, not those the athlete was cued "
+        "with.</p>"
+    )
+
+
 def _settings_changes_html(start: Mapping[str, Any], changes: Sequence[Any]) -> str:
     """The settings changed while the recording was made, each from where it came into
     use (the reps after it were judged with it, live and here)."""
@@ -1408,6 +1431,7 @@ def build_report(
         '<section id="settings"><h2>Signal-processing settings</h2>',
         _settings_html(settings_d),
         _settings_changes_html(settings_d, doc.get("settings_changes") or []),
+        _overridden_html(doc, settings_d),
         "</section>",
         '<section id="interpretation"><h2>How to read this report</h2>',
         f"<p>{_e(INTERPRETATION)}</p>",

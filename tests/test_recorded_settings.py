@@ -250,3 +250,8 @@ def test_the_report_names_the_recorded_settings_and_their_change(
     assert "notch_hz 50.0 → 60.0" in page and "bandpass_low_hz 20.0 → 30.0" in page
     rows = csv.read_text(encoding="utf-8").splitlines()[1:]
     assert len(rows) == len(live)
+    assert "Not the recorded settings" not in page
+    # judged with another neutral zone: the report says its verdicts are not the recorded
+    assert main(["report", str(path), "--out", str(out), "--tolerance-ms", "20"]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert "Not the recorded settings" in page and "tolerance_ms 45.0 (here 20.0)" in page
