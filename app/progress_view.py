@@ -145,7 +145,7 @@ class ProgressView(QtWidgets.QWidget):
         # each plot's title a line of text above it (a plot's own title took 30 px of 150)
         plots = QtWidgets.QHBoxLayout()
         for plot, title in (
-            (self.pct_plot, "glute first, % of the reps with a verdict (n=)"),
+            (self.pct_plot, "glute first, % of the reps with a verdict (n: reps per point)"),
             (self.lag_plot, "median lag, ms (+ = glute first)"),
         ):
             column = QtWidgets.QVBoxLayout()
@@ -298,7 +298,7 @@ class ProgressView(QtWidgets.QWidget):
         # n= above a point counts the reps with a verdict: the caption says how many of all
         self.status.setText(
             f"{prog.athlete}, {ex}: {len(pts)} session(s), {reps} reps on review, "
-            f"{decided} with a verdict (n=)"
+            f"{decided} with a verdict (the n per point)"
             + (f", {reps - decided} undetermined" if reps > decided else "")
             + (f"; {fixed} corrected in review" if fixed else "")
             + f"; neutral band ±{tol:g} ms; {said}."
