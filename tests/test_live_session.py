@@ -118,3 +118,20 @@ def test_the_measured_rate_counts_gaps_and_never_runs_backwards() -> None:
         st.count(40 * i, 40, 11.02 + 0.02 * i)
         assert st.rate_hz >= 0.0
     assert st.rate_hz == pytest.approx(2000, rel=0.03)
+
+
+def test_at_rest_the_lanes_are_not_filled_with_noise() -> None:
+    """Found by a newcomer: stopped before the first rep, every lane was full of noise (the
+    lanes scaled to the rest noise alone read as activity). A half lane spans at least 5x
+    the onset threshold, so rest noise's peaks reach about a third of it."""
+    from devices.session.live import DISPLAY_FLOOR_X_THRESHOLD
+
+    s = LiveSession(SimulatorDevice(preset="clean", realtime=False, seed=3, lead_in_s=8.0))
+    s.run(6.0)  # rest only
+    snap = s.snapshot(5.0)
+    assert snap is not None
+    thr = snap.thresholds
+    assert np.isfinite(thr).all() and (thr > 0).all()
+    assert (snap.scale >= DISPLAY_FLOOR_X_THRESHOLD * thr * 0.999).all()
+    noise = np.nanpercentile(np.abs(snap.filtered), 99.5, axis=0)
+    assert (noise < 0.5 * snap.scale).all()  # the noise fills under half a lane

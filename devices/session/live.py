@@ -52,6 +52,11 @@ class TimedEvent:
     ready: float
 
 
+#: a lane's display scale is at least this times the onset threshold (µV RMS), see
+#: LiveSession._display_scale
+DISPLAY_FLOOR_X_THRESHOLD = 5.0
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """Display data for the newest ``seconds``: rows at times ``t`` (s). When decimated, raw
@@ -465,7 +470,11 @@ class LiveSession:
         assert self.info is not None
         _, filt = self.filtered.snapshot(round(5 * self.info.fs))
         amp = _nan_percentile(np.abs(filt[::4]), 99.5)
-        if self.reference is not None:
+        # At rest the lanes' noise alone filled them (stopped 1.4 s in, every lane looked
+        # active): a half lane spans at least 5x the onset threshold (as an RMS amplitude;
+        # rest noise's peaks then reach about a third of it, the threshold a fifth).
+        amp = np.fmax(amp, DISPLAY_FLOOR_X_THRESHOLD * self._thr_uv)
+        if self.reference is not None:  # (a reference contraction sets the lane: "% ref")
             ref = 3.0 * self.reference
             amp = np.where(np.isfinite(ref) & (ref > 0), ref, amp)
         old = self._scale
