@@ -151,8 +151,10 @@ def test_the_cli_judges_with_the_recorded_settings_unless_told_otherwise(
     from app.cli import main
 
     assert main(["analyze", str(path)]) == 0
-    last = capsys.readouterr().out.splitlines()[-1]
-    assert last.startswith("settings: k_on=5, tolerance_ms=45; changed during the recording at")
+    said = capsys.readouterr().out.splitlines()[-2]  # (before the signal quality's line)
+    assert said.startswith("settings: k_on=5, tolerance_ms=45; changed during the recording at")
+    assert main(["analyze", str(path), "--default-settings"]) == 0
+    assert "settings: " not in capsys.readouterr().out  # (the defaults: nothing to say)
     # the defaults when asked
     doc = _analyze_json(capsys, str(path), "--default-settings")
     assert doc["settings"] == DspSettings().to_dict() and "settings_changes" not in doc

@@ -125,14 +125,17 @@ def format_table(doc: dict[str, Any]) -> str:
     if gaps:
         lost = sum(int(g.get("samples", 0)) for g in gaps)
         lines.append(f"gaps: {len(gaps)} ({lost} samples missing; reps they touch undetermined)")
+    said = settings_line(doc)
+    if said:
+        lines.append(said)
     lines.append(quality_line(doc.get("quality") or {}))
-    lines.append(settings_line(doc))
     return "\n".join(lines) + "\n"
 
 
 def settings_line(doc: dict[str, Any]) -> str:
     """Which settings judged the file, where they are not the defaults (a recording's own,
-    or the options given): a verdict read without them may not be reproduced."""
+    or the options given; "" for the defaults): a verdict read without them may not be
+    reproduced."""
     from dsp.settings import DspSettings
 
     used = doc.get("settings") or {}
@@ -143,6 +146,8 @@ def settings_line(doc: dict[str, Any]) -> str:
         if k in used and used[k] != default[k]
     ]
     changes = doc.get("settings_changes") or []
+    if not differ and not changes:
+        return ""  # (the defaults: nothing to say)
     text = "settings: " + (", ".join(differ) if differ else "the defaults")
     if changes:
         at = ", ".join(f"{c['start_s']:.1f} s" for c in changes)

@@ -193,9 +193,12 @@ def recorded_schedule(args: argparse.Namespace, path: str) -> SettingsSchedule:
     given on top; an option that changes a setting applies to the whole file (the recorded
     changes are left out). ``--default-settings`` or a file without recorded settings: the
     defaults and the options."""
-    from devices.files.sidecar import recorded_settings
+    own = None
+    # (only a BDF has a fireorder sidecar: a CSV's start imports none of the sidecar's code)
+    if not args.default_settings and str(path).lower().endswith(".bdf"):
+        from devices.files.sidecar import recorded_settings
 
-    own = None if args.default_settings else recorded_settings(path)
+        own = recorded_settings(path)
     settings = dsp_settings_from_args(args, own.start if own is not None else None)
     if own is not None and settings == own.start:
         return own
