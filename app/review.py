@@ -57,8 +57,9 @@ def wrapped_tip(text: str) -> str:
     return f"<p>{html.escape(text)}</p>"
 
 
-#: a side of a rep decided but not ended, whose onset the rep's end may still bring
-PENDING_SIDE = "judged at the end"
+#: a side of a rep decided but not ended, whose onset the rep's end may still bring (short:
+#: the side columns fit their contents, and would widen for each such rep)
+PENDING_SIDE = "pending"
 
 
 def side_text(
@@ -185,7 +186,7 @@ class RepTable(QtWidgets.QTableWidget):
 
     def stream_stopped(self) -> None:
         """The stream stopped: a side still waiting for its rep's end never gets it (its row
-        said "judged at the end" on): undetermined, as the banner says."""
+        said "pending" on): undetermined, as the banner says."""
         for row in range(self.rowCount()):
             for col in (4, 5):
                 item = self.item(row, col)
@@ -351,6 +352,8 @@ class RepTable(QtWidgets.QTableWidget):
             item = QtWidgets.QTableWidgetItem(text)
             if col in (self.ONSETS, self.REASON) and text:
                 item.setToolTip(wrapped_tip(text))  # (cut to the column's width)
+            if col in (4, 5) and text == PENDING_SIDE:
+                item.setToolTip("judged at the rep's end: this side's onset may still come")
             if col == 3 and reason:
                 item.setToolTip(wrapped_tip(reason))  # why it is undetermined, where one looks
             if col == 3:
