@@ -87,7 +87,7 @@ def continued(
     cut = (-start) % new.baseline.block  # (baseline blocks aligned as in one pass)
     if start + raw.shape[0] != end or raw.shape[0] - cut < new.baseline.block:
         new.resume_at(end, old.reps_numbered)  # nothing kept to prime from
-        new.continues_rep()
+        new.continues_rep(primed=False)
         return new
     new.resume_at(start + cut, old.reps_numbered)  # (the numbering; priming the rest)
     new.prime_baseline(start + cut, raw[cut:])
@@ -368,15 +368,16 @@ class Pipeline:
         self._started = True
         self._blocked_until = index + self._ms(self.settings.gap_settle_ms)  # start-up
 
-    def continues_rep(self) -> None:
+    def continues_rep(self, primed: bool = True) -> None:
         """This pipeline goes on from another at rest (settings or mapping changed): a burst
         it finds already under way where it begins is the tail of the other's last rep,
         already judged, not a rep of its own. (An onset of a burst under way since the start
         is censored; told as a rep, it was "undetermined: already active when the data
-        began" and pushed every later rep's number up by one.) A burst that begins just
-        after is a rep: the filters and the baseline were primed, there is no start-up."""
+        began" and pushed every later rep's number up by one.) ``primed``: its filters and
+        baseline were primed, so there is no start-up, and a burst that begins just after is
+        a rep (unprimed, the start-up's own censoring holds)."""
         self._cut_rep = True
-        self.detector.primed_start = True
+        self.detector.primed_start = primed
 
     def number_from(self, reps_done: int) -> None:
         """Number the reps found from now on after ``reps_done`` earlier ones."""
