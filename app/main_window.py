@@ -332,6 +332,10 @@ class MainWindow(QtWidgets.QMainWindow):
                 label.setFixedWidth(label.fontMetrics().horizontalAdvance(widest[key]) + 12)
             bar.addPermanentWidget(label)
             self.status_labels[key] = label
+        # (the state stays; the others make way, the least needed first, for a message that
+        # would not fit: a narrow window left a report's "saved" message as "…")
+        aside = ("audio", "fps", "buffer", "latency", "dropped", "rate")
+        bar.set_optional([self.status_labels[k] for k in aside])
         self.status_labels["audio"].setText(self.cues.status_text)
         self.cues.status_changed.connect(self.status_labels["audio"].setText)
 

@@ -142,7 +142,9 @@ def test_stop_ends_the_recording_and_says_where_it_was_saved(qtbot, store, tmp_p
     # the recording ended with the stream: nothing shows it as still going on
     assert win.recorder is None and not win.act_record.isChecked()
     assert not win.state_strip.rec.isVisible()
-    assert str(recorder.path) in win.statusBar().toolTip()  # (the message, elided to fit)
+    bar = win.statusBar()
+    # the message says where (whole, the fields stepping aside, or elided: its tooltip whole)
+    assert str(recorder.path) in bar.currentMessage() + bar.toolTip()
     doc = json.loads(sidecar_path(recorder.path).read_text())
     assert doc["state"] != "recording"
     assert read_recording(str(recorder.path)).data.shape[0] >= 3.0 * 2000 - 100  # all kept

@@ -31,7 +31,13 @@ def test_a_long_saved_path_is_elided_in_the_middle(qtbot, tmp_path: Path) -> Non
     store = SettingsStore(
         QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
     )
-    deep = tmp_path / "a_lab_folder_with_a_long_name" / "recordings_of_the_spring_block"
+    # (longer than the whole bar: the fields that step aside for a message make no room)
+    deep = (
+        tmp_path
+        / "a_lab_folder_with_a_long_name"
+        / "recordings_of_the_spring_block"
+        / "athletes_of_the_first_team_and_their_coaches_for_the_whole_of_the_season"
+    )
     deep.mkdir(parents=True)
     win = MainWindow(store, source=SIM, threaded=False, recordings_dir=str(deep))
     qtbot.addWidget(win)
@@ -84,3 +90,45 @@ def test_the_rate_field_says_a_replays_speed_and_what_it_keeps_up_with() -> None
     # a machine that cannot keep up says how fast the file really plays
     assert rate_text(3000.0, 2000.0, replay=True, speed=4.0) == "2,000 Hz ×1.5"
     assert rate_text(5e6, 2000.0, replay=True, speed=None) == "2,000 Hz ×fast"
+
+
+def test_fields_step_aside_while_a_message_needs_their_room(
+    qtbot, tmp_path: Path, monkeypatch
+) -> None:
+    """Found by a newcomer: in a window narrower than the fields, "report saved: …" showed as
+    "…" alone. A timed message that does not fit beside the fields has the least needed of
+    them step aside while it shows; they are back once it has gone."""
+    store = SettingsStore(
+        QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    )
+    win = MainWindow(store, source=SIM, threaded=False)
+    qtbot.addWidget(win)
+    win.resize(1000, 740)
+    win.show()
+    assert QTest.qWaitForWindowExposed(win)
+    assert win.ctl is not None
+    for _ in range(4):
+        win.ctl.session.pump(0.25)
+        win.refresh()
+    bar = win.statusBar()
+    assert bar is not None
+    text = "report saved: 2026-12-03_141347_hinge.html, 2026-12-03_141347_hinge.csv"
+    assert bar.room() < bar.fontMetrics().horizontalAdvance(text)  # (it would not fit)
+    win._say(text, 400)
+    assert bar.currentMessage() == text  # whole
+    hidden = [k for k, w in win.status_labels.items() if not w.isVisible()]
+    aside = ("audio", "fps", "buffer", "latency", "dropped", "rate")  # the least needed first
+    assert hidden and set(hidden) == set(aside[: len(hidden)]), hidden
+    _fits(win, text)
+    qtbot.waitUntil(lambda: bar.currentMessage() == "", timeout=5000)
+    assert all(w.isVisible() for w in win.status_labels.values())  # back
+    # a message until the next one has them step aside for a while, then cut to the room
+    from app import status_bar
+
+    monkeypatch.setattr(status_bar, "ASIDE_MS", 300)
+    win._say(text)
+    assert bar.currentMessage() == text and not win.status_labels["audio"].isVisible()
+    qtbot.waitUntil(win.status_labels["audio"].isVisible, timeout=5000)
+    assert all(w.isVisible() for w in win.status_labels.values())
+    assert bar.currentMessage() != text and bar.toolTip() == text  # cut; whole in the tooltip
+    _fits(win, bar.currentMessage())
