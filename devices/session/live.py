@@ -312,8 +312,11 @@ class LiveSession:
                 k = at - chunk.start
                 self._process(Chunk(chunk.data[:k], chunk.start, chunk.timestamp))
                 chunk = Chunk(chunk.data[k:], at, chunk.timestamp)
+            old = self.pipeline
             self.settings = settings
-            self.pipeline = self._continued(self.pipeline, self.info, settings)
+            self.pipeline = self._continued(old, self.info, settings)
+            if old.baseline.calibrated is not None and settings.same_statistic(old.settings):
+                self.pipeline.set_baseline(old.baseline.calibrated)  # (as apply_settings)
         self._process(chunk)
         return True
 
