@@ -312,13 +312,24 @@ class LiveSession:
                 k = at - chunk.start
                 self._process(Chunk(chunk.data[:k], chunk.start, chunk.timestamp))
                 chunk = Chunk(chunk.data[k:], at, chunk.timestamp)
-            old = self.pipeline
-            self.settings = settings
-            self.pipeline = self._continued(old, self.info, settings)
-            if old.baseline.calibrated is not None and settings.same_statistic(old.settings):
-                self.pipeline.set_baseline(old.baseline.calibrated)  # (as apply_settings)
+            self._go_on_with(settings)
         self._process(chunk)
         return True
+
+    def _go_on_with(self, settings: DspSettings) -> None:
+        """On the worker: a pipeline with ``settings`` goes on from the current one (see
+        :meth:`_continued`), keeping a calibrated rest baseline where the statistic's units
+        are unchanged."""
+        assert self.info is not None and self.pipeline is not None
+        old = self.pipeline
+        self.settings = settings
+        self.pipeline = self._continued(old, self.info, settings)
+        if old.baseline.calibrated is None:
+            pass
+        elif not settings.same_statistic(old.settings):
+            log.warning("filter/detector settings changed: the rest calibration is void")
+        else:
+            self.pipeline.set_baseline(old.baseline.calibrated)
 
     def follow(self, schedule: SettingsSchedule | None) -> None:
         """Replay with the settings a recording was made with: ``schedule.start`` from its
@@ -516,17 +527,8 @@ class LiveSession:
 
     def apply_settings(self, settings: DspSettings) -> None:
         def cmd(s: LiveSession) -> None:
-            assert s.info is not None and s.pipeline is not None
-            old = s.pipeline
             s.follow(None)  # (a replay: the user's settings from now on, not the recording's)
-            s.settings = settings
-            s.pipeline = s._continued(old, s.info, settings)
-            if old.baseline.calibrated is None:
-                pass
-            elif not settings.same_statistic(old.settings):
-                log.warning("filter/detector settings changed: the rest calibration is void")
-            else:
-                s.pipeline.set_baseline(old.baseline.calibrated)
+            s._go_on_with(settings)
 
         self.post(cmd)
 
